@@ -1,0 +1,63 @@
+import Foundation
+@_exported public import PithIR
+@_exported public import PithInspect
+import PithONNX
+import PithHDF5
+
+/// The model file formats Pith reads, recognised by content rather than by extension.
+public enum ModelFileFormat: String, Sendable, CaseIterable {
+    case onnx
+    case hdf5
+
+    /// HDF5's signature; the superblock may also start at 512, 1024, 2048, … (after a user block).
+    static let hdf5Signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+}
+
+/// Opening model files of any supported format.
+public enum ModelFile {
+    /// Recognises the format of the file at `path` from its first bytes.
+    /// Anything that is not HDF5 is taken to be ONNX (protobuf has no signature);
+    /// the ONNX reader then says precisely what is wrong if it is not.
+    public static func detectFormat(of path: String) throws -> ModelFileFormat {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+                throw PithError(.io, isDirectory.boolValue ? "\(path): is a directory, not a model file" : "\(path): cannot be opened for reading")
+            }
+            throw PithError(.noInput, "\(path): no such file")
+        }
+        defer { try? handle.close() }
+        // The HDF5 superblock is at 0 or at a power of two ≥ 512 (after a user block).
+        var offset: UInt64 = 0
+        while true {
+            try? handle.seek(toOffset: offset)
+            let head = (try? handle.read(upToCount: 8)) ?? Data()
+            if head.count < 8 { break }
+            if Array(head) == ModelFileFormat.hdf5Signature { return .hdf5 }
+            offset = offset == 0 ? 512 : offset * 2
+            if offset > 1 << 20 { break }
+        }
+        return .onnx
+    }
+
+    /// Reads the model at `path`.
+    public static func load(_ path: String) throws -> Model {
+        do {
+            switch try detectFormat(of: path) {
+            case .onnx: return try ONNXReader.read(contentsOf: path)
+            case .hdf5: return try HDF5Reader.read(contentsOf: path)
+            }
+        } catch let error as ONNXError {
+            throw PithError(error.kind == .io ? .io : (error.kind == .unsupported ? .unsupported : .data), error.description)
+        } catch let error as HDF5Error {
+            throw PithError(error.kind == .io ? .io : (error.kind == .unsupported ? .unsupported : .data), error.description)
+        }
+    }
+
+    /// Loads and inspects the model at `path`.
+    public static func inspect(
+        _ path: String, sort: InspectSort = .file, top: Int? = nil, distinctCap: Int = Inspector.defaultDistinctCap
+    ) throws -> InspectReport {
+        Inspector.inspect(try load(path), file: path, sort: sort, top: top, distinctCap: distinctCap)
+    }
+}

@@ -1,0 +1,201 @@
+import Foundation
+public import PithIR
+internal import CHDF5
+
+/// Reads Keras HDF5 files, and any other HDF5 file, into the IR.
+///
+/// Layouts, recognised by structure (never by guessing paths):
+/// - Keras 2 full model (`model.save("x.h5")`): root attributes `model_config`,
+///   `keras_version`; group `model_weights` with attribute `layer_names`; each
+///   layer group lists its datasets in `weight_names` (`dense/kernel:0`).
+///   `save_weights` files have the same layout at the root.
+/// - Keras 3 legacy `.h5`: the same attributes, weight names without `:0`
+///   and nested one level deeper (`model_weights/fc1/<model>/fc1/kernel`).
+/// - Keras 3 `.weights.h5`: `layers/<name>/vars/0`, `/1`, … in order; the
+///   `vars` group may carry the layer's `name`.
+/// - Anything else: every numeric dataset is a tensor, named by its path.
+///
+/// Optimizer state (`optimizer_weights`, Keras 3 `optimizer`) is described in
+/// `Model.optimizerState` without loading its data, and is never a model weight.
+public enum HDF5Reader {
+    public static func read(contentsOf path: String) throws -> Model {
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw HDF5Error(.io, file: path, "cannot read the file")
+        }
+        let file = try H5File(path: path)
+        var reader = KerasReader(file: file)
+        return try reader.read()
+    }
+}
+
+private struct KerasReader {
+    let file: H5File
+    var tensors: [Tensor] = []
+    var optimizerState: [TensorInfo] = []
+
+    init(file: H5File) { self.file = file }
+
+    var path: String { file.path }
+
+    mutating func read() throws -> Model {
+        let root = file.root
+        var metadata = ModelMetadata()
+        let config = try file.stringAttribute("model_config", on: root, objectName: "/")
+        for key in ["keras_version", "backend"] {
+            if let value = try file.stringAttribute(key, on: root, objectName: "/") {
+                metadata.properties.append((key: key, value: value))
+            }
+        }
+        var format: SourceFormat
+
+        let weightsGroupName: String?
+        if file.exists("model_weights", in: root), file.kind(of: "model_weights", in: root) == .group {
+            weightsGroupName = "model_weights"
+        } else if file.hasAttribute("layer_names", on: root) || file.hasAttribute("layer_names0", on: root) {
+            weightsGroupName = ""
+        } else {
+            weightsGroupName = nil
+        }
+
+        if let weightsGroupName {
+            let group = weightsGroupName.isEmpty ? nil : try file.openGroup(weightsGroupName, in: root)
+            let groupID = group?.id ?? root
+            let label = weightsGroupName.isEmpty ? "/" : weightsGroupName
+            var version = metadata.properties.first { $0.key == "keras_version" }?.value
+            if version == nil, let inner = try file.stringAttribute("keras_version", on: groupID, objectName: label) {
+                version = inner
+                metadata.properties.append((key: "keras_version", value: inner))
+            }
+            let layerNames = try file.stringsAttribute("layer_names", on: groupID, objectName: label) ?? []
+            var sawColonSuffix = false
+            let classes = Self.layerClasses(config)
+            for layer in layerNames {
+                guard file.exists(layer, in: groupID), file.kind(of: layer, in: groupID) == .group else {
+                    throw HDF5Error(.malformed, file: path, "layer `\(layer)` is listed in `\(label)@layer_names` but there is no group `\(Self.join(weightsGroupName, layer))`")
+                }
+                let layerGroup = try file.openGroup(layer, in: groupID)
+                let layerPath = Self.join(weightsGroupName, layer)
+                let weightNames = try file.stringsAttribute("weight_names", on: layerGroup.id, objectName: layerPath) ?? []
+                for weight in weightNames {
+                    if weight.hasSuffix(":0") { sawColonSuffix = true }
+                    let datasetPath = Self.join(layerPath, weight)
+                    guard file.exists(weight, in: layerGroup.id), file.kind(of: weight, in: layerGroup.id) == .dataset else {
+                        throw HDF5Error(.malformed, file: path, "layer `\(layer)`: weight `\(weight)` is listed in `weight_names` but dataset `\(datasetPath)` does not exist")
+                    }
+                    let (dtype, shape, buffer) = try file.readDataset(weight, in: layerGroup.id)
+                    tensors.append(Tensor(
+                        name: datasetPath, dtype: dtype, shape: shape, storage: .dense(buffer),
+                        origin: .kerasWeight(layer: layer, weight: weight, path: datasetPath),
+                        consumer: Consumer(op: classes[layer] ?? "", name: layer)))
+                }
+            }
+            if let version {
+                format = version.hasPrefix("3") ? .keras3Legacy : .keras2
+            } else {
+                format = sawColonSuffix ? .keras2 : .keras3Legacy
+            }
+            if file.exists("optimizer_weights", in: root) {
+                try describeAll(under: "optimizer_weights")
+            }
+        } else if file.exists("layers", in: root), file.kind(of: "layers", in: root) == .group {
+            format = .keras3Weights
+            try readKeras3Layers(at: "layers")
+            if file.exists("vars", in: root), file.kind(of: "vars", in: root) == .group {
+                try readVars(at: "vars", layer: "")
+            }
+            if file.exists("optimizer", in: root) { try describeAll(under: "optimizer") }
+        } else {
+            format = .hdf5
+            try readAllDatasets(under: "")
+        }
+        metadata.producerName = format == .hdf5 ? "" : "keras"
+        metadata.producerVersion = metadata.properties.first { $0.key == "keras_version" }?.value ?? ""
+        return Model(format: format, metadata: metadata, tensors: tensors, configuration: config, optimizerState: optimizerState)
+    }
+
+    /// Keras 3 `.weights.h5`: every group with a `vars` child is a layer; nested models recurse.
+    private mutating func readKeras3Layers(at groupPath: String) throws {
+        let group = try file.openGroup(groupPath, in: file.root)
+        for child in try file.children(of: group.id, name: groupPath) {
+            let childPath = groupPath + "/" + child
+            guard file.kind(of: childPath, in: file.root) == .group else { continue }
+            if file.exists(childPath + "/vars", in: file.root), file.kind(of: childPath + "/vars", in: file.root) == .group {
+                try readVars(at: childPath + "/vars", layer: String(childPath.dropFirst("layers/".count)))
+            }
+            try readKeras3Layers(at: childPath)
+        }
+    }
+
+    /// The datasets `0`, `1`, … of a Keras 3 `vars` group, in numeric order.
+    private mutating func readVars(at varsPath: String, layer: String) throws {
+        let group = try file.openGroup(varsPath, in: file.root)
+        let name = try file.stringAttribute("name", on: group.id, objectName: varsPath) ?? layer
+        let children = try file.children(of: group.id, name: varsPath)
+        let ordered = children.sorted { (Int($0) ?? Int.max, $0) < (Int($1) ?? Int.max, $1) }
+        for child in ordered where file.kind(of: child, in: group.id) == .dataset {
+            let datasetPath = varsPath + "/" + child
+            let (dtype, shape, buffer) = try file.readDataset(child, in: group.id)
+            tensors.append(Tensor(
+                name: datasetPath, dtype: dtype, shape: shape, storage: .dense(buffer),
+                origin: .kerasWeight(layer: layer, weight: child, path: datasetPath),
+                consumer: name.isEmpty ? nil : Consumer(op: "", name: name)))
+        }
+    }
+
+    /// Plain HDF5: every numeric dataset, depth first in name order.
+    private mutating func readAllDatasets(under groupPath: String) throws {
+        let group = groupPath.isEmpty ? nil : try file.openGroup(groupPath, in: file.root)
+        let id = group?.id ?? file.root
+        for child in try file.children(of: id, name: groupPath.isEmpty ? "/" : groupPath) {
+            let childPath = Self.join(groupPath, child)
+            switch file.kind(of: child, in: id) {
+            case .group: try readAllDatasets(under: childPath)
+            case .dataset:
+                guard try file.datasetInfo(child, in: id).dtype != nil else { continue }
+                let (dtype, shape, buffer) = try file.readDataset(child, in: id)
+                tensors.append(Tensor(name: childPath, dtype: dtype, shape: shape, storage: .dense(buffer), origin: .dataset(path: childPath)))
+            case .other: continue
+            }
+        }
+    }
+
+    /// Shapes and types of every numeric dataset below `groupPath`, without their data.
+    private mutating func describeAll(under groupPath: String) throws {
+        let group = try file.openGroup(groupPath, in: file.root)
+        for child in try file.children(of: group.id, name: groupPath) {
+            let childPath = groupPath + "/" + child
+            switch file.kind(of: child, in: group.id) {
+            case .group: try describeAll(under: childPath)
+            case .dataset:
+                let info = try file.datasetInfo(child, in: group.id)
+                if let dtype = info.dtype { optimizerState.append(TensorInfo(name: childPath, dtype: dtype, shape: info.shape)) }
+            case .other: continue
+            }
+        }
+    }
+
+    private static func join(_ parent: String, _ child: String) -> String {
+        parent.isEmpty ? child : parent + "/" + child
+    }
+
+    /// Layer name → class name, from every `{"class_name": …, "config": {"name": …}}` in the model config.
+    static func layerClasses(_ config: String?) -> [String: String] {
+        guard let config, let data = config.data(using: .utf8),
+              let json = try? JSONSerialization.jsonObject(with: data) else { return [:] }
+        var classes: [String: String] = [:]
+        func walk(_ value: Any) {
+            if let object = value as? [String: Any] {
+                if let className = object["class_name"] as? String,
+                   let inner = object["config"] as? [String: Any], let name = inner["name"] as? String,
+                   classes[name] == nil {
+                    classes[name] = className
+                }
+                for (_, child) in object { walk(child) }
+            } else if let array = value as? [Any] {
+                for child in array { walk(child) }
+            }
+        }
+        walk(json)
+        return classes
+    }
+}

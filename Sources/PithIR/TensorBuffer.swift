@@ -1,0 +1,87 @@
+/// An immutable, 64-byte aligned block of bytes holding a tensor's elements.
+///
+/// A buffer is filled once, by the closure given to `init(count:initializingWith:)`,
+/// and never changes afterwards, so it can be shared between tensors and
+/// threads without copying. The alignment lets readers view the bytes as
+/// `Float`, `Double` or any other element type directly.
+public final class TensorBuffer: @unchecked Sendable {
+    /// Alignment of every buffer's first byte.
+    public static let alignment = 64
+
+    private let base: UnsafeMutableRawPointer?
+    /// Number of bytes in the buffer.
+    public let count: Int
+
+    /// Allocates `count` bytes and lets `body` fill them. The bytes start zeroed.
+    /// If `body` throws, the memory is released and the error rethrown.
+    public init(count: Int, initializingWith body: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+        precondition(count >= 0, "TensorBuffer: negative byte count")
+        self.count = count
+        if count == 0 {
+            base = nil
+        } else {
+            let memory = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: Self.alignment)
+            memory.initializeMemory(as: UInt8.self, repeating: 0, count: count)
+            do {
+                try body(UnsafeMutableRawBufferPointer(start: memory, count: count))
+            } catch {
+                memory.deallocate()
+                throw error
+            }
+            base = memory
+        }
+    }
+
+    /// A buffer holding a copy of `bytes`.
+    public convenience init(copying bytes: UnsafeRawBufferPointer) {
+        self.init(count: bytes.count) { destination in
+            if let source = bytes.baseAddress, bytes.count > 0 {
+                destination.baseAddress!.copyMemory(from: source, byteCount: bytes.count)
+            }
+        }
+    }
+
+    /// A buffer holding a copy of `bytes`.
+    public convenience init<C: Collection>(bytes: C) where C.Element == UInt8 {
+        self.init(count: bytes.count) { destination in
+            _ = destination.initializeMemory(as: UInt8.self, from: bytes)
+        }
+    }
+
+    /// A buffer holding the little-endian bytes of `values`.
+    public convenience init<T: BitwiseCopyable>(values: [T]) {
+        let byteCount = values.count * MemoryLayout<T>.stride
+        self.init(count: byteCount) { destination in
+            values.withUnsafeBytes { destination.copyMemory(from: $0) }
+        }
+    }
+
+    deinit { base?.deallocate() }
+
+    /// Calls `body` with the bytes.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
+
+    /// Calls `body` with the bytes viewed as `T`; the byte count must be a
+    /// multiple of `T`'s stride.
+    public func withUnsafeBufferPointer<T: BitwiseCopyable, R>(
+        as type: T.Type, _ body: (UnsafeBufferPointer<T>) throws -> R
+    ) rethrows -> R {
+        precondition(count % MemoryLayout<T>.stride == 0, "TensorBuffer: \(count) bytes is not a whole number of \(T.self)")
+        let typed = base.map { UnsafePointer($0.assumingMemoryBound(to: T.self)) }
+        return try body(UnsafeBufferPointer(start: typed, count: count / MemoryLayout<T>.stride))
+    }
+
+    /// The bytes as an array (a copy).
+    public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
+}
+
+extension TensorBuffer: Equatable {
+    /// Byte-wise equality.
+    public static func == (lhs: TensorBuffer, rhs: TensorBuffer) -> Bool {
+        if lhs === rhs { return true }
+        guard lhs.count == rhs.count else { return false }
+        return lhs.withUnsafeBytes { a in rhs.withUnsafeBytes { b in a.elementsEqual(b) } }
+    }
+}

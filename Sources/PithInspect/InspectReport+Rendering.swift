@@ -1,0 +1,117 @@
+import Foundation
+import PithIR
+
+extension InspectReport {
+    /// Pretty-printed JSON with snake_case keys and sorted keys (deterministic output).
+    public func renderJSON() -> String {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .throw
+        // Every Double in the report is finite or nil, so encoding cannot fail.
+        let data = try! encoder.encode(self)
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    /// One header line and one line per tensor row (RFC 4180 quoting).
+    public func renderCSV() -> String {
+        var lines = ["name,layer,op,shape,dtype,count,nonzero,sparsity,distinct,bits_per_weight,bytes,min,max,mean,std"]
+        for row in tensors {
+            let fields: [String] = [
+                row.name, row.layer, row.op, row.shape.map(String.init).joined(separator: "x"), row.dtype.rawValue,
+                String(row.count), String(row.nonzero), Self.plain(row.sparsity),
+                row.distinctCapped ? ">=\(row.distinct)" : String(row.distinct),
+                Self.plain(row.bitsPerWeight), String(row.bytes),
+                row.min.map(Self.plain) ?? "", row.max.map(Self.plain) ?? "",
+                row.mean.map(Self.plain) ?? "", row.std.map(Self.plain) ?? "",
+            ]
+            lines.append(fields.map(Self.csvField).joined(separator: ","))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Aligned tables for a terminal: tensors, totals, layers.
+    public func renderText() -> String {
+        var out = "\(file): \(format.rawValue)"
+        if !producer.isEmpty { out += ", produced by \(producer)" }
+        out += "\n\n"
+        let header = ["tensor", "feeds", "shape", "dtype", "elements", "nonzero", "sparse", "distinct",
+                      "bits", "bytes", "min", "max", "mean", "std"]
+        var rows: [[String]] = []
+        for row in tensors {
+            let feeds = [row.op, row.layer].filter { !$0.isEmpty }.joined(separator: " ")
+            rows.append([
+                row.name, feeds.isEmpty ? "-" : feeds, Shape.describe(row.shape), row.dtype.rawValue,
+                Self.grouped(row.count), Self.grouped(row.nonzero), Self.percent(row.sparsity),
+                (row.distinctCapped ? "≥" : "") + Self.grouped(row.distinct),
+                Self.short(row.bitsPerWeight), Self.grouped(row.bytes),
+                row.min.map(Self.short) ?? "-", row.max.map(Self.short) ?? "-",
+                row.mean.map(Self.short) ?? "-", row.std.map(Self.short) ?? "-",
+            ])
+        }
+        out += Self.table(header: header, rows: rows, rightAligned: Set(4..<14))
+        if tensors.count < totals.tensors { out += "(showing \(tensors.count) of \(totals.tensors) tensors)\n" }
+        out += "\ntotal: \(Self.grouped(totals.tensors)) tensors, \(Self.grouped(totals.count)) elements, "
+        out += "\(Self.grouped(totals.nonzero)) nonzero (\(Self.percent(totals.sparsity)) sparse), "
+        out += "\(Self.grouped(totals.bytes)) bytes (\(Self.humanBytes(totals.bytes)))\n"
+        if let optimizerState {
+            out += "optimizer state (not counted above): \(Self.grouped(optimizerState.tensors)) tensors, "
+            out += "\(Self.grouped(optimizerState.count)) elements, \(Self.grouped(optimizerState.bytes)) bytes\n"
+        }
+        out += "\nper layer:\n"
+        let layerRows = layers.map { layer -> [String] in
+            [layer.layer.isEmpty ? "-" : layer.layer, layer.op.isEmpty ? "-" : layer.op, String(layer.tensors),
+             Self.grouped(layer.count), Self.grouped(layer.nonzero),
+             Self.percent(layer.count == 0 ? 0 : Double(layer.count - layer.nonzero) / Double(layer.count)),
+             Self.grouped(layer.bytes), Self.percent(totals.bytes == 0 ? 0 : Double(layer.bytes) / Double(totals.bytes))]
+        }
+        out += Self.table(
+            header: ["layer", "op", "tensors", "elements", "nonzero", "sparse", "bytes", "share"],
+            rows: layerRows, rightAligned: Set(2..<8))
+        return out
+    }
+
+    // MARK: Formatting helpers
+
+    static func table(header: [String], rows: [[String]], rightAligned: Set<Int>) -> String {
+        var widths = header.map(\.count)
+        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, cell in
+                let pad = String(repeating: " ", count: widths[i] - cell.count)
+                return rightAligned.contains(i) ? pad + cell : cell + pad
+            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n"
+    }
+
+    static func grouped(_ value: Int) -> String {
+        let digits = String(value.magnitude)
+        var result = ""
+        for (i, character) in digits.enumerated() {
+            if i > 0, (digits.count - i) % 3 == 0 { result += "," }
+            result.append(character)
+        }
+        return (value < 0 ? "-" : "") + result
+    }
+
+    static func percent(_ fraction: Double) -> String { String(format: "%.2f%%", fraction * 100) }
+
+    /// Four significant digits, for statistics in a table.
+    static func short(_ value: Double) -> String { String(format: "%.4g", value) }
+
+    /// Round-trippable shortest form, for CSV.
+    static func plain(_ value: Double) -> String { "\(value)" }
+
+    static func humanBytes(_ bytes: Int) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes), unit = 0
+        while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.2f", value) + " " + units[unit]
+    }
+
+    static func csvField(_ field: String) -> String {
+        guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }
+        return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}

@@ -1,0 +1,114 @@
+public import PithIR
+
+/// The result of inspecting a model: one row per tensor, totals, and a summary per layer.
+/// Its JSON form is described by `Schemas/inspect-report.schema.json`.
+public struct InspectReport: Sendable, Codable, Equatable {
+    public struct Totals: Sendable, Codable, Equatable {
+        public var tensors: Int
+        public var count: Int
+        public var nonzero: Int
+        public var bytes: Int
+        /// Fraction of all elements that are zero.
+        public var sparsity: Double
+    }
+
+    public struct LayerSummary: Sendable, Codable, Equatable {
+        /// Node or layer name; empty for tensors no node reads.
+        public var layer: String
+        public var op: String
+        public var tensors: Int
+        public var count: Int
+        public var nonzero: Int
+        public var bytes: Int
+    }
+
+    /// Optimizer state in the file: counted here, never among the tensors.
+    public struct OptimizerState: Sendable, Codable, Equatable {
+        public var tensors: Int
+        public var count: Int
+        public var bytes: Int
+    }
+
+    public var file: String
+    public var format: SourceFormat
+    public var producer: String
+    /// Rows in report order (after sorting and `--top`).
+    public var tensors: [TensorStatistics]
+    /// Over every tensor of the model, whatever `tensors` shows.
+    public var totals: Totals
+    public var layers: [LayerSummary]
+    public var optimizerState: OptimizerState?
+    /// The exact-count limit used for `distinct`.
+    public var distinctCap: Int
+}
+
+/// How report rows are ordered.
+public enum InspectSort: String, Sendable, CaseIterable {
+    /// Model order, as the file lists tensors.
+    case file
+    /// Largest stored size first; ties by name.
+    case size
+    /// By name.
+    case name
+}
+
+public enum Inspector {
+    /// Distinct values are counted exactly up to this many by default: enough for every 16-bit type.
+    public static let defaultDistinctCap = 65_536
+
+    /// Measures every tensor of `model` (both cores, one tensor per task) and builds the report.
+    /// `top` keeps the first N rows after sorting; totals and layers always cover the whole model.
+    public static func inspect(
+        _ model: Model, file: String, sort: InspectSort = .file, top: Int? = nil,
+        distinctCap: Int = defaultDistinctCap
+    ) -> InspectReport {
+        let statistics = measure(model.tensors, distinctCap: distinctCap)
+        var totals = InspectReport.Totals(tensors: statistics.count, count: 0, nonzero: 0, bytes: 0, sparsity: 0)
+        var layers: [InspectReport.LayerSummary] = []
+        var layerIndex: [String: Int] = [:]
+        for row in statistics {
+            totals.count += row.count
+            totals.nonzero += row.nonzero
+            totals.bytes += row.bytes
+            let key = row.op + "\u{0}" + row.layer
+            if layerIndex[key] == nil {
+                layerIndex[key] = layers.count
+                layers.append(.init(layer: row.layer, op: row.op, tensors: 0, count: 0, nonzero: 0, bytes: 0))
+            }
+            let index = layerIndex[key]!
+            layers[index].tensors += 1
+            layers[index].count += row.count
+            layers[index].nonzero += row.nonzero
+            layers[index].bytes += row.bytes
+        }
+        totals.sparsity = totals.count == 0 ? 0 : Double(totals.count - totals.nonzero) / Double(totals.count)
+
+        var rows = statistics
+        switch sort {
+        case .file: break
+        case .size: rows.sort { ($0.bytes, $1.name) > ($1.bytes, $0.name) }
+        case .name: rows.sort { $0.name < $1.name }
+        }
+        if let top { rows = Array(rows.prefix(Swift.max(0, top))) }
+
+        let optimizer = model.optimizerState.isEmpty ? nil : InspectReport.OptimizerState(
+            tensors: model.optimizerState.count,
+            count: model.optimizerState.reduce(0) { $0 + $1.count },
+            bytes: model.optimizerState.reduce(0) { $0 + $1.bytes })
+        var producer = model.metadata.producerName
+        if !model.metadata.producerVersion.isEmpty { producer += (producer.isEmpty ? "" : " ") + model.metadata.producerVersion }
+        return InspectReport(
+            file: file, format: model.format, producer: producer, tensors: rows, totals: totals,
+            layers: layers, optimizerState: optimizer, distinctCap: distinctCap)
+    }
+
+    /// Statistics of every tensor, in order, computed on every core.
+    public static func measure(_ tensors: [Tensor], distinctCap: Int = defaultDistinctCap) -> [TensorStatistics] {
+        // Largest first, so one big tensor does not start last and run alone.
+        let order = tensors.indices.sorted { tensors[$0].storedBytes > tensors[$1].storedBytes }
+        let results = parallelMap(order) { TensorStatistics(measuring: tensors[$0], distinctCap: distinctCap) }
+        var inFileOrder = [TensorStatistics?](repeating: nil, count: tensors.count)
+        for (position, index) in order.enumerated() { inFileOrder[index] = results[position] }
+        return inFileOrder.map { $0! }
+    }
+}

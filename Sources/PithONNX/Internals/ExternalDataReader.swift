@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import PithIR
+
+/// Reads tensors stored outside the model file (`data_location = EXTERNAL`).
+///
+/// Each data file is opened once and read with `pread` straight into the
+/// tensor's buffer, so no data file is ever held in memory twice. Locations
+/// must stay inside the model's folder: absolute paths, `..` components and
+/// symbolic links that resolve outside it are refused.
+final class ExternalDataReader {
+    let file: String
+    /// The model's folder, resolved.
+    let folder: String
+    private var open: [String: (descriptor: Int32, size: Int)] = [:]
+
+    init(modelFile: String) {
+        file = modelFile
+        let parent = modelFile.contains("/") ? String(modelFile[..<modelFile.lastIndex(of: "/")!]) : "."
+        folder = Self.resolve(parent.isEmpty ? "/" : parent) ?? parent
+    }
+
+    deinit {
+        for (_, entry) in open { close(entry.descriptor) }
+    }
+
+    private static func resolve(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    private func fail(_ tensor: String, _ message: String) -> ONNXError {
+        ONNXError(.externalData, file: file, "tensor `\(tensor)`: external data \(message)")
+    }
+
+    /// Reads `byteCount` bytes described by the `external_data` key/value `entries`.
+    func read(entries: [(String, String)], byteCount: Int, tensor: String) throws -> TensorBuffer {
+        var location: String?
+        var offset = 0
+        var length: Int?
+        for (key, value) in entries {
+            switch key {
+            case "location": location = value
+            case "offset":
+                guard let parsed = Int(value), parsed >= 0 else { throw fail(tensor, "`offset` is \"\(value)\", not a non-negative decimal integer") }
+                offset = parsed
+            case "length":
+                guard let parsed = Int(value), parsed >= 0 else { throw fail(tensor, "`length` is \"\(value)\", not a non-negative decimal integer") }
+                length = parsed
+            default: break  // `checksum` and unknown keys are informational.
+            }
+        }
+        guard let location, !location.isEmpty else { throw fail(tensor, "has no `location`") }
+        guard !location.hasPrefix("/") else { throw fail(tensor, "location `\(location)` is an absolute path; it must be relative to the model's folder") }
+        guard !location.split(separator: "/").contains("..") else {
+            throw fail(tensor, "location `\(location)` contains `..`; it must stay inside the model's folder")
+        }
+        if let length, length != byteCount {
+            throw fail(tensor, "`length` is \(length) bytes, but the tensor's shape and type need \(byteCount)")
+        }
+        let (descriptor, size) = try openFile(location, tensor: tensor)
+        let (end, overflow) = offset.addingReportingOverflow(byteCount)
+        guard !overflow, end <= size else {
+            throw fail(tensor, "file `\(location)` is \(size) bytes; the tensor needs bytes \(offset)..<\(overflow ? Int.max : end)")
+        }
+        return try TensorBuffer(count: byteCount) { out in
+            var done = 0
+            while done < byteCount {
+                let got = pread(descriptor, out.baseAddress! + done, byteCount - done, off_t(offset + done))
+                if got < 0, errno == EINTR { continue }
+                guard got > 0 else {
+                    throw fail(tensor, "file `\(location)`: read failed after \(done) of \(byteCount) bytes (\(String(cString: strerror(errno))))")
+                }
+                done += got
+            }
+        }
+    }
+
+    private func openFile(_ location: String, tensor: String) throws -> (Int32, Int) {
+        if let entry = open[location] { return entry }
+        let path = folder + "/" + location
+        guard let resolved = Self.resolve(path) else {
+            throw fail(tensor, "file `\(location)` not found next to the model (\(String(cString: strerror(errno))))")
+        }
+        guard resolved.hasPrefix(folder.hasSuffix("/") ? folder : folder + "/") else {
+            throw fail(tensor, "location `\(location)` resolves to `\(resolved)`, outside the model's folder")
+        }
+        let descriptor = Glibc.open(resolved, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw fail(tensor, "file `\(location)` cannot be opened (\(String(cString: strerror(errno))))")
+        }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            close(descriptor)
+            throw fail(tensor, "`\(location)` is not a regular file")
+        }
+        let entry = (descriptor, Int(info.st_size))
+        open[location] = entry
+        return entry
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Pith
+
+@main
+struct PithCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pith",
+        abstract: "Convert, compress, inspect and validate trained neural-network model files.",
+        discussion: """
+            Reads ONNX (.onnx, with external data) and Keras HDF5 (Keras 2 .h5, Keras 3 .h5 and \
+            .weights.h5) files, recognised by content.
+
+            Exit codes: 0 success, 64 usage, 65 bad input data, 66 missing input, \
+            69 unsupported feature, 74 I/O error.
+            """,
+        version: "0.1.0",
+        subcommands: [Inspect.self])
+}
+
+/// Runs `body`, turning library errors into a message on standard error and a sysexits code.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as PithError {
+        printError("pith: error: \(error.message)")
+        throw ExitCode(error.exitCode)
+    }
+}
+
+func printError(_ message: String) {
+    var standardError = StandardError()
+    print(message, to: &standardError)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        FileDescriptorOutput.write(2, string)
+    }
+}
