@@ -52,10 +52,10 @@ extension DType {
         case .uint64: for i in 0..<range.count { output[i] = Double(load(UInt64.self, start + i)) }
         case .uint4: for i in 0..<range.count { output[i] = Double(bits(start + i, width: 4)) }
         case .int4:
-            for i in 0..<range.count { output[i] = Double(Int32(bits(start + i, width: 4) << 28) >> 28) }
+            for i in 0..<range.count { output[i] = Double(Int32(bitPattern: bits(start + i, width: 4) << 28) >> 28) }
         case .uint2: for i in 0..<range.count { output[i] = Double(bits(start + i, width: 2)) }
         case .int2:
-            for i in 0..<range.count { output[i] = Double(Int32(bits(start + i, width: 2) << 30) >> 30) }
+            for i in 0..<range.count { output[i] = Double(Int32(bitPattern: bits(start + i, width: 2) << 30) >> 30) }
         case .complex64, .complex128, .string:
             preconditionFailure("unreachable: checked isReal")
         }

@@ -156,7 +156,7 @@ private struct Importer {
             return path.description + label + "/" + name + (index > 0 ? "[\(index)]" : "")
         }
         let origin: (Int) -> TensorOrigin = { .nodeAttribute(graph: path, node: label, attribute: name, index: $0) }
-        let own = isConstant ? nil : Consumer(op: node.opType, name: node.name)
+        let own = isConstant ? nil : Consumer(op: node.opType, name: path.description + label)
         func constant(_ dtype: DType, _ shape: [Int], _ buffer: TensorBuffer) -> TensorDecoder.Decoded {
             TensorDecoder.Decoded(dtype: dtype, shape: shape, storage: .dense(buffer))
         }
@@ -281,7 +281,7 @@ private struct Importer {
         }
         guard !defined.isEmpty else { return }
         var firstReader: [String: Consumer] = [:]
-        for node in graph.nodes {
+        for (index, node) in graph.nodes.enumerated() {
             var names = Set(node.inputs)
             for attribute in node.attributes {
                 switch attribute.value {
@@ -291,7 +291,8 @@ private struct Importer {
                 }
             }
             for name in names where firstReader[name] == nil {
-                firstReader[name] = Consumer(op: node.opType, name: node.name)
+                let label = node.name.isEmpty ? "\(node.opType)#\(index)" : node.name
+                firstReader[name] = Consumer(op: node.opType, name: prefix + label)
             }
         }
         for (id, name) in defined where tensors[id].consumer == nil {
