@@ -42,13 +42,13 @@ let package = Package(
             dependencies: ["Pith", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Shared by every test target: fixture lookup, seeded generators, running the built binary.
-        .target(name: "PithTestSupport", dependencies: ["PithIR"], path: "Tests/PithTestSupport"),
+        .target(name: "PithTestSupport", path: "Tests/PithTestSupport"),
 
         .testTarget(name: "PithIRTests", dependencies: ["PithIR", "PithTestSupport"]),
         .testTarget(name: "PithONNXTests", dependencies: ["PithONNX", "PithTestSupport"]),
         .testTarget(name: "PithHDF5Tests", dependencies: ["PithHDF5", "PithTestSupport"]),
         .testTarget(name: "PithInspectTests", dependencies: ["PithInspect", "PithTestSupport"]),
-        .testTarget(name: "PithCLITests", dependencies: ["PithTestSupport"]),
+        .testTarget(name: "PithCLITests", dependencies: ["pith", "PithTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
