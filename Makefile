@@ -1,0 +1,48 @@
+# Pith — the two commands that matter are `make demo` and `make test`.
+# Both install whatever is missing first (scripts/install-deps.sh).
+
+SWIFT ?= swift
+RELEASE_BIN := .build/release/pith
+
+.PHONY: all deps build release demo test test-swift test-interop bench fixtures regenerate-proto clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build:
+	@scripts/install-deps.sh --build
+	$(SWIFT) build
+
+release:
+	@scripts/install-deps.sh --build
+	$(SWIFT) build -c release --product pith
+
+# Runs the bundled LeNet-300-100 (ONNX and Keras 2 .h5) through everything Pith has so far.
+demo: deps release
+	@scripts/demo.sh $(RELEASE_BIN)
+
+# Every test: the Swift suites, then the interop tests against onnx / h5py / real models.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	$(SWIFT) build --product pith
+	PITH_BINARY=$(CURDIR)/.build/debug/pith python3 -m pytest -q Tests/interop
+
+# Benchmarks (not tests): writes docs/benchmarks.md sections from measured numbers.
+bench: deps release
+	python3 scripts/bench_inspect.py --pith $(RELEASE_BIN)
+
+# Regenerates the fixtures (needs tensorflow, tf_keras and keras; not part of CI).
+fixtures:
+	python3 Fixtures/generate/make_lenet.py
+	python3 Fixtures/generate/make_onnx_fixtures.py
+	python3 Fixtures/generate/make_keras_fixtures.py
+	python3 Fixtures/generate/make_broken.py
+
+regenerate-proto:
+	scripts/regenerate-onnx-proto.sh
+
+clean:
+	rm -rf .build

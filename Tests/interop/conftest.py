@@ -1,0 +1,38 @@
+"""Interop tests: the built `pith` binary against onnx, h5py and real models.
+
+`make test` sets PITH_BINARY; otherwise the debug build is used."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "Fixtures", "generate"))
+
+PITH = os.environ.get("PITH_BINARY", os.path.join(ROOT, ".build", "debug", "pith"))
+
+# ONNX TensorProto.DataType code → Pith dtype name.
+DTYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 8: "string",
+          9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 14: "complex64", 15: "complex128",
+          16: "bfloat16", 17: "float8e4m3fn", 18: "float8e4m3fnuz", 19: "float8e5m2", 20: "float8e5m2fnuz",
+          21: "uint4", 22: "int4", 23: "float4e2m1", 24: "float8e8m0", 25: "uint2", 26: "int2",
+          27: "float6e2m3", 28: "float6e3m2"}
+
+
+def run_pith(*args, timeout=300):
+    return subprocess.run([PITH, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def inspect_json(path):
+    result = run_pith("inspect", "--format", "json", path)
+    assert result.returncode == 0, f"{path}: exit {result.returncode}: {result.stderr}"
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="session")
+def pith():
+    if not os.path.exists(PITH):
+        pytest.fail(f"pith binary not found at {PITH}: run `swift build` first")
+    return PITH

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The README's demo: the bundled LeNet-300-100, trained on MNIST, through every
+# stage Pith has so far. Today that is inspection of the ONNX and the Keras 2 file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pith=${1:-.build/release/pith}
+
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+
+step "$pith" inspect Fixtures/lenet-300-100.onnx
+step "$pith" inspect --sort size --top 3 Fixtures/lenet-300-100.h5
+step "$pith" inspect --format csv --top 2 Fixtures/lenet-300-100.onnx
