@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import Pith
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time Pith's own work on a model file (median of several runs).",
+        discussion: """
+            Side-by-side comparisons with other tools (numpy + onnx/h5py, zstd, …) are made by \
+            the scripts in scripts/ and recorded in docs/benchmarks.md.
+            """,
+        subcommands: [BenchInspect.self])
+}
+
+struct BenchInspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect", abstract: "Time reading a model and computing every inspect statistic.")
+
+    @Argument(help: "The model file.")
+    var file: String
+
+    @Option(help: "Number of runs; the median is reported.")
+    var runs: Int = 5
+
+    @Option(help: "Output format: text or json.")
+    var format: OutputFormat = .text
+
+    func validate() throws {
+        if runs < 1 { throw ValidationError("--runs must be at least 1, got \(runs)") }
+        if format == .csv { throw ValidationError("--format must be text or json") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let result = try InspectBenchmark.measure(file, runs: runs)
+            if format == .json {
+                let encoder = JSONEncoder()
+                encoder.keyEncodingStrategy = .convertToSnakeCase
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+                return
+            }
+            let megabytes = Double(result.tensorBytes) / 1_000_000
+            print("\(file): \(String(format: "%.1f", megabytes)) MB of tensors, median of \(runs) runs")
+            print(String(format: "  load        %8.3f s  (%6.0f MB/s)", result.loadSeconds, megabytes / result.loadSeconds))
+            print(String(format: "  statistics  %8.3f s  (%6.0f MB/s)", result.statisticsSeconds, megabytes / result.statisticsSeconds))
+            print(String(format: "  total       %8.3f s", result.totalSeconds))
+        }
+    }
+}
