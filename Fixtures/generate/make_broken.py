@@ -23,6 +23,15 @@ OUT = os.path.join(FIXTURES, "broken")
 expected = {}
 
 
+def varint(n):
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
 def write(name, data, code, phrase):
     with open(os.path.join(OUT, name), "wb") as f:
         f.write(data)
@@ -73,12 +82,26 @@ def main():
     t = TP(name="odd", data_type=99, dims=[2], raw_data=b"\0\0")
     write("unknown-data-type.onnx", tiny_model(t), 69, "data_type 99")
     t = TP(name="few", data_type=TP.FLOAT, dims=[3], float_data=[1.0, 2.0])
+    # 200 nested If nodes: deeper than Pith accepts (each level is graph → node → attribute).
+    # Encoded by hand: Python's protobuf itself refuses to build messages this deep.
+    def field(number, payload):
+        return varint(number << 3 | 2) + varint(len(payload)) + payload
+    graph = b""
+    for level in range(200):
+        attribute = field(1, b"then_branch") + varint(20 << 3) + varint(5) + field(6, graph)
+        graph = field(1, field(4, b"If") + field(5, attribute))
+    nested = varint(1 << 3) + varint(8) + field(7, graph)
+    write("nesting-too-deep.onnx", nested, 65, "nested deeper than")
     write("float-data-count.onnx", tiny_model(t), 65, "float_data holds 2 values")
     t = TP(name="nodata", data_type=TP.FLOAT, dims=[3])
     write("missing-data.onnx", tiny_model(t), 65, "has no data")
     sparse = helper.make_sparse_tensor(numpy_helper.from_array(np.array([1.0], np.float32), "sp"),
                                        numpy_helper.from_array(np.array([99], np.int64), "spi"), [3, 3])
     graph = helper.make_graph([], "g", [], [], sparse_initializer=[sparse])
+    huge = helper.make_sparse_tensor(numpy_helper.from_array(np.array([1.0], np.float32), "big"),
+                                     numpy_helper.from_array(np.array([7], np.int64), "bigi"), [1 << 15, 1 << 15])
+    huge_graph = helper.make_graph([], "g", [], [], sparse_initializer=[huge])
+    write("sparse-expands-too-far.onnx", helper.make_model(huge_graph).SerializeToString(), 65, "would expand to more than")
     write("sparse-index-out-of-range.onnx", helper.make_model(graph).SerializeToString(), 65, "sparse index 99 is outside")
 
     write("external-escapes-folder.onnx", external("w", "../lenet-300-100.onnx", 64), 65, "contains `..`")

@@ -142,6 +142,8 @@ def h5py_files():
         f.create_dataset("a/flags", data=np.array([True, False, True]))
         f.create_dataset("z", data=np.float64(2.5))
         f.create_dataset("names", data=np.array([b"x", b"y"]))
+        f["a/b/again"] = f["a/b/weights"]  # a second hard link to one dataset: one tensor
+        f["a/b/loop"] = f["a"]  # a hard-link cycle: walks must end
     entries = []
     with h5py.File(path, "r") as f:
         def visit(name, obj):

@@ -32,6 +32,15 @@ private struct KerasReader {
     let file: H5File
     var tensors: [Tensor] = []
     var optimizerState: [TensorInfo] = []
+    /// Addresses of the objects already walked: each object is read once, as h5py's
+    /// `visititems` does, whatever hard links lead to it (and cycles end).
+    var visited: Set<UInt64> = []
+
+    /// Marks the object at `path` visited; false if it was already.
+    mutating func firstVisit(_ path: String) -> Bool {
+        guard let address = file.object(path, in: file.root)?.address else { return false }
+        return visited.insert(address).inserted
+    }
 
     init(file: H5File) { self.file = file }
 
@@ -118,7 +127,7 @@ private struct KerasReader {
         let group = try file.openGroup(groupPath, in: file.root)
         for child in try file.children(of: group.id, name: groupPath) {
             let childPath = groupPath + "/" + child
-            guard file.kind(of: childPath, in: file.root) == .group else { continue }
+            guard file.kind(of: childPath, in: file.root) == .group, firstVisit(childPath) else { continue }
             if file.exists(childPath + "/vars", in: file.root), file.kind(of: childPath + "/vars", in: file.root) == .group {
                 try readVars(at: childPath + "/vars", layer: String(childPath.dropFirst("layers/".count)))
             }
@@ -148,6 +157,7 @@ private struct KerasReader {
         let id = group?.id ?? file.root
         for child in try file.children(of: id, name: groupPath.isEmpty ? "/" : groupPath) {
             let childPath = Self.join(groupPath, child)
+            guard firstVisit(childPath) else { continue }
             switch file.kind(of: child, in: id) {
             case .group: try readAllDatasets(under: childPath)
             case .dataset:
@@ -164,6 +174,7 @@ private struct KerasReader {
         let group = try file.openGroup(groupPath, in: file.root)
         for child in try file.children(of: group.id, name: groupPath) {
             let childPath = groupPath + "/" + child
+            guard firstVisit(childPath) else { continue }
             switch file.kind(of: child, in: group.id) {
             case .group: try describeAll(under: childPath)
             case .dataset:

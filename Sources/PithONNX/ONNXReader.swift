@@ -32,14 +32,17 @@ public enum ONNXReader {
 
     static func read(bytes: UnsafeRawBufferPointer, file: String, externalData: ExternalDataReader?) throws -> Model {
         guard !bytes.isEmpty else { throw ONNXError(.malformed, file: file, "the file is empty") }
+        // The scan is cheap (it skips over tensor data by length) and bounds the nesting depth
+        // before protobuf-c, which recurses without a limit, sees the bytes.
+        if let problem = WireScanner(bytes: bytes).firstProblem() {
+            throw ONNXError(.malformed, file: file, "not a valid ONNX model: \(problem)")
+        }
         let result = try ProtobufCalls.withUnpackedModel(bytes) { proto -> Model in
             var importer = Importer(decoder: TensorDecoder(file: file, externalData: externalData))
             return try importer.model(proto)
         }
         guard let result else {
-            let detail = WireScanner(bytes: bytes).firstProblem()
-                ?? "protobuf-c rejected the message (a field holds a value of the wrong type)"
-            throw ONNXError(.malformed, file: file, "not a valid ONNX model: \(detail)")
+            throw ONNXError(.malformed, file: file, "not a valid ONNX model: protobuf-c rejected the message (a field holds a value of the wrong type, or a string is not UTF-8)")
         }
         return result
     }

@@ -103,15 +103,21 @@ struct H5File {
     }
 
     func kind(of name: String, in location: hid_t) -> H5ObjectKind {
+        object(name, in: location)?.kind ?? .other
+    }
+
+    /// The kind of object `name` names and its address in the file, which identifies it
+    /// whatever path leads to it (hard links can make a group reachable twice, or form a cycle).
+    func object(_ name: String, in location: hid_t) -> (kind: H5ObjectKind, address: UInt64)? {
         var info = H5O_info_t()
         guard H5Oget_info_by_name2(location, name, &info, UInt32(H5O_INFO_BASIC), chdf5_p_default()) >= 0 else {
             _ = H5Eclear2(chdf5_e_default())
-            return .other
+            return nil
         }
         switch info.type {
-        case H5O_TYPE_GROUP: return .group
-        case H5O_TYPE_DATASET: return .dataset
-        default: return .other
+        case H5O_TYPE_GROUP: return (.group, UInt64(info.addr))
+        case H5O_TYPE_DATASET: return (.dataset, UInt64(info.addr))
+        default: return (.other, UInt64(info.addr))
         }
     }
 

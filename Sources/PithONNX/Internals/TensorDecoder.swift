@@ -9,8 +9,10 @@ struct TensorDecoder {
     let file: String
     let externalData: ExternalDataReader?
 
-    /// Largest dense size a sparse tensor may expand to.
-    static let maximumDensifiedBytes = 1 << 30
+    /// A sparse tensor may expand to this many bytes, or to `maximumExpansion` times the
+    /// bytes of its values and indices, whichever is larger: a few bytes cannot demand gigabytes.
+    static let minimumDensifiedAllowance = 16 << 20
+    static let maximumExpansion = 1024
 
     struct Decoded {
         var dtype: DType
@@ -170,15 +172,16 @@ struct TensorDecoder {
         guard linear || indices.shape == [nonzero, rank] else {
             throw fail(.invalidTensor, name, "sparse `indices` has shape \(Shape.describe(indices.shape)); expected [\(nonzero)] or [\(nonzero), \(rank)]")
         }
-        guard let count = Shape.elementCount(shape), let byteCount = values.dtype.storageBytes(count: count),
-              byteCount <= Self.maximumDensifiedBytes
-        else {
-            throw fail(.invalidTensor, name, "sparse dense shape \(Shape.describe(shape)) exceeds the \(Self.maximumDensifiedBytes >> 20) MiB Pith expands sparse tensors to")
-        }
-        let width = values.dtype.bitWidth / 8
         guard case .dense(let valueBytes) = values.storage, case .dense(let indexBytes) = indices.storage else {
             preconditionFailure("unreachable: numeric tensors are dense")
         }
+        let allowance = max(Self.minimumDensifiedAllowance, Self.maximumExpansion * (valueBytes.count + indexBytes.count))
+        guard let count = Shape.elementCount(shape), let byteCount = values.dtype.storageBytes(count: count),
+              byteCount <= allowance
+        else {
+            throw fail(.invalidTensor, name, "sparse tensor of shape \(Shape.describe(shape)) with \(nonzero) values would expand to more than \(allowance) bytes; refusing")
+        }
+        let width = values.dtype.bitWidth / 8
         let buffer = try TensorBuffer(count: byteCount) { out in
             try indexBytes.withUnsafeBufferPointer(as: Int64.self) { index in
                 try valueBytes.withUnsafeBytes { source in

@@ -1,4 +1,5 @@
-/// Explains why protobuf-c refused a message, which it does without saying why.
+/// Checks a message before protobuf-c unpacks it, and explains what is wrong,
+/// which protobuf-c does not: it only returns NULL.
 ///
 /// Walks the protobuf wire format of a `ModelProto` and the messages nested
 /// in it that matter most (graph, nodes, attributes, tensors), and reports the
@@ -12,12 +13,20 @@ struct WireScanner {
         "FunctionProto": [7: "NodeProto", 11: "AttributeProto"],
         "NodeProto": [5: "AttributeProto"],
         "AttributeProto": [5: "TensorProto", 6: "GraphProto", 10: "TensorProto", 11: "GraphProto",
-                           22: "SparseTensorProto", 23: "SparseTensorProto"],
+                           14: "TypeProto", 15: "TypeProto", 22: "SparseTensorProto", 23: "SparseTensorProto"],
+        "ValueInfoProto": [2: "TypeProto"],
+        "TypeProto": [1: "TypeProto.Tensor", 4: "TypeProto.Sequence", 5: "TypeProto.Map", 8: "TypeProto.Tensor",
+                      9: "TypeProto.Optional"],
+        "TypeProto.Sequence": [1: "TypeProto"],
+        "TypeProto.Map": [2: "TypeProto"],
+        "TypeProto.Optional": [1: "TypeProto"],
         "SparseTensorProto": [1: "TensorProto", 2: "TensorProto"],
         "TensorProto": [13: "StringStringEntryProto"],
     ]
-    /// Deeper than this, nesting is reported as the problem (ONNX graphs nest a few levels).
-    static let maximumDepth = 64
+    /// Deeper than this, nesting is reported as the problem. Each subgraph level costs three
+    /// (graph → node → attribute), so this allows about 30 levels of `If`/`Loop` nesting; real
+    /// models use a few. The limit keeps protobuf-c's recursive unpacking off a stack overflow.
+    static let maximumDepth = 100
 
     let bytes: UnsafeRawBufferPointer
 
