@@ -28,11 +28,13 @@ public struct Tensor: Sendable {
     /// Number of elements: the product of the shape.
     public var count: Int { Shape.elementCount(shape) ?? 0 }
 
-    /// Bytes the storage occupies as held (dense bytes, or string bytes).
+    /// Bytes the storage occupies as held: dense bytes, string bytes, or for compressed
+    /// storage its bit accounting (`storageBits`) rounded up to whole bytes.
     public var storedBytes: Int {
         switch storage {
         case .dense(let buffer): return buffer.count
         case .strings(let values): return values.reduce(0) { $0 + $1.count }
+        case .sparse, .codebook, .quantized: return (storageBits.total + 7) / 8
         }
     }
 }
@@ -43,6 +45,20 @@ public enum TensorStorage: Sendable, Equatable {
     case dense(TensorBuffer)
     /// One byte string per element (dtype `string`).
     case strings([[UInt8]])
+    /// Compressed sparse rows with relative indices; see `SparseStorage`.
+    case sparse(SparseStorage)
+    /// Weight sharing: indices into centroid tables; see `CodebookStorage`.
+    case codebook(CodebookStorage)
+    /// Linear quantization or reduced-precision floats; see `QuantizedStorage`.
+    case quantized(QuantizedStorage)
+
+    /// Whether the storage is one of the compressed kinds.
+    public var isCompressed: Bool {
+        switch self {
+        case .dense, .strings: return false
+        case .sparse, .codebook, .quantized: return true
+        }
+    }
 }
 
 /// The layer or operator a tensor feeds.

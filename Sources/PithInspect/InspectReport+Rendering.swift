@@ -42,60 +42,36 @@ extension InspectReport {
             let feeds = [row.op, row.layer].filter { !$0.isEmpty }.joined(separator: " ")
             rows.append([
                 row.name, feeds.isEmpty ? "-" : feeds, Shape.describe(row.shape), row.dtype.rawValue,
-                Self.grouped(row.count), Self.grouped(row.nonzero), Self.percent(row.sparsity),
-                (row.distinctCapped ? "≥" : "") + Self.grouped(row.distinct),
-                Self.short(row.bitsPerWeight), Self.grouped(row.bytes),
+                TextTable.grouped(row.count), TextTable.grouped(row.nonzero), TextTable.percent(row.sparsity),
+                (row.distinctCapped ? "≥" : "") + TextTable.grouped(row.distinct),
+                Self.short(row.bitsPerWeight), TextTable.grouped(row.bytes),
                 row.min.map(Self.short) ?? "-", row.max.map(Self.short) ?? "-",
                 row.mean.map(Self.short) ?? "-", row.std.map(Self.short) ?? "-",
             ])
         }
-        out += Self.table(header: header, rows: rows, rightAligned: Set(4..<14))
+        out += TextTable.render(header: header, rows: rows, rightAligned: Set(4..<14))
         if tensors.count < totals.tensors { out += "(showing \(tensors.count) of \(totals.tensors) tensors)\n" }
-        out += "\ntotal: \(Self.grouped(totals.tensors)) tensors, \(Self.grouped(totals.count)) elements, "
-        out += "\(Self.grouped(totals.nonzero)) nonzero (\(Self.percent(totals.sparsity)) sparse), "
-        out += "\(Self.grouped(totals.bytes)) bytes (\(Self.humanBytes(totals.bytes)))\n"
+        out += "\ntotal: \(TextTable.grouped(totals.tensors)) tensors, \(TextTable.grouped(totals.count)) elements, "
+        out += "\(TextTable.grouped(totals.nonzero)) nonzero (\(TextTable.percent(totals.sparsity)) sparse), "
+        out += "\(TextTable.grouped(totals.bytes)) bytes (\(Self.humanBytes(totals.bytes)))\n"
         if let optimizerState {
-            out += "optimizer state (not counted above): \(Self.grouped(optimizerState.tensors)) tensors, "
-            out += "\(Self.grouped(optimizerState.count)) elements, \(Self.grouped(optimizerState.bytes)) bytes\n"
+            out += "optimizer state (not counted above): \(TextTable.grouped(optimizerState.tensors)) tensors, "
+            out += "\(TextTable.grouped(optimizerState.count)) elements, \(TextTable.grouped(optimizerState.bytes)) bytes\n"
         }
         out += "\nper layer:\n"
         let layerRows = layers.map { layer -> [String] in
             [layer.layer.isEmpty ? "-" : layer.layer, layer.op.isEmpty ? "-" : layer.op, String(layer.tensors),
-             Self.grouped(layer.count), Self.grouped(layer.nonzero),
-             Self.percent(layer.count == 0 ? 0 : Double(layer.count - layer.nonzero) / Double(layer.count)),
-             Self.grouped(layer.bytes), Self.percent(totals.bytes == 0 ? 0 : Double(layer.bytes) / Double(totals.bytes))]
+             TextTable.grouped(layer.count), TextTable.grouped(layer.nonzero),
+             TextTable.percent(layer.count == 0 ? 0 : Double(layer.count - layer.nonzero) / Double(layer.count)),
+             TextTable.grouped(layer.bytes), TextTable.percent(totals.bytes == 0 ? 0 : Double(layer.bytes) / Double(totals.bytes))]
         }
-        out += Self.table(
+        out += TextTable.render(
             header: ["layer", "op", "tensors", "elements", "nonzero", "sparse", "bytes", "share"],
             rows: layerRows, rightAligned: Set(2..<8))
         return out
     }
 
     // MARK: Formatting helpers
-
-    static func table(header: [String], rows: [[String]], rightAligned: Set<Int>) -> String {
-        var widths = header.map(\.count)
-        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-        func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, cell in
-                let pad = String(repeating: " ", count: widths[i] - cell.count)
-                return rightAligned.contains(i) ? pad + cell : cell + pad
-            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
-        }
-        return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n"
-    }
-
-    static func grouped(_ value: Int) -> String {
-        let digits = String(value.magnitude)
-        var result = ""
-        for (i, character) in digits.enumerated() {
-            if i > 0, (digits.count - i) % 3 == 0 { result += "," }
-            result.append(character)
-        }
-        return (value < 0 ? "-" : "") + result
-    }
-
-    static func percent(_ fraction: Double) -> String { String(format: "%.2f%%", fraction * 100) }
 
     /// Four significant digits, for statistics in a table.
     static func short(_ value: Double) -> String { String(format: "%.4g", value) }

@@ -1,0 +1,174 @@
+/// Where the bits of a tensor's storage go, before any entropy coding: the accounting of
+/// Deep Compression's tables.
+public struct StorageBits: Sendable, Equatable, Codable {
+    /// Bits of the weights themselves: dense values, codebook indices or quantized codes.
+    public var weights: Int
+    /// Bits of sparse column gaps (the paper's "index bits").
+    public var indices: Int
+    /// Bits of CSR row pointers (each `⌈log2(entries + 1)⌉` bits wide).
+    public var rowPointers: Int
+    /// Bits of codebook tables (32 per centroid) and quantization scales / zero points (32 each).
+    public var tables: Int
+
+    public init(weights: Int = 0, indices: Int = 0, rowPointers: Int = 0, tables: Int = 0) {
+        self.weights = weights
+        self.indices = indices
+        self.rowPointers = rowPointers
+        self.tables = tables
+    }
+
+    public var total: Int { weights + indices + rowPointers + tables }
+}
+
+extension Tensor {
+    /// The bit accounting of this tensor's storage.
+    public var storageBits: StorageBits {
+        switch storage {
+        case .dense(let buffer): return StorageBits(weights: buffer.count * 8)
+        case .strings(let values): return StorageBits(weights: values.reduce(0) { $0 + $1.count } * 8)
+        case .codebook(let codebook): return Self.bits(codebook)
+        case .quantized(let quantized): return Self.bits(quantized)
+        case .sparse(let sparse):
+            var bits: StorageBits
+            switch sparse.values {
+            case .dense(let buffer): bits = StorageBits(weights: buffer.count * 8)
+            case .codebook(let codebook): bits = Self.bits(codebook)
+            case .quantized(let quantized): bits = Self.bits(quantized)
+            }
+            bits.indices = sparse.entries * sparse.indexBits
+            bits.rowPointers = (sparse.rows + 1) * Self.bitsToCount(sparse.entries)
+            return bits
+        }
+    }
+
+    static func bits(_ codebook: CodebookStorage) -> StorageBits {
+        StorageBits(weights: codebook.indices.count * codebook.bits, tables: codebook.centroids.count * 32)
+    }
+
+    static func bits(_ quantized: QuantizedStorage) -> StorageBits {
+        let parameters = quantized.scales.count + (quantized.isSymmetric ? 0 : quantized.zeroPoints.count)
+        return StorageBits(weights: quantized.codes.count * quantized.codeBits, tables: parameters * 32)
+    }
+
+    /// Bits needed to write any number in `0...value`.
+    static func bitsToCount(_ value: Int) -> Int {
+        value <= 0 ? 1 : (Int.bitWidth - value.leadingZeroBitCount)
+    }
+
+    /// The number of rows of the 2-D view compressed storage uses: the first dimension
+    /// (output channels), or 1 for scalars and vectors' single row.
+    public var rowCount: Int { shape.count >= 2 ? shape[0] : 1 }
+
+    /// Every element as `Float`, whatever the storage: dense values are decoded (exact when
+    /// `dtype.convertsExactlyToFloat32`), compressed storage is expanded. Empty for non-real dtypes.
+    public func decodedFloats() -> [Float] {
+        switch storage {
+        case .dense, .strings: return floatValues()
+        case .codebook(let codebook):
+            return Self.expand(codebook, rowOf: { $0 / Swift.max(1, count / rowCount) }, rows: rowCount)
+        case .quantized(let quantized):
+            return Self.expand(quantized, rowOf: { $0 / Swift.max(1, count / rowCount) }, rows: rowCount)
+        case .sparse(let sparse):
+            var entryRows = [Int](repeating: 0, count: sparse.entries)
+            for row in 0..<sparse.rows {
+                for entry in sparse.rowStarts[row]..<sparse.rowStarts[row + 1] { entryRows[entry] = row }
+            }
+            let entryValues: [Float]
+            switch sparse.values {
+            case .dense(let buffer):
+                entryValues = Tensor(name: name, dtype: dtype, shape: [sparse.entries], storage: .dense(buffer), origin: origin).floatValues()
+            case .codebook(let codebook): entryValues = Self.expand(codebook, rowOf: { entryRows[$0] }, rows: sparse.rows)
+            case .quantized(let quantized): entryValues = Self.expand(quantized, rowOf: { entryRows[$0] }, rows: sparse.rows)
+            }
+            var result = [Float](repeating: 0, count: count)
+            for row in 0..<sparse.rows {
+                var column = -1
+                for entry in sparse.rowStarts[row]..<sparse.rowStarts[row + 1] {
+                    column += Int(sparse.gaps[entry]) + 1
+                    result[row * sparse.columns + column] = entryValues[entry]
+                }
+            }
+            return result
+        }
+    }
+
+    static func expand(_ codebook: CodebookStorage, rowOf: (Int) -> Int, rows: Int) -> [Float] {
+        let perChannel = codebook.centroidsPerChannel
+        let channelOfRow = { (row: Int) in codebook.channels == 1 ? 0 : row * codebook.channels / Swift.max(1, rows) }
+        return codebook.indices.enumerated().map { index, code in
+            codebook.centroids[channelOfRow(rowOf(index)) * perChannel + Int(code)]
+        }
+    }
+
+    static func expand(_ quantized: QuantizedStorage, rowOf: (Int) -> Int, rows: Int) -> [Float] {
+        switch quantized.scheme {
+        case .float16: return quantized.codes.map { MiniFloat.float16ToFloat(UInt16(truncatingIfNeeded: $0)) }
+        case .bfloat16: return quantized.codes.map { MiniFloat.bfloat16ToFloat(UInt16(truncatingIfNeeded: $0)) }
+        case .linear:
+            let channels = quantized.scales.count
+            return quantized.codes.enumerated().map { index, code in
+                let channel = channels == 1 ? 0 : rowOf(index) * channels / Swift.max(1, rows)
+                return quantized.scales[channel] * Float(code - quantized.zeroPoints[channel])
+            }
+        }
+    }
+
+    /// The same tensor with dense storage in its own dtype (float types only; other tensors are
+    /// returned unchanged). Restoring a compressed tensor this way gives the values the
+    /// compression chose, rounded to the dtype.
+    public func densified() -> Tensor {
+        guard storage.isCompressed, dtype.isFloatingPoint else { return self }
+        var copy = self
+        copy.storage = .dense(Self.encode(decodedFloats(), as: dtype))
+        return copy
+    }
+
+    /// `values` encoded as `dtype` (float32, float64, float16 or bfloat16; others as float32),
+    /// rounding to nearest even.
+    public static func encode(_ values: [Float], as dtype: DType) -> TensorBuffer {
+        switch dtype {
+        case .float64: return TensorBuffer(values: values.map(Double.init))
+        case .float16: return TensorBuffer(values: values.map(FloatRounding.float16Bits))
+        case .bfloat16: return TensorBuffer(values: values.map(FloatRounding.bfloat16Bits))
+        default: return TensorBuffer(values: values)
+        }
+    }
+}
+
+/// Rounding `Float` to the 16-bit formats, to nearest with ties to even.
+public enum FloatRounding {
+    /// IEEE binary16 bits of `value`, rounded to nearest even; overflow gives ±infinity, NaN stays NaN.
+    public static func float16Bits(_ value: Float) -> UInt16 {
+        let bits = value.bitPattern
+        let sign = UInt16((bits >> 16) & 0x8000)
+        let exponent = Int((bits >> 23) & 0xFF)
+        let mantissa = bits & 0x7F_FFFF
+        if exponent == 0xFF { return sign | 0x7C00 | (mantissa != 0 ? 0x200 | UInt16(mantissa >> 13) : 0) }
+        let unbiased = exponent - 127
+        if unbiased > 15 { return sign | 0x7C00 }
+        if unbiased >= -14 {
+            // Normal in binary16: keep 10 mantissa bits, round the 13 dropped.
+            var half = UInt32(unbiased + 15) << 10 | (mantissa >> 13)
+            let dropped = mantissa & 0x1FFF
+            if dropped > 0x1000 || (dropped == 0x1000 && (half & 1) == 1) { half += 1 }  // may carry into the exponent: correct
+            return sign | UInt16(half)
+        }
+        if unbiased < -25 { return sign }  // below half the smallest subnormal: rounds to zero
+        // Subnormal in binary16: value = m · 2^-24 with m = full significand >> shift.
+        let significand = mantissa | 0x80_0000
+        let shift = UInt32(-unbiased - 14 + 13)  // 14…24
+        var half = significand >> shift
+        let dropped = significand & ((1 << shift) - 1)
+        let halfway = UInt32(1) << (shift - 1)
+        if dropped > halfway || (dropped == halfway && (half & 1) == 1) { half += 1 }
+        return sign | UInt16(half)
+    }
+
+    /// bfloat16 bits of `value`, rounded to nearest even; NaN stays a quiet NaN.
+    public static func bfloat16Bits(_ value: Float) -> UInt16 {
+        let bits = value.bitPattern
+        if value.isNaN { return UInt16(bits >> 16) | 0x40 }
+        let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
+        return UInt16(rounded >> 16)
+    }
+}

@@ -1,0 +1,57 @@
+private import CLapack
+
+/// Matrix products and decompositions from OpenBLAS and LAPACKE. Every call into
+/// `CLapack` is in this file.
+public enum LinearAlgebra {
+    /// `op(a) · op(b)` with `op` transposing when asked (`cblas_sgemm`).
+    public static func multiply(_ a: Matrix, _ b: Matrix, transposeA: Bool = false, transposeB: Bool = false) -> Matrix {
+        let m = transposeA ? a.columns : a.rows
+        let k = transposeA ? a.rows : a.columns
+        let kB = transposeB ? b.columns : b.rows
+        let n = transposeB ? b.rows : b.columns
+        precondition(k == kB, "multiply: inner dimensions \(k) and \(kB) differ")
+        var c = Matrix(rows: m, columns: n)
+        guard m > 0, n > 0, k > 0 else { return c }
+        a.values.withUnsafeBufferPointer { pa in
+            b.values.withUnsafeBufferPointer { pb in
+                c.values.withUnsafeMutableBufferPointer { pc in
+                    cblas_sgemm(
+                        CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(n), Int32(k), 1, pa.baseAddress, Int32(a.columns), pb.baseAddress, Int32(b.columns),
+                        0, pc.baseAddress, Int32(n))
+                }
+            }
+        }
+        return c
+    }
+
+    /// Thin singular value decomposition `a = u · diag(s) · vt` (`LAPACKE_sgesdd`), singular
+    /// values in decreasing order: `u` is rows × r, `vt` is r × columns, r = min(rows, columns).
+    public static func svd(_ a: Matrix) throws -> (u: Matrix, s: [Float], vt: Matrix) {
+        let m = a.rows, n = a.columns, r = min(m, n)
+        var work = a.values
+        var s = [Float](repeating: 0, count: r)
+        var u = Matrix(rows: m, columns: r)
+        var vt = Matrix(rows: r, columns: n)
+        guard r > 0 else { return (u, s, vt) }
+        let info = work.withUnsafeMutableBufferPointer { pa in
+            s.withUnsafeMutableBufferPointer { ps in
+                u.values.withUnsafeMutableBufferPointer { pu in
+                    vt.values.withUnsafeMutableBufferPointer { pvt in
+                        LAPACKE_sgesdd(
+                            Int32(clapack_row_major()), CChar(UInt8(ascii: "S")), Int32(m), Int32(n), pa.baseAddress, Int32(n),
+                            ps.baseAddress, pu.baseAddress, Int32(r), pvt.baseAddress, Int32(n))
+                    }
+                }
+            }
+        }
+        guard info == 0 else { throw LinearAlgebraError(message: "LAPACKE_sgesdd failed (info \(info)) on a \(m)×\(n) matrix") }
+        return (u, s, vt)
+    }
+}
+
+/// A numerical routine failed (for example, an SVD that did not converge).
+public struct LinearAlgebraError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}

@@ -1,0 +1,99 @@
+import Foundation
+public import PithIR
+
+/// How far compressed weights are from the originals.
+public struct WeightError: Sendable, Codable, Equatable {
+    public var maxAbs: Double
+    public var rmse: Double
+    /// Signal-to-noise ratio 10·log10(Σx² / Σ(x − x̂)²) in dB; nil when it is infinite (no error)
+    /// or undefined (an all-zero original).
+    public var snrDB: Double?
+
+    /// Compares `approximation` with `original` element by element (same count).
+    public init(original: [Float], approximation: [Float]) {
+        precondition(original.count == approximation.count, "WeightError: counts differ")
+        var maxAbs = 0.0, noise = 0.0, signal = 0.0
+        for (x, y) in zip(original, approximation) {
+            let d = Double(x) - Double(y)
+            maxAbs = Swift.max(maxAbs, Swift.abs(d))
+            noise += d * d
+            signal += Double(x) * Double(x)
+        }
+        self.maxAbs = maxAbs
+        rmse = original.isEmpty ? 0 : (noise / Double(original.count)).squareRoot()
+        snrDB = (noise == 0 || signal == 0) ? nil : 10 * log10(signal / noise)
+    }
+}
+
+/// What `pith compress` did: a row per pass per tensor, the layers it skipped and why, and the
+/// final Deep Compression accounting per tensor with totals.
+public struct CompressionReport: Sendable, Codable {
+    /// One pass applied to one tensor.
+    public struct PassRow: Sendable, Codable {
+        public var step: Int
+        public var action: String
+        public var tensor: String
+        public var elements: Int
+        /// Nonzero elements after the pass.
+        public var kept: Int
+        /// Storage bits per element after the pass, before sparse encoding and entropy coding.
+        public var bitsPerWeight: Double
+        public var bytesBefore: Int
+        public var bytesAfter: Int
+        /// Against the tensor as it was before any pass; nil for structured pruning, which
+        /// changes shapes (its rows say what it removed instead).
+        public var error: WeightError?
+        /// Pass-specific facts: k-means iterations and objective, quantization scale, …
+        public var detail: String
+    }
+
+    /// A tensor or layer a pass was asked to touch but did not, and why.
+    public struct Skip: Sendable, Codable {
+        public var step: Int
+        public var action: String
+        public var target: String
+        public var reason: String
+    }
+
+    /// The final storage of one tensor: the columns of Deep Compression's Table 2.
+    public struct TensorRow: Sendable, Codable {
+        public var tensor: String
+        public var layer: String
+        public var op: String
+        public var shape: [Int]
+        public var elements: Int
+        public var kept: Int
+        /// `kept / elements`.
+        public var keptFraction: Double
+        /// How the tensor is stored: `dense float32`, `csr(5) + codebook(6)`, …
+        public var encoding: String
+        /// Bits per stored weight (codebook index, quantized code or dense value).
+        public var weightBits: Int
+        /// Gap bits per stored entry; 0 when not sparse.
+        public var indexBits: Int
+        public var fillers: Int
+        public var bits: StorageBits
+        public var originalBytes: Int
+        public var bytes: Int
+        public var error: WeightError?
+    }
+
+    public struct Totals: Sendable, Codable {
+        public var tensors: Int
+        public var compressedTensors: Int
+        public var elements: Int
+        public var kept: Int
+        public var originalBytes: Int
+        public var bytes: Int
+        /// originalBytes / bytes.
+        public var ratio: Double
+    }
+
+    public var seed: UInt64
+    public var passes: [PassRow]
+    public var skipped: [Skip]
+    /// Every tensor a pass changed, in model order.
+    public var tensors: [TensorRow]
+    /// Over every tensor of the model, changed or not.
+    public var totals: Totals
+}

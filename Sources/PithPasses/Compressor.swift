@@ -1,0 +1,251 @@
+import Foundation
+public import PithIR
+import PithLinearAlgebra
+
+/// Runs a recipe over a model: the passes rewrite the selected tensors' storage in place.
+///
+/// Each selected tensor is decoded to `Float` once and worked on in that form; the model keeps its
+/// original tensors until the end, so errors are always measured against the original, and then
+/// each changed tensor gets its final storage (codebook, quantized codes or dense values, in CSR
+/// when that is smaller or asked for).
+public enum Compressor {
+    public static func run(_ recipe: Recipe, on model: inout Model) throws -> CompressionReport {
+        try recipe.validate()
+        var run = Run(model: model, seed: recipe.seed)
+        for (index, step) in recipe.steps.enumerated() {
+            try run.apply(step, number: index + 1)
+        }
+        let report = run.finish()
+        model = run.model
+        return report
+    }
+}
+
+/// A tensor being compressed: its current values and the encoding chosen so far.
+struct Working {
+    var values: [Float]
+    var codebook: CodebookStorage?
+    var quantized: QuantizedStorage?
+    var encode: EncodeOptions?
+
+    var nonzero: Int { values.reduce(0) { $0 + ($1 == 0 ? 0 : 1) } }
+}
+
+struct Run {
+    var model: Model
+    let seed: UInt64
+    var working: [TensorID: Working] = [:]
+    /// Values before any value-changing pass (after structured pruning, which changes shapes).
+    var originals: [TensorID: [Float]] = [:]
+    var passes: [CompressionReport.PassRow] = []
+    var skipped: [CompressionReport.Skip] = []
+    /// Tensors in the order they were first touched.
+    var order: [TensorID] = []
+    /// Every tensor's stored bytes before the recipe ran.
+    let initialBytes: [Int]
+
+    init(model: Model, seed: UInt64) {
+        self.model = model
+        self.seed = seed
+        initialBytes = model.tensors.map(\.storedBytes)
+    }
+
+    mutating func state(_ id: TensorID) -> Working {
+        if let existing = working[id] { return existing }
+        let values = model.tensors[id].decodedFloats()
+        originals[id] = values
+        order.append(id)
+        return Working(values: values)
+    }
+
+    func selection(_ step: Recipe.Step) -> [TensorID] {
+        let selector = step.select ?? TensorSelector()
+        return model.tensors.indices.filter { selector.matches(model.tensors[$0]) }
+    }
+
+    mutating func apply(_ step: Recipe.Step, number: Int) throws {
+        if let options = step.structured {
+            try StructuredPruning.apply(options, selector: step.select ?? TensorSelector(), to: &self, step: number)
+            return
+        }
+        let ids = selection(step)
+        if ids.isEmpty {
+            skipped.append(.init(step: number, action: step.action, target: "*", reason: "no tensor matched the selection"))
+            return
+        }
+        if let options = step.prune { try prune(ids, options, step: number) }
+        if let options = step.cluster { try cluster(ids, options, step: number) }
+        if let options = step.quantize { try quantize(ids, options, step: number) }
+        if let options = step.encode {
+            for id in ids {
+                var s = state(id)
+                s.encode = options
+                working[id] = s
+            }
+        }
+    }
+
+    // MARK: Reporting helpers
+
+    /// The storage the tensor would have now, without sparse encoding.
+    func provisional(_ id: TensorID, _ s: Working) -> Tensor {
+        var tensor = model.tensors[id]
+        if let codebook = s.codebook { tensor.storage = .codebook(codebook) }
+        else if let quantized = s.quantized { tensor.storage = .quantized(quantized) }
+        else { tensor.storage = .dense(Tensor.encode(s.values, as: tensor.dtype)) }
+        return tensor
+    }
+
+    mutating func record(step: Int, action: String, id: TensorID, before: Int, after s: Working, detail: String) {
+        let tensor = provisional(id, s)
+        passes.append(.init(
+            step: step, action: action, tensor: tensor.name, elements: tensor.count, kept: s.nonzero,
+            bitsPerWeight: tensor.count == 0 ? 0 : Double(tensor.storageBits.total) / Double(tensor.count),
+            bytesBefore: before, bytesAfter: tensor.storedBytes,
+            error: WeightError(original: originals[id]!, approximation: s.values), detail: detail))
+    }
+
+    func bytesNow(_ id: TensorID) -> Int {
+        working[id].map { provisional(id, $0).storedBytes } ?? model.tensors[id].storedBytes
+    }
+
+    // MARK: Magnitude pruning
+
+    mutating func prune(_ ids: [TensorID], _ options: PruneOptions, step: Int) throws {
+        var states = [Working]()
+        for id in ids {
+            let s = state(id)
+            if s.codebook != nil || s.quantized != nil {
+                throw PassError(.notApplicable, "tensor `\(model.tensors[id].name)`: prune runs before cluster and quantize, not after")
+            }
+            states.append(s)
+        }
+        let before = ids.map(bytesNow)
+        var details = [String](repeating: "", count: ids.count)
+        if let sparsity = options.sparsity, (options.scope ?? .global) == .global {
+            let threshold = Pruning.pruneGlobally(&states, sparsity: sparsity)
+            details = ids.map { _ in "global threshold |w| ≤ \(threshold)" }
+        } else {
+            for i in states.indices {
+                let threshold: Float
+                if let sparsity = options.sparsity {
+                    threshold = Pruning.pruneToSparsity(&states[i].values, sparsity: sparsity)
+                } else if let absolute = options.threshold {
+                    threshold = Float(absolute)
+                    Pruning.pruneBelow(&states[i].values, threshold: threshold)
+                } else {
+                    threshold = Float(options.quality! * Pruning.standardDeviation(states[i].values))
+                    Pruning.pruneBelow(&states[i].values, threshold: threshold)
+                }
+                details[i] = "threshold |w| \(options.sparsity == nil ? "<" : "≤") \(threshold)"
+            }
+        }
+        for (i, id) in ids.enumerated() {
+            working[id] = states[i]
+            record(step: step, action: "prune", id: id, before: before[i], after: states[i], detail: details[i])
+        }
+    }
+
+    // MARK: Weight sharing
+
+    mutating func cluster(_ ids: [TensorID], _ options: ClusterOptions, step: Int) throws {
+        for id in ids {
+            var s = state(id)
+            let tensor = model.tensors[id]
+            if s.quantized != nil || s.codebook != nil {
+                throw PassError(.notApplicable, "tensor `\(tensor.name)`: already \(s.codebook != nil ? "clustered" : "quantized"); cluster once, before any quantize")
+            }
+            let before = bytesNow(id)
+            let channels = (options.granularity ?? .tensor) == .channel ? tensor.rowCount : 1
+            let (codebook, detail) = try WeightSharing.cluster(
+                s.values, channels: channels, options: options, seed: seed &+ UInt64(id), tensor: tensor.name)
+            s.codebook = codebook
+            s.values = Tensor(name: tensor.name, dtype: .float32, shape: tensor.shape, storage: .codebook(codebook), origin: tensor.origin).decodedFloats()
+            working[id] = s
+            record(step: step, action: "cluster", id: id, before: before, after: s, detail: detail)
+        }
+    }
+
+    // MARK: Quantization
+
+    mutating func quantize(_ ids: [TensorID], _ options: QuantizeOptions, step: Int) throws {
+        for id in ids {
+            var s = state(id)
+            let tensor = model.tensors[id]
+            if s.quantized != nil || s.codebook != nil {
+                throw PassError(.notApplicable, "tensor `\(tensor.name)`: already \(s.codebook != nil ? "clustered" : "quantized"); quantize once")
+            }
+            let before = bytesNow(id)
+            let channels = (options.granularity ?? .tensor) == .channel ? tensor.rowCount : 1
+            let (quantized, detail) = Quantization.quantize(s.values, channels: channels, options: options)
+            s.quantized = quantized
+            s.values = Tensor(name: tensor.name, dtype: .float32, shape: tensor.shape, storage: .quantized(quantized), origin: tensor.origin).decodedFloats()
+            working[id] = s
+            record(step: step, action: "quantize", id: id, before: before, after: s, detail: detail)
+        }
+    }
+
+    // MARK: Final storage
+
+    mutating func finish() -> CompressionReport {
+        var rows: [CompressionReport.TensorRow] = []
+        for id in order {
+            guard let s = working[id] else { continue }
+            let originalBytes = initialBytes[id]
+            var tensor = provisional(id, s)
+            let wantsSparse = s.encode?.dense != true
+            if wantsSparse, s.nonzero < tensor.count,
+               let sparse = SparseEncoding.encode(tensor, values: s.values, indexBits: s.encode?.indexBits) {
+                var candidate = tensor
+                candidate.storage = .sparse(sparse)
+                if s.encode?.indexBits != nil || candidate.storageBits.total < tensor.storageBits.total {
+                    tensor = candidate
+                }
+            }
+            model.tensors[id] = tensor
+            let bits = tensor.storageBits
+            var indexBits = 0, fillers = 0, weightBits = 0
+            var encoding: String
+            switch tensor.storage {
+            case .sparse(let sparse):
+                indexBits = sparse.indexBits
+                fillers = sparse.fillers
+                switch sparse.values {
+                case .dense: weightBits = tensor.dtype.bitWidth; encoding = "csr(\(indexBits)) + \(tensor.dtype.rawValue)"
+                case .codebook(let c): weightBits = c.bits; encoding = "csr(\(indexBits)) + codebook(\(c.bits))"
+                case .quantized(let q): weightBits = q.codeBits; encoding = "csr(\(indexBits)) + \(Self.describe(q))"
+                }
+            case .codebook(let c): weightBits = c.bits; encoding = "codebook(\(c.bits))"
+            case .quantized(let q): weightBits = q.codeBits; encoding = Self.describe(q)
+            default: weightBits = tensor.dtype.bitWidth; encoding = "dense \(tensor.dtype.rawValue)"
+            }
+            let kept = s.nonzero
+            rows.append(.init(
+                tensor: tensor.name, layer: tensor.consumer?.name ?? "", op: tensor.consumer?.op ?? "", shape: tensor.shape,
+                elements: tensor.count, kept: kept, keptFraction: tensor.count == 0 ? 0 : Double(kept) / Double(tensor.count),
+                encoding: encoding, weightBits: weightBits, indexBits: indexBits, fillers: fillers, bits: bits,
+                originalBytes: originalBytes, bytes: tensor.storedBytes,
+                error: WeightError(original: originals[id]!, approximation: s.values)))
+        }
+        let originalTotal = initialBytes.reduce(0, +)
+        let total = model.tensors.reduce(0) { $0 + $1.storedBytes }
+        let kept = model.tensors.indices.reduce(0) { sum, id in
+            sum + (working[id]?.nonzero ?? model.tensors[id].count)
+        }
+        return CompressionReport(
+            seed: seed, passes: passes, skipped: skipped, tensors: rows,
+            totals: .init(
+                tensors: model.tensors.count, compressedTensors: rows.count,
+                elements: model.tensors.reduce(0) { $0 + $1.count }, kept: kept,
+                originalBytes: originalTotal, bytes: total, ratio: total == 0 ? 0 : Double(originalTotal) / Double(total)))
+    }
+
+    static func describe(_ q: QuantizedStorage) -> String {
+        switch q.scheme {
+        case .float16: return "float16"
+        case .bfloat16: return "bfloat16"
+        case .linear(let bits, let signed):
+            return "\(signed ? "int" : "uint")\(bits)\(q.scales.count > 1 ? " per-channel" : "")\(q.isSymmetric ? "" : " affine")"
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import ArgumentParser
+import Pith
+
+extension PruneOptions.Scope: ExpressibleByArgument {}
+extension StructuredOptions.Criterion: ExpressibleByArgument {}
+extension KMeansInit: ExpressibleByArgument {}
+extension Granularity: ExpressibleByArgument {}
+extension ClusterOptions.Mode: ExpressibleByArgument {}
+
+/// `--quantize` values: a format and its granularity in one word.
+enum QuantizeFlag: String, ExpressibleByArgument, CaseIterable {
+    case int8, int8Channel = "int8-channel", int4, int4Channel = "int4-channel", fp16, bf16
+
+    var options: QuantizeOptions {
+        switch self {
+        case .int8: return QuantizeOptions(format: .int8)
+        case .int8Channel: return QuantizeOptions(format: .int8, granularity: .channel)
+        case .int4: return QuantizeOptions(format: .int4)
+        case .int4Channel: return QuantizeOptions(format: .int4, granularity: .channel)
+        case .fp16: return QuantizeOptions(format: .fp16)
+        case .bf16: return QuantizeOptions(format: .bf16)
+        }
+    }
+}
+
+struct Compress: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compress a model's weights: pruning, weight sharing, quantization, sparse encoding.",
+        discussion: """
+            Either a recipe file (--recipe, YAML; see docs/recipes.md) or flags, which build the recipe \
+            structured → prune → cluster or quantize → encode. Every run with the same --seed gives the \
+            same result. A report lists each pass per tensor (elements kept, bits, bytes, weight error) \
+            and the final Deep Compression accounting. Writing the compressed model (-o OUT.pith) comes \
+            with the .pith container; until then use --dry-run.
+            """)
+
+    @Argument(help: "The model file (.onnx, .h5, .weights.h5).")
+    var file: String
+
+    @Option(name: .shortAndLong, help: "Output file (.pith).")
+    var output: String?
+
+    @Flag(help: "Only report what the passes would do; write nothing.")
+    var dryRun = false
+
+    @Option(help: "A recipe file (YAML). Excludes the pass flags below.")
+    var recipe: String?
+
+    @Option(help: "Magnitude pruning: fraction of the selected weights to zero (0…1).")
+    var prune: Double?
+
+    @Option(help: "With --prune: one global threshold (default) or each tensor on its own.")
+    var pruneScope: PruneOptions.Scope?
+
+    @Option(help: "Magnitude pruning: zero weights with |w| below this.")
+    var pruneThreshold: Double?
+
+    @Option(help: "Magnitude pruning (Han et al.): zero weights below QUALITY × std of each tensor.")
+    var pruneQuality: Double?
+
+    @Option(help: "Structured pruning: fraction of neurons / filters to remove from each prunable layer.")
+    var structured: Double?
+
+    @Option(help: "Structured pruning criterion: l1, l2 or merge (Srinivas & Babu).")
+    var structuredCriterion: StructuredOptions.Criterion?
+
+    @Option(help: "Weight sharing: bits per index (1…8), 2^BITS centroids.")
+    var cluster: Int?
+
+    @Option(help: "k-means initialisation: linear, density, forgy, kmeans++.")
+    var `init`: KMeansInit?
+
+    @Option(help: "k-means per tensor (default) or per output channel.")
+    var clusterGranularity: Granularity?
+
+    @Option(help: "k-means mode: lloyd (default) or optimal (exact, dynamic programming).")
+    var clusterMode: ClusterOptions.Mode?
+
+    @Option(help: "Quantization: int8, int8-channel, int4, int4-channel, fp16, bf16.")
+    var quantize: QuantizeFlag?
+
+    @Option(help: "CSR gap bits for pruned tensors: auto (search 2…8) or 1…16.")
+    var indexBits: String?
+
+    @Option(help: "Seed of every random choice.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Report format: text or json.")
+    var format: OutputFormat = .text
+
+    var hasPassFlags: Bool {
+        prune != nil || pruneThreshold != nil || pruneQuality != nil || structured != nil || cluster != nil || quantize != nil || indexBits != nil
+    }
+
+    func validate() throws {
+        if recipe != nil, hasPassFlags { throw ValidationError("--recipe excludes the pass flags (--prune, --cluster, --quantize, …)") }
+        if recipe == nil, !hasPassFlags { throw ValidationError("nothing to do: give --recipe or at least one of --prune, --structured, --cluster, --quantize") }
+        if cluster != nil, quantize != nil { throw ValidationError("--cluster and --quantize both set a tensor's encoding; choose one") }
+        if [prune != nil, pruneThreshold != nil, pruneQuality != nil].filter({ $0 }).count > 1 {
+            throw ValidationError("choose one of --prune, --prune-threshold, --prune-quality")
+        }
+        if let indexBits, indexBits != "auto", Int(indexBits) == nil { throw ValidationError("--index-bits is auto or a number, not \(indexBits)") }
+        if format == .csv { throw ValidationError("--format must be text or json") }
+        if !dryRun, output == nil { throw ValidationError("give -o OUT.pith, or --dry-run for the report only") }
+    }
+
+    /// The recipe the flags describe.
+    func flagRecipe() -> Recipe {
+        var steps: [Recipe.Step] = []
+        if let structured { steps.append(.init(structured: StructuredOptions(fraction: structured, criterion: structuredCriterion))) }
+        if let prune { steps.append(.init(prune: PruneOptions(sparsity: prune, scope: pruneScope))) }
+        if let pruneThreshold { steps.append(.init(prune: PruneOptions(threshold: pruneThreshold))) }
+        if let pruneQuality { steps.append(.init(prune: PruneOptions(quality: pruneQuality))) }
+        if let cluster {
+            steps.append(.init(cluster: ClusterOptions(bits: cluster, initialization: `init`, granularity: clusterGranularity, mode: clusterMode)))
+        }
+        if let quantize { steps.append(.init(quantize: quantize.options)) }
+        if let indexBits { steps.append(.init(encode: EncodeOptions(indexBits: Int(indexBits)))) }
+        return Recipe(seed: seed, steps: steps)
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let recipe = try self.recipe.map(Compression.loadRecipe) ?? flagRecipe()
+            if !dryRun {
+                throw PithError(.unsupported, "writing \(output ?? "the output") needs the .pith container, which is not implemented yet; use --dry-run for the report")
+            }
+            let (_, report) = try Compression.run(recipe, on: file)
+            print(format == .json ? report.renderJSON() : report.renderText(file: file), terminator: "")
+        }
+    }
+}
