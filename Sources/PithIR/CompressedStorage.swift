@@ -1,5 +1,6 @@
 /// Weight sharing (Deep Compression §3): every element is an index into a small table of
-/// centroids. With `channels > 1` each output channel (slice along axis 0) has its own table.
+/// centroids. With `channels > 1` each output channel — each index along `axis` of the
+/// tensor's shape — has its own table.
 ///
 /// When `zeroIsReserved`, code 0 of every table is exactly 0.0: pruned weights stay exactly
 /// zero and only the surviving weights are clustered, into the other `2^bits − 1` codes.
@@ -9,16 +10,19 @@ public struct CodebookStorage: Sendable, Equatable {
     /// `channels` tables of `centroidsPerChannel` values each, table after table.
     public var centroids: [Float]
     public var channels: Int
+    /// The tensor axis whose index selects the table when `channels > 1` (the output-channel axis).
+    public var axis: Int
     /// One index per element (or per stored entry, inside `SparseStorage`).
     public var indices: [UInt8]
     public var zeroIsReserved: Bool
 
-    public init(bits: Int, centroids: [Float], channels: Int, indices: [UInt8], zeroIsReserved: Bool) {
+    public init(bits: Int, centroids: [Float], channels: Int, axis: Int = 0, indices: [UInt8], zeroIsReserved: Bool) {
         precondition((1...8).contains(bits), "codebook bits must be 1…8")
         precondition(channels >= 1 && centroids.count % channels == 0, "centroid tables must be equal in size")
         self.bits = bits
         self.centroids = centroids
         self.channels = channels
+        self.axis = axis
         self.indices = indices
         self.zeroIsReserved = zeroIsReserved
     }
@@ -27,7 +31,7 @@ public struct CodebookStorage: Sendable, Equatable {
 }
 
 /// Quantized values: integer codes with a scale (and zero point) per tensor or per output
-/// channel, or reduced-precision floats.
+/// channel (each index along `axis`), or reduced-precision floats.
 public struct QuantizedStorage: Sendable, Equatable {
     public enum Scheme: Sendable, Equatable, Hashable {
         /// `value = scale · (code − zeroPoint)`, codes of `bits` bits, signed or not.
@@ -39,15 +43,18 @@ public struct QuantizedStorage: Sendable, Equatable {
     }
 
     public var scheme: Scheme
-    /// One per channel (slice along axis 0), or one for the whole tensor. Empty for float schemes.
+    /// One per channel (index along `axis`), or one for the whole tensor. Empty for float schemes.
     public var scales: [Float]
+    /// The tensor axis of the channels when there is more than one scale.
+    public var axis: Int
     public var zeroPoints: [Int32]
     /// One code per element: the integer code for linear schemes, the bit pattern for float schemes.
     public var codes: [Int32]
 
-    public init(scheme: Scheme, scales: [Float], zeroPoints: [Int32], codes: [Int32]) {
+    public init(scheme: Scheme, scales: [Float], zeroPoints: [Int32], axis: Int = 0, codes: [Int32]) {
         self.scheme = scheme
         self.scales = scales
+        self.axis = axis
         self.zeroPoints = zeroPoints
         self.codes = codes
     }

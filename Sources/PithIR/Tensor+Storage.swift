@@ -55,60 +55,64 @@ extension Tensor {
         value <= 0 ? 1 : (Int.bitWidth - value.leadingZeroBitCount)
     }
 
-    /// The number of rows of the 2-D view compressed storage uses: the first dimension
-    /// (output channels), or 1 for scalars and vectors' single row.
+    /// The number of rows of the 2-D view sparse storage uses: the first dimension, or 1 for
+    /// scalars and vectors.
     public var rowCount: Int { shape.count >= 2 ? shape[0] : 1 }
+
+    /// The channel of element `index` (row-major) when channels run along `axis`.
+    public func channel(ofElement index: Int, axis: Int) -> Int {
+        guard axis < shape.count else { return 0 }
+        let inner = shape[(axis + 1)...].reduce(1, *)
+        return (index / Swift.max(1, inner)) % Swift.max(1, shape[axis])
+    }
 
     /// Every element as `Float`, whatever the storage: dense values are decoded (exact when
     /// `dtype.convertsExactlyToFloat32`), compressed storage is expanded. Empty for non-real dtypes.
     public func decodedFloats() -> [Float] {
         switch storage {
         case .dense, .strings: return floatValues()
-        case .codebook(let codebook):
-            return Self.expand(codebook, rowOf: { $0 / Swift.max(1, count / rowCount) }, rows: rowCount)
-        case .quantized(let quantized):
-            return Self.expand(quantized, rowOf: { $0 / Swift.max(1, count / rowCount) }, rows: rowCount)
+        case .codebook(let codebook): return expand(codebook, positions: nil)
+        case .quantized(let quantized): return expand(quantized, positions: nil)
         case .sparse(let sparse):
-            var entryRows = [Int](repeating: 0, count: sparse.entries)
+            // Where every stored entry sits in the row-major tensor.
+            var positions = [Int](repeating: 0, count: sparse.entries)
             for row in 0..<sparse.rows {
-                for entry in sparse.rowStarts[row]..<sparse.rowStarts[row + 1] { entryRows[entry] = row }
+                var column = -1
+                for entry in sparse.rowStarts[row]..<sparse.rowStarts[row + 1] {
+                    column += Int(sparse.gaps[entry]) + 1
+                    positions[entry] = row * sparse.columns + column
+                }
             }
             let entryValues: [Float]
             switch sparse.values {
             case .dense(let buffer):
                 entryValues = Tensor(name: name, dtype: dtype, shape: [sparse.entries], storage: .dense(buffer), origin: origin).floatValues()
-            case .codebook(let codebook): entryValues = Self.expand(codebook, rowOf: { entryRows[$0] }, rows: sparse.rows)
-            case .quantized(let quantized): entryValues = Self.expand(quantized, rowOf: { entryRows[$0] }, rows: sparse.rows)
+            case .codebook(let codebook): entryValues = expand(codebook, positions: positions)
+            case .quantized(let quantized): entryValues = expand(quantized, positions: positions)
             }
             var result = [Float](repeating: 0, count: count)
-            for row in 0..<sparse.rows {
-                var column = -1
-                for entry in sparse.rowStarts[row]..<sparse.rowStarts[row + 1] {
-                    column += Int(sparse.gaps[entry]) + 1
-                    result[row * sparse.columns + column] = entryValues[entry]
-                }
-            }
+            for (entry, position) in positions.enumerated() { result[position] = entryValues[entry] }
             return result
         }
     }
 
-    static func expand(_ codebook: CodebookStorage, rowOf: (Int) -> Int, rows: Int) -> [Float] {
+    /// Codebook values; `positions` maps stored entries to elements (nil: one entry per element).
+    func expand(_ codebook: CodebookStorage, positions: [Int]?) -> [Float] {
         let perChannel = codebook.centroidsPerChannel
-        let channelOfRow = { (row: Int) in codebook.channels == 1 ? 0 : row * codebook.channels / Swift.max(1, rows) }
-        return codebook.indices.enumerated().map { index, code in
-            codebook.centroids[channelOfRow(rowOf(index)) * perChannel + Int(code)]
+        return codebook.indices.enumerated().map { entry, code in
+            let table = codebook.channels == 1 ? 0 : channel(ofElement: positions?[entry] ?? entry, axis: codebook.axis)
+            return codebook.centroids[table * perChannel + Int(code)]
         }
     }
 
-    static func expand(_ quantized: QuantizedStorage, rowOf: (Int) -> Int, rows: Int) -> [Float] {
+    func expand(_ quantized: QuantizedStorage, positions: [Int]?) -> [Float] {
         switch quantized.scheme {
         case .float16: return quantized.codes.map { MiniFloat.float16ToFloat(UInt16(truncatingIfNeeded: $0)) }
         case .bfloat16: return quantized.codes.map { MiniFloat.bfloat16ToFloat(UInt16(truncatingIfNeeded: $0)) }
         case .linear:
-            let channels = quantized.scales.count
-            return quantized.codes.enumerated().map { index, code in
-                let channel = channels == 1 ? 0 : rowOf(index) * channels / Swift.max(1, rows)
-                return quantized.scales[channel] * Float(code - quantized.zeroPoints[channel])
+            return quantized.codes.enumerated().map { entry, code in
+                let c = quantized.scales.count == 1 ? 0 : channel(ofElement: positions?[entry] ?? entry, axis: quantized.axis)
+                return quantized.scales[c] * Float(code - quantized.zeroPoints[c])
             }
         }
     }

@@ -156,9 +156,9 @@ struct Run {
                 throw PassError(.notApplicable, "tensor `\(tensor.name)`: already \(s.codebook != nil ? "clustered" : "quantized"); cluster once, before any quantize")
             }
             let before = bytesNow(id)
-            let channels = (options.granularity ?? .tensor) == .channel ? tensor.rowCount : 1
+            let layout = ChannelLayout(shape: tensor.shape, axis: outputAxis(id), perTensor: (options.granularity ?? .tensor) == .tensor)
             let (codebook, detail) = try WeightSharing.cluster(
-                s.values, channels: channels, options: options, seed: seed &+ UInt64(id), tensor: tensor.name)
+                s.values, layout: layout, options: options, seed: seed &+ UInt64(id), tensor: tensor.name)
             s.codebook = codebook
             s.values = Tensor(name: tensor.name, dtype: .float32, shape: tensor.shape, storage: .codebook(codebook), origin: tensor.origin).decodedFloats()
             working[id] = s
@@ -176,8 +176,8 @@ struct Run {
                 throw PassError(.notApplicable, "tensor `\(tensor.name)`: already \(s.codebook != nil ? "clustered" : "quantized"); quantize once")
             }
             let before = bytesNow(id)
-            let channels = (options.granularity ?? .tensor) == .channel ? tensor.rowCount : 1
-            let (quantized, detail) = Quantization.quantize(s.values, channels: channels, options: options)
+            let layout = ChannelLayout(shape: tensor.shape, axis: outputAxis(id), perTensor: (options.granularity ?? .tensor) == .tensor)
+            let (quantized, detail) = Quantization.quantize(s.values, layout: layout, options: options)
             s.quantized = quantized
             s.values = Tensor(name: tensor.name, dtype: .float32, shape: tensor.shape, storage: .quantized(quantized), origin: tensor.origin).decodedFloats()
             working[id] = s

@@ -3,13 +3,14 @@ import PithIR
 /// Linear quantization and reduced-precision floats.
 ///
 /// Integer formats: `value ≈ scale · (code − zeroPoint)`, one scale (and zero point) per tensor
-/// or per output channel (axis 0). Symmetric uses codes in [−qmax, qmax] (int8: ±127, int4: ±7)
+/// or per output channel. Symmetric uses codes in [−qmax, qmax] (int8: ±127, int4: ±7)
 /// with scale max|x| / qmax and no zero point; affine spreads [min(x, 0), max(x, 0)] over every
 /// code (int8: −128…127) with an integer zero point, so zero stays exact in both; `simple` is
 /// ⌊128·x / max|x|⌋ clipped to [−128, 127] (int4: ⌊8·x/a⌋ in [−8, 7]). Rounding is explicit:
 /// to nearest even (the default; error ≤ half a step inside the range) or down.
 enum Quantization {
-    static func quantize(_ values: [Float], channels: Int, options: QuantizeOptions) -> (QuantizedStorage, String) {
+    static func quantize(_ values: [Float], layout: ChannelLayout, options: QuantizeOptions) -> (QuantizedStorage, String) {
+        let channels = layout.channels
         switch options.format {
         case .fp16:
             let codes = values.map { Int32(FloatRounding.float16Bits($0)) }
@@ -23,13 +24,12 @@ enum Quantization {
             let rounding: FloatingPointRoundingRule = (mode == .simple || options.rounding == .floor) ? .down : .toNearestOrEven
             let qmax = Float((1 << (bits - 1)) - 1)   // 127 or 7
             let qmin = -qmax - 1                       // −128 or −8
-            let perChannel = values.count / Swift.max(1, channels)
             var scales: [Float] = [], zeroPoints: [Int32] = []
             var codes = [Int32](repeating: 0, count: values.count)
             for channel in 0..<channels {
-                let range = channel * perChannel ..< (channel + 1) * perChannel
+                let members = layout.elements(of: channel)
                 var low: Float = 0, high: Float = 0
-                for v in values[range] where v.isFinite { low = Swift.min(low, v); high = Swift.max(high, v) }
+                for v in members.map({ values[$0] }) where v.isFinite { low = Swift.min(low, v); high = Swift.max(high, v) }
                 let magnitude = Swift.max(-low, high)
                 var scale: Float, zeroPoint: Float = 0, codeLow = -qmax, codeHigh = qmax
                 switch mode {
@@ -44,14 +44,14 @@ enum Quantization {
                     if scale > 0 { zeroPoint = Swift.min(qmax, Swift.max(qmin, (qmin - low / scale).rounded(.toNearestOrEven))) }
                 }
                 if !(scale > 0) || !scale.isFinite { scale = 1 }  // an all-zero slice: every code 0
-                for i in range {
+                for i in members {
                     let q = (values[i] / scale).rounded(rounding) + zeroPoint
                     codes[i] = Int32(Swift.min(codeHigh, Swift.max(codeLow, q.isNaN ? zeroPoint : q)))
                 }
                 scales.append(scale)
                 zeroPoints.append(Int32(zeroPoint))
             }
-            let storage = QuantizedStorage(scheme: .linear(bits: bits, signed: true), scales: scales, zeroPoints: zeroPoints, codes: codes)
+            let storage = QuantizedStorage(scheme: .linear(bits: bits, signed: true), scales: scales, zeroPoints: zeroPoints, axis: layout.axis, codes: codes)
             let detail = "\(options.format.rawValue) \(mode.rawValue)\(channels > 1 ? " per channel (\(channels))" : ", scale \(scales[0])"), round \(rounding == .down ? "down" : "to nearest even")"
             return (storage, detail)
         }

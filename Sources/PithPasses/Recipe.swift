@@ -235,13 +235,12 @@ public struct EncodeOptions: Sendable, Codable, Equatable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         dense = try container.decodeIfPresent(Bool.self, forKey: .dense)
-        if let text = try? container.decodeIfPresent(String.self, forKey: .indexBits) {
-            guard text == "auto" else {
-                throw DecodingError.dataCorruptedError(forKey: .indexBits, in: container, debugDescription: "index_bits is `auto` or a number, not `\(text)`")
-            }
-            indexBits = nil
+        if let number = try? container.decodeIfPresent(Int.self, forKey: .indexBits) {
+            indexBits = number
+        } else if let text = try container.decodeIfPresent(String.self, forKey: .indexBits), text != "auto" {
+            throw DecodingError.dataCorruptedError(forKey: .indexBits, in: container, debugDescription: "index_bits is `auto` or a number, not `\(text)`")
         } else {
-            indexBits = try container.decodeIfPresent(Int.self, forKey: .indexBits)
+            indexBits = nil
         }
     }
 

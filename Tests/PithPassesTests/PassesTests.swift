@@ -34,7 +34,7 @@ func randomWeights(_ n: Int, seed: UInt64, zeros: Double = 0) -> [Float] {
             }
             // Codebook and quantized entries survive the round trip too.
             var clustered = base
-            let (codebook, _) = try WeightSharing.cluster(values, channels: rows, options: ClusterOptions(bits: 4, granularity: .channel), seed: seed, tensor: "t")
+            let (codebook, _) = try WeightSharing.cluster(values, layout: ChannelLayout(shape: [rows, columns], axis: Int(seed % 2), perTensor: false), options: ClusterOptions(bits: 4, granularity: .channel), seed: seed, tensor: "t")
             clustered.storage = .codebook(codebook)
             let clusteredValues = clustered.decodedFloats()
             if let sparse = SparseEncoding.encode(clustered, values: clusteredValues, indexBits: nil) {
@@ -43,7 +43,7 @@ func randomWeights(_ n: Int, seed: UInt64, zeros: Double = 0) -> [Float] {
                 #expect(encoded.decodedFloats() == clusteredValues)
             }
             var quantized = base
-            quantized.storage = .quantized(Quantization.quantize(values, channels: rows, options: QuantizeOptions(format: .int8, granularity: .channel, mode: .affine)).0)
+            quantized.storage = .quantized(Quantization.quantize(values, layout: ChannelLayout(shape: [rows, columns], axis: Int(seed % 2), perTensor: false), options: QuantizeOptions(format: .int8, granularity: .channel, mode: .affine)).0)
             let quantizedValues = quantized.decodedFloats()
             let sparse = try #require(SparseEncoding.encode(quantized, values: quantizedValues, indexBits: 4))
             quantized.storage = .sparse(sparse)
@@ -96,16 +96,16 @@ func randomWeights(_ n: Int, seed: UInt64, zeros: Double = 0) -> [Float] {
         for seed in 0..<20 as Range<UInt64> {
             for format in [QuantizeOptions.Format.int8, .int4] {
                 for granularity in Granularity.allCases {
-                    let rows = 4
+                    let rows = 4, axis = Int(seed % 2)
                     let values = randomWeights(rows * 64, seed: seed)
-                    let channels = granularity == .channel ? rows : 1
-                    let (q, _) = Quantization.quantize(values, channels: channels, options: QuantizeOptions(format: format, granularity: granularity, mode: mode))
+                    let layout = ChannelLayout(shape: [rows, 64], axis: axis, perTensor: granularity == .tensor)
+                    let (q, _) = Quantization.quantize(values, layout: layout, options: QuantizeOptions(format: format, granularity: granularity, mode: mode))
                     let restored = floatTensor("t", values, shape: [rows, 64])
                     var t = restored
                     t.storage = .quantized(q)
                     let decoded = t.decodedFloats()
                     for (i, (x, y)) in zip(values, decoded).enumerated() {
-                        let scale = q.scales[channels == 1 ? 0 : i / 64]
+                        let scale = q.scales[layout.channels == 1 ? 0 : (axis == 0 ? i / 64 : i % 64)]
                         #expect(abs(x - y) <= scale / 2 * (1 + 1e-5), "\(format) \(mode) seed \(seed): \(x) → \(y), step \(scale)")
                     }
                     #expect(values.indices.allSatisfy { values[$0] != 0 || decoded[$0] == 0 }, "zero must stay exact")
@@ -116,7 +116,7 @@ func randomWeights(_ n: Int, seed: UInt64, zeros: Double = 0) -> [Float] {
 
     @Test func simpleSchemeIsFloorOf128XOverMax() {
         let values: [Float] = [1, -1, 0.5, -0.25, 0.3, 0, -0.999]
-        let (q, _) = Quantization.quantize(values, channels: 1, options: QuantizeOptions(format: .int8, mode: .simple))
+        let (q, _) = Quantization.quantize(values, layout: ChannelLayout(shape: [7], axis: 0, perTensor: true), options: QuantizeOptions(format: .int8, mode: .simple))
         #expect(q.codes == values.map { Int32(min(127, max(-128, (128 * $0 / 1).rounded(.down)))) })
         #expect(q.scales == [1.0 / 128])
     }
@@ -138,7 +138,7 @@ func randomWeights(_ n: Int, seed: UInt64, zeros: Double = 0) -> [Float] {
 @Suite struct WeightSharingTests {
     @Test func prunedZerosStayExactAndOnlySurvivorsAreClustered() throws {
         let values = randomWeights(5000, seed: 4, zeros: 0.7)
-        let (codebook, _) = try WeightSharing.cluster(values, channels: 1, options: ClusterOptions(bits: 5), seed: 0, tensor: "w")
+        let (codebook, _) = try WeightSharing.cluster(values, layout: ChannelLayout(shape: [50, 100], axis: 0, perTensor: true), options: ClusterOptions(bits: 5), seed: 0, tensor: "w")
         #expect(codebook.zeroIsReserved && codebook.centroids[0] == 0 && codebook.centroids.count <= 32)
         var t = floatTensor("w", values, shape: [50, 100])
         t.storage = .codebook(codebook)
@@ -147,6 +147,21 @@ func randomWeights(_ n: Int, seed: UInt64, zeros: Double = 0) -> [Float] {
             #expect((x == 0) == (y == 0))
         }
         #expect(codebook.centroids.dropFirst().allSatisfy { $0 != 0 })
+    }
+}
+
+@Suite struct ChannelTests {
+    /// Per-channel tables along the last axis (Keras kernels, MatMul weights) use each column's values only.
+    @Test func perChannelAlongTheLastAxisUsesColumns() throws {
+        // Column c holds values c·10 + {0, 1}: one 1-bit table per column reproduces it exactly.
+        let rows = 6, columns = 5
+        let values = (0..<rows * columns).map { Float(($0 % columns) * 10 + ($0 / columns) % 2) + 1 }
+        let layout = ChannelLayout(shape: [rows, columns], axis: 1, perTensor: false)
+        let (codebook, _) = try WeightSharing.cluster(values, layout: layout, options: ClusterOptions(bits: 1, granularity: .channel), seed: 0, tensor: "k")
+        var t = floatTensor("k", values, shape: [rows, columns])
+        t.storage = .codebook(codebook)
+        #expect(t.decodedFloats() == values)
+        #expect(codebook.channels == columns && codebook.axis == 1)
     }
 }
 

@@ -1,0 +1,52 @@
+import PithIR
+
+/// How a per-channel pass slices a tensor: the elements of each index along `axis`.
+struct ChannelLayout {
+    var axis: Int
+    var channels: Int
+    private var shape: [Int]
+
+    /// One channel per index along `axis`; `perTensor` makes the whole tensor one channel.
+    init(shape: [Int], axis: Int, perTensor: Bool) {
+        self.shape = shape
+        self.axis = shape.isEmpty ? 0 : Swift.min(axis, shape.count - 1)
+        channels = perTensor || shape.isEmpty ? 1 : Swift.max(1, shape[self.axis])
+    }
+
+    /// Row-major element indices of channel `c`, in order.
+    func elements(of c: Int) -> [Int] {
+        let total = shape.reduce(1, *)
+        guard channels > 1 else { return Array(0..<total) }
+        let inner = shape[(axis + 1)...].reduce(1, *)
+        let outer = total / (inner * channels)
+        var result: [Int] = []
+        result.reserveCapacity(outer * inner)
+        for o in 0..<outer {
+            let base = (o * channels + c) * inner
+            result += base..<(base + inner)
+        }
+        return result
+    }
+}
+
+extension Run {
+    /// The axis of a weight's output channels: the axis per-channel passes slice along.
+    /// ONNX `Conv` (M, C, kH, kW) and `Gemm` with `transB = 1` (N, K): axis 0; `Gemm` with
+    /// `transB = 0` and `MatMul` (K, N): the last axis; `ConvTranspose` (C, M, …): axis 1;
+    /// Keras kernels (Dense (in, out), Conv2D HWIO): the last axis.
+    func outputAxis(_ id: TensorID) -> Int {
+        let tensor = model.tensors[id]
+        let last = Swift.max(0, tensor.shape.count - 1)
+        if case .kerasWeight = tensor.origin { return last }
+        guard let consumer = tensor.consumer else { return 0 }
+        switch consumer.op {
+        case "MatMul": return last
+        case "ConvTranspose": return Swift.min(1, last)
+        case "Gemm":
+            let node = model.graph?.nodes.first { $0.name == consumer.name }
+            if case .int(let transB)? = node?.attribute("transB"), transB == 1 { return 0 }
+            return last
+        default: return 0
+        }
+    }
+}
