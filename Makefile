@@ -32,7 +32,9 @@ test: deps
 
 # Benchmarks (not tests): writes docs/benchmarks.md sections from measured numbers.
 bench: deps release
-	python3 scripts/bench_inspect.py --pith $(RELEASE_BIN)
+	@python3 -c "import sklearn" 2>/dev/null || python3 -m pip install -q scikit-learn
+	python3 scripts/bench_inspect.py --pith $(RELEASE_BIN) --write
+	python3 scripts/bench_kmeans.py --pith $(RELEASE_BIN) --write
 
 # Regenerates the fixtures (needs tensorflow, tf_keras and keras; not part of CI).
 fixtures:
@@ -40,6 +42,7 @@ fixtures:
 	python3 Fixtures/generate/make_onnx_fixtures.py
 	python3 Fixtures/generate/make_keras_fixtures.py
 	python3 Fixtures/generate/make_broken.py
+	python3 Fixtures/generate/make_reference_tables.py
 
 regenerate-proto:
 	scripts/regenerate-onnx-proto.sh

@@ -1,3 +1,6 @@
+import Foundation
+import PithLinearAlgebra
+
 /// Timing of Pith's own work on one file, for `pith bench`: median of several runs,
 /// each phase measured separately with a monotonic clock.
 public struct InspectBenchmark: Sendable, Codable {
@@ -41,5 +44,46 @@ public struct InspectBenchmark: Sendable, Codable {
     static func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
         return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+}
+
+/// Timing of 1-D k-means on raw float32 values, for `pith bench kmeans`.
+public struct KMeansBenchmark: Sendable, Codable {
+    public var values: Int
+    public var clusters: Int
+    public var initialization: String
+    public var runs: Int
+    /// Median seconds of sort + Lloyd + assignment of every value.
+    public var seconds: Double
+    /// Sum of squared distances to the nearest centroid.
+    public var squaredError: Double
+    public var iterations: Int
+    /// The centroids found, so that other tools can check the error independently.
+    public var centroids: [Float]
+
+    /// Clusters the little-endian float32 values in `path` into `2^bits` clusters, `runs` times.
+    public static func measure(_ path: String, bits: Int, initialization: KMeansInit, runs: Int, seed: UInt64) throws -> KMeansBenchmark {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw PithError(.noInput, "\(path): cannot read (\((error as NSError).localizedDescription))")
+        }
+        guard data.count % 4 == 0 else { throw PithError(.data, "\(path): \(data.count) bytes is not a whole number of float32 values") }
+        let values = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let clock = ContinuousClock()
+        var times: [Double] = [], error = 0.0, iterations = 0, centroids: [Float] = []
+        for _ in 0..<runs {
+            let start = clock.now
+            let kmeans = KMeans1D(values)
+            let result = kmeans.lloyd(from: kmeans.initialCentroids(k: 1 << bits, method: initialization, seed: seed))
+            let codes = values.withUnsafeBufferPointer { KMeans1D.assign($0, to: result.centroids) }
+            times.append(InspectBenchmark.seconds(clock.now - start))
+            error = result.objective
+            iterations = result.iterations
+            centroids = result.centroids
+            precondition(codes.count == values.count)
+        }
+        return KMeansBenchmark(
+            values: values.count, clusters: 1 << bits, initialization: initialization.rawValue, runs: runs,
+            seconds: InspectBenchmark.median(times), squaredError: error, iterations: iterations, centroids: centroids)
     }
 }

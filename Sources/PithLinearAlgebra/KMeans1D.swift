@@ -95,9 +95,13 @@ public struct KMeans1D: Sendable {
 
     // MARK: Lloyd
 
+    /// Iteration cap of Lloyd's algorithm. An iteration costs O(k log n), so the cap is generous:
+    /// runs on real weights stop long before it, when no cluster changes.
+    public static let defaultMaxIterations = 10_000
+
     /// Runs Lloyd's algorithm from `initial` until the clusters stop changing (or `maxIterations`).
     /// The objective never increases from one iteration to the next.
-    public func lloyd(from initial: [Float], maxIterations: Int = 300) -> KMeansResult {
+    public func lloyd(from initial: [Float], maxIterations: Int = KMeans1D.defaultMaxIterations) -> KMeansResult {
         guard !sorted.isEmpty, !initial.isEmpty else {
             return KMeansResult(centroids: initial.sorted(), objective: 0, iterations: 0, history: [0])
         }

@@ -27,7 +27,7 @@ enum WeightSharing {
                 result = optimum
             } else {
                 let initial = kmeans.initialCentroids(k: k, method: options.initialization ?? .linear, seed: seed &+ UInt64(channel))
-                result = kmeans.lloyd(from: initial, maxIterations: options.iterations ?? 300)
+                result = kmeans.lloyd(from: initial, maxIterations: options.iterations ?? KMeans1D.defaultMaxIterations)
             }
             iterations = Swift.max(iterations, result.iterations)
             objective += result.objective

@@ -9,7 +9,7 @@ struct Bench: ParsableCommand {
             Side-by-side comparisons with other tools (numpy + onnx/h5py, zstd, …) are made by \
             the scripts in scripts/ and recorded in docs/benchmarks.md.
             """,
-        subcommands: [BenchInspect.self])
+        subcommands: [BenchInspect.self, BenchKMeans.self])
 }
 
 struct BenchInspect: ParsableCommand {
@@ -45,6 +45,41 @@ struct BenchInspect: ParsableCommand {
             print(String(format: "  load        %8.3f s  (%6.0f MB/s)", result.loadSeconds, megabytes / result.loadSeconds))
             print(String(format: "  statistics  %8.3f s  (%6.0f MB/s)", result.statisticsSeconds, megabytes / result.statisticsSeconds))
             print(String(format: "  total       %8.3f s", result.totalSeconds))
+        }
+    }
+}
+
+struct BenchKMeans: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kmeans", abstract: "Time 1-D k-means (weight sharing) on raw little-endian float32 values.")
+
+    @Argument(help: "A file of little-endian float32 values.")
+    var file: String
+
+    @Option(help: "Bits per index: 2^BITS clusters.")
+    var bits: Int = 5
+
+    @Option(help: "Initialisation: linear, density, forgy, kmeans++.")
+    var `init`: KMeansInit = .linear
+
+    @Option(help: "Number of runs; the median is reported.")
+    var runs: Int = 5
+
+    @Option(help: "Seed for forgy and kmeans++.")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        if !(1...8).contains(bits) { throw ValidationError("--bits must be 1…8, got \(bits)") }
+        if runs < 1 { throw ValidationError("--runs must be at least 1, got \(runs)") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let result = try KMeansBenchmark.measure(file, bits: bits, initialization: `init`, runs: runs, seed: seed)
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
         }
     }
 }
