@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's demo: the bundled LeNet-300-100, trained on MNIST, through every
-# stage Pith has so far. Today that is inspection of the ONNX and the Keras 2 file.
+# stage Pith has so far: inspection of the ONNX and the Keras 2 file, then the compression
+# passes (a dry run: the .pith container that stores their output is the next issue).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pith=${1:-.build/release/pith}
@@ -10,3 +11,5 @@ step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 step "$pith" inspect Fixtures/lenet-300-100.onnx
 step "$pith" inspect --sort size --top 3 Fixtures/lenet-300-100.h5
 step "$pith" inspect --format csv --top 2 Fixtures/lenet-300-100.onnx
+step "$pith" compress --dry-run --recipe Fixtures/recipes/deep-compression-lenet.yaml Fixtures/lenet-300-100.onnx
+step "$pith" compress --dry-run --prune 0.7 --quantize int8-channel Fixtures/lenet-300-100.h5
