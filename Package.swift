@@ -30,6 +30,9 @@ let package = Package(
         // Stdlib-only core.
         .target(name: "PithIR"),
 
+        // Bit I/O, canonical Huffman, checksums: stdlib only, knows nothing of models.
+        .target(name: "PithCoding"),
+
         // BLAS/LAPACK wrappers and 1-D k-means.
         .target(name: "PithLinearAlgebra", dependencies: ["CLapack"]),
 
@@ -56,6 +59,7 @@ let package = Package(
         // Shared by every test target: fixture lookup, seeded generators, running the built binary.
         .target(name: "PithTestSupport", path: "Tests/PithTestSupport"),
 
+        .testTarget(name: "PithCodingTests", dependencies: ["PithCoding"]),
         .testTarget(name: "PithLinearAlgebraTests", dependencies: ["PithLinearAlgebra", "PithTestSupport"]),
         .testTarget(name: "PithIRTests", dependencies: ["PithIR", "PithTestSupport"]),
         .testTarget(name: "PithONNXTests", dependencies: ["PithONNX", "PithTestSupport"]),

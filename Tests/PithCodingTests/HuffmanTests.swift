@@ -1,0 +1,150 @@
+import Foundation
+import Testing
+@testable import PithCoding
+
+/// SplitMix64, local: PithCoding's tests depend on nothing else.
+struct Generator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Symbols with a skewed distribution over `alphabet` (geometric-like), as codebook indices are.
+func skewed(_ n: Int, alphabet: Int, seed: UInt64) -> [UInt16] {
+    var g = Generator(state: seed)
+    return (0..<n).map { _ in
+        var s = 0
+        while s < alphabet - 1, Double.random(in: 0..<1, using: &g) < 0.7 { s += 1 }
+        return UInt16(s)
+    }
+}
+
+@Suite struct HuffmanTests {
+    @Test func roundTripsAndObeysKraft() throws {
+        for seed in 0..<60 as Range<UInt64> {
+            var g = Generator(state: seed)
+            let alphabet = [1, 2, 3, 16, 64, 256, 1000, 4096][Int(seed) % 8]
+            let n = Int.random(in: 0...20_000, using: &g)
+            let symbols: [UInt16] = seed % 3 == 0
+                ? (0..<n).map { _ in UInt16.random(in: 0..<UInt16(alphabet), using: &g) }
+                : skewed(n, alphabet: alphabet, seed: seed)
+            let frequencies = HuffmanCode.histogram(symbols, alphabetSize: alphabet)
+            let lengths = HuffmanCode.codeLengths(frequencies: frequencies)
+            let code = try HuffmanCode(lengths: lengths)
+            #expect(code.kraftSum <= 1)
+            #expect(code.longestLength <= HuffmanCode.maximumLength)
+            let encoded = code.encode(symbols)
+            #expect(encoded.count == (code.encodedBits(frequencies: frequencies) + 7) / 8)
+            var decoded = [UInt16](repeating: 0, count: symbols.count)
+            try encoded.withUnsafeBytes { input in
+                try decoded.withUnsafeMutableBufferPointer { try HuffmanDecoder(code).decode(input, into: $0) }
+            }
+            #expect(decoded == symbols, "seed \(seed)")
+            // Deterministic: the same input gives the same bytes.
+            #expect(code.encode(symbols) == encoded)
+        }
+    }
+
+    /// Frequencies that make an unlimited Huffman tree very deep (Fibonacci) are limited to 12 bits.
+    /// The limiting is the JPEG heuristic, not optimal package-merge: this worst case costs a few
+    /// percent over the unlimited tree (1.9% here); real symbol streams rarely need limiting at all.
+    @Test func lengthsAreLimited() throws {
+        var fibonacci = [1, 1]
+        while fibonacci.count < 40 { fibonacci.append(fibonacci[fibonacci.count - 1] + fibonacci[fibonacci.count - 2]) }
+        let lengths = HuffmanCode.codeLengths(frequencies: fibonacci)
+        #expect(lengths.max()! == 12)
+        let code = try HuffmanCode(lengths: lengths)
+        #expect(code.kraftSum <= 1)
+        let unlimited = HuffmanCode.codeLengths(frequencies: fibonacci, maximumLength: 40)
+        #expect(unlimited.max()! > 12)
+        let cost = { (l: [UInt8]) in zip(fibonacci, l).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } }
+        #expect(cost(lengths) <= cost(unlimited) * 1.03)
+    }
+
+    /// Optimality against the entropy bound: H ≤ average length < H + 1 (for unlimited codes).
+    @Test func averageLengthIsWithinOneBitOfEntropy() throws {
+        let symbols = skewed(100_000, alphabet: 64, seed: 7)
+        let frequencies = HuffmanCode.histogram(symbols, alphabetSize: 64)
+        let code = try HuffmanCode(lengths: HuffmanCode.codeLengths(frequencies: frequencies))
+        let n = Double(symbols.count)
+        let entropy = frequencies.filter { $0 > 0 }.reduce(0.0) { $0 - Double($1) / n * log2(Double($1) / n) }
+        let average = Double(code.encodedBits(frequencies: frequencies)) / n
+        #expect(average >= entropy && average < entropy + 1)
+    }
+
+    @Test func canonicalCodesFollowTheRFC1951Example() throws {
+        // RFC 1951 §3.2.2: lengths (3, 3, 3, 3, 3, 2, 4, 4) give codes 010 011 100 101 110 00 1110 1111.
+        let code = try HuffmanCode(lengths: [3, 3, 3, 3, 3, 2, 4, 4])
+        let expected: [(UInt16, Int)] = [(0b010, 3), (0b011, 3), (0b100, 3), (0b101, 3), (0b110, 3), (0b00, 2), (0b1110, 4), (0b1111, 4)]
+        for (symbol, (value, bits)) in expected.enumerated() {
+            #expect(code.codes[symbol] == HuffmanCode.reverse(value, bits: bits))
+        }
+    }
+
+    @Test func corruptTablesAndStreamsAreRejected() throws {
+        #expect(throws: CodingError.self) { try HuffmanCode(lengths: [1, 1, 1]) }      // Kraft 3/2
+        #expect(throws: CodingError.self) { try HuffmanCode(lengths: [16, 1]) }        // too long
+        let symbols = skewed(1000, alphabet: 20, seed: 3)
+        let code = try HuffmanCode(lengths: HuffmanCode.codeLengths(frequencies: HuffmanCode.histogram(symbols, alphabetSize: 20)))
+        let encoded = code.encode(symbols)
+        var decoded = [UInt16](repeating: 0, count: symbols.count + 500)
+        #expect(throws: CodingError.self) {  // asks for more symbols than were coded
+            try encoded.withUnsafeBytes { input in try decoded.withUnsafeMutableBufferPointer { try HuffmanDecoder(code).decode(input, into: $0) } }
+        }
+        // A single-symbol code leaves half the patterns unused: a stream of 1 bits is rejected.
+        let single = try HuffmanCode(lengths: [0, 1])
+        var out = [UInt8](repeating: 0, count: 8)
+        #expect(throws: CodingError.self) {
+            try [UInt8(0xFF)].withUnsafeBytes { input in try out.withUnsafeMutableBufferPointer { try HuffmanDecoder(single).decode(input, into: $0) } }
+        }
+        // Truncations never crash: they decode or throw.
+        for cut in 0..<encoded.count {
+            var small = [UInt16](repeating: 0, count: symbols.count)
+            _ = try? Array(encoded.prefix(cut)).withUnsafeBytes { input in
+                try small.withUnsafeMutableBufferPointer { try HuffmanDecoder(code).decode(input, into: $0) }
+            }
+        }
+    }
+}
+
+@Suite struct ChecksumTests {
+    @Test func crc32cCheckValue() {
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+        #expect(CRC32C.checksum([UInt8]()) == 0)
+        // 32 zero bytes (RFC 3720 B.4): 0x8A9136AA.
+        #expect(CRC32C.checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)
+        #expect(CRC32C.checksum([UInt8](repeating: 0xFF, count: 32)) == 0x62A8_AB43)
+    }
+
+    @Test func crc32cContinues() {
+        var g = Generator(state: 1)
+        let bytes = (0..<1000).map { _ in UInt8.random(in: 0...255, using: &g) }
+        let whole = CRC32C.checksum(bytes)
+        let first = bytes[..<377].withUnsafeBytes { CRC32C.checksum($0) }
+        let both = bytes[377...].withUnsafeBytes { CRC32C.checksum($0, continuing: first) }
+        #expect(both == whole)
+    }
+
+    @Test func bitWriterAndReaderAgree() {
+        var g = Generator(state: 2)
+        var writer = BitWriter()
+        var items: [(UInt64, Int)] = []
+        for _ in 0..<5000 {
+            let width = Int.random(in: 0...56, using: &g)
+            let value = UInt64.random(in: 0...UInt64.max, using: &g) & ((1 << UInt64(width)) &- 1)
+            items.append((value, width))
+            writer.write(value, width: width)
+        }
+        let bytes = writer.finish()
+        bytes.withUnsafeBytes { raw in
+            var reader = BitReader(raw)
+            for (value, width) in items { #expect(reader.read(width: width) == value) }
+            #expect(reader.read(width: 8) == nil || bytes.count * 8 - items.reduce(0) { $0 + $1.1 } >= 8)
+        }
+    }
+}
