@@ -35,6 +35,7 @@ bench: deps release
 	@python3 -c "import sklearn" 2>/dev/null || python3 -m pip install -q scikit-learn
 	python3 scripts/bench_inspect.py --pith $(RELEASE_BIN) --write
 	python3 scripts/bench_kmeans.py --pith $(RELEASE_BIN) --write
+	python3 scripts/bench_huffman.py --pith $(RELEASE_BIN) --write
 
 # Regenerates the fixtures (needs tensorflow, tf_keras and keras; not part of CI).
 fixtures:

@@ -49,7 +49,7 @@ let package = Package(
         // Umbrella: format registry and pipeline.
         .target(
             name: "Pith",
-            dependencies: ["PithIR", "PithONNX", "PithHDF5", "PithInspect", "PithPasses", "PithLinearAlgebra", .product(name: "Yams", package: "Yams")]),
+            dependencies: ["PithIR", "PithONNX", "PithHDF5", "PithInspect", "PithPasses", "PithLinearAlgebra", "PithCoding", .product(name: "Yams", package: "Yams")]),
 
         // The command-line tool: parsing and printing only.
         .executableTarget(

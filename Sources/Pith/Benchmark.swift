@@ -1,5 +1,6 @@
 import Foundation
 import PithLinearAlgebra
+import PithCoding
 
 /// Timing of Pith's own work on one file, for `pith bench`: median of several runs,
 /// each phase measured separately with a monotonic clock.
@@ -85,5 +86,47 @@ public struct KMeansBenchmark: Sendable, Codable {
         return KMeansBenchmark(
             values: values.count, clusters: 1 << bits, initialization: initialization.rawValue, runs: runs,
             seconds: InspectBenchmark.median(times), squaredError: error, iterations: iterations, centroids: centroids)
+    }
+}
+
+/// Timing of Huffman coding of a byte stream (each byte one symbol), for `pith bench huffman`.
+public struct HuffmanBenchmark: Sendable, Codable {
+    public var symbols: Int
+    public var encodedBytes: Int
+    public var runs: Int
+    /// Median seconds to decode every symbol (one core).
+    public var decodeSeconds: Double
+    /// Decoded symbols (bytes) per second, in MB/s.
+    public var decodeMegabytesPerSecond: Double
+    public var encodeSeconds: Double
+
+    public static func measure(_ path: String, runs: Int) throws -> HuffmanBenchmark {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw PithError(.noInput, "\(path): cannot read (\((error as NSError).localizedDescription))")
+        }
+        let symbols = [UInt8](data)
+        let clock = ContinuousClock()
+        var encodeTimes: [Double] = [], decodeTimes: [Double] = []
+        var encoded: [UInt8] = [], code: HuffmanCode?
+        for _ in 0..<runs {
+            let start = clock.now
+            let lengths = HuffmanCode.codeLengths(frequencies: HuffmanCode.histogram(symbols, alphabetSize: 256))
+            code = try HuffmanCode(lengths: lengths)
+            encoded = HuffmanStreams.encode(symbols, code: code!)
+            encodeTimes.append(InspectBenchmark.seconds(clock.now - start))
+        }
+        let decoder = try HuffmanDecoder(code!)
+        var output = [UInt8](repeating: 0, count: symbols.count)
+        for _ in 0..<runs {
+            let start = clock.now
+            try encoded.withUnsafeBytes { input in try output.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: decoder) } }
+            decodeTimes.append(InspectBenchmark.seconds(clock.now - start))
+        }
+        guard output == symbols else { throw PithError(.data, "\(path): Huffman round trip failed") }
+        let decode = InspectBenchmark.median(decodeTimes)
+        return HuffmanBenchmark(
+            symbols: symbols.count, encodedBytes: encoded.count, runs: runs, decodeSeconds: decode,
+            decodeMegabytesPerSecond: Double(symbols.count) / decode / 1e6, encodeSeconds: InspectBenchmark.median(encodeTimes))
     }
 }

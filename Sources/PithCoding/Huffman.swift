@@ -26,9 +26,18 @@ public struct HuffmanCode: Sendable, Equatable {
     // MARK: 1. Histogram
 
     /// Occurrences of each symbol in `0..<alphabetSize`; symbols outside it are a programmer error.
-    public static func histogram<C: Collection>(_ symbols: C, alphabetSize: Int) -> [Int] where C.Element: BinaryInteger {
+    public static func histogram(_ symbols: [UInt8], alphabetSize: Int) -> [Int] { symbols.withUnsafeBufferPointer { count($0, alphabetSize) } }
+    public static func histogram(_ symbols: [UInt16], alphabetSize: Int) -> [Int] { symbols.withUnsafeBufferPointer { count($0, alphabetSize) } }
+
+    @inline(__always)
+    static func count<T: FixedWidthInteger & UnsignedInteger>(_ symbols: UnsafeBufferPointer<T>, _ alphabetSize: Int) -> [Int] {
         var counts = [Int](repeating: 0, count: alphabetSize)
-        for symbol in symbols { counts[Int(symbol)] += 1 }
+        counts.withUnsafeMutableBufferPointer { c in
+            for symbol in symbols {
+                precondition(Int(symbol) < alphabetSize, "histogram: symbol \(symbol) outside the alphabet of \(alphabetSize)")
+                c[Int(symbol)] += 1
+            }
+        }
         return counts
     }
 
@@ -145,14 +154,46 @@ public struct HuffmanCode: Sendable, Equatable {
 
     /// The symbols coded least-significant bit first; the last byte is padded with zeros.
     /// - Precondition: every symbol has a code (a nonzero length).
-    public func encode<C: Collection>(_ symbols: C) -> [UInt8] where C.Element: BinaryInteger {
-        var writer = BitWriter(capacity: symbols.count)
-        for symbol in symbols {
-            let s = Int(symbol)
-            precondition(s < lengths.count && lengths[s] > 0, "encode: symbol \(s) has no code")
-            writer.write(UInt64(codes[s]), width: Int(lengths[s]))
+    public func encode(_ symbols: UnsafeBufferPointer<UInt8>) -> [UInt8] { encodeSymbols(symbols) }
+    public func encode(_ symbols: UnsafeBufferPointer<UInt16>) -> [UInt8] { encodeSymbols(symbols) }
+
+    public func encode(_ symbols: [UInt8]) -> [UInt8] { symbols.withUnsafeBufferPointer { encodeSymbols($0) } }
+    public func encode(_ symbols: [UInt16]) -> [UInt8] { symbols.withUnsafeBufferPointer { encodeSymbols($0) } }
+
+    @inline(__always)
+    func encodeSymbols<T: FixedWidthInteger & UnsignedInteger>(_ symbols: UnsafeBufferPointer<T>) -> [UInt8] {
+        // Entry per symbol: code << 8 | length; length 0 marks symbols without a code.
+        let entries = zip(codes, lengths).map { UInt32($0) << 8 | UInt32($1) }
+        let capacity = (symbols.count * Swift.max(1, longestLength) + 7) / 8 + 8
+        var output = [UInt8](repeating: 0, count: capacity)
+        var written = 0
+        output.withUnsafeMutableBytes { raw in
+            let out = raw.baseAddress!
+            entries.withUnsafeBufferPointer { table in
+                var buffer: UInt64 = 0, count: UInt64 = 0
+                for symbol in symbols {
+                    let s = Int(symbol)
+                    precondition(s < table.count && table[s] & 0xFF != 0, "encode: symbol \(s) has no code")
+                    let entry = table[s]
+                    buffer |= UInt64(entry >> 8) << count
+                    count += UInt64(entry & 0xFF)
+                    if count >= 32 {  // flush four bytes at once
+                        (out + written).storeBytes(of: UInt32(truncatingIfNeeded: buffer).littleEndian, toByteOffset: 0, as: UInt32.self)
+                        written += 4
+                        buffer >>= 32
+                        count -= 32
+                    }
+                }
+                while count > 0 {
+                    out.storeBytes(of: UInt8(truncatingIfNeeded: buffer), toByteOffset: written, as: UInt8.self)
+                    written += 1
+                    buffer >>= 8
+                    count = count >= 8 ? count - 8 : 0
+                }
+            }
         }
-        return writer.finish()
+        output.removeLast(capacity - written)
+        return output
     }
 }
 
@@ -173,14 +214,16 @@ public enum CodingError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// Table-driven decoding: one lookup of `tableBits` bits gives a symbol and its length.
 public struct HuffmanDecoder: Sendable {
-    /// Entry: symbol << 8 | length; length 0 marks bit patterns no code starts with.
+    /// Entry: symbol << 8 | length. Bit patterns no code starts with hold `invalid`:
+    /// length 1 (so decoding moves on) and bit 31 set (so the caller learns of it afterwards).
     let table: [UInt32]
+    static let invalid: UInt32 = 1 << 31 | 1
     let tableBits: Int
 
     public init(_ code: HuffmanCode) throws {
         let bits = Swift.max(1, code.longestLength)
         guard bits <= HuffmanCode.absoluteMaximumLength else { throw CodingError.invalidTable("code longer than \(HuffmanCode.absoluteMaximumLength) bits") }
-        var table = [UInt32](repeating: 0, count: 1 << bits)
+        var table = [UInt32](repeating: Self.invalid, count: 1 << bits)
         for symbol in code.lengths.indices where code.lengths[symbol] > 0 {
             let length = Int(code.lengths[symbol])
             let entry = UInt32(symbol) << 8 | UInt32(length)
@@ -197,7 +240,16 @@ public struct HuffmanDecoder: Sendable {
 
     /// Decodes exactly `output.count` symbols from `input`. Throws if the bits run out or a bit
     /// pattern matches no code; never reads outside `input`.
-    public func decode<T: FixedWidthInteger & UnsignedInteger>(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<T>) throws {
+    public func decode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<UInt8>) throws {
+        try decodeSymbols(input, into: output)
+    }
+
+    public func decode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<UInt16>) throws {
+        try decodeSymbols(input, into: output)
+    }
+
+    @inline(__always)
+    func decodeSymbols<T: FixedWidthInteger & UnsignedInteger>(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<T>) throws {
         let count = output.count
         if count == 0 { return }
         // Copy into a buffer padded with 8 zero bytes, so that refills may load whole words.
@@ -208,32 +260,48 @@ public struct HuffmanDecoder: Sendable {
         let base = padded.baseAddress!
         let end = input.count
         let mask = UInt64(1 << tableBits) - 1
-        var position = 0, buffer: UInt64 = 0, available = 0
-        var i = 0
-        let perRefill = 56 / tableBits  // whole codes guaranteed after one refill
+        var position = 0, buffer: UInt64 = 0, available = 0  // bits in `buffer`; negative once past the end
+        var flags: UInt32 = 0  // OR of every entry used: bit 31 set means an invalid pattern was met
         let out = output.baseAddress!
-        try table.withUnsafeBufferPointer { entries in
-            let table = entries.baseAddress!
-            while i < count {
-                // Refill to at least 56 bits: load 8 bytes, keep what fits.
-                if position <= end {
-                    buffer |= UInt64(littleEndian: (base + position).loadUnaligned(as: UInt64.self)) << UInt64(available)
-                    position += (63 - available) >> 3
-                    available |= 56
-                }
-                let batch = Swift.min(perRefill, count - i)
-                for _ in 0..<batch {
-                    let entry = table[Int(buffer & mask)]
-                    let length = Int(entry & 0xFF)
-                    if length == 0 { throw CodingError.invalidStream("bit pattern at symbol \(i) matches no code") }
-                    out[i] = T(truncatingIfNeeded: entry >> 8)
-                    buffer >>= UInt64(length)
-                    available -= length
-                    i += 1
-                }
+        var i = 0
+        let tablePointer = table.withUnsafeBufferPointer { $0 }  // `table` is immutable and outlives this call
+        let entries = tablePointer.baseAddress!
+        // Fast loop: four codes per refill (4 × 12 ≤ 56 bits), while a refill cannot read past the padding.
+        if tableBits * 4 <= 56 {
+            while i + 4 <= count, position <= end {
+                buffer |= UInt64(littleEndian: (base + position).loadUnaligned(as: UInt64.self)) << UInt64(available)
+                position += (63 - available) >> 3
+                available |= 56
+                let e0 = entries[Int(buffer & mask)]; buffer >>= UInt64(e0 & 0xFF)
+                let e1 = entries[Int(buffer & mask)]; buffer >>= UInt64(e1 & 0xFF)
+                let e2 = entries[Int(buffer & mask)]; buffer >>= UInt64(e2 & 0xFF)
+                let e3 = entries[Int(buffer & mask)]; buffer >>= UInt64(e3 & 0xFF)
+                available -= Int((e0 & 0xFF) + (e1 & 0xFF) + (e2 & 0xFF) + (e3 & 0xFF))
+                flags |= e0 | e1 | e2 | e3
+                out[i] = T(truncatingIfNeeded: e0 >> 8)
+                out[i + 1] = T(truncatingIfNeeded: e1 >> 8)
+                out[i + 2] = T(truncatingIfNeeded: e2 >> 8)
+                out[i + 3] = T(truncatingIfNeeded: e3 >> 8)
+                i += 4
             }
         }
-        // Bits consumed must lie inside the input: (position · 8 − available) ≤ end · 8.
+        // The rest one code per refill; once past the input every real bit is in the buffer, with
+        // zeros above them: decoding past the real bits is caught below by counting what was consumed.
+        while i < count {
+            if position <= end {
+                buffer |= UInt64(littleEndian: (base + position).loadUnaligned(as: UInt64.self)) << UInt64(available)
+                position += (63 - available) >> 3
+                available |= 56
+            }
+            let entry = entries[Int(buffer & mask)]
+            buffer >>= UInt64(entry & 0xFF)
+            available -= Int(entry & 0xFF)
+            flags |= entry
+            out[i] = T(truncatingIfNeeded: entry >> 8)
+            i += 1
+        }
+        if flags & (1 << 31) != 0 { throw CodingError.invalidStream("a bit pattern matches no code") }
+        // Bits consumed must lie inside the input.
         if position * 8 - available > end * 8 {
             throw CodingError.invalidStream("the stream ends before \(count) symbols are decoded")
         }

@@ -9,7 +9,7 @@ struct Bench: ParsableCommand {
             Side-by-side comparisons with other tools (numpy + onnx/h5py, zstd, …) are made by \
             the scripts in scripts/ and recorded in docs/benchmarks.md.
             """,
-        subcommands: [BenchInspect.self, BenchKMeans.self])
+        subcommands: [BenchInspect.self, BenchKMeans.self, BenchHuffman.self])
 }
 
 struct BenchInspect: ParsableCommand {
@@ -76,6 +76,31 @@ struct BenchKMeans: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let result = try KMeansBenchmark.measure(file, bits: bits, initialization: `init`, runs: runs, seed: seed)
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        }
+    }
+}
+
+struct BenchHuffman: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "huffman", abstract: "Time canonical Huffman encoding and decoding of a file's bytes as symbols.")
+
+    @Argument(help: "Any file: each byte is one symbol.")
+    var file: String
+
+    @Option(help: "Number of runs; the median is reported.")
+    var runs: Int = 5
+
+    func validate() throws {
+        if runs < 1 { throw ValidationError("--runs must be at least 1, got \(runs)") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let result = try HuffmanBenchmark.measure(file, runs: runs)
             let encoder = JSONEncoder()
             encoder.keyEncodingStrategy = .convertToSnakeCase
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

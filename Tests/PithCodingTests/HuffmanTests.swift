@@ -148,3 +148,51 @@ func skewed(_ n: Int, alphabet: Int, seed: UInt64) -> [UInt16] {
         }
     }
 }
+
+@Suite struct HuffmanStreamsTests {
+    @Test func fourStreamsRoundTrip() throws {
+        for seed in 0..<40 as Range<UInt64> {
+            var g = Generator(state: seed)
+            let n = [0, 1, 3, 4, 5, 17, 1000, 99_999][Int(seed) % 8] + Int.random(in: 0...3, using: &g)
+            let alphabet = [2, 32, 256][Int(seed) % 3]
+            let symbols = skewed(n, alphabet: alphabet, seed: seed).map { UInt8($0) }
+            let code = try HuffmanCode(lengths: HuffmanCode.codeLengths(frequencies: HuffmanCode.histogram(symbols, alphabetSize: 256)))
+            let encoded = HuffmanStreams.encode(symbols, code: code)
+            var decoded = [UInt8](repeating: 0, count: n)
+            try encoded.withUnsafeBytes { input in
+                try decoded.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: HuffmanDecoder(code)) }
+            }
+            #expect(decoded == symbols, "seed \(seed) n \(n)")
+            // Wide symbols too.
+            let wide = symbols.map { UInt16($0) * 3 }
+            let wideCode = try HuffmanCode(lengths: HuffmanCode.codeLengths(frequencies: HuffmanCode.histogram(wide, alphabetSize: 1024)))
+            let wideEncoded = HuffmanStreams.encode(wide, code: wideCode)
+            var wideDecoded = [UInt16](repeating: 0, count: n)
+            try wideEncoded.withUnsafeBytes { input in
+                try wideDecoded.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: HuffmanDecoder(wideCode)) }
+            }
+            #expect(wideDecoded == wide)
+        }
+    }
+
+    /// Every truncation and every single bit flip of a block decodes to the right length or throws.
+    @Test func corruptBlocksNeverCrash() throws {
+        let symbols = skewed(3000, alphabet: 40, seed: 11).map { UInt8($0) }
+        let code = try HuffmanCode(lengths: HuffmanCode.codeLengths(frequencies: HuffmanCode.histogram(symbols, alphabetSize: 256)))
+        let encoded = HuffmanStreams.encode(symbols, code: code)
+        let decoder = try HuffmanDecoder(code)
+        var output = [UInt8](repeating: 0, count: symbols.count)
+        var rejected = 0
+        for cut in 0..<encoded.count {
+            do {
+                try Array(encoded.prefix(cut)).withUnsafeBytes { input in try output.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: decoder) } }
+            } catch { rejected += 1 }
+        }
+        #expect(rejected >= encoded.count - 8)  // only the last byte or so may still hold every symbol
+        for bit in stride(from: 0, to: HuffmanStreams.headerBytes * 8, by: 1) {
+            var flipped = encoded
+            flipped[bit / 8] ^= 1 << UInt8(bit % 8)
+            _ = try? flipped.withUnsafeBytes { input in try output.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: decoder) } }
+        }
+    }
+}
