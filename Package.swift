@@ -42,6 +42,7 @@ let package = Package(
         // One file format each; they never import each other or the passes.
         .target(name: "PithONNX", dependencies: ["PithIR", "CONNXProto", "CProtobufC"]),
         .target(name: "PithHDF5", dependencies: ["PithIR", "CHDF5"]),
+        .target(name: "PithContainer", dependencies: ["PithIR", "PithCoding"]),
 
         // Reports.
         .target(name: "PithInspect", dependencies: ["PithIR"]),
@@ -49,7 +50,7 @@ let package = Package(
         // Umbrella: format registry and pipeline.
         .target(
             name: "Pith",
-            dependencies: ["PithIR", "PithONNX", "PithHDF5", "PithInspect", "PithPasses", "PithLinearAlgebra", "PithCoding", .product(name: "Yams", package: "Yams")]),
+            dependencies: ["PithIR", "PithONNX", "PithHDF5", "PithInspect", "PithPasses", "PithLinearAlgebra", "PithCoding", "PithContainer", .product(name: "Yams", package: "Yams")]),
 
         // The command-line tool: parsing and printing only.
         .executableTarget(
@@ -64,6 +65,7 @@ let package = Package(
         .testTarget(name: "PithIRTests", dependencies: ["PithIR", "PithTestSupport"]),
         .testTarget(name: "PithONNXTests", dependencies: ["PithONNX", "PithTestSupport"]),
         .testTarget(name: "PithHDF5Tests", dependencies: ["PithHDF5", "PithTestSupport"]),
+        .testTarget(name: "PithContainerTests", dependencies: ["PithContainer", "PithCoding", "PithTestSupport"]),
         .testTarget(name: "PithPassesTests", dependencies: ["PithPasses", "PithTestSupport"]),
         .testTarget(name: "PithInspectTests", dependencies: ["PithInspect", "PithTestSupport"]),
         .testTarget(name: "PithTests", dependencies: ["Pith", "PithLinearAlgebra", "PithTestSupport"]),

@@ -3,11 +3,14 @@ import Foundation
 @_exported public import PithInspect
 import PithONNX
 import PithHDF5
+import PithContainer
 
 /// The model file formats Pith reads, recognised by content rather than by extension.
 public enum ModelFileFormat: String, Sendable, CaseIterable {
     case onnx
     case hdf5
+    /// Pith's own container (`.pith`).
+    case pith
 
     /// HDF5's signature; the superblock may also start at 512, 1024, 2048, … (after a user block).
     static let hdf5Signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
@@ -27,6 +30,7 @@ public enum ModelFile {
             throw PithError(.noInput, "\(path): no such file")
         }
         defer { try? handle.close() }
+        if let head = try? handle.read(upToCount: 8), ContainerReader.hasSignature([UInt8](head)) { return .pith }
         // The HDF5 superblock is at 0 or at a power of two ≥ 512 (after a user block).
         var offset: UInt64 = 0
         while true {
@@ -46,18 +50,30 @@ public enum ModelFile {
             switch try detectFormat(of: path) {
             case .onnx: return try ONNXReader.read(contentsOf: path)
             case .hdf5: return try HDF5Reader.read(contentsOf: path)
+            case .pith: return try ContainerReader.read(contentsOf: path).model
             }
         } catch let error as ONNXError {
             throw PithError(error.kind == .io ? .io : (error.kind == .unsupported ? .unsupported : .data), error.description)
         } catch let error as HDF5Error {
             throw PithError(error.kind == .io ? .io : (error.kind == .unsupported ? .unsupported : .data), error.description)
+        } catch let error as ContainerError {
+            throw PithError(error.kind == .io ? .io : (error.kind == .unsupported ? .unsupported : .data), error.description)
         }
     }
 
-    /// Loads and inspects the model at `path`.
+    /// Loads and inspects the model at `path`. For a `.pith` container, each tensor's bytes are the
+    /// bytes its streams occupy in the file (after entropy coding).
     public static func inspect(
         _ path: String, sort: InspectSort = .file, top: Int? = nil, distinctCap: Int = Inspector.defaultDistinctCap
     ) throws -> InspectReport {
-        Inspector.inspect(try load(path), file: path, sort: sort, top: top, distinctCap: distinctCap)
+        if try detectFormat(of: path) == .pith {
+            let contents: ContainerReader.Contents
+            do { contents = try ContainerReader.read(contentsOf: path) } catch let error as ContainerError {
+                throw PithError(error.kind == .io ? .io : (error.kind == .unsupported ? .unsupported : .data), error.description)
+            }
+            return Inspector.inspect(contents.model, file: path, sort: sort, top: top, distinctCap: distinctCap,
+                                     storedBytes: contents.tensorBytes, fileBytes: contents.fileBytes)
+        }
+        return Inspector.inspect(try load(path), file: path, sort: sort, top: top, distinctCap: distinctCap)
     }
 }

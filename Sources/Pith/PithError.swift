@@ -13,6 +13,8 @@ public struct PithError: Error, Sendable, CustomStringConvertible {
         case unsupported
         /// Reading or writing failed. Exit 74 (`EX_IOERR`).
         case io
+        /// The output cannot be created (it exists, or the folder is not writable). Exit 73 (`EX_CANTCREAT`).
+        case cannotCreate
     }
 
     public var kind: Kind
@@ -32,6 +34,7 @@ public struct PithError: Error, Sendable, CustomStringConvertible {
         case .noInput: return 66
         case .unsupported: return 69
         case .io: return 74
+        case .cannotCreate: return 73
         }
     }
 }

@@ -40,6 +40,17 @@ public struct InspectReport: Sendable, Codable, Equatable {
     public var optimizerState: OptimizerState?
     /// The exact-count limit used for `distinct`.
     public var distinctCap: Int
+    /// For a `.pith` container: the file's size, and for each row the bits of its storage before
+    /// entropy coding (the Deep Compression accounting) beside `bytes`, what its streams take in the file.
+    public var container: ContainerSummary?
+
+    public struct ContainerSummary: Sendable, Codable, Equatable {
+        public var fileBytes: Int
+        /// Bytes of all tensors' storage before entropy coding, summed from the IR accounting.
+        public var bytesBeforeEntropyCoding: Int
+        /// Per tensor, in row order: bits before entropy coding (weights, indices, row pointers, tables).
+        public var storageBits: [StorageBits]
+    }
 }
 
 /// How report rows are ordered.
@@ -60,9 +71,16 @@ public enum Inspector {
     /// `top` keeps the first N rows after sorting; totals and layers always cover the whole model.
     public static func inspect(
         _ model: Model, file: String, sort: InspectSort = .file, top: Int? = nil,
-        distinctCap: Int = defaultDistinctCap
+        distinctCap: Int = defaultDistinctCap, storedBytes: [Int]? = nil, fileBytes: Int? = nil
     ) -> InspectReport {
-        let statistics = measure(model.tensors, distinctCap: distinctCap)
+        var statistics = measure(model.tensors, distinctCap: distinctCap)
+        var bits = model.tensors.map(\.storageBits)
+        if let storedBytes {
+            for i in statistics.indices {
+                statistics[i].bytes = storedBytes[i]
+                statistics[i].bitsPerWeight = statistics[i].count == 0 ? 0 : Double(storedBytes[i] * 8) / Double(statistics[i].count)
+            }
+        }
         var totals = InspectReport.Totals(tensors: statistics.count, count: 0, nonzero: 0, bytes: 0, sparsity: 0)
         var layers: [InspectReport.LayerSummary] = []
         var layerIndex: [String: Int] = [:]
@@ -83,13 +101,18 @@ public enum Inspector {
         }
         totals.sparsity = totals.count == 0 ? 0 : Double(totals.count - totals.nonzero) / Double(totals.count)
 
-        var rows = statistics
+        var order = Array(statistics.indices)
         switch sort {
         case .file: break
-        case .size: rows.sort { ($0.bytes, $1.name) > ($1.bytes, $0.name) }
-        case .name: rows.sort { $0.name < $1.name }
+        case .size: order.sort { (statistics[$0].bytes, statistics[$1].name) > (statistics[$1].bytes, statistics[$0].name) }
+        case .name: order.sort { statistics[$0].name < statistics[$1].name }
         }
-        if let top { rows = Array(rows.prefix(Swift.max(0, top))) }
+        if let top { order = Array(order.prefix(Swift.max(0, top))) }
+        let rows = order.map { statistics[$0] }
+        bits = order.map { bits[$0] }
+        let container = fileBytes.map { size in
+            InspectReport.ContainerSummary(fileBytes: size, bytesBeforeEntropyCoding: model.tensors.reduce(0) { $0 + ($1.storageBits.total + 7) / 8 }, storageBits: bits)
+        }
 
         let optimizer = model.optimizerState.isEmpty ? nil : InspectReport.OptimizerState(
             tensors: model.optimizerState.count,
@@ -99,7 +122,7 @@ public enum Inspector {
         if !model.metadata.producerVersion.isEmpty { producer += (producer.isEmpty ? "" : " ") + model.metadata.producerVersion }
         return InspectReport(
             file: file, format: model.format, producer: producer, tensors: rows, totals: totals,
-            layers: layers, optimizerState: optimizer, distinctCap: distinctCap)
+            layers: layers, optimizerState: optimizer, distinctCap: distinctCap, container: container)
     }
 
     /// Statistics of every tensor, in order, computed on every core.

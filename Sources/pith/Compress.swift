@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Pith
 
 extension PruneOptions.Scope: ExpressibleByArgument {}
@@ -30,8 +31,8 @@ struct Compress: ParsableCommand {
             Either a recipe file (--recipe, YAML; see docs/recipes.md) or flags, which build the recipe \
             structured → prune → cluster or quantize → encode. Every run with the same --seed gives the \
             same result. A report lists each pass per tensor (elements kept, bits, bytes, weight error) \
-            and the final Deep Compression accounting. Writing the compressed model (-o OUT.pith) comes \
-            with the .pith container; until then use --dry-run.
+            and the final Deep Compression accounting. The compressed model is written \
+            to a .pith container (-o); without any pass the container is lossless.
             """)
 
     @Argument(help: "The model file (.onnx, .h5, .weights.h5).")
@@ -42,6 +43,9 @@ struct Compress: ParsableCommand {
 
     @Flag(help: "Only report what the passes would do; write nothing.")
     var dryRun = false
+
+    @Flag(help: "Replace OUT if it exists.")
+    var force = false
 
     @Option(help: "A recipe file (YAML). Excludes the pass flags below.")
     var recipe: String?
@@ -94,7 +98,7 @@ struct Compress: ParsableCommand {
 
     func validate() throws {
         if recipe != nil, hasPassFlags { throw ValidationError("--recipe excludes the pass flags (--prune, --cluster, --quantize, …)") }
-        if recipe == nil, !hasPassFlags { throw ValidationError("nothing to do: give --recipe or at least one of --prune, --structured, --cluster, --quantize") }
+        if recipe == nil, !hasPassFlags, dryRun { throw ValidationError("nothing to report: a dry run needs --recipe or a pass flag (--prune, --cluster, --quantize, …)") }
         if cluster != nil, quantize != nil { throw ValidationError("--cluster and --quantize both set a tensor's encoding; choose one") }
         if [prune != nil, pruneThreshold != nil, pruneQuality != nil].filter({ $0 }).count > 1 {
             throw ValidationError("choose one of --prune, --prune-threshold, --prune-quality")
@@ -122,11 +126,16 @@ struct Compress: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let recipe = try self.recipe.map(Compression.loadRecipe) ?? flagRecipe()
-            if !dryRun {
-                throw PithError(.unsupported, "writing \(output ?? "the output") needs the .pith container, which is not implemented yet; use --dry-run for the report")
+            let (model, report) = try Compression.run(recipe, on: file)
+            if let report {
+                print(format == .json ? report.renderJSON() : report.renderText(file: file), terminator: "")
             }
-            let (_, report) = try Compression.run(recipe, on: file)
-            print(format == .json ? report.renderJSON() : report.renderText(file: file), terminator: "")
+            if !dryRun, let output {
+                let size = try Compression.writeContainer(model, from: file, to: output, force: force)
+                let inputSize = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+                let summary = "wrote \(output): \(size) bytes (\(file): \(inputSize) bytes, \(String(format: "%.2f", Double(inputSize) / Double(max(1, size))))×)"
+                if format == .json, report != nil { printError(summary) } else { print(summary) }
+            }
         }
     }
 }

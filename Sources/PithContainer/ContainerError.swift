@@ -1,0 +1,25 @@
+/// Why a `.pith` container could not be read or written. Messages name the file and the header
+/// field, stream or tensor, with what was expected and what was found.
+public struct ContainerError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        case io
+        /// Not a container, truncated, or inconsistent.
+        case malformed
+        /// A checksum does not match: the bytes were changed after writing.
+        case checksum
+        /// A version or encoding this Pith does not know.
+        case unsupported
+    }
+
+    public var kind: Kind
+    public var file: String
+    public var message: String
+
+    public init(_ kind: Kind, file: String, _ message: String) {
+        self.kind = kind
+        self.file = file
+        self.message = message
+    }
+
+    public var description: String { "\(file): \(message)" }
+}

@@ -1,0 +1,347 @@
+import Foundation
+public import PithIR
+import PithCoding
+
+/// Reads `.pith` containers, trusting nothing: every length is checked against the bytes that
+/// remain before anything is allocated, streams must lie inside the file without overlapping,
+/// checksums are verified, and unknown versions and encodings are refused with what to do.
+public enum ContainerReader {
+    /// Most tensors and streams a manifest may list.
+    public static let maximumTensors = 1 << 20
+    public static let maximumStreams = 1 << 22
+
+    /// What a container holds: the model (tensors in their compressed storage), the manifest, the
+    /// bytes each tensor's streams occupy, and the source skeleton.
+    public struct Contents: Sendable {
+        public var model: Model
+        public var manifest: Manifest
+        /// Stored bytes of each tensor's streams (shared streams counted for each tensor using them).
+        public var tensorBytes: [Int]
+        public var skeleton: [UInt8]?
+        public var fileBytes: Int
+    }
+
+    public static func read(contentsOf path: String) throws -> Contents {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        } catch {
+            throw ContainerError(.io, file: path, "cannot read the file (\((error as NSError).localizedDescription))")
+        }
+        return try data.withUnsafeBytes { try read(bytes: $0, file: path) }
+    }
+
+    /// Whether `bytes` start with the container signature.
+    public static func hasSignature(_ bytes: [UInt8]) -> Bool { bytes.starts(with: ContainerHeader.magic) }
+
+    public static func read(bytes: UnsafeRawBufferPointer, file: String) throws -> Contents {
+        let header = try ContainerHeader.decode(bytes, file: file, fileSize: bytes.count)
+        let manifestBytes = UnsafeRawBufferPointer(rebasing: bytes[Int(header.manifestOffset) ..< Int(header.manifestOffset + header.manifestLength)])
+        let checksum = CRC32C.checksum(manifestBytes)
+        guard checksum == header.manifestChecksum else {
+            throw ContainerError(.checksum, file: file, "manifest checksum is \(hex(header.manifestChecksum)) in the header, the manifest's bytes give \(hex(checksum)): the file is damaged")
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let manifest: Manifest
+        do {
+            manifest = try decoder.decode(Manifest.self, from: Data(manifestBytes))
+        } catch {
+            throw ContainerError(.malformed, file: file, "the manifest is not valid JSON of the container format (\(error))")
+        }
+        var reader = Reader(bytes: bytes, file: file, manifest: manifest, streamsEnd: Int(header.manifestOffset))
+        try reader.validateStreams()
+        guard manifest.tensors.count <= maximumTensors else {
+            throw ContainerError(.malformed, file: file, "manifest lists \(manifest.tensors.count) tensors; the limit is \(maximumTensors)")
+        }
+        guard let format = SourceFormat(rawValue: manifest.source.format) else {
+            throw ContainerError(.unsupported, file: file, "source format `\(manifest.source.format)` is not one this Pith knows")
+        }
+        var tensors: [Tensor] = []
+        var sizes: [Int] = []
+        for entry in manifest.tensors {
+            let (tensor, size) = try reader.tensor(entry)
+            tensors.append(tensor)
+            sizes.append(size)
+        }
+        var metadata = ModelMetadata()
+        metadata.producerName = manifest.source.producerName
+        metadata.producerVersion = manifest.source.producerVersion
+        metadata.properties = manifest.source.properties.map { (key: $0.key, value: $0.value) }
+        let skeleton = try manifest.source.skeleton.map { try reader.rawBytes($0, purpose: "the source skeleton") }
+        return Contents(
+            model: Model(format: format, metadata: metadata, tensors: tensors, configuration: manifest.source.configuration),
+            manifest: manifest, tensorBytes: sizes, skeleton: skeleton, fileBytes: bytes.count)
+    }
+}
+
+/// Decoding of streams and encodings for one container.
+private struct Reader {
+    let bytes: UnsafeRawBufferPointer
+    let file: String
+    let manifest: Manifest
+    let streamsEnd: Int
+    var used = 0  // bytes of the streams of the tensor being read
+
+    init(bytes: UnsafeRawBufferPointer, file: String, manifest: Manifest, streamsEnd: Int) {
+        self.bytes = bytes
+        self.file = file
+        self.manifest = manifest
+        self.streamsEnd = streamsEnd
+    }
+
+    func fail(_ message: String) -> ContainerError { ContainerError(.malformed, file: file, message) }
+
+    /// Every stream inside the data area, aligned, with plausible counts, and no two overlapping.
+    func validateStreams() throws {
+        guard manifest.streams.count <= ContainerReader.maximumStreams else {
+            throw fail("manifest lists \(manifest.streams.count) streams; the limit is \(ContainerReader.maximumStreams)")
+        }
+        for (i, s) in manifest.streams.enumerated() {
+            guard s.offset >= ContainerHeader.size, s.offset % ContainerHeader.alignment == 0, s.length >= 0,
+                  s.offset <= streamsEnd, s.length <= streamsEnd - s.offset else {
+                throw fail("stream \(i): bytes \(s.offset)..<\(s.offset &+ s.length) are not inside the data area 64..<\(streamsEnd) on a 64-byte boundary")
+            }
+            switch s.coding {
+            case "raw":
+                guard s.symbols == s.length else { throw fail("stream \(i): raw stream of \(s.length) bytes declares \(s.symbols) symbols") }
+            case "huffman":
+                guard s.symbolBits == 8 || s.symbolBits == 16 else { throw fail("stream \(i): symbol_bits must be 8 or 16") }
+                guard let lengths = s.codeLengths, lengths.count <= (1 << (s.symbolBits ?? 8)) else {
+                    throw fail("stream \(i): huffman stream without code lengths for its alphabet")
+                }
+                // Every symbol takes at least one bit.
+                guard s.symbols >= 0, s.length >= HuffmanStreams.headerBytes, s.symbols <= (s.length - HuffmanStreams.headerBytes) * 8 else {
+                    throw fail("stream \(i): \(s.length) bytes cannot hold \(s.symbols) Huffman symbols")
+                }
+            default:
+                throw ContainerError(.unsupported, file: file, "stream \(i): coding `\(s.coding)` is not one this Pith knows (raw, huffman): upgrade Pith")
+            }
+        }
+        let order = manifest.streams.indices.sorted { manifest.streams[$0].offset < manifest.streams[$1].offset }
+        for (a, b) in zip(order, order.dropFirst()) where manifest.streams[a].offset + manifest.streams[a].length > manifest.streams[b].offset {
+            throw fail("streams \(a) and \(b) overlap (bytes \(manifest.streams[b].offset)…)")
+        }
+    }
+
+    /// The stored bytes of stream `index`, checksum verified.
+    mutating func stored(_ index: Int, purpose: String) throws -> UnsafeRawBufferPointer {
+        guard index >= 0, index < manifest.streams.count else { throw fail("\(purpose): stream \(index) does not exist (\(manifest.streams.count) streams)") }
+        let s = manifest.streams[index]
+        let payload = UnsafeRawBufferPointer(rebasing: bytes[s.offset ..< s.offset + s.length])
+        let checksum = hex(CRC32C.checksum(payload))
+        guard checksum == s.crc32c else {
+            throw ContainerError(.checksum, file: file, "\(purpose): stream \(index) checksum is \(s.crc32c) in the manifest, its bytes give \(checksum): the file is damaged")
+        }
+        used += s.length
+        return payload
+    }
+
+    mutating func rawBytes(_ index: Int, purpose: String) throws -> [UInt8] {
+        let payload = try stored(index, purpose: purpose)
+        guard manifest.streams[index].coding == "raw" else { throw fail("\(purpose): stream \(index) must be raw") }
+        return Array(payload)
+    }
+
+    /// Decodes stream `index` to exactly `count` byte symbols.
+    mutating func byteSymbols(_ index: Int, count: Int, purpose: String) throws -> [UInt8] {
+        let payload = try stored(index, purpose: purpose)
+        let s = manifest.streams[index]
+        guard s.symbols == count else { throw fail("\(purpose): stream \(index) holds \(s.symbols) symbols, \(count) expected") }
+        if s.coding == "raw" { return Array(payload) }
+        guard s.symbolBits == 8 else { throw fail("\(purpose): stream \(index) has \(s.symbolBits ?? 0)-bit symbols, 8 expected") }
+        let decoder = try huffmanDecoder(s, index: index, purpose: purpose)
+        var output = [UInt8](repeating: 0, count: count)
+        try output.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(payload, into: $0, decoder: decoder) }
+        return output
+    }
+
+    mutating func wideSymbols(_ index: Int, count: Int, purpose: String) throws -> [UInt16] {
+        let payload = try stored(index, purpose: purpose)
+        let s = manifest.streams[index]
+        if s.coding == "raw" {
+            guard s.length == count * 2 else { throw fail("\(purpose): raw stream \(index) has \(s.length) bytes, \(count * 2) expected") }
+            return (0..<count).map { UInt16(littleEndian: payload.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self)) }
+        }
+        guard s.symbols == count, s.symbolBits == 16 else { throw fail("\(purpose): stream \(index) does not hold \(count) 16-bit symbols") }
+        let decoder = try huffmanDecoder(s, index: index, purpose: purpose)
+        var output = [UInt16](repeating: 0, count: count)
+        try output.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(payload, into: $0, decoder: decoder) }
+        return output
+    }
+
+    func huffmanDecoder(_ s: Manifest.StreamEntry, index: Int, purpose: String) throws -> HuffmanDecoder {
+        let lengths = try (s.codeLengths ?? "").map { character -> UInt8 in
+            guard let value = character.hexDigitValue else { throw fail("\(purpose): stream \(index) code lengths contain `\(character)`") }
+            return UInt8(value)
+        }
+        do {
+            return try HuffmanDecoder(HuffmanCode(lengths: lengths))
+        } catch {
+            throw fail("\(purpose): stream \(index): \(error)")
+        }
+    }
+
+    mutating func floats(_ index: Int, count: Int, purpose: String) throws -> [Float] {
+        let raw = try rawBytes(index, purpose: purpose)
+        guard raw.count == count * 4 else { throw fail("\(purpose): stream \(index) has \(raw.count) bytes, \(count * 4) expected for \(count) float32") }
+        return raw.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    // MARK: Tensors
+
+    mutating func tensor(_ entry: Manifest.TensorEntry) throws -> (Tensor, Int) {
+        guard let dtype = DType(rawValue: entry.dtype) else {
+            throw ContainerError(.unsupported, file: file, "tensor `\(entry.name)`: dtype `\(entry.dtype)` is not one this Pith knows")
+        }
+        guard let count = Shape.elementCount(entry.shape) else {
+            throw fail("tensor `\(entry.name)`: shape \(entry.shape) is negative or too large")
+        }
+        used = 0
+        let storage = try decode(entry.encoding, dtype: dtype, count: count, shape: entry.shape, tensor: entry.name)
+        let consumer = entry.consumerOp.map { Consumer(op: $0, name: entry.consumerName ?? "") }
+        let tensor = Tensor(name: entry.name, dtype: dtype, shape: entry.shape, storage: storage,
+                            origin: OriginCoding.decode(entry.origin, name: entry.name), consumer: consumer)
+        return (tensor, used)
+    }
+
+    mutating func decode(_ e: Manifest.Encoding, dtype: DType, count: Int, shape: [Int], tensor: String) throws -> TensorStorage {
+        let label = "tensor `\(tensor)`"
+        switch e.kind {
+        case "dense", "planes":
+            return .dense(try dense(e, dtype: dtype, count: count, label: label))
+        case "strings":
+            guard dtype == .string, let index = e.streams?.first else { throw fail("\(label): strings encoding needs dtype string and one stream") }
+            let raw = try byteSymbols(index, count: manifest.streams[safe: index]?.symbols ?? 0, purpose: label)
+            var values: [[UInt8]] = [], position = 0
+            while position < raw.count {
+                guard raw.count - position >= 4 else { throw fail("\(label): string lengths truncated") }
+                let length = Int(raw.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: position, as: UInt32.self)) })
+                position += 4
+                guard length <= raw.count - position else { throw fail("\(label): string of \(length) bytes runs past its stream") }
+                values.append(Array(raw[position ..< position + length]))
+                position += length
+            }
+            guard values.count == count else { throw fail("\(label): \(values.count) strings for \(count) elements") }
+            return .strings(values)
+        case "codebook":
+            return .codebook(try codebook(e, count: count, shape: shape, label: label))
+        case "quantized":
+            return .quantized(try quantized(e, count: count, shape: shape, label: label))
+        case "sparse":
+            guard let rows = e.rows, let columns = e.columns, let bits = e.indexBits, let entries = e.entries,
+                  let startsIndex = e.rowStarts, let gapsIndex = e.gaps, let values = e.values?.value, let fillers = e.fillers else {
+                throw fail("\(label): sparse encoding lacks rows, columns, index_bits, entries, row_starts, gaps or values")
+            }
+            guard rows >= 0, columns >= 0, rows.multipliedReportingOverflow(by: columns) == (count, false) else {
+                throw fail("\(label): sparse view \(rows)×\(columns) does not match the \(count) elements of its shape")
+            }
+            guard (1...16).contains(bits), entries >= 0, entries <= count + count / 2 + rows, fillers >= 0, fillers <= entries else {
+                throw fail("\(label): sparse index_bits \(bits), entries \(entries) or fillers \(fillers) out of range")
+            }
+            let startBytes = try byteSymbols(startsIndex, count: (rows + 1) * 4, purpose: label)
+            let starts = (0...rows).map { r in Int(startBytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 4 * r, as: UInt32.self)) }) }
+            guard starts.first == 0, starts.last == entries, zip(starts, starts.dropFirst()).allSatisfy({ $0 <= $1 }) else {
+                throw fail("\(label): row_starts must rise from 0 to \(entries)")
+            }
+            let gaps: [UInt16] = bits <= 8
+                ? try byteSymbols(gapsIndex, count: entries, purpose: label).map(UInt16.init)
+                : try wideSymbols(gapsIndex, count: entries, purpose: label)
+            // Every entry must land inside its row.
+            for row in 0..<rows {
+                var column = -1
+                for entry in starts[row] ..< starts[row + 1] {
+                    guard Int(gaps[entry]) < 1 << bits else { throw fail("\(label): gap \(gaps[entry]) does not fit \(bits) bits") }
+                    column += Int(gaps[entry]) + 1
+                    guard column < columns else { throw fail("\(label): row \(row) runs past column \(columns - 1)") }
+                }
+            }
+            let entryValues: SparseStorage.EntryValues
+            switch values.kind {
+            case "dense", "planes": entryValues = .dense(try dense(values, dtype: dtype, count: entries, label: label))
+            case "codebook": entryValues = .codebook(try codebook(values, count: entries, shape: shape, label: label))
+            case "quantized": entryValues = .quantized(try quantized(values, count: entries, shape: shape, label: label))
+            default: throw ContainerError(.unsupported, file: file, "\(label): sparse values encoding `\(values.kind)` is unknown: upgrade Pith")
+            }
+            return .sparse(SparseStorage(rows: rows, columns: columns, indexBits: bits, rowStarts: starts, gaps: gaps, fillers: fillers, values: entryValues))
+        default:
+            throw ContainerError(.unsupported, file: file, "\(label): encoding `\(e.kind)` is not one this Pith knows (dense, planes, strings, codebook, quantized, sparse): upgrade Pith")
+        }
+    }
+
+    mutating func dense(_ e: Manifest.Encoding, dtype: DType, count: Int, label: String) throws -> TensorBuffer {
+        guard dtype != .string, let byteCount = dtype.storageBytes(count: count) else { throw fail("\(label): \(dtype.rawValue) cannot be stored dense") }
+        guard let streams = e.streams else { throw fail("\(label): \(e.kind) encoding without streams") }
+        if e.kind == "dense" {
+            guard streams.count == 1 else { throw fail("\(label): dense encoding needs one stream, found \(streams.count)") }
+            let bytes = try byteSymbols(streams[0], count: byteCount, purpose: label)
+            return TensorBuffer(bytes: bytes)
+        }
+        let width = dtype.bitWidth / 8
+        guard dtype.bitWidth % 8 == 0, streams.count == width else { throw fail("\(label): planes encoding needs \(width) streams for \(dtype.rawValue), found \(streams.count)") }
+        let planes = try streams.map { try byteSymbols($0, count: count, purpose: label) }
+        return TensorBuffer(count: byteCount) { out in
+            for (k, plane) in planes.enumerated() { for i in 0..<count { out[i * width + k] = plane[i] } }
+        }
+    }
+
+    mutating func codebook(_ e: Manifest.Encoding, count: Int, shape: [Int], label: String) throws -> CodebookStorage {
+        guard let bits = e.bits, (1...8).contains(bits), let channels = e.channels, channels >= 1, let axis = e.axis,
+              let centroidsIndex = e.centroids, let indicesIndex = e.indices else {
+            throw fail("\(label): codebook encoding lacks bits (1…8), channels, axis, centroids or indices")
+        }
+        guard channels == 1 || (axis >= 0 && axis < shape.count && shape[axis] == channels) else {
+            throw fail("\(label): \(channels) codebook tables do not match axis \(axis) of shape \(shape)")
+        }
+        let centroidBytes = manifest.streams[safe: centroidsIndex]?.length ?? 0
+        guard centroidBytes % (4 * channels) == 0, centroidBytes / (4 * channels) <= 1 << bits, centroidBytes > 0 else {
+            throw fail("\(label): \(centroidBytes) bytes of centroids do not make \(channels) tables of at most \(1 << bits)")
+        }
+        let centroids = try floats(centroidsIndex, count: centroidBytes / 4, purpose: label)
+        let indices = try byteSymbols(indicesIndex, count: count, purpose: label)
+        let perChannel = centroids.count / channels
+        guard indices.allSatisfy({ Int($0) < perChannel }) else { throw fail("\(label): an index points past its \(perChannel)-entry table") }
+        return CodebookStorage(bits: bits, centroids: centroids, channels: channels, axis: axis, indices: indices, zeroIsReserved: e.zeroReserved ?? false)
+    }
+
+    mutating func quantized(_ e: Manifest.Encoding, count: Int, shape: [Int], label: String) throws -> QuantizedStorage {
+        let axis = e.axis ?? 0
+        switch e.scheme {
+        case "linear":
+            guard let bits = e.bits, (2...16).contains(bits), let scalesIndex = e.scales, let codesIndex = e.codes else {
+                throw fail("\(label): linear quantization lacks bits (2…16), scales or codes")
+            }
+            let scaleBytes = manifest.streams[safe: scalesIndex]?.length ?? 0
+            let channels = scaleBytes / 4
+            guard scaleBytes % 4 == 0, channels == 1 || (axis >= 0 && axis < shape.count && shape[axis] == channels) else {
+                throw fail("\(label): \(channels) scales do not match axis \(axis) of shape \(shape)")
+            }
+            let scales = try floats(scalesIndex, count: channels, purpose: label)
+            var zeroPoints = [Int32](repeating: 0, count: channels)
+            if let index = e.zeroPoints {
+                let raw = try rawBytes(index, purpose: label)
+                guard raw.count == channels * 4 else { throw fail("\(label): \(raw.count / 4) zero points for \(channels) scales") }
+                zeroPoints = raw.withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }
+            }
+            let signed = e.signed ?? true
+            let raw: [Int32] = bits <= 8
+                ? try byteSymbols(codesIndex, count: count, purpose: label).map(Int32.init)
+                : try wideSymbols(codesIndex, count: count, purpose: label).map(Int32.init)
+            let shift = Int32(32 - bits)
+            let codes = signed ? raw.map { ($0 << shift) >> shift } : raw
+            return QuantizedStorage(scheme: .linear(bits: bits, signed: signed), scales: scales, zeroPoints: zeroPoints, axis: axis, codes: codes)
+        case "float16", "bfloat16":
+            guard let streams = e.streams, streams.count == 2 else { throw fail("\(label): \(e.scheme ?? "") codes need two byte streams") }
+            let low = try byteSymbols(streams[0], count: count, purpose: label)
+            let high = try byteSymbols(streams[1], count: count, purpose: label)
+            let codes = zip(low, high).map { Int32(UInt16($1) << 8 | UInt16($0)) }
+            return QuantizedStorage(scheme: e.scheme == "float16" ? .float16 : .bfloat16, scales: [], zeroPoints: [], axis: axis, codes: codes)
+        default:
+            throw ContainerError(.unsupported, file: file, "\(label): quantization scheme `\(e.scheme ?? "")` is unknown: upgrade Pith")
+        }
+    }
+}
+
+extension Array {
+    subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
+}

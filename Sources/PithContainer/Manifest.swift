@@ -1,0 +1,103 @@
+public import PithIR
+
+/// The container's manifest: JSON, described by `Schemas/container-manifest.schema.json` and
+/// `docs/container-format.md`. Every number needed to find, check and decode a stream is here.
+public struct Manifest: Sendable, Codable, Equatable {
+    public var format: String = "pith"
+    /// `MAJOR.MINOR` of the container format (mirrors the header).
+    public var version: String
+    public var source: Source
+    public var tensors: [TensorEntry]
+    public var streams: [StreamEntry]
+
+    /// Where the model came from and what restore needs besides the tensors.
+    public struct Source: Sendable, Codable, Equatable {
+        /// `onnx`, `keras2-h5`, `keras3-legacy-h5`, `keras3-weights-h5`, `hdf5`.
+        public var format: String
+        public var producerName: String
+        public var producerVersion: String
+        /// Descriptive key/value pairs (ONNX `metadata_props`, Keras root attributes).
+        public var properties: [Property]
+        /// Keras `model_config` JSON, when the source had one.
+        public var configuration: String?
+        /// Stream holding the source's own structure without tensor data (ONNX: the `ModelProto`
+        /// with every tensor's data fields cleared, in the order of `tensors`).
+        public var skeleton: Int?
+    }
+
+    public struct Property: Sendable, Codable, Equatable {
+        public var key: String
+        public var value: String
+    }
+
+    public struct TensorEntry: Sendable, Codable, Equatable {
+        public var name: String
+        public var dtype: String
+        public var shape: [Int]
+        /// Where the tensor lives in the source (`initializer`, `keras:layer/weight`, …).
+        public var origin: String
+        public var consumerOp: String?
+        public var consumerName: String?
+        public var encoding: Encoding
+    }
+
+    /// How a tensor's elements are stored. `kind` selects the fields that apply.
+    public struct Encoding: Sendable, Codable, Equatable {
+        /// `dense`, `planes`, `strings`, `codebook`, `quantized`, `sparse`.
+        public var kind: String
+        /// `dense`: one stream of the raw little-endian elements. `planes`: one stream per byte of the
+        /// element (byte 0 = least significant), each coded on its own. `strings`: lengths + bytes.
+        public var streams: [Int]?
+        // codebook
+        public var bits: Int?
+        public var channels: Int?
+        public var axis: Int?
+        public var zeroReserved: Bool?
+        public var centroids: Int?
+        public var indices: Int?
+        // quantized
+        public var scheme: String?
+        public var signed: Bool?
+        public var scales: Int?
+        public var zeroPoints: Int?
+        public var codes: Int?
+        // sparse
+        public var rows: Int?
+        public var columns: Int?
+        public var indexBits: Int?
+        public var fillers: Int?
+        public var rowStarts: Int?
+        public var gaps: Int?
+        /// The entries' values: `dense`, `codebook` or `quantized` over `entries` elements.
+        public var values: Box<Encoding>?
+        public var entries: Int?
+
+        public init(kind: String) { self.kind = kind }
+    }
+
+    public struct StreamEntry: Sendable, Codable, Equatable {
+        /// Byte offset from the start of the file; a multiple of 64.
+        public var offset: Int
+        /// Bytes stored.
+        public var length: Int
+        /// `raw` or `huffman` (a 4-stream block, see docs/container-format.md).
+        public var coding: String
+        /// Number of symbols (huffman) or bytes (raw) the stream decodes to.
+        public var symbols: Int
+        /// Bits per decoded symbol: 8 or 16 (huffman only).
+        public var symbolBits: Int?
+        /// Code length of each symbol 0, 1, 2, … as one hexadecimal digit each (huffman only).
+        public var codeLengths: String?
+        /// CRC-32C of the stored bytes, 8 lowercase hex digits.
+        public var crc32c: String
+    }
+}
+
+/// A box so that an encoding can nest one level (sparse values).
+public final class Box<T: Sendable & Codable & Equatable>: Sendable, Codable, Equatable {
+    public let value: T
+    public init(_ value: T) { self.value = value }
+    public init(from decoder: any Decoder) throws { value = try T(from: decoder) }
+    public func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
+    public static func == (lhs: Box<T>, rhs: Box<T>) -> Bool { lhs.value == rhs.value }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+import PithIR
+@testable import PithContainer
+import PithCoding
+import PithTestSupport
+
+func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
+    var state = seed
+    return (0..<n).map { _ in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Float(Int64(bitPattern: state) >> 40) / Float(1 << 23) * 0.1
+    }
+}
+
+@Suite struct ContainerRoundTripTests {
+    func model() -> Model {
+        let weights = randomFloats(3000, seed: 1)
+        let sparseValues = weights.enumerated().map { $0.offset % 7 == 0 ? $0.element : 0 }
+        var tensors: [Tensor] = [
+            Tensor(name: "w", dtype: .float32, shape: [30, 100], storage: .dense(TensorBuffer(values: weights)), origin: .initializer(graph: .main),
+                   consumer: Consumer(op: "Gemm", name: "fc")),
+            Tensor(name: "w-again", dtype: .float32, shape: [30, 100], storage: .dense(TensorBuffer(values: weights)), origin: .initializer(graph: .main)),
+            Tensor(name: "h", dtype: .float16, shape: [4, 5], storage: .dense(TensorBuffer(values: (0..<20).map { UInt16($0 * 977) })), origin: .dataset(path: "h")),
+            Tensor(name: "q4", dtype: .int4, shape: [5], storage: .dense(TensorBuffer(bytes: [0x21, 0x43, 0x05])), origin: .dataset(path: "q4")),
+            Tensor(name: "s", dtype: .string, shape: [2], storage: .strings([[104, 105], []]), origin: .dataset(path: "s")),
+            Tensor(name: "empty", dtype: .float32, shape: [0, 3], storage: .dense(TensorBuffer(count: 0) { _ in }), origin: .dataset(path: "e")),
+        ]
+        let codebook = CodebookStorage(bits: 3, centroids: [0, 0.1, -0.1, 0.2, 0.05, -0.05, 0.3, -0.3], channels: 1, indices: (0..<3000).map { UInt8($0 % 8) }, zeroIsReserved: true)
+        tensors.append(Tensor(name: "c", dtype: .float32, shape: [30, 100], storage: .codebook(codebook), origin: .initializer(graph: .main)))
+        let quantized = QuantizedStorage(scheme: .linear(bits: 8, signed: true), scales: (0..<30).map { Float($0 + 1) / 100 },
+                                         zeroPoints: (0..<30).map { Int32($0 % 5) }, axis: 0, codes: (0..<3000).map { Int32($0 % 256) - 128 })
+        tensors.append(Tensor(name: "q", dtype: .float32, shape: [30, 100], storage: .quantized(quantized), origin: .initializer(graph: .main)))
+        var entries: [UInt16] = [], starts = [0], kept: [Float] = []
+        for row in 0..<30 {
+            var previous = -1
+            for column in 0..<100 where sparseValues[row * 100 + column] != 0 {
+                entries.append(UInt16(column - previous - 1)); previous = column; kept.append(sparseValues[row * 100 + column])
+            }
+            starts.append(entries.count)
+        }
+        let sparse = SparseStorage(rows: 30, columns: 100, indexBits: 8, rowStarts: starts, gaps: entries, fillers: 0, values: .dense(TensorBuffer(values: kept)))
+        tensors.append(Tensor(name: "sp", dtype: .float32, shape: [30, 100], storage: .sparse(sparse), origin: .initializer(graph: .main)))
+        var metadata = ModelMetadata()
+        metadata.producerName = "test"
+        metadata.properties = [(key: "k", value: "v")]
+        return Model(format: .onnx, metadata: metadata, tensors: tensors)
+    }
+
+    @Test func everyStorageKindRoundTripsExactly() throws {
+        let original = model()
+        let (bytes, manifest) = try ContainerWriter.encode(original, skeleton: [1, 2, 3])
+        let contents = try bytes.withUnsafeBytes { try ContainerReader.read(bytes: $0, file: "memory") }
+        #expect(contents.model.tensors.count == original.tensors.count)
+        for (a, b) in zip(original.tensors, contents.model.tensors) {
+            #expect(a.name == b.name && a.dtype == b.dtype && a.shape == b.shape, "\(a.name)")
+            #expect(a.storage == b.storage, "\(a.name)")
+            #expect(a.decodedFloats() == b.decodedFloats(), "\(a.name)")
+        }
+        #expect(contents.skeleton == [1, 2, 3])
+        #expect(contents.model.metadata.producerName == "test")
+        #expect(contents.model.tensors[0].consumer == Consumer(op: "Gemm", name: "fc"))
+        // Identical tensors share their streams.
+        #expect(manifest.tensors[0].encoding == manifest.tensors[1].encoding)
+        // Deterministic.
+        #expect(try ContainerWriter.encode(original, skeleton: [1, 2, 3]).bytes == bytes)
+        // Streams are 64-byte aligned.
+        #expect(manifest.streams.allSatisfy { $0.offset % 64 == 0 })
+    }
+
+    /// The broken-container corpus, generated: every truncation at a multiple of 64 bytes, every bit of
+    /// the header flipped, and every byte of every stream changed, is refused with an error.
+    @Test func damagedContainersAreRefused() throws {
+        let (bytes, manifest) = try ContainerWriter.encode(model(), skeleton: nil)
+        func refused(_ data: [UInt8]) -> Bool {
+            do { _ = try data.withUnsafeBytes { try ContainerReader.read(bytes: $0, file: "damaged") }; return false }
+            catch let error as ContainerError { return error.description.hasPrefix("damaged: ") }
+            catch { return false }
+        }
+        for cut in stride(from: 0, to: bytes.count, by: 64) { #expect(refused(Array(bytes.prefix(cut))), "truncated at \(cut)") }
+        for bit in 0..<(40 * 8) {
+            var damaged = bytes
+            damaged[bit / 8] ^= 1 << UInt8(bit % 8)
+            #expect(refused(damaged), "header bit \(bit)")
+        }
+        for stream in manifest.streams where stream.length > 0 {
+            var damaged = bytes
+            damaged[stream.offset + stream.length / 2] ^= 0x40
+            #expect(refused(damaged), "stream at \(stream.offset)")
+        }
+    }
+
+    @Test func manifestLiesAreRefused() throws {
+        let (bytes, manifest) = try ContainerWriter.encode(model(), skeleton: nil)
+        func rewrite(_ change: (inout PithContainer.Manifest) -> Void) throws -> [UInt8] {
+            var m = manifest
+            change(&m)
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.sortedKeys]
+            let json = [UInt8](try encoder.encode(m))
+            let offset = Int(UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self) }))
+            var out = Array(bytes.prefix(offset)) + json
+            let header = ContainerHeader(manifestOffset: UInt64(offset), manifestLength: UInt64(json.count), manifestChecksum: CRC32C.checksum(json))
+            out.replaceSubrange(0..<64, with: header.encoded())
+            return out
+        }
+        let cases: [(String, (inout PithContainer.Manifest) -> Void)] = [
+            ("overlapping streams", { $0.streams[1].offset = $0.streams[0].offset }),
+            ("stream past the data", { $0.streams[0].length = 1 << 40 }),
+            ("huge shape", { $0.tensors[0].shape = [1 << 40, 1 << 40] }),
+            ("shape that does not match", { $0.tensors[0].shape = [31, 100] }),
+            ("unknown encoding", { $0.tensors[0].encoding.kind = "zstd" }),
+            ("unknown dtype", { $0.tensors[0].dtype = "float128" }),
+            ("unknown coding", { $0.streams[0].coding = "lz4" }),
+            ("missing stream", { $0.tensors[6].encoding.indices = 999 }),
+        ]
+        for (label, change) in cases {
+            let damaged = try rewrite(change)
+            #expect(throws: ContainerError.self, "\(label)") { try damaged.withUnsafeBytes { try ContainerReader.read(bytes: $0, file: "m") } }
+        }
+    }
+
+    @Test func newerVersionsSayWhatToDo() throws {
+        var bytes = try ContainerWriter.encode(model(), skeleton: nil).bytes
+        bytes[8] = 2  // major version 2
+        let crc = CRC32C.checksum(Array(bytes[0..<36]))
+        withUnsafeBytes(of: crc.littleEndian) { bytes.replaceSubrange(36..<40, with: $0) }
+        do {
+            _ = try bytes.withUnsafeBytes { try ContainerReader.read(bytes: $0, file: "new.pith") }
+            Issue.record("accepted a newer major version")
+        } catch let error as ContainerError {
+            #expect(error.kind == .unsupported && error.message.contains("upgrade Pith"))
+        }
+    }
+}
