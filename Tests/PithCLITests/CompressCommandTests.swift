@@ -48,12 +48,44 @@ import PithTestSupport
         #expect(run.standardError.contains(message), "\(run.standardError)")
     }
 
-    @Test func writingWaitsForTheContainer() throws {
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("pith-\(UUID()).pith").path
-        let run = try runPith(["compress", "--prune", "0.5", "-o", output, lenet])
-        #expect(run.exitCode == 69)
-        #expect(!FileManager.default.fileExists(atPath: output))
+    @Test func writesContainersAtomicallyAndOnlyWhenAllowed() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pith-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let output = folder + "/lenet.pith"
+        let first = try runPith(["compress", lenet, "-o", output])
+        #expect(first.exitCode == 0, "\(first.standardError)")
+        #expect(first.standardOutput.contains("wrote \(output): "))
+        let again = try runPith(["compress", lenet, "-o", output])
+        #expect(again.exitCode == 73)
+        #expect(again.standardError.contains("exists; use --force"))
+        let forced = try runPith(["compress", "--force", "--prune", "0.5", lenet, "-o", output])
+        #expect(forced.exitCode == 0)
+        let ontoInput = try runPith(["compress", lenet, "-o", lenet, "--force"])
+        #expect(ontoInput.exitCode == 64)
+        // Only the finished file is left in the folder: no temporary files.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["lenet.pith"])
         let missing = try runPith(["compress", "--prune", "0.5", lenet])
         #expect(missing.exitCode == 64)
+    }
+
+    /// A lossless container holds exactly the source's values: inspect reports the same statistics.
+    @Test func losslessContainerInspectsLikeItsSource() throws {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("pith-\(UUID()).pith").path
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        #expect(try runPith(["compress", lenet, "-o", output]).exitCode == 0)
+        func rows(_ path: String) throws -> [[String: Any]] {
+            let run = try runPith(["inspect", "--format", "json", path])
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as? [String: Any])
+            return try #require(report["tensors"] as? [[String: Any]])
+        }
+        let source = try rows(lenet), container = try rows(output)
+        #expect(source.count == container.count)
+        for (a, b) in zip(source, container) {
+            for key in ["name", "shape", "dtype", "count", "nonzero", "distinct", "min", "max", "mean", "std"] {
+                #expect(String(describing: a[key]) == String(describing: b[key]), "\(key)")
+            }
+            #expect((b["bytes"] as? Int ?? .max) <= (a["bytes"] as? Int ?? 0))
+        }
     }
 }

@@ -86,6 +86,12 @@ func skewed(_ n: Int, alphabet: Int, seed: UInt64) -> [UInt16] {
         }
     }
 
+    /// The worked example of docs/container-format.md.
+    @Test func workedExampleOfTheSpec() throws {
+        let code = try HuffmanCode(lengths: [3, 3, 3, 3, 3, 2, 4, 4])
+        #expect(code.encode([UInt8(5), 0, 7]) == [0xE8, 0x01])
+    }
+
     @Test func corruptTablesAndStreamsAreRejected() throws {
         #expect(throws: CodingError.self) { try HuffmanCode(lengths: [1, 1, 1]) }      // Kraft 3/2
         #expect(throws: CodingError.self) { try HuffmanCode(lengths: [16, 1]) }        // too long
