@@ -59,21 +59,11 @@ public enum Compression {
 }
 
 extension Compression {
-    /// Writes `model` (read from `input`) as a `.pith` container at `output`, atomically: the bytes go
-    /// to a temporary file in the same folder, which is renamed over `output` only when complete.
-    /// An existing `output` is replaced only with `force`; the input is never written.
+    /// Writes `model` (read from `input`) as a `.pith` container at `output`, atomically; see `AtomicFile`.
     /// Returns the container's size in bytes.
     @discardableResult
     public static func writeContainer(_ model: Model, from input: String, to output: String, force: Bool) throws -> Int {
-        let fileManager = FileManager.default
-        let inputURL = URL(fileURLWithPath: input).standardizedFileURL.resolvingSymlinksInPath()
-        let outputURL = URL(fileURLWithPath: output).standardizedFileURL.resolvingSymlinksInPath()
-        guard inputURL.path != outputURL.path else {
-            throw PithError(.usage, "\(output): is the input file; choose another output")
-        }
-        if fileManager.fileExists(atPath: output), !force {
-            throw PithError(.cannotCreate, "\(output): exists; use --force to replace it")
-        }
+        try AtomicFile.checkWritable(output, input: input, force: force)
         var skeleton: [UInt8]?
         if model.format == .onnx {
             do { skeleton = try ONNXSkeleton.strip(contentsOf: input) } catch let error as ONNXError {
@@ -84,16 +74,62 @@ extension Compression {
         do { bytes = try ContainerWriter.encode(model, skeleton: skeleton).bytes } catch {
             throw PithError(.data, "\(output): \(error)")
         }
-        let folder = outputURL.deletingLastPathComponent().path
-        let temporary = folder + "/." + outputURL.lastPathComponent + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        guard fileManager.createFile(atPath: temporary, contents: Data(bytes)) else {
+        try AtomicFile.write(bytes, to: output)
+        return bytes.count
+    }
+
+    /// Restores the model in the `.pith` container at `input` to its source format at `output`:
+    /// every tensor densified (compressed weights become the values the compression chose), the
+    /// graph and metadata as they were. Returns the bytes written.
+    @discardableResult
+    public static func restore(_ input: String, to output: String, force: Bool) throws -> Int {
+        try AtomicFile.checkWritable(output, input: input, force: force)
+        let contents: ContainerReader.Contents
+        do { contents = try ContainerReader.read(contentsOf: input) } catch let error as ContainerError {
+            throw PithError(error.kind == .io ? .io : (error.kind == .unsupported ? .unsupported : .data), error.description)
+        }
+        let tensors = contents.model.tensors.map { $0.densified() }
+        switch contents.model.format {
+        case .onnx:
+            guard let skeleton = contents.skeleton else {
+                throw PithError(.data, "\(input): the container has no ONNX skeleton to restore the graph from")
+            }
+            let bytes: [UInt8]
+            do { bytes = try ONNXWriter.write(skeleton: skeleton, tensors: tensors, file: input) } catch let error as ONNXError {
+                throw PithError(.data, error.description)
+            }
+            try AtomicFile.write(bytes, to: output)
+            return bytes.count
+        default:
+            throw PithError(.unsupported, "\(input): restoring \(contents.model.format.rawValue) models is not implemented yet (ONNX only); `pith inspect` reads the container")
+        }
+    }
+}
+
+/// Writing output files without ever leaving a partial file or touching the input.
+public enum AtomicFile {
+    /// Refuses `output` when it is the input, or exists and `force` is off.
+    public static func checkWritable(_ output: String, input: String, force: Bool) throws {
+        let inputPath = URL(fileURLWithPath: input).standardizedFileURL.resolvingSymlinksInPath().path
+        let outputPath = URL(fileURLWithPath: output).standardizedFileURL.resolvingSymlinksInPath().path
+        guard inputPath != outputPath else { throw PithError(.usage, "\(output): is the input file; choose another output") }
+        if FileManager.default.fileExists(atPath: output), !force {
+            throw PithError(.cannotCreate, "\(output): exists; use --force to replace it")
+        }
+    }
+
+    /// Writes `bytes` to a temporary file beside `output`, then renames it over `output`.
+    public static func write(_ bytes: [UInt8], to output: String) throws {
+        let url = URL(fileURLWithPath: output).standardizedFileURL
+        let folder = url.deletingLastPathComponent().path
+        let temporary = folder + "/." + url.lastPathComponent + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
             throw PithError(.cannotCreate, "\(output): cannot write into \(folder)")
         }
-        if rename(temporary, outputURL.path) != 0 {
+        if rename(temporary, url.path) != 0 {
             let reason = String(cString: strerror(errno))
-            try? fileManager.removeItem(atPath: temporary)
+            try? FileManager.default.removeItem(atPath: temporary)
             throw PithError(.cannotCreate, "\(output): cannot move the finished file into place (\(reason))")
         }
-        return bytes.count
     }
 }

@@ -14,7 +14,7 @@ struct PithCommand: ParsableCommand {
             69 unsupported feature, 74 I/O error.
             """,
         version: "0.1.0",
-        subcommands: [Inspect.self, Compress.self, Bench.self])
+        subcommands: [Inspect.self, Compress.self, Restore.self, Bench.self])
 }
 
 /// Runs `body`, turning library errors into a message on standard error and a sysexits code.

@@ -1,0 +1,180 @@
+import Foundation
+public import PithIR
+internal import CONNXProto
+internal import CProtobufC
+
+/// Writes ONNX files from a skeleton (`ONNXSkeleton`) and the model's tensors.
+///
+/// The skeleton keeps the source's graph, attributes, metadata and unknown fields byte for byte;
+/// the writer puts each tensor's data back, in the order `ONNXReader` lists tensors, as
+/// `raw_data` (external data references become inline data). `Constant` nodes get their
+/// `value_float(s)` / `value_int(s)` / `value_string(s)` back, sparse initializers their values
+/// and linear indices. Tensors must be dense: densify compressed storage first.
+public enum ONNXWriter {
+    public static func write(skeleton: [UInt8], tensors: [Tensor], file: String) throws -> [UInt8] {
+        try skeleton.withUnsafeBytes { bytes in
+            guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                  let model = onnx__model_proto__unpack(nil, bytes.count, base) else {
+                throw ONNXError(.malformed, file: file, "the container's ONNX skeleton does not parse")
+            }
+            defer { onnx__model_proto__free_unpacked(model, nil) }
+            let filler = Filler(tensors: tensors, file: file)
+            defer { filler.restoreAll() }
+            if let graph = model.pointee.graph { try filler.fill(graph) }
+            for function in messages(model.pointee.n_functions, model.pointee.functions) {
+                for node in messages(function.pointee.n_node, function.pointee.node) { try filler.fill(node) }
+            }
+            guard filler.next == tensors.count else {
+                throw ONNXError(.invalidTensor, file: file, "the skeleton holds \(filler.next) tensors, the container \(tensors.count)")
+            }
+            let size = onnx__model_proto__get_packed_size(model)
+            var output = [UInt8](repeating: 0, count: size)
+            _ = output.withUnsafeMutableBufferPointer { onnx__model_proto__pack(model, $0.baseAddress) }
+            return output
+        }
+    }
+}
+
+/// Points the skeleton's tensor fields at Swift-owned data for packing, and puts the skeleton's own
+/// pointers back afterwards so that protobuf-c frees only what it allocated.
+private final class Filler {
+    let tensors: [Tensor]
+    let file: String
+    var next = 0
+    private var undo: [() -> Void] = []
+    /// Memory handed to the message; freed after packing.
+    private var owned: [UnsafeMutableRawPointer] = []
+
+    init(tensors: [Tensor], file: String) {
+        self.tensors = tensors
+        self.file = file
+    }
+
+    deinit { for pointer in owned { pointer.deallocate() } }
+
+    func restoreAll() {
+        for action in undo.reversed() { action() }
+        undo.removeAll()
+    }
+
+    func take() throws -> Tensor {
+        guard next < tensors.count else { throw ONNXError(.invalidTensor, file: file, "the skeleton holds more tensors than the container's \(tensors.count)") }
+        defer { next += 1 }
+        return tensors[next]
+    }
+
+    /// A copy of `bytes` in memory that lives until the writer finishes.
+    func copy(_ bytes: UnsafeRawBufferPointer) -> UnsafeMutablePointer<UInt8>? {
+        guard bytes.count > 0 else { return nil }
+        let pointer = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 16)
+        pointer.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        owned.append(pointer)
+        return pointer.assumingMemoryBound(to: UInt8.self)
+    }
+
+    func copy<T>(_ values: [T]) -> UnsafeMutablePointer<T>? {
+        values.withUnsafeBytes { copy($0) }.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self) }
+    }
+
+    func fill(_ graph: UnsafeMutablePointer<Onnx__GraphProto>) throws {
+        for tensor in messages(graph.pointee.n_initializer, graph.pointee.initializer) { try set(tensor, try take()) }
+        for sparse in messages(graph.pointee.n_sparse_initializer, graph.pointee.sparse_initializer) { try set(sparse, try take()) }
+        for node in messages(graph.pointee.n_node, graph.pointee.node) { try fill(node) }
+    }
+
+    func fill(_ node: UnsafeMutablePointer<Onnx__NodeProto>) throws {
+        let isConstant = string(node.pointee.op_type) == "Constant" && ["", "ai.onnx"].contains(string(node.pointee.domain))
+        for attribute in messages(node.pointee.n_attribute, node.pointee.attribute) {
+            let a = attribute.pointee
+            let name = string(a.name)
+            if isConstant, ["value_float", "value_int", "value_floats", "value_ints", "value_string", "value_strings"].contains(name) {
+                try setConstant(attribute, name: name, try take())
+                continue
+            }
+            if let t = a.t { try set(t, try take()) }
+            if let s = a.sparse_tensor { try set(s, try take()) }
+            for t in messages(a.n_tensors, a.tensors) { try set(t, try take()) }
+            for s in messages(a.n_sparse_tensors, a.sparse_tensors) { try set(s, try take()) }
+            if let g = a.g { try fill(g) }
+            for g in messages(a.n_graphs, a.graphs) { try fill(g) }
+        }
+    }
+
+    func dense(_ tensor: Tensor) throws -> TensorBuffer {
+        guard case .dense(let buffer) = tensor.storage else {
+            throw ONNXError(.invalidTensor, file: file, "tensor `\(tensor.name)`: densify compressed tensors before writing ONNX")
+        }
+        return buffer
+    }
+
+    func set(_ proto: UnsafeMutablePointer<Onnx__TensorProto>, _ tensor: Tensor) throws {
+        let saved = proto.pointee
+        undo.append { proto.pointee = saved }
+        proto.pointee.data_type = ONNXDataType(tensor.dtype).rawValue
+        proto.pointee.has_data_type = 1
+        proto.pointee.n_dims = tensor.shape.count
+        proto.pointee.dims = copy(tensor.shape.map(Int64.init))
+        if case .strings(let values) = tensor.storage {
+            let entries = values.map { value in ProtobufCBinaryData(len: value.count, data: value.withUnsafeBytes { copy($0) }) }
+            proto.pointee.n_string_data = entries.count
+            proto.pointee.string_data = copy(entries)
+            return
+        }
+        let buffer = try dense(tensor)
+        proto.pointee.has_raw_data = 1
+        proto.pointee.raw_data = buffer.withUnsafeBytes { ProtobufCBinaryData(len: $0.count, data: copy($0)) }
+    }
+
+    /// A sparse initializer from a dense tensor: the nonzero values and their linear indices.
+    func set(_ proto: UnsafeMutablePointer<Onnx__SparseTensorProto>, _ tensor: Tensor) throws {
+        guard let values = proto.pointee.values, let indices = proto.pointee.indices else {
+            throw ONNXError(.malformed, file: file, "sparse tensor `\(tensor.name)` in the skeleton lacks values or indices")
+        }
+        let buffer = try dense(tensor)
+        let width = tensor.dtype.bitWidth / 8
+        var positions: [Int64] = [], kept: [UInt8] = []
+        buffer.withUnsafeBytes { bytes in
+            for i in 0..<tensor.count {
+                let element = bytes[i * width ..< (i + 1) * width]
+                if element.contains(where: { $0 != 0 }) {
+                    positions.append(Int64(i))
+                    kept.append(contentsOf: element)
+                }
+            }
+        }
+        let savedDims = (proto.pointee.n_dims, proto.pointee.dims)
+        undo.append { proto.pointee.n_dims = savedDims.0; proto.pointee.dims = savedDims.1 }
+        proto.pointee.n_dims = tensor.shape.count
+        proto.pointee.dims = copy(tensor.shape.map(Int64.init))
+        try set(values, Tensor(name: tensor.name, dtype: tensor.dtype, shape: [positions.count], storage: .dense(TensorBuffer(bytes: kept)), origin: tensor.origin))
+        try set(indices, Tensor(name: tensor.name, dtype: .int64, shape: [positions.count], storage: .dense(TensorBuffer(values: positions)), origin: tensor.origin))
+    }
+
+    func setConstant(_ attribute: UnsafeMutablePointer<Onnx__AttributeProto>, name: String, _ tensor: Tensor) throws {
+        let saved = attribute.pointee
+        undo.append { attribute.pointee = saved }
+        switch name {
+        case "value_float": attribute.pointee.f = tensor.floatValues().first ?? 0
+        case "value_floats":
+            let values = tensor.floatValues()
+            attribute.pointee.n_floats = values.count
+            attribute.pointee.floats = copy(values)
+        case "value_int", "value_ints":
+            let buffer = try dense(tensor)
+            let values = buffer.withUnsafeBufferPointer(as: Int64.self) { Array($0) }
+            if name == "value_int" { attribute.pointee.i = values.first ?? 0 } else {
+                attribute.pointee.n_ints = values.count
+                attribute.pointee.ints = copy(values)
+            }
+        default:  // value_string(s)
+            guard case .strings(let values) = tensor.storage else { return }
+            if name == "value_string" {
+                attribute.pointee.s = values.first.map { v in ProtobufCBinaryData(len: v.count, data: v.withUnsafeBytes { copy($0) }) } ?? attribute.pointee.s
+            } else {
+                let entries = values.map { v in ProtobufCBinaryData(len: v.count, data: v.withUnsafeBytes { copy($0) }) }
+                attribute.pointee.n_strings = entries.count
+                attribute.pointee.strings = copy(entries)
+            }
+        }
+    }
+}
