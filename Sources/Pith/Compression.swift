@@ -1,5 +1,6 @@
 import Foundation
 @_exported public import PithPasses
+@_exported public import struct PithContainer.ContainerAccounting
 @_exported public import enum PithLinearAlgebra.KMeansInit
 import Yams
 import PithONNX
@@ -60,9 +61,9 @@ public enum Compression {
 
 extension Compression {
     /// Writes `model` (read from `input`) as a `.pith` container at `output`, atomically; see `AtomicFile`.
-    /// Returns the container's size in bytes.
+    /// Returns where the container's bytes went (its `fileBytes` is the size written).
     @discardableResult
-    public static func writeContainer(_ model: Model, from input: String, to output: String, force: Bool) throws -> Int {
+    public static func writeContainer(_ model: Model, from input: String, to output: String, force: Bool) throws -> ContainerAccounting {
         try AtomicFile.checkWritable(output, input: input, force: force)
         var skeleton: [UInt8]?
         if model.format == .onnx {
@@ -70,12 +71,12 @@ extension Compression {
                 throw PithError(.data, error.description)
             }
         }
-        let bytes: [UInt8]
-        do { bytes = try ContainerWriter.encode(model, skeleton: skeleton).bytes } catch {
+        let bytes: [UInt8], accounting: ContainerAccounting
+        do { (bytes, _, accounting) = try ContainerWriter.encodeWithAccounting(model, skeleton: skeleton) } catch {
             throw PithError(.data, "\(output): \(error)")
         }
         try AtomicFile.write(bytes, to: output)
-        return bytes.count
+        return accounting
     }
 
     /// Restores the model in the `.pith` container at `input` to its source format at `output`:

@@ -9,6 +9,12 @@ public enum ContainerWriter {
     /// The container's bytes and its manifest. `skeleton` is the source's structure without
     /// tensor data (ONNX); it travels in the container so that restore needs nothing else.
     public static func encode(_ model: Model, skeleton: [UInt8]? = nil) throws -> (bytes: [UInt8], manifest: Manifest) {
+        let (bytes, manifest, _) = try encodeWithAccounting(model, skeleton: skeleton)
+        return (bytes, manifest)
+    }
+
+    /// As `encode`, with the accounting of where the bytes went.
+    public static func encodeWithAccounting(_ model: Model, skeleton: [UInt8]? = nil) throws -> (bytes: [UInt8], manifest: Manifest, accounting: ContainerAccounting) {
         var streams = StreamBuilder()
         var entries: [Manifest.TensorEntry] = []
         for tensor in model.tensors {
@@ -42,7 +48,9 @@ public enum ContainerWriter {
         let header = ContainerHeader(manifestOffset: UInt64(bytes.count), manifestLength: UInt64(json.count), manifestChecksum: CRC32C.checksum(json))
         bytes += json
         bytes.replaceSubrange(0..<ContainerHeader.size, with: header.encoded())
-        return (bytes, manifest)
+        let accounting = ContainerAccounting(manifest: manifest, manifestBytes: json.count)
+        precondition(accounting.fileBytes == bytes.count, "container accounting must add up to the file size")
+        return (bytes, manifest, accounting)
     }
 
     static func padding(_ count: Int) -> Int { (ContainerHeader.alignment - count % ContainerHeader.alignment) % ContainerHeader.alignment }

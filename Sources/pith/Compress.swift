@@ -131,9 +131,12 @@ struct Compress: ParsableCommand {
                 print(format == .json ? report.renderJSON() : report.renderText(file: file), terminator: "")
             }
             if !dryRun, let output {
-                let size = try Compression.writeContainer(model, from: file, to: output, force: force)
+                let accounting = try Compression.writeContainer(model, from: file, to: output, force: force)
                 let inputSize = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
-                let summary = "wrote \(output): \(size) bytes (\(file): \(inputSize) bytes, \(String(format: "%.2f", Double(inputSize) / Double(max(1, size))))×)"
+                if format == .text {
+                    print(accounting.renderText(compressedOnly: report.map { Set($0.tensors.map(\.tensor)) }), terminator: "")
+                }
+                let summary = "wrote \(output): \(accounting.fileBytes) bytes (\(file): \(inputSize) bytes, \(String(format: "%.2f", Double(inputSize) / Double(max(1, accounting.fileBytes))))×)"
                 if format == .json, report != nil { printError(summary) } else { print(summary) }
             }
         }

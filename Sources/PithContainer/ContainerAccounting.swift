@@ -1,0 +1,75 @@
+public import PithIR
+
+/// Where the bytes of a container go, per tensor and in total, after entropy coding: the
+/// right-hand columns of Deep Compression's Table 2. The totals add up to the file's size exactly.
+public struct ContainerAccounting: Sendable, Codable, Equatable {
+    public struct TensorRow: Sendable, Codable, Equatable {
+        public var tensor: String
+        /// Stored entries (elements, or sparse entries including fillers).
+        public var entries: Int
+        /// Bytes of the weight streams: dense values, codebook indices, quantized codes.
+        public var weightBytes: Int
+        /// Bytes of sparse gaps and row pointers.
+        public var indexBytes: Int
+        /// Bytes of codebooks, scales and zero points.
+        public var tableBytes: Int
+        /// Weight and gap bits per stored entry after entropy coding.
+        public var weightBitsPerEntry: Double
+        public var indexBitsPerEntry: Double
+        /// Streams shared with an earlier tensor are counted there, not here.
+        public var bytes: Int { weightBytes + indexBytes + tableBytes }
+    }
+
+    public var tensors: [TensorRow]
+    public var headerBytes: Int
+    public var manifestBytes: Int
+    /// The source skeleton (ONNX graph and metadata without tensor data).
+    public var skeletonBytes: Int
+    /// Zero bytes that align streams to 64.
+    public var paddingBytes: Int
+    public var fileBytes: Int
+
+    /// The accounting of a container's `manifest`, whose manifest JSON is `manifestBytes` long.
+    public init(manifest: Manifest, manifestBytes: Int) {
+        var counted = Set<Int>()
+        func size(_ stream: Int?) -> Int {
+            guard let stream, stream < manifest.streams.count, counted.insert(stream).inserted else { return 0 }
+            return manifest.streams[stream].length
+        }
+        var rows: [TensorRow] = []
+        for entry in manifest.tensors {
+            var weights = 0, index = 0, tables = 0
+            var entries = entry.shape.reduce(1, *)
+            func add(_ e: Manifest.Encoding) {
+                switch e.kind {
+                case "codebook":
+                    weights += size(e.indices)
+                    tables += size(e.centroids)
+                case "quantized":
+                    weights += size(e.codes) + (e.streams ?? []).reduce(0) { $0 + size($1) }
+                    tables += size(e.scales) + size(e.zeroPoints)
+                case "sparse":
+                    index += size(e.gaps) + size(e.rowStarts)
+                    entries = e.entries ?? entries
+                    if let values = e.values?.value { add(values) }
+                default:
+                    weights += (e.streams ?? []).reduce(0) { $0 + size($1) }
+                }
+            }
+            add(entry.encoding)
+            rows.append(TensorRow(
+                tensor: entry.name, entries: entries, weightBytes: weights, indexBytes: index, tableBytes: tables,
+                weightBitsPerEntry: entries == 0 ? 0 : Double(weights * 8) / Double(entries),
+                indexBitsPerEntry: entries == 0 ? 0 : Double(index * 8) / Double(entries)))
+        }
+        tensors = rows
+        headerBytes = 64
+        self.manifestBytes = manifestBytes
+        skeletonBytes = size(manifest.source.skeleton)
+        let streamsEnd = manifest.streams.map { $0.offset + $0.length }.max() ?? 64
+        let manifestOffset = streamsEnd + (64 - streamsEnd % 64) % 64
+        fileBytes = manifestOffset + manifestBytes
+        paddingBytes = fileBytes - headerBytes - manifestBytes - skeletonBytes - rows.reduce(0) { $0 + $1.bytes }
+            - manifest.streams.indices.filter { !counted.contains($0) }.reduce(0) { $0 + manifest.streams[$1].length }
+    }
+}
