@@ -208,7 +208,7 @@ private struct Reader {
     mutating func decode(_ e: Manifest.Encoding, dtype: DType, count: Int, shape: [Int], tensor: String) throws -> TensorStorage {
         let label = "tensor `\(tensor)`"
         switch e.kind {
-        case "dense", "planes":
+        case "dense", "planes", "float-split":
             return .dense(try dense(e, dtype: dtype, count: count, label: label))
         case "strings":
             guard dtype == .string, let index = e.streams?.first else { throw fail("\(label): strings encoding needs dtype string and one stream") }
@@ -258,7 +258,7 @@ private struct Reader {
             }
             let entryValues: SparseStorage.EntryValues
             switch values.kind {
-            case "dense", "planes": entryValues = .dense(try dense(values, dtype: dtype, count: entries, label: label))
+            case "dense", "planes", "float-split": entryValues = .dense(try dense(values, dtype: dtype, count: entries, label: label))
             case "codebook": entryValues = .codebook(try codebook(values, count: entries, shape: shape, label: label))
             case "quantized": entryValues = .quantized(try quantized(values, count: entries, shape: shape, label: label))
             default: throw ContainerError(.unsupported, file: file, "\(label): sparse values encoding `\(values.kind)` is unknown: upgrade Pith")
@@ -278,6 +278,14 @@ private struct Reader {
             return TensorBuffer(bytes: bytes)
         }
         let width = dtype.bitWidth / 8
+        if e.kind == "float-split" {
+            let parts = dtype == .float32 ? 4 : (dtype == .bfloat16 ? 2 : 0)
+            guard parts > 0, streams.count == parts else {
+                throw fail("\(label): float-split encoding is defined for float32 (4 streams) and bfloat16 (2), not \(dtype.rawValue) with \(streams.count)")
+            }
+            let decoded = try streams.map { try byteSymbols($0, count: count, purpose: label) }
+            return TensorBuffer(bytes: FloatSplit.join(decoded, dtype: dtype, count: count))
+        }
         guard dtype.bitWidth % 8 == 0, streams.count == width else { throw fail("\(label): planes encoding needs \(width) streams for \(dtype.rawValue), found \(streams.count)") }
         let planes = try streams.map { try byteSymbols($0, count: count, purpose: label) }
         return TensorBuffer(count: byteCount) { out in

@@ -97,18 +97,19 @@ public enum ContainerWriter {
     static func denseEncoding(_ buffer: TensorBuffer, dtype: DType, into streams: inout StreamBuilder) -> Manifest.Encoding {
         let width = dtype.bitWidth / 8
         let bytes = buffer.bytes
+        var best = (kind: "dense", parts: [bytes], size: StreamBuilder.bestSize(bytes))
         if width >= 2, dtype.bitWidth % 8 == 0, bytes.count >= width {
             let count = bytes.count / width
             let planes = (0..<width).map { k in (0..<count).map { bytes[$0 * width + k] } }
-            let planeSizes = planes.map { StreamBuilder.bestSize($0) }
-            if planeSizes.reduce(0, +) < StreamBuilder.bestSize(bytes) {
-                var encoding = Manifest.Encoding(kind: "planes")
-                encoding.streams = planes.map { streams.bytes($0) }
-                return encoding
+            let size = planes.reduce(0) { $0 + StreamBuilder.bestSize($1) }
+            if size < best.size { best = ("planes", planes, size) }
+            if let split = FloatSplit.split(bytes, dtype: dtype) {
+                let size = split.reduce(0) { $0 + StreamBuilder.bestSize($1) }
+                if size < best.size { best = ("float-split", split, size) }
             }
         }
-        var encoding = Manifest.Encoding(kind: "dense")
-        encoding.streams = [streams.bytes(bytes)]
+        var encoding = Manifest.Encoding(kind: best.kind)
+        encoding.streams = best.parts.map { streams.bytes($0) }
         return encoding
     }
 
@@ -246,5 +247,62 @@ enum OriginCoding {
         if text.hasPrefix("dataset:") { return .dataset(path: String(text.dropFirst(8))) }
         if text == "initializer:" { return .initializer(graph: .main) }
         return .dataset(path: name)
+    }
+}
+
+/// The exponent apart from sign and mantissa (the DFloat11 / ZipNN observation: trained weights
+/// use few exponents, so the exponent stream codes to a few bits while the mantissa stays ~random).
+/// float32: [exponent, sign·2^7 + mantissa bits 22–16, mantissa bits 15–8, mantissa bits 7–0];
+/// bfloat16: [exponent, sign·2^7 + mantissa bits 6–0].
+enum FloatSplit {
+    static func split(_ bytes: [UInt8], dtype: DType) -> [[UInt8]]? {
+        switch dtype {
+        case .float32:
+            let count = bytes.count / 4
+            var parts = [[UInt8]](repeating: [UInt8](repeating: 0, count: count), count: 4)
+            for i in 0..<count {
+                let u = UInt32(bytes[4 * i]) | UInt32(bytes[4 * i + 1]) << 8 | UInt32(bytes[4 * i + 2]) << 16 | UInt32(bytes[4 * i + 3]) << 24
+                parts[0][i] = UInt8(truncatingIfNeeded: u >> 23)
+                parts[1][i] = UInt8(truncatingIfNeeded: (u >> 31) << 7 | (u >> 16) & 0x7F)
+                parts[2][i] = bytes[4 * i + 1]
+                parts[3][i] = bytes[4 * i]
+            }
+            return parts
+        case .bfloat16:
+            let count = bytes.count / 2
+            var parts = [[UInt8]](repeating: [UInt8](repeating: 0, count: count), count: 2)
+            for i in 0..<count {
+                let u = UInt16(bytes[2 * i]) | UInt16(bytes[2 * i + 1]) << 8
+                parts[0][i] = UInt8(truncatingIfNeeded: u >> 7)
+                parts[1][i] = UInt8(truncatingIfNeeded: (u >> 15) << 7 | u & 0x7F)
+            }
+            return parts
+        default:
+            return nil
+        }
+    }
+
+    /// Inverse of `split`: the little-endian element bytes.
+    static func join(_ parts: [[UInt8]], dtype: DType, count: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count * dtype.bitWidth / 8)
+        switch dtype {
+        case .float32:
+            for i in 0..<count {
+                let u = UInt32(parts[0][i]) << 23 | UInt32(parts[1][i] >> 7) << 31 | UInt32(parts[1][i] & 0x7F) << 16
+                    | UInt32(parts[2][i]) << 8 | UInt32(parts[3][i])
+                bytes[4 * i] = UInt8(truncatingIfNeeded: u)
+                bytes[4 * i + 1] = UInt8(truncatingIfNeeded: u >> 8)
+                bytes[4 * i + 2] = UInt8(truncatingIfNeeded: u >> 16)
+                bytes[4 * i + 3] = UInt8(truncatingIfNeeded: u >> 24)
+            }
+        case .bfloat16:
+            for i in 0..<count {
+                let u = UInt16(parts[0][i]) << 7 | UInt16(parts[1][i] >> 7) << 15 | UInt16(parts[1][i] & 0x7F)
+                bytes[2 * i] = UInt8(truncatingIfNeeded: u)
+                bytes[2 * i + 1] = UInt8(truncatingIfNeeded: u >> 8)
+            }
+        default: break
+        }
+        return bytes
     }
 }

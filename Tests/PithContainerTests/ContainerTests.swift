@@ -134,3 +134,37 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
         }
     }
 }
+
+@Suite struct FloatSplitTests {
+    /// Splitting floats into exponent / sign-mantissa streams and joining them back is exact for
+    /// every bit pattern, NaN payloads and infinities included.
+    @Test func splitAndJoinAreInverse() throws {
+        var state: UInt64 = 99
+        func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state }
+        let patterns = (0..<10_000).map { _ in UInt32(truncatingIfNeeded: next() >> 17) } + [0, 0x8000_0000, 0x7F80_0000, 0xFF80_0001, 0x7FFF_FFFF]
+        let bytes = patterns.withUnsafeBytes { Array($0) }
+        let parts = try #require(FloatSplit.split(bytes, dtype: .float32))
+        #expect(parts.count == 4)
+        #expect(FloatSplit.join(parts, dtype: .float32, count: patterns.count) == bytes)
+        let halves = bytes.prefix(20_000).map { $0 }
+        let bfParts = try #require(FloatSplit.split(halves, dtype: .bfloat16))
+        #expect(FloatSplit.join(bfParts, dtype: .bfloat16, count: halves.count / 2) == halves)
+        #expect(FloatSplit.split(bytes, dtype: .float16) == nil)
+    }
+
+    /// Trained-like weights choose the exponent split, and it reads back bit for bit.
+    @Test func weightsChooseTheSplitAndRoundTrip() throws {
+        var state: UInt64 = 5
+        let weights: [Float] = (0..<50_000).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let u = Double(state >> 11) / Double(1 << 53)
+            return Float((u - 0.5) * 0.1)
+        }
+        let model = Model(format: .onnx, tensors: [Tensor(name: "w", dtype: .float32, shape: [500, 100], storage: .dense(TensorBuffer(values: weights)), origin: .initializer(graph: .main))])
+        let (bytes, manifest) = try ContainerWriter.encode(model)
+        #expect(manifest.tensors[0].encoding.kind == "float-split")
+        #expect(bytes.count < weights.count * 4)
+        let back = try bytes.withUnsafeBytes { try ContainerReader.read(bytes: $0, file: "w") }
+        #expect(back.model.tensors[0].floatValues().map(\.bitPattern) == weights.map(\.bitPattern))
+    }
+}
