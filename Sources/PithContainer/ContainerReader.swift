@@ -57,6 +57,7 @@ public enum ContainerReader {
         guard let format = SourceFormat(rawValue: manifest.source.format) else {
             throw ContainerError(.unsupported, file: file, "source format `\(manifest.source.format)` is not one this Pith knows")
         }
+        try reader.validatePools()
         var tensors: [Tensor] = []
         var sizes: [Int] = []
         for entry in manifest.tensors {
@@ -68,7 +69,9 @@ public enum ContainerReader {
         metadata.producerName = manifest.source.producerName
         metadata.producerVersion = manifest.source.producerVersion
         metadata.properties = manifest.source.properties.map { (key: $0.key, value: $0.value) }
-        let skeleton = try manifest.source.skeleton.map { try reader.rawBytes($0, purpose: "the source skeleton") }
+        let skeleton = try manifest.source.skeleton.map { index in
+            try reader.byteSymbols(index, count: manifest.streams[safe: index]?.symbols ?? 0, purpose: "the source skeleton")
+        }
         return Contents(
             model: Model(format: format, metadata: metadata, tensors: tensors, configuration: manifest.source.configuration),
             manifest: manifest, tensorBytes: sizes, skeleton: skeleton, fileBytes: bytes.count)
@@ -82,6 +85,8 @@ private struct Reader {
     let manifest: Manifest
     let streamsEnd: Int
     var used = 0  // bytes of the streams of the tensor being read
+    /// Streams shared by several tensors, decoded once.
+    var decodedShared: [Int: [UInt8]] = [:]
 
     init(bytes: UnsafeRawBufferPointer, file: String, manifest: Manifest, streamsEnd: Int) {
         self.bytes = bytes
@@ -124,6 +129,32 @@ private struct Reader {
         }
     }
 
+    /// Tensors that share `float-split` streams must tile them: their element ranges, identical
+    /// ones merged, follow each other without gap or overlap and end where the streams end.
+    func validatePools() throws {
+        var pools: [[Int]: [(start: Int, count: Int, name: String)]] = [:]
+        for entry in manifest.tensors where entry.encoding.kind == "float-split" {
+            guard let streams = entry.encoding.streams, let count = Shape.elementCount(entry.shape) else { continue }
+            pools[streams, default: []].append((entry.encoding.start ?? 0, count, entry.name))
+        }
+        for (streams, members) in pools {
+            guard let first = streams.first, let symbols = manifest.streams[safe: first]?.symbols else { continue }
+            var ranges: [(start: Int, count: Int, name: String)] = []
+            for member in members.sorted(by: { ($0.start, $0.count) < ($1.start, $1.count) })
+            where ranges.last.map({ $0.start != member.start || $0.count != member.count }) ?? true {
+                ranges.append(member)
+            }
+            var next = 0
+            for range in ranges {
+                guard range.start == next else {
+                    throw fail("tensor `\(range.name)`: elements \(range.start)..<\(range.start &+ range.count) of streams \(streams) \(range.start < next ? "overlap the tensor before" : "leave a gap after the tensor before")")
+                }
+                next = range.start + range.count
+            }
+            guard next == symbols else { throw fail("tensors sharing streams \(streams) cover \(next) of their \(symbols) symbols") }
+        }
+    }
+
     /// The stored bytes of stream `index`, checksum verified.
     mutating func stored(_ index: Int, purpose: String) throws -> UnsafeRawBufferPointer {
         guard index >= 0, index < manifest.streams.count else { throw fail("\(purpose): stream \(index) does not exist (\(manifest.streams.count) streams)") }
@@ -154,6 +185,15 @@ private struct Reader {
         var output = [UInt8](repeating: 0, count: count)
         try output.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(payload, into: $0, decoder: decoder) }
         return output
+    }
+
+    /// Every symbol of a byte stream shared by several tensors, decoded once.
+    mutating func sharedSymbols(_ index: Int, purpose: String) throws -> [UInt8] {
+        if let cached = decodedShared[index] { return cached }
+        guard let symbols = manifest.streams[safe: index]?.symbols else { throw fail("\(purpose): stream \(index) does not exist") }
+        let decoded = try byteSymbols(index, count: symbols, purpose: purpose)
+        decodedShared[index] = decoded
+        return decoded
     }
 
     mutating func wideSymbols(_ index: Int, count: Int, purpose: String) throws -> [UInt16] {
@@ -201,7 +241,7 @@ private struct Reader {
         let storage = try decode(entry.encoding, dtype: dtype, count: count, shape: entry.shape, tensor: entry.name)
         let consumer = entry.consumerOp.map { Consumer(op: $0, name: entry.consumerName ?? "") }
         let tensor = Tensor(name: entry.name, dtype: dtype, shape: entry.shape, storage: storage,
-                            origin: OriginCoding.decode(entry.origin, name: entry.name), consumer: consumer)
+                            origin: entry.origin.map { OriginCoding.decode($0, name: entry.name) } ?? .initializer(graph: .main), consumer: consumer)
         return (tensor, used)
     }
 
@@ -283,7 +323,23 @@ private struct Reader {
             guard parts > 0, streams.count == parts else {
                 throw fail("\(label): float-split encoding is defined for float32 (4 streams) and bfloat16 (2), not \(dtype.rawValue) with \(streams.count)")
             }
-            let decoded = try streams.map { try byteSymbols($0, count: count, purpose: label) }
+            let start = e.start ?? 0
+            let decoded: [[UInt8]]
+            if start == 0, streams.allSatisfy({ manifest.streams[safe: $0]?.symbols == count }) {
+                decoded = try streams.map { try byteSymbols($0, count: count, purpose: label) }
+            } else {
+                // Shared streams: decode each once, take this tensor's slice; the tensor is charged its
+                // share of the streams' bytes, in proportion to its elements.
+                decoded = try streams.map { index in
+                    let before = used
+                    let whole = try sharedSymbols(index, purpose: label)
+                    used = before + (manifest.streams[index].symbols == 0 ? 0 : manifest.streams[index].length * count / manifest.streams[index].symbols)
+                    guard start >= 0, count <= whole.count, start <= whole.count - count else {
+                        throw fail("\(label): elements \(start)..<\(start &+ count) are outside stream \(index)'s \(whole.count) symbols")
+                    }
+                    return Array(whole[start ..< start + count])
+                }
+            }
             return TensorBuffer(bytes: FloatSplit.join(decoded, dtype: dtype, count: count))
         }
         guard dtype.bitWidth % 8 == 0, streams.count == width else { throw fail("\(label): planes encoding needs \(width) streams for \(dtype.rawValue), found \(streams.count)") }

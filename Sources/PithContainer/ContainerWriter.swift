@@ -17,13 +17,14 @@ public enum ContainerWriter {
     public static func encodeWithAccounting(_ model: Model, skeleton: [UInt8]? = nil) throws -> (bytes: [UInt8], manifest: Manifest, accounting: ContainerAccounting) {
         var streams = StreamBuilder()
         var entries: [Manifest.TensorEntry] = []
-        for tensor in model.tensors {
+        let pooled = pool(model.tensors, into: &streams)
+        for (index, tensor) in model.tensors.enumerated() {
             entries.append(Manifest.TensorEntry(
-                name: tensor.name, dtype: tensor.dtype.rawValue, shape: tensor.shape, origin: OriginCoding.encode(tensor.origin),
+                name: tensor.name, dtype: tensor.dtype.rawValue, shape: tensor.shape, origin: model.format == .onnx ? nil : OriginCoding.encode(tensor.origin),
                 consumerOp: tensor.consumer?.op, consumerName: tensor.consumer?.name,
-                encoding: try encoding(of: tensor, into: &streams)))
+                encoding: try pooled[index] ?? encoding(of: tensor, into: &streams)))
         }
-        let skeletonStream = skeleton.map { streams.raw($0) }
+        let skeletonStream = skeleton.map { streams.bytes($0) }
         let source = Manifest.Source(
             format: model.format.rawValue, producerName: model.metadata.producerName,
             producerVersion: model.metadata.producerVersion,
@@ -51,6 +52,46 @@ public enum ContainerWriter {
         let accounting = ContainerAccounting(manifest: manifest, manifestBytes: json.count)
         precondition(accounting.fileBytes == bytes.count, "container accounting must add up to the file size")
         return (bytes, manifest, accounting)
+    }
+
+    /// Tensors below this many elements share pooled streams (larger ones keep their own tables,
+    /// which fit their distribution better).
+    static let poolLimit = 4096
+
+    /// Small dense float32 and bfloat16 tensors, split into exponent and sign-mantissa fields and
+    /// concatenated per dtype into shared streams: one Huffman table and one alignment for all of
+    /// them instead of one per tensor (small tensors are many in real models: norms, biases).
+    static func pool(_ tensors: [Tensor], into streams: inout StreamBuilder) -> [Int: Manifest.Encoding] {
+        var result: [Int: Manifest.Encoding] = [:]
+        for dtype in [DType.float32, .bfloat16] {
+            let members = tensors.indices.filter { i in
+                guard tensors[i].dtype == dtype, tensors[i].count > 0, tensors[i].count < poolLimit, case .dense = tensors[i].storage else { return false }
+                return true
+            }
+            guard members.count >= 2 else { continue }
+            var parts: [[UInt8]] = []
+            var starts: [Int: Int] = [:]
+            var seen: [[UInt8]: Int] = [:]  // identical tensors share one slice
+            var offset = 0
+            for i in members {
+                guard case .dense(let buffer) = tensors[i].storage else { continue }
+                let bytes = buffer.bytes
+                if let start = seen[bytes] { starts[i] = start; continue }
+                guard let split = FloatSplit.split(bytes, dtype: dtype) else { continue }
+                if parts.isEmpty { parts = split } else { for k in parts.indices { parts[k] += split[k] } }
+                starts[i] = offset
+                seen[bytes] = offset
+                offset += tensors[i].count
+            }
+            let ids = parts.map { streams.bytes($0) }
+            for (i, start) in starts {
+                var encoding = Manifest.Encoding(kind: "float-split")
+                encoding.streams = ids
+                encoding.start = start
+                result[i] = encoding
+            }
+        }
+        return result
     }
 
     static func padding(_ count: Int) -> Int { (ContainerHeader.alignment - count % ContainerHeader.alignment) % ContainerHeader.alignment }
@@ -97,14 +138,16 @@ public enum ContainerWriter {
     static func denseEncoding(_ buffer: TensorBuffer, dtype: DType, into streams: inout StreamBuilder) -> Manifest.Encoding {
         let width = dtype.bitWidth / 8
         let bytes = buffer.bytes
-        var best = (kind: "dense", parts: [bytes], size: StreamBuilder.bestSize(bytes))
+        // Each stream also costs its manifest entry and alignment: count that in the choice.
+        let overhead = StreamBuilder.streamOverhead
+        var best = (kind: "dense", parts: [bytes], size: StreamBuilder.bestSize(bytes) + overhead)
         if width >= 2, dtype.bitWidth % 8 == 0, bytes.count >= width {
             let count = bytes.count / width
             let planes = (0..<width).map { k in (0..<count).map { bytes[$0 * width + k] } }
-            let size = planes.reduce(0) { $0 + StreamBuilder.bestSize($1) }
+            let size = planes.reduce(0) { $0 + StreamBuilder.bestSize($1) + overhead }
             if size < best.size { best = ("planes", planes, size) }
             if let split = FloatSplit.split(bytes, dtype: dtype) {
-                let size = split.reduce(0) { $0 + StreamBuilder.bestSize($1) }
+                let size = split.reduce(0) { $0 + StreamBuilder.bestSize($1) + overhead }
                 if size < best.size { best = ("float-split", split, size) }
             }
         }
@@ -162,6 +205,10 @@ struct StreamBuilder {
         var coding: String
         var symbols: Int
     }
+
+    /// Approximate cost of one more stream: its manifest entry (~130 bytes of JSON) and, on average,
+    /// half an alignment unit of padding.
+    static let streamOverhead = 160
 
     /// Bytes of the smaller of raw and Huffman coding of `bytes` (tables counted at half a byte per symbol).
     static func bestSize(_ bytes: [UInt8]) -> Int {

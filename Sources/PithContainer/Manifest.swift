@@ -34,8 +34,9 @@ public struct Manifest: Sendable, Codable, Equatable {
         public var name: String
         public var dtype: String
         public var shape: [Int]
-        /// Where the tensor lives in the source (`initializer`, `keras:layer/weight`, …).
-        public var origin: String
+        /// Where the tensor lives in a Keras or HDF5 source (`keras:…`, `dataset:…`); absent for ONNX,
+        /// whose tensors are placed by their order in the skeleton.
+        public var origin: String?
         public var consumerOp: String?
         public var consumerName: String?
         public var encoding: Encoding
@@ -48,6 +49,9 @@ public struct Manifest: Sendable, Codable, Equatable {
         /// `dense`: one stream of the raw little-endian elements. `planes`: one stream per byte of the
         /// element (byte 0 = least significant), each coded on its own. `strings`: lengths + bytes.
         public var streams: [Int]?
+        /// `float-split`: the tensor's first element within its streams, which several small tensors
+        /// may share (their fields concatenated in tensor order, coded with one table). Default 0.
+        public var start: Int?
         // codebook
         public var bits: Int?
         public var channels: Int?

@@ -60,7 +60,7 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
         #expect(contents.skeleton == [1, 2, 3])
         #expect(contents.model.metadata.producerName == "test")
         #expect(contents.model.tensors[0].consumer == Consumer(op: "Gemm", name: "fc"))
-        // Identical tensors share their streams.
+        // Identical tensors share their streams (and, pooled, their slice).
         #expect(manifest.tensors[0].encoding == manifest.tensors[1].encoding)
         // Deterministic.
         #expect(try ContainerWriter.encode(original, skeleton: [1, 2, 3]).bytes == bytes)
