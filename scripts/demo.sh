@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's demo: the bundled LeNet-300-100, trained on MNIST, through every
 # stage Pith has so far: inspection of the ONNX and the Keras 2 file, then the compression
-# passes (a dry run: the .pith container that stores their output is the next issue).
+# passes, the .pith container (written, inspected, restored to ONNX). `pith verify` comes
+# with the evaluator (issue 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pith=${1:-.build/release/pith}
@@ -13,3 +14,7 @@ step "$pith" inspect --sort size --top 3 Fixtures/lenet-300-100.h5
 step "$pith" inspect --format csv --top 2 Fixtures/lenet-300-100.onnx
 step "$pith" compress --dry-run --recipe Fixtures/recipes/deep-compression-lenet.yaml Fixtures/lenet-300-100.onnx
 step "$pith" compress --dry-run --prune 0.7 --quantize int8-channel Fixtures/lenet-300-100.h5
+step "$pith" compress --recipe Fixtures/recipes/deep-compression-lenet.yaml Fixtures/lenet-300-100.onnx -o "${TMPDIR:-/tmp}/lenet-dc.pith" --force
+step "$pith" inspect --sort size --top 3 "${TMPDIR:-/tmp}/lenet-dc.pith"
+step "$pith" restore "${TMPDIR:-/tmp}/lenet-dc.pith" -o "${TMPDIR:-/tmp}/lenet-dc.onnx" --force
+step "$pith" compress Fixtures/lenet-300-100.onnx -o "${TMPDIR:-/tmp}/lenet-lossless.pith" --force

@@ -16,7 +16,6 @@ public struct ContainerAccounting: Sendable, Codable, Equatable {
         /// Weight and gap bits per stored entry after entropy coding.
         public var weightBitsPerEntry: Double
         public var indexBitsPerEntry: Double
-        /// Streams shared with an earlier tensor are counted there, not here.
         public var bytes: Int { weightBytes + indexBytes + tableBytes }
     }
 
@@ -30,14 +29,36 @@ public struct ContainerAccounting: Sendable, Codable, Equatable {
     public var fileBytes: Int
 
     /// The accounting of a container's `manifest`, whose manifest JSON is `manifestBytes` long.
+    /// Pooled streams (small tensors sharing `float-split` streams) are shared out in proportion to
+    /// each tensor's elements; other shared streams count for the first tensor that uses them.
     public init(manifest: Manifest, manifestBytes: Int) {
         var counted = Set<Int>()
         func size(_ stream: Int?) -> Int {
             guard let stream, stream < manifest.streams.count, counted.insert(stream).inserted else { return 0 }
             return manifest.streams[stream].length
         }
+        // Shares of pooled streams: per stream, what each member tensor is charged (the last the remainder).
+        var poolShare: [Int: Int] = [:]  // tensor index → bytes
+        var pools: [[Int]: [Int]] = [:]
+        for (i, entry) in manifest.tensors.enumerated() where entry.encoding.kind == "float-split" && entry.encoding.start != nil {
+            pools[entry.encoding.streams ?? [], default: []].append(i)
+        }
+        for (streams, members) in pools {
+            var seenRanges = Set<[Int]>()
+            let unique = members.filter { seenRanges.insert([manifest.tensors[$0].encoding.start ?? 0, manifest.tensors[$0].shape.reduce(1, *)]).inserted }
+            let total = unique.reduce(0) { $0 + manifest.tensors[$1].shape.reduce(1, *) }
+            for stream in streams where stream < manifest.streams.count && counted.insert(stream).inserted {
+                let length = manifest.streams[stream].length
+                var given = 0
+                for (k, i) in unique.enumerated() {
+                    let share = k == unique.count - 1 ? length - given : (total == 0 ? 0 : length * manifest.tensors[i].shape.reduce(1, *) / total)
+                    poolShare[i, default: 0] += share
+                    given += share
+                }
+            }
+        }
         var rows: [TensorRow] = []
-        for entry in manifest.tensors {
+        for (tensorIndex, entry) in manifest.tensors.enumerated() {
             var weights = 0, index = 0, tables = 0
             var entries = entry.shape.reduce(1, *)
             func add(_ e: Manifest.Encoding) {
@@ -53,7 +74,8 @@ public struct ContainerAccounting: Sendable, Codable, Equatable {
                     entries = e.entries ?? entries
                     if let values = e.values?.value { add(values) }
                 default:
-                    weights += (e.streams ?? []).reduce(0) { $0 + size($1) }
+                    if e.kind == "float-split", e.start != nil { weights += poolShare[tensorIndex] ?? 0 }
+                    else { weights += (e.streams ?? []).reduce(0) { $0 + size($1) } }
                 }
             }
             add(entry.encoding)
