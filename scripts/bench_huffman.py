@@ -53,12 +53,9 @@ def main():
     print(table)
     print(summary)
     if args.write:
-        section = (f"<!-- huffman:begin -->\nMeasured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} cores, by "
-                   f"`scripts/bench_huffman.py --write`.\n\n{table}\n\n{summary}\n<!-- huffman:end -->")
-        doc = os.path.join(ROOT, "docs", "benchmarks.md")
-        text = open(doc).read()
-        start, end = text.index("<!-- huffman:begin -->"), text.index("<!-- huffman:end -->") + len("<!-- huffman:end -->")
-        open(doc, "w").write(text[:start] + section + text[end:])
+        from benchdoc import replace_section
+        replace_section("huffman", (f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} cores, by "
+                   f"`scripts/bench_huffman.py --write`.\n\n{table}\n\n{summary}"))
 
 
 if __name__ == "__main__":

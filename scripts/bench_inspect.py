@@ -129,13 +129,10 @@ def main():
         "|---|---:|---:|---:|---:|---:|", *lines])
     print(table)
     if args.write:
-        section = (f"<!-- inspect:begin -->\nMeasured {time.strftime('%Y-%m-%d')} on {platform.machine()}, "
+        from benchdoc import replace_section
+        replace_section("inspect", (f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, "
                    f"{os.cpu_count()} cores, median of {args.runs} runs after one warm-up run, whole commands "
-                   f"(process start to exit), by `scripts/bench_inspect.py --write`.\n\n{table}\n<!-- inspect:end -->")
-        doc = os.path.join(ROOT, "docs", "benchmarks.md")
-        text = open(doc).read()
-        start, end = text.index("<!-- inspect:begin -->"), text.index("<!-- inspect:end -->") + len("<!-- inspect:end -->")
-        open(doc, "w").write(text[:start] + section + text[end:])
+                   f"(process start to exit), by `scripts/bench_inspect.py --write`.\n\n{table}"))
 
 
 if __name__ == "__main__":

@@ -74,13 +74,10 @@ def main():
     table = "\n".join(lines)
     print(table)
     if args.write:
-        section = (f"<!-- kmeans:begin -->\nMeasured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} cores, "
+        from benchdoc import replace_section
+        replace_section("kmeans", (f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} cores, "
                    f"by `scripts/bench_kmeans.py --write`: Pith median of {args.runs} runs, scikit-learn median of {args.sk_runs}; "
-                   f"each time covers clustering and assigning all 10,000,000 values.\n\n{table}\n<!-- kmeans:end -->")
-        doc = os.path.join(ROOT, "docs", "benchmarks.md")
-        text = open(doc).read()
-        start, end = text.index("<!-- kmeans:begin -->"), text.index("<!-- kmeans:end -->") + len("<!-- kmeans:end -->")
-        open(doc, "w").write(text[:start] + section + text[end:])
+                   f"each time covers clustering and assigning all 10,000,000 values.\n\n{table}"))
 
 
 if __name__ == "__main__":

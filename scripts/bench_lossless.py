@@ -83,12 +83,9 @@ def main():
     table = "\n".join(lines)
     print(table)
     if args.write:
-        section = (f"<!-- lossless:begin -->\nMeasured {time.strftime('%Y-%m-%d')} by `scripts/bench_lossless.py --write` "
-                   f"(zstd and xz at their strongest levels; ZipNN {getattr(zipnn, '__version__', '')} byte mode, float32).\n\n{table}\n<!-- lossless:end -->")
-        doc = os.path.join(ROOT, "docs", "benchmarks.md")
-        text = open(doc).read()
-        start, end = text.index("<!-- lossless:begin -->"), text.index("<!-- lossless:end -->") + len("<!-- lossless:end -->")
-        open(doc, "w").write(text[:start] + section + text[end:])
+        from benchdoc import replace_section
+        replace_section("lossless", (f"Measured {time.strftime('%Y-%m-%d')} by `scripts/bench_lossless.py --write` "
+                   f"(zstd and xz at their strongest levels; ZipNN {getattr(zipnn, '__version__', '')} byte mode, float32).\n\n{table}"))
 
 
 if __name__ == "__main__":

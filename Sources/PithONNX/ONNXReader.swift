@@ -14,13 +14,7 @@ internal import CONNXProto
 public enum ONNXReader {
     /// Reads the model at `path`. External data files are looked up relative to its folder.
     public static func read(contentsOf path: String) throws -> Model {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw ONNXError(.io, file: path, "cannot read the file (\((error as NSError).localizedDescription))")
-        }
-        return try data.withUnsafeBytes { bytes in
+        try mappedFile(path).withUnsafeBytes { bytes in
             try read(bytes: bytes, file: path, externalData: ExternalDataReader(modelFile: path))
         }
     }
@@ -317,5 +311,14 @@ private struct Importer {
             }
         }
         return names
+    }
+}
+
+/// The file at `path`, memory-mapped.
+func mappedFile(_ path: String) throws -> Data {
+    do {
+        return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+    } catch {
+        throw ONNXError(.io, file: path, "cannot read the file (\((error as NSError).localizedDescription))")
     }
 }

@@ -10,13 +10,7 @@ internal import CProtobufC
 /// i-th tensor cleared here; restore fills them back in that order.
 public enum ONNXSkeleton {
     public static func strip(contentsOf path: String) throws -> [UInt8] {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw ONNXError(.io, file: path, "cannot read the file (\((error as NSError).localizedDescription))")
-        }
-        return try data.withUnsafeBytes { bytes in
+        try mappedFile(path).withUnsafeBytes { bytes in
             if let problem = WireScanner(bytes: bytes).firstProblem() {
                 throw ONNXError(.malformed, file: path, "not a valid ONNX model: \(problem)")
             }

@@ -34,10 +34,7 @@ struct BenchInspect: ParsableCommand {
         try reportingErrors {
             let result = try InspectBenchmark.measure(file, runs: runs)
             if format == .json {
-                let encoder = JSONEncoder()
-                encoder.keyEncodingStrategy = .convertToSnakeCase
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+                printJSON(result)
                 return
             }
             let megabytes = Double(result.tensorBytes) / 1_000_000
@@ -75,11 +72,7 @@ struct BenchKMeans: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let result = try KMeansBenchmark.measure(file, bits: bits, initialization: `init`, runs: runs, seed: seed)
-            let encoder = JSONEncoder()
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            printJSON(try KMeansBenchmark.measure(file, bits: bits, initialization: `init`, runs: runs, seed: seed))
         }
     }
 }
@@ -100,11 +93,16 @@ struct BenchHuffman: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let result = try HuffmanBenchmark.measure(file, runs: runs)
-            let encoder = JSONEncoder()
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            printJSON(try HuffmanBenchmark.measure(file, runs: runs))
         }
     }
+}
+
+/// Pretty, sorted, snake_case JSON on standard output: the form of every machine-readable benchmark.
+func printJSON<T: Encodable>(_ value: T) {
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    // Benchmark results hold only finite numbers and strings: encoding cannot fail.
+    print(String(decoding: try! encoder.encode(value), as: UTF8.self))
 }

@@ -2,7 +2,6 @@
 source's, which onnx's checker and onnxruntime accept; a lossy container restores to a model that
 onnxruntime runs."""
 import glob
-import gzip
 import os
 
 import numpy as np
@@ -74,12 +73,7 @@ def test_corpus_round_trip_is_bit_identical(pith, tmp_path, source):
 
 
 def mnist():
-    def idx(name):
-        with gzip.open(os.path.join(MNIST, name)) as f:
-            data = f.read()
-        dims = data[3]
-        shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
-        return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+    from make_lenet import idx  # the fixture script's IDX reader (Fixtures/generate is on the path)
     return idx("t10k-images.idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255, idx("t10k-labels.idx1-ubyte.gz")
 
 
