@@ -5,6 +5,7 @@ import Foundation
 import Yams
 import PithONNX
 import PithContainer
+import PithHDF5
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -101,8 +102,15 @@ extension Compression {
             }
             try AtomicFile.write(bytes, to: output)
             return bytes.count
-        default:
-            throw PithError(.unsupported, "\(input): restoring \(contents.model.format.rawValue) models is not implemented yet (ONNX only); `pith inspect` reads the container")
+        case .keras2, .keras3Legacy, .keras3Weights, .hdf5:
+            var model = contents.model
+            model.tensors = tensors
+            try AtomicFile.write(to: output) { temporary in
+                do { try HDF5Writer.write(model, to: temporary) } catch let error as HDF5Error {
+                    throw PithError(error.kind == .unsupported ? .unsupported : .io, "\(output): \(error.message)")
+                }
+            }
+            return (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
         }
     }
 }
@@ -121,11 +129,22 @@ public enum AtomicFile {
 
     /// Writes `bytes` to a temporary file beside `output`, then renames it over `output`.
     public static func write(_ bytes: [UInt8], to output: String) throws {
+        try write(to: output) { temporary in
+            guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
+                throw PithError(.cannotCreate, "\(output): cannot write into \(URL(fileURLWithPath: temporary).deletingLastPathComponent().path)")
+            }
+        }
+    }
+
+    /// Lets `body` write a temporary file beside `output`, then renames it over `output`; if `body`
+    /// throws, the temporary file is removed and `output` is left as it was.
+    public static func write(to output: String, _ body: (String) throws -> Void) throws {
         let url = URL(fileURLWithPath: output).standardizedFileURL
         let folder = url.deletingLastPathComponent().path
         let temporary = folder + "/." + url.lastPathComponent + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
-            throw PithError(.cannotCreate, "\(output): cannot write into \(folder)")
+        do { try body(temporary) } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
         }
         if rename(temporary, url.path) != 0 {
             let reason = String(cString: strerror(errno))

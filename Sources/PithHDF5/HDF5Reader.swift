@@ -50,7 +50,7 @@ private struct KerasReader {
         let root = file.root
         var metadata = ModelMetadata()
         let config = try file.stringAttribute("model_config", on: root, objectName: "/")
-        for key in ["keras_version", "backend"] {
+        for key in ["keras_version", "backend", "training_config"] {
             if let value = try file.stringAttribute(key, on: root, objectName: "/") {
                 metadata.properties.append((key: key, value: value))
             }

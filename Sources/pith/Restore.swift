@@ -3,7 +3,7 @@ import Pith
 
 struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a .pith container back to its source format (ONNX), every tensor dense.",
+        abstract: "Write a .pith container back to its source format (ONNX or Keras HDF5), every tensor dense.",
         discussion: """
             Compressed tensors become the values the compression chose (pruned weights zero, \
             clustered weights their centroids, quantized weights dequantized), in the tensor's own \

@@ -41,7 +41,7 @@ func h5Check<T: BinaryInteger>(_ status: T, _ call: String, file: String, object
 
 /// An open HDF5 identifier that closes itself.
 final class H5Handle {
-    enum Kind { case file, group, dataset, attribute, datatype, dataspace }
+    enum Kind { case file, group, dataset, attribute, datatype, dataspace, propertyList, object }
     let id: hid_t
     let kind: Kind
 
@@ -64,6 +64,8 @@ final class H5Handle {
         case .attribute: _ = H5Aclose(id)
         case .datatype: _ = H5Tclose(id)
         case .dataspace: _ = H5Sclose(id)
+        case .propertyList: _ = H5Pclose(id)
+        case .object: _ = H5Oclose(id)
         }
     }
 }
