@@ -19,6 +19,7 @@ public enum ContainerReader {
         public var tensorBytes: [Int]
         public var skeleton: [UInt8]?
         public var fileBytes: Int
+        public var manifestBytes: Int
     }
 
     public static func read(contentsOf path: String) throws -> Contents {
@@ -74,7 +75,7 @@ public enum ContainerReader {
         }
         return Contents(
             model: Model(format: format, metadata: metadata, tensors: tensors, configuration: manifest.source.configuration),
-            manifest: manifest, tensorBytes: sizes, skeleton: skeleton, fileBytes: bytes.count)
+            manifest: manifest, tensorBytes: sizes, skeleton: skeleton, fileBytes: bytes.count, manifestBytes: Int(header.manifestLength))
     }
 }
 

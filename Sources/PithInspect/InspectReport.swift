@@ -40,16 +40,55 @@ public struct InspectReport: Sendable, Codable, Equatable {
     public var optimizerState: OptimizerState?
     /// The exact-count limit used for `distinct`.
     public var distinctCap: Int
-    /// For a `.pith` container: the file's size, and for each row the bits of its storage before
-    /// entropy coding (the Deep Compression accounting) beside `bytes`, what its streams take in the file.
+    /// For a `.pith` container: the Deep Compression accounting of every tensor, before and after
+    /// entropy coding, and the file's size.
     public var container: ContainerSummary?
 
     public struct ContainerSummary: Sendable, Codable, Equatable {
+        /// One tensor: the columns of Han et al.'s Table 2, before and after entropy coding.
+        public struct Row: Sendable, Codable, Equatable {
+            public var tensor: String
+            public var layer: String
+            public var elements: Int
+            public var kept: Int
+            /// `dense float32`, `csr(5) + codebook(6)`, `float-split`, …
+            public var encoding: String
+            /// Stored entries: elements, or sparse entries including fillers.
+            public var entries: Int
+            public var fillers: Int
+            /// Bits per entry of weights (values, indices or codes) and of sparse indices
+            /// (gaps and row pointers), as stored before and after entropy coding.
+            public var weightBitsBefore: Double
+            public var weightBitsAfter: Double
+            public var indexBitsBefore: Double
+            public var indexBitsAfter: Double
+            /// Codebooks, scales and zero points.
+            public var tableBytes: Int
+            public var bytesBefore: Int
+            public var bytes: Int
+            /// The tensor dense in its dtype, for the ratio.
+            public var denseBytes: Int
+
+            public init(tensor: String, layer: String, elements: Int, kept: Int, encoding: String, entries: Int, fillers: Int,
+                        weightBitsBefore: Double, weightBitsAfter: Double, indexBitsBefore: Double, indexBitsAfter: Double,
+                        tableBytes: Int, bytesBefore: Int, bytes: Int, denseBytes: Int) {
+                self.tensor = tensor; self.layer = layer; self.elements = elements; self.kept = kept; self.encoding = encoding
+                self.entries = entries; self.fillers = fillers; self.weightBitsBefore = weightBitsBefore; self.weightBitsAfter = weightBitsAfter
+                self.indexBitsBefore = indexBitsBefore; self.indexBitsAfter = indexBitsAfter; self.tableBytes = tableBytes
+                self.bytesBefore = bytesBefore; self.bytes = bytes; self.denseBytes = denseBytes
+            }
+        }
+
         public var fileBytes: Int
-        /// Bytes of all tensors' storage before entropy coding, summed from the IR accounting.
-        public var bytesBeforeEntropyCoding: Int
-        /// Per tensor, in row order: bits before entropy coding (weights, indices, row pointers, tables).
-        public var storageBits: [StorageBits]
+        /// Bytes that are not tensors: header, manifest, source skeleton, alignment.
+        public var overheadBytes: Int
+        public var rows: [Row]
+
+        public init(fileBytes: Int, overheadBytes: Int, rows: [Row]) {
+            self.fileBytes = fileBytes
+            self.overheadBytes = overheadBytes
+            self.rows = rows
+        }
     }
 }
 
@@ -71,10 +110,9 @@ public enum Inspector {
     /// `top` keeps the first N rows after sorting; totals and layers always cover the whole model.
     public static func inspect(
         _ model: Model, file: String, sort: InspectSort = .file, top: Int? = nil,
-        distinctCap: Int = defaultDistinctCap, storedBytes: [Int]? = nil, fileBytes: Int? = nil
+        distinctCap: Int = defaultDistinctCap, storedBytes: [Int]? = nil, container: InspectReport.ContainerSummary? = nil
     ) -> InspectReport {
         var statistics = measure(model.tensors, distinctCap: distinctCap)
-        var bits = model.tensors.map(\.storageBits)
         if let storedBytes {
             for i in statistics.indices {
                 statistics[i].bytes = storedBytes[i]
@@ -109,10 +147,6 @@ public enum Inspector {
         }
         if let top { order = Array(order.prefix(Swift.max(0, top))) }
         let rows = order.map { statistics[$0] }
-        bits = order.map { bits[$0] }
-        let container = fileBytes.map { size in
-            InspectReport.ContainerSummary(fileBytes: size, bytesBeforeEntropyCoding: model.tensors.reduce(0) { $0 + ($1.storageBits.total + 7) / 8 }, storageBits: bits)
-        }
 
         let optimizer = model.optimizerState.isEmpty ? nil : InspectReport.OptimizerState(
             tensors: model.optimizerState.count,

@@ -55,3 +55,17 @@ def test_lossless_container_is_smaller_than_zstd_19(pith, tmp_path):
     data = write(tmp_path)
     zstd = subprocess.run(["zstd", "-19", "-q", "-c", LENET], capture_output=True, check=True).stdout
     assert len(data) < len(zstd), (len(data), len(zstd))
+
+
+def test_inspect_of_a_container_adds_up_to_the_file(pith, tmp_path):
+    data = write(tmp_path, "--prune", "0.92", "--cluster", "6", "--index-bits", "5")
+    result = run_pith("inspect", "--format", "json", str(tmp_path / "model.pith"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    jsonschema.validate(report, json.load(open(os.path.join(ROOT, "Schemas", "inspect-report.schema.json"))), cls=jsonschema.Draft202012Validator)
+    container = report["container"]
+    assert container["file_bytes"] == len(data)
+    assert sum(r["bytes"] for r in container["rows"]) + container["overhead_bytes"] == len(data)
+    weights = {r["tensor"]: r for r in container["rows"] if r["tensor"].endswith("weight")}
+    assert all(r["encoding"] == "csr(5) + codebook(6)" and r["weight_bits_before"] == 6 for r in weights.values())
+    assert all(r["weight_bits_after"] < 6 for r in weights.values())  # Huffman gains on the indices
