@@ -130,8 +130,19 @@ public enum AtomicFile {
     /// Writes `bytes` to a temporary file beside `output`, then renames it over `output`.
     public static func write(_ bytes: [UInt8], to output: String) throws {
         try write(to: output) { temporary in
-            guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
-                throw PithError(.cannotCreate, "\(output): cannot write into \(URL(fileURLWithPath: temporary).deletingLastPathComponent().path)")
+            let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else {
+                throw PithError(.cannotCreate, "\(output): cannot write into \(URL(fileURLWithPath: temporary).deletingLastPathComponent().path) (\(String(cString: strerror(errno))))")
+            }
+            defer { close(descriptor) }
+            var written = 0
+            try bytes.withUnsafeBytes { raw in
+                while written < raw.count {
+                    let n = Glibc.write(descriptor, raw.baseAddress! + written, raw.count - written)
+                    if n < 0, errno == EINTR { continue }
+                    guard n > 0 else { throw PithError(.io, "\(output): write failed after \(written) of \(raw.count) bytes (\(String(cString: strerror(errno))))") }
+                    written += n
+                }
             }
         }
     }

@@ -341,7 +341,7 @@ private struct Reader {
                     return Array(whole[start ..< start + count])
                 }
             }
-            return TensorBuffer(bytes: FloatSplit.join(decoded, dtype: dtype, count: count))
+            return FloatSplit.join(decoded, dtype: dtype, count: count)
         }
         guard dtype.bitWidth % 8 == 0, streams.count == width else { throw fail("\(label): planes encoding needs \(width) streams for \(dtype.rawValue), found \(streams.count)") }
         let planes = try streams.map { try byteSymbols($0, count: count, purpose: label) }

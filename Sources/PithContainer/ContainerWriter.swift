@@ -306,50 +306,60 @@ enum FloatSplit {
         switch dtype {
         case .float32:
             let count = bytes.count / 4
-            var parts = [[UInt8]](repeating: [UInt8](repeating: 0, count: count), count: 4)
-            for i in 0..<count {
-                let u = UInt32(bytes[4 * i]) | UInt32(bytes[4 * i + 1]) << 8 | UInt32(bytes[4 * i + 2]) << 16 | UInt32(bytes[4 * i + 3]) << 24
-                parts[0][i] = UInt8(truncatingIfNeeded: u >> 23)
-                parts[1][i] = UInt8(truncatingIfNeeded: (u >> 31) << 7 | (u >> 16) & 0x7F)
-                parts[2][i] = bytes[4 * i + 1]
-                parts[3][i] = bytes[4 * i]
+            var e = [UInt8](repeating: 0, count: count), sm = e, mid = e, low = e
+            bytes.withUnsafeBytes { raw in
+                e.withUnsafeMutableBufferPointer { e in sm.withUnsafeMutableBufferPointer { sm in
+                mid.withUnsafeMutableBufferPointer { mid in low.withUnsafeMutableBufferPointer { low in
+                    for i in 0..<count {
+                        let u = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+                        e[i] = UInt8(truncatingIfNeeded: u >> 23)
+                        sm[i] = UInt8(truncatingIfNeeded: (u >> 31) << 7 | (u >> 16) & 0x7F)
+                        mid[i] = UInt8(truncatingIfNeeded: u >> 8)
+                        low[i] = UInt8(truncatingIfNeeded: u)
+                    }
+                } } } }
             }
-            return parts
+            return [e, sm, mid, low]
         case .bfloat16:
             let count = bytes.count / 2
-            var parts = [[UInt8]](repeating: [UInt8](repeating: 0, count: count), count: 2)
-            for i in 0..<count {
-                let u = UInt16(bytes[2 * i]) | UInt16(bytes[2 * i + 1]) << 8
-                parts[0][i] = UInt8(truncatingIfNeeded: u >> 7)
-                parts[1][i] = UInt8(truncatingIfNeeded: (u >> 15) << 7 | u & 0x7F)
+            var e = [UInt8](repeating: 0, count: count), sm = e
+            bytes.withUnsafeBytes { raw in
+                e.withUnsafeMutableBufferPointer { e in sm.withUnsafeMutableBufferPointer { sm in
+                    for i in 0..<count {
+                        let u = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+                        e[i] = UInt8(truncatingIfNeeded: u >> 7)
+                        sm[i] = UInt8(truncatingIfNeeded: (u >> 15) << 7 | u & 0x7F)
+                    }
+                } }
             }
-            return parts
+            return [e, sm]
         default:
             return nil
         }
     }
 
-    /// Inverse of `split`: the little-endian element bytes.
-    static func join(_ parts: [[UInt8]], dtype: DType, count: Int) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count * dtype.bitWidth / 8)
-        switch dtype {
-        case .float32:
-            for i in 0..<count {
-                let u = UInt32(parts[0][i]) << 23 | UInt32(parts[1][i] >> 7) << 31 | UInt32(parts[1][i] & 0x7F) << 16
-                    | UInt32(parts[2][i]) << 8 | UInt32(parts[3][i])
-                bytes[4 * i] = UInt8(truncatingIfNeeded: u)
-                bytes[4 * i + 1] = UInt8(truncatingIfNeeded: u >> 8)
-                bytes[4 * i + 2] = UInt8(truncatingIfNeeded: u >> 16)
-                bytes[4 * i + 3] = UInt8(truncatingIfNeeded: u >> 24)
+    /// Inverse of `split`: the little-endian element bytes, in a tensor buffer.
+    static func join(_ parts: [[UInt8]], dtype: DType, count: Int) -> TensorBuffer {
+        TensorBuffer(count: count * dtype.bitWidth / 8) { out in
+            let base = out.baseAddress!
+            switch dtype {
+            case .float32:
+                parts[0].withUnsafeBufferPointer { e in parts[1].withUnsafeBufferPointer { sm in
+                parts[2].withUnsafeBufferPointer { mid in parts[3].withUnsafeBufferPointer { low in
+                    for i in 0..<count {
+                        let u = UInt32(e[i]) << 23 | UInt32(sm[i] >> 7) << 31 | UInt32(sm[i] & 0x7F) << 16 | UInt32(mid[i]) << 8 | UInt32(low[i])
+                        base.storeBytes(of: u.littleEndian, toByteOffset: 4 * i, as: UInt32.self)
+                    }
+                } } } }
+            case .bfloat16:
+                parts[0].withUnsafeBufferPointer { e in parts[1].withUnsafeBufferPointer { sm in
+                    for i in 0..<count {
+                        let u = UInt16(e[i]) << 7 | UInt16(sm[i] >> 7) << 15 | UInt16(sm[i] & 0x7F)
+                        base.storeBytes(of: u.littleEndian, toByteOffset: 2 * i, as: UInt16.self)
+                    }
+                } }
+            default: break
             }
-        case .bfloat16:
-            for i in 0..<count {
-                let u = UInt16(parts[0][i]) << 7 | UInt16(parts[1][i] >> 7) << 15 | UInt16(parts[1][i] & 0x7F)
-                bytes[2 * i] = UInt8(truncatingIfNeeded: u)
-                bytes[2 * i + 1] = UInt8(truncatingIfNeeded: u >> 8)
-            }
-        default: break
         }
-        return bytes
     }
 }

@@ -41,6 +41,13 @@ public final class TensorBuffer: @unchecked Sendable {
         }
     }
 
+    /// A buffer holding a copy of `bytes` (one memory copy).
+    public convenience init(bytes: [UInt8]) {
+        self.init(count: bytes.count) { destination in
+            bytes.withUnsafeBytes { destination.copyMemory(from: $0) }
+        }
+    }
+
     /// A buffer holding a copy of `bytes`.
     public convenience init<C: Collection>(bytes: C) where C.Element == UInt8 {
         self.init(count: bytes.count) { destination in

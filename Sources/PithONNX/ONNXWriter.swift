@@ -44,6 +44,8 @@ private final class Filler {
     private var undo: [() -> Void] = []
     /// Memory handed to the message; freed after packing.
     private var owned: [UnsafeMutableRawPointer] = []
+    /// Tensor buffers the message points into, kept alive until packing is done.
+    private var keep: [TensorBuffer] = []
 
     init(tensors: [Tensor], file: String) {
         self.tensors = tensors
@@ -122,7 +124,12 @@ private final class Filler {
         }
         let buffer = try dense(tensor)
         proto.pointee.has_raw_data = 1
-        proto.pointee.raw_data = buffer.withUnsafeBytes { ProtobufCBinaryData(len: $0.count, data: copy($0)) }
+        // The tensor's own memory, no copy: `tensors` outlives packing, and the skeleton's pointer
+        // is put back before protobuf-c frees the message.
+        keep.append(buffer)
+        proto.pointee.raw_data = buffer.withUnsafeBytes {
+            ProtobufCBinaryData(len: $0.count, data: UnsafeMutablePointer(mutating: $0.baseAddress?.assumingMemoryBound(to: UInt8.self)))
+        }
     }
 
     /// A sparse initializer from a dense tensor: the nonzero values and their linear indices.

@@ -145,10 +145,10 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
         let bytes = patterns.withUnsafeBytes { Array($0) }
         let parts = try #require(FloatSplit.split(bytes, dtype: .float32))
         #expect(parts.count == 4)
-        #expect(FloatSplit.join(parts, dtype: .float32, count: patterns.count) == bytes)
+        #expect(FloatSplit.join(parts, dtype: .float32, count: patterns.count).bytes == bytes)
         let halves = bytes.prefix(20_000).map { $0 }
         let bfParts = try #require(FloatSplit.split(halves, dtype: .bfloat16))
-        #expect(FloatSplit.join(bfParts, dtype: .bfloat16, count: halves.count / 2) == halves)
+        #expect(FloatSplit.join(bfParts, dtype: .bfloat16, count: halves.count / 2).bytes == halves)
         #expect(FloatSplit.split(bytes, dtype: .float16) == nil)
     }
 
