@@ -6,7 +6,9 @@ struct ContainerHeader: Equatable {
     static let magic: [UInt8] = [0x89, 0x50, 0x49, 0x54, 0x48, 0x0D, 0x0A, 0x1A]
     static let size = 64
     static let majorVersion: UInt16 = 1
-    static let minorVersion: UInt16 = 0
+    static let minorVersion: UInt16 = 1
+    /// Header flag (since 1.1): the manifest is stored as one zstd frame of the JSON.
+    static let manifestZstd: UInt32 = 1
     /// Streams and the manifest start on multiples of this.
     static let alignment = 64
     /// Largest manifest a reader accepts.
@@ -51,7 +53,9 @@ struct ContainerHeader: Equatable {
         guard header.major == majorVersion else {
             throw ContainerError(.unsupported, file: file, "container format \(header.major).\(header.minor) is not readable by this Pith (reads \(majorVersion).x): \(header.major > majorVersion ? "upgrade Pith" : "re-create the file with this Pith")")
         }
-        guard header.flags == 0 else { throw ContainerError(.unsupported, file: file, "header flags 0x\(String(header.flags, radix: 16)) are not defined in format \(majorVersion).\(minorVersion)") }
+        guard header.flags & ~manifestZstd == 0 else {
+            throw ContainerError(.unsupported, file: file, "header flags 0x\(String(header.flags, radix: 16)) are not defined in format \(majorVersion).\(minorVersion): upgrade Pith")
+        }
         guard header.manifestLength <= UInt64(maximumManifestBytes) else {
             throw ContainerError(.malformed, file: file, "manifest length \(header.manifestLength) exceeds the \(maximumManifestBytes)-byte limit")
         }

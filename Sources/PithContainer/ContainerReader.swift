@@ -9,6 +9,8 @@ public enum ContainerReader {
     /// Most tensors and streams a manifest may list.
     public static let maximumTensors = 1 << 20
     public static let maximumStreams = 1 << 22
+    /// Most bytes a zstd-coded (metadata) stream may decode to.
+    public static let maximumMetadataBytes = 1 << 30
 
     /// What a container holds: the model (tensors in their compressed storage), the manifest, the
     /// bytes each tensor's streams occupy, and the source skeleton.
@@ -42,11 +44,20 @@ public enum ContainerReader {
         guard checksum == header.manifestChecksum else {
             throw ContainerError(.checksum, file: file, "manifest checksum is \(hex(header.manifestChecksum)) in the header, the manifest's bytes give \(hex(checksum)): the file is damaged")
         }
+        var json = Array(manifestBytes)
+        if header.flags & ContainerHeader.manifestZstd != 0 {
+            // The frame must say its size, within the manifest limit, before anything is allocated.
+            guard let size = Zstd.frameContentSize(manifestBytes), size <= ContainerHeader.maximumManifestBytes,
+                  let inflated = Zstd.decompress(manifestBytes, expected: size) else {
+                throw ContainerError(.malformed, file: file, "the manifest is not a zstd frame of at most \(ContainerHeader.maximumManifestBytes) bytes")
+            }
+            json = inflated
+        }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         let manifest: Manifest
         do {
-            manifest = try decoder.decode(Manifest.self, from: Data(manifestBytes))
+            manifest = try decoder.decode(Manifest.self, from: Data(json))
         } catch {
             throw ContainerError(.malformed, file: file, "the manifest is not valid JSON of the container format (\(error))")
         }
@@ -120,8 +131,12 @@ private struct Reader {
                 guard s.symbols >= 0, s.length >= HuffmanStreams.headerBytes, s.symbols <= (s.length - HuffmanStreams.headerBytes) * 8 else {
                     throw fail("stream \(i): \(s.length) bytes cannot hold \(s.symbols) Huffman symbols")
                 }
+            case "zstd":
+                guard s.symbols >= 0, s.symbols <= ContainerReader.maximumMetadataBytes else {
+                    throw fail("stream \(i): a zstd stream may decode to at most \(ContainerReader.maximumMetadataBytes) bytes, not \(s.symbols)")
+                }
             default:
-                throw ContainerError(.unsupported, file: file, "stream \(i): coding `\(s.coding)` is not one this Pith knows (raw, huffman): upgrade Pith")
+                throw ContainerError(.unsupported, file: file, "stream \(i): coding `\(s.coding)` is not one this Pith knows (raw, huffman, zstd): upgrade Pith")
             }
         }
         let order = manifest.streams.indices.sorted { manifest.streams[$0].offset < manifest.streams[$1].offset }
@@ -181,6 +196,10 @@ private struct Reader {
         let s = manifest.streams[index]
         guard s.symbols == count else { throw fail("\(purpose): stream \(index) holds \(s.symbols) symbols, \(count) expected") }
         if s.coding == "raw" { return Array(payload) }
+        if s.coding == "zstd" {
+            guard let bytes = Zstd.decompress(payload, expected: count) else { throw fail("\(purpose): stream \(index) is not a zstd frame of \(count) bytes") }
+            return bytes
+        }
         guard s.symbolBits == 8 else { throw fail("\(purpose): stream \(index) has \(s.symbolBits ?? 0)-bit symbols, 8 expected") }
         let decoder = try huffmanDecoder(s, index: index, purpose: purpose)
         var output = [UInt8](repeating: 0, count: count)

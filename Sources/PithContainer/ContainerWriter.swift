@@ -24,7 +24,7 @@ public enum ContainerWriter {
                 consumerOp: tensor.consumer?.op, consumerName: tensor.consumer?.name,
                 encoding: try pooled[index] ?? encoding(of: tensor, into: &streams)))
         }
-        let skeletonStream = skeleton.map { streams.bytes($0) }
+        let skeletonStream = skeleton.map { streams.metadata($0) }
         let source = Manifest.Source(
             format: model.format.rawValue, producerName: model.metadata.producerName,
             producerVersion: model.metadata.producerVersion,
@@ -45,8 +45,9 @@ public enum ContainerWriter {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let json = [UInt8](try encoder.encode(manifest))
-        let header = ContainerHeader(manifestOffset: UInt64(bytes.count), manifestLength: UInt64(json.count), manifestChecksum: CRC32C.checksum(json))
+        // The manifest is stored as a zstd frame of its JSON (header flag 1).
+        let json = Zstd.compress([UInt8](try encoder.encode(manifest)))
+        let header = ContainerHeader(flags: ContainerHeader.manifestZstd, manifestOffset: UInt64(bytes.count), manifestLength: UInt64(json.count), manifestChecksum: CRC32C.checksum(json))
         bytes += json
         bytes.replaceSubrange(0..<ContainerHeader.size, with: header.encoded())
         let accounting = ContainerAccounting(manifest: manifest, manifestBytes: json.count)
@@ -247,6 +248,15 @@ struct StreamBuilder {
     /// Stored exactly as given.
     mutating func raw(_ bytes: [UInt8]) -> Int {
         add(bytes, coding: "raw", symbols: bytes.count, symbolBits: nil, codeLengths: nil)
+    }
+
+    /// Metadata bytes (the source skeleton): the smallest of raw, Huffman and a zstd frame.
+    mutating func metadata(_ bytes: [UInt8]) -> Int {
+        let frame = Zstd.compress(bytes)
+        if frame.count < Self.bestSize(bytes) {
+            return add(frame, coding: "zstd", symbols: bytes.count, symbolBits: nil, codeLengths: nil)
+        }
+        return self.bytes(bytes)
     }
 
     /// Byte symbols below `alphabet`: Huffman when smaller than raw.

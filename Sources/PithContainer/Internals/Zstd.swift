@@ -1,0 +1,44 @@
+private import CZstd
+
+/// The container's metadata codec: zstd frames (from libzstd) for the manifest and the source
+/// skeleton, text and protobuf that repeat names and that entropy coding alone shrinks little.
+/// Every call into `CZstd` is in this file.
+enum Zstd {
+    /// Level for metadata: small inputs, so the strongest level costs little time.
+    static let level: Int32 = 19
+
+    static func compress(_ bytes: [UInt8]) -> [UInt8] {
+        let bound = ZSTD_compressBound(bytes.count)
+        var output = [UInt8](repeating: 0, count: bound)
+        let written = output.withUnsafeMutableBytes { out in
+            bytes.withUnsafeBytes { input in
+                ZSTD_compress(out.baseAddress, bound, input.baseAddress, input.count, level)
+            }
+        }
+        precondition(ZSTD_isError(written) == 0, "ZSTD_compress cannot fail with a bound-sized output")
+        output.removeLast(bound - written)
+        return output
+    }
+
+    /// The decompressed size a frame declares; nil when it declares none or is not a frame.
+    static func frameContentSize(_ frame: UnsafeRawBufferPointer) -> Int? {
+        guard frame.count > 0 else { return nil }
+        let size = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
+        guard size != czstd_content_size_unknown(), size != czstd_content_size_error(), size <= UInt64(Int.max) else { return nil }
+        return Int(size)
+    }
+
+    /// Decompresses one frame that must decode to exactly `expected` bytes; nil otherwise
+    /// (a corrupt frame, another size, or a frame that does not say its size).
+    static func decompress(_ frame: UnsafeRawBufferPointer, expected: Int) -> [UInt8]? {
+        guard frame.count > 0 else { return expected == 0 ? [] : nil }
+        let size = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
+        guard size != czstd_content_size_unknown(), size != czstd_content_size_error(), size == UInt64(expected) else { return nil }
+        var output = [UInt8](repeating: 0, count: expected)
+        let written = output.withUnsafeMutableBytes { out in
+            ZSTD_decompress(out.baseAddress, expected, frame.baseAddress, frame.count)
+        }
+        guard ZSTD_isError(written) == 0, written == expected else { return nil }
+        return output
+    }
+}
