@@ -218,6 +218,8 @@ public struct HuffmanDecoder: Sendable {
     /// length 1 (so decoding moves on) and bit 31 set (so the caller learns of it afterwards).
     let table: [UInt32]
     static let invalid: UInt32 = 1 << 31 | 1
+    /// The largest symbol with a code.
+    let maximumSymbol: Int
     let tableBits: Int
 
     public init(_ code: HuffmanCode) throws {
@@ -236,6 +238,7 @@ public struct HuffmanDecoder: Sendable {
         }
         self.table = table
         tableBits = bits
+        maximumSymbol = code.lengths.lastIndex { $0 > 0 } ?? 0
     }
 
     /// Decodes exactly `output.count` symbols from `input`. Throws if the bits run out or a bit
