@@ -146,42 +146,46 @@ struct Run {
         }
     }
 
-    // MARK: Weight sharing
+    // MARK: Weight sharing and quantization
 
     mutating func cluster(_ ids: [TensorID], _ options: ClusterOptions, step: Int) throws {
-        for id in ids {
-            var s = state(id)
-            let tensor = model.tensors[id]
-            if s.quantized != nil || s.codebook != nil {
-                throw PassError(.notApplicable, "tensor `\(tensor.name)`: already \(s.codebook != nil ? "clustered" : "quantized"); cluster once, before any quantize")
-            }
-            let before = bytesNow(id)
-            let layout = ChannelLayout(shape: tensor.shape, axis: outputAxis(id), perTensor: (options.granularity ?? .tensor) == .tensor)
-            let (codebook, detail) = try WeightSharing.cluster(
-                s.values, layout: layout, options: options, seed: seed &+ UInt64(id), tensor: tensor.name)
-            s.codebook = codebook
-            s.values = Tensor(name: tensor.name, dtype: .float32, shape: tensor.shape, storage: .codebook(codebook), origin: tensor.origin).decodedFloats()
-            working[id] = s
-            record(step: step, action: "cluster", id: id, before: before, after: s, detail: detail)
+        let seed = self.seed
+        try encodeEach(ids, action: "cluster", granularity: options.granularity, step: step) { id, values, layout, tensor in
+            let (codebook, detail) = try WeightSharing.cluster(values, layout: layout, options: options, seed: seed &+ UInt64(id), tensor: tensor.name)
+            return (.codebook(codebook), detail)
         }
     }
 
-    // MARK: Quantization
-
     mutating func quantize(_ ids: [TensorID], _ options: QuantizeOptions, step: Int) throws {
+        try encodeEach(ids, action: "quantize", granularity: options.granularity, step: step) { _, values, layout, _ in
+            let (quantized, detail) = Quantization.quantize(values, layout: layout, options: options)
+            return (.quantized(quantized), detail)
+        }
+    }
+
+    /// Gives each tensor a codebook or quantized encoding (once: the two exclude each other), keeps
+    /// the values it now represents, and records the pass.
+    mutating func encodeEach(
+        _ ids: [TensorID], action: String, granularity: Granularity?, step: Int,
+        _ encode: (TensorID, [Float], ChannelLayout, Tensor) throws -> (TensorStorage, String)
+    ) throws {
         for id in ids {
             var s = state(id)
             let tensor = model.tensors[id]
             if s.quantized != nil || s.codebook != nil {
-                throw PassError(.notApplicable, "tensor `\(tensor.name)`: already \(s.codebook != nil ? "clustered" : "quantized"); quantize once")
+                throw PassError(.notApplicable, "tensor `\(tensor.name)`: already \(s.codebook != nil ? "clustered" : "quantized"); a tensor is clustered or quantized once")
             }
             let before = bytesNow(id)
-            let layout = ChannelLayout(shape: tensor.shape, axis: outputAxis(id), perTensor: (options.granularity ?? .tensor) == .tensor)
-            let (quantized, detail) = Quantization.quantize(s.values, layout: layout, options: options)
-            s.quantized = quantized
-            s.values = Tensor(name: tensor.name, dtype: .float32, shape: tensor.shape, storage: .quantized(quantized), origin: tensor.origin).decodedFloats()
+            let layout = ChannelLayout(shape: tensor.shape, axis: outputAxis(id), perTensor: (granularity ?? .tensor) == .tensor)
+            let (storage, detail) = try encode(id, s.values, layout, tensor)
+            switch storage {
+            case .codebook(let codebook): s.codebook = codebook
+            case .quantized(let quantized): s.quantized = quantized
+            default: preconditionFailure("encodeEach: only codebook or quantized storage")
+            }
+            s.values = Tensor(name: tensor.name, dtype: .float32, shape: tensor.shape, storage: storage, origin: tensor.origin).decodedFloats()
             working[id] = s
-            record(step: step, action: "quantize", id: id, before: before, after: s, detail: detail)
+            record(step: step, action: action, id: id, before: before, after: s, detail: detail)
         }
     }
 
