@@ -32,6 +32,17 @@ def varint(n):
             return bytes(out)
 
 
+def read_varint(data, position):
+    value, shift = 0, 0
+    while True:
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, position
+
+
 def write(name, data, code, phrase):
     with open(os.path.join(OUT, name), "wb") as f:
         f.write(data)
@@ -55,15 +66,29 @@ def external(name, location, length=None, offset=0, size=(4, 4)):
 def main():
     shutil.rmtree(OUT, ignore_errors=True)
     os.makedirs(OUT)
-    lenet = open(os.path.join(FIXTURES, "lenet-300-100.onnx"), "rb").read()
+    # A small valid model to damage (keeps the corpus a few kilobytes).
+    lenet = open(os.path.join(FIXTURES, "onnx", "external-data.onnx"), "rb").read()
 
     write("empty.onnx", b"", 65, "the file is empty")
     write("truncated-half.onnx", lenet[: len(lenet) // 2], 65, "remain")
     write("truncated-header.onnx", lenet[:3], 65, "not a valid ONNX model")
     # Byte 1 and on is the graph's length varint: set its high bits so it claims more than the file holds.
     flipped = bytearray(lenet)
-    graph_at = lenet.index(b"\x3a")  # field 7 (graph), wire type 2
-    flipped[graph_at + 3] |= 0x7F
+    # Walk the top-level fields to the graph (field 7) and set the high bits of its length's last byte.
+    position = 0
+    while True:
+        key, position = read_varint(lenet, position)
+        if key >> 3 == 7:
+            break
+        if key & 7 == 0:
+            _, position = read_varint(lenet, position)
+        else:
+            length, position = read_varint(lenet, position)
+            position += length
+    last = position
+    while lenet[last] & 0x80:
+        last += 1
+    flipped[last] |= 0x7F
     write("bitflip-graph-length.onnx", bytes(flipped), 65, "declares")
     bad_wire = bytearray(lenet)
     bad_wire[0] = (bad_wire[0] & ~7) | 7  # wire type 7 does not exist
