@@ -10,8 +10,9 @@
 /// 5. `encode` / `HuffmanDecoder.decode` — bits least-significant first; the decoder resolves a
 ///    whole code (up to `maximumLength` bits) with one table lookup.
 public struct HuffmanCode: Sendable, Equatable {
-    /// Longest code this encoder produces; the decoder's table has 2^maximumLength entries.
-    public static let maximumLength = 12
+    /// Longest code this encoder produces; the decoder's table has 2^maximumLength entries, and one
+    /// 56-bit refill holds five whole codes (the four-stream decoder's fast path).
+    public static let maximumLength = 11
     /// Longest code a reader accepts in a stored table (the 4-bit length field's range).
     public static let absoluteMaximumLength = 15
     /// Most symbols a complete code of `maximumLength` can hold (Kraft: n ≤ 2^L).

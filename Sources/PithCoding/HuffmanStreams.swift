@@ -92,7 +92,7 @@ extension HuffmanDecoder {
         let ends = inputs.map(\.count)
         var position = [0, 0, 0, 0], available = [0, 0, 0, 0], buffer: [UInt64] = [0, 0, 0, 0]
         var flags: UInt32 = 0
-        // Lockstep over the shortest output: each refill gives ≥ 56 bits, enough for 4 codes of ≤ 12 bits.
+        // Lockstep over the shortest output: each refill gives ≥ 56 bits, enough for 4 codes of ≤ 14 bits.
         let common = outputs.map(\.count).min()!
         if tableBits * 4 <= 56 {
             let b0 = bases[0], b1 = bases[1], b2 = bases[2], b3 = bases[3]
@@ -206,13 +206,16 @@ extension HuffmanDecoder {
             var p0 = 0, p1 = 0, p2 = 0, p3 = 0, a0 = 0, a1 = 0, a2 = 0, a3 = 0
             var x0: UInt64 = 0, x1: UInt64 = 0, x2: UInt64 = 0, x3: UInt64 = 0
             var i0 = 0, i1 = 0, i2 = 0, i3 = 0
-            // Each round writes at most 8 symbols per stream (4 lookups × 2).
-            while i0 + 8 <= n0, i1 + 8 <= n1, i2 + 8 <= n2, i3 + 8 <= n3, p0 + 8 <= e0, p1 + 8 <= e1, p2 + 8 <= e2, p3 + 8 <= e3 {
+            // Each round: one refill (≥ 56 bits) per stream, then as many lookups as whole codes fit —
+            // five when codes are at most 11 bits, else four — writing up to two symbols each.
+            let five = tableBits <= 11
+            let room = five ? 10 : 8
+            while i0 + room <= n0, i1 + room <= n1, i2 + room <= n2, i3 + room <= n3, p0 + 8 <= e0, p1 + 8 <= e1, p2 + 8 <= e2, p3 + 8 <= e3 {
                 x0 |= UInt64(littleEndian: (b0 + p0).loadUnaligned(as: UInt64.self)) << UInt64(a0); p0 += (63 - a0) >> 3; a0 |= 56
                 x1 |= UInt64(littleEndian: (b1 + p1).loadUnaligned(as: UInt64.self)) << UInt64(a1); p1 += (63 - a1) >> 3; a1 |= 56
                 x2 |= UInt64(littleEndian: (b2 + p2).loadUnaligned(as: UInt64.self)) << UInt64(a2); p2 += (63 - a2) >> 3; a2 |= 56
                 x3 |= UInt64(littleEndian: (b3 + p3).loadUnaligned(as: UInt64.self)) << UInt64(a3); p3 += (63 - a3) >> 3; a3 |= 56
-                for _ in 0..<4 {
+                @inline(__always) func step() {
                     let c0 = table[Int(x0 & mask)], c1 = table[Int(x1 & mask)], c2 = table[Int(x2 & mask)], c3 = table[Int(x3 & mask)]
                     flags |= c0 | c1 | c2 | c3
                     (o0 + i0).storeBytes(of: UInt16(truncatingIfNeeded: c0).littleEndian, as: UInt16.self)
@@ -224,6 +227,8 @@ extension HuffmanDecoder {
                     a0 -= l0; a1 -= l1; a2 -= l2; a3 -= l3
                     i0 += Int((c0 >> 24) & 3); i1 += Int((c1 >> 24) & 3); i2 += Int((c2 >> 24) & 3); i3 += Int((c3 >> 24) & 3)
                 }
+                step(); step(); step(); step()
+                if five { step() }
             }
             position = [p0, p1, p2, p3]; available = [a0, a1, a2, a3]; buffer = [x0, x1, x2, x3]; done = [i0, i1, i2, i3]
         }
