@@ -86,10 +86,7 @@ extension Compression {
     @discardableResult
     public static func restore(_ input: String, to output: String, force: Bool) throws -> Int {
         try AtomicFile.checkWritable(output, input: input, force: force)
-        let contents: ContainerReader.Contents
-        do { contents = try ContainerReader.read(contentsOf: input) } catch let error as ContainerError {
-            throw PithError(error.kind == .io ? .io : (error.kind == .unsupported ? .unsupported : .data), error.description)
-        }
+        let contents = try PithError.translatingErrors { try ContainerReader.read(contentsOf: input) }
         let tensors = contents.model.tensors.map { $0.densified() }
         switch contents.model.format {
         case .onnx:

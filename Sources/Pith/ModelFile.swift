@@ -46,18 +46,12 @@ public enum ModelFile {
 
     /// Reads the model at `path`.
     public static func load(_ path: String) throws -> Model {
-        do {
+        try PithError.translatingErrors {
             switch try detectFormat(of: path) {
             case .onnx: return try ONNXReader.read(contentsOf: path)
             case .hdf5: return try HDF5Reader.read(contentsOf: path)
             case .pith: return try ContainerReader.read(contentsOf: path).model
             }
-        } catch let error as ONNXError {
-            throw PithError(error.kind == .io ? .io : (error.kind == .unsupported ? .unsupported : .data), error.description)
-        } catch let error as HDF5Error {
-            throw PithError(error.kind == .io ? .io : (error.kind == .unsupported ? .unsupported : .data), error.description)
-        } catch let error as ContainerError {
-            throw PithError(error.kind == .io ? .io : (error.kind == .unsupported ? .unsupported : .data), error.description)
         }
     }
 
@@ -107,10 +101,7 @@ public enum ModelFile {
         _ path: String, sort: InspectSort = .file, top: Int? = nil, distinctCap: Int = Inspector.defaultDistinctCap
     ) throws -> InspectReport {
         if try detectFormat(of: path) == .pith {
-            let contents: ContainerReader.Contents
-            do { contents = try ContainerReader.read(contentsOf: path) } catch let error as ContainerError {
-                throw PithError(error.kind == .io ? .io : (error.kind == .unsupported ? .unsupported : .data), error.description)
-            }
+            let contents = try PithError.translatingErrors { try ContainerReader.read(contentsOf: path) }
             return Inspector.inspect(contents.model, file: path, sort: sort, top: top, distinctCap: distinctCap,
                                      storedBytes: contents.tensorBytes, container: containerSummary(contents))
         }

@@ -38,3 +38,25 @@ public struct PithError: Error, Sendable, CustomStringConvertible {
         }
     }
 }
+
+import PithONNX
+import PithHDF5
+import PithContainer
+
+extension PithError {
+    /// A format module's error as a `PithError`: I/O stays I/O, unsupported features exit 69, the rest is bad data.
+    /// Other errors pass through unchanged.
+    static func translating(_ error: any Error) -> any Error {
+        switch error {
+        case let e as ONNXError: return PithError(e.kind == .io ? .io : (e.kind == .unsupported ? .unsupported : .data), e.description)
+        case let e as HDF5Error: return PithError(e.kind == .io ? .io : (e.kind == .unsupported ? .unsupported : .data), e.description)
+        case let e as ContainerError: return PithError(e.kind == .io ? .io : (e.kind == .unsupported ? .unsupported : .data), e.description)
+        default: return error
+        }
+    }
+
+    /// Runs `body`, translating format errors (see `translating`).
+    static func translatingErrors<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch { throw translating(error) }
+    }
+}
