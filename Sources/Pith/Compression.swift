@@ -93,12 +93,14 @@ extension Compression {
             guard let skeleton = contents.skeleton else {
                 throw PithError(.data, "\(input): the container has no ONNX skeleton to restore the graph from")
             }
-            let bytes: [UInt8]
-            do { bytes = try ONNXWriter.write(skeleton: skeleton, tensors: tensors, file: input) } catch let error as ONNXError {
-                throw PithError(.data, error.description)
+            var size = 0
+            try AtomicFile.write(to: output) { temporary in
+                do { size = try ONNXWriter.write(skeleton: skeleton, tensors: tensors, file: input, to: temporary) } catch let error as ONNXError {
+                    // The temporary file's name means nothing to the user.
+                    throw PithError(error.kind == .io ? .io : .data, error.kind == .io ? "\(output): \(error.message)" : error.description)
+                }
             }
-            try AtomicFile.write(bytes, to: output)
-            return bytes.count
+            return size
         case .keras2, .keras3Legacy, .keras3Weights, .hdf5:
             var model = contents.model
             model.tensors = tensors

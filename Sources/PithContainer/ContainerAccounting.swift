@@ -1,4 +1,4 @@
-public import PithIR
+import PithIR
 
 /// Where the bytes of a container go, per tensor and in total, after entropy coding: the
 /// right-hand columns of Deep Compression's Table 2. The totals add up to the file's size exactly.

@@ -25,13 +25,8 @@ public enum ContainerReader {
     }
 
     public static func read(contentsOf path: String) throws -> Contents {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw ContainerError(.io, file: path, "cannot read the file (\((error as NSError).localizedDescription))")
-        }
-        return try data.withUnsafeBytes { try read(bytes: $0, file: path) }
+        let file = try MappedFile(path)
+        return try withExtendedLifetime(file) { try read(bytes: file.bytes, file: path) }
     }
 
     /// Whether `bytes` start with the container signature.
@@ -70,10 +65,17 @@ public enum ContainerReader {
             throw ContainerError(.unsupported, file: file, "source format `\(manifest.source.format)` is not one this Pith knows")
         }
         try reader.validatePools()
+        try reader.decodeSharedStreams()
+        // Tensors decode on every core, each worker with its own copy of the reader (and scratch
+        // memory); the first failing tensor, in manifest order, is the error reported.
+        let shared = UncheckedSendable(reader)
+        let results = Parallel.map(count: manifest.tensors.count, makeWorker: { shared.value }) { worker, index in
+            UncheckedSendable(Result { try worker.tensor(worker.manifest.tensors[index]) })
+        }
         var tensors: [Tensor] = []
         var sizes: [Int] = []
-        for entry in manifest.tensors {
-            let (tensor, size) = try reader.tensor(entry)
+        for result in results {
+            let (tensor, size) = try result.value.get()
             tensors.append(tensor)
             sizes.append(size)
         }
@@ -99,6 +101,8 @@ private struct Reader {
     var used = 0  // bytes of the streams of the tensor being read
     /// Streams shared by several tensors, decoded once.
     var decodedShared: [Int: [UInt8]] = [:]
+    /// Scratch for the byte streams of one float-split tensor, reused from tensor to tensor.
+    var planes: [Scratch] = []
 
     init(bytes: UnsafeRawBufferPointer, file: String, manifest: Manifest, streamsEnd: Int) {
         self.bytes = bytes
@@ -192,19 +196,42 @@ private struct Reader {
 
     /// Decodes stream `index` to exactly `count` byte symbols.
     mutating func byteSymbols(_ index: Int, count: Int, purpose: String) throws -> [UInt8] {
+        // The count is checked against the stream's before anything is allocated.
+        guard index >= 0, index < manifest.streams.count else { throw fail("\(purpose): stream \(index) does not exist (\(manifest.streams.count) streams)") }
+        guard manifest.streams[index].symbols == count else { throw fail("\(purpose): stream \(index) holds \(manifest.streams[index].symbols) symbols, \(count) expected") }
+        var output = [UInt8](repeating: 0, count: count)
+        try output.withUnsafeMutableBufferPointer { try decodeBytes(index, into: $0, purpose: purpose) }
+        return output
+    }
+
+    /// Decodes every stream that several float-split tensors share, so that tensors can then be
+    /// decoded independently.
+    mutating func decodeSharedStreams() throws {
+        for entry in manifest.tensors where entry.encoding.kind == "float-split" {
+            guard let streams = entry.encoding.streams, let count = Shape.elementCount(entry.shape) else { continue }
+            if (entry.encoding.start ?? 0) == 0, streams.allSatisfy({ manifest.streams[safe: $0]?.symbols == count }) { continue }
+            for index in streams { _ = try sharedSymbols(index, purpose: "tensor `\(entry.name)`") }
+        }
+    }
+
+    /// Decodes stream `index`, of exactly `output.count` byte symbols, into `output`.
+    mutating func decodeBytes(_ index: Int, into output: UnsafeMutableBufferPointer<UInt8>, purpose: String) throws {
         let payload = try stored(index, purpose: purpose)
         let s = manifest.streams[index]
+        let count = output.count
         guard s.symbols == count else { throw fail("\(purpose): stream \(index) holds \(s.symbols) symbols, \(count) expected") }
-        if s.coding == "raw" { return Array(payload) }
-        if s.coding == "zstd" {
-            guard let bytes = Zstd.decompress(payload, expected: count) else { throw fail("\(purpose): stream \(index) is not a zstd frame of \(count) bytes") }
-            return bytes
+        switch s.coding {
+        case "raw":
+            if count > 0 { UnsafeMutableRawBufferPointer(output).copyMemory(from: payload) }
+        case "zstd":
+            guard Zstd.decompress(payload, into: UnsafeMutableRawBufferPointer(output)) else {
+                throw fail("\(purpose): stream \(index) is not a zstd frame of \(count) bytes")
+            }
+        default:
+            guard s.symbolBits == 8 else { throw fail("\(purpose): stream \(index) has \(s.symbolBits ?? 0)-bit symbols, 8 expected") }
+            let decoder = try huffmanDecoder(s, index: index, purpose: purpose)
+            try HuffmanStreams.decode(payload, into: output, decoder: decoder)
         }
-        guard s.symbolBits == 8 else { throw fail("\(purpose): stream \(index) has \(s.symbolBits ?? 0)-bit symbols, 8 expected") }
-        let decoder = try huffmanDecoder(s, index: index, purpose: purpose)
-        var output = [UInt8](repeating: 0, count: count)
-        try output.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(payload, into: $0, decoder: decoder) }
-        return output
     }
 
     /// Every symbol of a byte stream shared by several tensors, decoded once.
@@ -346,7 +373,11 @@ private struct Reader {
             let start = e.start ?? 0
             let decoded: [[UInt8]]
             if start == 0, streams.allSatisfy({ manifest.streams[safe: $0]?.symbols == count }) {
-                decoded = try streams.map { try byteSymbols($0, count: count, purpose: label) }
+                // Into the reused scratch planes: no fresh memory per tensor.
+                while planes.count < parts { planes.append(Scratch()) }
+                let views = planes.prefix(parts).map { $0.bytes(count) }
+                for (view, index) in zip(views, streams) { try decodeBytes(index, into: view, purpose: label) }
+                return FloatSplit.join(views.map(UnsafeBufferPointer.init), dtype: dtype, count: count)
             } else {
                 // Shared streams: decode each once, take this tensor's slice; the tensor is charged its
                 // share of the streams' bytes, in proportion to its elements.
@@ -424,6 +455,59 @@ private struct Reader {
             throw ContainerError(.unsupported, file: file, "\(label): quantization scheme `\(e.scheme ?? "")` is unknown: upgrade Pith")
         }
     }
+}
+
+/// Reusable memory for decoded streams, grown as needed and never shrunk.
+final class Scratch {
+    private var memory: UnsafeMutableRawPointer?
+    private var capacity = 0
+
+    /// `count` bytes of scratch; their contents are whatever was left there.
+    func bytes(_ count: Int) -> UnsafeMutableBufferPointer<UInt8> {
+        if count > capacity {
+            memory.map { PageMemory.deallocate($0, byteCount: capacity) }
+            memory = PageMemory.allocate(byteCount: count)
+            capacity = count
+        }
+        return UnsafeMutableBufferPointer(start: memory?.assumingMemoryBound(to: UInt8.self), count: count)
+    }
+
+    deinit { memory.map { PageMemory.deallocate($0, byteCount: capacity) } }
+}
+
+/// A file mapped read-only, its pages read in at once (MAP_POPULATE) instead of one fault at a time.
+final class MappedFile {
+    let bytes: UnsafeRawBufferPointer
+    private let region: UnsafeMutableRawPointer?
+
+    init(_ path: String) throws {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw ContainerError(.io, file: path, "cannot open the file (\(String(cString: strerror(errno))))") }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else {
+            throw ContainerError(.io, file: path, "is not a regular file")
+        }
+        let size = Int(status.st_size)
+        guard size > 0 else {
+            region = nil
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, descriptor, 0)
+        guard let mapped, mapped != MAP_FAILED else { throw ContainerError(.io, file: path, "cannot map the file (\(String(cString: strerror(errno))))") }
+        region = mapped
+        bytes = UnsafeRawBufferPointer(start: mapped, count: size)
+    }
+
+    deinit { region.map { _ = munmap($0, bytes.count) } }
+}
+
+/// A value handed to other threads that the compiler cannot prove safe to share: the reader's view
+/// of the mapped file, which no thread writes.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 extension Array {

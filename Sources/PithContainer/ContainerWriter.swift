@@ -350,24 +350,29 @@ enum FloatSplit {
 
     /// Inverse of `split`: the little-endian element bytes, in a tensor buffer.
     static func join(_ parts: [[UInt8]], dtype: DType, count: Int) -> TensorBuffer {
+        func withBuffers(_ done: [UnsafeBufferPointer<UInt8>]) -> TensorBuffer {
+            done.count == parts.count ? join(done, dtype: dtype, count: count)
+                : parts[done.count].withUnsafeBufferPointer { withBuffers(done + [$0]) }
+        }
+        return withBuffers([])
+    }
+
+    static func join(_ parts: [UnsafeBufferPointer<UInt8>], dtype: DType, count: Int) -> TensorBuffer {
         TensorBuffer(count: count * dtype.bitWidth / 8) { out in
             let base = out.baseAddress!
             switch dtype {
             case .float32:
-                parts[0].withUnsafeBufferPointer { e in parts[1].withUnsafeBufferPointer { sm in
-                parts[2].withUnsafeBufferPointer { mid in parts[3].withUnsafeBufferPointer { low in
-                    for i in 0..<count {
-                        let u = UInt32(e[i]) << 23 | UInt32(sm[i] >> 7) << 31 | UInt32(sm[i] & 0x7F) << 16 | UInt32(mid[i]) << 8 | UInt32(low[i])
-                        base.storeBytes(of: u.littleEndian, toByteOffset: 4 * i, as: UInt32.self)
-                    }
-                } } } }
+                let (e, sm, mid, low) = (parts[0], parts[1], parts[2], parts[3])
+                for i in 0..<count {
+                    let u = UInt32(e[i]) << 23 | UInt32(sm[i] >> 7) << 31 | UInt32(sm[i] & 0x7F) << 16 | UInt32(mid[i]) << 8 | UInt32(low[i])
+                    base.storeBytes(of: u.littleEndian, toByteOffset: 4 * i, as: UInt32.self)
+                }
             case .bfloat16:
-                parts[0].withUnsafeBufferPointer { e in parts[1].withUnsafeBufferPointer { sm in
-                    for i in 0..<count {
-                        let u = UInt16(e[i]) << 7 | UInt16(sm[i] >> 7) << 15 | UInt16(sm[i] & 0x7F)
-                        base.storeBytes(of: u.littleEndian, toByteOffset: 2 * i, as: UInt16.self)
-                    }
-                } }
+                let (e, sm) = (parts[0], parts[1])
+                for i in 0..<count {
+                    let u = UInt16(e[i]) << 7 | UInt16(sm[i] >> 7) << 15 | UInt16(sm[i] & 0x7F)
+                    base.storeBytes(of: u.littleEndian, toByteOffset: 2 * i, as: UInt16.self)
+                }
             default: break
             }
         }

@@ -1,4 +1,4 @@
-public import PithIR
+import PithIR
 
 /// The container's manifest: JSON, described by `Schemas/container-manifest.schema.json` and
 /// `docs/container-format.md`. Every number needed to find, check and decode a stream is here.

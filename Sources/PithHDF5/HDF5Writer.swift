@@ -177,7 +177,7 @@ private struct Writer {
         let lcpl = try linkCreation()
         let dataset = try H5Handle(H5Dcreate2(file.id, name, type.id, space.id, lcpl.id, chdf5_p_default(), chdf5_p_default()), .dataset, call: "H5Dcreate2", file: path, object: name)
         guard buffer.count > 0 else { return }
-        try buffer.withUnsafeBytes { bytes in
+        _ = try buffer.withUnsafeBytes { bytes in
             try h5Check(H5Dwrite(dataset.id, type.id, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), bytes.baseAddress), "H5Dwrite", file: path, object: name)
         }
     }

@@ -20,12 +20,11 @@ public final class TensorBuffer: @unchecked Sendable {
         if count == 0 {
             base = nil
         } else {
-            let memory = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: Self.alignment)
-            memory.initializeMemory(as: UInt8.self, repeating: 0, count: count)
+            let memory = PageMemory.allocate(byteCount: count)
             do {
                 try body(UnsafeMutableRawBufferPointer(start: memory, count: count))
             } catch {
-                memory.deallocate()
+                PageMemory.deallocate(memory, byteCount: count)
                 throw error
             }
             base = memory
@@ -63,7 +62,7 @@ public final class TensorBuffer: @unchecked Sendable {
         }
     }
 
-    deinit { base?.deallocate() }
+    deinit { base.map { PageMemory.deallocate($0, byteCount: count) } }
 
     /// Calls `body` with the bytes.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {

@@ -163,7 +163,7 @@ public enum Inspector {
     public static func measure(_ tensors: [Tensor], distinctCap: Int = defaultDistinctCap) -> [TensorStatistics] {
         // Largest first, so one big tensor does not start last and run alone.
         let order = tensors.indices.sorted { tensors[$0].storedBytes > tensors[$1].storedBytes }
-        let results = parallelMap(order) { TensorStatistics(measuring: tensors[$0], distinctCap: distinctCap) }
+        let results = Parallel.map(order) { TensorStatistics(measuring: tensors[$0], distinctCap: distinctCap) }
         var inFileOrder = [TensorStatistics?](repeating: nil, count: tensors.count)
         for (position, index) in order.enumerated() { inFileOrder[index] = results[position] }
         return inFileOrder.map { $0! }

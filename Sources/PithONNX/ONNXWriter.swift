@@ -11,7 +11,30 @@ internal import CProtobufC
 /// `value_float(s)` / `value_int(s)` / `value_string(s)` back, sparse initializers their values
 /// and linear indices. Tensors must be dense: densify compressed storage first.
 public enum ONNXWriter {
-    public static func write(skeleton: [UInt8], tensors: [Tensor], file: String) throws -> [UInt8] {
+    /// Packs the model straight into the file at `path` (created or truncated), tensor data written
+    /// from the tensors' own memory, and returns the number of bytes written. `file` names the
+    /// container in messages.
+    public static func write(skeleton: [UInt8], tensors: [Tensor], file: String, to path: String) throws -> Int {
+        try withFilledModel(skeleton: skeleton, tensors: tensors, file: file) { model in
+            let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else { throw ONNXError(.io, file: path, "cannot create the file (\(String(cString: strerror(errno))))") }
+            defer { close(descriptor) }
+            let buffer = UnsafeMutablePointer<cprotobufc_fd_buffer>.allocate(capacity: 1)
+            defer { buffer.deallocate() }
+            cprotobufc_fd_buffer_init(buffer, descriptor)
+            let size = onnx__model_proto__get_packed_size(model)
+            _ = withUnsafeMutablePointer(to: &buffer.pointee.base) { onnx__model_proto__pack_to_buffer(model, $0) }
+            cprotobufc_fd_flush(buffer)
+            guard buffer.pointee.error == 0, buffer.pointee.written == size else {
+                throw ONNXError(.io, file: path, "write failed after \(buffer.pointee.written) of \(size) bytes (\(String(cString: strerror(buffer.pointee.error == 0 ? EIO : buffer.pointee.error))))")
+            }
+            return size
+        }
+    }
+
+    /// Runs `body` on the skeleton with every tensor's data in place.
+    private static func withFilledModel<R>(skeleton: [UInt8], tensors: [Tensor], file: String,
+                                           _ body: (UnsafeMutablePointer<Onnx__ModelProto>) throws -> R) throws -> R {
         try skeleton.withUnsafeBytes { bytes in
             guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
                   let model = onnx__model_proto__unpack(nil, bytes.count, base) else {
@@ -27,10 +50,7 @@ public enum ONNXWriter {
             guard filler.next == tensors.count else {
                 throw ONNXError(.invalidTensor, file: file, "the skeleton holds \(filler.next) tensors, the container \(tensors.count)")
             }
-            let size = onnx__model_proto__get_packed_size(model)
-            var output = [UInt8](repeating: 0, count: size)
-            _ = output.withUnsafeMutableBufferPointer { onnx__model_proto__pack(model, $0.baseAddress) }
-            return output
+            return try body(model)
         }
     }
 }

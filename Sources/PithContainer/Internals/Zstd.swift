@@ -31,14 +31,20 @@ enum Zstd {
     /// Decompresses one frame that must decode to exactly `expected` bytes; nil otherwise
     /// (a corrupt frame, another size, or a frame that does not say its size).
     static func decompress(_ frame: UnsafeRawBufferPointer, expected: Int) -> [UInt8]? {
-        guard frame.count > 0 else { return expected == 0 ? [] : nil }
-        let size = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
-        guard size != czstd_content_size_unknown(), size != czstd_content_size_error(), size == UInt64(expected) else { return nil }
+        // The frame must declare the size before that much memory is allocated.
+        guard expected == 0 || frameContentSize(frame) == expected else { return nil }
         var output = [UInt8](repeating: 0, count: expected)
-        let written = output.withUnsafeMutableBytes { out in
-            ZSTD_decompress(out.baseAddress, expected, frame.baseAddress, frame.count)
-        }
-        guard ZSTD_isError(written) == 0, written == expected else { return nil }
-        return output
+        let ok = output.withUnsafeMutableBytes { decompress(frame, into: $0) }
+        return ok ? output : nil
+    }
+
+    /// Decompresses one frame that must decode to exactly `output.count` bytes into `output`;
+    /// false otherwise.
+    static func decompress(_ frame: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Bool {
+        guard frame.count > 0 else { return output.isEmpty }
+        let size = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
+        guard size != czstd_content_size_unknown(), size != czstd_content_size_error(), size == UInt64(output.count) else { return false }
+        let written = ZSTD_decompress(output.baseAddress, output.count, frame.baseAddress, frame.count)
+        return ZSTD_isError(written) == 0 && written == output.count
     }
 }
