@@ -7,7 +7,7 @@
 #   scripts/install-deps.sh --build  only what building needs
 set -euo pipefail
 
-debian_build=(libhdf5-dev libprotobuf-c-dev libopenblas-dev liblapacke-dev libzstd-dev pkg-config)
+debian_build=(libhdf5-dev libprotobuf-c-dev libopenblas-dev liblapacke-dev libzstd-dev zlib1g-dev pkg-config)
 debian_test=(libonnx-testdata zstd xz-utils)
 python_test=(numpy onnx onnxruntime h5py ml_dtypes jsonschema pytest)
 

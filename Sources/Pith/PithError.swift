@@ -42,6 +42,7 @@ public struct PithError: Error, Sendable, CustomStringConvertible {
 import PithONNX
 import PithHDF5
 import PithContainer
+import PithEval
 
 extension PithError {
     /// A format module's error as a `PithError`: I/O stays I/O, unsupported features exit 69, the rest is bad data.
@@ -51,6 +52,10 @@ extension PithError {
         case let e as ONNXError: return PithError(e.kind == .io ? .io : (e.kind == .unsupported ? .unsupported : .data), e.description)
         case let e as HDF5Error: return PithError(e.kind == .io ? .io : (e.kind == .unsupported ? .unsupported : .data), e.description)
         case let e as ContainerError: return PithError(e.kind == .io ? .io : (e.kind == .unsupported ? .unsupported : .data), e.description)
+        case let e as EvalError:
+            if case .invalid = e { return PithError(.data, e.description) }
+            return PithError(.unsupported, e.description)
+        case let e as DataFileError: return PithError(.data, e.description)
         default: return error
         }
     }

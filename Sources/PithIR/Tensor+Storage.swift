@@ -168,6 +168,12 @@ public enum FloatRounding {
         return sign | UInt16(half)
     }
 
+    /// `value` rounded to the nearest binary16 value, as a `Float`.
+    public static func float16(_ value: Float) -> Float { MiniFloat.float16ToFloat(float16Bits(value)) }
+
+    /// `value` rounded to the nearest bfloat16 value, as a `Float`.
+    public static func bfloat16(_ value: Float) -> Float { MiniFloat.bfloat16ToFloat(bfloat16Bits(value)) }
+
     /// bfloat16 bits of `value`, rounded to nearest even; NaN stays a quiet NaN.
     public static func bfloat16Bits(_ value: Float) -> UInt16 {
         let bits = value.bitPattern

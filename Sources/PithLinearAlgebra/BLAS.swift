@@ -55,3 +55,28 @@ public struct LinearAlgebraError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public var description: String { message }
 }
+
+extension LinearAlgebra {
+    /// `c = alpha · op(a) · op(b) + beta · c` on row-major memory (`cblas_sgemm`): `op(a)` is m × k,
+    /// `op(b)` k × n, `c` m × n, with leading dimensions `lda`, `ldb`, `ldc`.
+    public static func gemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+        _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        guard k > 0 else {
+            for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
+            return
+        }
+        cblas_sgemm(
+            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// The number of threads OpenBLAS may use for one call. Callers that already spread work over
+    /// the cores set it to 1 so that the two levels of threading do not fight.
+    public static func setBLASThreads(_ count: Int) {
+        openblas_set_num_threads(Int32(count))
+    }
+}

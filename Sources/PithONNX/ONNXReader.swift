@@ -24,7 +24,19 @@ public enum ONNXReader {
         try read(bytes: bytes, file: name, externalData: nil)
     }
 
-    static func read(bytes: UnsafeRawBufferPointer, file: String, externalData: ExternalDataReader?) throws -> Model {
+    /// The model of a skeleton (`ONNXSkeleton.strip`) with `tensors` — the ones read from the
+    /// file the skeleton was made from, in the same order — in place of its cleared tensors.
+    public static func read(skeleton: [UInt8], tensors: [Tensor], file: String) throws -> Model {
+        let model = try skeleton.withUnsafeBytes { bytes in
+            try read(bytes: bytes, file: file, externalData: nil, supplied: tensors)
+        }
+        guard model.tensors.count == tensors.count else {
+            throw ONNXError(.invalidTensor, file: file, "the skeleton holds \(model.tensors.count) tensors, the container \(tensors.count)")
+        }
+        return model
+    }
+
+    static func read(bytes: UnsafeRawBufferPointer, file: String, externalData: ExternalDataReader?, supplied: [Tensor]? = nil) throws -> Model {
         guard !bytes.isEmpty else { throw ONNXError(.malformed, file: file, "the file is empty") }
         // The scan is cheap (it skips over tensor data by length) and bounds the nesting depth
         // before protobuf-c, which recurses without a limit, sees the bytes.
@@ -32,7 +44,7 @@ public enum ONNXReader {
             throw ONNXError(.malformed, file: file, "not a valid ONNX model: \(problem)")
         }
         let result = try ProtobufCalls.withUnpackedModel(bytes) { proto -> Model in
-            var importer = Importer(decoder: TensorDecoder(file: file, externalData: externalData))
+            var importer = Importer(decoder: TensorDecoder(file: file, externalData: externalData), supplied: supplied)
             return try importer.model(proto)
         }
         guard let result else {
@@ -46,8 +58,24 @@ public enum ONNXReader {
 private struct Importer {
     let decoder: TensorDecoder
     var tensors: [Tensor] = []
+    /// Reading a skeleton: the tensors to put where the skeleton's cleared ones are, in order.
+    let supplied: [Tensor]?
 
-    init(decoder: TensorDecoder) { self.decoder = decoder }
+    init(decoder: TensorDecoder, supplied: [Tensor]? = nil) {
+        self.decoder = decoder
+        self.supplied = supplied
+    }
+
+    /// The tensor `t` holds, or in a skeleton a stand-in that `add` replaces with the supplied one.
+    func decode(_ t: UnsafeMutablePointer<Onnx__TensorProto>, name: String) throws -> TensorDecoder.Decoded {
+        if supplied != nil { return TensorDecoder.Decoded(dtype: .float32, shape: [0], storage: .dense(TensorBuffer(bytes: []))) }
+        return try decoder.decode(t, name: name)
+    }
+
+    func decodeSparse(_ t: UnsafeMutablePointer<Onnx__SparseTensorProto>, name: String) throws -> TensorDecoder.Decoded {
+        if supplied != nil { return TensorDecoder.Decoded(dtype: .float32, shape: [0], storage: .dense(TensorBuffer(bytes: []))) }
+        return try decoder.decodeSparse(t, name: name)
+    }
 
     var file: String { decoder.file }
 
@@ -94,6 +122,13 @@ private struct Importer {
     }
 
     private mutating func add(_ decoded: TensorDecoder.Decoded, name: String, origin: TensorOrigin, consumer: Consumer? = nil) -> TensorID {
+        if let supplied, tensors.count < supplied.count {
+            var tensor = supplied[tensors.count]
+            tensor.origin = origin
+            tensor.consumer = consumer
+            tensors.append(tensor)
+            return tensors.count - 1
+        }
         tensors.append(Tensor(
             name: name, dtype: decoded.dtype, shape: decoded.shape, storage: decoded.storage,
             origin: origin, consumer: consumer))
@@ -106,12 +141,12 @@ private struct Importer {
         let prefix = path.description
         for tensor in messages(p.n_initializer, p.initializer) {
             let name = string(tensor.pointee.name)
-            let decoded = try decoder.decode(tensor, name: prefix + name)
+            let decoded = try decode(tensor, name: prefix + name)
             graph.initializers.append(add(decoded, name: prefix + name, origin: .initializer(graph: path)))
         }
         for sparse in messages(p.n_sparse_initializer, p.sparse_initializer) {
             let name = sparse.pointee.values.map { string($0.pointee.name) } ?? ""
-            let decoded = try decoder.decodeSparse(sparse, name: prefix + name)
+            let decoded = try decodeSparse(sparse, name: prefix + name)
             graph.sparseInitializers.append(add(decoded, name: prefix + name, origin: .sparseInitializer(graph: path)))
         }
         graph.inputs = messages(p.n_input, p.input).map(valueInfo)
@@ -190,20 +225,20 @@ private struct Importer {
                 : .strings(values)
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR:
             guard let t = a.t else { throw ONNXError(.malformed, file: file, "node `\(label)`: attribute `\(name)` is a TENSOR but holds none") }
-            value = .tensor(add(try decoder.decode(t, name: tensorName(0)), name: tensorName(0), origin: origin(0), consumer: own))
+            value = .tensor(add(try decode(t, name: tensorName(0)), name: tensorName(0), origin: origin(0), consumer: own))
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSOR:
             guard let t = a.sparse_tensor else { throw ONNXError(.malformed, file: file, "node `\(label)`: attribute `\(name)` is a SPARSE_TENSOR but holds none") }
-            value = .sparseTensor(add(try decoder.decodeSparse(t, name: tensorName(0)), name: tensorName(0), origin: origin(0), consumer: own))
+            value = .sparseTensor(add(try decodeSparse(t, name: tensorName(0)), name: tensorName(0), origin: origin(0), consumer: own))
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSORS:
             var ids: [TensorID] = []
             for (index, t) in messages(a.n_tensors, a.tensors).enumerated() {
-                ids.append(add(try decoder.decode(t, name: tensorName(index)), name: tensorName(index), origin: origin(index), consumer: own))
+                ids.append(add(try decode(t, name: tensorName(index)), name: tensorName(index), origin: origin(index), consumer: own))
             }
             value = .tensors(ids)
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSORS:
             var ids: [TensorID] = []
             for (index, t) in messages(a.n_sparse_tensors, a.sparse_tensors).enumerated() {
-                ids.append(add(try decoder.decodeSparse(t, name: tensorName(index)), name: tensorName(index), origin: origin(index), consumer: own))
+                ids.append(add(try decodeSparse(t, name: tensorName(index)), name: tensorName(index), origin: origin(index), consumer: own))
             }
             value = .sparseTensors(ids)
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH:

@@ -1,0 +1,110 @@
+public import PithIR
+import PithLinearAlgebra
+
+/// Runs a model, ONNX graph or Keras configuration, on batches of inputs spread over every core.
+public struct Evaluator: Sendable {
+    enum Engine: Sendable {
+        case onnx(ONNXEvaluator)
+        case keras(KerasEvaluator)
+    }
+
+    let engine: Engine
+    /// The inputs to feed, by name (ONNX graph inputs; Keras input layers), with their declared
+    /// shapes (nil for a symbolic or unknown dimension).
+    public let inputs: [(name: String, shape: [Int?]?, dtype: DType?)]
+
+    public init(model: Model) throws {
+        if model.graph != nil {
+            let evaluator = try ONNXEvaluator(model: model)
+            engine = .onnx(evaluator)
+            inputs = evaluator.inputs.map { info in
+                (info.name, info.shape?.map { dimension -> Int? in if case .fixed(let d) = dimension { return d } else { return nil } }, info.dtype)
+            }
+        } else {
+            let evaluator = try KerasEvaluator(model: model)
+            engine = .keras(evaluator)
+            inputs = evaluator.inputShapes.enumerated().map { ("input_\($0.offset)", $0.element, DType.float32) }
+        }
+    }
+
+    /// One run on whole inputs (one per model input, in order).
+    public func run(_ values: [Value]) throws -> [Value] {
+        guard values.count == inputs.count else { throw EvalError.invalid("the model takes \(inputs.count) inputs, \(values.count) given") }
+        switch engine {
+        case .onnx(let e): return try e.run(Dictionary(uniqueKeysWithValues: zip(inputs.map(\.name), values)))
+        case .keras(let e): return try e.run(values)
+        }
+    }
+
+    /// Whether every input declares a variable first (batch) dimension, so that inputs may be split.
+    public var isBatched: Bool { inputs.allSatisfy { $0.shape?.first.map { $0 == nil } ?? false } }
+
+    /// Runs `values` (each with the batch on axis 0) in batches of `batchSize`, batches spread over
+    /// every core (BLAS single-threaded meanwhile), and joins the outputs along axis 0. Models whose
+    /// inputs do not declare a variable batch dimension, and `batchSize` 0, run in one piece.
+    public func run(batched values: [Value], batchSize: Int) throws -> [Value] {
+        guard batchSize > 0, isBatched, let samples = values.first?.shape.first, samples > batchSize else { return try run(values) }
+        guard values.allSatisfy({ $0.shape.first == samples }) else { throw EvalError.invalid("inputs hold different numbers of samples: \(values.map { $0.shape.first ?? 0 })") }
+        let size = max(1, batchSize)
+        let starts = Array(stride(from: 0, to: samples, by: size))
+        LinearAlgebra.setBLASThreads(1)
+        defer { LinearAlgebra.setBLASThreads(Parallel.cores) }
+        let results = Parallel.map(starts) { start in
+            Result { try run(values.map { $0.rows(start ..< min(start + size, samples)) }) }.mapError { $0 as? EvalError ?? .invalid("\($0)") }
+        }
+        let batches = try results.map { try $0.get() }
+        guard let first = batches.first else { return [] }
+        return first.indices.map { k in Value.joinRows(batches.map { $0[k] }) }
+    }
+
+    /// `value` shaped for input `index`: cast to float when the model computes floats, and each
+    /// sample reshaped to the declared shape when the element counts agree (an MNIST image of
+    /// 28×28 for an input of 784, or the reverse).
+    public func prepare(_ value: Value, forInput index: Int) throws -> Value {
+        var v = value
+        if let dtype = inputs[index].dtype, dtype.isFloatingPoint, !v.isFloat { v = try v.cast(to: dtype) }
+        guard let declared = inputs[index].shape, declared.count >= 1, let samples = v.shape.first else { return v }
+        let perSample = declared.dropFirst()
+        if perSample.allSatisfy({ $0 != nil }) {
+            let size = perSample.reduce(1) { $0 * $1! }
+            let have = v.count / max(samples, 1)
+            guard have == size else {
+                throw EvalError.invalid("input `\(inputs[index].name)` takes samples of shape \(perSample.map { $0! }), the data has samples of shape \(Array(v.shape.dropFirst())) (\(have) values)")
+            }
+            v = v.reshaped([samples] + perSample.map { $0! })
+        }
+        return v
+    }
+}
+
+extension Value {
+    /// Rows `range` along axis 0.
+    func rows(_ range: Range<Int>) -> Value {
+        let inner = shape.dropFirst().reduce(1, *)
+        var out = self
+        out.shape[0] = range.count
+        if isFloat { out.floats = Array(floats[range.lowerBound * inner ..< range.upperBound * inner]) } else { out.ints = Array(ints[range.lowerBound * inner ..< range.upperBound * inner]) }
+        return out
+    }
+
+    /// Values joined along axis 0.
+    static func joinRows(_ parts: [Value]) -> Value {
+        var out = parts[0]
+        guard out.rank > 0 else { return out }
+        out.shape[0] = parts.reduce(0) { $0 + ($1.shape.first ?? 0) }
+        if out.isFloat { out.floats = parts.flatMap(\.floats) } else { out.ints = parts.flatMap(\.ints) }
+        return out
+    }
+
+    /// For each sample (row of a 2-D or higher output), the index of its largest score.
+    public var argmaxRows: [Int] {
+        guard let samples = shape.first, samples > 0 else { return [] }
+        let width = count / samples
+        let values = asFloats
+        return (0..<samples).map { s in
+            var best = 0
+            for k in 1..<max(width, 1) where values[s * width + k] > values[s * width + best] { best = k }
+            return best
+        }
+    }
+}

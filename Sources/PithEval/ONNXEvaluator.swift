@@ -1,0 +1,106 @@
+public import PithIR
+
+/// Runs ONNX graphs from the IR on the CPU: nodes in file order (ONNX requires a topological order),
+/// values computed in `Float` (floating-point types) or `Int64` (integers and bool), matrix products
+/// and convolutions through BLAS.
+///
+/// The operators are those of inference networks: see `ONNXEvaluator.supportedOperators`. Anything
+/// else — another operator, an attribute value an operator does not implement here, a type the
+/// evaluator does not compute — stops evaluation with an `EvalError` that names it.
+public struct ONNXEvaluator: Sendable {
+    public static let supportedOperators: [String] = [
+        "Add", "ArgMax", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "Conv",
+        "ConvTranspose", "Div", "Dropout", "Flatten", "Gather", "Gemm", "GlobalAveragePool", "HardSigmoid",
+        "HardSwish", "Identity", "LeakyRelu", "MatMul", "MaxPool", "Mul", "Pad", "ReduceMean", "Relu", "Reshape",
+        "Resize", "Shape", "Sigmoid", "Slice", "Softmax", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze",
+    ]
+
+    let graph: Graph
+    /// Initializers and constant tensors, by value name.
+    let constants: [String: Value]
+    /// The default-domain operator set version.
+    public let opset: Int
+
+    public init(model: Model) throws {
+        guard let graph = model.graph else { throw EvalError.invalid("the model has no graph to evaluate (Keras models are evaluated from their configuration)") }
+        self.graph = graph
+        opset = Int(model.metadata.opsets.first { $0.domain == "" || $0.domain == "ai.onnx" }?.version ?? 13)
+        var constants: [String: Value] = [:]
+        for id in graph.initializers + graph.sparseInitializers {
+            let tensor = model.tensors[id]
+            guard tensor.dtype != .string else { continue }
+            constants[String(tensor.name)] = try Value(tensor)
+        }
+        // Constant nodes: their tensor is held in the attribute.
+        for node in graph.nodes where node.opType == "Constant" {
+            for attribute in node.attributes {
+                if case .tensor(let id) = attribute.value, let output = node.outputs.first {
+                    let tensor = model.tensors[id]
+                    guard tensor.dtype != .string else { throw EvalError.unsupportedType(output, .string) }
+                    constants[output] = try Value(tensor)
+                } else if case .sparseTensor(let id) = attribute.value, let output = node.outputs.first {
+                    constants[output] = try Value(model.tensors[id])
+                }
+            }
+        }
+        self.constants = constants
+        for node in graph.nodes where node.domain != "" && node.domain != "ai.onnx" {
+            throw EvalError.unsupported("operator `\(node.domain).\(node.opType)` (node `\(node.name)`)")
+        }
+        for node in graph.nodes where !Self.supportedOperators.contains(node.opType) {
+            throw EvalError.unsupported("operator `\(node.opType)` (node `\(node.name)`)")
+        }
+    }
+
+    /// The graph inputs that are not initializers: what the caller must feed.
+    public var inputs: [ValueInfo] { graph.inputs.filter { constants[$0.name] == nil } }
+    public var outputs: [ValueInfo] { graph.outputs }
+
+    /// Runs the graph on `feeds` (by input name) and returns every graph output, in order.
+    public func run(_ feeds: [String: Value]) throws -> [Value] {
+        var values = constants
+        for input in inputs {
+            guard var value = feeds[input.name] else { throw EvalError.invalid("no value given for graph input `\(input.name)`") }
+            if let dtype = input.dtype, dtype != value.dtype { value = try value.cast(to: dtype) }
+            values[input.name] = value
+        }
+        var remaining: [String: Int] = [:]  // readers left for each value, to free memory as we go
+        for node in graph.nodes { for name in node.inputs where !name.isEmpty { remaining[name, default: 0] += 1 } }
+        let keep = Set(graph.outputs.map(\.name))
+        for node in graph.nodes {
+            if node.opType == "Constant" { continue }
+            let inputs: [Value?] = try node.inputs.map { name in
+                if name.isEmpty { return nil }
+                guard let value = values[name] else { throw EvalError.invalid("node `\(node.name)` (\(node.opType)): input `\(name)` has no value yet") }
+                return value
+            }
+            let results: [Value]
+            do {
+                results = try Operators(node: node, opset: opset).run(inputs)
+            } catch let error as EvalError {
+                throw error.in(node)
+            }
+            for (name, value) in zip(node.outputs, results) where !name.isEmpty { values[name] = value }
+            for name in node.inputs where !name.isEmpty {
+                remaining[name, default: 1] -= 1
+                if remaining[name] == 0, !keep.contains(name), constants[name] == nil { values[name] = nil }
+            }
+        }
+        return try graph.outputs.map { output in
+            guard let value = values[output.name] else { throw EvalError.invalid("graph output `\(output.name)` was never computed") }
+            return value
+        }
+    }
+}
+
+extension EvalError {
+    /// The error with the node it happened in.
+    func `in`(_ node: Node) -> EvalError {
+        let label = node.name.isEmpty ? node.opType : "\(node.opType) node `\(node.name)`"
+        switch self {
+        case .unsupported(let what): return .unsupported("\(label): \(what)")
+        case .invalid(let message): return .invalid("\(label): \(message)")
+        case .unsupportedType: return self
+        }
+    }
+}

@@ -1,0 +1,381 @@
+import Foundation
+import PithIR
+import PithLinearAlgebra
+
+/// Matrix products, convolutions, pooling and normalization.
+extension Operators {
+    func gemm(_ inputs: [Value?]) throws -> Value {
+        let a = try floatInput(inputs, 0), b = try floatInput(inputs, 1)
+        guard a.rank == 2, b.rank == 2 else { throw EvalError.invalid("A \(a.shape) and B \(b.shape) must be matrices") }
+        let transA = int("transA", 0) != 0, transB = int("transB", 0) != 0
+        let alpha = float("alpha", 1), beta = float("beta", 1)
+        let m = transA ? a.shape[1] : a.shape[0], k = transA ? a.shape[0] : a.shape[1]
+        let kB = transB ? b.shape[1] : b.shape[0], n = transB ? b.shape[0] : b.shape[1]
+        guard k == kB else { throw EvalError.invalid("A \(a.shape) and B \(b.shape) do not multiply (transA \(transA), transB \(transB))") }
+        var out = [Float](repeating: 0, count: m * n)
+        var betaUsed: Float = 0
+        if inputs.count > 2, let c = inputs[2], beta != 0 {
+            let shape = try broadcastShape(c.shape, [m, n], op: "Gemm")
+            guard shape == [m, n] else { throw EvalError.invalid("C \(c.shape) does not broadcast to [\(m), \(n)]") }
+            let values = c.asFloats
+            let index = broadcastIndices(from: c.shape, to: [m, n])
+            for i in 0..<(m * n) { out[i] = values[index[i]] }
+            betaUsed = beta
+        }
+        a.floats.withUnsafeBufferPointer { pa in b.floats.withUnsafeBufferPointer { pb in out.withUnsafeMutableBufferPointer { pc in
+            LinearAlgebra.gemm(transposeA: transA, transposeB: transB, m: m, n: n, k: k, alpha: alpha,
+                               pa.baseAddress!, lda: a.shape[1], pb.baseAddress!, ldb: b.shape[1], beta: betaUsed, pc.baseAddress!, ldc: n)
+        } } }
+        return Value(floats: out, shape: [m, n], dtype: a.dtype)
+    }
+
+    func matMul(_ inputs: [Value?]) throws -> Value {
+        var a = try floatInput(inputs, 0), b = try floatInput(inputs, 1)
+        let aVector = a.rank == 1, bVector = b.rank == 1
+        if aVector { a = a.reshaped([1, a.shape[0]]) }
+        if bVector { b = b.reshaped([b.shape[0], 1]) }
+        let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], kB = b.shape[b.rank - 2], n = b.shape[b.rank - 1]
+        guard k == kB else { throw EvalError.invalid("shapes \(a.shape) and \(b.shape) do not multiply") }
+        let batch = try broadcastShape(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)), op: "MatMul")
+        let batches = batch.reduce(1, *)
+        let ia = broadcastIndices(from: Array(a.shape.dropLast(2)), to: batch), ib = broadcastIndices(from: Array(b.shape.dropLast(2)), to: batch)
+        var out = [Float](repeating: 0, count: batches * m * n)
+        a.floats.withUnsafeBufferPointer { pa in b.floats.withUnsafeBufferPointer { pb in out.withUnsafeMutableBufferPointer { pc in
+            for t in 0..<batches {
+                LinearAlgebra.gemm(transposeA: false, transposeB: false, m: m, n: n, k: k,
+                                   pa.baseAddress! + ia[t] * m * k, lda: k, pb.baseAddress! + ib[t] * k * n, ldb: n,
+                                   pc.baseAddress! + t * m * n, ldc: n)
+            }
+        } } }
+        var shape = batch + [m, n]
+        if bVector { shape.removeLast() }
+        if aVector { shape.remove(at: shape.count - (bVector ? 1 : 2)) }
+        return Value(floats: out, shape: shape, dtype: a.dtype)
+    }
+
+    /// Begin and end padding per spatial axis, and the output sizes, of a convolution or pooling
+    /// window with `kernel` (already dilated) over `input`.
+    func window(input: [Int], kernel: [Int], strides: [Int], ceil ceilMode: Bool = false) throws -> (begin: [Int], end: [Int], output: [Int]) {
+        let k = input.count
+        var begin = [Int](repeating: 0, count: k), end = begin, output = begin
+        let autoPad = string("auto_pad", "NOTSET")
+        if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
+            for i in 0..<k {
+                output[i] = (input[i] + strides[i] - 1) / strides[i]
+                let total = max(0, (output[i] - 1) * strides[i] + kernel[i] - input[i])
+                begin[i] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
+                end[i] = total - begin[i]
+            }
+            return (begin, end, output)
+        }
+        if autoPad != "VALID", let pads = ints("pads") {
+            guard pads.count == 2 * k else { throw EvalError.invalid("\(pads.count) pads for \(k) spatial axes") }
+            begin = Array(pads[..<k])
+            end = Array(pads[k...])
+        }
+        for i in 0..<k {
+            let span = input[i] + begin[i] + end[i] - kernel[i]
+            guard span >= 0 else { throw EvalError.invalid("window \(kernel[i]) is larger than padded input \(input[i] + begin[i] + end[i])") }
+            output[i] = (ceilMode ? (span + strides[i] - 1) / strides[i] : span / strides[i]) + 1
+            // With ceil_mode the last window must start inside the input or its begin padding.
+            if ceilMode, (output[i] - 1) * strides[i] >= input[i] + begin[i] { output[i] -= 1 }
+        }
+        return (begin, end, output)
+    }
+
+    func conv(_ inputs: [Value?]) throws -> Value {
+        let x = try floatInput(inputs, 0), w = try floatInput(inputs, 1)
+        guard x.rank >= 3, w.rank == x.rank else { throw EvalError.invalid("X \(x.shape) and W \(w.shape) must be [N, C, spatial…] and [M, C/group, kernel…]") }
+        let spatial = x.rank - 2
+        let group = int("group", 1)
+        let batch = x.shape[0], channels = x.shape[1], filters = w.shape[0]
+        let kernelShape = Array(w.shape[2...])
+        guard group >= 1, channels % group == 0, filters % group == 0, w.shape[1] * group == channels else {
+            throw EvalError.invalid("X has \(channels) channels, W \(w.shape) with group \(group)")
+        }
+        let dilations = ints("dilations") ?? [Int](repeating: 1, count: spatial)
+        let stride = ints("strides") ?? [Int](repeating: 1, count: spatial)
+        let dilated = (0..<spatial).map { (kernelShape[$0] - 1) * dilations[$0] + 1 }
+        let inSpatial = Array(x.shape[2...])
+        let (begin, _, outSpatial) = try window(input: inSpatial, kernel: dilated, strides: stride)
+        let outCount = outSpatial.reduce(1, *), inCount = inSpatial.reduce(1, *), kernelCount = kernelShape.reduce(1, *)
+        let cg = channels / group, mg = filters / group
+        var out = [Float](repeating: 0, count: batch * filters * outCount)
+        if inputs.count > 2, let b = inputs[2] {
+            let bias = b.asFloats
+            guard bias.count == filters else { throw EvalError.invalid("bias of \(bias.count) for \(filters) filters") }
+            for n in 0..<batch { for f in 0..<filters { for i in 0..<outCount { out[(n * filters + f) * outCount + i] = bias[f] } } }
+        }
+        let plan = Im2Col(inSpatial: inSpatial, outSpatial: outSpatial, kernel: kernelShape, strides: stride, dilations: dilations, begin: begin)
+        let rows = cg * kernelCount
+        var columns = [Float](repeating: 0, count: plan.isIdentity ? 0 : rows * outCount)
+        x.floats.withUnsafeBufferPointer { px in w.floats.withUnsafeBufferPointer { pw in out.withUnsafeMutableBufferPointer { po in
+            columns.withUnsafeMutableBufferPointer { pc in
+                for n in 0..<batch {
+                    for g in 0..<group {
+                        let image = px.baseAddress! + (n * channels + g * cg) * inCount
+                        let source: UnsafePointer<Float>
+                        if plan.isIdentity { source = image } else {
+                            plan.fill(pc.baseAddress!, from: image, channels: cg)
+                            source = UnsafePointer(pc.baseAddress!)
+                        }
+                        LinearAlgebra.gemm(transposeA: false, transposeB: false, m: mg, n: outCount, k: rows,
+                                           pw.baseAddress! + g * mg * rows, lda: rows, source, ldb: outCount, beta: 1,
+                                           po.baseAddress! + (n * filters + g * mg) * outCount, ldc: outCount)
+                    }
+                }
+            }
+        } } }
+        return Value(floats: out, shape: [batch, filters] + outSpatial, dtype: x.dtype)
+    }
+
+    func convTranspose(_ inputs: [Value?]) throws -> Value {
+        let x = try floatInput(inputs, 0), w = try floatInput(inputs, 1)
+        guard x.rank >= 3, w.rank == x.rank else { throw EvalError.invalid("X \(x.shape) and W \(w.shape) must be [N, C, spatial…] and [C, M/group, kernel…]") }
+        let spatial = x.rank - 2
+        let group = int("group", 1)
+        let batch = x.shape[0], channels = x.shape[1]
+        guard w.shape[0] == channels, channels % group == 0 else { throw EvalError.invalid("X has \(channels) channels, W \(w.shape) with group \(group)") }
+        let mg = w.shape[1], filters = mg * group, cg = channels / group
+        let kernelShape = Array(w.shape[2...])
+        let dilations = ints("dilations") ?? [Int](repeating: 1, count: spatial)
+        let stride = ints("strides") ?? [Int](repeating: 1, count: spatial)
+        let outputPadding = ints("output_padding") ?? [Int](repeating: 0, count: spatial)
+        let inSpatial = Array(x.shape[2...])
+        let dilated = (0..<spatial).map { (kernelShape[$0] - 1) * dilations[$0] + 1 }
+        var begin = [Int](repeating: 0, count: spatial), end = begin, outSpatial = begin
+        let autoPad = string("auto_pad", "NOTSET")
+        let natural: [Int] = (0..<spatial).map { i in
+            let span: Int = stride[i] * (inSpatial[i] - 1)
+            return span + outputPadding[i] + dilated[i]
+        }
+        if let requested = ints("output_shape") {
+            let wanted = Array(requested.suffix(spatial))
+            for i in 0..<spatial {
+                let total = natural[i] - wanted[i]
+                if autoPad == "SAME_UPPER" { begin[i] = total / 2; end[i] = total - total / 2 } else { begin[i] = total - total / 2; end[i] = total / 2 }
+                outSpatial[i] = wanted[i]
+            }
+        } else if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
+            for i in 0..<spatial {
+                outSpatial[i] = inSpatial[i] * stride[i]
+                let total = max(0, natural[i] - outSpatial[i])
+                if autoPad == "SAME_UPPER" { begin[i] = total / 2; end[i] = total - total / 2 } else { begin[i] = total - total / 2; end[i] = total / 2 }
+            }
+        } else {
+            if autoPad != "VALID", let pads = ints("pads") {
+                begin = Array(pads[..<spatial])
+                end = Array(pads[spatial...])
+            }
+            for i in 0..<spatial { outSpatial[i] = natural[i] - begin[i] - end[i] }
+        }
+        let outCount = outSpatial.reduce(1, *), inCount = inSpatial.reduce(1, *), kernelCount = kernelShape.reduce(1, *)
+        var out = [Float](repeating: 0, count: batch * filters * outCount)
+        let rows = mg * kernelCount
+        var columns = [Float](repeating: 0, count: rows * inCount)
+        // The output positions each (kernel offset, input position) pair lands on: col2im of the
+        // transposed product, the plan of a convolution read backwards.
+        let plan = Im2Col(inSpatial: outSpatial, outSpatial: inSpatial, kernel: kernelShape, strides: stride, dilations: dilations, begin: begin)
+        x.floats.withUnsafeBufferPointer { px in w.floats.withUnsafeBufferPointer { pw in out.withUnsafeMutableBufferPointer { po in
+            columns.withUnsafeMutableBufferPointer { pc in
+                for n in 0..<batch {
+                    for g in 0..<group {
+                        // columns[mg·K, in] = W_gᵀ [mg·K, cg] · X_g [cg, in]
+                        LinearAlgebra.gemm(transposeA: true, transposeB: false, m: rows, n: inCount, k: cg,
+                                           pw.baseAddress! + g * cg * rows, lda: rows, px.baseAddress! + (n * channels + g * cg) * inCount, ldb: inCount,
+                                           pc.baseAddress!, ldc: inCount)
+                        plan.scatter(UnsafePointer(pc.baseAddress!), into: po.baseAddress! + (n * filters + g * mg) * outCount, channels: mg)
+                    }
+                }
+            }
+        } } }
+        if inputs.count > 2, let b = inputs[2] {
+            let bias = b.asFloats
+            for n in 0..<batch { for f in 0..<filters { for i in 0..<outCount { out[(n * filters + f) * outCount + i] += bias[f] } } }
+        }
+        return Value(floats: out, shape: [batch, filters] + outSpatial, dtype: x.dtype)
+    }
+
+    func pool(_ inputs: [Value?], max isMax: Bool) throws -> [Value] {
+        let x = try required(inputs, 0)
+        guard x.rank >= 3 else { throw EvalError.invalid("X \(x.shape) must be [N, C, spatial…]") }
+        if isMax, int("storage_order", 0) != 0, node.outputs.count > 1 { throw EvalError.unsupported("MaxPool indices in column-major storage order") }
+        let values = x.asFloats
+        let spatial = x.rank - 2
+        guard let kernel = ints("kernel_shape"), kernel.count == spatial else { throw EvalError.invalid("kernel_shape must give \(spatial) sizes") }
+        let stride = ints("strides") ?? [Int](repeating: 1, count: spatial)
+        let dilations = ints("dilations") ?? [Int](repeating: 1, count: spatial)
+        let dilated = (0..<spatial).map { (kernel[$0] - 1) * dilations[$0] + 1 }
+        let inSpatial = Array(x.shape[2...])
+        let (begin, end, outSpatial) = try window(input: inSpatial, kernel: dilated, strides: stride, ceil: int("ceil_mode", 0) != 0)
+        let includePad = int("count_include_pad", 0) != 0
+        let planes = x.shape[0] * x.shape[1], inCount = inSpatial.reduce(1, *), outCount = outSpatial.reduce(1, *)
+        let inStrides = strides(inSpatial)
+        var out = [Float](repeating: 0, count: planes * outCount)
+        var argmax = [Int64](repeating: 0, count: isMax ? planes * outCount : 0)
+        var position = [Int](repeating: 0, count: spatial)
+        for o in 0..<outCount {
+            var rest = o
+            for a in (0..<spatial).reversed() { position[a] = rest % outSpatial[a]; rest /= outSpatial[a] }
+            // Offsets of the window's in-bounds taps, and how many taps count for the average.
+            var offsets: [Int] = []
+            var padded = 1
+            for a in 0..<spatial {
+                let startA = position[a] * stride[a] - begin[a]
+                let endA = min(startA + dilated[a], inSpatial[a] + end[a])
+                padded *= (endA - startA + dilations[a] - 1) / dilations[a]
+            }
+            var tap = [Int](repeating: 0, count: spatial)
+            let taps = kernel.reduce(1, *)
+            for _ in 0..<taps {
+                var offset = 0, inside = true
+                for a in 0..<spatial {
+                    let p = position[a] * stride[a] - begin[a] + tap[a] * dilations[a]
+                    if p < 0 || p >= inSpatial[a] { inside = false; break }
+                    offset += p * inStrides[a]
+                }
+                if inside { offsets.append(offset) }
+                var a = spatial - 1
+                while a >= 0 { tap[a] += 1; if tap[a] < kernel[a] { break }; tap[a] = 0; a -= 1 }
+            }
+            for plane in 0..<planes {
+                let base = plane * inCount
+                if isMax {
+                    var best = -Float.infinity, bestIndex = offsets.first ?? 0
+                    for offset in offsets where values[base + offset] > best { best = values[base + offset]; bestIndex = offset }
+                    out[plane * outCount + o] = best
+                    argmax[plane * outCount + o] = Int64(base + bestIndex)
+                } else {
+                    var sum: Float = 0
+                    for offset in offsets { sum += values[base + offset] }
+                    let divisor = includePad ? padded : offsets.count
+                    out[plane * outCount + o] = divisor == 0 ? 0 : sum / Float(divisor)
+                }
+            }
+        }
+        let shape = Array(x.shape[..<2]) + outSpatial
+        var result = Value(floats: out, shape: shape, dtype: x.isFloat ? x.dtype : .float32)
+        if !x.isFloat { result = try result.cast(to: x.dtype) }
+        return isMax && node.outputs.count > 1 ? [result, Value(ints: argmax, shape: shape)] : [result]
+    }
+
+    func globalAveragePool(_ inputs: [Value?]) throws -> Value {
+        let x = try floatInput(inputs, 0)
+        guard x.rank >= 3 else { throw EvalError.invalid("X \(x.shape) must be [N, C, spatial…]") }
+        let planes = x.shape[0] * x.shape[1], inner = x.count / max(planes, 1)
+        let out = (0..<planes).map { p in x.floats[p * inner ..< (p + 1) * inner].reduce(0, +) / Float(inner) }
+        return Value(floats: out, shape: Array(x.shape[..<2]) + [Int](repeating: 1, count: x.rank - 2), dtype: x.dtype)
+    }
+
+    func batchNormalization(_ inputs: [Value?]) throws -> [Value] {
+        let x = try floatInput(inputs, 0)
+        let scale = try required(inputs, 1).asFloats, bias = try required(inputs, 2).asFloats
+        var mean = try required(inputs, 3).asFloats, variance = try required(inputs, 4).asFloats
+        let epsilon = float("epsilon", 1e-5), momentum = float("momentum", 0.9)
+        let channels = x.rank > 1 ? x.shape[1] : 1
+        guard [scale.count, bias.count, mean.count, variance.count].allSatisfy({ $0 == channels }) else {
+            throw EvalError.invalid("scale, B, mean and var must each hold \(channels) values")
+        }
+        let inner = x.shape.dropFirst(2).reduce(1, *), batch = x.shape[0]
+        let training = opset >= 14 && int("training_mode", 0) != 0
+        var runningMean = mean, runningVariance = variance
+        if training {
+            let n = Double(batch * inner)
+            for c in 0..<channels {
+                var sum = 0.0, squares = 0.0
+                for b in 0..<batch { for i in 0..<inner { let v = Double(x.floats[(b * channels + c) * inner + i]); sum += v; squares += v * v } }
+                let m = sum / n
+                let v = squares / n - m * m
+                runningMean[c] = mean[c] * momentum + Float(m) * (1 - momentum)
+                runningVariance[c] = variance[c] * momentum + Float(v) * (1 - momentum)
+                mean[c] = Float(m)
+                variance[c] = Float(v)
+            }
+        }
+        var out = x
+        for b in 0..<batch {
+            for c in 0..<channels {
+                let k = scale[c] / (variance[c] + epsilon).squareRoot(), shift = bias[c] - mean[c] * k
+                for i in 0..<inner { out.floats[(b * channels + c) * inner + i] = x.floats[(b * channels + c) * inner + i] * k + shift }
+            }
+        }
+        if training, node.outputs.count > 1 {
+            return [out, Value(floats: runningMean, shape: [channels], dtype: x.dtype), Value(floats: runningVariance, shape: [channels], dtype: x.dtype)]
+        }
+        return [out]
+    }
+}
+
+/// Where each column of a convolution's unfolded input comes from: for every (kernel offset,
+/// output position) the input position, or none when it falls in the padding.
+struct Im2Col {
+    /// For each kernel offset, for each output position, the input offset or -1.
+    let sources: [Int32]
+    let kernelCount: Int
+    let outCount: Int
+    let inCount: Int
+    /// A 1×1 kernel with unit strides and no padding: the input is its own unfolding.
+    let isIdentity: Bool
+
+    init(inSpatial: [Int], outSpatial: [Int], kernel: [Int], strides: [Int], dilations: [Int], begin: [Int]) {
+        let spatial = inSpatial.count
+        kernelCount = kernel.reduce(1, *)
+        outCount = outSpatial.reduce(1, *)
+        inCount = inSpatial.reduce(1, *)
+        isIdentity = kernelCount == 1 && strides.allSatisfy { $0 == 1 } && begin.allSatisfy { $0 == 0 } && inSpatial == outSpatial
+        let inStrides = PithEval.strides(inSpatial)
+        var sources = [Int32](repeating: -1, count: kernelCount * outCount)
+        var tap = [Int](repeating: 0, count: spatial)
+        for t in 0..<kernelCount {
+            var position = [Int](repeating: 0, count: spatial)
+            for o in 0..<outCount {
+                var offset = 0, inside = true
+                for a in 0..<spatial {
+                    let p = position[a] * strides[a] - begin[a] + tap[a] * dilations[a]
+                    if p < 0 || p >= inSpatial[a] { inside = false; break }
+                    offset += p * inStrides[a]
+                }
+                if inside { sources[t * outCount + o] = Int32(offset) }
+                var a = spatial - 1
+                while a >= 0 { position[a] += 1; if position[a] < outSpatial[a] { break }; position[a] = 0; a -= 1 }
+            }
+            var a = spatial - 1
+            while a >= 0 { tap[a] += 1; if tap[a] < kernel[a] { break }; tap[a] = 0; a -= 1 }
+        }
+        self.sources = sources
+    }
+
+    /// columns[c·K + t, o] = input[c, source(t, o)] (0 in the padding).
+    func fill(_ columns: UnsafeMutablePointer<Float>, from input: UnsafePointer<Float>, channels: Int) {
+        sources.withUnsafeBufferPointer { s in
+            for c in 0..<channels {
+                let image = input + c * inCount
+                for t in 0..<kernelCount {
+                    let row = columns + (c * kernelCount + t) * outCount
+                    let map = s.baseAddress! + t * outCount
+                    for o in 0..<outCount {
+                        let k = Int(map[o])
+                        row[o] = k >= 0 ? image[k] : 0
+                    }
+                }
+            }
+        }
+    }
+
+    /// The adjoint of `fill`: output[c, source(t, o)] += columns[c·K + t, o].
+    func scatter(_ columns: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, channels: Int) {
+        sources.withUnsafeBufferPointer { s in
+            for c in 0..<channels {
+                let image = output + c * inCount
+                for t in 0..<kernelCount {
+                    let row = columns + (c * kernelCount + t) * outCount
+                    let map = s.baseAddress! + t * outCount
+                    for o in 0..<outCount {
+                        let k = Int(map[o])
+                        if k >= 0 { image[k] += row[o] }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,266 @@
+import Foundation
+import PithIR
+
+/// One node's computation: its attributes, and the operator functions (split by kind over the
+/// `Operators+*.swift` files).
+struct Operators {
+    let node: Node
+    let opset: Int
+
+    // MARK: Attributes
+
+    func int(_ name: String, _ fallback: Int) -> Int {
+        if case .int(let v) = node.attribute(name) { return Int(v) }
+        return fallback
+    }
+
+    func float(_ name: String, _ fallback: Float) -> Float {
+        if case .float(let v) = node.attribute(name) { return v }
+        return fallback
+    }
+
+    func ints(_ name: String) -> [Int]? {
+        if case .ints(let v) = node.attribute(name) { return v.map { Int($0) } }
+        return nil
+    }
+
+    func floats(_ name: String) -> [Float]? {
+        if case .floats(let v) = node.attribute(name) { return v }
+        return nil
+    }
+
+    func string(_ name: String, _ fallback: String) -> String {
+        if case .string(let v) = node.attribute(name) { return String(decoding: v, as: UTF8.self) }
+        return fallback
+    }
+
+    func required(_ inputs: [Value?], _ index: Int) throws -> Value {
+        guard index < inputs.count, let value = inputs[index] else {
+            throw EvalError.invalid("input \(index) is required")
+        }
+        return value
+    }
+
+    func floatInput(_ inputs: [Value?], _ index: Int) throws -> Value {
+        let value = try required(inputs, index)
+        guard value.isFloat else { throw EvalError.unsupported("input \(index) of type \(value.dtype.rawValue); this operator is computed for floating-point inputs") }
+        return value
+    }
+
+    // MARK: Dispatch
+
+    func run(_ inputs: [Value?]) throws -> [Value] {
+        switch node.opType {
+        case "Add": return [try binary(inputs, { $0 + $1 }, { $0 &+ $1 })]
+        case "Sub": return [try binary(inputs, { $0 - $1 }, { $0 &- $1 })]
+        case "Mul": return [try binary(inputs, { $0 * $1 }, { $0 &* $1 })]
+        case "Div":
+            return [try binary(inputs, { $0 / $1 }, { a, b in
+                guard b != 0 else { return 0 }
+                return a / b
+            })]
+        case "Relu": return [try unary(inputs) { max($0, 0) }]
+        case "LeakyRelu":
+            let alpha = float("alpha", 0.01)
+            return [try unary(inputs) { $0 >= 0 ? $0 : alpha * $0 }]
+        case "Sigmoid": return [try unary(inputs) { 1 / (1 + exp(-$0)) }]
+        case "Tanh": return [try unary(inputs) { tanh($0) }]
+        case "HardSigmoid":
+            let alpha = float("alpha", 0.2), beta = float("beta", 0.5)
+            return [try unary(inputs) { max(0, min(1, alpha * $0 + beta)) }]
+        case "HardSwish": return [try unary(inputs) { $0 * max(0, min(1, $0 / 6 + 0.5)) }]
+        case "Identity": return [try required(inputs, 0)]
+        case "Dropout": return try dropout(inputs)
+        case "Softmax": return [try softmax(inputs)]
+        case "Clip": return [try clip(inputs)]
+        case "Cast":
+            let to = int("to", 0)
+            guard let dtype = onnxType(to) else { throw EvalError.unsupported("Cast to ONNX type \(to)") }
+            return [try required(inputs, 0).cast(to: dtype)]
+        case "ArgMax": return [try argMax(inputs)]
+        case "ReduceMean": return [try reduceMean(inputs)]
+        case "Gemm": return [try gemm(inputs)]
+        case "MatMul": return [try matMul(inputs)]
+        case "Conv": return [try conv(inputs)]
+        case "ConvTranspose": return [try convTranspose(inputs)]
+        case "MaxPool": return try pool(inputs, max: true)
+        case "AveragePool": return try pool(inputs, max: false)
+        case "GlobalAveragePool": return [try globalAveragePool(inputs)]
+        case "BatchNormalization": return try batchNormalization(inputs)
+        case "Flatten": return [try flatten(inputs)]
+        case "Reshape": return [try reshape(inputs)]
+        case "Transpose": return [try transpose(inputs)]
+        case "Concat": return [try concat(inputs)]
+        case "Squeeze": return [try squeeze(inputs)]
+        case "Unsqueeze": return [try unsqueeze(inputs)]
+        case "Shape": return [try shape(inputs)]
+        case "Gather": return [try gather(inputs)]
+        case "Slice": return [try slice(inputs)]
+        case "Pad": return [try pad(inputs)]
+        case "Resize": return [try resize(inputs)]
+        default: throw EvalError.unsupported("operator `\(node.opType)`")
+        }
+    }
+
+    /// The IR dtype of an ONNX `TensorProto.DataType` code, for the types the evaluator computes.
+    func onnxType(_ code: Int) -> DType? {
+        switch code {
+        case 1: return .float32
+        case 2: return .uint8
+        case 3: return .int8
+        case 4: return .uint16
+        case 5: return .int16
+        case 6: return .int32
+        case 7: return .int64
+        case 9: return .bool
+        case 10: return .float16
+        case 11: return .float64
+        case 12: return .uint32
+        case 13: return .uint64
+        case 16: return .bfloat16
+        default: return nil
+        }
+    }
+
+    // MARK: Elementwise
+
+    func unary(_ inputs: [Value?], _ f: (Float) -> Float) throws -> Value {
+        let x = try floatInput(inputs, 0)
+        var out = x
+        out.floats = x.floats.map(f)
+        return try out.cast(to: x.dtype)
+    }
+
+    func binary(_ inputs: [Value?], _ f: (Float, Float) -> Float, _ g: (Int64, Int64) -> Int64) throws -> Value {
+        let a = try required(inputs, 0), b = try required(inputs, 1)
+        let shape = try broadcastShape(a.shape, b.shape, op: node.opType)
+        let count = shape.reduce(1, *)
+        if a.isFloat || b.isFloat {
+            let x = a.asFloats, y = b.asFloats
+            var out = [Float](repeating: 0, count: count)
+            if a.shape == b.shape {
+                for i in 0..<count { out[i] = f(x[i], y[i]) }
+            } else if a.shape == shape, shape.reversed().starts(with: b.shape.reversed()) || y.count == 1 {
+                // b repeats along leading axes (a bias): its index cycles.
+                let n = y.count
+                for i in 0..<count { out[i] = f(x[i], y[i % n]) }
+            } else {
+                let ia = broadcastIndices(from: a.shape, to: shape), ib = broadcastIndices(from: b.shape, to: shape)
+                for i in 0..<count { out[i] = f(x[ia[i]], y[ib[i]]) }
+            }
+            return Value(floats: out, shape: shape, dtype: a.isFloat ? a.dtype : b.dtype)
+        }
+        let ia = broadcastIndices(from: a.shape, to: shape), ib = broadcastIndices(from: b.shape, to: shape)
+        let out = (0..<count).map { wrap(g(a.ints[ia[$0]], b.ints[ib[$0]]), to: a.dtype) }
+        return Value(ints: out, shape: shape, dtype: a.dtype)
+    }
+
+    func dropout(_ inputs: [Value?]) throws -> [Value] {
+        let x = try required(inputs, 0)
+        // Opset 12+: training_mode is input 2; before 7, is_test; before 12, inference unless training.
+        var ratio: Float = float("ratio", 0.5)
+        if inputs.count > 1, let r = inputs[1] { ratio = r.asFloats.first ?? ratio }
+        if inputs.count > 2, let t = inputs[2], t.asInts.first ?? 0 != 0, ratio > 0 {
+            throw EvalError.unsupported("Dropout in training mode with ratio \(ratio) (random masks)")
+        }
+        let mask = Value(ints: [Int64](repeating: 1, count: x.count), shape: x.shape, dtype: .bool)
+        return node.outputs.count > 1 ? [x, mask] : [x]
+    }
+
+    func clip(_ inputs: [Value?]) throws -> Value {
+        let x = try required(inputs, 0)
+        var low: Float = -.infinity, high: Float = .infinity
+        if opset < 11 {
+            low = float("min", low)
+            high = float("max", high)
+        } else {
+            if inputs.count > 1, let m = inputs[1] { low = m.asFloats.first ?? low }
+            if inputs.count > 2, let m = inputs[2] { high = m.asFloats.first ?? high }
+        }
+        if x.isFloat {
+            var out = x
+            out.floats = x.floats.map { min(max($0, low), high) }
+            return out
+        }
+        var out = x
+        let lo = low.isFinite ? Int64(low) : Int64.min, hi = high.isFinite ? Int64(high) : Int64.max
+        out.ints = x.ints.map { min(max($0, lo), hi) }
+        return out
+    }
+
+    func softmax(_ inputs: [Value?]) throws -> Value {
+        let x = try floatInput(inputs, 0)
+        let axis = try normalizedAxis(int("axis", opset >= 13 ? -1 : 1), rank: x.rank, op: "Softmax")
+        var out = x
+        if opset < 13 {
+            // The input is viewed as 2-D, [product of axes before `axis`, product from `axis` on].
+            let inner = x.shape[axis...].reduce(1, *)
+            let outer = inner == 0 ? 0 : x.count / inner
+            out.floats.withUnsafeMutableBufferPointer { p in
+                for o in 0..<outer { softmaxRun(p.baseAddress! + o * inner, count: inner, stride: 1) }
+            }
+        } else {
+            let n = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
+            let outer = x.shape[..<axis].reduce(1, *)
+            out.floats.withUnsafeMutableBufferPointer { p in
+                for o in 0..<outer { for i in 0..<inner { softmaxRun(p.baseAddress! + o * n * inner + i, count: n, stride: inner) } }
+            }
+        }
+        return out
+    }
+
+    private func softmaxRun(_ p: UnsafeMutablePointer<Float>, count: Int, stride: Int) {
+        guard count > 0 else { return }
+        var top = -Float.infinity
+        for i in 0..<count { top = max(top, p[i * stride]) }
+        var sum: Float = 0
+        for i in 0..<count {
+            let e = exp(p[i * stride] - top)
+            p[i * stride] = e
+            sum += e
+        }
+        for i in 0..<count { p[i * stride] /= sum }
+    }
+
+    func argMax(_ inputs: [Value?]) throws -> Value {
+        let x = try required(inputs, 0)
+        let axis = try normalizedAxis(int("axis", 0), rank: x.rank, op: "ArgMax")
+        let keep = int("keepdims", 1) != 0, last = int("select_last_index", 0) != 0
+        let n = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *), outer = x.shape[..<axis].reduce(1, *)
+        let values = x.asFloats
+        var out = [Int64](repeating: 0, count: outer * inner)
+        for o in 0..<outer {
+            for i in 0..<inner {
+                var best = 0, bestValue = -Float.infinity
+                for k in 0..<n {
+                    let v = values[(o * n + k) * inner + i]
+                    if k == 0 || v > bestValue || (last && v == bestValue) { best = k; bestValue = v }
+                }
+                out[o * inner + i] = Int64(best)
+            }
+        }
+        var shape = x.shape
+        if keep { shape[axis] = 1 } else { shape.remove(at: axis) }
+        return Value(ints: out, shape: shape)
+    }
+
+    func reduceMean(_ inputs: [Value?]) throws -> Value {
+        let x = try floatInput(inputs, 0)
+        var axes = ints("axes")
+        if opset >= 18, inputs.count > 1, let a = inputs[1] { axes = a.asInts.map { Int($0) } }
+        if (axes ?? []).isEmpty {
+            if opset >= 18, int("noop_with_empty_axes", 0) != 0 { return x }
+            axes = Array(0..<x.rank)
+        }
+        let reduced = Set(try axes!.map { try normalizedAxis($0, rank: x.rank, op: "ReduceMean") })
+        let keep = int("keepdims", 1) != 0
+        let outShapeKept = x.shape.enumerated().map { reduced.contains($0.offset) ? 1 : $0.element }
+        let outCount = outShapeKept.reduce(1, *)
+        var sums = [Double](repeating: 0, count: outCount)
+        let target = broadcastIndices(from: outShapeKept, to: x.shape)
+        for i in 0..<x.count { sums[target[i]] += Double(x.floats[i]) }
+        let n = Double(max(1, x.count / max(1, outCount)))
+        let shape = keep ? outShapeKept : x.shape.enumerated().filter { !reduced.contains($0.offset) }.map(\.element)
+        return Value(floats: sums.map { Float($0 / n) }, shape: shape, dtype: x.dtype)
+    }
+}

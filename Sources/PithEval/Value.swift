@@ -1,0 +1,166 @@
+public import PithIR
+
+/// A value flowing through the evaluator: a tensor of floats (every floating-point dtype is computed
+/// in `Float`) or of integers (every integer dtype and bool, held as `Int64`).
+public struct Value: Sendable {
+    /// The ONNX element type the value has; computation happens in `Float` or `Int64`.
+    public var dtype: DType
+    public var shape: [Int]
+    public var floats: [Float]
+    public var ints: [Int64]
+
+    public init(floats: [Float], shape: [Int], dtype: DType = .float32) {
+        self.dtype = dtype
+        self.shape = shape
+        self.floats = floats
+        self.ints = []
+    }
+
+    public init(ints: [Int64], shape: [Int], dtype: DType = .int64) {
+        self.dtype = dtype
+        self.shape = shape
+        self.floats = []
+        self.ints = ints
+    }
+
+    public var count: Int { shape.reduce(1, *) }
+    public var isFloat: Bool { dtype.isFloatingPoint }
+    public var rank: Int { shape.count }
+
+    /// The values as floats, whatever the type.
+    public var asFloats: [Float] { isFloat ? floats : ints.map { Float($0) } }
+    /// The values as integers (floats truncated toward zero).
+    public var asInts: [Int64] { isFloat ? floats.map { $0.isFinite ? Int64($0) : 0 } : ints }
+
+    /// A value from a model tensor (compressed storage expanded).
+    public init(_ tensor: Tensor) throws {
+        let dense = tensor.densified()
+        if tensor.dtype.isFloatingPoint {
+            self.init(floats: dense.floatValues(), shape: tensor.shape, dtype: tensor.dtype)
+        } else if tensor.dtype == .bool || tensor.dtype.isInteger {
+            var values: [Int64] = []
+            values.reserveCapacity(tensor.count)
+            if tensor.dtype == .int64, case .dense(let buffer) = dense.storage {
+                values = buffer.withUnsafeBufferPointer(as: Int64.self) { Array($0) }
+            } else if tensor.dtype == .bool, case .dense(let buffer) = dense.storage {
+                values = buffer.withUnsafeBytes { $0.map { $0 != 0 ? 1 : 0 } }
+            } else {
+                dense.forEachValueChunk { chunk in for v in chunk { values.append(Int64(v)) } }
+            }
+            self.init(ints: values, shape: tensor.shape, dtype: tensor.dtype)
+        } else {
+            throw EvalError.unsupportedType(tensor.name, tensor.dtype)
+        }
+    }
+
+    /// The value with another shape of the same element count.
+    public func reshaped(_ shape: [Int]) -> Value {
+        var copy = self
+        copy.shape = shape
+        return copy
+    }
+
+    /// The same elements converted to `dtype`, with the rounding and wrapping ONNX `Cast` does.
+    public func cast(to dtype: DType) throws -> Value {
+        if dtype.isFloatingPoint {
+            var out = Value(floats: asFloats, shape: shape, dtype: dtype)
+            switch dtype {
+            case .float16: out.floats = out.floats.map { FloatRounding.float16($0) }
+            case .bfloat16: out.floats = out.floats.map { FloatRounding.bfloat16($0) }
+            default: break
+            }
+            return out
+        }
+        guard dtype == .bool || dtype.isInteger else { throw EvalError.unsupported("Cast to \(dtype.rawValue)") }
+        if dtype == .bool { return Value(ints: isFloat ? floats.map { $0 != 0 ? 1 : 0 } : ints.map { $0 != 0 ? 1 : 0 }, shape: shape, dtype: .bool) }
+        return Value(ints: asInts.map { wrap($0, to: dtype) }, shape: shape, dtype: dtype)
+    }
+}
+
+/// `value` wrapped to the range of the integer `dtype`, as a C cast does.
+func wrap(_ value: Int64, to dtype: DType) -> Int64 {
+    switch dtype {
+    case .int8: return Int64(Int8(truncatingIfNeeded: value))
+    case .uint8: return Int64(UInt8(truncatingIfNeeded: value))
+    case .int16: return Int64(Int16(truncatingIfNeeded: value))
+    case .uint16: return Int64(UInt16(truncatingIfNeeded: value))
+    case .int32: return Int64(Int32(truncatingIfNeeded: value))
+    case .uint32: return Int64(UInt32(truncatingIfNeeded: value))
+    case .bool: return value != 0 ? 1 : 0
+    default: return value
+    }
+}
+
+/// Why a model could not be evaluated.
+public enum EvalError: Error, Sendable, CustomStringConvertible {
+    /// An operator, attribute value or layer the evaluator does not implement.
+    case unsupported(String)
+    case unsupportedType(String, DType)
+    /// The model or its inputs contradict themselves (shapes, missing values).
+    case invalid(String)
+
+    public var description: String {
+        switch self {
+        case .unsupported(let what): return "not supported by the reference evaluator: \(what)"
+        case .unsupportedType(let name, let dtype): return "`\(name)`: the reference evaluator does not compute \(dtype.rawValue) values"
+        case .invalid(let message): return message
+        }
+    }
+}
+
+/// Row-major strides of `shape`.
+func strides(_ shape: [Int]) -> [Int] {
+    var result = [Int](repeating: 1, count: shape.count)
+    var step = 1
+    for axis in shape.indices.reversed() {
+        result[axis] = step
+        step *= shape[axis]
+    }
+    return result
+}
+
+/// Numpy broadcasting of two shapes.
+func broadcastShape(_ a: [Int], _ b: [Int], op: String) throws -> [Int] {
+    let rank = max(a.count, b.count)
+    let pa = [Int](repeating: 1, count: rank - a.count) + a
+    let pb = [Int](repeating: 1, count: rank - b.count) + b
+    return try zip(pa, pb).map { x, y in
+        guard x == y || x == 1 || y == 1 else { throw EvalError.invalid("\(op): shapes \(a) and \(b) do not broadcast") }
+        return x == 1 ? y : x
+    }
+}
+
+/// For each element of `shape` broadcast to `output`, the index of its source element.
+func broadcastIndices(from shape: [Int], to output: [Int]) -> [Int] {
+    let total = output.reduce(1, *)
+    let count = shape.reduce(1, *)
+    if shape == output { return Array(0..<total) }
+    if count == 1 { return [Int](repeating: 0, count: total) }
+    let rank = output.count
+    let padded = [Int](repeating: 1, count: rank - shape.count) + shape
+    let sourceStrides = strides(padded)
+    let effective = (0..<rank).map { padded[$0] == 1 ? 0 : sourceStrides[$0] }
+    var result = [Int](repeating: 0, count: total)
+    var index = [Int](repeating: 0, count: rank)
+    var source = 0
+    for i in 0..<total {
+        result[i] = source
+        var axis = rank - 1
+        while axis >= 0 {
+            index[axis] += 1
+            source += effective[axis]
+            if index[axis] < output[axis] { break }
+            source -= effective[axis] * index[axis]
+            index[axis] = 0
+            axis -= 1
+        }
+    }
+    return result
+}
+
+/// Normalises a possibly negative axis for a tensor of `rank`.
+func normalizedAxis(_ axis: Int, rank: Int, op: String) throws -> Int {
+    let a = axis < 0 ? axis + rank : axis
+    guard a >= 0, a < max(rank, 1) else { throw EvalError.invalid("\(op): axis \(axis) is outside a tensor of rank \(rank)") }
+    return a
+}
