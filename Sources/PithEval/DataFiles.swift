@@ -126,7 +126,6 @@ public enum DataFiles {
             result.append((arrayName, try npy(member, file: "\(file) member `\(name)`")))
             position = start + compressed
         }
-        guard !result.isEmpty else { throw DataFileError(file, "the zip archive holds no arrays") }
         return result
     }
 

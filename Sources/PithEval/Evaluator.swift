@@ -64,16 +64,20 @@ public struct Evaluator: Sendable {
         var v = value
         if let dtype = inputs[index].dtype, dtype.isFloatingPoint, !v.isFloat { v = try v.cast(to: dtype) }
         guard let declared = inputs[index].shape, declared.count >= 1, let samples = v.shape.first else { return v }
+        // Already of the declared shape (symbolic dimensions match anything).
+        if declared.count == v.rank, zip(declared, v.shape).allSatisfy({ $0 == nil || $0 == $1 }) { return v }
         let perSample = declared.dropFirst()
-        if perSample.allSatisfy({ $0 != nil }) {
-            let size = perSample.reduce(1) { $0 * $1! }
-            let have = v.count / max(samples, 1)
-            guard have == size else {
-                throw EvalError.invalid("input `\(inputs[index].name)` takes samples of shape \(perSample.map { $0! }), the data has samples of shape \(Array(v.shape.dropFirst())) (\(have) values)")
-            }
-            v = v.reshaped([samples] + perSample.map { $0! })
+        guard declared[0] == nil, perSample.allSatisfy({ $0 != nil }), samples > 0 else {
+            // A fixed-shape input: the data is taken as it is, as far as its element count allows.
+            if declared.allSatisfy({ $0 != nil }), declared.reduce(1, { $0 * $1! }) == v.count { return v.reshaped(declared.map { $0! }) }
+            return v
         }
-        return v
+        let size = perSample.reduce(1) { $0 * $1! }
+        let have = v.count / samples
+        guard have == size else {
+            throw EvalError.invalid("input `\(inputs[index].name)` takes samples of shape \(perSample.map { $0! }), the data has samples of shape \(Array(v.shape.dropFirst())) (\(have) values)")
+        }
+        return v.reshaped([samples] + perSample.map { $0! })
     }
 }
 

@@ -9,10 +9,11 @@ public import PithIR
 /// evaluator does not compute — stops evaluation with an `EvalError` that names it.
 public struct ONNXEvaluator: Sendable {
     public static let supportedOperators: [String] = [
-        "Add", "ArgMax", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "Conv",
-        "ConvTranspose", "Div", "Dropout", "Flatten", "Gather", "Gemm", "GlobalAveragePool", "HardSigmoid",
-        "HardSwish", "Identity", "LeakyRelu", "MatMul", "MaxPool", "Mul", "Pad", "ReduceMean", "Relu", "Reshape",
-        "Resize", "Shape", "Sigmoid", "Slice", "Softmax", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze",
+        "Abs", "Add", "ArgMax", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "Conv",
+        "ConvTranspose", "Div", "Dropout", "Exp", "Flatten", "Gather", "Gemm", "GlobalAveragePool", "HardSigmoid",
+        "HardSwish", "Identity", "LeakyRelu", "MatMul", "MaxPool", "Mul", "Neg", "Pad", "Pow", "Reciprocal", "ReduceMean",
+        "Relu", "Reshape", "Resize", "Shape", "Sigmoid", "Slice", "Softmax", "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose",
+        "Unsqueeze",
     ]
 
     let graph: Graph

@@ -152,8 +152,10 @@ extension Operators {
         if let requested = ints("output_shape") {
             let wanted = Array(requested.suffix(spatial))
             for i in 0..<spatial {
+                // Floor division, as the ONNX reference computes it: a negative total pads the end.
                 let total = natural[i] - wanted[i]
-                if autoPad == "SAME_UPPER" { begin[i] = total / 2; end[i] = total - total / 2 } else { begin[i] = total - total / 2; end[i] = total / 2 }
+                let half = Int((Double(total) / 2).rounded(.down))
+                if autoPad == "SAME_UPPER" { begin[i] = half; end[i] = total - half } else { begin[i] = total - half; end[i] = half }
                 outSpatial[i] = wanted[i]
             }
         } else if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
@@ -199,7 +201,7 @@ extension Operators {
     func pool(_ inputs: [Value?], max isMax: Bool) throws -> [Value] {
         let x = try required(inputs, 0)
         guard x.rank >= 3 else { throw EvalError.invalid("X \(x.shape) must be [N, C, spatial…]") }
-        if isMax, int("storage_order", 0) != 0, node.outputs.count > 1 { throw EvalError.unsupported("MaxPool indices in column-major storage order") }
+        let columnMajor = int("storage_order", 0) != 0
         let values = x.asFloats
         let spatial = x.rank - 2
         guard let kernel = ints("kernel_shape"), kernel.count == spatial else { throw EvalError.invalid("kernel_shape must give \(spatial) sizes") }
@@ -244,7 +246,7 @@ extension Operators {
                     var best = -Float.infinity, bestIndex = offsets.first ?? 0
                     for offset in offsets where values[base + offset] > best { best = values[base + offset]; bestIndex = offset }
                     out[plane * outCount + o] = best
-                    argmax[plane * outCount + o] = Int64(base + bestIndex)
+                    argmax[plane * outCount + o] = Int64(base + (columnMajor ? Self.columnMajor(bestIndex, inSpatial) : bestIndex))
                 } else {
                     var sum: Float = 0
                     for offset in offsets { sum += values[base + offset] }
@@ -257,6 +259,15 @@ extension Operators {
         var result = Value(floats: out, shape: shape, dtype: x.isFloat ? x.dtype : .float32)
         if !x.isFloat { result = try result.cast(to: x.dtype) }
         return isMax && node.outputs.count > 1 ? [result, Value(ints: argmax, shape: shape)] : [result]
+    }
+
+    /// The column-major offset of the element at row-major `offset` in a tensor of `shape`.
+    static func columnMajor(_ offset: Int, _ shape: [Int]) -> Int {
+        var rest = offset, result = 0, step = 1
+        var coordinates = [Int](repeating: 0, count: shape.count)
+        for a in shape.indices.reversed() { coordinates[a] = rest % shape[a]; rest /= shape[a] }
+        for a in shape.indices { result += coordinates[a] * step; step *= shape[a] }
+        return result
     }
 
     func globalAveragePool(_ inputs: [Value?]) throws -> Value {

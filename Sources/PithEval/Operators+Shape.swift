@@ -259,37 +259,51 @@ extension Operators {
     func resize(_ inputs: [Value?]) throws -> Value {
         let x = try floatInput(inputs, 0)
         let mode = string("mode", "nearest")
-        guard mode == "nearest" || mode == "linear" else { throw EvalError.unsupported("Resize mode `\(mode)` (nearest and linear are)") }
+        guard ["nearest", "linear", "cubic"].contains(mode) else { throw EvalError.unsupported("Resize mode `\(mode)`") }
         let transform = opset < 11 ? "asymmetric" : string("coordinate_transformation_mode", "half_pixel")
-        let supportedTransforms = ["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn", "half_pixel_symmetric"]
+        let supportedTransforms = ["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn", "half_pixel_symmetric", "tf_crop_and_resize"]
+        let cubicA = float("cubic_coeff_a", -0.75), excludeOutside = int("exclude_outside", 0) != 0
+        let extrapolation = float("extrapolation_value", 0)
         guard supportedTransforms.contains(transform) else { throw EvalError.unsupported("Resize coordinate_transformation_mode `\(transform)`") }
         if int("antialias", 0) != 0 { throw EvalError.unsupported("Resize with antialias") }
         if ints("axes") != nil { throw EvalError.unsupported("Resize with axes") }
         if string("keep_aspect_ratio_policy", "stretch") != "stretch" { throw EvalError.unsupported("Resize keep_aspect_ratio_policy") }
         let nearestMode = string("nearest_mode", "round_prefer_floor")
-        var scales: [Float] = [], sizes: [Int] = []
+        var scales: [Float] = [], sizes: [Int] = [], roi: [Float] = []
+        if transform == "tf_crop_and_resize" {
+            guard inputs.count > 1, let r = inputs[1], r.count == 2 * x.rank else { throw EvalError.invalid("tf_crop_and_resize needs a roi of \(2 * x.rank) values") }
+            roi = r.asFloats
+        }
         if opset < 11 {
             scales = try required(inputs, 1).asFloats
         } else {
             if inputs.count > 2, let s = inputs[2], s.count > 0 { scales = s.asFloats }
             if inputs.count > 3, let s = inputs[3], s.count > 0 { sizes = s.asInts.map { Int($0) } }
         }
+        // The resized length the coordinate transforms use: the size asked for, or the input
+        // length times the scale, unrounded (as the ONNX reference computes it).
+        let lengths: [Float]
         if !sizes.isEmpty {
             guard sizes.count == x.rank else { throw EvalError.invalid("\(sizes.count) sizes for rank \(x.rank)") }
             scales = zip(sizes, x.shape).map { Float($0) / Float($1) }
+            lengths = sizes.map(Float.init)
         } else {
             guard scales.count == x.rank else { throw EvalError.invalid("\(scales.count) scales for rank \(x.rank)") }
             sizes = zip(scales, x.shape).map { Int(floor(Float($1) * $0)) }
+            lengths = zip(scales, x.shape).map { Float($1) * $0 }
         }
         // Source coordinate of output index `i` along an axis.
         func source(_ i: Int, axis: Int) -> Float {
-            let scale = scales[axis], inSize = Float(x.shape[axis]), outSize = Float(sizes[axis])
+            let scale = scales[axis], inSize = Float(x.shape[axis]), outSize = lengths[axis]
             let fi = Float(i)
             switch transform {
             case "align_corners": return outSize <= 1 ? 0 : fi * (inSize - 1) / (outSize - 1)
             case "asymmetric": return fi / scale
             case "pytorch_half_pixel": return outSize > 1 ? (fi + 0.5) / scale - 0.5 : 0
             case "tf_half_pixel_for_nn": return (fi + 0.5) / scale
+            case "tf_crop_and_resize":
+                let start = roi[axis], end = roi[axis + x.rank]
+                return outSize > 1 ? start * (inSize - 1) + fi * (end - start) * (inSize - 1) / (outSize - 1) : 0.5 * (start + end) * (inSize - 1)
             case "half_pixel_symmetric":
                 let adjustment = outSize / (scale * inSize)
                 let center = inSize / 2
@@ -305,6 +319,34 @@ extension Operators {
             var axisTaps: [[(Int, Float)]] = []
             for i in 0..<sizes[axis] {
                 let s = source(i, axis: axis)
+                if transform == "tf_crop_and_resize", s < 0 || s > Float(n - 1) {
+                    axisTaps.append([])  // outside the input: the extrapolation value
+                    continue
+                }
+                if mode == "cubic" {
+                    // Cubic convolution (Keys) over four neighbours, edges replicated or, with
+                    // exclude_outside, left out and the weights renormalised.
+                    let base = Int(floor(s)), t = s - Float(base)
+                    func kernel(_ d: Float) -> Float {
+                        let x = abs(d)
+                        if x <= 1 { return ((cubicA + 2) * x - (cubicA + 3)) * x * x + 1 }
+                        if x < 2 { return ((cubicA * x - 5 * cubicA) * x + 8 * cubicA) * x - 4 * cubicA }
+                        return 0
+                    }
+                    var entries: [(Int, Float)] = []
+                    for offset in -1...2 {
+                        let k = base + offset
+                        let w = kernel(Float(offset) - t)
+                        if excludeOutside, k < 0 || k >= n { continue }
+                        entries.append((min(max(k, 0), n - 1), w))
+                    }
+                    if excludeOutside {
+                        let total = entries.reduce(0) { $0 + $1.1 }
+                        entries = entries.map { ($0.0, total == 0 ? 0 : $0.1 / total) }
+                    }
+                    axisTaps.append(entries)
+                    continue
+                }
                 if mode == "nearest" || n == 1 {
                     var k: Int
                     switch nearestMode {
@@ -324,7 +366,18 @@ extension Operators {
             }
             taps.append(axisTaps)
         }
-        // Separable: resize one axis at a time.
+        // Separable: resize one axis at a time. Positions outside the crop (tf_crop_and_resize)
+        // take the extrapolation value at the end.
+        var outside = [Bool](repeating: false, count: sizes.reduce(1, *))
+        if transform == "tf_crop_and_resize" {
+            let outStrides = strides(sizes)
+            for axis in 0..<x.rank {
+                for (j, entries) in taps[axis].enumerated() where entries.isEmpty {
+                    let inner = outStrides[axis], outer = outside.count / (inner * sizes[axis])
+                    for o in 0..<outer { for i in 0..<inner { outside[(o * sizes[axis] + j) * inner + i] = true } }
+                }
+            }
+        }
         var current = x.floats, shape = x.shape
         for axis in 0..<x.rank where sizes[axis] != shape[axis] || taps[axis].enumerated().contains(where: { $0.element.count != 1 || $0.element[0].0 != $0.offset }) {
             let outer = shape[..<axis].reduce(1, *), inner = shape[(axis + 1)...].reduce(1, *), n = shape[axis], m = sizes[axis]
@@ -341,6 +394,7 @@ extension Operators {
             current = next
             shape[axis] = m
         }
+        for i in outside.indices where outside[i] { current[i] = extrapolation }
         return Value(floats: current, shape: shape, dtype: x.dtype)
     }
 }

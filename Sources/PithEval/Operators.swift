@@ -59,6 +59,12 @@ struct Operators {
                 guard b != 0 else { return 0 }
                 return a / b
             })]
+        case "Pow": return [try binary(inputs, { pow($0, $1) }, { a, b in b < 0 ? 0 : (0..<b).reduce(Int64(1)) { r, _ in r &* a } })]
+        case "Sqrt": return [try unary(inputs) { $0.squareRoot() }]
+        case "Exp": return [try unary(inputs) { exp($0) }]
+        case "Abs": return [try unary(inputs) { abs($0) }]
+        case "Neg": return [try unary(inputs) { -$0 }]
+        case "Reciprocal": return [try unary(inputs) { 1 / $0 }]
         case "Relu": return [try unary(inputs) { max($0, 0) }]
         case "LeakyRelu":
             let alpha = float("alpha", 0.01)

@@ -36,6 +36,14 @@ public struct Value: Sendable {
     public init(_ tensor: Tensor) throws {
         let dense = tensor.densified()
         if tensor.dtype.isFloatingPoint {
+            if tensor.dtype == .float64 {
+                // Computed in Float: a finite double beyond Float's range would silently become infinite.
+                var outside: Double?
+                dense.forEachValueChunk { chunk in
+                    if outside == nil, let v = chunk.first(where: { $0.isFinite && abs($0) > Double(Float.greatestFiniteMagnitude) }) { outside = v }
+                }
+                if let outside { throw EvalError.unsupported("`\(tensor.name)` holds \(outside), beyond the float32 range the evaluator computes float64 values in") }
+            }
             self.init(floats: dense.floatValues(), shape: tensor.shape, dtype: tensor.dtype)
         } else if tensor.dtype == .bool || tensor.dtype.isInteger {
             var values: [Int64] = []
