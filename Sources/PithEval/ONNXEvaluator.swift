@@ -19,6 +19,8 @@ public struct ONNXEvaluator: Sendable {
     let graph: Graph
     /// Initializers and constant tensors, by value name.
     let constants: [String: Value]
+    /// Constants of types the evaluator does not compute (strings): an error only if read.
+    let uncomputable: [String: DType]
     /// The default-domain operator set version.
     public let opset: Int
 
@@ -27,9 +29,10 @@ public struct ONNXEvaluator: Sendable {
         self.graph = graph
         opset = Int(model.metadata.opsets.first { $0.domain == "" || $0.domain == "ai.onnx" }?.version ?? 13)
         var constants: [String: Value] = [:]
+        var uncomputable: [String: DType] = [:]
         for id in graph.initializers + graph.sparseInitializers {
             let tensor = model.tensors[id]
-            guard tensor.dtype != .string else { continue }
+            guard tensor.dtype != .string else { uncomputable[tensor.name] = .string; continue }
             constants[String(tensor.name)] = try Value(tensor)
         }
         // Constant nodes: their tensor is held in the attribute.
@@ -37,7 +40,7 @@ public struct ONNXEvaluator: Sendable {
             for attribute in node.attributes {
                 if case .tensor(let id) = attribute.value, let output = node.outputs.first {
                     let tensor = model.tensors[id]
-                    guard tensor.dtype != .string else { throw EvalError.unsupportedType(output, .string) }
+                    guard tensor.dtype != .string else { uncomputable[output] = .string; continue }
                     constants[output] = try Value(tensor)
                 } else if case .sparseTensor(let id) = attribute.value, let output = node.outputs.first {
                     constants[output] = try Value(model.tensors[id])
@@ -45,6 +48,7 @@ public struct ONNXEvaluator: Sendable {
             }
         }
         self.constants = constants
+        self.uncomputable = uncomputable
         for node in graph.nodes where node.domain != "" && node.domain != "ai.onnx" {
             throw EvalError.unsupported("operator `\(node.domain).\(node.opType)` (node `\(node.name)`)")
         }
@@ -72,7 +76,10 @@ public struct ONNXEvaluator: Sendable {
             if node.opType == "Constant" { continue }
             let inputs: [Value?] = try node.inputs.map { name in
                 if name.isEmpty { return nil }
-                guard let value = values[name] else { throw EvalError.invalid("node `\(node.name)` (\(node.opType)): input `\(name)` has no value yet") }
+                guard let value = values[name] else {
+                    if let dtype = uncomputable[name] { throw EvalError.unsupportedType(name, dtype) }
+                    throw EvalError.invalid("node `\(node.name)` (\(node.opType)): input `\(name)` has no value yet")
+                }
                 return value
             }
             let results: [Value]
@@ -88,7 +95,10 @@ public struct ONNXEvaluator: Sendable {
             }
         }
         return try graph.outputs.map { output in
-            guard let value = values[output.name] else { throw EvalError.invalid("graph output `\(output.name)` was never computed") }
+            guard let value = values[output.name] else {
+                if let dtype = uncomputable[output.name] { throw EvalError.unsupportedType(output.name, dtype) }
+                throw EvalError.invalid("graph output `\(output.name)` was never computed")
+            }
             return value
         }
     }
