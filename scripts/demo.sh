@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The README's demo: the bundled LeNet-300-100, trained on MNIST, through every
 # stage Pith has so far: inspection of the ONNX and the Keras 2 file, then the compression
-# passes, the .pith container (written, inspected, restored to ONNX). `pith verify` comes
-# with the evaluator (issue 5).
+# passes, the .pith container (written, inspected, restored to ONNX), then evaluation on the
+# MNIST test set and verification of the compressed model against the original.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pith=${1:-.build/release/pith}
@@ -18,3 +18,10 @@ step "$pith" compress --recipe Fixtures/recipes/deep-compression-lenet.yaml Fixt
 step "$pith" inspect --sort size --top 3 "${TMPDIR:-/tmp}/lenet-dc.pith"
 step "$pith" restore "${TMPDIR:-/tmp}/lenet-dc.pith" -o "${TMPDIR:-/tmp}/lenet-dc.onnx" --force
 step "$pith" compress Fixtures/lenet-300-100.onnx -o "${TMPDIR:-/tmp}/lenet-lossless.pith" --force
+mnist=../shared/data/mnist
+step "$pith" eval Fixtures/lenet-300-100.onnx --data "$mnist/t10k-images.idx3-ubyte.gz" --labels "$mnist/t10k-labels.idx1-ubyte.gz"
+step "$pith" compress Fixtures/lenet-300-100.onnx --prune 0.7 --cluster 5 -o "${TMPDIR:-/tmp}/lenet-70-5.pith" --force
+step "$pith" verify Fixtures/lenet-300-100.onnx "${TMPDIR:-/tmp}/lenet-70-5.pith" --data "$mnist/t10k-images.idx3-ubyte.gz" --labels "$mnist/t10k-labels.idx1-ubyte.gz" --min-agreement 0.98
+step "$pith" verify --require-exact Fixtures/lenet-300-100.onnx "${TMPDIR:-/tmp}/lenet-lossless.pith"
+step "$pith" restore "${TMPDIR:-/tmp}/lenet-70-5.pith" -o "${TMPDIR:-/tmp}/lenet-70-5.onnx" --force
+step python3 scripts/onnxruntime_accuracy.py "${TMPDIR:-/tmp}/lenet-70-5.onnx" "$mnist"
