@@ -130,3 +130,32 @@ public struct HuffmanBenchmark: Sendable, Codable {
             decodeMegabytesPerSecond: Double(symbols.count) / decode / 1e6, encodeSeconds: InspectBenchmark.median(encodeTimes))
     }
 }
+
+/// `pith bench eval`: the reference evaluator on a model and its data, loaded once, run `runs`
+/// times in batches on every core.
+public struct EvalBenchmark: Sendable, Codable {
+    public var model: String
+    public var samples: Int
+    public var batchSize: Int
+    public var runs: Int
+    /// Median seconds of one batched run over every sample.
+    public var seconds: Double
+    public var samplesPerSecond: Double
+
+    public static func measure(model: String, data: String, batchSize: Int, scale: Double?, runs: Int) throws -> EvalBenchmark {
+        try PithError.translatingErrors {
+            let evaluator = try Evaluator(model: ModelFile.loadForEvaluation(model))
+            let (inputs, _) = try Validation.inputs(data, for: evaluator, scale: scale)
+            var times: [Double] = []
+            for _ in 0..<runs {
+                let start = DispatchTime.now().uptimeNanoseconds
+                _ = try evaluator.run(batched: inputs, batchSize: batchSize)
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+            let median = times.sorted()[times.count / 2]
+            let samples = inputs.first?.shape.first ?? 0
+            return EvalBenchmark(model: model, samples: samples, batchSize: batchSize, runs: runs, seconds: median,
+                                 samplesPerSecond: median > 0 ? Double(samples) / median : 0)
+        }
+    }
+}

@@ -9,7 +9,7 @@ struct Bench: ParsableCommand {
             Side-by-side comparisons with other tools (numpy + onnx/h5py, zstd, …) are made by \
             the scripts in scripts/ and recorded in docs/benchmarks.md.
             """,
-        subcommands: [BenchInspect.self, BenchKMeans.self, BenchHuffman.self])
+        subcommands: [BenchInspect.self, BenchKMeans.self, BenchHuffman.self, BenchEval.self])
 }
 
 struct BenchInspect: ParsableCommand {
@@ -94,6 +94,37 @@ struct BenchHuffman: ParsableCommand {
     func run() throws {
         try reportingErrors {
             printJSON(try HuffmanBenchmark.measure(file, runs: runs))
+        }
+    }
+}
+
+struct BenchEval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval", abstract: "Time the reference evaluator on a model and data (loaded once, median of several runs).")
+
+    @Argument(help: "The model file.")
+    var model: String
+
+    @Option(help: "Input data (.npy, .npz, IDX).")
+    var data: String
+
+    @Option(help: "Samples per batch; 0 runs all at once.")
+    var batchSize: Int = 500
+
+    @Option(help: "Multiply every input value by this (default: 1/255 for 8-bit IDX images, else 1).")
+    var scale: Double?
+
+    @Option(help: "Number of runs; the median is reported.")
+    var runs: Int = 5
+
+    func validate() throws {
+        if runs < 1 { throw ValidationError("--runs must be at least 1, got \(runs)") }
+        if batchSize < 0 { throw ValidationError("--batch-size must be 0 or more, got \(batchSize)") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            printJSON(try EvalBenchmark.measure(model: model, data: data, batchSize: batchSize, scale: scale, runs: runs))
         }
     }
 }
