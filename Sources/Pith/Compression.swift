@@ -80,36 +80,62 @@ extension Compression {
         return accounting
     }
 
+    /// What restore wrote: the file's size and, with `factored`, which weights stayed factored.
+    public struct RestoreResult: Sendable {
+        public var bytes: Int
+        public var factored: [(tensor: String, nodes: [String])] = []
+        public var densified: [(tensor: String, reason: String)] = []
+    }
+
     /// Restores the model in the `.pith` container at `input` to its source format at `output`:
     /// every tensor densified (compressed weights become the values the compression chose), the
     /// graph and metadata as they were. Returns the bytes written.
     @discardableResult
     public static func restore(_ input: String, to output: String, force: Bool) throws -> Int {
+        try restore(input, to: output, force: force, factored: false).bytes
+    }
+
+    /// Restores a container to its source format. Compressed tensors are written dense, except with
+    /// `factored`: then low-rank and tensor-train weights are written as their factors with the
+    /// nodes (ONNX) or layers (Keras Dense) that compute with them.
+    public static func restore(_ input: String, to output: String, force: Bool, factored: Bool) throws -> RestoreResult {
         try AtomicFile.checkWritable(output, input: input, force: force)
         let contents = try PithError.translatingErrors { try ContainerReader.read(contentsOf: input) }
-        let tensors = contents.model.tensors.map { $0.densified() }
+        let tensors = factored ? contents.model.tensors : contents.model.tensors.map { $0.densified() }
         switch contents.model.format {
         case .onnx:
             guard let skeleton = contents.skeleton else {
                 throw PithError(.data, "\(input): the container has no ONNX skeleton to restore the graph from")
             }
-            var size = 0
+            var result = RestoreResult(bytes: 0)
             try AtomicFile.write(to: output) { temporary in
-                do { size = try ONNXWriter.write(skeleton: skeleton, tensors: tensors, file: input, to: temporary) } catch let error as ONNXError {
+                do {
+                    let written = try ONNXWriter.write(skeleton: skeleton, tensors: tensors, file: input, to: temporary, factored: factored)
+                    result = RestoreResult(bytes: written.bytes, factored: written.report.rewritten, densified: written.report.densified)
+                } catch let error as ONNXError {
                     // The temporary file's name means nothing to the user.
                     throw PithError(error.kind == .io ? .io : .data, error.kind == .io ? "\(output): \(error.message)" : error.description)
                 }
             }
-            return size
+            return result
         case .keras2, .keras3Legacy, .keras3Weights, .hdf5:
             var model = contents.model
             model.tensors = tensors
+            var result = RestoreResult(bytes: 0)
+            if factored {
+                let split = try PithError.translatingErrors { try KerasFactoredExport.split(model, file: input) }
+                model = split.model
+                result.factored = split.rewritten
+                result.densified = split.densified
+            }
+            model.tensors = model.tensors.map { $0.densified() }
             try AtomicFile.write(to: output) { temporary in
                 do { try HDF5Writer.write(model, to: temporary) } catch let error as HDF5Error {
                     throw PithError(error.kind == .unsupported ? .unsupported : .io, "\(output): \(error.message)")
                 }
             }
-            return (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
+            result.bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
+            return result
         }
     }
 }

@@ -26,6 +26,19 @@ extension CompressionReport {
             out += "\nskipped:\n"
             for skip in skipped { out += "  pass \(skip.step) \(skip.action) `\(skip.target)`: \(skip.reason)\n" }
         }
+        if !factorizations.isEmpty {
+            out += "\nfactorized (multiply-adds per input vector, or per output position of a convolution):\n"
+            let rows = factorizations.map { f -> [String] in
+                let factors = f.rowFactors.isEmpty ? "" : " (\(f.rowFactors.map(String.init).joined(separator: "·"))×\(f.columnFactors.map(String.init).joined(separator: "·")))"
+                return [f.tensor, f.layer.isEmpty ? "-" : f.layer, f.method + (f.randomized ? " (randomized)" : ""),
+                        (f.ranks.isEmpty ? "-" : f.ranks.map(String.init).joined(separator: "-")) + factors,
+                        TextTable.grouped(f.parametersBefore), TextTable.grouped(f.parametersAfter),
+                        TextTable.grouped(f.multiplyAddsBefore), TextTable.grouped(f.multiplyAddsAfter),
+                        String(format: "%.4f", f.relativeError)]
+            }
+            out += TextTable.render(header: ["tensor", "layer", "method", "rank(s)", "params before", "after", "mult-adds before", "after", "rel. error"],
+                                    rows: rows, rightAligned: Set(4..<9))
+        }
         out += "\nper tensor (Deep Compression accounting, before entropy coding):\n"
         let rows = tensors.map { row -> [String] in
             [row.tensor, [row.op, row.layer].filter { !$0.isEmpty }.joined(separator: " "), Shape.describe(row.shape), TextTable.grouped(row.elements),

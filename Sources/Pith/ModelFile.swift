@@ -79,6 +79,14 @@ public enum ModelFile {
                 encoding = "codebook(\(c.bits))"
                 kept = c.indices.filter { $0 != 0 || !c.zeroIsReserved }.count
             case .quantized(let q): encoding = q.scales.isEmpty ? "float\(q.codeBits)" : "int\(q.codeBits)"
+            case .factored(let f):
+                switch f.method {
+                case .lowRank(let r): encoding = "svd rank \(r)"
+                case .tensorTrain(_, _, let ranks): encoding = "tt \(ranks.map(String.init).joined(separator: "-"))"
+                case .circulant: encoding = "circulant"
+                case .separable(let r): encoding = "separable \(r)"
+                }
+                kept = tensor.decodedFloats().filter { $0 != 0 }.count
             default:
                 if encodingName != "dense" { encoding = "\(encodingName) \(tensor.dtype.rawValue)" }
                 kept = tensor.decodedFloats().filter { $0 != 0 }.count

@@ -73,6 +73,9 @@ public struct ContainerAccounting: Sendable, Codable, Equatable {
                     index += size(e.gaps) + size(e.rowStarts)
                     entries = e.entries ?? entries
                     if let values = e.values?.value { add(values) }
+                case "factored":
+                    // The factors' values are the weights (per entry: per element of the product).
+                    for factor in e.factors ?? [] { add(factor) }
                 default:
                     if e.kind == "float-split", e.start != nil { weights += poolShare[tensorIndex] ?? 0 }
                     else { weights += (e.streams ?? []).reduce(0) { $0 + size($1) } }

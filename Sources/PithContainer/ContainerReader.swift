@@ -351,8 +351,10 @@ private struct Reader {
             default: throw ContainerError(.unsupported, file: file, "\(label): sparse values encoding `\(values.kind)` is unknown: upgrade Pith")
             }
             return .sparse(SparseStorage(rows: rows, columns: columns, indexBits: bits, rowStarts: starts, gaps: gaps, fillers: fillers, values: entryValues))
+        case "factored":
+            return .factored(try factored(e, count: count, shape: shape, label: label))
         default:
-            throw ContainerError(.unsupported, file: file, "\(label): encoding `\(e.kind)` is not one this Pith knows (dense, planes, strings, codebook, quantized, sparse): upgrade Pith")
+            throw ContainerError(.unsupported, file: file, "\(label): encoding `\(e.kind)` is not one this Pith knows (dense, planes, float-split, strings, codebook, quantized, sparse, factored): upgrade Pith")
         }
     }
 
@@ -398,6 +400,49 @@ private struct Reader {
         return TensorBuffer(count: byteCount) { out in
             for (k, plane) in planes.enumerated() { for i in 0..<count { out[i * width + k] = plane[i] } }
         }
+    }
+
+    /// Factors of a factored tensor, their shapes checked against the method and the tensor.
+    mutating func factored(_ e: Manifest.Encoding, count: Int, shape: [Int], label: String) throws -> FactoredStorage {
+        guard let rows = e.rows, let columns = e.columns, rows >= 0, columns >= 0, rows.multipliedReportingOverflow(by: columns) == (count, false),
+              shape.first.map({ $0 == rows }) ?? (rows == 1), let method = e.method, let encodings = e.factors else {
+            throw fail("\(label): factored encoding lacks rows × columns matching shape \(shape), a method or factors")
+        }
+        let limit = 1 << 16  // ranks and factors far beyond any real layer are refused before allocating
+        let kind: FactoredStorage.Method
+        switch method {
+        case "low-rank":
+            guard let rank = e.rank, (1...limit).contains(rank) else { throw fail("\(label): low-rank encoding needs a rank of 1…\(limit)") }
+            kind = .lowRank(rank: rank)
+        case "tensor-train":
+            guard let m = e.rowFactors, let n = e.columnFactors, let r = e.ranks, !m.isEmpty, m.count == n.count, r.count == m.count + 1,
+                  r.first == 1, r.last == 1, (m + n + r).allSatisfy({ (1...limit).contains($0) }),
+                  let rowsPadded = Shape.elementCount(m), let columnsPadded = Shape.elementCount(n), rowsPadded >= rows, columnsPadded >= columns,
+                  rowsPadded <= 2 * max(rows, 1) + 64, columnsPadded <= 2 * max(columns, 1) + 64 else {
+                throw fail("\(label): tensor-train factors \(e.rowFactors ?? []) × \(e.columnFactors ?? []) with ranks \(e.ranks ?? []) do not describe a \(rows)×\(columns) matrix")
+            }
+            kind = .tensorTrain(rowFactors: m, columnFactors: n, ranks: r)
+        case "circulant":
+            guard rows == columns else { throw fail("\(label): a circulant matrix must be square, not \(rows)×\(columns)") }
+            kind = .circulant
+        case "separable":
+            guard let rank = e.rank, (1...limit).contains(rank), shape.count == 4 else { throw fail("\(label): separable encoding needs a rank of 1…\(limit) and a 4-D kernel") }
+            kind = .separable(rank: rank)
+        default:
+            throw ContainerError(.unsupported, file: file, "\(label): factorization method `\(method)` is unknown: upgrade Pith")
+        }
+        let storage = FactoredStorage(method: kind, rows: rows, columns: columns, factors: [])
+        let shapes = storage.factorShapes(tensorShape: shape)
+        guard shapes.count == encodings.count else { throw fail("\(label): \(method) needs \(shapes.count) factors, found \(encodings.count)") }
+        var factors: [[Float]] = []
+        for (factorShape, encoding) in zip(shapes, encodings) {
+            guard let n = Shape.elementCount(factorShape), ["dense", "planes", "float-split"].contains(encoding.kind) else {
+                throw fail("\(label): factor of shape \(factorShape) is too large or not stored as float32")
+            }
+            let buffer = try dense(encoding, dtype: .float32, count: n, label: label)
+            factors.append(buffer.withUnsafeBufferPointer(as: Float.self) { Array($0) })
+        }
+        return FactoredStorage(method: kind, rows: rows, columns: columns, factors: factors)
     }
 
     mutating func codebook(_ e: Manifest.Encoding, count: Int, shape: [Int], label: String) throws -> CodebookStorage {

@@ -111,6 +111,22 @@ public enum ContainerWriter {
             return encoding
         case .codebook(let codebook): return codebookEncoding(codebook, into: &streams)
         case .quantized(let quantized): return quantizedEncoding(quantized, into: &streams)
+        case .factored(let factored):
+            var encoding = Manifest.Encoding(kind: "factored")
+            encoding.rows = factored.rows
+            encoding.columns = factored.columns
+            switch factored.method {
+            case .lowRank(let rank): encoding.method = "low-rank"; encoding.rank = rank
+            case .tensorTrain(let m, let n, let r):
+                encoding.method = "tensor-train"
+                encoding.rowFactors = m
+                encoding.columnFactors = n
+                encoding.ranks = r
+            case .circulant: encoding.method = "circulant"
+            case .separable(let rank): encoding.method = "separable"; encoding.rank = rank
+            }
+            encoding.factors = factored.factors.map { denseEncoding(TensorBuffer(values: $0), dtype: .float32, into: &streams) }
+            return encoding
         case .sparse(let sparse):
             var encoding = Manifest.Encoding(kind: "sparse")
             encoding.rows = sparse.rows

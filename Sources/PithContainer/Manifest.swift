@@ -44,7 +44,7 @@ public struct Manifest: Sendable, Codable, Equatable {
 
     /// How a tensor's elements are stored. `kind` selects the fields that apply.
     public struct Encoding: Sendable, Codable, Equatable {
-        /// `dense`, `planes`, `strings`, `codebook`, `quantized`, `sparse`.
+        /// `dense`, `planes`, `float-split`, `strings`, `codebook`, `quantized`, `sparse`, `factored`.
         public var kind: String
         /// `dense`: one stream of the raw little-endian elements. `planes`: one stream per byte of the
         /// element (byte 0 = least significant), each coded on its own. `strings`: lengths + bytes.
@@ -75,6 +75,16 @@ public struct Manifest: Sendable, Codable, Equatable {
         /// The entries' values: `dense`, `codebook` or `quantized` over `entries` elements.
         public var values: Box<Encoding>?
         public var entries: Int?
+        // factored (1.2)
+        /// `low-rank`, `tensor-train`, `circulant` or `separable`.
+        public var method: String?
+        public var rank: Int?
+        /// Tensor train: the factors of the (padded) row and column counts, and the d + 1 ranks.
+        public var rowFactors: [Int]?
+        public var columnFactors: [Int]?
+        public var ranks: [Int]?
+        /// One float32 encoding (`dense`, `planes` or `float-split`) per factor, in order.
+        public var factors: [Encoding]?
 
         public init(kind: String) { self.kind = kind }
     }

@@ -112,3 +112,118 @@ public struct SparseStorage: Sendable, Equatable {
     /// Stored entries: nonzeros plus fillers.
     public var entries: Int { gaps.count }
 }
+
+/// A weight held as factors whose product approximates it (low-rank and tensor-train
+/// factorization, circulant and separable approximations). The tensor is viewed as a
+/// `rows × columns` matrix: its first dimension by the product of the others.
+public struct FactoredStorage: Sendable, Equatable {
+    public enum Method: Sendable, Equatable, Hashable {
+        /// `W = left · right`: `factors[0]` is `rows × rank`, `factors[1]` is `rank × columns`.
+        case lowRank(rank: Int)
+        /// A TT-matrix: `W[(i₁…i_d), (j₁…j_d)] = G₁[:, i₁, j₁, :] ⋯ G_d[:, i_d, j_d, :]`, core k of shape
+        /// `[ranks[k], rowFactors[k], columnFactors[k], ranks[k+1]]` (`ranks` has d + 1 entries, the
+        /// first and last 1). `∏ rowFactors ≥ rows` and `∏ columnFactors ≥ columns`: the matrix is
+        /// the top-left corner of the (zero-padded) product.
+        case tensorTrain(rowFactors: [Int], columnFactors: [Int], ranks: [Int])
+        /// A square matrix with `W[i][j] = c[(i − j) mod n]`: `factors[0]` is `c`.
+        case circulant
+        /// A convolution kernel `[M, C, kH, kW]` in which every filter is a sum of `rank` outer
+        /// products of 1-D filters over channels, height and width: `factors` are `[M, rank, C]`,
+        /// `[M, rank, kH]` and `[M, rank, kW]`.
+        case separable(rank: Int)
+    }
+
+    public var method: Method
+    public var rows: Int
+    public var columns: Int
+    public var factors: [[Float]]
+
+    public init(method: Method, rows: Int, columns: Int, factors: [[Float]]) {
+        self.method = method
+        self.rows = rows
+        self.columns = columns
+        self.factors = factors
+    }
+
+    /// The shape each factor must have.
+    public func factorShapes(tensorShape: [Int]) -> [[Int]] {
+        switch method {
+        case .lowRank(let rank): return [[rows, rank], [rank, columns]]
+        case .tensorTrain(let m, let n, let r): return m.indices.map { [r[$0], m[$0], n[$0], r[$0 + 1]] }
+        case .circulant: return [[rows]]
+        case .separable(let rank):
+            guard tensorShape.count == 4 else { return [] }
+            return [[tensorShape[0], rank, tensorShape[1]], [tensorShape[0], rank, tensorShape[2]], [tensorShape[0], rank, tensorShape[3]]]
+        }
+    }
+
+    /// Stored parameters: the factors' values.
+    public var parameters: Int { factors.reduce(0) { $0 + $1.count } }
+
+    /// The product, row-major `rows × columns`. `tensorShape` is needed for separable kernels.
+    public func expand(tensorShape: [Int]) -> [Float] {
+        switch method {
+        case .lowRank(let rank):
+            return Self.multiply(factors[0], factors[1], m: rows, k: rank, n: columns)
+        case .circulant:
+            let c = factors[0], n = rows
+            var out = [Float](repeating: 0, count: n * n)
+            for i in 0..<n { for j in 0..<n { out[i * n + j] = c[((i - j) % n + n) % n] } }
+            return out
+        case .separable(let rank):
+            let (m, ch, kh, kw) = (tensorShape[0], tensorShape[1], tensorShape[2], tensorShape[3])
+            var out = [Float](repeating: 0, count: m * ch * kh * kw)
+            for f in 0..<m {
+                for r in 0..<rank {
+                    let a = (f * rank + r) * ch, b = (f * rank + r) * kh, c = (f * rank + r) * kw
+                    for i in 0..<ch { for y in 0..<kh { for x in 0..<kw {
+                        out[((f * ch + i) * kh + y) * kw + x] += factors[0][a + i] * factors[1][b + y] * factors[2][c + x]
+                    } } }
+                }
+            }
+            return out
+        case .tensorTrain(let m, let n, let r):
+            // Contract core by core: T holds, for every prefix (i₁…i_k, j₁…j_k), a row vector of r_k.
+            // Layout of T: [i₁…i_k][j₁…j_k][r_k], grown one core at a time.
+            var t: [Float] = [1]
+            var rowsSoFar = 1, columnsSoFar = 1
+            for k in m.indices {
+                let (r0, mk, nk, r1) = (r[k], m[k], n[k], r[k + 1])
+                // next[(I, i), (J, j), b] = Σ_a T[I, J, a] · G[a, i, j, b]
+                let g = factors[k]
+                var next = [Float](repeating: 0, count: rowsSoFar * mk * columnsSoFar * nk * r1)
+                let product = Self.multiply(t, g, m: rowsSoFar * columnsSoFar, k: r0, n: mk * nk * r1)
+                for I in 0..<rowsSoFar { for J in 0..<columnsSoFar { for i in 0..<mk { for j in 0..<nk {
+                    let source = ((I * columnsSoFar + J) * mk * nk + i * nk + j) * r1
+                    let destination = (((I * mk + i) * columnsSoFar + J) * nk + j) * r1
+                    for b in 0..<r1 { next[destination + b] = product[source + b] }
+                } } } }
+                t = next
+                rowsSoFar *= mk
+                columnsSoFar *= nk
+            }
+            // r_d = 1: t is the padded matrix; keep its top-left corner.
+            if rowsSoFar == rows, columnsSoFar == columns { return t }
+            var out = [Float](repeating: 0, count: rows * columns)
+            for i in 0..<rows { for j in 0..<columns { out[i * columns + j] = t[i * columnsSoFar + j] } }
+            return out
+        }
+    }
+
+    /// Row-major `a (m × k) · b (k × n)`, accumulated row by row so the inner loop vectorizes.
+    static func multiply(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int) -> [Float] {
+        var c = [Float](repeating: 0, count: m * n)
+        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+            for i in 0..<m {
+                let row = pc.baseAddress! + i * n
+                for p in 0..<k {
+                    let x = pa[i * k + p]
+                    if x == 0 { continue }
+                    let source = pb.baseAddress! + p * n
+                    for j in 0..<n { row[j] += x * source[j] }
+                }
+            }
+        } } }
+        return c
+    }
+}

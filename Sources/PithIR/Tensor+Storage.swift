@@ -28,6 +28,7 @@ extension Tensor {
         case .strings(let values): return StorageBits(weights: values.reduce(0) { $0 + $1.count } * 8)
         case .codebook(let codebook): return Self.bits(codebook)
         case .quantized(let quantized): return Self.bits(quantized)
+        case .factored(let factored): return StorageBits(weights: factored.parameters * 32)
         case .sparse(let sparse):
             var bits: StorageBits
             switch sparse.values {
@@ -73,6 +74,7 @@ extension Tensor {
         case .dense, .strings: return floatValues()
         case .codebook(let codebook): return expand(codebook, positions: nil)
         case .quantized(let quantized): return expand(quantized, positions: nil)
+        case .factored(let factored): return factored.expand(tensorShape: shape)
         case .sparse(let sparse):
             // Where every stored entry sits in the row-major tensor.
             var positions = [Int](repeating: 0, count: sparse.entries)

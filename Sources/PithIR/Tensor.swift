@@ -34,7 +34,7 @@ public struct Tensor: Sendable {
         switch storage {
         case .dense(let buffer): return buffer.count
         case .strings(let values): return values.reduce(0) { $0 + $1.count }
-        case .sparse, .codebook, .quantized: return (storageBits.total + 7) / 8
+        case .sparse, .codebook, .quantized, .factored: return (storageBits.total + 7) / 8
         }
     }
 }
@@ -51,12 +51,14 @@ public enum TensorStorage: Sendable, Equatable {
     case codebook(CodebookStorage)
     /// Linear quantization or reduced-precision floats; see `QuantizedStorage`.
     case quantized(QuantizedStorage)
+    /// Factors whose product approximates the weight; see `FactoredStorage`.
+    case factored(FactoredStorage)
 
     /// Whether the storage is one of the compressed kinds.
     public var isCompressed: Bool {
         switch self {
         case .dense, .strings: return false
-        case .sparse, .codebook, .quantized: return true
+        case .sparse, .codebook, .quantized, .factored: return true
         }
     }
 }

@@ -65,7 +65,7 @@ public struct TensorStatistics: Sendable, Codable, Equatable {
             } else {
                 measureComplex(buffer, dtype: tensor.dtype, distinctCap: distinctCap)
             }
-        case .sparse, .codebook, .quantized:
+        case .sparse, .codebook, .quantized, .factored:
             // Statistics of the values the compression chose; size from the storage's bit accounting.
             bitsPerWeight = count == 0 ? 0 : Double(tensor.storageBits.total) / Double(count)
             tensor.decodedFloats().withUnsafeBufferPointer { measureFloat32($0, distinctCap: distinctCap) }

@@ -1,4 +1,5 @@
 private import CLapack
+import Foundation
 
 /// Matrix products and decompositions from OpenBLAS and LAPACKE. Every call into
 /// `CLapack` is in this file.
@@ -47,6 +48,61 @@ public enum LinearAlgebra {
         }
         guard info == 0 else { throw LinearAlgebraError(message: "LAPACKE_sgesdd failed (info \(info)) on a \(m)×\(n) matrix") }
         return (u, s, vt)
+    }
+}
+
+extension LinearAlgebra {
+    /// An orthonormal basis of the columns of `a` (rows ≥ columns): Q of its thin QR factorization
+    /// (`LAPACKE_sgeqrf` then `LAPACKE_sorgqr`).
+    public static func orthonormalColumns(_ a: Matrix) throws -> Matrix {
+        let m = a.rows, n = a.columns
+        precondition(m >= n, "orthonormalColumns: \(m)×\(n) has more columns than rows")
+        guard n > 0 else { return a }
+        var q = a
+        var tau = [Float](repeating: 0, count: n)
+        let info = q.values.withUnsafeMutableBufferPointer { pq in
+            tau.withUnsafeMutableBufferPointer { pt -> Int32 in
+                let factor = LAPACKE_sgeqrf(Int32(clapack_row_major()), Int32(m), Int32(n), pq.baseAddress, Int32(n), pt.baseAddress)
+                guard factor == 0 else { return factor }
+                return LAPACKE_sorgqr(Int32(clapack_row_major()), Int32(m), Int32(n), Int32(n), pq.baseAddress, Int32(n), pt.baseAddress)
+            }
+        }
+        guard info == 0 else { throw LinearAlgebraError(message: "LAPACKE QR failed (info \(info)) on a \(m)×\(n) matrix") }
+        return q
+    }
+
+    /// The leading `rank` singular triplets of `a` by randomized range finding (Halko, Martinsson
+    /// and Tropp 2011, algorithms 4.4 and 5.1): a Gaussian sketch of `rank + oversampling` columns,
+    /// `powerIterations` rounds of re-orthonormalised power iteration, then the exact SVD of the
+    /// small projected matrix. Costs a few GEMMs of the matrix against the sketch instead of a
+    /// full decomposition; the error is close to the optimal rank-`rank` error when the spectrum decays.
+    public static func truncatedSVD(_ a: Matrix, rank: Int, oversampling: Int = 16, powerIterations: Int = 2, seed: UInt64 = 0) throws -> (u: Matrix, s: [Float], vt: Matrix) {
+        let m = a.rows, n = a.columns
+        let k = min(rank + oversampling, min(m, n))
+        guard rank >= 1, k < min(m, n) else {
+            // The sketch would be as large as the matrix: the full decomposition is no dearer.
+            let full = try svd(a)
+            let r = min(rank, full.s.count)
+            return (full.u.columns(0..<r), Array(full.s.prefix(r)), full.vt.rows(0..<r))
+        }
+        var generator = SplitMix64(seed: seed)
+        var omega = Matrix(rows: n, columns: k)
+        for i in 0..<omega.values.count { omega.values[i] = Float(Self.gaussian(&generator)) }
+        var q = try orthonormalColumns(multiply(a, omega))              // m × k
+        for _ in 0..<powerIterations {
+            let z = try orthonormalColumns(multiply(a, q, transposeA: true))  // n × k
+            q = try orthonormalColumns(multiply(a, z))
+        }
+        let b = multiply(q, a, transposeA: true)                          // k × n
+        let small = try svd(b)
+        let u = multiply(q, small.u)                                      // m × k
+        return (u.columns(0..<rank), Array(small.s.prefix(rank)), small.vt.rows(0..<rank))
+    }
+
+    /// A standard normal draw (Box–Muller).
+    static func gaussian(_ generator: inout SplitMix64) -> Double {
+        let u1 = Double.random(in: Double.ulpOfOne..<1, using: &generator), u2 = Double.random(in: 0..<1, using: &generator)
+        return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
     }
 }
 

@@ -27,6 +27,18 @@ public struct Matrix: Sendable, Equatable {
         return result
     }
 
+    /// The columns in `range`, as a matrix.
+    public func columns(_ range: Range<Int>) -> Matrix {
+        var result = Matrix(rows: rows, columns: range.count)
+        for r in 0..<rows { for (j, c) in range.enumerated() { result.values[r * range.count + j] = values[r * columns + c] } }
+        return result
+    }
+
+    /// The rows in `range`, as a matrix.
+    public func rows(_ range: Range<Int>) -> Matrix {
+        Matrix(rows: range.count, columns: columns, values: Array(values[range.lowerBound * columns ..< range.upperBound * columns]))
+    }
+
     /// Frobenius norm, accumulated in `Double`.
     public var frobeniusNorm: Double {
         values.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()

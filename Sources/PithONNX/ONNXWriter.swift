@@ -15,7 +15,34 @@ public enum ONNXWriter {
     /// from the tensors' own memory, and returns the number of bytes written. `file` names the
     /// container in messages.
     public static func write(skeleton: [UInt8], tensors: [Tensor], file: String, to path: String) throws -> Int {
-        try withFilledModel(skeleton: skeleton, tensors: tensors, file: file) { model in
+        try write(skeleton: skeleton, tensors: tensors, file: file, to: path, factored: false).bytes
+    }
+
+    /// As `write(skeleton:tensors:file:to:)`; with `factored`, every main-graph weight stored as a
+    /// low-rank split or tensor train that one Gemm, MatMul or 1×1 Conv reads is written as its
+    /// factors with the nodes that multiply by them (see `FactoredGraphRewriter`); every other
+    /// compressed tensor is written dense. Returns the bytes written and what was rewritten.
+    public static func write(skeleton: [UInt8], tensors: [Tensor], file: String, to path: String, factored: Bool) throws -> (bytes: Int, report: FactoredWriteReport) {
+        var candidates: [String: Tensor] = [:]
+        var filled = tensors
+        if factored {
+            for (i, tensor) in tensors.enumerated() {
+                guard case .factored(let storage) = tensor.storage else { continue }
+                switch storage.method {
+                case .lowRank, .tensorTrain:
+                    if case .initializer(let graph) = tensor.origin, graph == .main, tensor.dtype == .float32 {
+                        candidates[tensor.name] = tensor
+                        // A stand-in until the rewriter knows whether it can drop the initializer.
+                        filled[i] = tensor.densified()
+                    }
+                default: break
+                }
+            }
+        }
+        filled = filled.map { $0.densified() }
+        let rewriter = FactoredGraphRewriter()
+        var bytes = 0
+        try withFilledModel(skeleton: skeleton, tensors: filled, file: file, rewriter: factored ? (rewriter, candidates) : nil) { model in
             let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard descriptor >= 0 else { throw ONNXError(.io, file: path, "cannot create the file (\(String(cString: strerror(errno))))") }
             defer { close(descriptor) }
@@ -28,12 +55,21 @@ public enum ONNXWriter {
             guard buffer.pointee.error == 0, buffer.pointee.written == size else {
                 throw ONNXError(.io, file: path, "write failed after \(buffer.pointee.written) of \(size) bytes (\(String(cString: strerror(buffer.pointee.error == 0 ? EIO : buffer.pointee.error))))")
             }
-            return size
+            bytes = size
         }
+        var report = rewriter.report
+        for tensor in tensors where factored {
+            if case .factored(let storage) = tensor.storage, candidates[tensor.name] == nil {
+                report.densified.append((tensor.name, storage.method.isTensorTrain || { if case .lowRank = storage.method { return true } else { return false } }()
+                    ? "only float32 weights of the main graph are written factored" : "circulant and separable weights are written dense"))
+            }
+        }
+        return (bytes, report)
     }
 
     /// Runs `body` on the skeleton with every tensor's data in place.
     private static func withFilledModel<R>(skeleton: [UInt8], tensors: [Tensor], file: String,
+                                           rewriter: (FactoredGraphRewriter, [String: Tensor])? = nil,
                                            _ body: (UnsafeMutablePointer<Onnx__ModelProto>) throws -> R) throws -> R {
         try skeleton.withUnsafeBytes { bytes in
             guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
@@ -50,6 +86,10 @@ public enum ONNXWriter {
             guard filler.next == tensors.count else {
                 throw ONNXError(.invalidTensor, file: file, "the skeleton holds \(filler.next) tensors, the container \(tensors.count)")
             }
+            if let (rewriter, candidates) = rewriter {
+                _ = rewriter.rewrite(model, factored: candidates)
+            }
+            defer { rewriter?.0.restore() }
             return try body(model)
         }
     }

@@ -89,8 +89,33 @@ public struct CompressionReport: Sendable, Codable {
         public var ratio: Double
     }
 
+    /// One factorized weight: what it became and what that costs and saves.
+    public struct FactorizationRow: Sendable, Codable {
+        public var tensor: String
+        public var layer: String
+        /// `svd`, `tt`, `circulant`, `separable`.
+        public var method: String
+        /// The rank, the TT ranks, or the separable terms.
+        public var ranks: [Int]
+        /// TT row and column factors; empty otherwise.
+        public var rowFactors: [Int]
+        public var columnFactors: [Int]
+        public var parametersBefore: Int
+        public var parametersAfter: Int
+        /// Multiply-adds per input vector (dense layers) or per output position (convolutions) of
+        /// the factored form: two products for a split, the core chain of a tensor train, the three
+        /// 1-D stages of separable filters; a circulant matrix is counted as a dense product (no FFT).
+        public var multiplyAddsBefore: Int
+        public var multiplyAddsAfter: Int
+        /// ‖W − Ŵ‖_F / ‖W‖_F.
+        public var relativeError: Double
+        /// The randomized truncated SVD was used instead of a full one.
+        public var randomized: Bool
+    }
+
     public var seed: UInt64
     public var passes: [PassRow]
+    public var factorizations: [FactorizationRow] = []
     public var skipped: [Skip]
     /// Every tensor a pass changed, in model order.
     public var tensors: [TensorRow]

@@ -26,6 +26,7 @@ struct Working {
     var values: [Float]
     var codebook: CodebookStorage?
     var quantized: QuantizedStorage?
+    var factored: FactoredStorage?
     var encode: EncodeOptions?
 
     var nonzero: Int { values.reduce(0) { $0 + ($1 == 0 ? 0 : 1) } }
@@ -38,6 +39,7 @@ struct Run {
     /// Values before any value-changing pass (after structured pruning, which changes shapes).
     var originals: [TensorID: [Float]] = [:]
     var passes: [CompressionReport.PassRow] = []
+    var factorizations: [CompressionReport.FactorizationRow] = []
     var skipped: [CompressionReport.Skip] = []
     /// Tensors in the order they were first touched.
     var order: [TensorID] = []
@@ -76,6 +78,7 @@ struct Run {
         if let options = step.prune { try prune(ids, options, step: number) }
         if let options = step.cluster { try cluster(ids, options, step: number) }
         if let options = step.quantize { try quantize(ids, options, step: number) }
+        if let options = step.factorize { try factorize(ids, options, step: number) }
         if let options = step.encode {
             for id in ids {
                 var s = state(id)
@@ -90,7 +93,8 @@ struct Run {
     /// The storage the tensor would have now, without sparse encoding.
     func provisional(_ id: TensorID, _ s: Working) -> Tensor {
         var tensor = model.tensors[id]
-        if let codebook = s.codebook { tensor.storage = .codebook(codebook) }
+        if let factored = s.factored { tensor.storage = .factored(factored) }
+        else if let codebook = s.codebook { tensor.storage = .codebook(codebook) }
         else if let quantized = s.quantized { tensor.storage = .quantized(quantized) }
         else { tensor.storage = .dense(Tensor.encode(s.values, as: tensor.dtype)) }
         return tensor
@@ -115,8 +119,8 @@ struct Run {
         var states = [Working]()
         for id in ids {
             let s = state(id)
-            if s.codebook != nil || s.quantized != nil {
-                throw PassError(.notApplicable, "tensor `\(model.tensors[id].name)`: prune runs before cluster and quantize, not after")
+            if s.codebook != nil || s.quantized != nil || s.factored != nil {
+                throw PassError(.notApplicable, "tensor `\(model.tensors[id].name)`: prune runs before cluster, quantize and factorize, not after")
             }
             states.append(s)
         }
@@ -172,8 +176,8 @@ struct Run {
         for id in ids {
             var s = state(id)
             let tensor = model.tensors[id]
-            if s.quantized != nil || s.codebook != nil {
-                throw PassError(.notApplicable, "tensor `\(tensor.name)`: already \(s.codebook != nil ? "clustered" : "quantized"); a tensor is clustered or quantized once")
+            if s.quantized != nil || s.codebook != nil || s.factored != nil {
+                throw PassError(.notApplicable, "tensor `\(tensor.name)`: already \(s.factored != nil ? "factorized" : s.codebook != nil ? "clustered" : "quantized"); a tensor is clustered, quantized or factorized once")
             }
             let before = bytesNow(id)
             let layout = ChannelLayout(shape: tensor.shape, axis: outputAxis(id), perTensor: (granularity ?? .tensor) == .tensor)
@@ -197,7 +201,7 @@ struct Run {
             guard let s = working[id] else { continue }
             let originalBytes = initialBytes[id]
             var tensor = provisional(id, s)
-            let wantsSparse = s.encode?.dense != true
+            let wantsSparse = s.encode?.dense != true && s.factored == nil
             if wantsSparse, s.nonzero < tensor.count,
                let sparse = SparseEncoding.encode(tensor, values: s.values, indexBits: s.encode?.indexBits) {
                 var candidate = tensor
@@ -221,6 +225,7 @@ struct Run {
                 }
             case .codebook(let c): weightBits = c.bits; encoding = "codebook(\(c.bits))"
             case .quantized(let q): weightBits = q.codeBits; encoding = Self.describe(q)
+            case .factored(let f): weightBits = 32; encoding = Self.describe(f)
             default: weightBits = tensor.dtype.bitWidth; encoding = "dense \(tensor.dtype.rawValue)"
             }
             let kept = s.nonzero
@@ -237,11 +242,20 @@ struct Run {
             sum + (working[id]?.nonzero ?? model.tensors[id].count)
         }
         return CompressionReport(
-            seed: seed, passes: passes, skipped: skipped, tensors: rows,
+            seed: seed, passes: passes, factorizations: factorizations, skipped: skipped, tensors: rows,
             totals: .init(
                 tensors: model.tensors.count, compressedTensors: rows.count,
                 elements: model.tensors.reduce(0) { $0 + $1.count }, kept: kept,
                 originalBytes: originalTotal, bytes: total, ratio: total == 0 ? 0 : Double(originalTotal) / Double(total)))
+    }
+
+    static func describe(_ f: FactoredStorage) -> String {
+        switch f.method {
+        case .lowRank(let r): return "svd rank \(r)"
+        case .tensorTrain(_, _, let ranks): return "tt ranks \(ranks.map(String.init).joined(separator: "-"))"
+        case .circulant: return "circulant"
+        case .separable(let r): return "separable rank \(r)"
+        }
     }
 
     static func describe(_ q: QuantizedStorage) -> String {

@@ -28,15 +28,18 @@ public struct Recipe: Sendable, Codable, Equatable {
         public var cluster: ClusterOptions?
         public var quantize: QuantizeOptions?
         public var encode: EncodeOptions?
+        public var factorize: FactorizeOptions?
 
         public init(select: TensorSelector? = nil, prune: PruneOptions? = nil, structured: StructuredOptions? = nil,
-                    cluster: ClusterOptions? = nil, quantize: QuantizeOptions? = nil, encode: EncodeOptions? = nil) {
+                    cluster: ClusterOptions? = nil, quantize: QuantizeOptions? = nil, encode: EncodeOptions? = nil,
+                    factorize: FactorizeOptions? = nil) {
             self.select = select
             self.prune = prune
             self.structured = structured
             self.cluster = cluster
             self.quantize = quantize
             self.encode = encode
+            self.factorize = factorize
         }
 
         /// The name of the step's action, for reports.
@@ -46,11 +49,12 @@ public struct Recipe: Sendable, Codable, Equatable {
             if cluster != nil { return "cluster" }
             if quantize != nil { return "quantize" }
             if encode != nil { return "encode" }
+            if factorize != nil { return "factorize" }
             return "none"
         }
 
         var actionCount: Int {
-            [prune != nil, structured != nil, cluster != nil, quantize != nil, encode != nil].filter { $0 }.count
+            [prune != nil, structured != nil, cluster != nil, quantize != nil, encode != nil, factorize != nil].filter { $0 }.count
         }
     }
 
@@ -60,13 +64,14 @@ public struct Recipe: Sendable, Codable, Equatable {
         for (index, step) in steps.enumerated() {
             let label = "recipe pass \(index + 1)"
             guard step.actionCount == 1 else {
-                throw PassError(.invalidRecipe, "\(label): needs exactly one of prune, structured, cluster, quantize, encode; found \(step.actionCount)")
+                throw PassError(.invalidRecipe, "\(label): needs exactly one of prune, structured, cluster, quantize, encode, factorize; found \(step.actionCount)")
             }
             if let prune = step.prune { try prune.validate(label) }
             if let structured = step.structured { try structured.validate(label) }
             if let cluster = step.cluster { try cluster.validate(label) }
             if let quantize = step.quantize { try quantize.validate(label) }
             if let encode = step.encode { try encode.validate(label) }
+            if let factorize = step.factorize { try factorize.validate(label) }
         }
     }
 }
@@ -246,5 +251,68 @@ public struct EncodeOptions: Sendable, Codable, Equatable {
 
     func validate(_ label: String) throws {
         if let indexBits, !(1...16).contains(indexBits) { throw PassError(.invalidRecipe, "\(label): encode index_bits must be 1…16 or auto, got \(indexBits)") }
+    }
+}
+
+/// Factorization of weights: a low-rank split (SVD), a tensor train, the nearest circulant matrix,
+/// or separable (rank-R) convolution filters.
+public struct FactorizeOptions: Sendable, Codable, Equatable {
+    public enum Method: String, Sendable, Codable, CaseIterable {
+        /// W ≈ W₂·W₁ from the truncated SVD (dense matrices and 1×1 convolutions).
+        case svd
+        /// TT-SVD of a dense matrix as a TT-matrix.
+        case tt
+        /// The nearest circulant matrix (square dense matrices): one vector.
+        case circulant
+        /// Each conv filter as a sum of `rank` outer products of 1-D filters (channels, height, width).
+        case separable
+    }
+
+    public var method: Method?
+    /// svd: the rank; separable: the number of terms (default 1).
+    public var rank: Int?
+    /// svd: keep the smallest rank holding this fraction of Σσ² (0 < energy ≤ 1).
+    public var energy: Double?
+    /// svd: the rank giving at most this fraction of the original parameters (0 < ratio < 1).
+    public var ratio: Double?
+    /// tt: cap on every TT rank.
+    public var ttRank: Int?
+    /// tt: bound on the relative Frobenius error (default 0.1 when no rank cap is given).
+    public var ttError: Double?
+    /// tt: number of cores (default 3).
+    public var cores: Int?
+
+    public init(method: Method? = nil, rank: Int? = nil, energy: Double? = nil, ratio: Double? = nil,
+                ttRank: Int? = nil, ttError: Double? = nil, cores: Int? = nil) {
+        self.method = method
+        self.rank = rank
+        self.energy = energy
+        self.ratio = ratio
+        self.ttRank = ttRank
+        self.ttError = ttError
+        self.cores = cores
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case method, rank, energy, ratio, cores
+        case ttRank = "tt_rank"
+        case ttError = "tt_error"
+    }
+
+    func validate(_ label: String) throws {
+        let method = self.method ?? .svd
+        if method == .svd {
+            let set = [rank != nil, energy != nil, ratio != nil].filter { $0 }.count
+            guard set == 1 else { throw PassError(.invalidRecipe, "\(label): factorize svd needs exactly one of rank, energy, ratio") }
+        }
+        if let rank, rank < 1 { throw PassError(.invalidRecipe, "\(label): factorize rank must be ≥ 1, got \(rank)") }
+        if let energy, !(energy > 0 && energy <= 1) { throw PassError(.invalidRecipe, "\(label): factorize energy must be in (0, 1], got \(energy)") }
+        if let ratio, !(ratio > 0 && ratio < 1) { throw PassError(.invalidRecipe, "\(label): factorize ratio must be in (0, 1), got \(ratio)") }
+        if let ttRank, ttRank < 1 { throw PassError(.invalidRecipe, "\(label): factorize tt_rank must be ≥ 1, got \(ttRank)") }
+        if let ttError, !(ttError >= 0 && ttError < 1) { throw PassError(.invalidRecipe, "\(label): factorize tt_error must be in [0, 1), got \(ttError)") }
+        if let cores, !(2...8).contains(cores) { throw PassError(.invalidRecipe, "\(label): factorize cores must be 2…8, got \(cores)") }
+        if method != .svd, energy != nil || ratio != nil { throw PassError(.invalidRecipe, "\(label): energy and ratio apply to factorize svd only") }
+        if method != .tt, ttRank != nil || ttError != nil || cores != nil { throw PassError(.invalidRecipe, "\(label): tt_rank, tt_error and cores apply to factorize tt only") }
+        if method == .tt || method == .circulant, rank != nil { throw PassError(.invalidRecipe, "\(label): factorize \(method.rawValue) takes no rank (tt: tt_rank)") }
     }
 }

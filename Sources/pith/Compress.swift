@@ -7,6 +7,7 @@ extension StructuredOptions.Criterion: ExpressibleByArgument {}
 extension KMeansInit: ExpressibleByArgument {}
 extension Granularity: ExpressibleByArgument {}
 extension ClusterOptions.Mode: ExpressibleByArgument {}
+extension FactorizeOptions.Method: ExpressibleByArgument {}
 
 /// `--quantize` values: a format and its granularity in one word.
 enum QuantizeFlag: String, ExpressibleByArgument, CaseIterable {
@@ -86,6 +87,30 @@ struct Compress: ParsableCommand {
     @Option(help: "CSR gap bits for pruned tensors: auto (search 2…8) or 1…16.")
     var indexBits: String?
 
+    @Option(help: "Factorization: svd (default with --rank, --energy, --param-ratio), tt, circulant, separable.")
+    var factorize: FactorizeOptions.Method?
+
+    @Option(help: "svd: the rank of the split; separable: terms per filter.")
+    var rank: Int?
+
+    @Option(help: "svd: the smallest rank keeping this fraction of Σσ² (e.g. 0.95).")
+    var energy: Double?
+
+    @Option(help: "svd: the rank giving at most this fraction of the parameters (e.g. 0.25).")
+    var paramRatio: Double?
+
+    @Option(help: "tt: cap on every TT rank.")
+    var ttRank: Int?
+
+    @Option(help: "tt: bound on the relative Frobenius error (default 0.1 without --tt-rank).")
+    var ttError: Double?
+
+    @Option(help: "tt: number of cores (default 3).")
+    var ttCores: Int?
+
+    @Option(name: .customLong("only"), help: "Apply the flag passes only to tensors whose name matches this glob (repeatable).")
+    var only: [String] = []
+
     @Option(help: "Seed of every random choice.")
     var seed: UInt64 = 0
 
@@ -94,12 +119,19 @@ struct Compress: ParsableCommand {
 
     var hasPassFlags: Bool {
         prune != nil || pruneThreshold != nil || pruneQuality != nil || structured != nil || cluster != nil || quantize != nil || indexBits != nil
+            || factorizeMethod != nil
     }
 
     func validate() throws {
         if recipe != nil, hasPassFlags { throw ValidationError("--recipe excludes the pass flags (--prune, --cluster, --quantize, …)") }
         if recipe == nil, !hasPassFlags, dryRun { throw ValidationError("nothing to report: a dry run needs --recipe or a pass flag (--prune, --cluster, --quantize, …)") }
         if cluster != nil, quantize != nil { throw ValidationError("--cluster and --quantize both set a tensor's encoding; choose one") }
+        if factorizeMethod != nil, cluster != nil || quantize != nil {
+            throw ValidationError("--factorize and --cluster / --quantize both set a tensor's encoding; use a recipe to give them different tensors")
+        }
+        if factorizeMethod == nil, rank != nil || ttRank != nil || ttError != nil || ttCores != nil {
+            throw ValidationError("--rank and the --tt-* options need --factorize (or --energy / --param-ratio for svd)")
+        }
         if [prune != nil, pruneThreshold != nil, pruneQuality != nil].filter({ $0 }).count > 1 {
             throw ValidationError("choose one of --prune, --prune-threshold, --prune-quality")
         }
@@ -108,8 +140,21 @@ struct Compress: ParsableCommand {
         if !dryRun, output == nil { throw ValidationError("give -o OUT.pith, or --dry-run for the report only") }
     }
 
+    /// The factorization the flags ask for: `--factorize`, or svd when only --energy / --param-ratio is given.
+    var factorizeMethod: FactorizeOptions.Method? {
+        factorize ?? (energy != nil || paramRatio != nil ? .svd : nil)
+    }
+
     /// The recipe the flags describe.
     func flagRecipe() -> Recipe {
+        var recipe = flagSteps()
+        if !only.isEmpty {
+            for i in recipe.steps.indices { recipe.steps[i].select = TensorSelector(names: only) }
+        }
+        return recipe
+    }
+
+    func flagSteps() -> Recipe {
         var steps: [Recipe.Step] = []
         if let structured { steps.append(.init(structured: StructuredOptions(fraction: structured, criterion: structuredCriterion))) }
         if let prune { steps.append(.init(prune: PruneOptions(sparsity: prune, scope: pruneScope))) }
@@ -117,6 +162,10 @@ struct Compress: ParsableCommand {
         if let pruneQuality { steps.append(.init(prune: PruneOptions(quality: pruneQuality))) }
         if let cluster {
             steps.append(.init(cluster: ClusterOptions(bits: cluster, initialization: `init`, granularity: clusterGranularity, mode: clusterMode)))
+        }
+        if let method = factorizeMethod {
+            steps.append(.init(factorize: FactorizeOptions(
+                method: method, rank: rank, energy: energy, ratio: paramRatio, ttRank: ttRank, ttError: ttError, cores: ttCores)))
         }
         if let quantize { steps.append(.init(quantize: quantize.options)) }
         if let indexBits { steps.append(.init(encode: EncodeOptions(indexBits: Int(indexBits)))) }

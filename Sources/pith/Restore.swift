@@ -6,8 +6,10 @@ struct Restore: ParsableCommand {
         abstract: "Write a .pith container back to its source format (ONNX or Keras HDF5), every tensor dense.",
         discussion: """
             Compressed tensors become the values the compression chose (pruned weights zero, \
-            clustered weights their centroids, quantized weights dequantized), in the tensor's own \
-            dtype; the graph, attributes and metadata are those of the source file. The output is \
+            clustered weights their centroids, quantized weights dequantized, factors multiplied \
+            back), in the tensor's own dtype — or with --factored, low-rank and tensor-train weights \
+            stay factored: an ONNX layer becomes two Gemm / MatMul / Conv nodes or a chain of \
+            Reshape / Transpose / MatMul nodes, a Keras Dense layer two Dense layers; the graph, attributes and metadata are those of the source file. The output is \
             written atomically and replaces an existing file only with --force.
             """)
 
@@ -20,10 +22,15 @@ struct Restore: ParsableCommand {
     @Flag(help: "Replace OUTPUT if it exists.")
     var force = false
 
+    @Flag(help: "Write low-rank and tensor-train weights as their factors, with the nodes or layers that use them.")
+    var factored = false
+
     func run() throws {
         try reportingErrors {
-            let size = try Compression.restore(file, to: output, force: force)
-            print("wrote \(output): \(size) bytes")
+            let result = try Compression.restore(file, to: output, force: force, factored: factored)
+            for (tensor, nodes) in result.factored { print("factored: \(tensor) → \(nodes.joined(separator: ", "))") }
+            for (tensor, reason) in result.densified { print("dense: \(tensor): \(reason)") }
+            print("wrote \(output): \(result.bytes) bytes")
         }
     }
 }
