@@ -60,7 +60,7 @@ struct Verify: ParsableCommand {
         discussion: """
             Tensors are matched by name: per tensor the max absolute error, RMSE, SNR, cosine \
             similarity and whether it is bit-exact; tensors missing or reshaped on either side are \
-            named and fail the check. With --data, both models run on the data: top-1 agreement, \
+            named (and fail the weight gates). With --data, both models run on the data: top-1 agreement, \
             the largest and mean output difference, and with --labels the accuracy of each. \
             Exit status 1 when a gate fails (--max-rmse, --min-snr, --require-exact, --min-agreement).
             """)

@@ -41,6 +41,16 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
         }
         let sparse = SparseStorage(rows: 30, columns: 100, indexBits: 8, rowStarts: starts, gaps: entries, fillers: 0, values: .dense(TensorBuffer(values: kept)))
         tensors.append(Tensor(name: "sp", dtype: .float32, shape: [30, 100], storage: .sparse(sparse), origin: .initializer(graph: .main)))
+        // Factored weights of every method.
+        let lowRank = FactoredStorage(method: .lowRank(rank: 3), rows: 30, columns: 100, factors: [randomFloats(90, seed: 2), randomFloats(300, seed: 3)])
+        tensors.append(Tensor(name: "svd", dtype: .float32, shape: [30, 100], storage: .factored(lowRank), origin: .initializer(graph: .main)))
+        let train = FactoredStorage(method: .tensorTrain(rowFactors: [5, 6], columnFactors: [10, 10], ranks: [1, 4, 1]), rows: 30, columns: 100,
+                                    factors: [randomFloats(200, seed: 4), randomFloats(240, seed: 5)])
+        tensors.append(Tensor(name: "tt", dtype: .float32, shape: [30, 100], storage: .factored(train), origin: .initializer(graph: .main)))
+        tensors.append(Tensor(name: "circ", dtype: .float32, shape: [8, 8], storage: .factored(FactoredStorage(method: .circulant, rows: 8, columns: 8, factors: [randomFloats(8, seed: 6)])),
+                              origin: .initializer(graph: .main)))
+        let separable = FactoredStorage(method: .separable(rank: 2), rows: 4, columns: 27, factors: [randomFloats(24, seed: 7), randomFloats(24, seed: 8), randomFloats(24, seed: 9)])
+        tensors.append(Tensor(name: "sep", dtype: .float32, shape: [4, 3, 3, 3], storage: .factored(separable), origin: .initializer(graph: .main)))
         var metadata = ModelMetadata()
         metadata.producerName = "test"
         metadata.properties = [(key: "k", value: "v")]
