@@ -159,3 +159,59 @@ public struct EvalBenchmark: Sendable, Codable {
         }
     }
 }
+
+/// `pith bench svd`: a matrix's rank-`rank` approximation by the randomized truncated SVD against
+/// the full LAPACK SVD, with the error of each against the optimal one (the norm of the singular
+/// values the full SVD drops).
+public struct SVDBenchmark: Sendable, Codable {
+    public var rows: Int
+    public var columns: Int
+    public var rank: Int
+    public var runs: Int
+    /// Median seconds.
+    public var fullSeconds: Double
+    public var truncatedSeconds: Double
+    /// ‖A − A_r‖_F of the full SVD's rank-`rank` truncation: the optimum (Eckart–Young).
+    public var optimalError: Double
+    public var truncatedError: Double
+    /// truncatedError / optimalError − 1.
+    public var excessError: Double
+    public var speedup: Double
+
+    public static func measure(_ path: String, rank: Int, runs: Int, oversampling: Int = 32, powerIterations: Int = 3, full: Bool = true) throws -> SVDBenchmark {
+        let arrays = try PithError.translatingErrors { try DataFiles.read(path) }
+        guard let value = arrays.first?.value, value.shape.count == 2, value.isFloat else {
+            throw PithError(.data, "\(path): holds no 2-D floating-point array")
+        }
+        let a = Matrix(rows: value.shape[0], columns: value.shape[1], values: value.floats)
+        func time<T>(_ body: () throws -> T) rethrows -> (T, Double) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let result = try body()
+            return (result, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        var fullTimes: [Double] = [], fastTimes: [Double] = []
+        let doFull = full
+        var fullSVD: (u: Matrix, s: [Float], vt: Matrix)?
+        var fast: (u: Matrix, s: [Float], vt: Matrix)?
+        for run in 0..<runs {
+            if run == 0 || doFull {
+                let (f, t) = try time { try LinearAlgebra.svd(a) }
+                fullSVD = f
+                fullTimes.append(t)
+            }
+            let (g, u) = try time { try LinearAlgebra.truncatedSVD(a, rank: rank, oversampling: oversampling, powerIterations: powerIterations) }
+            fast = g
+            fastTimes.append(u)
+        }
+        let optimal = fullSVD!.s.dropFirst(rank).reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        // ‖A − U S Vᵀ‖ computed as A − (U·S)·Vᵀ with one GEMM.
+        var us = fast!.u
+        for i in 0..<us.rows { for k in 0..<rank { us[i, k] *= fast!.s[k] } }
+        let product = LinearAlgebra.multiply(us, fast!.vt)
+        let error = zip(a.values, product.values).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+        let median = { (t: [Double]) in t.sorted()[t.count / 2] }
+        return SVDBenchmark(rows: a.rows, columns: a.columns, rank: rank, runs: runs, fullSeconds: median(fullTimes), truncatedSeconds: median(fastTimes),
+                            optimalError: optimal, truncatedError: error, excessError: error / optimal - 1,
+                            speedup: median(fullTimes) / median(fastTimes))
+    }
+}

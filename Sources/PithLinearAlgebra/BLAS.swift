@@ -76,7 +76,7 @@ extension LinearAlgebra {
     /// `powerIterations` rounds of re-orthonormalised power iteration, then the exact SVD of the
     /// small projected matrix. Costs a few GEMMs of the matrix against the sketch instead of a
     /// full decomposition; the error is close to the optimal rank-`rank` error when the spectrum decays.
-    public static func truncatedSVD(_ a: Matrix, rank: Int, oversampling: Int = 16, powerIterations: Int = 2, seed: UInt64 = 0) throws -> (u: Matrix, s: [Float], vt: Matrix) {
+    public static func truncatedSVD(_ a: Matrix, rank: Int, oversampling: Int = 32, powerIterations: Int = 3, seed: UInt64 = 0) throws -> (u: Matrix, s: [Float], vt: Matrix) {
         let m = a.rows, n = a.columns
         let k = min(rank + oversampling, min(m, n))
         guard rank >= 1, k < min(m, n) else {

@@ -9,7 +9,7 @@ struct Bench: ParsableCommand {
             Side-by-side comparisons with other tools (numpy + onnx/h5py, zstd, …) are made by \
             the scripts in scripts/ and recorded in docs/benchmarks.md.
             """,
-        subcommands: [BenchInspect.self, BenchKMeans.self, BenchHuffman.self, BenchEval.self])
+        subcommands: [BenchInspect.self, BenchKMeans.self, BenchHuffman.self, BenchEval.self, BenchSVD.self])
 }
 
 struct BenchInspect: ParsableCommand {
@@ -125,6 +125,38 @@ struct BenchEval: ParsableCommand {
     func run() throws {
         try reportingErrors {
             printJSON(try EvalBenchmark.measure(model: model, data: data, batchSize: batchSize, scale: scale, runs: runs))
+        }
+    }
+}
+
+struct BenchSVD: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "svd", abstract: "Time the randomized truncated SVD against the full LAPACK SVD on a matrix (.npy), with their errors.")
+
+    @Argument(help: "A 2-D float32 .npy file.")
+    var file: String
+
+    @Option(help: "The rank of the approximation.")
+    var rank: Int = 256
+
+    @Option(help: "Number of runs; the median is reported.")
+    var runs: Int = 3
+
+    @Option(help: "Extra columns of the random sketch.")
+    var oversampling: Int = 32
+
+    @Option(help: "Rounds of power iteration.")
+    var powerIterations: Int = 3
+
+    func validate() throws {
+        if runs < 1 { throw ValidationError("--runs must be at least 1, got \(runs)") }
+        if rank < 1 { throw ValidationError("--rank must be at least 1, got \(rank)") }
+        if oversampling < 0 || powerIterations < 0 { throw ValidationError("--oversampling and --power-iterations must be 0 or more") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            printJSON(try SVDBenchmark.measure(file, rank: rank, runs: runs, oversampling: oversampling, powerIterations: powerIterations))
         }
     }
 }
