@@ -33,12 +33,13 @@ def write(tmp_path, *flags, source=LENET):
 
 
 @pytest.mark.skipif(shutil.which("zstd") is None, reason="SKIPPED: the zstd command is needed to read the manifest")
-@pytest.mark.parametrize("flags", [[], ["--prune", "0.92", "--cluster", "6", "--index-bits", "5"], ["--quantize", "int8-channel"], ["--quantize", "fp16"]])
+@pytest.mark.parametrize("flags", [[], ["--prune", "0.92", "--cluster", "6", "--index-bits", "5"], ["--quantize", "int8-channel"], ["--quantize", "fp16"],
+                                   ["--factorize", "svd", "--rank", "16"], ["--factorize", "tt", "--tt-rank", "4"]])
 def test_header_and_manifest_follow_the_spec(pith, tmp_path, flags):
     data = write(tmp_path, *flags)
     assert data[:8] == b"\x89PITH\r\n\x1a"
     major, minor, flag_bits, offset, length, manifest_crc, header_crc = struct.unpack("<HHIQQII", data[8:40])
-    assert (major, minor, flag_bits) == (1, 1, 1)  # flag 1: the manifest is a zstd frame
+    assert (major, minor, flag_bits) == (1, 2, 1)  # flag 1: the manifest is a zstd frame
     assert header_crc == crc32c(data[:36])
     manifest_bytes = data[offset:offset + length]
     assert offset % 64 == 0 and offset + length == len(data)
