@@ -171,6 +171,7 @@ extension Operators {
             }
             for i in 0..<spatial { outSpatial[i] = natural[i] - begin[i] - end[i] }
         }
+        try checkSize([batch, filters] + outSpatial, op: "ConvTranspose")
         let outCount = outSpatial.reduce(1, *), inCount = inSpatial.reduce(1, *), kernelCount = kernelShape.reduce(1, *)
         var out = [Float](repeating: 0, count: batch * filters * outCount)
         let rows = mg * kernelCount

@@ -213,6 +213,7 @@ extension Operators {
         for (j, a) in axes.enumerated() { before[a] = pads[j]; after[a] = pads[j + axes.count] }
         let shape = x.shape.indices.map { x.shape[$0] + before[$0] + after[$0] }
         guard shape.allSatisfy({ $0 >= 0 }) else { throw EvalError.invalid("pads \(pads) remove more than shape \(x.shape)") }
+        try checkSize(shape, op: "Pad")
         let source = strides(x.shape)
         let total = shape.reduce(1, *)
         var order = [Int](repeating: -1, count: total)
@@ -289,9 +290,11 @@ extension Operators {
             lengths = sizes.map(Float.init)
         } else {
             guard scales.count == x.rank else { throw EvalError.invalid("\(scales.count) scales for rank \(x.rank)") }
+            guard scales.allSatisfy({ $0.isFinite && $0 > 0 && $0 < 1e9 }) else { throw EvalError.invalid("scales \(scales) must be positive and finite") }
             sizes = zip(scales, x.shape).map { Int(floor(Float($1) * $0)) }
             lengths = zip(scales, x.shape).map { Float($1) * $0 }
         }
+        try checkSize(sizes, op: "Resize")
         // Source coordinate of output index `i` along an axis.
         func source(_ i: Int, axis: Int) -> Float {
             let scale = scales[axis], inSize = Float(x.shape[axis]), outSize = lengths[axis]

@@ -172,3 +172,19 @@ func normalizedAxis(_ axis: Int, rank: Int, op: String) throws -> Int {
     guard a >= 0, a < max(rank, 1) else { throw EvalError.invalid("\(op): axis \(axis) is outside a tensor of rank \(rank)") }
     return a
 }
+
+/// Most elements one computed value may have: sizes that come from attributes or shape inputs
+/// (Resize scales, Pad amounts, ConvTranspose output shapes) are checked against it before any
+/// memory is allocated.
+let maximumElements = 1 << 31
+
+/// Throws when `shape` is negative or larger than `maximumElements`.
+func checkSize(_ shape: [Int], op: String) throws {
+    var count = 1
+    for d in shape {
+        guard d >= 0 else { throw EvalError.invalid("\(op): output shape \(shape) has a negative size") }
+        let (p, overflow) = count.multipliedReportingOverflow(by: d)
+        guard !overflow, p <= maximumElements else { throw EvalError.invalid("\(op): output shape \(shape) is larger than \(maximumElements) elements") }
+        count = p
+    }
+}

@@ -6,6 +6,26 @@ enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
 }
 
+/// The data options `eval` and `verify` share.
+struct DataOptions: ParsableArguments {
+    @Option(help: "Input data (.npy, .npz, IDX).")
+    var data: String?
+
+    @Option(help: "Labels (.npy or IDX): one class index per sample; top-1 accuracy is reported.")
+    var labels: String?
+
+    @Option(help: "Multiply every input value by this (default: 1/255 for 8-bit IDX images, else 1).")
+    var scale: Double?
+
+    @Option(help: "Samples per batch; 0 runs all at once.")
+    var batchSize: Int = 500
+
+    func validate() throws {
+        if batchSize < 0 { throw ValidationError("--batch-size must be 0 or more, got \(batchSize)") }
+        if labels != nil, data == nil { throw ValidationError("--labels needs --data") }
+    }
+}
+
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a model on data with Pith's reference evaluator; with labels, report top-1 accuracy.",
@@ -20,17 +40,7 @@ struct Eval: ParsableCommand {
     @Argument(help: "The model file.")
     var model: String
 
-    @Option(help: "Input data (.npy, .npz, IDX).")
-    var data: String
-
-    @Option(help: "Labels (.npy or IDX): one class index per sample.")
-    var labels: String?
-
-    @Option(help: "Multiply every input value by this (default: 1/255 for 8-bit IDX images, else 1).")
-    var scale: Double?
-
-    @Option(help: "Samples per batch; 0 runs all at once.")
-    var batchSize: Int = 500
+    @OptionGroup var input: DataOptions
 
     @Option(help: "Write the model's outputs to this .npz file.")
     var saveOutputs: String?
@@ -39,12 +49,12 @@ struct Eval: ParsableCommand {
     var format: ReportFormat = .text
 
     func validate() throws {
-        if batchSize < 0 { throw ValidationError("--batch-size must be 0 or more, got \(batchSize)") }
+        if input.data == nil { throw ValidationError("give the input data with --data") }
     }
 
     func run() throws {
         try reportingErrors {
-            let (report, outputs) = try Validation.evaluate(model: model, data: data, labels: labels, batchSize: batchSize, scale: scale)
+            let (report, outputs) = try Validation.evaluate(model: model, data: input.data ?? "", labels: input.labels, batchSize: input.batchSize, scale: input.scale)
             if let saveOutputs {
                 let names = (0..<outputs.count).map { "output_\($0)" }
                 try AtomicFile.write(DataFiles.npz(Array(zip(names, outputs)).map { (name: $0.0, value: $0.1) }), to: saveOutputs)
@@ -71,17 +81,7 @@ struct Verify: ParsableCommand {
     @Argument(help: "The candidate (compressed or restored) model.")
     var candidate: String
 
-    @Option(help: "Input data (.npy, .npz, IDX) to compare outputs on.")
-    var data: String?
-
-    @Option(help: "Labels for --data: report the accuracy of both models.")
-    var labels: String?
-
-    @Option(help: "Multiply every input value by this (default: 1/255 for 8-bit IDX images, else 1).")
-    var scale: Double?
-
-    @Option(help: "Samples per batch; 0 runs all at once.")
-    var batchSize: Int = 500
+    @OptionGroup var input: DataOptions
 
     @Option(help: "Fail when a tensor's RMSE is above this.")
     var maxRmse: Double?
@@ -99,15 +99,14 @@ struct Verify: ParsableCommand {
     var format: ReportFormat = .text
 
     func validate() throws {
-        if labels != nil, data == nil { throw ValidationError("--labels needs --data") }
-        if minAgreement != nil, data == nil { throw ValidationError("--min-agreement needs --data") }
+        if minAgreement != nil, input.data == nil { throw ValidationError("--min-agreement needs --data") }
     }
 
     func run() throws {
         var failed = false
         try reportingErrors {
             let report = try Validation.verify(
-                original: original, candidate: candidate, data: data, labels: labels, batchSize: batchSize, scale: scale,
+                original: original, candidate: candidate, data: input.data, labels: input.labels, batchSize: input.batchSize, scale: input.scale,
                 thresholds: .init(maxRMSE: maxRmse, minSNR: minSnr, requireExact: requireExact, minAgreement: minAgreement))
             print(format == .json ? report.renderJSON() : report.renderText(), terminator: "")
             failed = !report.failures.isEmpty
