@@ -137,11 +137,22 @@ final class FactoredGraphRewriter {
         var pinned = Set(messages(graph.pointee.n_output, graph.pointee.output).map { string($0.pointee.name) })
         for node in nodes { for attribute in messages(node.pointee.n_attribute, node.pointee.attribute) { collectNames(attribute, into: &pinned) } }
 
+        // Where each weight comes from: an initializer, or the one output of a Constant node.
+        let initializerNames = Set(messages(graph.pointee.n_initializer, graph.pointee.initializer).map { string($0.pointee.name) })
+        var constantNode: [String: Int] = [:]
+        for (n, node) in nodes.enumerated() where string(node.pointee.op_type) == "Constant" && node.pointee.n_output == 1 {
+            constantNode[string(node.pointee.output[0])] = n
+        }
+        var dropped = Set<Int>()  // Constant nodes whose weight is now held by factors
         var replacement: [Int: [UnsafeMutablePointer<Onnx__NodeProto>?]] = [:]
         var initializers: [UnsafeMutablePointer<Onnx__TensorProto>?] = []
         var done = Set<String>()
         for (name, tensor) in factored.sorted(by: { $0.key < $1.key }) {
             guard case .factored(let storage) = tensor.storage else { continue }
+            guard initializerNames.contains(name) || constantNode[name] != nil else {
+                report.densified.append((name, "it is neither an initializer nor a Constant of the main graph"))
+                continue
+            }
             guard let use = uses[name], use.count == 1, !pinned.contains(name) else {
                 report.densified.append((name, "it is read by \(uses[name]?.count ?? 0) nodes or inside a subgraph; only a weight read once is rewritten"))
                 continue
@@ -166,6 +177,7 @@ final class FactoredGraphRewriter {
             }
             guard let result else { continue }
             replacement[n] = result.nodes.map { Optional($0) }
+            if let constant = constantNode[name] { dropped.insert(constant) }
             initializers += result.initializers.map { Optional($0) }
             report.rewritten.append((name, result.nodes.map { string($0.pointee.name) }))
             done.insert(name)
@@ -173,7 +185,7 @@ final class FactoredGraphRewriter {
         guard !done.isEmpty else { return [] }
         // The new node list, in order; the initializers without the rewritten weights, plus factors.
         var newNodes: [UnsafeMutablePointer<Onnx__NodeProto>?] = []
-        for (n, node) in nodes.enumerated() { newNodes += replacement[n] ?? [node] }
+        for (n, node) in nodes.enumerated() where !dropped.contains(n) { newNodes += replacement[n] ?? [node] }
         let kept = repeated(graph.pointee.n_initializer, graph.pointee.initializer).filter { t in t.map { !done.contains(string($0.pointee.name)) } ?? true }
         let newInitializers = Array(kept) + initializers
         let inputs = repeated(graph.pointee.n_input, graph.pointee.input).filter { v in v.map { !done.contains(string($0.pointee.name)) } ?? true }

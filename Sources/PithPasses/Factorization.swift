@@ -294,6 +294,11 @@ extension Run {
                 storage = Factorization.separable(s.values, shape: shape, rank: options.rank ?? 1, seed: seed &+ UInt64(id))
                 detail = "CP-ALS, \(options.rank ?? 1) term\((options.rank ?? 1) == 1 ? "" : "s") per filter"
             }
+            guard storage.parameters < tensor.count else {
+                skipped.append(.init(step: step, action: "factorize", target: tensor.name,
+                                     reason: "\(detail): \(storage.parameters) parameters, not fewer than the \(tensor.count) of the dense weight; left as it was"))
+                continue
+            }
             let approximation = storage.expand(tensorShape: shape)
             let original = originals[id]!
             let error = zip(original, approximation).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
