@@ -90,8 +90,11 @@ def run_case(pith, case):
             except Exception as error:  # sequences, optionals, maps
                 result.update(status="skipped", reason=f"inputs or outputs are not tensors ({type(error).__name__})")
                 return result
-            if any(a.dtype.kind in "OUSc" or a.dtype.name.startswith(("float8", "int4", "uint4")) for a in list(arrays.values()) + expected):
-                result.update(status="unsupported", reason="string, complex or sub-byte values")
+            # Strings travel as numpy unicode arrays.
+            arrays = {k: (v.astype(str) if v.dtype.kind in "OS" else v) for k, v in arrays.items()}
+            expected = [(e.astype(str) if e.dtype.kind in "OS" else e) for e in expected]
+            if any(a.dtype.kind == "c" or a.dtype.name.startswith(("float8", "int4", "uint4")) for a in list(arrays.values()) + expected):
+                result.update(status="unsupported", reason="complex or sub-byte values")
                 return result
             data = os.path.join(tmp, "in.npz")
             np.savez(data, **{k: (v.astype(np.float32) if v.dtype.name == "bfloat16" else v) for k, v in arrays.items()})
@@ -115,7 +118,10 @@ def run_case(pith, case):
                 if have.shape != want.shape:
                     result.update(status="fail", reason=f"{os.path.basename(dataset)} output {k}: shape {have.shape}, expected {want.shape}")
                     return result
-                if want.dtype.kind in "biu":
+                if want.dtype.kind == "U":
+                    ok = have.dtype.kind == "U" and np.array_equal(have, want)
+                    worst = 0.0
+                elif want.dtype.kind in "biu":
                     ok = np.array_equal(have.astype(np.int64), want.astype(np.int64))
                     worst = 0.0 if ok else float(np.max(np.abs(have.astype(np.int64) - want.astype(np.int64))))
                 else:

@@ -76,13 +76,28 @@ public enum DataFiles {
             guard !overflow, p <= maximumElements else { throw DataFileError(file, "shape \(shape) is larger than \(maximumElements) elements") }
             count = p
         }
+        // Unicode strings: `<U n`, n UTF-32 code units per element, NUL-padded.
+        if descr.hasPrefix("<U") || descr.hasPrefix("|U"), let width = Int(descr.dropFirst(2)), width >= 0, width <= 1 << 20 {
+            guard count * width * 4 <= bytes.count - offset else { throw DataFileError(file, "\(count) strings of \(width) characters need \(count * width * 4) bytes; \(bytes.count - offset) remain") }
+            let strings = (0..<count).map { i -> String in
+                var scalars = String.UnicodeScalarView()
+                for k in 0..<width {
+                    let at = offset + (i * width + k) * 4
+                    let code = UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
+                    if code == 0 { break }
+                    scalars.append(Unicode.Scalar(code) ?? "\u{FFFD}")
+                }
+                return String(scalars)
+            }
+            return Value(strings: strings, shape: shape)
+        }
         let kinds: [String: (DType, Int)] = [
             "f4": (.float32, 4), "f8": (.float64, 8), "f2": (.float16, 2), "u1": (.uint8, 1), "i1": (.int8, 1),
             "u2": (.uint16, 2), "i2": (.int16, 2), "u4": (.uint32, 4), "i4": (.int32, 4), "u8": (.uint64, 8), "i8": (.int64, 8), "b1": (.bool, 1),
         ]
         let endian = descr.first
         guard let (dtype, width) = kinds[String(descr.dropFirst())], endian == "<" || endian == "|" || (endian == "=" && true) else {
-            throw DataFileError(file, "dtype `\(descr)` is not one this Pith reads (little-endian float16/32/64, int8…int64, uint8…uint64, bool)")
+            throw DataFileError(file, "dtype `\(descr)` is not one this Pith reads (little-endian float16/32/64, int8…int64, uint8…uint64, bool, unicode strings)")
         }
         guard count * width <= bytes.count - offset else { throw DataFileError(file, "\(count) elements of \(descr) need \(count * width) bytes; \(bytes.count - offset) remain") }
         let tensor = Tensor(name: file, dtype: dtype, shape: shape, storage: .dense(TensorBuffer(bytes: bytes[offset ..< offset + count * width])), origin: .initializer(graph: .main))
@@ -233,13 +248,20 @@ extension DataFiles {
 
     /// One array in `.npy` format version 1.0.
     static func npy(_ value: Value) -> [UInt8] {
-        let descr = value.isFloat ? "<f4" : (value.dtype == .bool ? "|b1" : "<i8")
+        let width = value.isString ? max(1, value.strings.map { $0.unicodeScalars.count }.max() ?? 1) : 0
+        let descr = value.isString ? "<U\(width)" : value.isFloat ? "<f4" : (value.dtype == .bool ? "|b1" : "<i8")
         let shape = value.shape.isEmpty ? "()" : value.shape.count == 1 ? "(\(value.shape[0]),)" : "(" + value.shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shape), }"
         while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
         header += "\n"
         var out: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)] + Array(header.utf8)
-        if value.isFloat {
+        if value.isString {
+            for text in value.strings {
+                var codes = text.unicodeScalars.map(\.value)
+                codes += [UInt32](repeating: 0, count: width - codes.count)
+                codes.withUnsafeBytes { out += $0 }
+            }
+        } else if value.isFloat {
             value.floats.withUnsafeBytes { out += $0 }
         } else if value.dtype == .bool {
             out += value.ints.map { $0 != 0 ? 1 : 0 }

@@ -87,7 +87,8 @@ extension Value {
         let inner = shape.dropFirst().reduce(1, *)
         var out = self
         out.shape[0] = range.count
-        if isFloat { out.floats = Array(floats[range.lowerBound * inner ..< range.upperBound * inner]) } else { out.ints = Array(ints[range.lowerBound * inner ..< range.upperBound * inner]) }
+        let slice = range.lowerBound * inner ..< range.upperBound * inner
+        if isString { out.strings = Array(strings[slice]) } else if isFloat { out.floats = Array(floats[slice]) } else { out.ints = Array(ints[slice]) }
         return out
     }
 
@@ -96,7 +97,7 @@ extension Value {
         var out = parts[0]
         guard out.rank > 0 else { return out }
         out.shape[0] = parts.reduce(0) { $0 + ($1.shape.first ?? 0) }
-        if out.isFloat { out.floats = parts.flatMap(\.floats) } else { out.ints = parts.flatMap(\.ints) }
+        if out.isString { out.strings = parts.flatMap(\.strings) } else if out.isFloat { out.floats = parts.flatMap(\.floats) } else { out.ints = parts.flatMap(\.ints) }
         return out
     }
 

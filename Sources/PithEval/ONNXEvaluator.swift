@@ -30,20 +30,21 @@ public struct ONNXEvaluator: Sendable {
         opset = Int(model.metadata.opsets.first { $0.domain == "" || $0.domain == "ai.onnx" }?.version ?? 13)
         var constants: [String: Value] = [:]
         var uncomputable: [String: DType] = [:]
+        // A constant of a type the evaluator does not compute (complex, sub-byte floats) is an error
+        // only when something reads it.
+        func load(_ tensor: Tensor, as name: String) throws {
+            do { constants[name] = try Value(tensor) } catch EvalError.unsupportedType(_, let dtype) { uncomputable[name] = dtype }
+        }
         for id in graph.initializers + graph.sparseInitializers {
-            let tensor = model.tensors[id]
-            guard tensor.dtype != .string else { uncomputable[tensor.name] = .string; continue }
-            constants[String(tensor.name)] = try Value(tensor)
+            try load(model.tensors[id], as: model.tensors[id].name)
         }
         // Constant nodes: their tensor is held in the attribute.
         for node in graph.nodes where node.opType == "Constant" {
             for attribute in node.attributes {
                 if case .tensor(let id) = attribute.value, let output = node.outputs.first {
-                    let tensor = model.tensors[id]
-                    guard tensor.dtype != .string else { uncomputable[output] = .string; continue }
-                    constants[output] = try Value(tensor)
+                    try load(model.tensors[id], as: output)
                 } else if case .sparseTensor(let id) = attribute.value, let output = node.outputs.first {
-                    constants[output] = try Value(model.tensors[id])
+                    try load(model.tensors[id], as: output)
                 }
             }
         }

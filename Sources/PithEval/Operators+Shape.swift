@@ -7,7 +7,7 @@ extension Operators {
     func pick(_ x: Value, _ indices: [Int], shape: [Int]) -> Value {
         var out = x
         out.shape = shape
-        if x.isFloat { out.floats = indices.map { x.floats[$0] } } else { out.ints = indices.map { x.ints[$0] } }
+        if x.isString { out.strings = indices.map { x.strings[$0] } } else if x.isFloat { out.floats = indices.map { x.floats[$0] } } else { out.ints = indices.map { x.ints[$0] } }
         return out
     }
 

@@ -118,6 +118,7 @@ struct Operators {
         case 5: return .int16
         case 6: return .int32
         case 7: return .int64
+        case 8: return .string
         case 9: return .bool
         case 10: return .float16
         case 11: return .float64

@@ -1,13 +1,16 @@
 public import PithIR
+import Foundation
 
 /// A value flowing through the evaluator: a tensor of floats (every floating-point dtype is computed
-/// in `Float`) or of integers (every integer dtype and bool, held as `Int64`).
+/// in `Float`), of integers (every integer dtype and bool, held as `Int64`), or of strings (which
+/// only `Cast`, `Identity` and the operators that move elements handle).
 public struct Value: Sendable {
     /// The ONNX element type the value has; computation happens in `Float` or `Int64`.
     public var dtype: DType
     public var shape: [Int]
     public var floats: [Float]
     public var ints: [Int64]
+    public var strings: [String] = []
 
     public init(floats: [Float], shape: [Int], dtype: DType = .float32) {
         self.dtype = dtype
@@ -23,7 +26,16 @@ public struct Value: Sendable {
         self.ints = ints
     }
 
+    public init(strings: [String], shape: [Int]) {
+        self.dtype = .string
+        self.shape = shape
+        self.floats = []
+        self.ints = []
+        self.strings = strings
+    }
+
     public var count: Int { shape.reduce(1, *) }
+    public var isString: Bool { dtype == .string }
     public var isFloat: Bool { dtype.isFloatingPoint }
     public var rank: Int { shape.count }
 
@@ -56,6 +68,8 @@ public struct Value: Sendable {
                 dense.forEachValueChunk { chunk in for v in chunk { values.append(Int64(v)) } }
             }
             self.init(ints: values, shape: tensor.shape, dtype: tensor.dtype)
+        } else if tensor.dtype == .string, case .strings(let values) = tensor.storage {
+            self.init(strings: values.map { String(decoding: $0, as: UTF8.self) }, shape: tensor.shape)
         } else {
             throw EvalError.unsupportedType(tensor.name, tensor.dtype)
         }
@@ -70,6 +84,25 @@ public struct Value: Sendable {
 
     /// The same elements converted to `dtype`, with the rounding and wrapping ONNX `Cast` does.
     public func cast(to dtype: DType) throws -> Value {
+        if dtype == .string {
+            // Shortest round-trip decimal forms, as numpy prints them (`inf`, `nan`).
+            let text: [String] = isString ? strings : isFloat ? floats.map { $0.isNaN ? "nan" : "\($0)" } : ints.map { "\($0)" }
+            return Value(strings: text, shape: shape)
+        }
+        if isString {
+            if dtype.isFloatingPoint {
+                let parsed = try strings.map { text -> Float in
+                    guard let v = Float(text.trimmingCharacters(in: .whitespaces)) else { throw EvalError.invalid("Cast: `\(text)` is not a number") }
+                    return v
+                }
+                return try Value(floats: parsed, shape: shape).cast(to: dtype)
+            }
+            let parsed = try strings.map { text -> Int64 in
+                guard let v = Int64(text.trimmingCharacters(in: .whitespaces)) else { throw EvalError.invalid("Cast: `\(text)` is not an integer") }
+                return v
+            }
+            return try Value(ints: parsed, shape: shape).cast(to: dtype)
+        }
         if dtype.isFloatingPoint {
             var out = Value(floats: asFloats, shape: shape, dtype: dtype)
             switch dtype {
