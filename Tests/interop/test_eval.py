@@ -215,3 +215,17 @@ def test_onnx_backend_corpus():
             assert r["status"] == "known" or (r["status"] in ("unsupported", "skipped") and any(a in r["reason"] for a in allowed)), \
                 f"{r['case']}: {r['status']}: {r['reason']}"
     assert sum(r["status"] == "pass" for r in results) >= 372
+
+
+def test_external_data_fixture_matches_onnxruntime(tmp_path):
+    # The fixtures onnxruntime can run: LeNet, constants-sparse (above) and this one. dtypes-raw and
+    # typed-fields hold complex and 4-bit types onnxruntime rejects; subgraphs uses If/Loop/Scan and a
+    # custom function, which `pith eval` refuses by name.
+    path = os.path.join(ROOT, "Fixtures", "onnx", "external-data.onnx")
+    want = ort.InferenceSession(path).run(None, {})
+    have = eval_outputs(tmp_path, path, {}, "--batch-size", "0")
+    assert len(want) == 3
+    for k, w in enumerate(want):
+        assert have[f"output_{k}"].shape == w.shape and within(have[f"output_{k}"], w)
+    refused = run_pith("eval", os.path.join(ROOT, "Fixtures", "onnx", "subgraphs.onnx"), "--data", str(tmp_path / "in.npz"))
+    assert refused.returncode == 69 and "not supported by the reference evaluator" in refused.stderr
