@@ -160,6 +160,14 @@ struct Run {
         }
     }
 
+    /// One tensor's work for `encodeEach`, done on any core.
+    struct EncodeJob: Sendable {
+        var id: TensorID
+        var values: [Float]
+        var layout: ChannelLayout
+        var tensor: Tensor
+    }
+
     mutating func quantize(_ ids: [TensorID], _ options: QuantizeOptions, step: Int) throws {
         try encodeEach(ids, action: "quantize", granularity: options.granularity, step: step) { _, values, layout, _ in
             let (quantized, detail) = Quantization.quantize(values, layout: layout, options: options)
@@ -171,17 +179,31 @@ struct Run {
     /// the values it now represents, and records the pass.
     mutating func encodeEach(
         _ ids: [TensorID], action: String, granularity: Granularity?, step: Int,
-        _ encode: (TensorID, [Float], ChannelLayout, Tensor) throws -> (TensorStorage, String)
+        _ encode: @escaping @Sendable (TensorID, [Float], ChannelLayout, Tensor) throws -> (TensorStorage, String)
     ) throws {
+        var pending: [EncodeJob] = []
         for id in ids {
-            var s = state(id)
+            let s = state(id)
+            working[id] = s  // recorded once: `state` decodes and lists a tensor only on first use
             let tensor = model.tensors[id]
             if s.quantized != nil || s.codebook != nil || s.factored != nil {
                 throw PassError(.notApplicable, "tensor `\(tensor.name)`: already \(s.factored != nil ? "factorized" : s.codebook != nil ? "clustered" : "quantized"); a tensor is clustered, quantized or factorized once")
             }
+            pending.append(EncodeJob(id: id, values: s.values, layout: ChannelLayout(shape: tensor.shape, axis: outputAxis(id), perTensor: (granularity ?? .tensor) == .tensor), tensor: tensor))
+        }
+        // Tensors are encoded on every core, largest first; results are applied in order.
+        let jobs = pending
+        let order = jobs.indices.sorted { jobs[$0].values.count > jobs[$1].values.count }
+        let byOrder = Parallel.map(order) { i in
+            Result { try encode(jobs[i].id, jobs[i].values, jobs[i].layout, jobs[i].tensor) }.mapError { SendableError($0) }
+        }
+        var results = [Result<(TensorStorage, String), SendableError>?](repeating: nil, count: jobs.count)
+        for (k, i) in order.enumerated() { results[i] = byOrder[k] }
+        for (job, result) in zip(jobs, results) {
+            let id = job.id, tensor = job.tensor
+            var s = state(id)
             let before = bytesNow(id)
-            let layout = ChannelLayout(shape: tensor.shape, axis: outputAxis(id), perTensor: (granularity ?? .tensor) == .tensor)
-            let (storage, detail) = try encode(id, s.values, layout, tensor)
+            let (storage, detail) = try result!.unwrap()
             switch storage {
             case .codebook(let codebook): s.codebook = codebook
             case .quantized(let quantized): s.quantized = quantized
@@ -197,13 +219,25 @@ struct Run {
 
     mutating func finish() -> CompressionReport {
         var rows: [CompressionReport.TensorRow] = []
+        // CSR candidates, searched on every core (the index-bit search is the costly part).
+        let candidates: [(id: TensorID, tensor: Tensor, values: [Float], indexBits: Int?)] = order.compactMap { id in
+            guard let s = working[id], s.encode?.dense != true, s.factored == nil, s.nonzero < model.tensors[id].count else { return nil }
+            let tensor = provisional(id, s)
+            // Unless asked for, skip tensors CSR cannot shrink: every entry costs its weight bits and at
+            // least one index bit, which must come in under the dense weight bits.
+            let weightBits = tensor.storageBits.weights
+            if s.encode?.indexBits == nil, tensor.count > 0, s.nonzero * (weightBits / tensor.count + 1) >= weightBits { return nil }
+            return (id, tensor, s.values, s.encode?.indexBits)
+        }
+        var sparseEncodings: [TensorID: SparseStorage] = [:]
+        for (id, encoding) in zip(candidates.map(\.id), Parallel.map(candidates.indices.map { $0 }) { i in
+            SparseEncoding.encode(candidates[i].tensor, values: candidates[i].values, indexBits: candidates[i].indexBits)
+        }) { sparseEncodings[id] = encoding }
         for id in order {
             guard let s = working[id] else { continue }
             let originalBytes = initialBytes[id]
             var tensor = provisional(id, s)
-            let wantsSparse = s.encode?.dense != true && s.factored == nil
-            if wantsSparse, s.nonzero < tensor.count,
-               let sparse = SparseEncoding.encode(tensor, values: s.values, indexBits: s.encode?.indexBits) {
+            if let sparse = sparseEncodings[id] {
                 var candidate = tensor
                 candidate.storage = .sparse(sparse)
                 if s.encode?.indexBits != nil || candidate.storageBits.total < tensor.storageBits.total {
@@ -264,6 +298,22 @@ struct Run {
         case .bfloat16: return "bfloat16"
         case .linear(let bits, let signed):
             return "\(signed ? "int" : "uint")\(bits)\(q.scales.count > 1 ? " per-channel" : "")\(q.isSymmetric ? "" : " affine")"
+        }
+    }
+}
+
+/// An error carried across threads (pass errors are plain values).
+struct SendableError: Error, @unchecked Sendable {
+    let error: any Error
+    init(_ error: any Error) { self.error = error }
+}
+
+extension Result where Failure == SendableError {
+    /// The success value, or the original error thrown.
+    func unwrap() throws -> Success {
+        switch self {
+        case .success(let value): return value
+        case .failure(let wrapped): throw wrapped.error
         }
     }
 }
