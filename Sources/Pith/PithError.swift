@@ -52,9 +52,7 @@ extension PithError {
         case let e as ONNXError: return PithError(e.kind == .io ? .io : (e.kind == .unsupported ? .unsupported : .data), e.description)
         case let e as HDF5Error: return PithError(e.kind == .io ? .io : (e.kind == .unsupported ? .unsupported : .data), e.description)
         case let e as ContainerError: return PithError(e.kind == .io ? .io : (e.kind == .unsupported ? .unsupported : .data), e.description)
-        case let e as EvalError:
-            if case .invalid = e { return PithError(.data, e.description) }
-            return PithError(.unsupported, e.description)
+        case let e as EvalError: return PithError(e.kind == .invalid ? .data : .unsupported, e.description)
         case let e as DataFileError: return PithError(.data, e.description)
         default: return error
         }

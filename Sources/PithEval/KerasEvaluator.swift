@@ -176,7 +176,7 @@ final class Layer: @unchecked Sendable {
             }
             return [try apply(inputs, weights: evaluator.weights(path), keras3: evaluator.keras3)]
         } catch let error as EvalError {
-            if case .invalid(let message) = error, !message.hasPrefix("layer `") { throw EvalError.invalid("layer `\(name)` (\(className)): \(message)") }
+            if error.kind == .invalid, !error.message.hasPrefix("layer `") { throw EvalError.invalid("layer `\(name)` (\(className)): \(error.message)") }
             throw error
         }
     }

@@ -33,7 +33,7 @@ public struct ONNXEvaluator: Sendable {
         // A constant of a type the evaluator does not compute (complex, sub-byte floats) is an error
         // only when something reads it.
         func load(_ tensor: Tensor, as name: String) throws {
-            do { constants[name] = try Value(tensor) } catch EvalError.unsupportedType(_, let dtype) { uncomputable[name] = dtype }
+            do { constants[name] = try Value(tensor) } catch let error as EvalError where error.uncomputableType != nil { uncomputable[name] = error.uncomputableType }
         }
         for id in graph.initializers + graph.sparseInitializers {
             try load(model.tensors[id], as: model.tensors[id].name)
@@ -108,11 +108,13 @@ public struct ONNXEvaluator: Sendable {
 extension EvalError {
     /// The error with the node it happened in.
     func `in`(_ node: Node) -> EvalError {
+        guard uncomputableType == nil else { return self }
         let label = node.name.isEmpty ? node.opType : "\(node.opType) node `\(node.name)`"
-        switch self {
-        case .unsupported(let what): return .unsupported("\(label): \(what)")
-        case .invalid(let message): return .invalid("\(label): \(message)")
-        case .unsupportedType: return self
+        switch kind {
+        case .unsupported:
+            let what = message.hasPrefix("not supported by the reference evaluator: ") ? String(message.dropFirst("not supported by the reference evaluator: ".count)) : message
+            return .unsupported("\(label): \(what)")
+        case .invalid: return .invalid("\(label): \(message)")
         }
     }
 }

@@ -132,21 +132,37 @@ func wrap(_ value: Int64, to dtype: DType) -> Int64 {
     }
 }
 
-/// Why a model could not be evaluated.
-public enum EvalError: Error, Sendable, CustomStringConvertible {
-    /// An operator, attribute value or layer the evaluator does not implement.
-    case unsupported(String)
-    case unsupportedType(String, DType)
-    /// The model or its inputs contradict themselves (shapes, missing values).
-    case invalid(String)
-
-    public var description: String {
-        switch self {
-        case .unsupported(let what): return "not supported by the reference evaluator: \(what)"
-        case .unsupportedType(let name, let dtype): return "`\(name)`: the reference evaluator does not compute \(dtype.rawValue) values"
-        case .invalid(let message): return message
-        }
+/// Why a model could not be evaluated: what the evaluator does not implement (exit 69 in the CLI),
+/// or what in the model or its inputs contradicts itself (exit 65). The message names the operator,
+/// layer, attribute or value.
+public struct EvalError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        /// An operator, attribute value, layer or type the evaluator does not implement.
+        case unsupported
+        /// The model or its inputs contradict themselves (shapes, missing values).
+        case invalid
     }
+
+    public var kind: Kind
+    public var message: String
+    /// For values of a type the evaluator does not compute: that type.
+    public var uncomputableType: DType?
+
+    init(_ kind: Kind, _ message: String, uncomputableType: DType? = nil) {
+        self.kind = kind
+        self.message = message
+        self.uncomputableType = uncomputableType
+    }
+
+    static func unsupported(_ what: String) -> EvalError { EvalError(.unsupported, "not supported by the reference evaluator: \(what)") }
+
+    static func unsupportedType(_ name: String, _ dtype: DType) -> EvalError {
+        EvalError(.unsupported, "`\(name)`: the reference evaluator does not compute \(dtype.rawValue) values", uncomputableType: dtype)
+    }
+
+    static func invalid(_ message: String) -> EvalError { EvalError(.invalid, message) }
+
+    public var description: String { message }
 }
 
 /// Row-major strides of `shape`.
