@@ -215,3 +215,12 @@ public struct SVDBenchmark: Sendable, Codable {
                             speedup: median(fullTimes) / median(fastTimes))
     }
 }
+
+/// Process-wide set-up for a command.
+public enum Runtime {
+    /// Stops the BLAS worker threads that spin idle from the moment the library loads (they restart
+    /// on the first multi-threaded BLAS call), so that they do not compete with Pith's own threads.
+    public static func start() {
+        LinearAlgebra.releaseIdleThreads()
+    }
+}

@@ -19,6 +19,7 @@ struct PithCommand: ParsableCommand {
 
 /// Runs `body`, turning library errors into a message on standard error and a sysexits code.
 func reportingErrors(_ body: () throws -> Void) throws {
+    Runtime.start()
     do {
         try body()
     } catch let error as PithError {
