@@ -183,13 +183,7 @@ extension Operators {
             var offset = 0
             for a in 0..<x.rank { offset += (begin[a] + index[a] * step[a]) * source[a] }
             order[i] = offset
-            var a = x.rank - 1
-            while a >= 0 {
-                index[a] += 1
-                if index[a] < shape[a] { break }
-                index[a] = 0
-                a -= 1
-            }
+            advance(&index, within: shape)
         }
         return pick(x, order, shape: shape)
     }
@@ -241,13 +235,7 @@ extension Operators {
                 offset += k * source[a]
             }
             order[i] = inside ? offset : -1
-            var a = x.rank - 1
-            while a >= 0 {
-                index[a] += 1
-                if index[a] < shape[a] { break }
-                index[a] = 0
-                a -= 1
-            }
+            advance(&index, within: shape)
         }
         var out = x
         out.shape = shape
@@ -399,5 +387,17 @@ extension Operators {
         }
         for i in outside.indices where outside[i] { current[i] = extrapolation }
         return Value(floats: current, shape: shape, dtype: x.dtype)
+    }
+}
+
+/// Steps a row-major multi-index to the next position within `shape` (the last axis fastest).
+@inline(__always)
+func advance(_ index: inout [Int], within shape: [Int]) {
+    var a = shape.count - 1
+    while a >= 0 {
+        index[a] += 1
+        if index[a] < shape[a] { return }
+        index[a] = 0
+        a -= 1
     }
 }

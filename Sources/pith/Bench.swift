@@ -105,26 +105,19 @@ struct BenchEval: ParsableCommand {
     @Argument(help: "The model file.")
     var model: String
 
-    @Option(help: "Input data (.npy, .npz, IDX).")
-    var data: String
-
-    @Option(help: "Samples per batch; 0 runs all at once.")
-    var batchSize: Int = 500
-
-    @Option(help: "Multiply every input value by this (default: 1/255 for 8-bit IDX images, else 1).")
-    var scale: Double?
+    @OptionGroup var input: DataOptions
 
     @Option(help: "Number of runs; the median is reported.")
     var runs: Int = 5
 
     func validate() throws {
         if runs < 1 { throw ValidationError("--runs must be at least 1, got \(runs)") }
-        if batchSize < 0 { throw ValidationError("--batch-size must be 0 or more, got \(batchSize)") }
+        if input.data == nil { throw ValidationError("give the input data with --data") }
     }
 
     func run() throws {
         try reportingErrors {
-            printJSON(try EvalBenchmark.measure(model: model, data: data, batchSize: batchSize, scale: scale, runs: runs))
+            printJSON(try EvalBenchmark.measure(model: model, data: input.data ?? "", batchSize: input.batchSize, scale: input.scale, runs: runs))
         }
     }
 }
