@@ -31,6 +31,7 @@ extension Operators {
 
     func matMul(_ inputs: [Value?]) throws -> Value {
         var a = try floatInput(inputs, 0), b = try floatInput(inputs, 1)
+        guard a.rank >= 1, b.rank >= 1 else { throw EvalError.invalid("MatMul needs inputs of rank 1 or more, not \(a.shape) and \(b.shape)") }
         let aVector = a.rank == 1, bVector = b.rank == 1
         if aVector { a = a.reshaped([1, a.shape[0]]) }
         if bVector { b = b.reshaped([b.shape[0], 1]) }
@@ -53,6 +54,16 @@ extension Operators {
         return Value(floats: out, shape: shape, dtype: a.dtype)
     }
 
+    /// A per-axis attribute (strides, dilations, output_padding): `count` values, each at least
+    /// `minimum`, or `default` everywhere when absent.
+    func spatialInts(_ name: String, _ count: Int, default value: Int, minimum: Int) throws -> [Int] {
+        guard let values = ints(name) else { return [Int](repeating: value, count: count) }
+        guard values.count == count, values.allSatisfy({ $0 >= minimum && $0 <= 1 << 20 }) else {
+            throw EvalError.invalid("\(name) \(values) must be \(count) values of at least \(minimum)")
+        }
+        return values
+    }
+
     /// Begin and end padding per spatial axis, and the output sizes, of a convolution or pooling
     /// window with `kernel` (already dilated) over `input`.
     func window(input: [Int], kernel: [Int], strides: [Int], ceil ceilMode: Bool = false) throws -> (begin: [Int], end: [Int], output: [Int]) {
@@ -69,7 +80,7 @@ extension Operators {
             return (begin, end, output)
         }
         if autoPad != "VALID", let pads = ints("pads") {
-            guard pads.count == 2 * k else { throw EvalError.invalid("\(pads.count) pads for \(k) spatial axes") }
+            guard pads.count == 2 * k, pads.allSatisfy({ $0 >= 0 }) else { throw EvalError.invalid("pads \(pads) must be \(2 * k) sizes of at least 0") }
             begin = Array(pads[..<k])
             end = Array(pads[k...])
         }
@@ -93,11 +104,13 @@ extension Operators {
         guard group >= 1, channels % group == 0, filters % group == 0, w.shape[1] * group == channels else {
             throw EvalError.invalid("X has \(channels) channels, W \(w.shape) with group \(group)")
         }
-        let dilations = ints("dilations") ?? [Int](repeating: 1, count: spatial)
-        let stride = ints("strides") ?? [Int](repeating: 1, count: spatial)
+        let dilations = try spatialInts("dilations", spatial, default: 1, minimum: 1)
+        let stride = try spatialInts("strides", spatial, default: 1, minimum: 1)
         let dilated = (0..<spatial).map { (kernelShape[$0] - 1) * dilations[$0] + 1 }
         let inSpatial = Array(x.shape[2...])
         let (begin, _, outSpatial) = try window(input: inSpatial, kernel: dilated, strides: stride)
+        try checkSize([batch, filters] + outSpatial, op: "Conv")
+        try checkSize([channels / group] + kernelShape + outSpatial, op: "Conv (unfolded input)")
         let outCount = outSpatial.reduce(1, *), inCount = inSpatial.reduce(1, *), kernelCount = kernelShape.reduce(1, *)
         let cg = channels / group, mg = filters / group
         var out = [Float](repeating: 0, count: batch * filters * outCount)
@@ -138,9 +151,9 @@ extension Operators {
         guard w.shape[0] == channels, channels % group == 0 else { throw EvalError.invalid("X has \(channels) channels, W \(w.shape) with group \(group)") }
         let mg = w.shape[1], filters = mg * group, cg = channels / group
         let kernelShape = Array(w.shape[2...])
-        let dilations = ints("dilations") ?? [Int](repeating: 1, count: spatial)
-        let stride = ints("strides") ?? [Int](repeating: 1, count: spatial)
-        let outputPadding = ints("output_padding") ?? [Int](repeating: 0, count: spatial)
+        let dilations = try spatialInts("dilations", spatial, default: 1, minimum: 1)
+        let stride = try spatialInts("strides", spatial, default: 1, minimum: 1)
+        let outputPadding = try spatialInts("output_padding", spatial, default: 0, minimum: 0)
         let inSpatial = Array(x.shape[2...])
         let dilated = (0..<spatial).map { (kernelShape[$0] - 1) * dilations[$0] + 1 }
         var begin = [Int](repeating: 0, count: spatial), end = begin, outSpatial = begin
@@ -150,6 +163,7 @@ extension Operators {
             return span + outputPadding[i] + dilated[i]
         }
         if let requested = ints("output_shape") {
+            guard requested.count >= spatial, requested.allSatisfy({ $0 >= 0 }) else { throw EvalError.invalid("output_shape \(requested) must give \(spatial) sizes") }
             let wanted = Array(requested.suffix(spatial))
             for i in 0..<spatial {
                 // Floor division, as the ONNX reference computes it: a negative total pads the end.
@@ -166,6 +180,7 @@ extension Operators {
             }
         } else {
             if autoPad != "VALID", let pads = ints("pads") {
+                guard pads.count == 2 * spatial else { throw EvalError.invalid("\(pads.count) pads for \(spatial) spatial axes") }
                 begin = Array(pads[..<spatial])
                 end = Array(pads[spatial...])
             }
@@ -205,12 +220,13 @@ extension Operators {
         let columnMajor = int("storage_order", 0) != 0
         let values = x.asFloats
         let spatial = x.rank - 2
-        guard let kernel = ints("kernel_shape"), kernel.count == spatial else { throw EvalError.invalid("kernel_shape must give \(spatial) sizes") }
-        let stride = ints("strides") ?? [Int](repeating: 1, count: spatial)
-        let dilations = ints("dilations") ?? [Int](repeating: 1, count: spatial)
+        guard let kernel = ints("kernel_shape"), kernel.count == spatial, kernel.allSatisfy({ $0 >= 1 }) else { throw EvalError.invalid("kernel_shape must give \(spatial) sizes of at least 1") }
+        let stride = try spatialInts("strides", spatial, default: 1, minimum: 1)
+        let dilations = try spatialInts("dilations", spatial, default: 1, minimum: 1)
         let dilated = (0..<spatial).map { (kernel[$0] - 1) * dilations[$0] + 1 }
         let inSpatial = Array(x.shape[2...])
         let (begin, end, outSpatial) = try window(input: inSpatial, kernel: dilated, strides: stride, ceil: int("ceil_mode", 0) != 0)
+        try checkSize(Array(x.shape[..<2]) + outSpatial, op: node.opType)
         let includePad = int("count_include_pad", 0) != 0
         let planes = x.shape[0] * x.shape[1], inCount = inSpatial.reduce(1, *), outCount = outSpatial.reduce(1, *)
         let inStrides = strides(inSpatial)
@@ -281,6 +297,7 @@ extension Operators {
 
     func batchNormalization(_ inputs: [Value?]) throws -> [Value] {
         let x = try floatInput(inputs, 0)
+        guard x.rank >= 2 else { throw EvalError.invalid("X \(x.shape) must be [N, C, …]") }
         let scale = try required(inputs, 1).asFloats, bias = try required(inputs, 2).asFloats
         var mean = try required(inputs, 3).asFloats, variance = try required(inputs, 4).asFloats
         let epsilon = float("epsilon", 1e-5), momentum = float("momentum", 0.9)

@@ -68,7 +68,7 @@ extension Operators {
 
     func concat(_ inputs: [Value?]) throws -> Value {
         let parts = inputs.compactMap { $0 }
-        guard let first = parts.first else { throw EvalError.invalid("no inputs") }
+        guard let first = parts.first, first.rank >= 1 else { throw EvalError.invalid("Concat needs inputs of rank 1 or more") }
         let axis = try normalizedAxis(int("axis", 0), rank: first.rank, op: "Concat")
         for p in parts where p.rank != first.rank || p.shape.enumerated().contains(where: { $0.offset != axis && $0.element != first.shape[$0.offset] }) {
             throw EvalError.invalid("inputs of shapes \(first.shape) and \(p.shape) do not concatenate on axis \(axis)")
@@ -129,6 +129,7 @@ extension Operators {
 
     func gather(_ inputs: [Value?]) throws -> Value {
         let x = try required(inputs, 0), indices = try required(inputs, 1)
+        guard x.rank >= 1 else { throw EvalError.invalid("Gather needs data of rank 1 or more") }
         let axis = try normalizedAxis(int("axis", 0), rank: x.rank, op: "Gather")
         let n = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *), outer = x.shape[..<axis].reduce(1, *)
         let picks = try indices.asInts.map { i -> Int in
@@ -136,6 +137,7 @@ extension Operators {
             guard k >= 0, k < n else { throw EvalError.invalid("index \(i) is outside axis \(axis) of size \(n)") }
             return k
         }
+        try checkSize(Array(x.shape[..<axis]) + indices.shape + Array(x.shape[(axis + 1)...]), op: "Gather")
         var order: [Int] = []
         order.reserveCapacity(outer * picks.count * inner)
         for o in 0..<outer { for k in picks { for i in 0..<inner { order.append((o * n + k) * inner + i) } } }

@@ -197,6 +197,7 @@ struct Operators {
 
     func softmax(_ inputs: [Value?]) throws -> Value {
         let x = try floatInput(inputs, 0)
+        guard x.rank >= 1 else { throw EvalError.invalid("Softmax needs an input of rank 1 or more") }
         let axis = try normalizedAxis(int("axis", opset >= 13 ? -1 : 1), rank: x.rank, op: "Softmax")
         var out = x
         if opset < 13 {
@@ -231,6 +232,7 @@ struct Operators {
 
     func argMax(_ inputs: [Value?]) throws -> Value {
         let x = try required(inputs, 0)
+        guard x.rank >= 1 else { throw EvalError.invalid("ArgMax needs an input of rank 1 or more") }
         let axis = try normalizedAxis(int("axis", 0), rank: x.rank, op: "ArgMax")
         let keep = int("keepdims", 1) != 0, last = int("select_last_index", 0) != 0
         let n = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *), outer = x.shape[..<axis].reduce(1, *)

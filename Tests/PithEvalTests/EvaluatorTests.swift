@@ -154,3 +154,30 @@ func seeded(_ count: Int, seed: UInt64) -> [Float] {
         #expect { _ = try DataFiles.read(url.path) } throws: { "\($0)".contains("`>f4`") }
     }
 }
+
+@Suite struct MalformedModelTests {
+    /// Attributes and inputs that contradict themselves are errors that name the problem, never a
+    /// crash or a huge allocation.
+    @Test func badAttributesAreErrors() throws {
+        let x = Value(floats: seeded(2 * 3 * 8 * 8, seed: 1), shape: [2, 3, 8, 8])
+        let w = Value(floats: seeded(4 * 3 * 3 * 3, seed: 2), shape: [4, 3, 3, 3])
+        let cases: [(String, [Value], [Attribute], String)] = [
+            ("Conv", [x, w], [Attribute(name: "strides", value: .ints([0, 1]))], "strides"),
+            ("Conv", [x, w], [Attribute(name: "strides", value: .ints([1]))], "strides"),
+            ("Conv", [x, w], [Attribute(name: "pads", value: .ints([1 << 20, 1 << 20, 1 << 20, 1 << 20]))], "larger than"),
+            ("Conv", [x, w], [Attribute(name: "pads", value: .ints([-5, 0, 0, 0]))], "pads"),
+            ("MaxPool", [x], [Attribute(name: "kernel_shape", value: .ints([0, 2]))], "kernel_shape"),
+            ("ConvTranspose", [x, Value(floats: seeded(3 * 2 * 3 * 3, seed: 3), shape: [3, 2, 3, 3])], [Attribute(name: "output_shape", value: .ints([5]))], "output_shape"),
+            ("MatMul", [Value(floats: [1], shape: []), Value(floats: [2], shape: [])], [], "rank"),
+            ("Softmax", [Value(floats: [1], shape: [])], [], "rank"),
+            ("Resize", [x, Value(floats: [], shape: [0]), Value(floats: [1, 1, 1e5, 1e5], shape: [4])], [], "larger than"),
+        ]
+        for (op, inputs, attributes, phrase) in cases {
+            #expect("\(op) \(attributes.map(\.name))") {
+                _ = try runNode(op, inputs, attributes: attributes)
+            } throws: { error in
+                (error as? EvalError)?.kind == .invalid && "\(error)".contains(phrase)
+            }
+        }
+    }
+}
