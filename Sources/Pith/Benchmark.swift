@@ -178,7 +178,7 @@ public struct SVDBenchmark: Sendable, Codable {
     public var excessError: Double
     public var speedup: Double
 
-    public static func measure(_ path: String, rank: Int, runs: Int, oversampling: Int = 32, powerIterations: Int = 3, full: Bool = true) throws -> SVDBenchmark {
+    public static func measure(_ path: String, rank: Int, runs: Int, oversampling: Int = 32, powerIterations: Int = 3) throws -> SVDBenchmark {
         let arrays = try PithError.translatingErrors { try DataFiles.read(path) }
         guard let value = arrays.first?.value, value.shape.count == 2, value.isFloat else {
             throw PithError(.data, "\(path): holds no 2-D floating-point array")
@@ -190,15 +190,12 @@ public struct SVDBenchmark: Sendable, Codable {
             return (result, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
         var fullTimes: [Double] = [], fastTimes: [Double] = []
-        let doFull = full
         var fullSVD: (u: Matrix, s: [Float], vt: Matrix)?
         var fast: (u: Matrix, s: [Float], vt: Matrix)?
-        for run in 0..<runs {
-            if run == 0 || doFull {
-                let (f, t) = try time { try LinearAlgebra.svd(a) }
-                fullSVD = f
-                fullTimes.append(t)
-            }
+        for _ in 0..<runs {
+            let (f, t) = try time { try LinearAlgebra.svd(a) }
+            fullSVD = f
+            fullTimes.append(t)
             let (g, u) = try time { try LinearAlgebra.truncatedSVD(a, rank: rank, oversampling: oversampling, powerIterations: powerIterations) }
             fast = g
             fastTimes.append(u)

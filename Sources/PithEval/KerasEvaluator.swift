@@ -17,8 +17,9 @@ public struct KerasEvaluator: Sendable {
     ]
 
     let root: Layer
-    let tensors: [String: Tensor]
-    let tensorNames: [String]
+    /// Each weighted layer's weights by variable name, keyed by its path (model, outer models,
+    /// layer) joined with `/`: decoded once, not on every batch.
+    let layerWeights: [String: [String: Value]]
     /// Keras 3 files (different hard_sigmoid, weight names without `:0`).
     let keras3: Bool
 
@@ -30,10 +31,17 @@ public struct KerasEvaluator: Sendable {
             throw EvalError.invalid("the file has no Keras model configuration (`model_config`) to evaluate; weights-only files cannot be run")
         }
         root = try Layer(json)
-        var byName: [String: Tensor] = [:]
-        for t in model.tensors { byName[t.name] = t }
-        tensors = byName
-        tensorNames = model.tensors.map(\.name)
+        var weights: [String: [String: Value]] = [:]
+        func collect(_ layer: Layer, scope: [String]) {
+            let path = scope + [layer.name]
+            if layer.isModel {
+                for child in layer.layers { collect(child, scope: path) }
+            } else {
+                weights[path.joined(separator: "/")] = Self.weights(path, in: model.tensors)
+            }
+        }
+        collect(root, scope: [])
+        layerWeights = weights
         keras3 = model.format == .keras3Legacy || model.format == .keras3Weights
         inputShapes = root.inputShapes
         try root.validate()
@@ -46,18 +54,19 @@ public struct KerasEvaluator: Sendable {
 
     /// The weights of the layer at `path` (the model, outer model names, then the layer name), by
     /// variable name.
-    func weights(_ path: [String]) -> [String: Value] {
+    static func weights(_ path: [String], in tensors: [Tensor]) -> [String: Value] {
         guard let top = path.dropFirst().first else { return [:] }
         let prefix = "model_weights/\(top)/"
         var result: [String: Value] = [:]
         let leaf = path.last!
-        for name in tensorNames where name.hasPrefix(prefix) {
+        for tensor in tensors where tensor.name.hasPrefix(prefix) {
+            let name = tensor.name
             let components = name.split(separator: "/").map(String.init)
             // Nested layers: the leaf's name must appear below the top-level group.
             if path.count > 2, !components.dropFirst(2).dropLast().contains(leaf) { continue }
             var variable = components.last ?? ""
             if let colon = variable.firstIndex(of: ":") { variable = String(variable[..<colon]) }
-            if result[variable] == nil, let tensor = tensors[name], let value = try? Value(tensor) { result[variable] = value }
+            if result[variable] == nil, let value = try? Value(tensor) { result[variable] = value }
         }
         return result
     }
@@ -174,7 +183,7 @@ final class Layer: @unchecked Sendable {
                     return values[ref.2]
                 }
             }
-            return [try apply(inputs, weights: evaluator.weights(path), keras3: evaluator.keras3)]
+            return [try apply(inputs, weights: evaluator.layerWeights[path.joined(separator: "/")] ?? [:], keras3: evaluator.keras3)]
         } catch let error as EvalError {
             if error.kind == .invalid, !error.message.hasPrefix("layer `") { throw EvalError.invalid("layer `\(name)` (\(className)): \(error.message)") }
             throw error

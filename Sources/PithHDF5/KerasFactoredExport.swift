@@ -22,7 +22,7 @@ public enum KerasFactoredExport {
         let listIsConfig = config["layers"] == nil && root["config"] is [Any]
         let isSequential = (root["class_name"] as? String) == "Sequential"
         var names = Set(layers.compactMap { ($0["config"] as? [String: Any])?["name"] as? String })
-        var insertions: [(before: Int, tensor: Tensor)] = []
+        var insertions: [(before: Int, layer: String, tensor: Tensor)] = []
         for id in factoredIDs {
             let tensor = model.tensors[id]
             guard case .factored(let storage) = tensor.storage, case .lowRank(let rank) = storage.method,
@@ -71,13 +71,11 @@ public enum KerasFactoredExport {
                            consumer: Consumer(op: "Dense", name: newName))
             result.tensors[id].shape = [rank, storage.columns]
             result.tensors[id].storage = .dense(TensorBuffer(values: storage.factors[1]))
-            insertions.append((id, a))
+            insertions.append((id, layer, a))
             rewritten.append((tensor.name, [newName, layer]))
         }
         // New kernels go before their layer's first weight, so `layer_names` lists them in model order.
-        for (before, tensor) in insertions.sorted(by: { $0.before > $1.before }) {
-            guard case .kerasWeight(_, _, _) = tensor.origin else { continue }
-            let layer = tensor.consumer?.name.replacingOccurrences(of: "_factor_a", with: "") ?? ""
+        for (before, layer, tensor) in insertions.sorted(by: { $0.before > $1.before }) {
             let first = result.tensors.firstIndex { if case .kerasWeight(let l, _, _) = $0.origin { return l == layer } else { return false } } ?? before
             result.tensors.insert(tensor, at: first)
         }

@@ -60,8 +60,10 @@ public enum ONNXWriter {
         var report = rewriter.report
         for tensor in tensors where factored {
             if case .factored(let storage) = tensor.storage, candidates[tensor.name] == nil {
-                report.densified.append((tensor.name, storage.method.isTensorTrain || { if case .lowRank = storage.method { return true } else { return false } }()
-                    ? "only float32 weights of the main graph are written factored" : "circulant and separable weights are written dense"))
+                switch storage.method {
+                case .lowRank, .tensorTrain: report.densified.append((tensor.name, "only float32 weights of the main graph are written factored"))
+                case .circulant, .separable: report.densified.append((tensor.name, "circulant and separable weights are written dense"))
+                }
             }
         }
         return (bytes, report)

@@ -279,8 +279,9 @@ extension Run {
                 storage = result.storage
                 randomized = result.randomized
                 let total = result.singularValues.reduce(0.0) { $0 + Double($1) * Double($1) }
-                let kept = result.singularValues.prefix(storage.factors[0].count / max(rows, 1)).reduce(0.0) { $0 + Double($1) * Double($1) }
-                detail = "\(randomized ? "randomized" : "full") SVD, rank \(storage.factors[0].count / max(rows, 1)) of \(min(rows, columns))" + (randomized ? "" : String(format: ", %.2f%% of Σσ² kept", 100 * kept / max(total, .leastNonzeroMagnitude)))
+                guard case .lowRank(let rank) = storage.method else { preconditionFailure("lowRank returns a low-rank storage") }
+                let kept = result.singularValues.prefix(rank).reduce(0.0) { $0 + Double($1) * Double($1) }
+                detail = "\(randomized ? "randomized" : "full") SVD, rank \(rank) of \(min(rows, columns))" + (randomized ? "" : String(format: ", %.2f%% of Σσ² kept", 100 * kept / max(total, .leastNonzeroMagnitude)))
             case .tt:
                 let d = options.cores ?? 3
                 let m = Factorization.factors(of: rows, count: d), n = Factorization.factors(of: columns, count: d)
