@@ -62,7 +62,9 @@ public enum HuffmanStreams {
         let n = output.count, quarter = (n + 3) / 4
         let streams = (0..<4).map { k in UnsafeRawBufferPointer(rebasing: input[starts[k] ..< starts[k + 1]]) }
         let outputs = (0..<4).map { k in UnsafeMutableBufferPointer(rebasing: output[min(k * quarter, n) ..< min((k + 1) * quarter, n)]) }
-        if pairs, T.self == UInt8.self, decoder.maximumSymbol < 256 {
+        // Pairs pay when a fair share of lookups yields two symbols (short codes, as exponents have);
+        // for codes of half the table width or more they cost more than they give.
+        if pairs, T.self == UInt8.self, decoder.maximumSymbol < 256, decoder.pairShare >= 0.25 {
             try decoder.decodeFourPairs(streams, into: outputs.map { UnsafeMutableBufferPointer(start: UnsafeMutableRawPointer($0.baseAddress)?.assumingMemoryBound(to: UInt8.self), count: $0.count) })
         } else {
             try decoder.decodeFour(streams, into: outputs)
@@ -71,82 +73,87 @@ public enum HuffmanStreams {
 }
 
 extension HuffmanDecoder {
-    /// Decodes four independent streams in one loop (their bit buffers advance in parallel).
+    /// Decodes four independent streams in one loop (their bit buffers advance in parallel), one
+    /// symbol per lookup. No copy of the input: the fast loop loads whole words only while 8 bytes
+    /// remain in every stream; each stream then finishes on its own, refilling byte by byte.
     @inline(__always)
     func decodeFour<T: FixedWidthInteger & UnsignedInteger>(_ inputs: [UnsafeRawBufferPointer], into outputs: [UnsafeMutableBufferPointer<T>]) throws {
-        // Pad every stream with 8 zero bytes so refills may load whole words.
-        let total = inputs.reduce(0) { $0 + $1.count + 8 }
-        let padded = UnsafeMutableRawBufferPointer.allocate(byteCount: total, alignment: 8)
-        defer { padded.deallocate() }
-        padded.initializeMemory(as: UInt8.self, repeating: 0)
-        var bases: [UnsafeMutableRawPointer] = []
-        var offset = 0
-        for input in inputs {
-            let base = padded.baseAddress! + offset
-            if input.count > 0 { base.copyMemory(from: input.baseAddress!, byteCount: input.count) }
-            bases.append(base)
-            offset += input.count + 8
+        // A complete code (Kraft sum 1) leaves no bit pattern without a symbol: nothing to check per lookup.
+        if isComplete {
+            try decodeFour(inputs, into: outputs, checkingPatterns: false)
+        } else {
+            try decodeFour(inputs, into: outputs, checkingPatterns: true)
         }
+    }
+
+    @inline(__always)
+    func decodeFour<T: FixedWidthInteger & UnsignedInteger>(_ inputs: [UnsafeRawBufferPointer], into outputs: [UnsafeMutableBufferPointer<T>], checkingPatterns: Bool) throws {
+        let empty = UnsafeMutableRawPointer.allocate(byteCount: 8, alignment: 8)
+        defer { empty.deallocate() }
+        let bases = inputs.map { $0.baseAddress ?? UnsafeRawPointer(empty) }
         let mask = UInt64(1 << tableBits) - 1
-        let entries = table.withUnsafeBufferPointer { $0 }.baseAddress!
-        let ends = inputs.map(\.count)
-        var position = [0, 0, 0, 0], available = [0, 0, 0, 0], buffer: [UInt64] = [0, 0, 0, 0]
+        let entries = table.withUnsafeBufferPointer { $0 }.baseAddress!  // `table` is immutable and outlives this call
         var flags: UInt32 = 0
-        // Lockstep over the shortest output: each refill gives ≥ 56 bits, enough for 4 codes of ≤ 14 bits.
+        var position = [0, 0, 0, 0], available = [0, 0, 0, 0], buffer: [UInt64] = [0, 0, 0, 0]
+        // Lockstep over the shortest output: each refill gives ≥ 56 bits, enough for five codes of
+        // ≤ 11 bits or four of ≤ 14.
         let common = outputs.map(\.count).min()!
+        var i = 0
         if tableBits * 4 <= 56 {
             let b0 = bases[0], b1 = bases[1], b2 = bases[2], b3 = bases[3]
             let o0 = outputs[0].baseAddress, o1 = outputs[1].baseAddress, o2 = outputs[2].baseAddress, o3 = outputs[3].baseAddress
+            let e0 = inputs[0].count, e1 = inputs[1].count, e2 = inputs[2].count, e3 = inputs[3].count
             var p0 = 0, p1 = 0, p2 = 0, p3 = 0, a0 = 0, a1 = 0, a2 = 0, a3 = 0
             var x0: UInt64 = 0, x1: UInt64 = 0, x2: UInt64 = 0, x3: UInt64 = 0
-            let e0 = ends[0], e1 = ends[1], e2 = ends[2], e3 = ends[3]
-            var i = 0
-            while i + 4 <= common, p0 <= e0, p1 <= e1, p2 <= e2, p3 <= e3 {
-                x0 |= UInt64(littleEndian: (b0 + p0).loadUnaligned(as: UInt64.self)) << UInt64(a0); p0 += (63 - a0) >> 3; a0 |= 56
-                x1 |= UInt64(littleEndian: (b1 + p1).loadUnaligned(as: UInt64.self)) << UInt64(a1); p1 += (63 - a1) >> 3; a1 |= 56
-                x2 |= UInt64(littleEndian: (b2 + p2).loadUnaligned(as: UInt64.self)) << UInt64(a2); p2 += (63 - a2) >> 3; a2 |= 56
-                x3 |= UInt64(littleEndian: (b3 + p3).loadUnaligned(as: UInt64.self)) << UInt64(a3); p3 += (63 - a3) >> 3; a3 |= 56
-                for j in 0..<4 {
-                    let c0 = entries[Int(x0 & mask)], c1 = entries[Int(x1 & mask)], c2 = entries[Int(x2 & mask)], c3 = entries[Int(x3 & mask)]
-                    x0 >>= UInt64(c0 & 0xFF); x1 >>= UInt64(c1 & 0xFF); x2 >>= UInt64(c2 & 0xFF); x3 >>= UInt64(c3 & 0xFF)
-                    a0 -= Int(c0 & 0xFF); a1 -= Int(c1 & 0xFF); a2 -= Int(c2 & 0xFF); a3 -= Int(c3 & 0xFF)
-                    flags |= c0 | c1 | c2 | c3
-                    o0![i + j] = T(truncatingIfNeeded: c0 >> 8)
-                    o1![i + j] = T(truncatingIfNeeded: c1 >> 8)
-                    o2![i + j] = T(truncatingIfNeeded: c2 >> 8)
-                    o3![i + j] = T(truncatingIfNeeded: c3 >> 8)
-                }
-                i += 4
+            let perRefill = tableBits * 5 <= 56 ? 5 : 4
+            // `&>>` shifts by the entry's low six bits, its length (the symbol sits above bit 8).
+            @inline(__always) func step(_ j: Int) {
+                let c0 = entries[Int(x0 & mask)], c1 = entries[Int(x1 & mask)], c2 = entries[Int(x2 & mask)], c3 = entries[Int(x3 & mask)]
+                x0 &>>= UInt64(truncatingIfNeeded: c0); x1 &>>= UInt64(truncatingIfNeeded: c1)
+                x2 &>>= UInt64(truncatingIfNeeded: c2); x3 &>>= UInt64(truncatingIfNeeded: c3)
+                a0 &-= Int(c0 & 0xFF); a1 &-= Int(c1 & 0xFF); a2 &-= Int(c2 & 0xFF); a3 &-= Int(c3 & 0xFF)
+                if checkingPatterns { flags |= c0 | c1 | c2 | c3 }
+                o0![j] = T(truncatingIfNeeded: c0 &>> 8)
+                o1![j] = T(truncatingIfNeeded: c1 &>> 8)
+                o2![j] = T(truncatingIfNeeded: c2 &>> 8)
+                o3![j] = T(truncatingIfNeeded: c3 &>> 8)
+            }
+            while i + perRefill <= common, p0 + 8 <= e0, p1 + 8 <= e1, p2 + 8 <= e2, p3 + 8 <= e3 {
+                x0 |= UInt64(littleEndian: (b0 + p0).loadUnaligned(as: UInt64.self)) &<< UInt64(a0); p0 &+= (63 &- a0) &>> 3; a0 |= 56
+                x1 |= UInt64(littleEndian: (b1 + p1).loadUnaligned(as: UInt64.self)) &<< UInt64(a1); p1 &+= (63 &- a1) &>> 3; a1 |= 56
+                x2 |= UInt64(littleEndian: (b2 + p2).loadUnaligned(as: UInt64.self)) &<< UInt64(a2); p2 &+= (63 &- a2) &>> 3; a2 |= 56
+                x3 |= UInt64(littleEndian: (b3 + p3).loadUnaligned(as: UInt64.self)) &<< UInt64(a3); p3 &+= (63 &- a3) &>> 3; a3 |= 56
+                step(i); step(i + 1); step(i + 2); step(i + 3)
+                if perRefill == 5 { step(i + 4) }
+                i += perRefill
             }
             position = [p0, p1, p2, p3]
             available = [a0, a1, a2, a3]
             buffer = [x0, x1, x2, x3]
-            // Each stream finishes on its own.
-            for k in 0..<4 {
-                var p = position[k], a = available[k], x = buffer[k]
-                let base = bases[k], end = ends[k], out = outputs[k]
-                var j = i
-                while j < out.count {
-                    if p <= end {
-                        x |= UInt64(littleEndian: (base + p).loadUnaligned(as: UInt64.self)) << UInt64(a); p += (63 - a) >> 3; a |= 56
-                    }
-                    let c = entries[Int(x & mask)]
-                    x >>= UInt64(c & 0xFF); a -= Int(c & 0xFF)
-                    flags |= c
-                    out[j] = T(truncatingIfNeeded: c >> 8)
-                    j += 1
+        }
+        // Each stream finishes on its own, refilling byte by byte.
+        for k in 0..<4 {
+            var p = position[k], a = available[k], x = buffer[k]
+            let base = bases[k], end = inputs[k].count, out = outputs[k]
+            var j = i
+            while j < out.count {
+                while a <= 56, p < end {
+                    x |= UInt64(base.load(fromByteOffset: p, as: UInt8.self)) &<< UInt64(a)
+                    p += 1
+                    a += 8
                 }
-                position[k] = p
-                available[k] = a
+                let c = entries[Int(x & mask)]
+                x &>>= UInt64(c & 0xFF); a -= Int(c & 0xFF)
+                flags |= c
+                out[j] = T(truncatingIfNeeded: c >> 8)
+                j += 1
             }
-        } else {
-            for k in 0..<4 {
-                try decodeSymbols(inputs[k], into: outputs[k])
-            }
-            return
+            position[k] = p
+            available[k] = a
         }
         if flags & (1 << 31) != 0 { throw CodingError.invalidStream("a bit pattern matches no code") }
-        for k in 0..<4 where position[k] * 8 - available[k] > ends[k] * 8 {
+        // Bits consumed must lie inside each stream (past its end the buffer holds zeros).
+        for k in 0..<4 where position[k] * 8 - available[k] > inputs[k].count * 8 {
             throw CodingError.invalidStream("stream \(k + 1) ends before its \(outputs[k].count) symbols are decoded")
         }
     }
@@ -211,10 +218,10 @@ extension HuffmanDecoder {
             let five = tableBits <= 11
             let room = five ? 10 : 8
             while i0 + room <= n0, i1 + room <= n1, i2 + room <= n2, i3 + room <= n3, p0 + 8 <= e0, p1 + 8 <= e1, p2 + 8 <= e2, p3 + 8 <= e3 {
-                x0 |= UInt64(littleEndian: (b0 + p0).loadUnaligned(as: UInt64.self)) << UInt64(a0); p0 += (63 - a0) >> 3; a0 |= 56
-                x1 |= UInt64(littleEndian: (b1 + p1).loadUnaligned(as: UInt64.self)) << UInt64(a1); p1 += (63 - a1) >> 3; a1 |= 56
-                x2 |= UInt64(littleEndian: (b2 + p2).loadUnaligned(as: UInt64.self)) << UInt64(a2); p2 += (63 - a2) >> 3; a2 |= 56
-                x3 |= UInt64(littleEndian: (b3 + p3).loadUnaligned(as: UInt64.self)) << UInt64(a3); p3 += (63 - a3) >> 3; a3 |= 56
+                x0 |= UInt64(littleEndian: (b0 + p0).loadUnaligned(as: UInt64.self)) &<< UInt64(a0); p0 &+= (63 &- a0) &>> 3; a0 |= 56
+                x1 |= UInt64(littleEndian: (b1 + p1).loadUnaligned(as: UInt64.self)) &<< UInt64(a1); p1 &+= (63 &- a1) &>> 3; a1 |= 56
+                x2 |= UInt64(littleEndian: (b2 + p2).loadUnaligned(as: UInt64.self)) &<< UInt64(a2); p2 &+= (63 &- a2) &>> 3; a2 |= 56
+                x3 |= UInt64(littleEndian: (b3 + p3).loadUnaligned(as: UInt64.self)) &<< UInt64(a3); p3 &+= (63 &- a3) &>> 3; a3 |= 56
                 @inline(__always) func step() {
                     let c0 = table[Int(x0 & mask)], c1 = table[Int(x1 & mask)], c2 = table[Int(x2 & mask)], c3 = table[Int(x3 & mask)]
                     flags |= c0 | c1 | c2 | c3
@@ -223,8 +230,8 @@ extension HuffmanDecoder {
                     (o2 + i2).storeBytes(of: UInt16(truncatingIfNeeded: c2).littleEndian, as: UInt16.self)
                     (o3 + i3).storeBytes(of: UInt16(truncatingIfNeeded: c3).littleEndian, as: UInt16.self)
                     let l0 = Int((c0 >> 16) & 0xFF), l1 = Int((c1 >> 16) & 0xFF), l2 = Int((c2 >> 16) & 0xFF), l3 = Int((c3 >> 16) & 0xFF)
-                    x0 >>= UInt64(l0); x1 >>= UInt64(l1); x2 >>= UInt64(l2); x3 >>= UInt64(l3)
-                    a0 -= l0; a1 -= l1; a2 -= l2; a3 -= l3
+                    x0 &>>= UInt64(l0); x1 &>>= UInt64(l1); x2 &>>= UInt64(l2); x3 &>>= UInt64(l3)
+                    a0 &-= l0; a1 &-= l1; a2 &-= l2; a3 &-= l3
                     i0 += Int((c0 >> 24) & 3); i1 += Int((c1 >> 24) & 3); i2 += Int((c2 >> 24) & 3); i3 += Int((c3 >> 24) & 3)
                 }
                 step(); step(); step(); step()
@@ -243,7 +250,7 @@ extension HuffmanDecoder {
                     a += 8
                 }
                 let c = single[Int(x & mask)]
-                x >>= UInt64(c & 0xFF); a -= Int(c & 0xFF)
+                x &>>= UInt64(c & 0xFF); a -= Int(c & 0xFF)
                 flags |= c & (1 << 31)
                 out[i] = UInt8(truncatingIfNeeded: c >> 8)
                 i += 1

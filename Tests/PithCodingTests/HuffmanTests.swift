@@ -181,6 +181,46 @@ func skewed(_ n: Int, alphabet: Int, seed: UInt64) -> [UInt16] {
         }
     }
 
+    /// Near-flat byte streams take the one-symbol-per-lookup loop, skewed ones the pair loop; both
+    /// must give back every symbol, at every length around the loops' round sizes.
+    @Test func flatAndSkewedStreamsRoundTrip() throws {
+        var g = Generator(state: 5)
+        for n in [0, 1, 19, 20, 21, 79, 80, 81, 4096, 65_537] {
+            let flat = (0..<n).map { _ in UInt8.random(in: 0...255, using: &g) | (Bool.random(using: &g) ? 0 : 1) }
+            let skewed = (0..<n).map { _ in UInt8(min(15, Int(-log2(Double.random(in: 0.0001...1, using: &g))))) }
+            for symbols in [flat, skewed] {
+                let code = try HuffmanCode(lengths: HuffmanCode.codeLengths(frequencies: HuffmanCode.histogram(symbols, alphabetSize: 256)))
+                let decoder = try HuffmanDecoder(code)
+                let encoded = HuffmanStreams.encode(symbols, code: code)
+                var decoded = [UInt8](repeating: 0, count: n)
+                try encoded.withUnsafeBytes { input in try decoded.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: decoder) } }
+                #expect(decoded == symbols, "n \(n)")
+            }
+        }
+    }
+
+    /// An incomplete code (Kraft sum below 1) leaves bit patterns that start no code: a stream of
+    /// them is refused, on the fast path and on the tail alike.
+    @Test func patternsOfNoCodeAreRefused() throws {
+        // Symbols 0 and 1 with lengths 1 and 2: codes 0 and 01 (read LSB first); the pattern 11 is no code.
+        let code = try HuffmanCode(lengths: [1, 2])
+        let decoder = try HuffmanDecoder(code)
+        #expect(code.kraftSum < 1)
+        for count in [3, 400] {
+            let symbols = [UInt8](repeating: 0, count: count)
+            var encoded = HuffmanStreams.encode(symbols, code: code)
+            var decoded = [UInt8](repeating: 9, count: count)
+            try encoded.withUnsafeBytes { input in try decoded.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: decoder) } }
+            #expect(decoded == symbols)
+            // Stream 1's bytes all ones: every lookup meets the pattern 11.
+            let first = Int(UInt32(encoded[0]) | UInt32(encoded[1]) << 8)
+            for i in HuffmanStreams.headerBytes ..< HuffmanStreams.headerBytes + first { encoded[i] = 0xFF }
+            #expect(throws: CodingError.self) {
+                try encoded.withUnsafeBytes { input in try decoded.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: decoder) } }
+            }
+        }
+    }
+
     /// Every truncation and every single bit flip of a block decodes to the right length or throws.
     @Test func corruptBlocksNeverCrash() throws {
         let symbols = skewed(3000, alphabet: 40, seed: 11).map { UInt8($0) }
