@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "PithPassesTests", dependencies: ["PithPasses", "PithTestSupport"]),
         .testTarget(name: "PithInspectTests", dependencies: ["PithInspect", "PithTestSupport"]),
         .testTarget(name: "PithEvalTests", dependencies: ["PithEval", "PithIR", "PithTestSupport"]),
-        .testTarget(name: "PithTests", dependencies: ["Pith", "PithLinearAlgebra", "PithTestSupport"]),
+        .testTarget(name: "PithTests", dependencies: ["Pith", "PithContainer", "PithLinearAlgebra", "PithTestSupport"]),
         .testTarget(name: "PithCLITests", dependencies: ["pith", "PithTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

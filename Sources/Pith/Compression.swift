@@ -100,7 +100,22 @@ extension Compression {
     /// nodes (ONNX) or layers (Keras Dense) that compute with them.
     public static func restore(_ input: String, to output: String, force: Bool, factored: Bool) throws -> RestoreResult {
         try AtomicFile.checkWritable(output, input: input, force: force)
-        let contents = try PithError.translatingErrors { try ContainerReader.read(contentsOf: input) }
+        let container = try PithError.translatingErrors { try ContainerFile(input) }
+        if container.format == .onnx, !factored {
+            // Streamed: the file is laid out from the manifest, then each tensor is decoded and
+            // written into its place on every core; no copy of the model is held.
+            guard let skeleton = container.skeleton else {
+                throw PithError(.data, "\(input): the container has no ONNX skeleton to restore the graph from")
+            }
+            var bytes = 0
+            try AtomicFile.write(to: output) { temporary in
+                bytes = try writingONNX(to: output) {
+                    try ONNXWriter.write(skeleton: skeleton, source: container, file: input, to: temporary)
+                }
+            }
+            return RestoreResult(bytes: bytes)
+        }
+        let contents = try PithError.translatingErrors { try container.contents() }
         let tensors = factored ? contents.model.tensors : contents.model.tensors.map { $0.densified() }
         switch contents.model.format {
         case .onnx:
@@ -109,12 +124,9 @@ extension Compression {
             }
             var result = RestoreResult(bytes: 0)
             try AtomicFile.write(to: output) { temporary in
-                do {
+                result = try writingONNX(to: output) {
                     let written = try ONNXWriter.write(skeleton: skeleton, tensors: tensors, file: input, to: temporary, factored: factored)
-                    result = RestoreResult(bytes: written.bytes, factored: written.report.rewritten, densified: written.report.densified)
-                } catch let error as ONNXError {
-                    // The temporary file's name means nothing to the user.
-                    throw PithError(error.kind == .io ? .io : .data, error.kind == .io ? "\(output): \(error.message)" : error.description)
+                    return RestoreResult(bytes: written.bytes, factored: written.report.rewritten, densified: written.report.densified)
                 }
             }
             return result
@@ -136,6 +148,21 @@ extension Compression {
             }
             result.bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
             return result
+        }
+    }
+}
+
+extension Compression {
+    /// Runs an ONNX write, its errors said in the user's terms: I/O errors name `output` (the
+    /// temporary file's name means nothing to the user), container errors met while decoding
+    /// tensors name the container.
+    static func writingONNX<R>(to output: String, _ body: () throws -> R) throws -> R {
+        do {
+            return try body()
+        } catch let error as ONNXError {
+            throw PithError(error.kind == .io ? .io : .data, error.kind == .io ? "\(output): \(error.message)" : error.description)
+        } catch {
+            throw PithError.translating(error)
         }
     }
 }

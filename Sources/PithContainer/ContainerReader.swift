@@ -25,14 +25,40 @@ public enum ContainerReader {
     }
 
     public static func read(contentsOf path: String) throws -> Contents {
-        let file = try MappedFile(path)
-        return try withExtendedLifetime(file) { try read(bytes: file.bytes, file: path) }
+        try ContainerFile(path).contents()
     }
 
     /// Whether `bytes` start with the container signature.
     public static func hasSignature(_ bytes: [UInt8]) -> Bool { bytes.starts(with: ContainerHeader.magic) }
 
     public static func read(bytes: UnsafeRawBufferPointer, file: String) throws -> Contents {
+        try ContainerFile(bytes: bytes, file: file, owner: nil).contents()
+    }
+}
+
+/// An open container: header, manifest and stream table read and checked, shared streams decoded,
+/// tensors not yet. Tensors decode on demand (`TensorSource`), each thread with its own worker, so
+/// that a restore can write each tensor where it goes without holding the whole model.
+public final class ContainerFile: TensorSource, @unchecked Sendable {
+    public let manifest: Manifest
+    public let format: SourceFormat
+    public let metadata: ModelMetadata
+    public let skeleton: [UInt8]?
+    public let fileBytes: Int
+    public let manifestBytes: Int
+    private let headers: [TensorHeader]
+    /// The reader every worker starts from (shared streams decoded); it only reads the mapping.
+    private let prototype: Reader
+    /// Keeps the mapping alive as long as the readers that point into it.
+    private let owner: AnyObject?
+
+    /// Opens and checks the container at `path`.
+    public convenience init(_ path: String) throws {
+        let file = try MappedFile(path)
+        try self.init(bytes: file.bytes, file: path, owner: file)
+    }
+
+    init(bytes: UnsafeRawBufferPointer, file: String, owner: AnyObject?) throws {
         let header = try ContainerHeader.decode(bytes, file: file, fileSize: bytes.count)
         let manifestBytes = UnsafeRawBufferPointer(rebasing: bytes[Int(header.manifestOffset) ..< Int(header.manifestOffset + header.manifestLength)])
         let checksum = CRC32C.checksum(manifestBytes)
@@ -58,19 +84,44 @@ public enum ContainerReader {
         }
         var reader = Reader(bytes: bytes, file: file, manifest: manifest, streamsEnd: Int(header.manifestOffset))
         try reader.validateStreams()
-        guard manifest.tensors.count <= maximumTensors else {
-            throw ContainerError(.malformed, file: file, "manifest lists \(manifest.tensors.count) tensors; the limit is \(maximumTensors)")
+        guard manifest.tensors.count <= ContainerReader.maximumTensors else {
+            throw ContainerError(.malformed, file: file, "manifest lists \(manifest.tensors.count) tensors; the limit is \(ContainerReader.maximumTensors)")
         }
         guard let format = SourceFormat(rawValue: manifest.source.format) else {
             throw ContainerError(.unsupported, file: file, "source format `\(manifest.source.format)` is not one this Pith knows")
         }
+        headers = try manifest.tensors.map { entry in
+            guard let dtype = DType(rawValue: entry.dtype) else {
+                throw ContainerError(.unsupported, file: file, "tensor `\(entry.name)`: dtype `\(entry.dtype)` is not one this Pith knows")
+            }
+            guard Shape.elementCount(entry.shape) != nil else {
+                throw ContainerError(.malformed, file: file, "tensor `\(entry.name)`: shape \(entry.shape) is negative or too large")
+            }
+            return TensorHeader(name: entry.name, dtype: dtype, shape: entry.shape)
+        }
         try reader.validatePools()
         try reader.decodeSharedStreams()
-        // Tensors decode on every core, each worker with its own copy of the reader (and scratch
-        // memory); the first failing tensor, in manifest order, is the error reported.
-        let shared = UncheckedSendable(reader)
-        let results = Parallel.map(count: manifest.tensors.count, makeWorker: { shared.value }) { worker, index in
-            UncheckedSendable(Result { try worker.tensor(worker.manifest.tensors[index]) })
+        var metadata = ModelMetadata()
+        metadata.producerName = manifest.source.producerName
+        metadata.producerVersion = manifest.source.producerVersion
+        metadata.properties = manifest.source.properties.map { (key: $0.key, value: $0.value) }
+        skeleton = try manifest.source.skeleton.map { index in
+            try reader.byteSymbols(index, count: manifest.streams[safe: index]?.symbols ?? 0, purpose: "the source skeleton")
+        }
+        self.manifest = manifest
+        self.format = format
+        self.metadata = metadata
+        fileBytes = bytes.count
+        self.manifestBytes = Int(header.manifestLength)
+        prototype = reader
+        self.owner = owner
+    }
+
+    /// Every tensor decoded (on every core) in its compressed storage, with the rest of the container.
+    /// The first failing tensor, in manifest order, is the error reported.
+    public func contents() throws -> ContainerReader.Contents {
+        let results = Parallel.map(count: tensorCount, makeWorker: { self.makeWorker() }) { worker, index in
+            UncheckedSendable(Result { try worker.reader.tensor(self.manifest.tensors[index]) })
         }
         var tensors: [Tensor] = []
         var sizes: [Int] = []
@@ -79,21 +130,36 @@ public enum ContainerReader {
             tensors.append(tensor)
             sizes.append(size)
         }
-        var metadata = ModelMetadata()
-        metadata.producerName = manifest.source.producerName
-        metadata.producerVersion = manifest.source.producerVersion
-        metadata.properties = manifest.source.properties.map { (key: $0.key, value: $0.value) }
-        let skeleton = try manifest.source.skeleton.map { index in
-            try reader.byteSymbols(index, count: manifest.streams[safe: index]?.symbols ?? 0, purpose: "the source skeleton")
-        }
-        return Contents(
+        return ContainerReader.Contents(
             model: Model(format: format, metadata: metadata, tensors: tensors, configuration: manifest.source.configuration),
-            manifest: manifest, tensorBytes: sizes, skeleton: skeleton, fileBytes: bytes.count, manifestBytes: Int(header.manifestLength))
+            manifest: manifest, tensorBytes: sizes, skeleton: skeleton, fileBytes: fileBytes, manifestBytes: manifestBytes)
+    }
+
+    // MARK: TensorSource
+
+    /// A reader of its own (scratch memory) for one thread.
+    public struct Worker {
+        fileprivate var reader: Reader
+    }
+
+    public var tensorCount: Int { headers.count }
+
+    public func header(_ index: Int) -> TensorHeader { headers[index] }
+
+    /// A worker points into the file's mapping: use it only while the file is alive.
+    public func makeWorker() -> Worker { Worker(reader: prototype) }
+
+    public func denseTensor(_ index: Int, worker: inout Worker) throws -> Tensor {
+        try worker.reader.tensor(manifest.tensors[index]).0.densified()
+    }
+
+    public func denseBytes(_ index: Int, worker: inout Worker, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try worker.reader.denseBytes(manifest.tensors[index], dtype: headers[index].dtype, body)
     }
 }
 
 /// Decoding of streams and encodings for one container.
-private struct Reader {
+struct Reader {
     let bytes: UnsafeRawBufferPointer
     let file: String
     let manifest: Manifest
@@ -356,6 +422,51 @@ private struct Reader {
         default:
             throw ContainerError(.unsupported, file: file, "\(label): encoding `\(e.kind)` is not one this Pith knows (dense, planes, float-split, strings, codebook, quantized, sparse, factored): upgrade Pith")
         }
+    }
+
+    /// Elements joined per piece handed on by `denseBytes`: small enough to stay in cache between
+    /// joining them and the caller writing them out.
+    static let pieceElements = 1 << 16
+
+    /// The tensor's dense little-endian bytes, in pieces, without a buffer of the whole tensor where
+    /// the encoding allows: raw dense streams are handed on from the file's own bytes, float-split
+    /// streams decode into reused scratch planes and are joined a piece at a time. Other encodings
+    /// decode to their storage, which is expanded in memory.
+    mutating func denseBytes(_ entry: Manifest.TensorEntry, dtype: DType, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let label = "tensor `\(entry.name)`"
+        let e = entry.encoding
+        guard dtype != .string else { throw ContainerError(.unsupported, file: file, "\(label): strings have no dense bytes") }
+        guard let count = Shape.elementCount(entry.shape), let byteCount = dtype.storageBytes(count: count) else {
+            throw fail("\(label): shape \(entry.shape) is negative or too large")
+        }
+        used = 0
+        if e.kind == "dense", let streams = e.streams, streams.count == 1, manifest.streams[safe: streams[0]]?.coding == "raw",
+           manifest.streams[streams[0]].symbols == byteCount {
+            try body(try stored(streams[0], purpose: label))
+            return
+        }
+        let parts = dtype == .float32 ? 4 : (dtype == .bfloat16 ? 2 : 0)
+        if e.kind == "float-split", parts > 0, let streams = e.streams, streams.count == parts, (e.start ?? 0) == 0,
+           streams.allSatisfy({ manifest.streams[safe: $0]?.symbols == count }) {
+            while planes.count < parts + 1 { planes.append(Scratch()) }
+            let views = planes.prefix(parts).map { $0.bytes(count) }
+            for (view, index) in zip(views, streams) { try decodeBytes(index, into: view, purpose: label) }
+            let width = dtype.bitWidth / 8
+            let piece = planes[parts].bytes(Self.pieceElements * width)
+            var start = 0
+            while start < count {
+                let end = min(count, start + Self.pieceElements)
+                FloatSplit.join(views.map(UnsafeBufferPointer.init), dtype: dtype, range: start ..< end, into: UnsafeMutableRawPointer(piece.baseAddress!))
+                try body(UnsafeRawBufferPointer(start: piece.baseAddress, count: (end - start) * width))
+                start = end
+            }
+            return
+        }
+        let (tensor, _) = try self.tensor(entry)
+        guard case .dense(let buffer) = tensor.densified().storage else {
+            throw ContainerError(.unsupported, file: file, "\(label): \(dtype.rawValue) stored as \(e.kind) has no dense form")
+        }
+        try buffer.withUnsafeBytes(body)
     }
 
     mutating func dense(_ e: Manifest.Encoding, dtype: DType, count: Int, label: String) throws -> TensorBuffer {

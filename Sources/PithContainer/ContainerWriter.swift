@@ -375,22 +375,30 @@ enum FloatSplit {
 
     static func join(_ parts: [UnsafeBufferPointer<UInt8>], dtype: DType, count: Int) -> TensorBuffer {
         TensorBuffer(count: count * dtype.bitWidth / 8) { out in
-            let base = out.baseAddress!
-            switch dtype {
-            case .float32:
-                let (e, sm, mid, low) = (parts[0], parts[1], parts[2], parts[3])
-                for i in 0..<count {
-                    let u = UInt32(e[i]) << 23 | UInt32(sm[i] >> 7) << 31 | UInt32(sm[i] & 0x7F) << 16 | UInt32(mid[i]) << 8 | UInt32(low[i])
-                    base.storeBytes(of: u.littleEndian, toByteOffset: 4 * i, as: UInt32.self)
-                }
-            case .bfloat16:
-                let (e, sm) = (parts[0], parts[1])
-                for i in 0..<count {
-                    let u = UInt16(e[i]) << 7 | UInt16(sm[i] >> 7) << 15 | UInt16(sm[i] & 0x7F)
-                    base.storeBytes(of: u.littleEndian, toByteOffset: 2 * i, as: UInt16.self)
-                }
-            default: break
+            join(parts, dtype: dtype, range: 0 ..< count, into: out.baseAddress!)
+        }
+    }
+
+    /// Elements `range` of the split `parts`, joined into `out` (which receives `range.count` elements).
+    static func join(_ parts: [UnsafeBufferPointer<UInt8>], dtype: DType, range: Range<Int>, into out: UnsafeMutableRawPointer) {
+        switch dtype {
+        case .float32:
+            let (e, sm, mid, low) = (parts[0], parts[1], parts[2], parts[3])
+            var o = out
+            for i in range {
+                let u = UInt32(e[i]) << 23 | UInt32(sm[i] >> 7) << 31 | UInt32(sm[i] & 0x7F) << 16 | UInt32(mid[i]) << 8 | UInt32(low[i])
+                o.storeBytes(of: u.littleEndian, as: UInt32.self)
+                o += 4
             }
+        case .bfloat16:
+            let (e, sm) = (parts[0], parts[1])
+            var o = out
+            for i in range {
+                let u = UInt16(e[i]) << 7 | UInt16(sm[i] >> 7) << 15 | UInt16(sm[i] & 0x7F)
+                o.storeBytes(of: u.littleEndian, as: UInt16.self)
+                o += 2
+            }
+        default: break
         }
     }
 }

@@ -15,7 +15,111 @@ public enum ONNXWriter {
     /// from the tensors' own memory, and returns the number of bytes written. `file` names the
     /// container in messages.
     public static func write(skeleton: [UInt8], tensors: [Tensor], file: String, to path: String) throws -> Int {
-        try write(skeleton: skeleton, tensors: tensors, file: file, to: path, factored: false).bytes
+        try write(skeleton: skeleton, source: TensorArray(tensors), file: file, to: path)
+    }
+
+    /// Tensors of at least this many bytes are written in place once the rest of the file is out.
+    public static let inPlaceBytes = 1 << 16
+
+    /// Writes the model with its tensors from `source`: the file is laid out and written from the
+    /// skeleton and each tensor's type and shape, leaving room for the data of every tensor of at
+    /// least `inPlaceBytes`; those are then produced and written straight into their places on every
+    /// core, so no copy of the model's data is held. Returns the number of bytes of the file.
+    public static func write<Source: TensorSource>(skeleton: [UInt8], source: Source, file: String, to path: String) throws -> Int {
+        // Address space without access: each tensor's placeholder data pointer (see the shim).
+        let reserved = max(1, source.tensorCount)
+        let placeholders = mmap(nil, reserved, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        guard let placeholders, placeholders != MAP_FAILED else {
+            throw ONNXError(.io, file: path, "cannot reserve address space (\(String(cString: strerror(errno))))")
+        }
+        defer { munmap(placeholders, reserved) }
+        let filler = Filler(source: source, file: file, placeholders: UnsafeRawPointer(placeholders))
+        return try withFilledModel(skeleton: skeleton, filler: filler, file: file) { model in
+            try withOutput(path) { descriptor in
+                // -1 (SIZE_MAX to C) until the packer places the tensor.
+                var offsets = [Int](repeating: -1, count: source.tensorCount)
+                let size = try offsets.withUnsafeMutableBufferPointer { offsets in
+                    try pack(model, to: descriptor, path: path) { buffer in
+                        buffer.pointee.hole_base = UnsafeRawPointer(placeholders).assumingMemoryBound(to: UInt8.self)
+                        buffer.pointee.hole_count = offsets.count
+                        buffer.pointee.hole_offsets = offsets.baseAddress
+                    }
+                }
+                // The file has its full size even while its last bytes are still to be written.
+                guard ftruncate(descriptor, off_t(size)) == 0 else {
+                    throw ONNXError(.io, file: path, "cannot extend the file to \(size) bytes (\(String(cString: strerror(errno))))")
+                }
+                try fill(filler.slots, offsets: offsets, source: source, descriptor: descriptor, path: path)
+                return size
+            }
+        }
+    }
+
+    private static func withOutput<R>(_ path: String, _ body: (Int32) throws -> R) throws -> R {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw ONNXError(.io, file: path, "cannot create the file (\(String(cString: strerror(errno))))") }
+        defer { close(descriptor) }
+        return try body(descriptor)
+    }
+
+    /// Packs `model` into `descriptor` through a protobuf-c buffer that writes straight to it
+    /// (`configure` may set its holes) and returns the packed size.
+    private static func pack(_ model: UnsafeMutablePointer<Onnx__ModelProto>, to descriptor: Int32, path: String,
+                             configure: (UnsafeMutablePointer<cprotobufc_fd_buffer>) -> Void = { _ in }) throws -> Int {
+        let buffer = UnsafeMutablePointer<cprotobufc_fd_buffer>.allocate(capacity: 1)
+        defer { buffer.deallocate() }
+        cprotobufc_fd_buffer_init(buffer, descriptor)
+        configure(buffer)
+        let size = onnx__model_proto__get_packed_size(model)
+        _ = withUnsafeMutablePointer(to: &buffer.pointee.base) { onnx__model_proto__pack_to_buffer(model, $0) }
+        cprotobufc_fd_flush(buffer)
+        guard buffer.pointee.error == 0, buffer.pointee.written == size else {
+            throw ONNXError(.io, file: path, "write failed after \(buffer.pointee.written) of \(size) bytes (\(String(cString: strerror(buffer.pointee.error == 0 ? EIO : buffer.pointee.error))))")
+        }
+        return size
+    }
+
+    /// Writes the data of every slot at its offset, largest tensors first, on every core. The
+    /// first failure in tensor order is the error thrown.
+    private static func fill<Source: TensorSource>(_ slots: [(index: Int, bytes: Int)], offsets: [Int], source: Source, descriptor: Int32, path: String) throws {
+        for slot in slots where offsets[slot.index] < 0 {
+            throw ONNXError(.invalidTensor, file: path, "tensor `\(source.header(slot.index).name)` was not placed in the file")
+        }
+        let order = slots.sorted { ($0.bytes, $1.index) > ($1.bytes, $0.index) }
+        let failures = Parallel.map(count: order.count, makeWorker: { source.makeWorker() }) { worker, k -> Failure? in
+            let slot = order[k]
+            do {
+                try write(slot, at: offsets[slot.index], source: source, worker: &worker, descriptor: descriptor, path: path)
+                return nil
+            } catch {
+                return Failure(index: slot.index, error: error)
+            }
+        }
+        if let first = failures.compactMap({ $0 }).min(by: { $0.index < $1.index }) { throw first.error }
+    }
+
+    private struct Failure: @unchecked Sendable {  // the error is thrown on the calling thread only
+        var index: Int
+        var error: any Error
+    }
+
+    private static func write<Source: TensorSource>(_ slot: (index: Int, bytes: Int), at offset: Int, source: Source, worker: inout Source.Worker,
+                                                  descriptor: Int32, path: String) throws {
+        var position = offset
+        let end = offset + slot.bytes
+        let name = source.header(slot.index).name
+        try source.denseBytes(slot.index, worker: &worker) { piece in
+            guard piece.count <= end - position else { throw ONNXError(.invalidTensor, file: path, "tensor `\(name)` gave more than its \(slot.bytes) bytes") }
+            var done = 0
+            while done < piece.count {
+                let n = pwrite(descriptor, piece.baseAddress! + done, piece.count - done, off_t(position + done))
+                if n < 0, errno == EINTR { continue }
+                guard n > 0 else { throw ONNXError(.io, file: path, "write failed at byte \(position + done) (\(String(cString: strerror(n < 0 ? errno : EIO))))") }
+                done += n
+            }
+            position += piece.count
+        }
+        guard position == end else { throw ONNXError(.invalidTensor, file: path, "tensor `\(name)` gave \(position - offset) of its \(slot.bytes) bytes") }
     }
 
     /// As `write(skeleton:tensors:file:to:)`; with `factored`, every main-graph weight stored as a
@@ -41,21 +145,9 @@ public enum ONNXWriter {
         }
         filled = filled.map { $0.densified() }
         let rewriter = FactoredGraphRewriter()
-        var bytes = 0
-        try withFilledModel(skeleton: skeleton, tensors: filled, file: file, rewriter: factored ? (rewriter, candidates) : nil) { model in
-            let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard descriptor >= 0 else { throw ONNXError(.io, file: path, "cannot create the file (\(String(cString: strerror(errno))))") }
-            defer { close(descriptor) }
-            let buffer = UnsafeMutablePointer<cprotobufc_fd_buffer>.allocate(capacity: 1)
-            defer { buffer.deallocate() }
-            cprotobufc_fd_buffer_init(buffer, descriptor)
-            let size = onnx__model_proto__get_packed_size(model)
-            _ = withUnsafeMutablePointer(to: &buffer.pointee.base) { onnx__model_proto__pack_to_buffer(model, $0) }
-            cprotobufc_fd_flush(buffer)
-            guard buffer.pointee.error == 0, buffer.pointee.written == size else {
-                throw ONNXError(.io, file: path, "write failed after \(buffer.pointee.written) of \(size) bytes (\(String(cString: strerror(buffer.pointee.error == 0 ? EIO : buffer.pointee.error))))")
-            }
-            bytes = size
+        let filler = Filler(source: TensorArray(filled), file: file, placeholders: nil)
+        let bytes = try withFilledModel(skeleton: skeleton, filler: filler, file: file, rewriter: factored ? (rewriter, candidates) : nil) { model in
+            try withOutput(path) { descriptor in try pack(model, to: descriptor, path: path) }
         }
         var report = rewriter.report
         for tensor in tensors where factored {
@@ -69,24 +161,23 @@ public enum ONNXWriter {
         return (bytes, report)
     }
 
-    /// Runs `body` on the skeleton with every tensor's data in place.
-    private static func withFilledModel<R>(skeleton: [UInt8], tensors: [Tensor], file: String,
-                                           rewriter: (FactoredGraphRewriter, [String: Tensor])? = nil,
-                                           _ body: (UnsafeMutablePointer<Onnx__ModelProto>) throws -> R) throws -> R {
+    /// Runs `body` on the skeleton with every tensor's data (or its placeholder) in place.
+    private static func withFilledModel<Source: TensorSource, R>(skeleton: [UInt8], filler: Filler<Source>, file: String,
+                                                               rewriter: (FactoredGraphRewriter, [String: Tensor])? = nil,
+                                                               _ body: (UnsafeMutablePointer<Onnx__ModelProto>) throws -> R) throws -> R {
         try skeleton.withUnsafeBytes { bytes in
             guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
                   let model = onnx__model_proto__unpack(nil, bytes.count, base) else {
                 throw ONNXError(.malformed, file: file, "the container's ONNX skeleton does not parse")
             }
             defer { onnx__model_proto__free_unpacked(model, nil) }
-            let filler = Filler(tensors: tensors, file: file)
             defer { filler.restoreAll() }
             if let graph = model.pointee.graph { try filler.fill(graph) }
             for function in messages(model.pointee.n_functions, model.pointee.functions) {
                 for node in messages(function.pointee.n_node, function.pointee.node) { try filler.fill(node) }
             }
-            guard filler.next == tensors.count else {
-                throw ONNXError(.invalidTensor, file: file, "the skeleton holds \(filler.next) tensors, the container \(tensors.count)")
+            guard filler.next == filler.source.tensorCount else {
+                throw ONNXError(.invalidTensor, file: file, "the skeleton holds \(filler.next) tensors, the container \(filler.source.tensorCount)")
             }
             if let (rewriter, candidates) = rewriter {
                 _ = rewriter.rewrite(model, factored: candidates)
@@ -98,20 +189,28 @@ public enum ONNXWriter {
 }
 
 /// Points the skeleton's tensor fields at Swift-owned data for packing, and puts the skeleton's own
-/// pointers back afterwards so that protobuf-c frees only what it allocated.
-private final class Filler {
-    let tensors: [Tensor]
+/// pointers back afterwards so that protobuf-c frees only what it allocated. With `placeholders`,
+/// a tensor of at least `ONNXWriter.inPlaceBytes` gets a placeholder instead of its data (pointer
+/// `placeholders + index`) and is listed in `slots`, to be written in place after packing.
+private final class Filler<Source: TensorSource> {
+    let source: Source
     let file: String
+    let placeholders: UnsafeRawPointer?
     var next = 0
+    /// Tensors written in place: index and byte count.
+    private(set) var slots: [(index: Int, bytes: Int)] = []
+    private var worker: Source.Worker
     private var undo: [() -> Void] = []
     /// Memory handed to the message; freed after packing.
     private var owned: [UnsafeMutableRawPointer] = []
     /// Tensor buffers the message points into, kept alive until packing is done.
     private var keep: [TensorBuffer] = []
 
-    init(tensors: [Tensor], file: String) {
-        self.tensors = tensors
+    init(source: Source, file: String, placeholders: UnsafeRawPointer?) {
+        self.source = source
         self.file = file
+        self.placeholders = placeholders
+        worker = source.makeWorker()
     }
 
     deinit { for pointer in owned { pointer.deallocate() } }
@@ -121,11 +220,14 @@ private final class Filler {
         undo.removeAll()
     }
 
-    func take() throws -> Tensor {
-        guard next < tensors.count else { throw ONNXError(.invalidTensor, file: file, "the skeleton holds more tensors than the container's \(tensors.count)") }
+    func take() throws -> Int {
+        guard next < source.tensorCount else { throw ONNXError(.invalidTensor, file: file, "the skeleton holds more tensors than the container's \(source.tensorCount)") }
         defer { next += 1 }
-        return tensors[next]
+        return next
     }
+
+    /// Tensor `index`, decoded now.
+    func tensor(_ index: Int) throws -> Tensor { try source.denseTensor(index, worker: &worker) }
 
     /// A copy of `bytes` in memory that lives until the writer finishes.
     func copy(_ bytes: UnsafeRawBufferPointer) -> UnsafeMutablePointer<UInt8>? {
@@ -141,8 +243,8 @@ private final class Filler {
     }
 
     func fill(_ graph: UnsafeMutablePointer<Onnx__GraphProto>) throws {
-        for tensor in messages(graph.pointee.n_initializer, graph.pointee.initializer) { try set(tensor, try take()) }
-        for sparse in messages(graph.pointee.n_sparse_initializer, graph.pointee.sparse_initializer) { try set(sparse, try take()) }
+        for tensor in messages(graph.pointee.n_initializer, graph.pointee.initializer) { try set(tensor, index: try take()) }
+        for sparse in messages(graph.pointee.n_sparse_initializer, graph.pointee.sparse_initializer) { try set(sparse, try tensor(try take())) }
         for node in messages(graph.pointee.n_node, graph.pointee.node) { try fill(node) }
     }
 
@@ -152,13 +254,13 @@ private final class Filler {
             let a = attribute.pointee
             let name = string(a.name)
             if isConstant, ["value_float", "value_int", "value_floats", "value_ints", "value_string", "value_strings"].contains(name) {
-                try setConstant(attribute, name: name, try take())
+                try setConstant(attribute, name: name, try tensor(try take()))
                 continue
             }
-            if let t = a.t { try set(t, try take()) }
-            if let s = a.sparse_tensor { try set(s, try take()) }
-            for t in messages(a.n_tensors, a.tensors) { try set(t, try take()) }
-            for s in messages(a.n_sparse_tensors, a.sparse_tensors) { try set(s, try take()) }
+            if let t = a.t { try set(t, index: try take()) }
+            if let s = a.sparse_tensor { try set(s, try tensor(try take())) }
+            for t in messages(a.n_tensors, a.tensors) { try set(t, index: try take()) }
+            for s in messages(a.n_sparse_tensors, a.sparse_tensors) { try set(s, try tensor(try take())) }
             if let g = a.g { try fill(g) }
             for g in messages(a.n_graphs, a.graphs) { try fill(g) }
         }
@@ -171,13 +273,31 @@ private final class Filler {
         return buffer
     }
 
-    func set(_ proto: UnsafeMutablePointer<Onnx__TensorProto>, _ tensor: Tensor) throws {
+    /// Tensor `index` into `proto`: a placeholder when it is written in place, else its data.
+    func set(_ proto: UnsafeMutablePointer<Onnx__TensorProto>, index: Int) throws {
+        let header = source.header(index)
+        guard let placeholders, let bytes = header.byteCount, bytes >= ONNXWriter.inPlaceBytes else {
+            try set(proto, try tensor(index))
+            return
+        }
+        setHeader(proto, dtype: header.dtype, shape: header.shape)
+        proto.pointee.has_raw_data = 1
+        proto.pointee.raw_data = ProtobufCBinaryData(len: bytes, data: UnsafeMutablePointer(mutating: (placeholders + index).assumingMemoryBound(to: UInt8.self)))
+        slots.append((index, bytes))
+    }
+
+    /// Type and dims; the skeleton's fields are put back after packing.
+    func setHeader(_ proto: UnsafeMutablePointer<Onnx__TensorProto>, dtype: DType, shape: [Int]) {
         let saved = proto.pointee
         undo.append { proto.pointee = saved }
-        proto.pointee.data_type = ONNXDataType(tensor.dtype).rawValue
+        proto.pointee.data_type = ONNXDataType(dtype).rawValue
         proto.pointee.has_data_type = 1
-        proto.pointee.n_dims = tensor.shape.count
-        proto.pointee.dims = copy(tensor.shape.map(Int64.init))
+        proto.pointee.n_dims = shape.count
+        proto.pointee.dims = copy(shape.map(Int64.init))
+    }
+
+    func set(_ proto: UnsafeMutablePointer<Onnx__TensorProto>, _ tensor: Tensor) throws {
+        setHeader(proto, dtype: tensor.dtype, shape: tensor.shape)
         if case .strings(let values) = tensor.storage {
             let entries = values.map { value in ProtobufCBinaryData(len: value.count, data: value.withUnsafeBytes { copy($0) }) }
             proto.pointee.n_string_data = entries.count

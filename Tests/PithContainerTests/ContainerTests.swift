@@ -145,6 +145,60 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
     }
 }
 
+/// The container as a `TensorSource`: what a streamed restore writes is the dense form of every
+/// tensor, whichever encoding holds it, in pieces that add up to its bytes.
+@Suite struct ContainerSourceTests {
+    @Test func denseBytesAreTheDensifiedTensors() throws {
+        var model = ContainerRoundTripTests().model()
+        // Large enough to be joined in several pieces, with an odd tail; one bfloat16 too, and one
+        // stored raw (random bytes do not compress).
+        var g: UInt64 = 9
+        func uniform() -> Double { g = g &* 6364136223846793005 &+ 1442695040888963407; return (Double(g >> 11) + 0.5) / Double(1 << 53) }
+        // Normal weights (Box–Muller): few exponents, near-random mantissas — the float-split case.
+        let large = (0..<(3 * Reader.pieceElements + 123)).map { _ in Float(0.05 * (-2 * log(uniform())).squareRoot() * cos(2 * Double.pi * uniform())) }
+        model.tensors.append(Tensor(name: "large", dtype: .float32, shape: [large.count], storage: .dense(TensorBuffer(values: large)), origin: .initializer(graph: .main)))
+        let halves = (0..<(Reader.pieceElements + 7)).map { UInt16(truncatingIfNeeded: $0 &* 40503) }
+        model.tensors.append(Tensor(name: "bf", dtype: .bfloat16, shape: [halves.count], storage: .dense(TensorBuffer(values: halves)), origin: .initializer(graph: .main)))
+        var state: UInt64 = 3
+        let noise = (0..<70_000).map { _ in state = state &* 6364136223846793005 &+ 1; return UInt8(truncatingIfNeeded: state >> 56) }
+        model.tensors.append(Tensor(name: "noise", dtype: .uint8, shape: [noise.count], storage: .dense(TensorBuffer(bytes: noise)), origin: .initializer(graph: .main)))
+        let (bytes, manifest) = try ContainerWriter.encode(model, skeleton: nil)
+        #expect(manifest.tensors.first { $0.name == "large" }?.encoding.kind == "float-split")
+        #expect(manifest.tensors.first { $0.name == "noise" }?.encoding.kind == "dense")
+        try bytes.withUnsafeBytes { raw in
+            let file = try ContainerFile(bytes: raw, file: "m.pith", owner: nil)
+            #expect(file.tensorCount == model.tensors.count)
+            var worker = file.makeWorker()
+            for (index, tensor) in model.tensors.enumerated() {
+                let header = file.header(index)
+                #expect(header == TensorHeader(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape))
+                let dense = try file.denseTensor(index, worker: &worker)
+                #expect(dense.storage == tensor.densified().storage, "\(tensor.name)")
+                guard tensor.dtype != .string, case .dense(let expected) = tensor.densified().storage else { continue }
+                var streamed: [UInt8] = [], pieces = 0
+                try file.denseBytes(index, worker: &worker) { piece in streamed += piece; pieces += 1 }
+                #expect(streamed == expected.bytes, "\(tensor.name)")
+                #expect(header.byteCount == expected.bytes.count)
+                if tensor.name == "large" { #expect(pieces == 4) }
+            }
+        }
+    }
+
+    @Test func aDamagedStreamIsRefusedWhenItsTensorIsStreamed() throws {
+        var model = ContainerRoundTripTests().model()
+        let large = randomFloats(100_000, seed: 4)
+        model.tensors = [Tensor(name: "large", dtype: .float32, shape: [large.count], storage: .dense(TensorBuffer(values: large)), origin: .initializer(graph: .main))]
+        var (bytes, manifest) = try ContainerWriter.encode(model, skeleton: nil)
+        let stream = manifest.streams[manifest.tensors[0].encoding.streams![1]]
+        bytes[stream.offset + stream.length / 2] ^= 0x10
+        try bytes.withUnsafeBytes { raw in
+            let file = try ContainerFile(bytes: raw, file: "m.pith", owner: nil)  // the manifest is intact
+            var worker = file.makeWorker()
+            #expect(throws: ContainerError.self) { try file.denseBytes(0, worker: &worker) { _ in } }
+        }
+    }
+}
+
 @Suite struct FloatSplitTests {
     /// Splitting floats into exponent / sign-mantissa streams and joining them back is exact for
     /// every bit pattern, NaN payloads and infinities included.

@@ -1,0 +1,64 @@
+/// Tensors handed out one at a time by whoever holds them (a container being read, or an array in
+/// memory), so that a writer can lay its file out from names, types and shapes alone and then ask
+/// for each tensor's data where it goes — on several threads, each with its own `Worker` (scratch
+/// memory) — without a whole copy of a large model ever being held.
+public protocol TensorSource: Sendable {
+    /// Per-thread state: scratch memory reused from tensor to tensor.
+    associatedtype Worker
+
+    var tensorCount: Int { get }
+
+    /// Name, type and shape of tensor `index` (0..<tensorCount), without its data.
+    func header(_ index: Int) -> TensorHeader
+
+    func makeWorker() -> Worker
+
+    /// Tensor `index` with dense (or string) storage.
+    func denseTensor(_ index: Int, worker: inout Worker) throws -> Tensor
+
+    /// The little-endian element bytes of tensor `index` stored dense, in order, handed to `body`
+    /// in one or more pieces that together make `header(index).byteCount` bytes. Not for strings.
+    func denseBytes(_ index: Int, worker: inout Worker, _ body: (UnsafeRawBufferPointer) throws -> Void) throws
+}
+
+/// What a writer needs to know of a tensor before its data.
+public struct TensorHeader: Sendable, Equatable {
+    public var name: String
+    public var dtype: DType
+    public var shape: [Int]
+
+    public init(name: String, dtype: DType, shape: [Int]) {
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+    }
+
+    /// Bytes of the dense elements; nil for strings and impossible shapes.
+    public var byteCount: Int? {
+        guard dtype != .string, let count = Shape.elementCount(shape) else { return nil }
+        return dtype.storageBytes(count: count)
+    }
+}
+
+/// Tensors already in memory, as a source: compressed storage is densified when asked for.
+public struct TensorArray: TensorSource {
+    public let tensors: [Tensor]
+
+    public init(_ tensors: [Tensor]) { self.tensors = tensors }
+
+    public var tensorCount: Int { tensors.count }
+
+    public func header(_ index: Int) -> TensorHeader {
+        let tensor = tensors[index]
+        return TensorHeader(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape)
+    }
+
+    public func makeWorker() {}
+
+    public func denseTensor(_ index: Int, worker: inout Void) throws -> Tensor { tensors[index].densified() }
+
+    public func denseBytes(_ index: Int, worker: inout Void, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard case .dense(let buffer) = tensors[index].densified().storage else { return }
+        try buffer.withUnsafeBytes(body)
+    }
+}
