@@ -36,8 +36,12 @@ let package = Package(
         // Stdlib-only core.
         .target(name: "PithIR"),
 
-        // Bit I/O, canonical Huffman, checksums: stdlib only, knows nothing of models.
-        .target(name: "PithCoding"),
+        // The CRC32 instruction for CRC-32C, chosen at run time: the project's only hand-written C,
+        // because Swift cannot let one function use an instruction its module may not assume.
+        .target(name: "CCRC32C"),
+
+        // Bit I/O, canonical Huffman, checksums: stdlib (and CCRC32C) only, knows nothing of models.
+        .target(name: "PithCoding", dependencies: ["CCRC32C"]),
 
         // BLAS/LAPACK wrappers and 1-D k-means.
         .target(name: "PithLinearAlgebra", dependencies: ["CLapack"]),
