@@ -225,12 +225,10 @@ public struct HuffmanDecoder: Sendable {
     /// Whether the code's Kraft sum is exactly 1: then every bit pattern starts with some code and
     /// decoding needs no check for patterns that match none.
     let isComplete: Bool
-    /// Expected share of lookups in a pair table (`PairTable`) that yield two symbols, taking each
-    /// symbol's probability as 2^−length: near 0 for codes of about half the table's width or more.
-    let pairShare: Double
-
     public init(_ code: HuffmanCode) throws {
-        let bits = Swift.max(1, code.longestLength)
+        // Codes of up to `maximumLength` bits (all this encoder writes) get a table of that width
+        // whatever their longest code: the four-stream decoder's fast loop is built for it.
+        let bits = code.longestLength <= HuffmanCode.maximumLength ? HuffmanCode.maximumLength : code.longestLength
         guard bits <= HuffmanCode.absoluteMaximumLength else { throw CodingError.invalidTable("code longer than \(HuffmanCode.absoluteMaximumLength) bits") }
         var table = [UInt32](repeating: Self.invalid, count: 1 << bits)
         for symbol in code.lengths.indices where code.lengths[symbol] > 0 {
@@ -248,11 +246,6 @@ public struct HuffmanDecoder: Sendable {
         maximumSymbol = code.lengths.lastIndex { $0 > 0 } ?? 0
         let used = code.lengths.filter { $0 > 0 }.map(Int.init)
         isComplete = used.reduce(0) { $0 + 1 << (HuffmanCode.absoluteMaximumLength - $1) } == 1 << HuffmanCode.absoluteMaximumLength
-        // P(two symbols) = Σ_first 2^−l1 · Σ_{second: l2 ≤ bits − l1} 2^−l2.
-        var atMost = [Double](repeating: 0, count: bits + 1)  // atMost[n] = Σ 2^−l over lengths l ≤ n
-        for l in used where l <= bits { atMost[l] += 1 / Double(1 << l) }
-        for n in stride(from: 1, through: bits, by: 1) { atMost[n] += atMost[n - 1] }
-        pairShare = used.reduce(0) { $0 + ($1 < bits ? atMost[bits - $1] / Double(1 << $1) : 0) }
     }
 
     /// Decodes exactly `output.count` symbols from `input`. Throws if the bits run out or a bit

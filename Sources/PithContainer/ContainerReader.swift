@@ -153,7 +153,7 @@ public final class ContainerFile: TensorSource, @unchecked Sendable {
         try worker.reader.tensor(manifest.tensors[index]).0.densified()
     }
 
-    public func denseBytes(_ index: Int, worker: inout Worker, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    public func denseBytes(_ index: Int, worker: inout Worker, _ body: (_ offset: Int, _ piece: UnsafeRawBufferPointer) throws -> Void) throws {
         try worker.reader.denseBytes(manifest.tensors[index], dtype: headers[index].dtype, body)
     }
 }
@@ -424,15 +424,15 @@ struct Reader {
         }
     }
 
-    /// Elements joined per piece handed on by `denseBytes`: small enough to stay in cache between
-    /// joining them and the caller writing them out.
-    static let pieceElements = 1 << 16
+    /// Elements per stream decoded and joined in one run of `denseBytes`: four pieces of this many
+    /// elements, with their byte planes, stay in cache between decoding and the caller writing them.
+    static let pieceElements = 1 << 14
 
     /// The tensor's dense little-endian bytes, in pieces, without a buffer of the whole tensor where
-    /// the encoding allows: raw dense streams are handed on from the file's own bytes, float-split
-    /// streams decode into reused scratch planes and are joined a piece at a time. Other encodings
-    /// decode to their storage, which is expanded in memory.
-    mutating func denseBytes(_ entry: Manifest.TensorEntry, dtype: DType, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    /// the encoding allows: raw dense streams are handed on from the file's own bytes; float-split
+    /// streams are decoded a run at a time (`HuffmanStreamsReader`) and joined into pieces. Other
+    /// encodings decode to their storage, which is expanded in memory.
+    mutating func denseBytes(_ entry: Manifest.TensorEntry, dtype: DType, _ body: (_ offset: Int, _ piece: UnsafeRawBufferPointer) throws -> Void) throws {
         let label = "tensor `\(entry.name)`"
         let e = entry.encoding
         guard dtype != .string else { throw ContainerError(.unsupported, file: file, "\(label): strings have no dense bytes") }
@@ -442,31 +442,74 @@ struct Reader {
         used = 0
         if e.kind == "dense", let streams = e.streams, streams.count == 1, manifest.streams[safe: streams[0]]?.coding == "raw",
            manifest.streams[streams[0]].symbols == byteCount {
-            try body(try stored(streams[0], purpose: label))
+            try body(0, try stored(streams[0], purpose: label))
             return
         }
         let parts = dtype == .float32 ? 4 : (dtype == .bfloat16 ? 2 : 0)
         if e.kind == "float-split", parts > 0, let streams = e.streams, streams.count == parts, (e.start ?? 0) == 0,
-           streams.allSatisfy({ manifest.streams[safe: $0]?.symbols == count }) {
-            while planes.count < parts + 1 { planes.append(Scratch()) }
-            let views = planes.prefix(parts).map { $0.bytes(count) }
-            for (view, index) in zip(views, streams) { try decodeBytes(index, into: view, purpose: label) }
-            let width = dtype.bitWidth / 8
-            let piece = planes[parts].bytes(Self.pieceElements * width)
-            var start = 0
-            while start < count {
-                let end = min(count, start + Self.pieceElements)
-                FloatSplit.join(views.map(UnsafeBufferPointer.init), dtype: dtype, range: start ..< end, into: UnsafeMutableRawPointer(piece.baseAddress!))
-                try body(UnsafeRawBufferPointer(start: piece.baseAddress, count: (end - start) * width))
-                start = end
-            }
+           streams.allSatisfy({ manifest.streams[safe: $0].map { $0.symbols == count && ($0.coding == "raw" || $0.coding == "huffman") } ?? false }) {
+            try splitPieces(streams, dtype: dtype, count: count, label: label, body)
             return
         }
         let (tensor, _) = try self.tensor(entry)
         guard case .dense(let buffer) = tensor.densified().storage else {
             throw ContainerError(.unsupported, file: file, "\(label): \(dtype.rawValue) stored as \(e.kind) has no dense form")
         }
-        try buffer.withUnsafeBytes(body)
+        try buffer.withUnsafeBytes { try body(0, $0) }
+    }
+
+    /// Float-split planes (`FloatSplit`), raw or four-stream Huffman, turned into pieces of the
+    /// joined elements: each run decodes the next `pieceElements` symbols of every stream of every
+    /// plane, then joins the four quarters' elements, each a piece of its own.
+    private mutating func splitPieces(_ streams: [Int], dtype: DType, count: Int, label: String, _ body: (_ offset: Int, _ piece: UnsafeRawBufferPointer) throws -> Void) throws {
+        let width = dtype.bitWidth / 8
+        let run = Self.pieceElements
+        var raw: [UnsafeRawBufferPointer?] = []
+        var readers: [HuffmanStreamsReader?] = []
+        for index in streams {
+            let payload = try stored(index, purpose: label)
+            let s = manifest.streams[index]
+            if s.coding == "raw" {
+                raw.append(payload)
+                readers.append(nil)
+            } else {
+                guard s.symbolBits == 8 else { throw fail("\(label): stream \(index) has \(s.symbolBits ?? 0)-bit symbols, 8 expected") }
+                do {
+                    readers.append(try HuffmanStreamsReader(payload, count: count, decoder: huffmanDecoder(s, index: index, purpose: label)))
+                } catch let error as CodingError {
+                    throw fail("\(label): stream \(index): \(error)")
+                }
+                raw.append(nil)
+            }
+        }
+        while planes.count < streams.count + 1 { planes.append(Scratch()) }
+        let scratch = planes.prefix(streams.count).map { $0.bytes(4 * run) }
+        let piece = planes[streams.count].bytes(run * width)
+        let quarter = (count + 3) / 4
+        var done = 0
+        while done < quarter {
+            let lengths = (0..<4).map { k in max(0, min(run, min(quarter, count - k * quarter) - done)) }
+            for p in readers.indices where readers[p] != nil {
+                do {
+                    try readers[p]!.decodeNext(run, into: (0..<4).map { k in UnsafeMutableBufferPointer(rebasing: scratch[p][k * run ..< k * run + lengths[k]]) })
+                } catch let error as CodingError {
+                    throw fail("\(label): stream \(streams[p]): \(error)")
+                }
+            }
+            for k in 0..<4 where lengths[k] > 0 {
+                let first = k * quarter + done
+                let views = (0..<streams.count).map { p in
+                    raw[p].map { UnsafeBufferPointer(rebasing: $0.bindMemory(to: UInt8.self)[first ..< first + lengths[k]]) }
+                        ?? UnsafeBufferPointer(rebasing: scratch[p][k * run ..< k * run + lengths[k]])
+                }
+                FloatSplit.join(views, dtype: dtype, range: 0 ..< lengths[k], into: UnsafeMutableRawPointer(piece.baseAddress!))
+                try body(first * width, UnsafeRawBufferPointer(start: piece.baseAddress, count: lengths[k] * width))
+            }
+            done += run
+        }
+        for p in readers.indices {
+            do { try readers[p]?.finish() } catch let error as CodingError { throw fail("\(label): stream \(streams[p]): \(error)") }
+        }
     }
 
     mutating func dense(_ e: Manifest.Encoding, dtype: DType, count: Int, label: String) throws -> TensorBuffer {

@@ -16,9 +16,10 @@ public protocol TensorSource: Sendable {
     /// Tensor `index` with dense (or string) storage.
     func denseTensor(_ index: Int, worker: inout Worker) throws -> Tensor
 
-    /// The little-endian element bytes of tensor `index` stored dense, in order, handed to `body`
-    /// in one or more pieces that together make `header(index).byteCount` bytes. Not for strings.
-    func denseBytes(_ index: Int, worker: inout Worker, _ body: (UnsafeRawBufferPointer) throws -> Void) throws
+    /// The little-endian element bytes of tensor `index` stored dense, handed to `body` in one or
+    /// more pieces, each with its byte offset in the tensor, in any order, that together cover
+    /// `header(index).byteCount` bytes once. Not for strings.
+    func denseBytes(_ index: Int, worker: inout Worker, _ body: (_ offset: Int, _ piece: UnsafeRawBufferPointer) throws -> Void) throws
 }
 
 /// What a writer needs to know of a tensor before its data.
@@ -57,8 +58,8 @@ public struct TensorArray: TensorSource {
 
     public func denseTensor(_ index: Int, worker: inout Void) throws -> Tensor { tensors[index].densified() }
 
-    public func denseBytes(_ index: Int, worker: inout Void, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    public func denseBytes(_ index: Int, worker: inout Void, _ body: (_ offset: Int, _ piece: UnsafeRawBufferPointer) throws -> Void) throws {
         guard case .dense(let buffer) = tensors[index].densified().storage else { return }
-        try buffer.withUnsafeBytes(body)
+        try buffer.withUnsafeBytes { try body(0, $0) }
     }
 }

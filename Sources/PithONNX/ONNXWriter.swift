@@ -105,21 +105,26 @@ public enum ONNXWriter {
 
     private static func write<Source: TensorSource>(_ slot: (index: Int, bytes: Int), at offset: Int, source: Source, worker: inout Source.Worker,
                                                   descriptor: Int32, path: String) throws {
-        var position = offset
-        let end = offset + slot.bytes
+        var written = 0
         let name = source.header(slot.index).name
-        try source.denseBytes(slot.index, worker: &worker) { piece in
-            guard piece.count <= end - position else { throw ONNXError(.invalidTensor, file: path, "tensor `\(name)` gave more than its \(slot.bytes) bytes") }
+        try source.denseBytes(slot.index, worker: &worker) { start, piece in
+            guard start >= 0, piece.count <= slot.bytes - start else {
+                throw ONNXError(.invalidTensor, file: path, "tensor `\(name)`: a piece of \(piece.count) bytes at \(start) lies outside its \(slot.bytes) bytes")
+            }
             var done = 0
             while done < piece.count {
-                let n = pwrite(descriptor, piece.baseAddress! + done, piece.count - done, off_t(position + done))
+                let n = pwrite(descriptor, piece.baseAddress! + done, piece.count - done, off_t(offset + start + done))
                 if n < 0, errno == EINTR { continue }
-                guard n > 0 else { throw ONNXError(.io, file: path, "write failed at byte \(position + done) (\(String(cString: strerror(n < 0 ? errno : EIO))))") }
+                guard n > 0 else { throw ONNXError(.io, file: path, "write failed at byte \(offset + start + done) (\(String(cString: strerror(n < 0 ? errno : EIO))))") }
                 done += n
             }
-            position += piece.count
+            written += piece.count
         }
-        guard position == end else { throw ONNXError(.invalidTensor, file: path, "tensor `\(name)` gave \(position - offset) of its \(slot.bytes) bytes") }
+        guard written == slot.bytes else { throw ONNXError(.invalidTensor, file: path, "tensor `\(name)` gave \(written) of its \(slot.bytes) bytes") }
+        // Start writing the finished tensor to disk now, on this core, rather than leave it all to
+        // the rename (ext4 flushes a file that replaces another there, on one core) or to memory
+        // pressure later. Advice only: filesystems without it just return.
+        _ = cprotobufc_start_writeback(descriptor, off_t(offset), off_t(slot.bytes))
     }
 
     /// As `write(skeleton:tensors:file:to:)`; with `factored`, every main-graph weight stored as a

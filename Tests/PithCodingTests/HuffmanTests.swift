@@ -214,6 +214,53 @@ func skewed(_ n: Int, alphabet: Int, seed: UInt64) -> [UInt16] {
         }
     }
 
+    /// Decoding a block run by run gives what decoding it whole gives, for every run length,
+    /// including runs that end inside a fast-loop round and blocks whose last stream is short.
+    @Test func blocksDecodeRunByRun() throws {
+        var g = Generator(state: 8)
+        for n in [1, 5, 13, 1000, 40_001] {
+            let symbols = (0..<n).map { _ in UInt8(min(60, Int(-8 * log2(Double.random(in: 0.0001...1, using: &g))))) }
+            let code = try HuffmanCode(lengths: HuffmanCode.codeLengths(frequencies: HuffmanCode.histogram(symbols, alphabetSize: 256)))
+            let decoder = try HuffmanDecoder(code)
+            let encoded = HuffmanStreams.encode(symbols, code: code)
+            for run in [1, 3, 7, 64, 4097, n] {
+                var decoded = [UInt8](repeating: 0, count: n)
+                try encoded.withUnsafeBytes { block in
+                    var reader = try HuffmanStreamsReader(block, count: n, decoder: decoder)
+                    try decoded.withUnsafeMutableBufferPointer { out in
+                        while reader.done < reader.quarter {
+                            let outputs = (0..<4).map { k in
+                                let start = k * reader.quarter + reader.done
+                                let length = max(0, min(run, reader.symbols(inStream: k) - reader.done))
+                                return UnsafeMutableBufferPointer(rebasing: out[min(start, n) ..< min(start, n) + length])
+                            }
+                            try reader.decodeNext(run, into: outputs)
+                        }
+                    }
+                    try reader.finish()
+                }
+                #expect(decoded == symbols, "n \(n) run \(run)")
+            }
+            // A block cut short is found at the end, however it was read.
+            if n > 100 {
+                let cut = Array(encoded.prefix(encoded.count - 2))
+                #expect(throws: CodingError.self) {
+                    try cut.withUnsafeBytes { block in
+                        var reader = try HuffmanStreamsReader(block, count: n, decoder: decoder)
+                        var scratch = [UInt8](repeating: 0, count: 4 * 64)
+                        try scratch.withUnsafeMutableBufferPointer { out in
+                            while reader.done < reader.quarter {
+                                let outputs = (0..<4).map { k in UnsafeMutableBufferPointer(rebasing: out[k * 64 ..< k * 64 + max(0, min(64, reader.symbols(inStream: k) - reader.done))]) }
+                                try reader.decodeNext(64, into: outputs)
+                            }
+                        }
+                        try reader.finish()
+                    }
+                }
+            }
+        }
+    }
+
     /// An incomplete code (Kraft sum below 1) leaves bit patterns that start no code: a stream of
     /// them is refused, on the fast path and on the tail alike.
     @Test func patternsOfNoCodeAreRefused() throws {

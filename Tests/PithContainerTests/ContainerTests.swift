@@ -155,7 +155,7 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
         var g: UInt64 = 9
         func uniform() -> Double { g = g &* 6364136223846793005 &+ 1442695040888963407; return (Double(g >> 11) + 0.5) / Double(1 << 53) }
         // Normal weights (Box–Muller): few exponents, near-random mantissas — the float-split case.
-        let large = (0..<(3 * Reader.pieceElements + 123)).map { _ in Float(0.05 * (-2 * log(uniform())).squareRoot() * cos(2 * Double.pi * uniform())) }
+        let large = (0..<(13 * Reader.pieceElements + 123)).map { _ in Float(0.05 * (-2 * log(uniform())).squareRoot() * cos(2 * Double.pi * uniform())) }
         model.tensors.append(Tensor(name: "large", dtype: .float32, shape: [large.count], storage: .dense(TensorBuffer(values: large)), origin: .initializer(graph: .main)))
         let halves = (0..<(Reader.pieceElements + 7)).map { UInt16(truncatingIfNeeded: $0 &* 40503) }
         model.tensors.append(Tensor(name: "bf", dtype: .bfloat16, shape: [halves.count], storage: .dense(TensorBuffer(values: halves)), origin: .initializer(graph: .main)))
@@ -175,11 +175,18 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
                 let dense = try file.denseTensor(index, worker: &worker)
                 #expect(dense.storage == tensor.densified().storage, "\(tensor.name)")
                 guard tensor.dtype != .string, case .dense(let expected) = tensor.densified().storage else { continue }
-                var streamed: [UInt8] = [], pieces = 0
-                try file.denseBytes(index, worker: &worker) { piece in streamed += piece; pieces += 1 }
+                // Pieces in any order, each at its offset, covering the tensor once.
+                var streamed = [UInt8](repeating: 0, count: expected.bytes.count), covered = 0, pieces = 0
+                try file.denseBytes(index, worker: &worker) { offset, piece in
+                    streamed.replaceSubrange(offset ..< offset + piece.count, with: piece)
+                    covered += piece.count
+                    pieces += 1
+                }
                 #expect(streamed == expected.bytes, "\(tensor.name)")
+                #expect(covered == expected.bytes.count)
                 #expect(header.byteCount == expected.bytes.count)
-                if tensor.name == "large" { #expect(pieces == 4) }
+                // Four quarters, each in runs of `pieceElements`.
+                if tensor.name == "large" { #expect(pieces == 4 * (((tensor.count + 3) / 4 + Reader.pieceElements - 1) / Reader.pieceElements)) }
             }
         }
     }
@@ -194,7 +201,7 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
         try bytes.withUnsafeBytes { raw in
             let file = try ContainerFile(bytes: raw, file: "m.pith", owner: nil)  // the manifest is intact
             var worker = file.makeWorker()
-            #expect(throws: ContainerError.self) { try file.denseBytes(0, worker: &worker) { _ in } }
+            #expect(throws: ContainerError.self) { try file.denseBytes(0, worker: &worker) { _, _ in } }
         }
     }
 }
