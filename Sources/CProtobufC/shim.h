@@ -72,14 +72,6 @@ static inline void cprotobufc_fd_append(ProtobufCBuffer *buffer, size_t len, con
     }
 }
 
-// Starts writeback of bytes [offset, offset + length) of the file without waiting for it
-// (sync_file_range(2) with SYNC_FILE_RANGE_WRITE; declared here as glibc declares it only under
-// _GNU_SOURCE). Returns 0 or -1 with errno.
-int sync_file_range(int fd, off_t offset, off_t nbytes, unsigned int flags);
-static inline int cprotobufc_start_writeback(int descriptor, off_t offset, off_t length) {
-    return sync_file_range(descriptor, offset, length, 2 /* SYNC_FILE_RANGE_WRITE */);
-}
-
 static inline void cprotobufc_fd_buffer_init(cprotobufc_fd_buffer *b, int descriptor) {
     b->base.append = cprotobufc_fd_append;
     b->descriptor = descriptor;

@@ -121,10 +121,6 @@ public enum ONNXWriter {
             written += piece.count
         }
         guard written == slot.bytes else { throw ONNXError(.invalidTensor, file: path, "tensor `\(name)` gave \(written) of its \(slot.bytes) bytes") }
-        // Start writing the finished tensor to disk now, on this core, rather than leave it all to
-        // the rename (ext4 flushes a file that replaces another there, on one core) or to memory
-        // pressure later. Advice only: filesystems without it just return.
-        _ = cprotobufc_start_writeback(descriptor, off_t(offset), off_t(slot.bytes))
     }
 
     /// As `write(skeleton:tensors:file:to:)`; with `factored`, every main-graph weight stored as a
