@@ -225,6 +225,12 @@ public struct HuffmanDecoder: Sendable {
     /// Whether the code's Kraft sum is exactly 1: then every bit pattern starts with some code and
     /// decoding needs no check for patterns that match none.
     let isComplete: Bool
+    /// Two symbols per lookup (`pairTable`) for byte alphabets whose codes are short enough that
+    /// most lookups yield two: measured faster than one symbol per lookup only there.
+    let pairs: [UInt32]?
+    /// Expected share of lookups yielding two symbols, above which the pair table is used.
+    static let pairThreshold = 0.6
+
     public init(_ code: HuffmanCode) throws {
         // Codes of up to `maximumLength` bits (all this encoder writes) get a table of that width
         // whatever their longest code: the four-stream decoder's fast loop is built for it.
@@ -246,6 +252,13 @@ public struct HuffmanDecoder: Sendable {
         maximumSymbol = code.lengths.lastIndex { $0 > 0 } ?? 0
         let used = code.lengths.filter { $0 > 0 }.map(Int.init)
         isComplete = used.reduce(0) { $0 + 1 << (HuffmanCode.absoluteMaximumLength - $1) } == 1 << HuffmanCode.absoluteMaximumLength
+        // P(two) = Σ_first 2^−l1 · Σ_{second: l1 + l2 ≤ bits} 2^−l2, taking each symbol's probability as 2^−length.
+        var atMost = [Double](repeating: 0, count: bits + 1)
+        for l in used where l <= bits { atMost[l] += 1 / Double(1 << l) }
+        for n in stride(from: 1, through: bits, by: 1) { atMost[n] += atMost[n - 1] }
+        let pairShare = used.reduce(0.0) { $0 + ($1 < bits ? atMost[bits - $1] / Double(1 << $1) : 0) }
+        pairs = bits == HuffmanCode.maximumLength && maximumSymbol < 256 && pairShare >= Self.pairThreshold
+            ? Self.pairTable(table, bits: bits) : nil
     }
 
     /// Decodes exactly `output.count` symbols from `input`. Throws if the bits run out or a bit

@@ -149,21 +149,31 @@ extension HuffmanDecoder {
         // ≤ 11 bits or four of ≤ 14.
         let common = outputs.map(\.count).min()!
         var i = 0
+        var done = [0, 0, 0, 0]
         let counts = inputs.map(\.count)
         // A complete code (Kraft sum 1) leaves no bit pattern without a symbol: nothing to check per lookup.
-        if tableBits == HuffmanCode.maximumLength, isComplete {
-            i = fastFour(bases, counts, outputs, common: common, entries: entries, shape: CompleteCode.self, mask: 0x7FF, state: &state)
-        } else if tableBits == HuffmanCode.maximumLength {
-            i = fastFour(bases, counts, outputs, common: common, entries: entries, shape: IncompleteCode.self, mask: 0x7FF, state: &state)
-        } else if tableBits * 4 <= 56 {
-            i = fastFour(bases, counts, outputs, common: common, entries: entries, shape: LongCode.self, mask: mask, state: &state)
+        if T.self == UInt8.self, let pairs {
+            let bytes = outputs.map { UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: UInt8.self) }
+            let pairEntries = pairs.withUnsafeBufferPointer { $0 }.baseAddress!  // immutable, outlives this call
+            done = isComplete
+                ? fastFourPairs(bases, counts, bytes, outputs.map(\.count), entries: pairEntries, shape: CompleteCode.self, state: &state)
+                : fastFourPairs(bases, counts, bytes, outputs.map(\.count), entries: pairEntries, shape: IncompleteCode.self, state: &state)
+        } else {
+            if tableBits == HuffmanCode.maximumLength, isComplete {
+                i = fastFour(bases, counts, outputs, common: common, entries: entries, shape: CompleteCode.self, mask: 0x7FF, state: &state)
+            } else if tableBits == HuffmanCode.maximumLength {
+                i = fastFour(bases, counts, outputs, common: common, entries: entries, shape: IncompleteCode.self, mask: 0x7FF, state: &state)
+            } else if tableBits * 4 <= 56 {
+                i = fastFour(bases, counts, outputs, common: common, entries: entries, shape: LongCode.self, mask: mask, state: &state)
+            }
+            done = [i, i, i, i]
         }
         // Each stream finishes on its own, refilling byte by byte (to at most 63 unread bits, so
         // that the fast loop's sentinel fits above them).
         for k in 0..<4 {
             var p = state.position[k], a = state.available[k], x = state.buffer[k]
             let base = bases[k], end = inputs[k].count, out = outputs[k]
-            var j = i
+            var j = done[k]
             var flags = state.flags
             while j < out.count {
                 while a <= 55, p < end {
@@ -279,5 +289,84 @@ extension HuffmanDecoder {
             state.buffer[k] = x ^ (1 << UInt64(top))
         }
         return i
+    }
+}
+
+extension HuffmanDecoder {
+    /// Pair table for byte alphabets with short codes: each entry of the 11-bit table holds the
+    /// symbol its low bits start with and, when the following code fits in the bits that remain,
+    /// that symbol too: symbol1 | symbol2 << 8 | bits << 16 | count << 24 (count 1 or 2); bit 31 marks
+    /// a pattern that starts no code (it consumes one bit, so decoding moves on).
+    static func pairTable(_ single: [UInt32], bits: Int) -> [UInt32] {
+        (0 ..< 1 << bits).map { index in
+            let first = single[index]
+            if first & (1 << 31) != 0 { return 1 << 31 | 1 << 16 | 1 << 24 }
+            let firstLength = Int(first & 0xFF)
+            let second = single[index >> firstLength]
+            let secondLength = Int(second & 0xFF)
+            if second & (1 << 31) == 0, firstLength + secondLength <= bits {
+                return (first >> 8) & 0xFF | ((second >> 8) & 0xFF) << 8 | UInt32(firstLength + secondLength) << 16 | 2 << 24
+            }
+            return (first >> 8) & 0xFF | UInt32(firstLength) << 16 | 1 << 24
+        }
+    }
+
+    /// The fast loop with the pair table: as `fastFour` (sentinel bit buffers, rounds counted ahead),
+    /// but each lookup writes one or two symbols, so every stream keeps its own output count. Returns
+    /// the symbols decoded into each output.
+    func fastFourPairs<Shape: FastLoopShape>(
+        _ bases: [UnsafeRawPointer], _ ends: [Int], _ outputs: [UnsafeMutablePointer<UInt8>], _ lengths: [Int],
+        entries: UnsafePointer<UInt32>, shape: Shape.Type, state: inout FourState
+    ) -> [Int] {
+        let checkingPatterns = Shape.checksPatterns
+        guard state.available.allSatisfy({ (0...63).contains($0) }) else { return [0, 0, 0, 0] }
+        var r0 = bases[0] + state.position[0], r1 = bases[1] + state.position[1], r2 = bases[2] + state.position[2], r3 = bases[3] + state.position[3]
+        var o0 = outputs[0], o1 = outputs[1], o2 = outputs[2], o3 = outputs[3]
+        var x0 = state.buffer[0] | 1 &<< UInt64(state.available[0]), x1 = state.buffer[1] | 1 &<< UInt64(state.available[1])
+        var x2 = state.buffer[2] | 1 &<< UInt64(state.available[2]), x3 = state.buffer[3] | 1 &<< UInt64(state.available[3])
+        var seen: UInt32 = 0
+        @inline(__always) func rounds(_ r: UnsafeRawPointer, _ k: Int) -> Int {
+            let left = bases[k].distance(to: r + 8) <= ends[k] ? ends[k] - bases[k].distance(to: r) - 8 : -1
+            return left < 0 ? 0 : left / 7 + 1
+        }
+        @inline(__always) func refill(_ x: inout UInt64, _ r: inout UnsafeRawPointer) {
+            let top = UInt64(63 &- x.leadingZeroBitCount)
+            let take = (63 &- top) &>> 3
+            let word = UInt64(littleEndian: r.loadUnaligned(as: UInt64.self))
+            let fresh = (word & ((1 &<< (take &<< 3)) &- 1)) | (1 &<< (take &<< 3))
+            x = (x ^ (1 &<< top)) | (fresh &<< top)
+            r += Int(take)
+        }
+        @inline(__always) func step() {
+            let c0 = entries[Int(x0 & 0x7FF)], c1 = entries[Int(x1 & 0x7FF)], c2 = entries[Int(x2 & 0x7FF)], c3 = entries[Int(x3 & 0x7FF)]
+            // `&>>` by the entry shifted down 16: its low six bits are the bits used (≤ 22).
+            x0 &>>= UInt64(truncatingIfNeeded: c0 &>> 16); x1 &>>= UInt64(truncatingIfNeeded: c1 &>> 16)
+            x2 &>>= UInt64(truncatingIfNeeded: c2 &>> 16); x3 &>>= UInt64(truncatingIfNeeded: c3 &>> 16)
+            if checkingPatterns { seen |= c0 | c1 | c2 | c3 }
+            UnsafeMutableRawPointer(o0).storeBytes(of: UInt16(truncatingIfNeeded: c0).littleEndian, as: UInt16.self)
+            UnsafeMutableRawPointer(o1).storeBytes(of: UInt16(truncatingIfNeeded: c1).littleEndian, as: UInt16.self)
+            UnsafeMutableRawPointer(o2).storeBytes(of: UInt16(truncatingIfNeeded: c2).littleEndian, as: UInt16.self)
+            UnsafeMutableRawPointer(o3).storeBytes(of: UInt16(truncatingIfNeeded: c3).littleEndian, as: UInt16.self)
+            o0 += Int((c0 &>> 24) & 3); o1 += Int((c1 &>> 24) & 3); o2 += Int((c2 &>> 24) & 3); o3 += Int((c3 &>> 24) & 3)
+        }
+        // A round writes at most 10 symbols (and may store one byte past its last) per stream.
+        let limits = (0..<4).map { outputs[$0] + lengths[$0] }
+        @inline(__always) func room(_ o: UnsafeMutablePointer<UInt8>, _ k: Int) -> Int { o.distance(to: limits[k]) / 11 }
+        while true {
+            let run = Swift.min(room(o0, 0), room(o1, 1), room(o2, 2), room(o3, 3), rounds(r0, 0), rounds(r1, 1), rounds(r2, 2), rounds(r3, 3))
+            if run == 0 { break }
+            for _ in 0..<run {
+                refill(&x0, &r0); refill(&x1, &r1); refill(&x2, &r2); refill(&x3, &r3)
+                step(); step(); step(); step(); step()
+            }
+        }
+        state.flags |= seen
+        for (k, (x, r)) in [(x0, r0), (x1, r1), (x2, r2), (x3, r3)].enumerated() {
+            let top = 63 - x.leadingZeroBitCount
+            state.position[k] = bases[k].distance(to: r)
+            state.available[k] = top
+            state.buffer[k] = x ^ (1 << UInt64(top))
+        }
+        return [outputs[0].distance(to: o0), outputs[1].distance(to: o1), outputs[2].distance(to: o2), outputs[3].distance(to: o3)]
     }
 }

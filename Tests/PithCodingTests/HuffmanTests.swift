@@ -218,8 +218,9 @@ func skewed(_ n: Int, alphabet: Int, seed: UInt64) -> [UInt16] {
     /// including runs that end inside a fast-loop round and blocks whose last stream is short.
     @Test func blocksDecodeRunByRun() throws {
         var g = Generator(state: 8)
-        for n in [1, 5, 13, 1000, 40_001] {
-            let symbols = (0..<n).map { _ in UInt8(min(60, Int(-8 * log2(Double.random(in: 0.0001...1, using: &g))))) }
+        // Scale 8: codes of about 5 bits (one symbol per lookup); scale 1: about 1.5 bits (the pair table).
+        for (n, scale) in [(1, 8.0), (5, 8), (13, 1), (1000, 8), (1000, 1), (40_001, 8), (40_001, 1)] {
+            let symbols = (0..<n).map { _ in UInt8(min(60, Int(-scale * log2(Double.random(in: 0.0001...1, using: &g))))) }
             let code = try HuffmanCode(lengths: HuffmanCode.codeLengths(frequencies: HuffmanCode.histogram(symbols, alphabetSize: 256)))
             let decoder = try HuffmanDecoder(code)
             let encoded = HuffmanStreams.encode(symbols, code: code)
@@ -264,21 +265,26 @@ func skewed(_ n: Int, alphabet: Int, seed: UInt64) -> [UInt16] {
     /// An incomplete code (Kraft sum below 1) leaves bit patterns that start no code: a stream of
     /// them is refused, on the fast path and on the tail alike.
     @Test func patternsOfNoCodeAreRefused() throws {
-        // Symbols 0 and 1 with lengths 1 and 2: codes 0 and 01 (read LSB first); the pattern 11 is no code.
-        let code = try HuffmanCode(lengths: [1, 2])
-        let decoder = try HuffmanDecoder(code)
-        #expect(code.kraftSum < 1)
-        for count in [3, 400] {
-            let symbols = [UInt8](repeating: 0, count: count)
-            var encoded = HuffmanStreams.encode(symbols, code: code)
-            var decoded = [UInt8](repeating: 9, count: count)
-            try encoded.withUnsafeBytes { input in try decoded.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: decoder) } }
-            #expect(decoded == symbols)
-            // Stream 1's bytes all ones: every lookup meets the pattern 11.
-            let first = Int(UInt32(encoded[0]) | UInt32(encoded[1]) << 8)
-            for i in HuffmanStreams.headerBytes ..< HuffmanStreams.headerBytes + first { encoded[i] = 0xFF }
-            #expect(throws: CodingError.self) {
+        // Symbols 0 and 1 with lengths 1 and 2: codes 0 and 01 (read LSB first); the pattern 11 is no
+        // code. With a third symbol of length 3 the codes are short enough for the pair table, and 111
+        // is no code.
+        for lengths: [UInt8] in [[1, 2], [1, 2, 3]] {
+            let code = try HuffmanCode(lengths: lengths)
+            let decoder = try HuffmanDecoder(code)
+            #expect(code.kraftSum < 1)
+            #expect((decoder.pairs != nil) == (lengths.count == 3))
+            for count in [3, 400] {
+                let symbols = [UInt8](repeating: 0, count: count)
+                var encoded = HuffmanStreams.encode(symbols, code: code)
+                var decoded = [UInt8](repeating: 9, count: count)
                 try encoded.withUnsafeBytes { input in try decoded.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: decoder) } }
+                #expect(decoded == symbols)
+                // Stream 1's bytes all ones: every lookup meets the pattern 11.
+                let first = Int(UInt32(encoded[0]) | UInt32(encoded[1]) << 8)
+                for i in HuffmanStreams.headerBytes ..< HuffmanStreams.headerBytes + first { encoded[i] = 0xFF }
+                #expect(throws: CodingError.self) {
+                    try encoded.withUnsafeBytes { input in try decoded.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: decoder) } }
+                }
             }
         }
     }
