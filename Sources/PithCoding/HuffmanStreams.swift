@@ -132,6 +132,44 @@ extension HuffmanDecoder {
         var available = [0, 0, 0, 0]
         var buffer: [UInt64] = [0, 0, 0, 0]
         var flags: UInt32 = 0
+
+        /// Stream k's bit buffer in the fast loops' form — its unread bits with a sentinel 1 above
+        /// them — and its read position.
+        @inline(__always)
+        func loaded(_ k: Int, _ bases: [UnsafeRawPointer]) -> (UInt64, UnsafeRawPointer) {
+            (buffer[k] | 1 &<< UInt64(available[k]), bases[k] + position[k])
+        }
+
+        /// Back from the fast loops' form: the unread-bit count is the sentinel's position.
+        @inline(__always)
+        mutating func save(_ streams: [(UInt64, UnsafeRawPointer)], bases: [UnsafeRawPointer]) {
+            for (k, (x, r)) in streams.enumerated() {
+                let top = 63 - x.leadingZeroBitCount
+                position[k] = bases[k].distance(to: r)
+                available[k] = top
+                buffer[k] = x ^ (1 << UInt64(top))
+            }
+        }
+    }
+
+    /// Rounds the fast loops may run from `r` without a check: a refill moves at most 7 bytes, and
+    /// a round needs 8 loadable bytes at its start.
+    @inline(__always)
+    static func safeRounds(_ r: UnsafeRawPointer, base: UnsafeRawPointer, end: Int) -> Int {
+        let left = base.distance(to: r + 8) <= end ? end - base.distance(to: r) - 8 : -1
+        return left < 0 ? 0 : left / 7 + 1
+    }
+
+    /// Tops up a sentinel bit buffer with the whole bytes that fit below bit 64 and moves the sentinel
+    /// above them.
+    @inline(__always)
+    static func refill(_ x: inout UInt64, _ r: inout UnsafeRawPointer) {
+        let top = UInt64(63 &- x.leadingZeroBitCount)          // unread bits
+        let take = (63 &- top) &>> 3                            // whole bytes that fit
+        let word = UInt64(littleEndian: r.loadUnaligned(as: UInt64.self))
+        let fresh = (word & ((1 &<< (take &<< 3)) &- 1)) | (1 &<< (take &<< 3))  // the bytes and a new sentinel
+        x = (x ^ (1 &<< top)) | (fresh &<< top)
+        r += Int(take)
     }
 
     /// Decodes the next `outputs[k].count` symbols of each of four independent streams, their bit
@@ -241,26 +279,12 @@ extension HuffmanDecoder {
         let mask = Shape.fixedMask ?? variableMask, perRefill = Shape.perRefill, checkingPatterns = Shape.checksPatterns
         // A stream already read past its end has nothing left for this loop.
         guard state.available.allSatisfy({ (0...63).contains($0) }) else { return 0 }
-        var r0 = bases[0] + state.position[0], r1 = bases[1] + state.position[1], r2 = bases[2] + state.position[2], r3 = bases[3] + state.position[3]
+        var (x0, r0) = state.loaded(0, bases), (x1, r1) = state.loaded(1, bases), (x2, r2) = state.loaded(2, bases), (x3, r3) = state.loaded(3, bases)
         let o0 = outputs[0].baseAddress!, o1 = outputs[1].baseAddress!, o2 = outputs[2].baseAddress!, o3 = outputs[3].baseAddress!
-        // Each buffer's unread bits with the sentinel above them.
-        var x0 = state.buffer[0] | 1 &<< UInt64(state.available[0]), x1 = state.buffer[1] | 1 &<< UInt64(state.available[1])
-        var x2 = state.buffer[2] | 1 &<< UInt64(state.available[2]), x3 = state.buffer[3] | 1 &<< UInt64(state.available[3])
         var seen: UInt32 = 0
         var i = 0
-        // A refill moves at most 7 bytes; a round needs 8 loadable bytes at its start.
-        @inline(__always) func rounds(_ r: UnsafeRawPointer, _ k: Int) -> Int {
-            let left = bases[k].distance(to: r + 8) <= ends[k] ? ends[k] - bases[k].distance(to: r) - 8 : -1
-            return left < 0 ? 0 : left / 7 + 1
-        }
-        @inline(__always) func refill(_ x: inout UInt64, _ r: inout UnsafeRawPointer) {
-            let top = UInt64(63 &- x.leadingZeroBitCount)          // unread bits
-            let take = (63 &- top) &>> 3                            // whole bytes that fit
-            let word = UInt64(littleEndian: r.loadUnaligned(as: UInt64.self))
-            let fresh = (word & ((1 &<< (take &<< 3)) &- 1)) | (1 &<< (take &<< 3))  // the bytes and a new sentinel
-            x = (x ^ (1 &<< top)) | (fresh &<< top)
-            r += Int(take)
-        }
+        @inline(__always) func rounds(_ r: UnsafeRawPointer, _ k: Int) -> Int { Self.safeRounds(r, base: bases[k], end: ends[k]) }
+        let refill = Self.refill
         @inline(__always) func step(_ j: Int) {
             let c0 = entries[Int(x0 & mask)], c1 = entries[Int(x1 & mask)], c2 = entries[Int(x2 & mask)], c3 = entries[Int(x3 & mask)]
             x0 &>>= UInt64(truncatingIfNeeded: c0); x1 &>>= UInt64(truncatingIfNeeded: c1)
@@ -282,12 +306,7 @@ extension HuffmanDecoder {
             }
         }
         state.flags |= seen
-        for (k, (x, r)) in [(x0, r0), (x1, r1), (x2, r2), (x3, r3)].enumerated() {
-            let top = 63 - x.leadingZeroBitCount
-            state.position[k] = bases[k].distance(to: r)
-            state.available[k] = top
-            state.buffer[k] = x ^ (1 << UInt64(top))
-        }
+        state.save([(x0, r0), (x1, r1), (x2, r2), (x3, r3)], bases: bases)
         return i
     }
 }
@@ -320,23 +339,11 @@ extension HuffmanDecoder {
     ) -> [Int] {
         let checkingPatterns = Shape.checksPatterns
         guard state.available.allSatisfy({ (0...63).contains($0) }) else { return [0, 0, 0, 0] }
-        var r0 = bases[0] + state.position[0], r1 = bases[1] + state.position[1], r2 = bases[2] + state.position[2], r3 = bases[3] + state.position[3]
+        var (x0, r0) = state.loaded(0, bases), (x1, r1) = state.loaded(1, bases), (x2, r2) = state.loaded(2, bases), (x3, r3) = state.loaded(3, bases)
         var o0 = outputs[0], o1 = outputs[1], o2 = outputs[2], o3 = outputs[3]
-        var x0 = state.buffer[0] | 1 &<< UInt64(state.available[0]), x1 = state.buffer[1] | 1 &<< UInt64(state.available[1])
-        var x2 = state.buffer[2] | 1 &<< UInt64(state.available[2]), x3 = state.buffer[3] | 1 &<< UInt64(state.available[3])
         var seen: UInt32 = 0
-        @inline(__always) func rounds(_ r: UnsafeRawPointer, _ k: Int) -> Int {
-            let left = bases[k].distance(to: r + 8) <= ends[k] ? ends[k] - bases[k].distance(to: r) - 8 : -1
-            return left < 0 ? 0 : left / 7 + 1
-        }
-        @inline(__always) func refill(_ x: inout UInt64, _ r: inout UnsafeRawPointer) {
-            let top = UInt64(63 &- x.leadingZeroBitCount)
-            let take = (63 &- top) &>> 3
-            let word = UInt64(littleEndian: r.loadUnaligned(as: UInt64.self))
-            let fresh = (word & ((1 &<< (take &<< 3)) &- 1)) | (1 &<< (take &<< 3))
-            x = (x ^ (1 &<< top)) | (fresh &<< top)
-            r += Int(take)
-        }
+        @inline(__always) func rounds(_ r: UnsafeRawPointer, _ k: Int) -> Int { Self.safeRounds(r, base: bases[k], end: ends[k]) }
+        let refill = Self.refill
         @inline(__always) func step() {
             let c0 = entries[Int(x0 & 0x7FF)], c1 = entries[Int(x1 & 0x7FF)], c2 = entries[Int(x2 & 0x7FF)], c3 = entries[Int(x3 & 0x7FF)]
             // `&>>` by the entry shifted down 16: its low six bits are the bits used (≤ 22).
@@ -361,12 +368,7 @@ extension HuffmanDecoder {
             }
         }
         state.flags |= seen
-        for (k, (x, r)) in [(x0, r0), (x1, r1), (x2, r2), (x3, r3)].enumerated() {
-            let top = 63 - x.leadingZeroBitCount
-            state.position[k] = bases[k].distance(to: r)
-            state.available[k] = top
-            state.buffer[k] = x ^ (1 << UInt64(top))
-        }
+        state.save([(x0, r0), (x1, r1), (x2, r2), (x3, r3)], bases: bases)
         return [outputs[0].distance(to: o0), outputs[1].distance(to: o1), outputs[2].distance(to: o2), outputs[3].distance(to: o3)]
     }
 }

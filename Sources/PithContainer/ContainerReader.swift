@@ -46,7 +46,7 @@ public final class ContainerFile: TensorSource, @unchecked Sendable {
     public let skeleton: [UInt8]?
     public let fileBytes: Int
     public let manifestBytes: Int
-    private let headers: [TensorHeader]
+    private let headers: [TensorInfo]
     /// The reader every worker starts from (shared streams decoded); it only reads the mapping.
     private let prototype: Reader
     /// Keeps the mapping alive as long as the readers that point into it.
@@ -97,7 +97,7 @@ public final class ContainerFile: TensorSource, @unchecked Sendable {
             guard Shape.elementCount(entry.shape) != nil else {
                 throw ContainerError(.malformed, file: file, "tensor `\(entry.name)`: shape \(entry.shape) is negative or too large")
             }
-            return TensorHeader(name: entry.name, dtype: dtype, shape: entry.shape)
+            return TensorInfo(name: entry.name, dtype: dtype, shape: entry.shape)
         }
         try reader.validatePools()
         try reader.decodeSharedStreams()
@@ -144,7 +144,7 @@ public final class ContainerFile: TensorSource, @unchecked Sendable {
 
     public var tensorCount: Int { headers.count }
 
-    public func header(_ index: Int) -> TensorHeader { headers[index] }
+    public func header(_ index: Int) -> TensorInfo { headers[index] }
 
     /// A worker points into the file's mapping: use it only while the file is alive.
     public func makeWorker() -> Worker { Worker(reader: prototype) }

@@ -1,5 +1,5 @@
 import Foundation
-public import PithIR
+import PithIR
 private import CZlib
 
 /// Input arrays for evaluation, read from the files users have: NumPy `.npy` and `.npz`

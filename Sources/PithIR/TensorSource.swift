@@ -9,7 +9,7 @@ public protocol TensorSource: Sendable {
     var tensorCount: Int { get }
 
     /// Name, type and shape of tensor `index` (0..<tensorCount), without its data.
-    func header(_ index: Int) -> TensorHeader
+    func header(_ index: Int) -> TensorInfo
 
     func makeWorker() -> Worker
 
@@ -18,27 +18,8 @@ public protocol TensorSource: Sendable {
 
     /// The little-endian element bytes of tensor `index` stored dense, handed to `body` in one or
     /// more pieces, each with its byte offset in the tensor, in any order, that together cover
-    /// `header(index).byteCount` bytes once. Not for strings.
+    /// `header(index).bytes` bytes once. Not for strings.
     func denseBytes(_ index: Int, worker: inout Worker, _ body: (_ offset: Int, _ piece: UnsafeRawBufferPointer) throws -> Void) throws
-}
-
-/// What a writer needs to know of a tensor before its data.
-public struct TensorHeader: Sendable, Equatable {
-    public var name: String
-    public var dtype: DType
-    public var shape: [Int]
-
-    public init(name: String, dtype: DType, shape: [Int]) {
-        self.name = name
-        self.dtype = dtype
-        self.shape = shape
-    }
-
-    /// Bytes of the dense elements; nil for strings and impossible shapes.
-    public var byteCount: Int? {
-        guard dtype != .string, let count = Shape.elementCount(shape) else { return nil }
-        return dtype.storageBytes(count: count)
-    }
 }
 
 /// Tensors already in memory, as a source: compressed storage is densified when asked for.
@@ -49,9 +30,9 @@ public struct TensorArray: TensorSource {
 
     public var tensorCount: Int { tensors.count }
 
-    public func header(_ index: Int) -> TensorHeader {
+    public func header(_ index: Int) -> TensorInfo {
         let tensor = tensors[index]
-        return TensorHeader(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape)
+        return TensorInfo(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape)
     }
 
     public func makeWorker() {}

@@ -1,5 +1,5 @@
 import Foundation
-public import PithIR
+import PithIR
 internal import CONNXProto
 internal import CProtobufC
 

@@ -277,14 +277,14 @@ private final class Filler<Source: TensorSource> {
     /// Tensor `index` into `proto`: a placeholder when it is written in place, else its data.
     func set(_ proto: UnsafeMutablePointer<Onnx__TensorProto>, index: Int) throws {
         let header = source.header(index)
-        guard let placeholders, let bytes = header.byteCount, bytes >= ONNXWriter.inPlaceBytes else {
+        guard let placeholders, header.dtype != .string, header.bytes >= ONNXWriter.inPlaceBytes else {
             try set(proto, try tensor(index))
             return
         }
         setHeader(proto, dtype: header.dtype, shape: header.shape)
         proto.pointee.has_raw_data = 1
-        proto.pointee.raw_data = ProtobufCBinaryData(len: bytes, data: UnsafeMutablePointer(mutating: (placeholders + index).assumingMemoryBound(to: UInt8.self)))
-        slots.append((index, bytes))
+        proto.pointee.raw_data = ProtobufCBinaryData(len: header.bytes, data: UnsafeMutablePointer(mutating: (placeholders + index).assumingMemoryBound(to: UInt8.self)))
+        slots.append((index, header.bytes))
     }
 
     /// Type and dims; the skeleton's fields are put back after packing.

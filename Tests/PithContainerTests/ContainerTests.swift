@@ -171,7 +171,7 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
             var worker = file.makeWorker()
             for (index, tensor) in model.tensors.enumerated() {
                 let header = file.header(index)
-                #expect(header == TensorHeader(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape))
+                #expect(header == TensorInfo(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape))
                 let dense = try file.denseTensor(index, worker: &worker)
                 #expect(dense.storage == tensor.densified().storage, "\(tensor.name)")
                 guard tensor.dtype != .string, case .dense(let expected) = tensor.densified().storage else { continue }
@@ -184,7 +184,7 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
                 }
                 #expect(streamed == expected.bytes, "\(tensor.name)")
                 #expect(covered == expected.bytes.count)
-                #expect(header.byteCount == expected.bytes.count)
+                #expect(header.bytes == expected.bytes.count)
                 // Four quarters, each in runs of `pieceElements`.
                 if tensor.name == "large" { #expect(pieces == 4 * (((tensor.count + 3) / 4 + Reader.pieceElements - 1) / Reader.pieceElements)) }
             }

@@ -7,19 +7,21 @@ import PithTestSupport
 /// Restore of ONNX containers, which lays the file out first and writes each large tensor into its
 /// place afterwards (`ONNXWriter.write(skeleton:source:file:to:)`).
 @Suite struct RestoreTests {
-    func scratchFolder() throws -> URL {
+    /// A new folder holding `m.pith`, the lossless container of LeNet; returns the folder, the
+    /// source model and the container.
+    func losslessLeNet() throws -> (folder: URL, source: String, container: String) {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pith-restore-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        return folder
-    }
-
-    @Test func losslessRestoreGivesTheSourceFileBackByteForByte() throws {
-        let folder = try scratchFolder()
-        defer { try? FileManager.default.removeItem(at: folder) }
         let source = Fixtures.path("lenet-300-100.onnx")
         let container = folder.appendingPathComponent("m.pith").path
         let (model, _) = try Compression.run(Recipe(steps: []), on: source)
         _ = try Compression.writeContainer(model, from: source, to: container, force: false)
+        return (folder, source, container)
+    }
+
+    @Test func losslessRestoreGivesTheSourceFileBackByteForByte() throws {
+        let (folder, source, container) = try losslessLeNet()
+        defer { try? FileManager.default.removeItem(at: folder) }
         let output = folder.appendingPathComponent("back.onnx").path
         let bytes = try Compression.restore(container, to: output, force: false)
         let restored = try Data(contentsOf: URL(fileURLWithPath: output))
@@ -30,12 +32,8 @@ import PithTestSupport
     /// A damaged stream of a tensor written in place is found while the file is being written: the
     /// restore fails naming the container and the tensor, and leaves no file behind.
     @Test func aDamagedTensorLeavesNoOutput() throws {
-        let folder = try scratchFolder()
+        let (folder, _, container) = try losslessLeNet()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let source = Fixtures.path("lenet-300-100.onnx")
-        let container = folder.appendingPathComponent("m.pith").path
-        let (model, _) = try Compression.run(Recipe(steps: []), on: source)
-        _ = try Compression.writeContainer(model, from: source, to: container, force: false)
         // Flip a byte in the middle of the largest stream (a plane of fc1.weight).
         let manifest = try ContainerFile(container).manifest
         let largest = try #require(manifest.streams.max { $0.length < $1.length })
