@@ -229,33 +229,24 @@ extension Operators {
         try checkSize(Array(x.shape[..<2]) + outSpatial, op: node.opType)
         let includePad = int("count_include_pad", 0) != 0
         let planes = x.shape[0] * x.shape[1], inCount = inSpatial.reduce(1, *), outCount = outSpatial.reduce(1, *)
-        let inStrides = strides(inSpatial)
+        // The window's in-bounds taps, as a convolution unfolds its input.
+        let taps = Im2Col(inSpatial: inSpatial, outSpatial: outSpatial, kernel: kernel, strides: stride, dilations: dilations, begin: begin)
         var out = [Float](repeating: 0, count: planes * outCount)
         var argmax = [Int64](repeating: 0, count: isMax ? planes * outCount : 0)
         var position = [Int](repeating: 0, count: spatial)
         for o in 0..<outCount {
             var rest = o
             for a in (0..<spatial).reversed() { position[a] = rest % outSpatial[a]; rest /= outSpatial[a] }
-            // Offsets of the window's in-bounds taps, and how many taps count for the average.
-            var offsets: [Int] = []
+            let offsets = (0..<taps.kernelCount).compactMap { t in
+                let k = taps.sources[t * outCount + o]
+                return k >= 0 ? Int(k) : nil
+            }
+            // How many taps count for the average with count_include_pad.
             var padded = 1
             for a in 0..<spatial {
                 let startA = position[a] * stride[a] - begin[a]
                 let endA = min(startA + dilated[a], inSpatial[a] + end[a])
                 padded *= (endA - startA + dilations[a] - 1) / dilations[a]
-            }
-            var tap = [Int](repeating: 0, count: spatial)
-            let taps = kernel.reduce(1, *)
-            for _ in 0..<taps {
-                var offset = 0, inside = true
-                for a in 0..<spatial {
-                    let p = position[a] * stride[a] - begin[a] + tap[a] * dilations[a]
-                    if p < 0 || p >= inSpatial[a] { inside = false; break }
-                    offset += p * inStrides[a]
-                }
-                if inside { offsets.append(offset) }
-                var a = spatial - 1
-                while a >= 0 { tap[a] += 1; if tap[a] < kernel[a] { break }; tap[a] = 0; a -= 1 }
             }
             for plane in 0..<planes {
                 let base = plane * inCount

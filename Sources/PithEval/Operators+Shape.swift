@@ -47,22 +47,7 @@ extension Operators {
         guard perm.sorted() == Array(0..<x.rank) else { throw EvalError.invalid("perm \(perm) is not a permutation of \(x.rank) axes") }
         let shape = perm.map { x.shape[$0] }
         let source = strides(x.shape)
-        let permuted = perm.map { source[$0] }
-        var indices = [Int](repeating: 0, count: x.count)
-        var index = [Int](repeating: 0, count: x.rank)
-        var offset = 0
-        for i in 0..<x.count {
-            indices[i] = offset
-            var axis = x.rank - 1
-            while axis >= 0 {
-                index[axis] += 1
-                offset += permuted[axis]
-                if index[axis] < shape[axis] { break }
-                offset -= permuted[axis] * index[axis]
-                index[axis] = 0
-                axis -= 1
-            }
-        }
+        let indices = stridedOffsets(shape, strides: perm.map { source[$0] })
         return pick(x, indices, shape: shape)
     }
 

@@ -197,6 +197,14 @@ func broadcastIndices(from shape: [Int], to output: [Int]) -> [Int] {
     let padded = [Int](repeating: 1, count: rank - shape.count) + shape
     let sourceStrides = strides(padded)
     let effective = (0..<rank).map { padded[$0] == 1 ? 0 : sourceStrides[$0] }
+    return stridedOffsets(output, strides: effective)
+}
+
+/// For each element of `shape` in row-major order, Σ index[a] · strides[a]: the source element of a
+/// view with those strides (zero strides repeat, permuted strides transpose).
+func stridedOffsets(_ shape: [Int], strides: [Int]) -> [Int] {
+    let total = shape.reduce(1, *)
+    let rank = shape.count
     var result = [Int](repeating: 0, count: total)
     var index = [Int](repeating: 0, count: rank)
     var source = 0
@@ -205,9 +213,9 @@ func broadcastIndices(from shape: [Int], to output: [Int]) -> [Int] {
         var axis = rank - 1
         while axis >= 0 {
             index[axis] += 1
-            source += effective[axis]
-            if index[axis] < output[axis] { break }
-            source -= effective[axis] * index[axis]
+            source += strides[axis]
+            if index[axis] < shape[axis] { break }
+            source -= strides[axis] * index[axis]
             index[axis] = 0
             axis -= 1
         }
