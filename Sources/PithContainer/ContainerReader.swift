@@ -446,8 +446,7 @@ struct Reader {
             return
         }
         let parts = dtype == .float32 ? 4 : (dtype == .bfloat16 ? 2 : 0)
-        if e.kind == "float-split", parts > 0, let streams = e.streams, streams.count == parts, (e.start ?? 0) == 0,
-           streams.allSatisfy({ manifest.streams[safe: $0].map { $0.symbols == count && ($0.coding == "raw" || $0.coding == "huffman") } ?? false }) {
+        if e.kind == "float-split", parts > 0, let streams = e.streams, streams.count == parts, ownsSplitStreams(e, count: count) {
             try splitPieces(streams, dtype: dtype, count: count, label: label, body)
             return
         }
@@ -456,6 +455,14 @@ struct Reader {
             throw ContainerError(.unsupported, file: file, "\(label): \(dtype.rawValue) stored as \(e.kind) has no dense form")
         }
         try buffer.withUnsafeBytes { try body(0, $0) }
+    }
+
+    /// Whether a float-split tensor has its streams to itself (not pooled with others), each raw or
+    /// Huffman-coded: then `splitPieces` decodes it a run at a time.
+    func ownsSplitStreams(_ e: Manifest.Encoding, count: Int) -> Bool {
+        (e.start ?? 0) == 0 && (e.streams ?? []).allSatisfy { index in
+            manifest.streams[safe: index].map { $0.symbols == count && ($0.coding == "raw" || $0.coding == "huffman") } ?? false
+        }
     }
 
     /// Float-split planes (`FloatSplit`), raw or four-stream Huffman, turned into pieces of the
@@ -528,12 +535,13 @@ struct Reader {
             }
             let start = e.start ?? 0
             let decoded: [[UInt8]]
-            if start == 0, streams.allSatisfy({ manifest.streams[safe: $0]?.symbols == count }) {
-                // Into the reused scratch planes: no fresh memory per tensor.
-                while planes.count < parts { planes.append(Scratch()) }
-                let views = planes.prefix(parts).map { $0.bytes(count) }
-                for (view, index) in zip(views, streams) { try decodeBytes(index, into: view, purpose: label) }
-                return FloatSplit.join(views.map(UnsafeBufferPointer.init), dtype: dtype, count: count)
+            if ownsSplitStreams(e, count: count) {
+                // Decoded a run at a time in reused scratch, joined straight into the tensor.
+                return try TensorBuffer(count: byteCount) { out in
+                    try splitPieces(streams, dtype: dtype, count: count, label: label) { offset, piece in
+                        (out.baseAddress! + offset).copyMemory(from: piece.baseAddress!, byteCount: piece.count)
+                    }
+                }
             } else {
                 // Shared streams: decode each once, take this tensor's slice; the tensor is charged its
                 // share of the streams' bytes, in proportion to its elements.
