@@ -1,3 +1,5 @@
+public import PithIR
+
 /// Why a `.pith` container could not be read or written. Messages name the file and the header
 /// field, stream or tensor, with what was expected and what was found.
 public struct ContainerError: Error, Sendable, CustomStringConvertible {
@@ -22,4 +24,14 @@ public struct ContainerError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(file): \(message)" }
+}
+
+extension ContainerError: ReportableError {
+    public var exitKind: ExitKind {
+        switch kind {
+        case .io: return .io
+        case .unsupported: return .unsupported
+        case .malformed, .checksum: return .data
+        }
+    }
 }

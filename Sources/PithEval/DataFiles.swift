@@ -1,5 +1,5 @@
 import Foundation
-import PithIR
+public import PithIR
 private import CZlib
 
 /// Input arrays for evaluation, read from the files users have: NumPy `.npy` and `.npz`
@@ -209,7 +209,8 @@ public enum DataFiles {
 }
 
 /// A data file that could not be read: the file (and member) and what was wrong.
-public struct DataFileError: Error, Sendable, CustomStringConvertible {
+public struct DataFileError: ReportableError {
+    public var exitKind: ExitKind { .data }
     public var file: String
     public var message: String
     init(_ file: String, _ message: String) {

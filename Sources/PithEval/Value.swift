@@ -135,7 +135,7 @@ func wrap(_ value: Int64, to dtype: DType) -> Int64 {
 /// Why a model could not be evaluated: what the evaluator does not implement (exit 69 in the CLI),
 /// or what in the model or its inputs contradicts itself (exit 65). The message names the operator,
 /// layer, attribute or value.
-public struct EvalError: Error, Sendable, CustomStringConvertible {
+public struct EvalError: ReportableError {
     public enum Kind: Sendable, Hashable {
         /// An operator, attribute value, layer or type the evaluator does not implement.
         case unsupported
@@ -147,6 +147,8 @@ public struct EvalError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// For values of a type the evaluator does not compute: that type.
     public var uncomputableType: DType?
+
+    public var exitKind: ExitKind { kind == .invalid ? .data : .unsupported }
 
     init(_ kind: Kind, _ message: String, uncomputableType: DType? = nil) {
         self.kind = kind

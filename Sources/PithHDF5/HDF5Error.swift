@@ -1,3 +1,5 @@
+public import PithIR
+
 /// Why an HDF5 (Keras) file could not be read. The message names the file and
 /// the group, dataset or attribute, with what was expected and what was found.
 public struct HDF5Error: Error, Sendable, CustomStringConvertible {
@@ -22,4 +24,14 @@ public struct HDF5Error: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(file): \(message)" }
+}
+
+extension HDF5Error: ReportableError {
+    public var exitKind: ExitKind {
+        switch kind {
+        case .io: return .io
+        case .unsupported: return .unsupported
+        case .malformed: return .data
+        }
+    }
 }

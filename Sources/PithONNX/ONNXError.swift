@@ -1,3 +1,5 @@
+public import PithIR
+
 /// Why an ONNX file could not be read.
 ///
 /// The message names the file and, where there is one, the tensor or field,
@@ -28,4 +30,14 @@ public struct ONNXError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(file): \(message)" }
+}
+
+extension ONNXError: ReportableError {
+    public var exitKind: ExitKind {
+        switch kind {
+        case .io: return .io
+        case .unsupported: return .unsupported
+        case .malformed, .invalidTensor, .externalData: return .data
+        }
+    }
 }

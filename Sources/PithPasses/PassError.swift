@@ -1,3 +1,5 @@
+public import PithIR
+
 /// Why a pass or recipe could not run. Messages name the tensor, pass or recipe field.
 public struct PassError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Hashable {
@@ -18,4 +20,14 @@ public struct PassError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+}
+
+extension PassError: ReportableError {
+    public var exitKind: ExitKind {
+        switch kind {
+        case .invalidRecipe: return .usage
+        case .tooExpensive: return .unsupported
+        case .notApplicable: return .data
+        }
+    }
 }

@@ -22,9 +22,9 @@ func reportingErrors(_ body: () throws -> Void) throws {
     Runtime.start()
     do {
         try body()
-    } catch let error as PithError {
-        printError("pith: error: \(error.message)")
-        throw ExitCode(error.exitCode)
+    } catch let error as any ReportableError {
+        printError("pith: error: \(error.description)")
+        throw ExitCode(error.exitKind.rawValue)
     }
 }
 
