@@ -7,7 +7,7 @@ let package = Package(
     name: "Pith",
     products: [
         .library(name: "Pith", targets: ["Pith"]),
-        .executable(name: "pith", targets: ["pith"]),
+        .executable(name: "pith", targets: ["PithCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -60,15 +60,18 @@ let package = Package(
         // The reference evaluator (ONNX graphs, Keras configurations) and its input files.
         .target(name: "PithEval", dependencies: ["PithIR", "PithLinearAlgebra", "CZlib"]),
 
-        // Umbrella: format registry and pipeline.
+        // The library's commands (inspect, compress, restore, evaluate, verify), one file each.
         .target(
             name: "Pith",
             dependencies: ["PithIR", "PithONNX", "PithHDF5", "PithInspect", "PithEval", "PithPasses", "PithLinearAlgebra", "PithCoding", "PithContainer", .product(name: "Yams", package: "Yams")]),
 
-        // The command-line tool: parsing and printing only.
+        // `pith bench`: timings of Pith's own work (not part of the library's commands).
+        .target(name: "PithBench", dependencies: ["Pith", "PithLinearAlgebra", "PithCoding"]),
+
+        // The command-line tool `pith`: parsing and printing only.
         .executableTarget(
-            name: "pith",
-            dependencies: ["Pith", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            name: "PithCLI",
+            dependencies: ["Pith", "PithBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Shared by every test target: fixture lookup, seeded generators, running the built binary.
         .target(name: "PithTestSupport", path: "Tests/PithTestSupport"),
@@ -83,7 +86,7 @@ let package = Package(
         .testTarget(name: "PithInspectTests", dependencies: ["PithInspect", "PithTestSupport"]),
         .testTarget(name: "PithEvalTests", dependencies: ["PithEval", "PithIR", "PithTestSupport"]),
         .testTarget(name: "PithTests", dependencies: ["Pith", "PithContainer", "PithLinearAlgebra", "PithTestSupport"]),
-        .testTarget(name: "PithCLITests", dependencies: ["pith", "PithTestSupport"]),
+        .testTarget(name: "PithCLITests", dependencies: ["PithCLI", "PithTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,16 +2,8 @@ import Foundation
 import PithIR
 
 extension InspectReport {
-    /// Pretty-printed JSON with snake_case keys and sorted keys (deterministic output).
-    public func renderJSON() -> String {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.nonConformingFloatEncodingStrategy = .throw
-        // Every Double in the report is finite or nil, so encoding cannot fail.
-        let data = try! encoder.encode(self)
-        return String(decoding: data, as: UTF8.self) + "\n"
-    }
+    /// The report as JSON (see `ReportJSON`; `Schemas/inspect-report.schema.json`).
+    public func renderJSON() -> String { ReportJSON.text(self) }
 
     /// One header line and one line per tensor row (RFC 4180 quoting).
     public func renderCSV() -> String {

@@ -23,7 +23,7 @@ import PithTestSupport
         let (folder, source, container) = try losslessLeNet()
         defer { try? FileManager.default.removeItem(at: folder) }
         let output = folder.appendingPathComponent("back.onnx").path
-        let bytes = try Compression.restore(container, to: output, force: false)
+        let bytes = try Restoration.run(container, to: output, force: false).bytes
         let restored = try Data(contentsOf: URL(fileURLWithPath: output))
         #expect(restored.count == bytes)
         #expect(restored == (try Data(contentsOf: URL(fileURLWithPath: source))))
@@ -42,7 +42,7 @@ import PithTestSupport
         try bytes.write(to: URL(fileURLWithPath: container))
         let output = folder.appendingPathComponent("back.onnx").path
         do {
-            _ = try Compression.restore(container, to: output, force: false)
+            _ = try Restoration.run(container, to: output, force: false).bytes
             Issue.record("a damaged stream was restored")
         } catch let error as PithError {
             #expect(error.description.contains(container))

@@ -1,4 +1,5 @@
 import Foundation
+import Pith
 import PithLinearAlgebra
 import PithCoding
 
@@ -143,20 +144,18 @@ public struct EvalBenchmark: Sendable, Codable {
     public var samplesPerSecond: Double
 
     public static func measure(model: String, data: String, batchSize: Int, scale: Double?, runs: Int) throws -> EvalBenchmark {
-        try PithError.translatingErrors {
-            let evaluator = try Evaluator(model: ModelFile.loadForEvaluation(model))
-            let (inputs, _) = try Validation.inputs(data, for: evaluator, scale: scale)
-            var times: [Double] = []
-            for _ in 0..<runs {
-                let start = DispatchTime.now().uptimeNanoseconds
-                _ = try evaluator.run(batched: inputs, batchSize: batchSize)
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-            }
-            let median = times.sorted()[times.count / 2]
-            let samples = inputs.first?.shape.first ?? 0
-            return EvalBenchmark(model: model, samples: samples, batchSize: batchSize, runs: runs, seconds: median,
-                                 samplesPerSecond: median > 0 ? Double(samples) / median : 0)
+        let evaluator = try Evaluator(model: ModelFile.loadForEvaluation(model))
+        let (inputs, _) = try EvaluationInputs.inputs(data, for: evaluator, scale: scale)
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try evaluator.run(batched: inputs, batchSize: batchSize)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
+        let median = times.sorted()[times.count / 2]
+        let samples = inputs.first?.shape.first ?? 0
+        return EvalBenchmark(model: model, samples: samples, batchSize: batchSize, runs: runs, seconds: median,
+                                 samplesPerSecond: median > 0 ? Double(samples) / median : 0)
     }
 }
 
@@ -179,7 +178,7 @@ public struct SVDBenchmark: Sendable, Codable {
     public var speedup: Double
 
     public static func measure(_ path: String, rank: Int, runs: Int, oversampling: Int = 32, powerIterations: Int = 3) throws -> SVDBenchmark {
-        let arrays = try PithError.translatingErrors { try DataFiles.read(path) }
+        let arrays = try DataFiles.read(path)
         guard let value = arrays.first?.value, value.shape.count == 2, value.isFloat else {
             throw PithError(.data, "\(path): holds no 2-D floating-point array")
         }
@@ -205,19 +204,12 @@ public struct SVDBenchmark: Sendable, Codable {
         var us = fast!.u
         for i in 0..<us.rows { for k in 0..<rank { us[i, k] *= fast!.s[k] } }
         let product = LinearAlgebra.multiply(us, fast!.vt)
-        let error = zip(a.values, product.values).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+        var squares = 0.0
+        for (x, y) in zip(a.values, product.values) { squares += Double(x - y) * Double(x - y) }
+        let error = squares.squareRoot()
         let median = { (t: [Double]) in t.sorted()[t.count / 2] }
         return SVDBenchmark(rows: a.rows, columns: a.columns, rank: rank, runs: runs, fullSeconds: median(fullTimes), truncatedSeconds: median(fastTimes),
                             optimalError: optimal, truncatedError: error, excessError: error / optimal - 1,
                             speedup: median(fullTimes) / median(fastTimes))
-    }
-}
-
-/// Process-wide set-up for a command.
-public enum Runtime {
-    /// Stops the BLAS worker threads that spin idle from the moment the library loads (they restart
-    /// on the first multi-threaded BLAS call), so that they do not compete with Pith's own threads.
-    public static func start() {
-        LinearAlgebra.releaseIdleThreads()
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Pith
+import PithBench
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,11 +24,11 @@ struct BenchInspect: ParsableCommand {
     var runs: Int = 5
 
     @Option(help: "Output format: text or json.")
-    var format: OutputFormat = .text
+    var format: ReportFormat = .text
 
     func validate() throws {
         if runs < 1 { throw ValidationError("--runs must be at least 1, got \(runs)") }
-        if format == .csv { throw ValidationError("--format must be text or json") }
+        try format.check(allowed: [.text, .json])
     }
 
     func run() throws {
@@ -156,9 +157,5 @@ struct BenchSVD: ParsableCommand {
 
 /// Pretty, sorted, snake_case JSON on standard output: the form of every machine-readable benchmark.
 func printJSON<T: Encodable>(_ value: T) {
-    let encoder = JSONEncoder()
-    encoder.keyEncodingStrategy = .convertToSnakeCase
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    // Benchmark results hold only finite numbers and strings: encoding cannot fail.
-    print(String(decoding: try! encoder.encode(value), as: UTF8.self))
+    print(ReportJSON.text(value), terminator: "")
 }

@@ -11,7 +11,8 @@ struct PithCommand: ParsableCommand {
             .weights.h5) files, recognised by content.
 
             Exit codes: 0 success, 1 verify gate failed, 64 usage, 65 bad input data, 66 missing input, \
-            69 unsupported feature, 74 I/O error.
+            69 unsupported feature, 73 cannot create the output (it exists, or its folder cannot be written), \
+            74 I/O error.
             """,
         version: "0.1.0",
         subcommands: [Inspect.self, Compress.self, Restore.self, Eval.self, Verify.self, Bench.self])
@@ -25,16 +26,5 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let error as any ReportableError {
         printError("pith: error: \(error.description)")
         throw ExitCode(error.exitKind.rawValue)
-    }
-}
-
-func printError(_ message: String) {
-    var standardError = StandardError()
-    print(message, to: &standardError)
-}
-
-struct StandardError: TextOutputStream {
-    mutating func write(_ string: String) {
-        FileDescriptorOutput.write(2, string)
     }
 }

@@ -115,7 +115,7 @@ struct Compress: ParsableCommand {
     var seed: UInt64 = 0
 
     @Option(help: "Report format: text or json.")
-    var format: OutputFormat = .text
+    var format: ReportFormat = .text
 
     var hasPassFlags: Bool {
         prune != nil || pruneThreshold != nil || pruneQuality != nil || structured != nil || cluster != nil || quantize != nil || indexBits != nil
@@ -136,7 +136,7 @@ struct Compress: ParsableCommand {
             throw ValidationError("choose one of --prune, --prune-threshold, --prune-quality")
         }
         if let indexBits, indexBits != "auto", Int(indexBits) == nil { throw ValidationError("--index-bits is auto or a number, not \(indexBits)") }
-        if format == .csv { throw ValidationError("--format must be text or json") }
+        try format.check(allowed: [.text, .json])
         if !dryRun, output == nil { throw ValidationError("give -o OUT.pith, or --dry-run for the report only") }
     }
 

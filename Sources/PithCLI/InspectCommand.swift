@@ -1,10 +1,6 @@
 import ArgumentParser
 import Pith
 
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case text, json, csv
-}
-
 extension InspectSort: ExpressibleByArgument {}
 
 struct Inspect: ParsableCommand {
@@ -19,8 +15,8 @@ struct Inspect: ParsableCommand {
     @Argument(help: "The model file (.onnx, .h5, .hdf5, .weights.h5).")
     var file: String
 
-    @Option(help: "Output format: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var format: OutputFormat = .text
+    @Option(help: "Output format: text, json, csv.")
+    var format: ReportFormat = .text
 
     @Option(help: "Row order: file (as stored), size (largest first), name.")
     var sort: InspectSort = .file
@@ -38,7 +34,7 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let report = try ModelFile.inspect(file, sort: sort, top: top, distinctCap: distinctCap)
+            let report = try Inspection.run(file, sort: sort, top: top, distinctCap: distinctCap)
             switch format {
             case .text: print(report.renderText(), terminator: "")
             case .json: print(report.renderJSON(), terminator: "")

@@ -27,7 +27,7 @@ struct Restore: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let result = try Compression.restore(file, to: output, force: force, factored: factored)
+            let result = try Restoration.run(file, to: output, force: force, factored: factored)
             for (tensor, nodes) in result.factored { print("factored: \(tensor) → \(nodes.joined(separator: ", "))") }
             for (tensor, reason) in result.densified { print("dense: \(tensor): \(reason)") }
             print("wrote \(output): \(result.bytes) bytes")

@@ -1,0 +1,83 @@
+import Foundation
+import PithONNX
+import PithContainer
+import PithHDF5
+
+/// `pith restore`: a `.pith` container written back to its source format (ONNX or Keras HDF5).
+public enum Restoration {
+    /// What restore wrote: the file's size and, with `factored`, which weights stayed factored.
+    public struct Result: Sendable {
+        public var bytes: Int
+        public var factored: [(tensor: String, nodes: [String])] = []
+        public var densified: [(tensor: String, reason: String)] = []
+    }
+
+    /// Restores a container to its source format. Compressed tensors are written dense, except with
+    /// `factored`: then low-rank and tensor-train weights are written as their factors with the
+    /// nodes (ONNX) or layers (Keras Dense) that compute with them.
+    public static func run(_ input: String, to output: String, force: Bool, factored: Bool = false) throws -> Result {
+        try AtomicFile.checkWritable(output, input: input, force: force)
+        let container = try PithError.translatingErrors { try ContainerFile(input) }
+        if container.format == .onnx, !factored {
+            // Streamed: the file is laid out from the manifest, then each tensor is decoded and
+            // written into its place on every core; no copy of the model is held.
+            guard let skeleton = container.skeleton else {
+                throw PithError(.data, "\(input): the container has no ONNX skeleton to restore the graph from")
+            }
+            var bytes = 0
+            try AtomicFile.write(to: output) { temporary in
+                bytes = try writingONNX(to: output) {
+                    try ONNXWriter.write(skeleton: skeleton, source: container, file: input, to: temporary)
+                }
+            }
+            return Result(bytes: bytes)
+        }
+        let contents = try PithError.translatingErrors { try container.contents() }
+        let tensors = factored ? contents.model.tensors : contents.model.tensors.map { $0.densified() }
+        switch contents.model.format {
+        case .onnx:
+            guard let skeleton = contents.skeleton else {
+                throw PithError(.data, "\(input): the container has no ONNX skeleton to restore the graph from")
+            }
+            var result = Result(bytes: 0)
+            try AtomicFile.write(to: output) { temporary in
+                result = try writingONNX(to: output) {
+                    let written = try ONNXWriter.write(skeleton: skeleton, tensors: tensors, file: input, to: temporary, factored: factored)
+                    return Result(bytes: written.bytes, factored: written.report.rewritten, densified: written.report.densified)
+                }
+            }
+            return result
+        case .keras2, .keras3Legacy, .keras3Weights, .hdf5:
+            var model = contents.model
+            model.tensors = tensors
+            var result = Result(bytes: 0)
+            if factored {
+                let split = try PithError.translatingErrors { try KerasFactoredExport.split(model, file: input) }
+                model = split.model
+                result.factored = split.rewritten
+                result.densified = split.densified
+            }
+            model.tensors = model.tensors.map { $0.densified() }
+            try AtomicFile.write(to: output) { temporary in
+                do { try HDF5Writer.write(model, to: temporary) } catch let error as HDF5Error {
+                    throw PithError(error.kind == .unsupported ? .unsupported : .io, "\(output): \(error.message)")
+                }
+            }
+            result.bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
+            return result
+        }
+    }
+
+    /// Runs an ONNX write, its errors said in the user's terms: I/O errors name `output` (the
+    /// temporary file's name means nothing to the user), container errors met while decoding
+    /// tensors name the container.
+    static func writingONNX<R>(to output: String, _ body: () throws -> R) throws -> R {
+        do {
+            return try body()
+        } catch let error as ONNXError {
+            throw PithError(error.kind == .io ? .io : .data, error.kind == .io ? "\(output): \(error.message)" : error.description)
+        } catch {
+            throw PithError.translating(error)
+        }
+    }
+}
