@@ -4,7 +4,7 @@
 SWIFT ?= swift
 RELEASE_BIN := .build/release/pith
 
-.PHONY: all deps build release demo test test-swift test-interop bench fixtures regenerate-proto clean
+.PHONY: all deps build release demo test check-architecture format lint bench fixtures regenerate-proto clean
 
 all: build
 
@@ -25,12 +25,25 @@ release:
 demo: deps release
 	@scripts/demo.sh $(RELEASE_BIN)
 
-# Every test: the Swift suites, then the interop tests against onnx / h5py / real models.
-test: deps
+# Every test: the architecture rules and the format, the Swift suites, then the interop tests against
+# onnx / h5py / real models and the tests of the project's scripts.
+test: deps check-architecture lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	$(SWIFT) build --product pith
-	PITH_BINARY=$(CURDIR)/.build/debug/pith python3 -m pytest -q Tests/interop
+	PITH_BINARY=$(CURDIR)/.build/debug/pith python3 -m pytest -q -rs Tests/interop Tests/scripts
+
+# The rules of docs/architecture.md (imports, C call sites, hand-written C, file names).
+check-architecture:
+	python3 scripts/check_architecture.py
+
+# The Swift sources in the layout of .swift-format (swift-format ships with the toolchain):
+# `make format` rewrites them, `make lint` (part of `make test`) fails on any difference.
+format:
+	$(SWIFT) format -i -r --parallel Sources Tests Package.swift
+
+lint:
+	$(SWIFT) format lint --strict -r --parallel Sources Tests Package.swift
 
 # Benchmarks (not tests): writes docs/benchmarks.md sections from measured numbers.
 bench: deps release

@@ -20,17 +20,11 @@ public enum AtomicFile {
         try write(to: output) { temporary in
             let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard descriptor >= 0 else {
-                throw PithError(.cannotCreate, "\(output): cannot write into \(URL(fileURLWithPath: temporary).deletingLastPathComponent().path) (\(String(cString: strerror(errno))))")
+                throw PithError(.cannotCreate, "\(output): cannot write into \(URL(fileURLWithPath: temporary).deletingLastPathComponent().path) (\(FileIO.describe(errorNumber: errno))))")
             }
             defer { close(descriptor) }
-            var written = 0
-            try bytes.withUnsafeBytes { raw in
-                while written < raw.count {
-                    let n = Glibc.write(descriptor, raw.baseAddress! + written, raw.count - written)
-                    if n < 0, errno == EINTR { continue }
-                    guard n > 0 else { throw PithError(.io, "\(output): write failed after \(written) of \(raw.count) bytes (\(String(cString: strerror(errno))))") }
-                    written += n
-                }
+            do { try bytes.withUnsafeBytes { try FileIO.write(descriptor, $0) } } catch let error as FileIO.IOFailure {
+                throw PithError(.io, "\(output): write failed after \(error.done) of \(bytes.count) bytes (\(FileIO.describe(errorNumber: error.errorNumber)))")
             }
         }
     }
