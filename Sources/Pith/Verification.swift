@@ -6,8 +6,15 @@ public struct VerifyReport: Sendable, Codable {
     public struct Outputs: Sendable, Codable {
         public var data: String
         public var samples: Int
-        /// Fraction of samples whose top-1 class is the same in both models.
-        public var top1Agreement: Double
+        /// The element tolerance of `withinTolerance`: |b − a| ≤ atol + rtol·|a|.
+        public var rtol: Double
+        public var atol: Double
+        /// Every output of the models, compared (see `OutputComparison`).
+        public var compared: [OutputComparison]
+        /// Fraction of samples whose top-1 class is the same in both models: the agreement of the first
+        /// output when it holds one score per class per sample (or when labels are given); nil otherwise.
+        public var top1Agreement: Double?
+        /// Largest and mean |candidate − original| over every element of every numeric output.
         public var maxOutputDifference: Double
         public var meanOutputDifference: Double
         public var originalAccuracy: Double?
@@ -23,7 +30,19 @@ public struct VerifyReport: Sendable, Codable {
         var out = weights.renderText()
         if let o = outputs {
             out += "\noutputs on \(o.data) (\(TextTable.grouped(o.samples)) samples):\n"
-            out += "  top-1 agreement: \(String(format: "%.2f%%", o.top1Agreement * 100))\n"
+            func optional(_ value: Double?, _ format: String) -> String { value.map { String(format: format, $0) } ?? "-" }
+            let rows = o.compared.map { c -> [String] in
+                [
+                    c.name, Shape.describe(c.shape), WeightComparison.number(c.maxAbsError), optional(c.relativeL2Error, "%.3g"),
+                    optional(c.cosine, "%.6f"), c.snrDB.map { String(format: "%.1f", $0) } ?? (c.maxAbsError == 0 ? "exact" : "-"),
+                    TextTable.percent(c.withinTolerance), c.agreement.map { TextTable.percent($0) } ?? "-",
+                ]
+            }
+            out += TextTable.render(
+                header: ["output", "shape", "max |err|", "rel L2", "cosine", "snr dB", "within tol", "argmax agree"], rows: rows,
+                rightAligned: Set(2..<8))
+            out += "  (within tol: |candidate − original| ≤ \(o.atol) + \(o.rtol)·|original|; argmax agreement only for class scores)\n"
+            if let agreement = o.top1Agreement { out += "  top-1 agreement: \(String(format: "%.2f%%", agreement * 100))\n" }
             if let a = o.originalAccuracy, let b = o.candidateAccuracy {
                 out += "  accuracy: original \(String(format: "%.2f%%", a * 100)), candidate \(String(format: "%.2f%%", b * 100)) (\(String(format: "%+.2f", (b - a) * 100)) points)\n"
             }
@@ -36,51 +55,106 @@ public struct VerifyReport: Sendable, Codable {
 
 /// `pith verify`: two models compared tensor by tensor and, with data, output by output; then gates.
 public enum Verification {
-    /// Gates for `verify`.
+    /// Gates for `verify`, and the tolerance of the outputs' `withinTolerance`.
     public struct Thresholds: Sendable {
         public var maxRMSE: Double?
         public var minSNR: Double?
         public var requireExact = false
+        /// Least argmax agreement of every class-score output (and top-1 with labels).
         public var minAgreement: Double?
-        public init(maxRMSE: Double? = nil, minSNR: Double? = nil, requireExact: Bool = false, minAgreement: Double? = nil) {
+        /// Least SNR in dB of every floating-point output.
+        public var minOutputSNR: Double?
+        /// Least cosine similarity of every floating-point output.
+        public var minCosine: Double?
+        /// Largest |candidate − original| allowed in any element of any output.
+        public var maxOutputError: Double?
+        public var rtol = 1e-3
+        public var atol = 1e-5
+
+        public init(
+            maxRMSE: Double? = nil, minSNR: Double? = nil, requireExact: Bool = false, minAgreement: Double? = nil,
+            minOutputSNR: Double? = nil, minCosine: Double? = nil, maxOutputError: Double? = nil, rtol: Double = 1e-3, atol: Double = 1e-5
+        ) {
             self.maxRMSE = maxRMSE
             self.minSNR = minSNR
             self.requireExact = requireExact
             self.minAgreement = minAgreement
+            self.minOutputSNR = minOutputSNR
+            self.minCosine = minCosine
+            self.maxOutputError = maxOutputError
+            self.rtol = rtol
+            self.atol = atol
         }
+
+        /// Whether a gate needs the models run on data.
+        public var needsData: Bool { minAgreement != nil || minOutputSNR != nil || minCosine != nil || maxOutputError != nil }
     }
 
-    public static func run(original: String, candidate: String, data: String?, labels labelPath: String?, batchSize: Int, scale: Double?, thresholds: Thresholds) throws -> VerifyReport {
+    public static func run(
+        original: String, candidate: String, data: String?, labels labelPath: String?, batchSize: Int, scale: Double?, thresholds: Thresholds
+    ) throws -> VerifyReport {
         try PithError.translatingErrors {
             let a = try ModelFile.loadForEvaluation(original), b = try ModelFile.loadForEvaluation(candidate)
             let weights = WeightComparison(original: a, candidate: b, originalFile: original, candidateFile: candidate)
             var report = VerifyReport(weights: weights, outputs: nil, failures: [])
             if let data {
-                let ea = try Evaluator(model: a), eb = try Evaluator(model: b)
-                let (inputs, _) = try EvaluationInputs.inputs(data, for: ea, scale: scale)
-                let samples = inputs.first?.shape.first ?? 0
-                let truth = try labelPath.map { try EvaluationInputs.labels($0, samples: samples) }
-                guard let oa = try ea.run(batched: inputs, batchSize: batchSize).first, let ob = try eb.run(batched: inputs, batchSize: batchSize).first else {
-                    throw PithError(.data, "the models produce no outputs")
-                }
-                guard oa.shape == ob.shape else { throw PithError(.data, "outputs differ in shape: \(oa.shape) and \(ob.shape)") }
-                let pa = oa.argmaxRows, pb = ob.argmaxRows
-                let x = oa.asFloats, y = ob.asFloats
-                var maxDiff = 0.0, sumDiff = 0.0
-                for i in 0..<x.count { let d = Double(abs(x[i] - y[i])); maxDiff = max(maxDiff, d); sumDiff += d }
-                func accuracy(_ p: [Int]) -> Double? { truth.map { t in Double(zip(p, t).filter { $0 == $1 }.count) / Double(max(samples, 1)) } }
-                report.outputs = .init(data: data, samples: samples, top1Agreement: Double(zip(pa, pb).filter { $0 == $1 }.count) / Double(max(samples, 1)),
-                                       maxOutputDifference: maxDiff, meanOutputDifference: x.isEmpty ? 0 : sumDiff / Double(x.count),
-                                       originalAccuracy: accuracy(pa), candidateAccuracy: accuracy(pb))
+                report.outputs = try compareOutputs(a, b, data: data, labels: labelPath, batchSize: batchSize, scale: scale, thresholds: thresholds)
             }
             report.failures = gates(report, thresholds)
             return report
         }
     }
 
+    /// Both models run on `data`, every output compared.
+    static func compareOutputs(
+        _ a: Model, _ b: Model, data: String, labels labelPath: String?, batchSize: Int, scale: Double?, thresholds t: Thresholds
+    ) throws -> VerifyReport.Outputs {
+        let ea = try Evaluator(model: a), eb = try Evaluator(model: b)
+        let (inputs, _) = try EvaluationInputs.inputs(data, for: ea, scale: scale)
+        let samples = inputs.first?.shape.first ?? 0
+        let truth = try labelPath.map { try EvaluationInputs.labels($0, samples: samples) }
+        let oa = try ea.run(batched: inputs, batchSize: batchSize), ob = try eb.run(batched: inputs, batchSize: batchSize)
+        guard !oa.isEmpty else { throw PithError(.data, "the models produce no outputs") }
+        guard oa.count == ob.count else {
+            throw PithError(.data, "the original has \(oa.count) outputs, the candidate \(ob.count): they cannot be compared output by output")
+        }
+        let names = outputNames(a, count: oa.count)
+        var compared: [OutputComparison] = []
+        var maxDiff = 0.0, sumDiff = 0.0, elements = 0
+        for (k, (x, y)) in zip(oa, ob).enumerated() {
+            guard x.shape == y.shape else {
+                throw PithError(.data, "output `\(names[k])` has shape \(Shape.describe(x.shape)) in the original and \(Shape.describe(y.shape)) in the candidate")
+            }
+            let c = OutputComparison.compare(name: names[k], original: x, candidate: y, rtol: t.rtol, atol: t.atol)
+            compared.append(c)
+            if !x.isString {
+                maxDiff = max(maxDiff, c.maxAbsError)
+                sumDiff += c.meanAbsError * Double(x.count)
+                elements += x.count
+            }
+        }
+        let pa = oa[0].argmaxRows, pb = ob[0].argmaxRows
+        let perSample = compared[0].agreement != nil && oa[0].rank == 2
+        func accuracy(_ p: [Int]) -> Double? { truth.map { t in Double(zip(p, t).filter { $0 == $1 }.count) / Double(max(samples, 1)) } }
+        return .init(
+            data: data, samples: samples, rtol: t.rtol, atol: t.atol, compared: compared,
+            top1Agreement: perSample || truth != nil ? Double(zip(pa, pb).filter { $0 == $1 }.count) / Double(max(samples, 1)) : nil,
+            maxOutputDifference: maxDiff, meanOutputDifference: elements == 0 ? 0 : sumDiff / Double(elements),
+            originalAccuracy: accuracy(pa), candidateAccuracy: accuracy(pb))
+    }
+
+    /// The output names of `model`: its graph outputs, or `output_0`, `output_1`, … (Keras).
+    static func outputNames(_ model: Model, count: Int) -> [String] {
+        if let outputs = model.graph?.outputs, outputs.count == count { return outputs.map(\.name) }
+        return (0..<count).map { "output_\($0)" }
+    }
+
     static func gates(_ report: VerifyReport, _ t: Thresholds) -> [String] {
         var failures: [String] = []
         let w = report.weights
+        if report.outputs == nil, w.tensors.isEmpty {
+            failures.append("nothing was compared: the models share no tensor name and no --data was given to compare their outputs")
+        }
         // Weight gates need every tensor on both sides; a factored export (other tensors, same
         // function) is checked by its outputs instead.
         if t.maxRMSE != nil || t.minSNR != nil || t.requireExact {
@@ -98,8 +172,34 @@ public enum Verification {
         if t.requireExact {
             for r in w.tensors where !r.bitExact { failures.append("`\(r.name)`: not bit-exact (--require-exact)") }
         }
-        if let limit = t.minAgreement, let o = report.outputs, o.top1Agreement < limit {
-            failures.append("top-1 agreement \(String(format: "%.4f", o.top1Agreement)) < --min-agreement \(limit)")
+        guard let o = report.outputs else { return failures }
+        if let limit = t.minAgreement {
+            let scored = o.compared.filter { $0.agreement != nil }
+            for c in scored where c.agreement! < limit {
+                failures.append("output `\(c.name)`: argmax agreement \(String(format: "%.4f", c.agreement!)) < --min-agreement \(limit)")
+            }
+            // With labels, the first output's top-1 class per sample counts even when it is not a score table.
+            if o.compared.first?.agreement == nil, let top1 = o.top1Agreement, top1 < limit {
+                failures.append("top-1 agreement \(String(format: "%.4f", top1)) < --min-agreement \(limit)")
+            }
+            if scored.isEmpty, o.top1Agreement == nil {
+                failures.append("--min-agreement: no output holds class scores (rank 2 or 3, one score per class on the last axis); gate the outputs with --min-output-snr or --min-cosine")
+            }
+        }
+        if let limit = t.minOutputSNR {
+            for c in o.compared {
+                if let snr = c.snrDB, snr < limit { failures.append("output `\(c.name)`: SNR \(String(format: "%.1f", snr)) dB < --min-output-snr \(limit) dB") }
+            }
+        }
+        if let limit = t.minCosine {
+            for c in o.compared where c.maxAbsError > 0 && (c.cosine ?? -1) < limit && c.relativeL2Error != nil {
+                failures.append("output `\(c.name)`: cosine \(c.cosine.map { String(format: "%.6f", $0) } ?? "undefined (zero output)") < --min-cosine \(limit)")
+            }
+        }
+        if let limit = t.maxOutputError {
+            for c in o.compared where !(c.maxAbsError <= limit) {
+                failures.append("output `\(c.name)`: max |error| \(WeightComparison.number(c.maxAbsError)) > --max-output-error \(limit)")
+            }
         }
         return failures
     }

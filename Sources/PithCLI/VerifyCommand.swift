@@ -7,9 +7,12 @@ struct Verify: ParsableCommand {
         discussion: """
             Tensors are matched by name: per tensor the max absolute error, RMSE, SNR, cosine \
             similarity and whether it is bit-exact; tensors missing or reshaped on either side are \
-            named (and fail the weight gates). With --data, both models run on the data: top-1 agreement, \
-            the largest and mean output difference, and with --labels the accuracy of each. \
-            Exit status 1 when a gate fails (--max-rmse, --min-snr, --require-exact, --min-agreement).
+            named (and fail the weight gates). With --data, both models run on the data and every \
+            output is compared: max |error|, relative L2 error, cosine, SNR, the share of elements \
+            within --rtol/--atol, and for class-score outputs (rank 2 or 3, scores on the last axis) \
+            the argmax agreement; with --labels the accuracy of each. Exit status 1 when a gate fails \
+            (--max-rmse, --min-snr, --require-exact, --min-agreement, --min-output-snr, --min-cosine, \
+            --max-output-error), or when nothing was compared (no tensor in common and no --data).
             """)
 
     @Argument(help: "The original model.")
@@ -29,15 +32,34 @@ struct Verify: ParsableCommand {
     @Flag(help: "Fail unless every tensor is bit-exact.")
     var requireExact = false
 
-    @Option(help: "Fail when the top-1 agreement on --data is below this fraction.")
+    @Option(help: "Fail when the argmax agreement of a class-score output (or top-1 with --labels) on --data is below this fraction.")
     var minAgreement: Double?
+
+    @Option(help: "Fail when an output's SNR on --data is below this many dB.")
+    var minOutputSnr: Double?
+
+    @Option(help: "Fail when an output's cosine similarity on --data is below this.")
+    var minCosine: Double?
+
+    @Option(help: "Fail when any output element on --data differs by more than this.")
+    var maxOutputError: Double?
+
+    @Option(help: "Relative tolerance of the outputs' 'within tol' share: |b − a| ≤ atol + rtol·|a|.")
+    var rtol: Double = 1e-3
+
+    @Option(help: "Absolute tolerance of the outputs' 'within tol' share.")
+    var atol: Double = 1e-5
 
     @Option(help: "Output format: text, json.")
     var format: ReportFormat = .text
 
     func validate() throws {
         try format.check(allowed: [.text, .json])
-        if minAgreement != nil, input.data == nil { throw ValidationError("--min-agreement needs --data") }
+        for (flag, value) in [("--min-agreement", minAgreement), ("--min-output-snr", minOutputSnr), ("--min-cosine", minCosine), ("--max-output-error", maxOutputError)]
+        where value != nil && input.data == nil {
+            throw ValidationError("\(flag) needs --data")
+        }
+        if rtol < 0 || atol < 0 || !rtol.isFinite || !atol.isFinite { throw ValidationError("--rtol and --atol must be finite and 0 or more") }
     }
 
     func run() throws {
@@ -45,7 +67,9 @@ struct Verify: ParsableCommand {
         try reportingErrors {
             let report = try Verification.run(
                 original: original, candidate: candidate, data: input.data, labels: input.labels, batchSize: input.batchSize, scale: input.scale,
-                thresholds: .init(maxRMSE: maxRmse, minSNR: minSnr, requireExact: requireExact, minAgreement: minAgreement))
+                thresholds: .init(
+                    maxRMSE: maxRmse, minSNR: minSnr, requireExact: requireExact, minAgreement: minAgreement, minOutputSNR: minOutputSnr,
+                    minCosine: minCosine, maxOutputError: maxOutputError, rtol: rtol, atol: atol))
             print(format == .json ? report.renderJSON() : report.renderText(), terminator: "")
             failed = !report.failures.isEmpty
         }

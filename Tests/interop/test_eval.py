@@ -175,8 +175,10 @@ def test_verify_gates_and_names_tensors(tmp_path):
     assert run_pith("verify", LENET, str(lossy), "--max-rmse", "1e-9").returncode == 1
     assert run_pith("verify", LENET, str(lossy), "--max-rmse", "1").returncode == 0
     # Names that do not match are listed and fail.
+    # A verify that compares nothing (no tensor name in common, no data) fails.
     other = run_pith("verify", LENET, os.path.join(ROOT, "Fixtures", "lenet-300-100.h5"))
-    assert other.returncode == 0 and "missing in candidate: fc1.weight" in other.stdout
+    assert other.returncode == 1 and "missing in candidate: fc1.weight" in other.stdout
+    assert "nothing was compared" in other.stdout
     gated = run_pith("verify", LENET, os.path.join(ROOT, "Fixtures", "lenet-300-100.h5"), "--max-rmse", "1")
     assert gated.returncode == 1 and "tensors missing in the candidate" in gated.stdout
 
