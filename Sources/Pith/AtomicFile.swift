@@ -1,17 +1,41 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Writing output files without ever leaving a partial file or touching the input.
+///
+/// Every output is written to a temporary file `.NAME.tmp-PID` beside it, flushed to the disk
+/// (`fsync`), renamed over the output, and the folder flushed too, so that after a crash the output is
+/// either the old file or the whole new one. An error removes the temporary file; so do SIGINT, SIGTERM
+/// and SIGHUP (the handler removes it and lets the signal end the process as it would have). Temporary
+/// files that a killed process left behind (its PID no longer runs) are removed when the next output is
+/// written into the same folder; those of a running process are never touched.
 public enum AtomicFile {
-    /// Refuses `output` when it is the input, or exists and `force` is off.
-    public static func checkWritable(_ output: String, input: String, force: Bool) throws {
-        let inputPath = URL(fileURLWithPath: input).standardizedFileURL.resolvingSymlinksInPath().path
-        let outputPath = URL(fileURLWithPath: output).standardizedFileURL.resolvingSymlinksInPath().path
-        guard inputPath != outputPath else { throw PithError(.usage, "\(output): is the input file; choose another output") }
+    /// Refuses an output that cannot be written before any work is done: an empty path or a folder
+    /// (usage, 64); the input itself (usage, 64); an existing file without `force`, or a folder that
+    /// does not exist or cannot be written (cannot create, 73).
+    public static func checkWritable(_ output: String, input: String?, force: Bool) throws {
+        guard !output.isEmpty else { throw PithError(.usage, "the output path is empty; give a file name with -o") }
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: output, isDirectory: &isFolder), isFolder.boolValue {
+            throw PithError(.usage, "\(output): is a folder; give the output file's name")
+        }
+        if let input {
+            let inputPath = URL(fileURLWithPath: input).standardizedFileURL.resolvingSymlinksInPath().path
+            let outputPath = URL(fileURLWithPath: output).standardizedFileURL.resolvingSymlinksInPath().path
+            guard inputPath != outputPath else { throw PithError(.usage, "\(output): is the input file; choose another output") }
+        }
         if FileManager.default.fileExists(atPath: output), !force {
             throw PithError(.cannotCreate, "\(output): exists; use --force to replace it")
+        }
+        let folder = URL(fileURLWithPath: output).standardizedFileURL.deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            throw PithError(.cannotCreate, "\(output): the folder \(folder) does not exist")
+        }
+        guard access(folder, W_OK) == 0 else {
+            throw PithError(.cannotCreate, "\(output): cannot write into the folder \(folder) (\(FileIO.describe(errorNumber: errno)))")
         }
     }
 
@@ -20,7 +44,9 @@ public enum AtomicFile {
         try write(to: output) { temporary in
             let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard descriptor >= 0 else {
-                throw PithError(.cannotCreate, "\(output): cannot write into \(URL(fileURLWithPath: temporary).deletingLastPathComponent().path) (\(FileIO.describe(errorNumber: errno))))")
+                throw PithError(
+                    .cannotCreate,
+                    "\(output): cannot write into \(URL(fileURLWithPath: temporary).deletingLastPathComponent().path) (\(FileIO.describe(errorNumber: errno)))")
             }
             defer { close(descriptor) }
             do { try bytes.withUnsafeBytes { try FileIO.write(descriptor, $0) } } catch let error as FileIO.IOFailure {
@@ -29,20 +55,111 @@ public enum AtomicFile {
         }
     }
 
-    /// Lets `body` write a temporary file beside `output`, then renames it over `output`; if `body`
-    /// throws, the temporary file is removed and `output` is left as it was.
+    /// Lets `body` write a temporary file beside `output`, then flushes it to the disk and renames it
+    /// over `output`; if `body` throws (or the process is interrupted), the temporary file is removed
+    /// and `output` is left as it was.
     public static func write(to output: String, _ body: (String) throws -> Void) throws {
         let url = URL(fileURLWithPath: output).standardizedFileURL
         let folder = url.deletingLastPathComponent().path
-        let temporary = folder + "/." + url.lastPathComponent + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        do { try body(temporary) } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
+        let prefix = "." + url.lastPathComponent + ".tmp-"
+        removeStale(in: folder, prefix: prefix)
+        let temporary = folder + "/" + prefix + "\(getpid())"
+        let slot = Interruption.register(temporary)
+        defer { Interruption.unregister(slot) }
+        do {
+            try body(temporary)
+            try flush(temporary, output: output)
+        } catch {
+            unlink(temporary)
             throw error
         }
         if rename(temporary, url.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(atPath: temporary)
+            let reason = FileIO.describe(errorNumber: errno)
+            unlink(temporary)
             throw PithError(.cannotCreate, "\(output): cannot move the finished file into place (\(reason))")
         }
+        // The rename itself reaches the disk with the folder's entry.
+        let directory = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 {
+            _ = fsync(directory)
+            close(directory)
+        }
+    }
+
+    /// `fsync` of the finished temporary file.
+    static func flush(_ temporary: String, output: String) throws {
+        let descriptor = open(temporary, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw PithError(.io, "\(output): the finished file cannot be reopened (\(FileIO.describe(errorNumber: errno)))") }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw PithError(.io, "\(output): cannot flush the file to the disk (\(FileIO.describe(errorNumber: errno)))") }
+    }
+
+    /// Removes `prefix`PID files in `folder` whose process no longer runs.
+    static func removeStale(in folder: String, prefix: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count)), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) != 0, errno == ESRCH { unlink(folder + "/" + name) }
+        }
+    }
+}
+
+/// The temporary files being written, removed by a signal handler if the process is interrupted.
+/// Paths live in fixed C buffers allocated once, so the handler only reads memory and calls `unlink`
+/// (both allowed in a signal handler).
+enum Interruption {
+    static let slots = 8
+    static let pathBytes = Int(PATH_MAX) + 1
+    nonisolated(unsafe) static let paths: UnsafeMutablePointer<CChar> = {
+        let memory = UnsafeMutablePointer<CChar>.allocate(capacity: slots * pathBytes)
+        memory.initialize(repeating: 0, count: slots * pathBytes)
+        return memory
+    }()
+    static let used = Mutex<[Bool]>(Array(repeating: false, count: slots))
+
+    /// Installs the handlers for SIGINT, SIGTERM and SIGHUP (once, from `Runtime.start`).
+    static func install() {
+        _ = paths
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { number in
+                for slot in 0..<Interruption.slots {
+                    let path = Interruption.paths + slot * Interruption.pathBytes
+                    if path.pointee != 0 { unlink(path) }
+                }
+                // Die of the signal as if no handler had been installed.
+                Glibc.signal(number, SIG_DFL)
+                raise(number)
+            }
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = 0
+            sigaction(signal, &action, nil)
+        }
+    }
+
+    /// Records `path`; returns its slot (nil when all slots are taken or the path is too long: then the
+    /// file is only removed on errors, not on signals).
+    static func register(_ path: String) -> Int? {
+        let bytes = Array(path.utf8CString)
+        guard bytes.count <= pathBytes else { return nil }
+        let slot = used.withLock { used -> Int? in
+            guard let free = used.firstIndex(of: false) else { return nil }
+            used[free] = true
+            return free
+        }
+        guard let slot else { return nil }
+        let target = paths + slot * pathBytes
+        // Write the path, then its first byte last, so the handler never sees a half-written path.
+        bytes.withUnsafeBufferPointer { source in
+            (target + 1).update(from: source.baseAddress! + 1, count: bytes.count - 1)
+        }
+        target.pointee = bytes[0]
+        return slot
+    }
+
+    static func unregister(_ slot: Int?) {
+        guard let slot else { return }
+        paths[slot * pathBytes] = 0
+        used.withLock { $0[slot] = false }
     }
 }
