@@ -1,5 +1,11 @@
 import PithIR
 
+/// How per-channel passes slice a tensor: one table for the tensor, or one per output channel (axis 0).
+public enum Granularity: String, Sendable, Codable, CaseIterable {
+    case tensor
+    case channel
+}
+
 /// How a per-channel pass slices a tensor: the elements of each index along `axis`.
 struct ChannelLayout {
     var axis: Int
@@ -29,7 +35,7 @@ struct ChannelLayout {
     }
 }
 
-extension Run {
+extension CompressionRun {
     /// The axis of a weight's output channels: the axis per-channel passes slice along.
     /// ONNX `Conv` (M, C, kH, kW) and `Gemm` with `transB = 1` (N, K): axis 0; `Gemm` with
     /// `transB = 0` and `MatMul` (K, N): the last axis; `ConvTranspose` (C, M, …): axis 1;

@@ -2,6 +2,152 @@ import Foundation
 public import PithIR
 import PithLinearAlgebra
 
+/// Factorization of weights: a low-rank split (SVD), a tensor train, the nearest circulant matrix,
+/// or separable (rank-R) convolution filters.
+public struct FactorizeOptions: Sendable, Codable, Equatable {
+    public enum Method: String, Sendable, Codable, CaseIterable {
+        /// W ≈ W₂·W₁ from the truncated SVD (dense matrices and 1×1 convolutions).
+        case svd
+        /// TT-SVD of a dense matrix as a TT-matrix.
+        case tt
+        /// The nearest circulant matrix (square dense matrices): one vector.
+        case circulant
+        /// Each conv filter as a sum of `rank` outer products of 1-D filters (channels, height, width).
+        case separable
+    }
+
+    public var method: Method?
+    /// svd: the rank; separable: the number of terms (default 1).
+    public var rank: Int?
+    /// svd: keep the smallest rank holding this fraction of Σσ² (0 < energy ≤ 1).
+    public var energy: Double?
+    /// svd: the rank giving at most this fraction of the original parameters (0 < ratio < 1).
+    public var ratio: Double?
+    /// tt: cap on every TT rank.
+    public var ttRank: Int?
+    /// tt: bound on the relative Frobenius error (default 0.1 when no rank cap is given).
+    public var ttError: Double?
+    /// tt: number of cores (default 3).
+    public var cores: Int?
+
+    public init(method: Method? = nil, rank: Int? = nil, energy: Double? = nil, ratio: Double? = nil,
+                ttRank: Int? = nil, ttError: Double? = nil, cores: Int? = nil) {
+        self.method = method
+        self.rank = rank
+        self.energy = energy
+        self.ratio = ratio
+        self.ttRank = ttRank
+        self.ttError = ttError
+        self.cores = cores
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case method, rank, energy, ratio, cores
+        case ttRank = "tt_rank"
+        case ttError = "tt_error"
+    }
+
+    func validate(_ label: String) throws {
+        let method = self.method ?? .svd
+        if method == .svd {
+            let set = [rank != nil, energy != nil, ratio != nil].filter { $0 }.count
+            guard set == 1 else { throw PassError(.invalidRecipe, "\(label): factorize svd needs exactly one of rank, energy, ratio") }
+        }
+        if let rank, rank < 1 { throw PassError(.invalidRecipe, "\(label): factorize rank must be ≥ 1, got \(rank)") }
+        if let energy, !(energy > 0 && energy <= 1) { throw PassError(.invalidRecipe, "\(label): factorize energy must be in (0, 1], got \(energy)") }
+        if let ratio, !(ratio > 0 && ratio < 1) { throw PassError(.invalidRecipe, "\(label): factorize ratio must be in (0, 1), got \(ratio)") }
+        if let ttRank, ttRank < 1 { throw PassError(.invalidRecipe, "\(label): factorize tt_rank must be ≥ 1, got \(ttRank)") }
+        if let ttError, !(ttError >= 0 && ttError < 1) { throw PassError(.invalidRecipe, "\(label): factorize tt_error must be in [0, 1), got \(ttError)") }
+        if let cores, !(2...8).contains(cores) { throw PassError(.invalidRecipe, "\(label): factorize cores must be 2…8, got \(cores)") }
+        if method != .svd, energy != nil || ratio != nil { throw PassError(.invalidRecipe, "\(label): energy and ratio apply to factorize svd only") }
+        if method != .tt, ttRank != nil || ttError != nil || cores != nil { throw PassError(.invalidRecipe, "\(label): tt_rank, tt_error and cores apply to factorize tt only") }
+        if method == .tt || method == .circulant, rank != nil { throw PassError(.invalidRecipe, "\(label): factorize \(method.rawValue) takes no rank (tt: tt_rank)") }
+    }
+}
+
+extension FactorizeOptions: CompressionPass {
+    static let action = "factorize"
+
+    /// Factorizes each selected tensor the method applies to; the others are reported as skipped.
+    func run(selecting selector: TensorSelector, in run: inout CompressionRun, step: Int) throws {
+        let method = self.method ?? .svd
+        for id in run.select(selector, step: step, action: Self.action) {
+            let tensor = run.model.tensors[id]
+            var s = run.state(id)
+            if s.quantized != nil || s.codebook != nil || s.factored != nil {
+                throw PassError(.notApplicable, "tensor `\(tensor.name)`: factorize runs on dense values, before cluster and quantize and once")
+            }
+            let shape = tensor.shape
+            let rows = shape.first ?? 1, columns = tensor.count / max(rows, 1)
+            let isMatrix = shape.count == 2
+            let isPointwise = shape.count == 4 && shape[2] == 1 && shape[3] == 1
+            let reason: String?
+            switch method {
+            case .svd: reason = isMatrix || isPointwise ? nil : "svd splits matrices and 1×1 convolutions, not shape \(Shape.describe(shape))"
+            case .tt: reason = isMatrix ? nil : "tensor trains are built for matrices, not shape \(Shape.describe(shape))"
+            case .circulant: reason = isMatrix && rows == columns ? nil : "a circulant approximation needs a square matrix, not \(Shape.describe(shape))"
+            case .separable: reason = shape.count == 4 && (shape[2] > 1 || shape[3] > 1) ? nil : "separable filters need a convolution kernel [M, C, kH, kW] wider than 1×1, not \(Shape.describe(shape))"
+            }
+            if let reason {
+                run.skipped.append(.init(step: step, action: Self.action, target: tensor.name, reason: reason))
+                continue
+            }
+            let before = run.bytesNow(id)
+            var storage: FactoredStorage
+            var randomized = false
+            var detail: String
+            switch method {
+            case .svd:
+                let choice: Factorization.RankChoice = self.rank.map { .fixed($0) } ?? energy.map { .energy($0) } ?? .parameterRatio(ratio ?? 0.5)
+                let result = try Factorization.lowRank(s.values, rows: rows, columns: columns, choice: choice, seed: run.seed &+ UInt64(id))
+                storage = result.storage
+                randomized = result.randomized
+                let total = result.singularValues.reduce(0.0) { $0 + Double($1) * Double($1) }
+                guard case .lowRank(let rank) = storage.method else { preconditionFailure("lowRank returns a low-rank storage") }
+                let kept = result.singularValues.prefix(rank).reduce(0.0) { $0 + Double($1) * Double($1) }
+                detail = "\(randomized ? "randomized" : "full") SVD, rank \(rank) of \(min(rows, columns))" + (randomized ? "" : String(format: ", %.2f%% of Σσ² kept", 100 * kept / max(total, .leastNonzeroMagnitude)))
+            case .tt:
+                let d = cores ?? 3
+                let m = Factorization.factors(of: rows, count: d), n = Factorization.factors(of: columns, count: d)
+                storage = try Factorization.tensorTrain(s.values, rows: rows, columns: columns, rowFactors: m, columnFactors: n,
+                                                        maxRank: ttRank, relativeError: ttError ?? (ttRank == nil ? 0.1 : 0))
+                detail = "TT-SVD, \(m.map(String.init).joined(separator: "·")) × \(n.map(String.init).joined(separator: "·"))"
+            case .circulant:
+                storage = Factorization.circulant(s.values, size: rows)
+                detail = "nearest circulant"
+            case .separable:
+                storage = Factorization.separable(s.values, shape: shape, rank: rank ?? 1, seed: run.seed &+ UInt64(id))
+                detail = "CP-ALS, \(rank ?? 1) term\((rank ?? 1) == 1 ? "" : "s") per filter"
+            }
+            guard storage.parameters < tensor.count else {
+                run.skipped.append(.init(step: step, action: Self.action, target: tensor.name,
+                                         reason: "\(detail): \(storage.parameters) parameters, not fewer than the \(tensor.count) of the dense weight; left as it was"))
+                continue
+            }
+            let approximation = storage.expand(tensorShape: shape)
+            let original = run.originals[id]!
+            let error = zip(original, approximation).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+            let norm = original.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            s.factored = storage
+            s.values = approximation
+            run.working[id] = s
+            run.record(step: step, action: Self.action, id: id, before: before, after: s, detail: detail)
+            let ranks: [Int], m: [Int], n: [Int]
+            switch storage.method {
+            case .lowRank(let r): ranks = [r]; m = []; n = []
+            case .tensorTrain(let rm, let cn, let r): ranks = r; m = rm; n = cn
+            case .circulant: ranks = []; m = []; n = []
+            case .separable(let r): ranks = [r]; m = []; n = []
+            }
+            run.factorizations.append(.init(
+                tensor: tensor.name, layer: tensor.consumer?.name ?? "", method: method.rawValue, ranks: ranks, rowFactors: m, columnFactors: n,
+                parametersBefore: tensor.count, parametersAfter: storage.parameters,
+                multiplyAddsBefore: rows * columns, multiplyAddsAfter: Factorization.multiplyAdds(storage, shape: shape),
+                relativeError: norm == 0 ? 0 : error / norm, randomized: randomized))
+        }
+    }
+}
+
 /// Low-rank, tensor-train, circulant and separable approximations of weights: the algorithms,
 /// on `Float` matrices, independent of recipes and reports.
 public enum Factorization {
@@ -241,94 +387,14 @@ public enum Factorization {
         case .circulant, .separable: return rows * columns
         }
     }
-}
 
-extension Run {
-    /// Factorizes each selected tensor the method applies to; the others are reported as skipped.
-    mutating func factorize(_ ids: [TensorID], _ options: FactorizeOptions, step: Int) throws {
-        let method = options.method ?? .svd
-        for id in ids {
-            let tensor = model.tensors[id]
-            var s = state(id)
-            if s.quantized != nil || s.codebook != nil || s.factored != nil {
-                throw PassError(.notApplicable, "tensor `\(tensor.name)`: factorize runs on dense values, before cluster and quantize and once")
-            }
-            let shape = tensor.shape
-            let rows = shape.first ?? 1, columns = tensor.count / max(rows, 1)
-            let isMatrix = shape.count == 2
-            let isPointwise = shape.count == 4 && shape[2] == 1 && shape[3] == 1
-            let reason: String?
-            switch method {
-            case .svd: reason = isMatrix || isPointwise ? nil : "svd splits matrices and 1×1 convolutions, not shape \(Shape.describe(shape))"
-            case .tt: reason = isMatrix ? nil : "tensor trains are built for matrices, not shape \(Shape.describe(shape))"
-            case .circulant: reason = isMatrix && rows == columns ? nil : "a circulant approximation needs a square matrix, not \(Shape.describe(shape))"
-            case .separable: reason = shape.count == 4 && (shape[2] > 1 || shape[3] > 1) ? nil : "separable filters need a convolution kernel [M, C, kH, kW] wider than 1×1, not \(Shape.describe(shape))"
-            }
-            if let reason {
-                skipped.append(.init(step: step, action: "factorize", target: tensor.name, reason: reason))
-                continue
-            }
-            let before = bytesNow(id)
-            var storage: FactoredStorage
-            var randomized = false
-            var detail: String
-            switch method {
-            case .svd:
-                let choice: Factorization.RankChoice = options.rank.map { .fixed($0) } ?? options.energy.map { .energy($0) } ?? .parameterRatio(options.ratio ?? 0.5)
-                let result = try Factorization.lowRank(s.values, rows: rows, columns: columns, choice: choice, seed: seed &+ UInt64(id))
-                storage = result.storage
-                randomized = result.randomized
-                let total = result.singularValues.reduce(0.0) { $0 + Double($1) * Double($1) }
-                guard case .lowRank(let rank) = storage.method else { preconditionFailure("lowRank returns a low-rank storage") }
-                let kept = result.singularValues.prefix(rank).reduce(0.0) { $0 + Double($1) * Double($1) }
-                detail = "\(randomized ? "randomized" : "full") SVD, rank \(rank) of \(min(rows, columns))" + (randomized ? "" : String(format: ", %.2f%% of Σσ² kept", 100 * kept / max(total, .leastNonzeroMagnitude)))
-            case .tt:
-                let d = options.cores ?? 3
-                let m = Factorization.factors(of: rows, count: d), n = Factorization.factors(of: columns, count: d)
-                storage = try Factorization.tensorTrain(s.values, rows: rows, columns: columns, rowFactors: m, columnFactors: n,
-                                                        maxRank: options.ttRank, relativeError: options.ttError ?? (options.ttRank == nil ? 0.1 : 0))
-                detail = "TT-SVD, \(m.map(String.init).joined(separator: "·")) × \(n.map(String.init).joined(separator: "·"))"
-            case .circulant:
-                storage = Factorization.circulant(s.values, size: rows)
-                detail = "nearest circulant"
-            case .separable:
-                storage = Factorization.separable(s.values, shape: shape, rank: options.rank ?? 1, seed: seed &+ UInt64(id))
-                detail = "CP-ALS, \(options.rank ?? 1) term\((options.rank ?? 1) == 1 ? "" : "s") per filter"
-            }
-            guard storage.parameters < tensor.count else {
-                skipped.append(.init(step: step, action: "factorize", target: tensor.name,
-                                     reason: "\(detail): \(storage.parameters) parameters, not fewer than the \(tensor.count) of the dense weight; left as it was"))
-                continue
-            }
-            let approximation = storage.expand(tensorShape: shape)
-            let original = originals[id]!
-            let error = zip(original, approximation).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
-            let norm = original.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
-            s.factored = storage
-            s.values = approximation
-            working[id] = s
-            record(step: step, action: "factorize", id: id, before: before, after: s, detail: detail)
-            let ranks: [Int], m: [Int], n: [Int]
-            switch storage.method {
-            case .lowRank(let r): ranks = [r]; m = []; n = []
-            case .tensorTrain(let rm, let cn, let r): ranks = r; m = rm; n = cn
-            case .circulant: ranks = []; m = []; n = []
-            case .separable(let r): ranks = [r]; m = []; n = []
-            }
-            factorizations.append(.init(
-                tensor: tensor.name, layer: tensor.consumer?.name ?? "", method: method.rawValue, ranks: ranks, rowFactors: m, columnFactors: n,
-                parametersBefore: tensor.count, parametersAfter: storage.parameters,
-                multiplyAddsBefore: rows * columns, multiplyAddsAfter: Self.multiplyAdds(storage, shape: shape),
-                relativeError: norm == 0 ? 0 : error / norm, randomized: randomized))
-        }
-    }
-
-    /// Multiply-adds per input vector (matrices) or per output position (convolutions).
+    /// Multiply-adds per input vector (matrices) or per output position (convolutions) of a
+    /// factorized weight of `shape`.
     static func multiplyAdds(_ storage: FactoredStorage, shape: [Int]) -> Int {
         if case .separable(let r) = storage.method, shape.count == 4 {
             // A C→M·R pointwise stage, then kH and kW 1-D filters per term, then the sum over terms.
             return shape[0] * r * (shape[1] + shape[2] + shape[3])
         }
-        return Factorization.multiplyAdds(storage, rows: storage.rows, columns: storage.columns)
+        return multiplyAdds(storage, rows: storage.rows, columns: storage.columns)
     }
 }

@@ -1,5 +1,65 @@
 import PithIR
 
+/// Linear quantization or reduced-precision floats.
+public struct QuantizeOptions: Sendable, Codable, Equatable {
+    public enum Format: String, Sendable, Codable, CaseIterable {
+        case int8, int4, fp16, bf16
+    }
+
+    public enum Mode: String, Sendable, Codable, CaseIterable {
+        /// `x ≈ scale · q`, scale = max|x| / qmax, codes in [−qmax, qmax]: zero is exact.
+        case symmetric
+        /// `x ≈ scale · (q − zeroPoint)` over [min, max]: uses every code.
+        case affine
+        /// The simple scheme x ↦ ⌊128·x/a⌋ with a = max|x|, clipped to [−128, 127] (int8 only;
+        /// int4: ⌊8·x/a⌋ in [−8, 7]). Rounding is floor by definition.
+        case simple
+    }
+
+    /// How a real value becomes a code.
+    public enum Rounding: String, Sendable, Codable, CaseIterable {
+        /// To nearest, ties to even: error at most half a step inside the clipping range.
+        case nearest
+        /// Toward −∞: error below one step.
+        case floor
+    }
+
+    public var format: Format
+    public var granularity: Granularity?
+    public var mode: Mode?
+    public var rounding: Rounding?
+
+    public init(format: Format, granularity: Granularity? = nil, mode: Mode? = nil, rounding: Rounding? = nil) {
+        self.format = format
+        self.granularity = granularity
+        self.mode = mode
+        self.rounding = rounding
+    }
+
+    func validate(_ label: String) throws {
+        if format == .fp16 || format == .bf16 {
+            if mode != nil || granularity != nil || rounding != nil {
+                throw PassError(.invalidRecipe, "\(label): \(format.rawValue) takes no mode, granularity or rounding (it rounds to nearest even)")
+            }
+        }
+        if mode == .simple, rounding == .nearest {
+            throw PassError(.invalidRecipe, "\(label): the simple scheme rounds down by definition; drop `rounding`")
+        }
+    }
+}
+
+extension QuantizeOptions: CompressionPass {
+    static let action = "quantize"
+
+    func run(selecting selector: TensorSelector, in run: inout CompressionRun, step: Int) throws {
+        let ids = run.select(selector, step: step, action: Self.action)
+        try run.encodeEach(ids, action: Self.action, granularity: granularity, step: step) { _, values, layout, _ in
+            let (quantized, detail) = Quantization.quantize(values, layout: layout, options: self)
+            return (.quantized(quantized), detail)
+        }
+    }
+}
+
 /// Linear quantization and reduced-precision floats.
 ///
 /// Integer formats: `value ≈ scale · (code − zeroPoint)`, one scale (and zero point) per tensor

@@ -1,5 +1,41 @@
 import PithIR
 
+/// Structured pruning: whole output neurons (dense) or filters (conv) removed, and the consumer
+/// layer's matching input columns with them, so the model stays valid and smaller.
+public struct StructuredOptions: Sendable, Codable, Equatable {
+    public enum Criterion: String, Sendable, Codable, CaseIterable {
+        /// Remove the neurons whose incoming weights have the smallest L1 norm.
+        case l1
+        /// … the smallest L2 norm.
+        case l2
+        /// Merge near-duplicate neurons into their twin (Srinivas & Babu 2015, data-free): the
+        /// removed neuron's outgoing weights are added to its twin's. Needs a ReLU between the layers.
+        case merge
+    }
+
+    /// Fraction of each selected layer's neurons to remove, 0…1 (exclusive of 1).
+    public var fraction: Double
+    public var criterion: Criterion?
+
+    public init(fraction: Double, criterion: Criterion? = nil) {
+        self.fraction = fraction
+        self.criterion = criterion
+    }
+
+    func validate(_ label: String) throws {
+        guard fraction >= 0, fraction < 1 else { throw PassError(.invalidRecipe, "\(label): structured fraction must be in [0, 1), got \(fraction)") }
+    }
+}
+
+extension StructuredOptions: CompressionPass {
+    static let action = "structured"
+
+    /// Works on layers, not tensors: `selector` picks the producers' weights (see `StructuredPruning`).
+    func run(selecting selector: TensorSelector, in run: inout CompressionRun, step: Int) throws {
+        try StructuredPruning.apply(self, selector: selector, to: &run, step: step)
+    }
+}
+
 /// Removes whole output neurons of dense layers and filters of conv layers, together with the
 /// matching inputs of the one layer that consumes them, so the model stays valid and smaller.
 ///
@@ -26,7 +62,7 @@ enum StructuredPruning {
         var droppedValues: [String]    // value_info entries that no longer fit
     }
 
-    static func apply(_ options: StructuredOptions, selector: TensorSelector, to run: inout Run, step: Int) throws {
+    static func apply(_ options: StructuredOptions, selector: TensorSelector, to run: inout CompressionRun, step: Int) throws {
         guard var graph = run.model.graph else {
             run.skipped.append(.init(step: step, action: "structured", target: "*",
                                      reason: "structured pruning rewrites a computation graph; this \(run.model.format.rawValue) model has none (Keras configs are not rewritten)"))

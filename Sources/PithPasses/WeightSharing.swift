@@ -1,5 +1,50 @@
 import PithIR
-import PithLinearAlgebra
+public import PithLinearAlgebra
+
+/// Weight sharing by k-means.
+public struct ClusterOptions: Sendable, Codable, Equatable {
+    public enum Mode: String, Sendable, Codable, CaseIterable {
+        /// Lloyd's algorithm from the chosen initialisation.
+        case lloyd
+        /// The exact optimum by dynamic programming (for tensors where it is affordable).
+        case optimal
+    }
+
+    /// Bits per index, 1…8: 2^bits centroids (one of them exact zero in a pruned tensor).
+    public var bits: Int
+    public var initialization: KMeansInit?
+    public var granularity: Granularity?
+    public var mode: Mode?
+    public var iterations: Int?
+
+    public init(bits: Int, initialization: KMeansInit? = nil, granularity: Granularity? = nil, mode: Mode? = nil, iterations: Int? = nil) {
+        self.bits = bits
+        self.initialization = initialization
+        self.granularity = granularity
+        self.mode = mode
+        self.iterations = iterations
+    }
+
+    enum CodingKeys: String, CodingKey { case bits, initialization = "init", granularity, mode, iterations }
+
+    func validate(_ label: String) throws {
+        guard (1...8).contains(bits) else { throw PassError(.invalidRecipe, "\(label): cluster bits must be 1…8, got \(bits)") }
+        if let iterations, iterations < 1 { throw PassError(.invalidRecipe, "\(label): cluster iterations must be ≥ 1, got \(iterations)") }
+    }
+}
+
+extension ClusterOptions: CompressionPass {
+    static let action = "cluster"
+
+    func run(selecting selector: TensorSelector, in run: inout CompressionRun, step: Int) throws {
+        let ids = run.select(selector, step: step, action: Self.action)
+        let seed = run.seed
+        try run.encodeEach(ids, action: Self.action, granularity: granularity, step: step) { id, values, layout, tensor in
+            let (codebook, detail) = try WeightSharing.cluster(values, layout: layout, options: self, seed: seed &+ UInt64(id), tensor: tensor.name)
+            return (.codebook(codebook), detail)
+        }
+    }
+}
 
 /// Weight sharing by 1-D k-means (Deep Compression §3).
 enum WeightSharing {
