@@ -3,38 +3,6 @@ import PithPasses
 import PithIR
 import PithInspect
 
-/// The JSON form of Pith's reports: snake_case keys, sorted, pretty-printed, slashes unescaped, and
-/// the numbers JSON has no literal for — infinities and NaN, as a weight error is when a weight
-/// overflows fp16 or was not finite to begin with — as the strings `"inf"`, `"-inf"` and `"nan"`
-/// (Python's `float()` reads them back), so encoding never fails. A field that is absent or `null`
-/// means what the report type says (an SNR of `null`: no error at all), never "not finite".
-public enum ReportJSON {
-    /// How non-finite numbers are written: `"inf"`, `"-inf"`, `"nan"`.
-    public static let nonFiniteNumbers = JSONEncoder.NonConformingFloatEncodingStrategy.convertToString(
-        positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-
-    /// An encoder configured as above.
-    public static func encoder() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.nonConformingFloatEncodingStrategy = nonFiniteNumbers
-        return encoder
-    }
-
-    /// `value` as JSON text ending in a newline. With every number given a form, encoding a
-    /// report cannot fail; should a conformance throw anyway, the text is `{"error": "…"}`
-    /// naming the failure, never a trap.
-    public static func text<T: Encodable>(_ value: T) -> String {
-        do {
-            return String(decoding: try encoder().encode(value), as: UTF8.self) + "\n"
-        } catch {
-            let message = String(decoding: (try? JSONEncoder().encode("cannot encode the report as JSON: \(error)")) ?? Data("\"\"".utf8), as: UTF8.self)
-            return "{\"error\": \(message)}\n"
-        }
-    }
-}
-
 extension CompressionReport {
     /// The report as JSON (`ReportJSON`): non-finite weight errors as `"inf"`, `"-inf"`, `"nan"`.
     public func renderJSON() -> String { ReportJSON.text(self) }

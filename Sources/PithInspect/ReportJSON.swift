@@ -15,8 +15,10 @@ public enum ReportJSON {
         do {
             return String(decoding: try encoder.encode(value), as: UTF8.self) + "\n"
         } catch {
-            // Only a type whose encode(to:) throws can get here; the reports' types do not.
-            preconditionFailure("report JSON: \(error)")
+            // Only a type whose encode(to:) throws can get here (the reports' types do not); even
+            // then the output is JSON naming the failure, never a trap.
+            let message = String(decoding: (try? JSONEncoder().encode("cannot encode the report as JSON: \(error)")) ?? Data("\"\"".utf8), as: UTF8.self)
+            return "{\"error\": \(message)}\n"
         }
     }
 }
