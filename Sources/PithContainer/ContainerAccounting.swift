@@ -40,7 +40,7 @@ public struct ContainerAccounting: Sendable, Codable, Equatable {
         // Shares of pooled streams: per stream, what each member tensor is charged (the last the remainder).
         var poolShare: [Int: Int] = [:]  // tensor index → bytes
         var pools: [[Int]: [Int]] = [:]
-        for (i, entry) in manifest.tensors.enumerated() where entry.encoding.kind == "float-split" && entry.encoding.start != nil {
+        for (i, entry) in manifest.tensors.enumerated() where entry.encoding.kind == .floatSplit && entry.encoding.start != nil {
             pools[entry.encoding.streams ?? [], default: []].append(i)
         }
         for (streams, members) in pools {
@@ -63,21 +63,21 @@ public struct ContainerAccounting: Sendable, Codable, Equatable {
             var entries = entry.shape.reduce(1, *)
             func add(_ e: Manifest.Encoding) {
                 switch e.kind {
-                case "codebook":
+                case .codebook:
                     weights += size(e.indices)
                     tables += size(e.centroids)
-                case "quantized":
+                case .quantized:
                     weights += size(e.codes) + (e.streams ?? []).reduce(0) { $0 + size($1) }
                     tables += size(e.scales) + size(e.zeroPoints)
-                case "sparse":
+                case .sparse:
                     index += size(e.gaps) + size(e.rowStarts)
                     entries = e.entries ?? entries
                     if let values = e.values?.value { add(values) }
-                case "factored":
+                case .factored:
                     // The factors' values are the weights (per entry: per element of the product).
                     for factor in e.factors ?? [] { add(factor) }
                 default:
-                    if e.kind == "float-split", e.start != nil { weights += poolShare[tensorIndex] ?? 0 }
+                    if e.kind == .floatSplit, e.start != nil { weights += poolShare[tensorIndex] ?? 0 }
                     else { weights += (e.streams ?? []).reduce(0) { $0 + size($1) } }
                 }
             }

@@ -35,3 +35,12 @@ extension ContainerError: ReportableError {
         }
     }
 }
+
+extension ContainerError {
+    /// A container file that could not be opened or mapped. Always `io`, whatever the reason (missing,
+    /// a folder, a device), so `pith restore missing.pith` exits 74 as it always has; the message is
+    /// the mapper's, naming the file.
+    init(_ error: MappedFile.OpenError) {
+        self.init(.io, file: error.path, error.reason)
+    }
+}

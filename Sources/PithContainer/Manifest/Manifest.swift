@@ -44,8 +44,8 @@ public struct Manifest: Sendable, Codable, Equatable {
 
     /// How a tensor's elements are stored. `kind` selects the fields that apply.
     public struct Encoding: Sendable, Codable, Equatable {
-        /// `dense`, `planes`, `float-split`, `strings`, `codebook`, `quantized`, `sparse`, `factored`.
-        public var kind: String
+        /// Which of the fields below apply.
+        public var kind: Kind
         /// `dense`: one stream of the raw little-endian elements. `planes`: one stream per byte of the
         /// element (byte 0 = least significant), each coded on its own. `strings`: lengths + bytes.
         public var streams: [Int]?
@@ -60,7 +60,7 @@ public struct Manifest: Sendable, Codable, Equatable {
         public var centroids: Int?
         public var indices: Int?
         // quantized
-        public var scheme: String?
+        public var scheme: Scheme?
         public var signed: Bool?
         public var scales: Int?
         public var zeroPoints: Int?
@@ -72,21 +72,20 @@ public struct Manifest: Sendable, Codable, Equatable {
         public var fillers: Int?
         public var rowStarts: Int?
         public var gaps: Int?
-        /// The entries' values: `dense`, `codebook` or `quantized` over `entries` elements.
+        /// The entries' values: an elementwise kind, `codebook` or `quantized` over `entries` elements.
         public var values: Box<Encoding>?
         public var entries: Int?
         // factored (1.2)
-        /// `low-rank`, `tensor-train`, `circulant` or `separable`.
-        public var method: String?
+        public var method: Method?
         public var rank: Int?
         /// Tensor train: the factors of the (padded) row and column counts, and the d + 1 ranks.
         public var rowFactors: [Int]?
         public var columnFactors: [Int]?
         public var ranks: [Int]?
-        /// One float32 encoding (`dense`, `planes` or `float-split`) per factor, in order.
+        /// One float32 encoding of an elementwise kind per factor, in order.
         public var factors: [Encoding]?
 
-        public init(kind: String) { self.kind = kind }
+        public init(kind: Kind) { self.kind = kind }
     }
 
     public struct StreamEntry: Sendable, Codable, Equatable {
@@ -94,8 +93,8 @@ public struct Manifest: Sendable, Codable, Equatable {
         public var offset: Int
         /// Bytes stored.
         public var length: Int
-        /// `raw` or `huffman` (a 4-stream block, see docs/container-format.md).
-        public var coding: String
+        /// How the stored bytes decode.
+        public var coding: Coding
         /// Number of symbols (huffman) or bytes (raw) the stream decodes to.
         public var symbols: Int
         /// Bits per decoded symbol: 8 or 16 (huffman only).
@@ -105,13 +104,4 @@ public struct Manifest: Sendable, Codable, Equatable {
         /// CRC-32C of the stored bytes, 8 lowercase hex digits.
         public var crc32c: String
     }
-}
-
-/// A box so that an encoding can nest one level (sparse values).
-public final class Box<T: Sendable & Codable & Equatable>: Sendable, Codable, Equatable {
-    public let value: T
-    public init(_ value: T) { self.value = value }
-    public init(from decoder: any Decoder) throws { value = try T(from: decoder) }
-    public func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
-    public static func == (lhs: Box<T>, rhs: Box<T>) -> Bool { lhs.value == rhs.value }
 }

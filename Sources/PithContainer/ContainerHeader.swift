@@ -67,6 +67,7 @@ struct ContainerHeader: Equatable {
     }
 }
 
+/// A CRC-32C as the manifest and messages write it: 8 lowercase hexadecimal digits.
 func hex(_ value: UInt32) -> String {
     let digits = String(value, radix: 16)
     return String(repeating: "0", count: 8 - digits.count) + digits

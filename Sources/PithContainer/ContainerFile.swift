@@ -1,0 +1,116 @@
+public import PithIR
+import PithCoding
+
+/// An open container: header, manifest and stream table read and checked, shared streams decoded,
+/// tensors not yet. Tensors decode on demand (`TensorSource`), each thread with its own worker, so
+/// that a restore can write each tensor where it goes without holding the whole model.
+public final class ContainerFile: TensorSource, @unchecked Sendable {
+    public let manifest: Manifest
+    public let format: SourceFormat
+    public let metadata: ModelMetadata
+    public let skeleton: [UInt8]?
+    public let fileBytes: Int
+    public let manifestBytes: Int
+    private let headers: [TensorInfo]
+    /// The reader every worker starts from (shared streams decoded); it only reads the mapping.
+    private let prototype: Reader
+    /// Keeps the mapping alive as long as the readers that point into it.
+    private let owner: AnyObject?
+
+    /// Opens and checks the container at `path`.
+    public convenience init(_ path: String) throws {
+        let file: MappedFile
+        do { file = try MappedFile(path) } catch { throw ContainerError(error) }
+        try self.init(bytes: file.bytes, file: path, owner: file)
+    }
+
+    init(bytes: UnsafeRawBufferPointer, file: String, owner: AnyObject?) throws {
+        let header = try ContainerHeader.decode(bytes, file: file, fileSize: bytes.count)
+        let manifestBytes = UnsafeRawBufferPointer(rebasing: bytes[Int(header.manifestOffset) ..< Int(header.manifestOffset + header.manifestLength)])
+        let checksum = CRC32C.checksum(manifestBytes)
+        guard checksum == header.manifestChecksum else {
+            throw ContainerError(.checksum, file: file, "manifest checksum is \(hex(header.manifestChecksum)) in the header, the manifest's bytes give \(hex(checksum)): the file is damaged")
+        }
+        var json = Array(manifestBytes)
+        if header.flags & ContainerHeader.manifestZstd != 0 {
+            // The frame must say its size, within the manifest limit, before anything is allocated.
+            guard let size = Zstd.frameContentSize(manifestBytes), size <= ContainerHeader.maximumManifestBytes,
+                  let inflated = Zstd.decompress(manifestBytes, expected: size) else {
+                throw ContainerError(.malformed, file: file, "the manifest is not a zstd frame of at most \(ContainerHeader.maximumManifestBytes) bytes")
+            }
+            json = inflated
+        }
+        let manifest: Manifest
+        do {
+            manifest = try Manifest(json: json)
+        } catch {
+            throw ContainerError(.malformed, file: file, "the manifest is not valid JSON of the container format (\(error))")
+        }
+        var reader = Reader(bytes: bytes, file: file, manifest: manifest, streamsEnd: Int(header.manifestOffset))
+        try reader.validateStreams()
+        guard manifest.tensors.count <= ContainerReader.maximumTensors else {
+            throw ContainerError(.malformed, file: file, "manifest lists \(manifest.tensors.count) tensors; the limit is \(ContainerReader.maximumTensors)")
+        }
+        guard let format = SourceFormat(rawValue: manifest.source.format) else {
+            throw ContainerError(.unsupported, file: file, "source format `\(manifest.source.format)` is not one this Pith knows")
+        }
+        headers = try manifest.tensors.map { entry in
+            guard let dtype = DType(rawValue: entry.dtype) else {
+                throw ContainerError(.unsupported, file: file, "tensor `\(entry.name)`: dtype `\(entry.dtype)` is not one this Pith knows")
+            }
+            guard Shape.elementCount(entry.shape) != nil else {
+                throw ContainerError(.malformed, file: file, "tensor `\(entry.name)`: shape \(entry.shape) is negative or too large")
+            }
+            return TensorInfo(name: entry.name, dtype: dtype, shape: entry.shape)
+        }
+        try reader.validatePools()
+        try reader.decodeSharedStreams()
+        var metadata = ModelMetadata()
+        metadata.producerName = manifest.source.producerName
+        metadata.producerVersion = manifest.source.producerVersion
+        metadata.properties = manifest.source.properties.map { (key: $0.key, value: $0.value) }
+        skeleton = try manifest.source.skeleton.map { index in
+            try reader.byteSymbols(index, count: manifest.streams[safe: index]?.symbols ?? 0, purpose: "the source skeleton")
+        }
+        self.manifest = manifest
+        self.format = format
+        self.metadata = metadata
+        fileBytes = bytes.count
+        self.manifestBytes = Int(header.manifestLength)
+        prototype = reader
+        self.owner = owner
+    }
+
+    /// Every tensor decoded (on every core) in its compressed storage, with the rest of the container.
+    /// The first failing tensor, in manifest order, is the error reported.
+    public func contents() throws -> ContainerReader.Contents {
+        let decoded = try Parallel.map(count: tensorCount, makeWorker: { self.makeWorker() }) { worker, index in
+            try worker.reader.tensor(self.manifest.tensors[index])
+        }
+        return ContainerReader.Contents(
+            model: Model(format: format, metadata: metadata, tensors: decoded.map(\.0), configuration: manifest.source.configuration),
+            manifest: manifest, tensorBytes: decoded.map(\.1), skeleton: skeleton, fileBytes: fileBytes, manifestBytes: manifestBytes)
+    }
+
+    // MARK: TensorSource
+
+    /// A reader of its own (scratch memory) for one thread.
+    public struct Worker {
+        fileprivate var reader: Reader
+    }
+
+    public var tensorCount: Int { headers.count }
+
+    public func header(_ index: Int) -> TensorInfo { headers[index] }
+
+    /// A worker points into the file's mapping: use it only while the file is alive.
+    public func makeWorker() -> Worker { Worker(reader: prototype) }
+
+    public func denseTensor(_ index: Int, worker: inout Worker) throws -> Tensor {
+        try worker.reader.tensor(manifest.tensors[index]).0.densified()
+    }
+
+    public func denseBytes(_ index: Int, worker: inout Worker, _ body: (_ offset: Int, _ piece: UnsafeRawBufferPointer) throws -> Void) throws {
+        try worker.reader.denseBytes(manifest.tensors[index], dtype: headers[index].dtype, body)
+    }
+}
