@@ -26,32 +26,22 @@ public enum Inspection {
         for (tensor, after) in zip(contents.model.tensors, accounting.tensors) {
             let bits = tensor.storageBits
             var entries = tensor.count, fillers = 0, kept = tensor.count
-            var encoding = "dense \(tensor.dtype.rawValue)"
-            let encodingName = contents.manifest.tensors.first { $0.name == tensor.name }?.encoding.kind ?? "dense"
+            var encoding = tensor.storageLabel
             switch tensor.storage {
             case .sparse(let sparse):
                 entries = sparse.entries
                 fillers = sparse.fillers
                 kept = sparse.entries - sparse.fillers
-                switch sparse.values {
-                case .codebook(let c): encoding = "csr(\(sparse.indexBits)) + codebook(\(c.bits))"
-                case .quantized(let q): encoding = "csr(\(sparse.indexBits)) + \(q.scales.isEmpty ? "float" : "int")\(q.codeBits)"
-                case .dense: encoding = "csr(\(sparse.indexBits)) + \(tensor.dtype.rawValue)"
-                }
             case .codebook(let c):
-                encoding = "codebook(\(c.bits))"
                 kept = c.indices.filter { $0 != 0 || !c.zeroIsReserved }.count
-            case .quantized(let q): encoding = q.scales.isEmpty ? "float\(q.codeBits)" : "int\(q.codeBits)"
-            case .factored(let f):
-                switch f.method {
-                case .lowRank(let r): encoding = "svd rank \(r)"
-                case .tensorTrain(_, _, let ranks): encoding = "tt \(ranks.map(String.init).joined(separator: "-"))"
-                case .circulant: encoding = "circulant"
-                case .separable(let r): encoding = "separable \(r)"
-                }
+            case .quantized:
+                break
+            case .factored:
                 kept = tensor.decodedFloats().filter { $0 != 0 }.count
-            default:
-                if encodingName != "dense" { encoding = "\(encodingName) \(tensor.dtype.rawValue)" }
+            case .dense, .strings:
+                // A dense tensor's label says how the container stores it (`float-split float32`).
+                let kind = contents.manifest.tensors.first { $0.name == tensor.name }?.encoding.kind ?? .dense
+                if kind != .dense { encoding = "\(kind) \(tensor.dtype.rawValue)" }
                 kept = tensor.decodedFloats().filter { $0 != 0 }.count
             }
             let perEntry = { (bits: Int) in entries == 0 ? 0 : Double(bits) / Double(entries) }

@@ -120,9 +120,9 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
             ("stream past the data", { $0.streams[0].length = 1 << 40 }),
             ("huge shape", { $0.tensors[0].shape = [1 << 40, 1 << 40] }),
             ("shape that does not match", { $0.tensors[0].shape = [31, 100] }),
-            ("unknown encoding", { $0.tensors[0].encoding.kind = "zstd" }),
+            ("unknown encoding", { $0.tensors[0].encoding.kind = .init(rawValue: "zstd") }),
             ("unknown dtype", { $0.tensors[0].dtype = "float128" }),
-            ("unknown coding", { $0.streams[0].coding = "lz4" }),
+            ("unknown coding", { $0.streams[0].coding = .init(rawValue: "lz4") }),
             ("missing stream", { $0.tensors[6].encoding.indices = 999 }),
         ]
         for (label, change) in cases {
@@ -163,8 +163,8 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
         let noise = (0..<70_000).map { _ in state = state &* 6364136223846793005 &+ 1; return UInt8(truncatingIfNeeded: state >> 56) }
         model.tensors.append(Tensor(name: "noise", dtype: .uint8, shape: [noise.count], storage: .dense(TensorBuffer(bytes: noise)), origin: .initializer(graph: .main)))
         let (bytes, manifest) = try ContainerWriter.encode(model, skeleton: nil)
-        #expect(manifest.tensors.first { $0.name == "large" }?.encoding.kind == "float-split")
-        #expect(manifest.tensors.first { $0.name == "noise" }?.encoding.kind == "dense")
+        #expect(manifest.tensors.first { $0.name == "large" }?.encoding.kind == .floatSplit)
+        #expect(manifest.tensors.first { $0.name == "noise" }?.encoding.kind == .dense)
         try bytes.withUnsafeBytes { raw in
             let file = try ContainerFile(bytes: raw, file: "m.pith", owner: nil)
             #expect(file.tensorCount == model.tensors.count)
@@ -233,7 +233,7 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
         }
         let model = Model(format: .onnx, tensors: [Tensor(name: "w", dtype: .float32, shape: [500, 100], storage: .dense(TensorBuffer(values: weights)), origin: .initializer(graph: .main))])
         let (bytes, manifest) = try ContainerWriter.encode(model)
-        #expect(manifest.tensors[0].encoding.kind == "float-split")
+        #expect(manifest.tensors[0].encoding.kind == .floatSplit)
         #expect(bytes.count < weights.count * 4)
         let back = try bytes.withUnsafeBytes { try ContainerReader.read(bytes: $0, file: "w") }
         #expect(back.model.tensors[0].floatValues().map(\.bitPattern) == weights.map(\.bitPattern))

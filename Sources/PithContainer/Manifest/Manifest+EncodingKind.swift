@@ -43,9 +43,3 @@ extension Manifest.Encoding {
         public var description: String { rawValue }
     }
 }
-
-/// Kinds compare with the strings callers used before the vocabulary was typed (`kind == "dense"`);
-/// new code names the member (`.dense`).
-extension Manifest.Encoding.Kind: ExpressibleByStringLiteral {
-    public init(stringLiteral value: String) { self.init(rawValue: value) }
-}

@@ -29,7 +29,3 @@ extension Manifest.Encoding {
         public var description: String { rawValue }
     }
 }
-
-extension Manifest.Encoding.Method: ExpressibleByStringLiteral {
-    public init(stringLiteral value: String) { self.init(rawValue: value) }
-}

@@ -26,7 +26,3 @@ extension Manifest.Encoding {
         public var description: String { rawValue }
     }
 }
-
-extension Manifest.Encoding.Scheme: ExpressibleByStringLiteral {
-    public init(stringLiteral value: String) { self.init(rawValue: value) }
-}

@@ -25,7 +25,3 @@ extension Manifest.StreamEntry {
         public var description: String { rawValue }
     }
 }
-
-extension Manifest.StreamEntry.Coding: ExpressibleByStringLiteral {
-    public init(stringLiteral value: String) { self.init(rawValue: value) }
-}
