@@ -5,6 +5,8 @@ public import PithIR
 public struct ContainerError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Hashable {
         case io
+        /// The file does not exist.
+        case missing
         /// Not a container, truncated, or inconsistent.
         case malformed
         /// A checksum does not match: the bytes were changed after writing.
@@ -30,6 +32,7 @@ extension ContainerError: ReportableError {
     public var exitKind: ExitKind {
         switch kind {
         case .io: return .io
+        case .missing: return .noInput
         case .unsupported: return .unsupported
         case .malformed, .checksum: return .data
         }
@@ -37,10 +40,9 @@ extension ContainerError: ReportableError {
 }
 
 extension ContainerError {
-    /// A container file that could not be opened or mapped. Always `io`, whatever the reason (missing,
-    /// a folder, a device), so `pith restore missing.pith` exits 74 as it always has; the message is
-    /// the mapper's, naming the file.
+    /// A container file that could not be opened or mapped: `missing` (exit 66, as for every input of
+    /// every command) when it does not exist, else `io`; the message is the mapper's, naming the file.
     init(_ error: MappedFile.OpenError) {
-        self.init(.io, file: error.path, error.reason)
+        self.init(error.exitKind == .noInput ? .missing : .io, file: error.path, error.reason)
     }
 }

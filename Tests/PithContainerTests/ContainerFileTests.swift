@@ -4,16 +4,17 @@ import PithIR
 @testable import PithContainer
 
 /// Opening a container file: PithIR's mapper underneath, its refusals as `ContainerError`s that
-/// name the file. Every one is an I/O error (exit 74), as before the mapper was shared.
+/// name the file: a missing file is a missing input (exit 66, as for every input of every command),
+/// anything else that cannot be opened an I/O error (exit 74).
 @Suite struct ContainerFileTests {
     func refusal(_ path: String) -> ContainerError? {
         do { _ = try ContainerFile(path); return nil } catch { return error as? ContainerError }
     }
 
-    @Test func aMissingFileIsAnIOErrorNamingIt() throws {
+    @Test func aMissingFileIsAMissingInputNamingIt() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pith-missing-\(getpid()).pith").path
         let error = try #require(refusal(path))
-        #expect(error.kind == .io && error.exitKind == .io)
+        #expect(error.kind == .missing && error.exitKind == .noInput)
         #expect(error.description == "\(path): cannot open the file (No such file or directory)")
     }
 
