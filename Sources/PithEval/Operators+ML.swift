@@ -36,9 +36,11 @@ extension Operators {
         return pick(x, order, shape: shape)
     }
 
-    /// Normalizer: each row (the last axis of a 1-D or 2-D input) divided by its largest absolute
-    /// value ("MAX"), sum of absolute values ("L1") or Euclidean norm ("L2"), a norm below 1e-30
-    /// counting as 1e-30 — onnx's reference (the specification's L2 formula would drop signs).
+    /// Normalizer: each row (the last axis of a 1-D or 2-D input) divided by its largest element
+    /// ("MAX"), the sum of its absolute values ("L1") or its Euclidean norm ("L2"); a row whose
+    /// divisor is 0 is left as it is. This is the specification's MAX and onnxruntime's three
+    /// (onnx's reference divides by the largest absolute value; the specification's L2 formula
+    /// would drop signs).
     func normalizer(_ inputs: [Value?]) throws -> Value {
         let x = try required(inputs, 0)
         guard !x.isString, x.rank == 1 || x.rank == 2 else { throw EvalError.invalid("Normalizer takes a numeric input of shape [C] or [N, C], not \(x.dtype.rawValue) \(x.shape)") }
@@ -46,16 +48,16 @@ extension Operators {
         guard ["MAX", "L1", "L2"].contains(norm) else { throw EvalError.invalid("norm `\(norm)` (MAX, L1 or L2)") }
         let width = x.shape[x.rank - 1], rows = x.count / Swift.max(width, 1)
         let values = x.asFloats
-        var out = [Float](repeating: 0, count: x.count)
+        var out = values
         for r in 0..<(width == 0 ? 0 : rows) {
             let row = values[(r * width)..<((r + 1) * width)]
-            var divisor: Double
+            let divisor: Double
             switch norm {
-            case "MAX": divisor = row.reduce(0.0) { Swift.max($0, abs(Double($1))) }
+            case "MAX": divisor = row.reduce(-Double.infinity) { Swift.max($0, Double($1)) }
             case "L1": divisor = row.reduce(0.0) { $0 + abs(Double($1)) }
             default: divisor = row.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
             }
-            divisor = Swift.max(divisor, 1e-30)
+            guard divisor != 0 else { continue }
             for k in 0..<width { out[r * width + k] = Float(Double(values[r * width + k]) / divisor) }
         }
         return Value(floats: out, shape: x.shape)

@@ -148,12 +148,28 @@ extension Operators {
         return v
     }
 
-    /// A zero point input as floats: one value, or `count` values (per row, column or filter).
+    /// A zero point input as floats: one value, or `count` values (per filter of ConvInteger).
     func zeroPoints(_ inputs: [Value?], _ index: Int, of operand: Value, count: Int, name: String) throws -> [Float] {
         guard inputs.count > index, let zp = inputs[index] else { return [0] }
         guard zp.dtype == operand.dtype else { throw EvalError.invalid("\(name) of type \(zp.dtype.rawValue) for an operand of type \(operand.dtype.rawValue)") }
         guard zp.count == 1 || (zp.rank == 1 && zp.count == count) else { throw EvalError.invalid("\(name) of shape \(zp.shape): one value or \(count)") }
         return zp.ints.map { Float($0) }
+    }
+
+    /// A MatMulInteger operand minus its zero point (input `index`), as floats: the zero point is a
+    /// scalar, or broadcasts to the operand — per row of A ([M] standing for [M, 1], or
+    /// [D1, D2, M, 1]), per column of B ([N] or [D1, D2, 1, N]).
+    func shiftedOperand(_ operand: Value, _ inputs: [Value?], _ index: Int, name: String, perRow: Bool) throws -> [Float] {
+        let values = operand.ints.map { Float($0) }
+        guard inputs.count > index, let zp = inputs[index] else { return values }
+        guard zp.dtype == operand.dtype else { throw EvalError.invalid("\(name) of type \(zp.dtype.rawValue) for an operand of type \(operand.dtype.rawValue)") }
+        if zp.count == 1 { return values.map { $0 - Float(zp.ints[0]) } }
+        let shape = perRow && zp.rank == 1 ? [zp.count, 1] : zp.shape
+        guard shape.count <= operand.rank, (try? broadcastShape(operand.shape, shape, op: node.opType)) == operand.shape else {
+            throw EvalError.invalid("\(name) of shape \(zp.shape) does not fit an operand of shape \(operand.shape)")
+        }
+        let source = broadcastIndices(from: shape, to: operand.shape)
+        return values.indices.map { values[$0] - Float(zp.ints[source[$0]]) }
     }
 
     /// Adds the exact integer product of an m × k by k × n product, given as float operands whose
@@ -170,8 +186,7 @@ extension Operators {
         }
     }
 
-    /// MatMulInteger: (A − a_zero_point) · (B − b_zero_point) in int32, with MatMul's broadcasting;
-    /// a_zero_point per row of A or b_zero_point per column of B when not scalars.
+    /// MatMulInteger: (A − a_zero_point) · (B − b_zero_point) in int32, with MatMul's broadcasting.
     func matMulInteger(_ inputs: [Value?]) throws -> Value {
         var a = try eightBitInput(inputs, 0), b = try eightBitInput(inputs, 1)
         guard a.rank >= 1, b.rank >= 1 else { throw EvalError.invalid("MatMulInteger needs inputs of rank 1 or more, not \(a.shape) and \(b.shape)") }
@@ -180,14 +195,12 @@ extension Operators {
         if bVector { b = b.reshaped([b.shape[0], 1]) }
         let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], kB = b.shape[b.rank - 2], n = b.shape[b.rank - 1]
         guard k == kB else { throw EvalError.invalid("shapes \(a.shape) and \(b.shape) do not multiply") }
-        let aZero = try zeroPoints(inputs, 2, of: a, count: m, name: "a_zero_point")
-        let bZero = try zeroPoints(inputs, 3, of: b, count: n, name: "b_zero_point")
+        let left = try shiftedOperand(a, inputs, 2, name: "a_zero_point", perRow: true)
+        let right = try shiftedOperand(b, inputs, 3, name: "b_zero_point", perRow: false)
         let batch = try broadcastShape(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)), op: "MatMulInteger")
         try checkSize(batch + [m, n], op: "MatMulInteger")
         let batches = batch.reduce(1, *)
         let ia = broadcastIndices(from: Array(a.shape.dropLast(2)), to: batch), ib = broadcastIndices(from: Array(b.shape.dropLast(2)), to: batch)
-        let left = a.ints.enumerated().map { Float($0.element) - aZero[aZero.count == 1 ? 0 : ($0.offset / k) % m] }
-        let right = b.ints.enumerated().map { Float($0.element) - bZero[bZero.count == 1 ? 0 : $0.offset % n] }
         var out = [Int64](repeating: 0, count: batches * m * n)
         left.withUnsafeBufferPointer { pa in right.withUnsafeBufferPointer { pb in
             for t in 0..<batches where m * k > 0 && k * n > 0 {
