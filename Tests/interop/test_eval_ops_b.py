@@ -112,6 +112,7 @@ CASES = {
     "reduce_mean_int32_truncates": ("ReduceMean", {"x": np.array([[1, 2], [-3, -4], [5, 6]], np.int32), "axes": np.array([1], np.int64)}, {}),
     "reduce_l1_empty": ("ReduceL1", {"x": np.zeros((2, 0, 3), np.float32), "axes": np.array([1], np.int64)}, {}),
     "reduce_max_empty": ("ReduceMax", {"x": np.zeros((2, 0, 3), np.float32), "axes": np.array([1], np.int64)}, {}),
+    "reduce_max_bool": ("ReduceMax", {"x": np.array([[True, False], [False, False]]), "axes": np.array([1], np.int64)}, {}, 20),
     "argmin_ties_last": ("ArgMin", {"x": TIES[:2]}, {"axis": 1, "select_last_index": 1}),
     "argmin_ties_first_int": ("ArgMin", {"x": TIES[:2].astype(np.int32)}, {"axis": 1, "keepdims": 0}),
     # Element-wise.
@@ -198,6 +199,8 @@ CASES = {
                                                             "s": np.array([[0.5, 2], [1, 0.25]], np.float32)}, {"axis": 0, "block_size": 4}, 21),
     "dequantize_per_axis_int16": ("DequantizeLinear", {"x": ints(-30000, 30000, 2, 3, dtype=np.int16), "s": np.array([0.5, 1, 2], np.float32),
                                                        "zp": np.array([0, 100, -100], np.int16)}, {}, 21),
+    "dequantize_float8": ("DequantizeLinear", {"x": Init(numpy_helper.from_array(np.array([0.5, -3, 448, 0.0136], np.float32).astype(
+                                                   helper.tensor_dtype_to_np_dtype(TensorProto.FLOAT8E4M3FN)))), "s": np.array(2, np.float32)}, {}, 19),
     "dequantize_int32": ("DequantizeLinear", {"x": ints(-100000, 100000, 6, dtype=np.int32), "s": np.array(0.01, np.float32)}, {}, 19),
     "dynamic_quantize": ("DynamicQuantizeLinear", {"x": rand(3, 4) * 5}, {}, 11, 3),
     "dynamic_quantize_positive": ("DynamicQuantizeLinear", {"x": np.abs(rand(3, 4)) + 1}, {}, 11, 3),
