@@ -39,7 +39,13 @@ CORPUS = "/usr/share/libonnx-testdata/data"
 SUITES = ["node", "pytorch-converted", "pytorch-operator", "simple"]
 SUPPORTED = set("""Abs Add ArgMax AveragePool BatchNormalization Cast Clip Concat Constant Conv ConvTranspose Div Dropout
 Exp Flatten Gather Gemm GlobalAveragePool HardSigmoid HardSwish Identity LeakyRelu MatMul MaxPool Mul Neg Pad Pow Reciprocal
-ReduceMean Relu Reshape Resize Shape Sigmoid Slice Softmax Sqrt Squeeze Sub Tanh Transpose Unsqueeze""".split())
+ReduceMean Relu Reshape Resize Shape Sigmoid Slice Softmax Sqrt Squeeze Sub Tanh Transpose Unsqueeze
+ReduceSum ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceSumSquare ArgMin Erf Gelu Log Sign
+Floor Ceil Round Softplus Softsign Elu Selu Celu ThresholdedRelu Sin Cos Tan Asin Acos Atan Sinh Cosh Asinh Acosh Atanh IsNaN IsInf
+PRelu Mod BitShift Max Min Sum Mean LogSoftmax Hardmax LayerNormalization InstanceNormalization GroupNormalization LpNormalization
+MeanVarianceNormalization TopK Einsum CumSum OneHot GatherElements GatherND ScatterND ScatterElements Scatter DepthToSpace
+SpaceToDepth Trilu QuantizeLinear DequantizeLinear DynamicQuantizeLinear MatMulInteger ConvInteger ArrayFeatureExtractor Normalizer
+Scaler""".split())
 # Cases whose expected outputs disagree with onnxruntime, which Pith follows (see docs/benchmarks.md).
 KNOWN = {
     "test_cast_FLOAT_to_BFLOAT16": "the ONNX 1.12 test data truncates float32 to bfloat16; onnxruntime and Pith round to nearest even (onnx/onnx#3876)",
@@ -159,8 +165,11 @@ def main():
     parser.add_argument("--json", help="write per-case results here")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     parser.add_argument("--suites", nargs="*", default=SUITES)
+    parser.add_argument("--filter", help="only the cases whose directory name matches this Python regex (re.search)")
     args = parser.parse_args()
     cases = [os.path.dirname(p) for s in args.suites for p in sorted(glob.glob(os.path.join(CORPUS, s, "*", "model.onnx")))]
+    if args.filter:
+        cases = [c for c in cases if re.search(args.filter, os.path.basename(c))]
     if not cases:
         sys.exit(f"no cases under {CORPUS}: install libonnx-testdata")
     start = time.time()

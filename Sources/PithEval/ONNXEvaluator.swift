@@ -14,6 +14,15 @@ public struct ONNXEvaluator: Sendable {
         "HardSwish", "Identity", "LeakyRelu", "MatMul", "MaxPool", "Mul", "Neg", "Pad", "Pow", "Reciprocal", "ReduceMean",
         "Relu", "Reshape", "Resize", "Shape", "Sigmoid", "Slice", "Softmax", "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose",
         "Unsqueeze",
+        // Reductions, element-wise math, normalizations, indexing and quantization (issue 12, part B).
+        "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare",
+        "ArgMin", "Erf", "Gelu", "Log", "Sign", "Floor", "Ceil", "Round", "Softplus", "Softsign", "Elu", "Selu", "Celu", "ThresholdedRelu",
+        "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "IsNaN", "IsInf", "PRelu", "Mod",
+        "BitShift", "Max", "Min", "Sum", "Mean", "LogSoftmax", "Hardmax",
+        "LayerNormalization", "InstanceNormalization", "GroupNormalization", "LpNormalization", "MeanVarianceNormalization",
+        "TopK", "Einsum", "CumSum", "OneHot", "GatherElements", "GatherND", "ScatterND", "ScatterElements", "Scatter",
+        "DepthToSpace", "SpaceToDepth", "Trilu",
+        "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger",
     ]
 
     let graph: Graph
@@ -50,10 +59,10 @@ public struct ONNXEvaluator: Sendable {
         }
         self.constants = constants
         self.uncomputable = uncomputable
-        for node in graph.nodes where node.domain != "" && node.domain != "ai.onnx" {
-            throw EvalError.unsupported("operator `\(node.domain).\(node.opType)` (node `\(node.name)`)")
+        for node in graph.nodes where node.domain != "" && node.domain != "ai.onnx" && !(node.domain == "ai.onnx.ml" && Self.supportedMLOperators.contains(node.opType)) {
+            throw EvalError.unsupported(Self.refusal(node))
         }
-        for node in graph.nodes where !Self.supportedOperators.contains(node.opType) {
+        for node in graph.nodes where node.domain != "ai.onnx.ml" && !Self.supportedOperators.contains(node.opType) {
             throw EvalError.unsupported("operator `\(node.opType)` (node `\(node.name)`)")
         }
     }

@@ -84,7 +84,38 @@ struct Operators {
             guard let dtype = onnxType(to) else { throw EvalError.unsupported("Cast to ONNX type \(to)") }
             return [try required(inputs, 0).cast(to: dtype)]
         case "ArgMax": return [try argMax(inputs)]
-        case "ReduceMean": return [try reduceMean(inputs)]
+        case "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare":
+            guard let kind = Reduction(operator: node.opType) else { throw EvalError.unsupported("operator `\(node.opType)`") }
+            return [try reduce(inputs, kind)]
+        case "ArgMin": return [try argExtreme(inputs, largest: false)]
+        case "Erf", "Gelu", "Log", "Sign", "Floor", "Ceil", "Round", "Softplus", "Softsign", "Elu", "Selu", "Celu", "ThresholdedRelu",
+             "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "IsNaN", "IsInf", "PRelu", "Mod",
+             "BitShift", "Max", "Min", "Sum", "Mean", "LogSoftmax", "Hardmax":
+            return [try mathOperator(inputs)]
+        case "LayerNormalization": return try layerNormalization(inputs)
+        case "InstanceNormalization": return [try instanceNormalization(inputs)]
+        case "GroupNormalization": return [try groupNormalization(inputs)]
+        case "LpNormalization": return [try lpNormalization(inputs)]
+        case "MeanVarianceNormalization": return [try meanVarianceNormalization(inputs)]
+        case "TopK": return try topK(inputs)
+        case "Einsum": return [try einsum(inputs)]
+        case "CumSum": return [try cumSum(inputs)]
+        case "OneHot": return [try oneHot(inputs)]
+        case "GatherElements": return [try gatherElements(inputs)]
+        case "GatherND": return [try gatherND(inputs)]
+        case "ScatterND": return [try scatterND(inputs)]
+        case "ScatterElements", "Scatter": return [try scatterElements(inputs)]
+        case "DepthToSpace": return [try depthToSpace(inputs)]
+        case "SpaceToDepth": return [try spaceToDepth(inputs)]
+        case "Trilu": return [try trilu(inputs)]
+        case "QuantizeLinear": return [try quantizeLinear(inputs)]
+        case "DequantizeLinear": return [try dequantizeLinear(inputs)]
+        case "DynamicQuantizeLinear": return try dynamicQuantizeLinear(inputs)
+        case "MatMulInteger": return [try matMulInteger(inputs)]
+        case "ConvInteger": return [try convInteger(inputs)]
+        case "ArrayFeatureExtractor": return [try arrayFeatureExtractor(inputs)]
+        case "Normalizer": return [try normalizer(inputs)]
+        case "Scaler": return [try scaler(inputs)]
         case "Gemm": return [try gemm(inputs)]
         case "MatMul": return [try matMul(inputs)]
         case "Conv": return [try conv(inputs)]
@@ -251,25 +282,5 @@ struct Operators {
         var shape = x.shape
         if keep { shape[axis] = 1 } else { shape.remove(at: axis) }
         return Value(ints: out, shape: shape)
-    }
-
-    func reduceMean(_ inputs: [Value?]) throws -> Value {
-        let x = try floatInput(inputs, 0)
-        var axes = ints("axes")
-        if opset >= 18, inputs.count > 1, let a = inputs[1] { axes = a.asInts.map { Int($0) } }
-        if (axes ?? []).isEmpty {
-            if opset >= 18, int("noop_with_empty_axes", 0) != 0 { return x }
-            axes = Array(0..<x.rank)
-        }
-        let reduced = Set(try axes!.map { try normalizedAxis($0, rank: x.rank, op: "ReduceMean") })
-        let keep = int("keepdims", 1) != 0
-        let outShapeKept = x.shape.enumerated().map { reduced.contains($0.offset) ? 1 : $0.element }
-        let outCount = outShapeKept.reduce(1, *)
-        var sums = [Double](repeating: 0, count: outCount)
-        let target = broadcastIndices(from: outShapeKept, to: x.shape)
-        for i in 0..<x.count { sums[target[i]] += Double(x.floats[i]) }
-        let n = Double(max(1, x.count / max(1, outCount)))
-        let shape = keep ? outShapeKept : x.shape.enumerated().filter { !reduced.contains($0.offset) }.map(\.element)
-        return Value(floats: sums.map { Float($0 / n) }, shape: shape, dtype: x.dtype)
     }
 }
