@@ -1,4 +1,3 @@
-import Foundation
 public import PithIR
 internal import CONNXProto
 
@@ -14,8 +13,9 @@ internal import CONNXProto
 public enum ONNXReader {
     /// Reads the model at `path`. External data files are looked up relative to its folder.
     public static func read(contentsOf path: String) throws -> Model {
-        try mappedFile(path).withUnsafeBytes { bytes in
-            try read(bytes: bytes, file: path, externalData: ExternalDataReader(modelFile: path))
+        let file = try mappedFile(path)
+        return try withExtendedLifetime(file) {
+            try read(bytes: file.bytes, file: path, externalData: ExternalDataReader(modelFile: path))
         }
     }
 
@@ -349,11 +349,11 @@ private struct Importer {
     }
 }
 
-/// The file at `path`, memory-mapped.
-func mappedFile(_ path: String) throws -> Data {
+/// The file at `path`, memory-mapped (PithIR's `MappedFile`: regular files only).
+func mappedFile(_ path: String) throws -> MappedFile {
     do {
-        return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        return try MappedFile(path)
     } catch {
-        throw ONNXError(.io, file: path, "cannot read the file (\((error as NSError).localizedDescription))")
+        throw ONNXError(.io, file: path, error.reason)
     }
 }

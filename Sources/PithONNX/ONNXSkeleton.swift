@@ -10,7 +10,9 @@ internal import CProtobufC
 /// i-th tensor cleared here; restore fills them back in that order.
 public enum ONNXSkeleton {
     public static func strip(contentsOf path: String) throws -> [UInt8] {
-        try mappedFile(path).withUnsafeBytes { bytes in
+        let file = try mappedFile(path)
+        return try withExtendedLifetime(file) {
+            let bytes = file.bytes
             if let problem = WireScanner(bytes: bytes).firstProblem() {
                 throw ONNXError(.malformed, file: path, "not a valid ONNX model: \(problem)")
             }

@@ -111,12 +111,10 @@ public enum ONNXWriter {
             guard start >= 0, piece.count <= slot.bytes - start else {
                 throw ONNXError(.invalidTensor, file: path, "tensor `\(name)`: a piece of \(piece.count) bytes at \(start) lies outside its \(slot.bytes) bytes")
             }
-            var done = 0
-            while done < piece.count {
-                let n = pwrite(descriptor, piece.baseAddress! + done, piece.count - done, off_t(offset + start + done))
-                if n < 0, errno == EINTR { continue }
-                guard n > 0 else { throw ONNXError(.io, file: path, "write failed at byte \(offset + start + done) (\(String(cString: strerror(n < 0 ? errno : EIO))))") }
-                done += n
+            do throws(FileIO.IOFailure) {
+                try FileIO.write(descriptor, UnsafeRawBufferPointer(piece), at: offset + start)
+            } catch {
+                throw ONNXError(.io, file: path, "write failed at byte \(offset + start + error.done) (\(FileIO.describe(errorNumber: error.errorNumber)))")
             }
             written += piece.count
         }
