@@ -37,17 +37,23 @@ public enum ONNXReader {
     }
 
     static func read(bytes: UnsafeRawBufferPointer, file: String, externalData: ExternalDataReader?, supplied: [Tensor]? = nil) throws -> Model {
+        try withParsedModel(bytes, file: file) { proto in
+            var importer = Importer(decoder: TensorDecoder(file: file, externalData: externalData), supplied: supplied)
+            return try importer.model(proto)
+        }
+    }
+
+    /// Checks `bytes` with the wire scanner, unpacks them and runs `body` on the message, which is
+    /// freed when `body` returns. `file` names the bytes in errors.
+    static func withParsedModel<R>(_ bytes: UnsafeRawBufferPointer, file: String,
+                                   _ body: (UnsafeMutablePointer<Onnx__ModelProto>) throws -> R) throws -> R {
         guard !bytes.isEmpty else { throw ONNXError(.malformed, file: file, "the file is empty") }
         // The scan is cheap (it skips over tensor data by length) and bounds the nesting depth
         // before protobuf-c, which recurses without a limit, sees the bytes.
         if let problem = WireScanner(bytes: bytes).firstProblem() {
             throw ONNXError(.malformed, file: file, "not a valid ONNX model: \(problem)")
         }
-        let result = try ProtobufCalls.withUnpackedModel(bytes) { proto -> Model in
-            var importer = Importer(decoder: TensorDecoder(file: file, externalData: externalData), supplied: supplied)
-            return try importer.model(proto)
-        }
-        guard let result else {
+        guard let result = try ProtobufCalls.withUnpackedModel(bytes, body) else {
             throw ONNXError(.malformed, file: file, "not a valid ONNX model: protobuf-c rejected the message (a field holds a value of the wrong type, or a string is not UTF-8)")
         }
         return result

@@ -1,6 +1,4 @@
-import Foundation
 internal import CONNXProto
-internal import CProtobufC
 
 /// The structure of an ONNX model without its tensor data: the `ModelProto` with the data fields
 /// of every tensor cleared (raw_data, typed fields, external data references), everything else —
@@ -12,28 +10,20 @@ public enum ONNXSkeleton {
     public static func strip(contentsOf path: String) throws -> [UInt8] {
         let file = try mappedFile(path)
         return try withExtendedLifetime(file) {
-            let bytes = file.bytes
-            if let problem = WireScanner(bytes: bytes).firstProblem() {
-                throw ONNXError(.malformed, file: path, "not a valid ONNX model: \(problem)")
-            }
-            guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                  let model = onnx__model_proto__unpack(nil, bytes.count, base) else {
-                throw ONNXError(.malformed, file: path, "not a valid ONNX model")
-            }
-            defer { onnx__model_proto__free_unpacked(model, nil) }
-            let clearer = Clearer()
-            if let graph = model.pointee.graph { clearer.clear(graph) }
-            for function in messages(model.pointee.n_functions, model.pointee.functions) {
-                for node in messages(function.pointee.n_node, function.pointee.node) { clearer.clear(node) }
-            }
-            let size = onnx__model_proto__get_packed_size(model)
-            var output = [UInt8](repeating: 0, count: size)
-            _ = output.withUnsafeMutableBufferPointer { onnx__model_proto__pack(model, $0.baseAddress) }
-            clearer.restoreAll()  // so that free_unpacked frees every element it allocated
-            return output
+            try ONNXReader.withParsedModel(file.bytes, file: path) { model in try strip(model, file: path) }
         }
     }
 
+    /// The skeleton of an unpacked model; the model is left as it was.
+    static func strip(_ model: UnsafeMutablePointer<Onnx__ModelProto>, file: String) throws -> [UInt8] {
+        let clearer = Clearer()
+        defer { clearer.restoreAll() }  // so that free_unpacked frees every element it allocated
+        if let graph = model.pointee.graph { clearer.clear(graph) }
+        for function in messages(model.pointee.n_functions, model.pointee.functions) {
+            for node in messages(function.pointee.n_node, function.pointee.node) { clearer.clear(node) }
+        }
+        return ProtobufCalls.pack(model)
+    }
 }
 
 /// Clears data fields and remembers how to put the counts back before the message is freed.

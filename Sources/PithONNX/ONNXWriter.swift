@@ -26,7 +26,7 @@ public enum ONNXWriter {
     /// least `inPlaceBytes`; those are then produced and written straight into their places on every
     /// core, so no copy of the model's data is held. Returns the number of bytes of the file.
     public static func write<Source: TensorSource>(skeleton: [UInt8], source: Source, file: String, to path: String) throws -> Int {
-        // Address space without access: each tensor's placeholder data pointer (see the shim).
+        // Address space without access: each tensor's placeholder data pointer (`ProtobufCalls.Holes`).
         let reserved = max(1, source.tensorCount)
         let placeholders = mmap(nil, reserved, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         guard let placeholders, placeholders != MAP_FAILED else {
@@ -39,11 +39,7 @@ public enum ONNXWriter {
                 // -1 (SIZE_MAX to C) until the packer places the tensor.
                 var offsets = [Int](repeating: -1, count: source.tensorCount)
                 let size = try offsets.withUnsafeMutableBufferPointer { offsets in
-                    try pack(model, to: descriptor, path: path) { buffer in
-                        buffer.pointee.hole_base = UnsafeRawPointer(placeholders).assumingMemoryBound(to: UInt8.self)
-                        buffer.pointee.hole_count = offsets.count
-                        buffer.pointee.hole_offsets = offsets.baseAddress
-                    }
+                    try pack(model, to: descriptor, path: path, holes: ProtobufCalls.Holes(base: UnsafeRawPointer(placeholders), offsets: offsets))
                 }
                 // The file has its full size even while its last bytes are still to be written.
                 guard ftruncate(descriptor, off_t(size)) == 0 else {
@@ -62,21 +58,15 @@ public enum ONNXWriter {
         return try body(descriptor)
     }
 
-    /// Packs `model` into `descriptor` through a protobuf-c buffer that writes straight to it
-    /// (`configure` may set its holes) and returns the packed size.
+    /// Packs `model` into `descriptor`, written straight to it with `holes` skipped, and returns
+    /// the packed size.
     private static func pack(_ model: UnsafeMutablePointer<Onnx__ModelProto>, to descriptor: Int32, path: String,
-                             configure: (UnsafeMutablePointer<cprotobufc_fd_buffer>) -> Void = { _ in }) throws -> Int {
-        let buffer = UnsafeMutablePointer<cprotobufc_fd_buffer>.allocate(capacity: 1)
-        defer { buffer.deallocate() }
-        cprotobufc_fd_buffer_init(buffer, descriptor)
-        configure(buffer)
-        let size = onnx__model_proto__get_packed_size(model)
-        _ = withUnsafeMutablePointer(to: &buffer.pointee.base) { onnx__model_proto__pack_to_buffer(model, $0) }
-        cprotobufc_fd_flush(buffer)
-        guard buffer.pointee.error == 0, buffer.pointee.written == size else {
-            throw ONNXError(.io, file: path, "write failed after \(buffer.pointee.written) of \(size) bytes (\(String(cString: strerror(buffer.pointee.error == 0 ? EIO : buffer.pointee.error))))")
+                             holes: ProtobufCalls.Holes? = nil) throws -> Int {
+        do {
+            return try ProtobufCalls.pack(model, to: descriptor, holes: holes)
+        } catch {
+            throw ONNXError(.io, file: path, "write failed after \(error.written) of \(error.size) bytes (\(FileIO.describe(errorNumber: error.errorNumber)))")
         }
-        return size
     }
 
     /// Writes the data of every slot at its offset, largest tensors first, on every core. The
@@ -164,26 +154,25 @@ public enum ONNXWriter {
     private static func withFilledModel<Source: TensorSource, R>(skeleton: [UInt8], filler: Filler<Source>, file: String,
                                                                rewriter: (FactoredGraphRewriter, [String: Tensor])? = nil,
                                                                _ body: (UnsafeMutablePointer<Onnx__ModelProto>) throws -> R) throws -> R {
-        try skeleton.withUnsafeBytes { bytes in
-            guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                  let model = onnx__model_proto__unpack(nil, bytes.count, base) else {
-                throw ONNXError(.malformed, file: file, "the container's ONNX skeleton does not parse")
+        let result = try skeleton.withUnsafeBytes { bytes in
+            try ProtobufCalls.withUnpackedModel(bytes) { model in
+                defer { filler.restoreAll() }
+                if let graph = model.pointee.graph { try filler.fill(graph) }
+                for function in messages(model.pointee.n_functions, model.pointee.functions) {
+                    for node in messages(function.pointee.n_node, function.pointee.node) { try filler.fill(node) }
+                }
+                guard filler.next == filler.source.tensorCount else {
+                    throw ONNXError(.invalidTensor, file: file, "the skeleton holds \(filler.next) tensors, the container \(filler.source.tensorCount)")
+                }
+                if let (rewriter, candidates) = rewriter {
+                    _ = rewriter.rewrite(model, factored: candidates)
+                }
+                defer { rewriter?.0.restore() }
+                return try body(model)
             }
-            defer { onnx__model_proto__free_unpacked(model, nil) }
-            defer { filler.restoreAll() }
-            if let graph = model.pointee.graph { try filler.fill(graph) }
-            for function in messages(model.pointee.n_functions, model.pointee.functions) {
-                for node in messages(function.pointee.n_node, function.pointee.node) { try filler.fill(node) }
-            }
-            guard filler.next == filler.source.tensorCount else {
-                throw ONNXError(.invalidTensor, file: file, "the skeleton holds \(filler.next) tensors, the container \(filler.source.tensorCount)")
-            }
-            if let (rewriter, candidates) = rewriter {
-                _ = rewriter.rewrite(model, factored: candidates)
-            }
-            defer { rewriter?.0.restore() }
-            return try body(model)
         }
+        guard let result else { throw ONNXError(.malformed, file: file, "the container's ONNX skeleton does not parse") }
+        return result
     }
 }
 
