@@ -140,7 +140,7 @@ final class FactoredGraphRewriter {
         // Where each weight comes from: an initializer, or the one output of a Constant node.
         let initializerNames = Set(messages(graph.pointee.n_initializer, graph.pointee.initializer).map { string($0.pointee.name) })
         var constantNode: [String: Int] = [:]
-        for (n, node) in nodes.enumerated() where string(node.pointee.op_type) == "Constant" && node.pointee.n_output == 1 {
+        for (n, node) in nodes.enumerated() where TensorSlots.isConstantOperator(node) && node.pointee.n_output == 1 {
             constantNode[string(node.pointee.output[0])] = n
         }
         var dropped = Set<Int>()  // Constant nodes whose weight is now held by factors

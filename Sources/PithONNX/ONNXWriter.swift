@@ -157,10 +157,7 @@ public enum ONNXWriter {
         let result = try skeleton.withUnsafeBytes { bytes in
             try ProtobufCalls.withUnpackedModel(bytes) { model in
                 defer { filler.restoreAll() }
-                if let graph = model.pointee.graph { try filler.fill(graph) }
-                for function in messages(model.pointee.n_functions, model.pointee.functions) {
-                    for node in messages(function.pointee.n_node, function.pointee.node) { try filler.fill(node) }
-                }
+                try TensorSlots.forEach(in: model, file: file) { slot, _ in try filler.fill(slot) }
                 guard filler.next == filler.source.tensorCount else {
                     throw ONNXError(.invalidTensor, file: file, "the skeleton holds \(filler.next) tensors, the container \(filler.source.tensorCount)")
                 }
@@ -230,27 +227,13 @@ private final class Filler<Source: TensorSource> {
         values.withUnsafeBytes { copy($0) }.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self) }
     }
 
-    func fill(_ graph: UnsafeMutablePointer<Onnx__GraphProto>) throws {
-        for tensor in messages(graph.pointee.n_initializer, graph.pointee.initializer) { try set(tensor, index: try take()) }
-        for sparse in messages(graph.pointee.n_sparse_initializer, graph.pointee.sparse_initializer) { try set(sparse, try tensor(try take())) }
-        for node in messages(graph.pointee.n_node, graph.pointee.node) { try fill(node) }
-    }
-
-    func fill(_ node: UnsafeMutablePointer<Onnx__NodeProto>) throws {
-        let isConstant = string(node.pointee.op_type) == "Constant" && ["", "ai.onnx"].contains(string(node.pointee.domain))
-        for attribute in messages(node.pointee.n_attribute, node.pointee.attribute) {
-            let a = attribute.pointee
-            let name = string(a.name)
-            if isConstant, ["value_float", "value_int", "value_floats", "value_ints", "value_string", "value_strings"].contains(name) {
-                try setConstant(attribute, name: name, try tensor(try take()))
-                continue
-            }
-            if let t = a.t { try set(t, index: try take()) }
-            if let s = a.sparse_tensor { try set(s, try tensor(try take())) }
-            for t in messages(a.n_tensors, a.tensors) { try set(t, index: try take()) }
-            for s in messages(a.n_sparse_tensors, a.sparse_tensors) { try set(s, try tensor(try take())) }
-            if let g = a.g { try fill(g) }
-            for g in messages(a.n_graphs, a.graphs) { try fill(g) }
+    /// The next tensor into `slot` (slots come in `TensorSlots` order).
+    func fill(_ slot: TensorSlots.Slot) throws {
+        let index = try take()
+        switch slot {
+        case .tensor(let t): try set(t, index: index)
+        case .sparseTensor(let s): try set(s, try tensor(index))
+        case .constantValue(let attribute, let value): try setConstant(attribute, value, try tensor(index))
         }
     }
 
@@ -327,25 +310,25 @@ private final class Filler<Source: TensorSource> {
         try set(indices, Tensor(name: tensor.name, dtype: .int64, shape: [positions.count], storage: .dense(TensorBuffer(values: positions)), origin: tensor.origin))
     }
 
-    func setConstant(_ attribute: UnsafeMutablePointer<Onnx__AttributeProto>, name: String, _ tensor: Tensor) throws {
+    func setConstant(_ attribute: UnsafeMutablePointer<Onnx__AttributeProto>, _ value: TensorSlots.ConstantValue, _ tensor: Tensor) throws {
         let saved = attribute.pointee
         undo.append { attribute.pointee = saved }
-        switch name {
-        case "value_float": attribute.pointee.f = tensor.floatValues().first ?? 0
-        case "value_floats":
+        switch value {
+        case .float: attribute.pointee.f = tensor.floatValues().first ?? 0
+        case .floats:
             let values = tensor.floatValues()
             attribute.pointee.n_floats = values.count
             attribute.pointee.floats = copy(values)
-        case "value_int", "value_ints":
+        case .int, .ints:
             let buffer = try dense(tensor)
             let values = buffer.withUnsafeBufferPointer(as: Int64.self) { Array($0) }
-            if name == "value_int" { attribute.pointee.i = values.first ?? 0 } else {
+            if value == .int { attribute.pointee.i = values.first ?? 0 } else {
                 attribute.pointee.n_ints = values.count
                 attribute.pointee.ints = copy(values)
             }
-        default:  // value_string(s)
+        case .string, .strings:
             guard case .strings(let values) = tensor.storage else { return }
-            if name == "value_string" {
+            if value == .string {
                 attribute.pointee.s = values.first.map { v in ProtobufCBinaryData(len: v.count, data: v.withUnsafeBytes { copy($0) }) } ?? attribute.pointee.s
             } else {
                 let entries = values.map { v in ProtobufCBinaryData(len: v.count, data: v.withUnsafeBytes { copy($0) }) }

@@ -42,5 +42,6 @@ import PithTestSupport
         #expect(mkfifo(fifo, 0o644) == 0)
         #expect(throws: ONNXError.self) { try ONNXReader.read(contentsOf: fifo) }
         #expect(throws: ONNXError.self) { try ONNXSkeleton.strip(contentsOf: fifo) }
+        #expect(throws: ONNXError.self) { try ONNXReader.readWithSkeleton(contentsOf: fifo) }
     }
 }
