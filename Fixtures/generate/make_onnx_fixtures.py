@@ -378,6 +378,50 @@ def external_data():
     save(identity_model(inits, "external"), "external-data.onnx", entries, check=False)
 
 
+def custom_constants():
+    """A `Constant` node of a custom domain beside ONNX's own `Constant`: the custom one's
+    `value_floats` / `value_ints` are ordinary attributes (they stay in the skeleton), only its
+    TENSOR attribute `value` is a tensor, named after node and attribute. The same pair sits in
+    an `If` branch, so the rule holds in subgraphs too."""
+    entries = []
+    local = np.random.default_rng(20251124)  # its own generator: remaking this file alone gives the same bytes
+    w = local.normal(size=(2, 3)).astype(np.float32)
+    onnx_floats = np.array([0.5, -1.25, 3.0], np.float32)
+    custom_value = local.normal(size=(4,)).astype(np.float32)
+    branch_floats = np.array([2.0, 0.0, -0.5], np.float32)
+    then_g = helper.make_graph(
+        [helper.make_node("Constant", [], ["b_onnx"], value_floats=branch_floats.tolist()),
+         helper.make_node("Constant", [], ["b_custom"], name="branch_custom", domain="pith.custom",
+                          value_floats=[7.0, -7.5], value_ints=[1, 2])],
+        "then", [], [helper.make_tensor_value_info("b_onnx", TP.FLOAT, [3])])
+    else_g = helper.make_graph(
+        [helper.make_node("Constant", [], ["e_onnx"], value_floats=[1.0, 1.0, 1.0])],
+        "else", [], [helper.make_tensor_value_info("e_onnx", TP.FLOAT, [3])])
+    nodes = [
+        helper.make_node("Constant", [], ["c_onnx"], value_floats=onnx_floats.tolist()),
+        helper.make_node("Constant", [], ["c_custom"], name="custom", domain="pith.custom",
+                         value_floats=[1.5, -2.0, 0.25, 8.0], value_ints=[4, -5], value_float=0.75,
+                         value=numpy_helper.from_array(custom_value)),
+        helper.make_node("If", ["cond"], ["gated"], name="gate", then_branch=then_g, else_branch=else_g),
+        helper.make_node("Identity", ["w"], ["w_out"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "custom-constants", [helper.make_tensor_value_info("cond", TP.BOOL, [])],
+        [helper.make_tensor_value_info("c_onnx", TP.FLOAT, [3]), helper.make_tensor_value_info("c_custom", TP.FLOAT, [4]),
+         helper.make_tensor_value_info("gated", TP.FLOAT, [3]), helper.make_tensor_value_info("w_out", TP.FLOAT, [2, 3])],
+        [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, producer_name="pith-fixtures",
+                              opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("pith.custom", 1)])
+    model.ir_version = 8
+    entries += [
+        stats_entry("w", "float32", [2, 3], w), stats_entry("c_onnx", "float32", [3], onnx_floats),
+        stats_entry("custom/value", "float32", [4], custom_value),
+        stats_entry("gate/then_branch/b_onnx", "float32", [3], branch_floats),
+        stats_entry("gate/else_branch/e_onnx", "float32", [3], np.ones(3, np.float32)),
+    ]
+    save(model, "custom-constants.onnx", entries)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     dtypes_raw()
@@ -386,8 +430,15 @@ def main():
     sparse_and_constants()
     subgraphs()
     external_data()
+    custom_constants()
     print("wrote", sorted(os.listdir(OUT)))
 
 
 if __name__ == "__main__":
-    main()
+    # `python3 make_onnx_fixtures.py custom_constants` remakes one fixture only.
+    if len(sys.argv) > 1:
+        os.makedirs(OUT, exist_ok=True)
+        for name in sys.argv[1:]:
+            globals()[name]()
+    else:
+        main()

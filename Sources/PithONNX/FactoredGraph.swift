@@ -45,7 +45,7 @@ final class Arena {
 
     func intAttribute(_ name: String, _ value: Int64) -> UnsafeMutablePointer<Onnx__AttributeProto>? {
         message(Onnx__AttributeProto.self) { a in
-            onnx__attribute_proto__init(a)
+            ProtobufCalls.initialize(a)
             a.pointee.name = cString(name)
             a.pointee.has_type = 1
             a.pointee.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT
@@ -56,7 +56,7 @@ final class Arena {
 
     func floatAttribute(_ name: String, _ value: Float) -> UnsafeMutablePointer<Onnx__AttributeProto>? {
         message(Onnx__AttributeProto.self) { a in
-            onnx__attribute_proto__init(a)
+            ProtobufCalls.initialize(a)
             a.pointee.name = cString(name)
             a.pointee.has_type = 1
             a.pointee.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT
@@ -67,7 +67,7 @@ final class Arena {
 
     func intsAttribute(_ name: String, _ values: [Int64]) -> UnsafeMutablePointer<Onnx__AttributeProto>? {
         message(Onnx__AttributeProto.self) { a in
-            onnx__attribute_proto__init(a)
+            ProtobufCalls.initialize(a)
             a.pointee.name = cString(name)
             a.pointee.has_type = 1
             a.pointee.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS
@@ -79,7 +79,7 @@ final class Arena {
     func node(_ op: String, name: String, inputs: [String], outputs: [String],
               attributes: [UnsafeMutablePointer<Onnx__AttributeProto>?] = []) -> UnsafeMutablePointer<Onnx__NodeProto> {
         message(Onnx__NodeProto.self) { n in
-            onnx__node_proto__init(n)
+            ProtobufCalls.initialize(n)
             n.pointee.op_type = cString(op)
             n.pointee.name = cString(name)
             n.pointee.n_input = inputs.count
@@ -94,7 +94,7 @@ final class Arena {
     /// An initializer holding `values` as float32 (data_type 1) or int64 (7) raw data.
     func tensor<T>(_ name: String, dims: [Int], _ values: [T], dataType: Int32) -> UnsafeMutablePointer<Onnx__TensorProto> {
         message(Onnx__TensorProto.self) { t in
-            onnx__tensor_proto__init(t)
+            ProtobufCalls.initialize(t)
             t.pointee.name = cString(name)
             t.pointee.n_dims = dims.count
             t.pointee.dims = array(dims.map(Int64.init))
@@ -140,7 +140,7 @@ final class FactoredGraphRewriter {
         // Where each weight comes from: an initializer, or the one output of a Constant node.
         let initializerNames = Set(messages(graph.pointee.n_initializer, graph.pointee.initializer).map { string($0.pointee.name) })
         var constantNode: [String: Int] = [:]
-        for (n, node) in nodes.enumerated() where string(node.pointee.op_type) == "Constant" && node.pointee.n_output == 1 {
+        for (n, node) in nodes.enumerated() where TensorSlots.isConstantOperator(node) && node.pointee.n_output == 1 {
             constantNode[string(node.pointee.output[0])] = n
         }
         var dropped = Set<Int>()  // Constant nodes whose weight is now held by factors

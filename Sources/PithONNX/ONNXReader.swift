@@ -1,21 +1,34 @@
-import Foundation
 public import PithIR
 internal import CONNXProto
 
 /// Reads ONNX model files into the IR.
 ///
 /// Weights are collected from everywhere ONNX allows them: `graph.initializer`,
-/// `graph.sparse_initializer` (expanded to dense), `Constant` nodes (every
-/// `value*` attribute), tensor-valued attributes of other nodes, every subgraph
-/// held by GRAPH/GRAPHS attributes (`If`, `Loop`, `Scan`, nested to any
-/// depth), and the bodies of model-local functions. Tensor data may be in
-/// `raw_data`, in any typed field (packed or not), or in external files next to
-/// the model.
+/// `graph.sparse_initializer` (expanded to dense), nodes of ONNX's `Constant`
+/// operator (default domain; every `value*` attribute), tensor-valued attributes
+/// of other nodes, every subgraph held by GRAPH/GRAPHS attributes (`If`, `Loop`,
+/// `Scan`, nested to any depth), and the bodies of model-local functions — the
+/// slots `TensorSlots` defines, in its order. Tensor data may be in `raw_data`,
+/// in any typed field (packed or not), or in external files next to the model.
 public enum ONNXReader {
     /// Reads the model at `path`. External data files are looked up relative to its folder.
     public static func read(contentsOf path: String) throws -> Model {
-        try mappedFile(path).withUnsafeBytes { bytes in
-            try read(bytes: bytes, file: path, externalData: ExternalDataReader(modelFile: path))
+        let file = try mappedFile(path)
+        return try withExtendedLifetime(file) {
+            try read(bytes: file.bytes, file: path, externalData: ExternalDataReader(modelFile: path))
+        }
+    }
+
+    /// Reads the model at `path` and its skeleton (`ONNXSkeleton`) from one parse of the file:
+    /// the same model as `read(contentsOf:)` and the same bytes as `ONNXSkeleton.strip(contentsOf:)`.
+    public static func readWithSkeleton(contentsOf path: String) throws -> (model: Model, skeleton: [UInt8]) {
+        let file = try mappedFile(path)
+        return try withExtendedLifetime(file) {
+            try withParsedModel(file.bytes, file: path) { proto in
+                var importer = Importer(decoder: TensorDecoder(file: path, externalData: ExternalDataReader(modelFile: path)))
+                let model = try importer.model(proto)
+                return (model, try ONNXSkeleton.strip(proto, file: path))
+            }
         }
     }
 
@@ -37,44 +50,42 @@ public enum ONNXReader {
     }
 
     static func read(bytes: UnsafeRawBufferPointer, file: String, externalData: ExternalDataReader?, supplied: [Tensor]? = nil) throws -> Model {
+        try withParsedModel(bytes, file: file) { proto in
+            var importer = Importer(decoder: TensorDecoder(file: file, externalData: externalData), supplied: supplied)
+            return try importer.model(proto)
+        }
+    }
+
+    /// Checks `bytes` with the wire scanner, unpacks them and runs `body` on the message, which is
+    /// freed when `body` returns. `file` names the bytes in errors.
+    static func withParsedModel<R>(_ bytes: UnsafeRawBufferPointer, file: String,
+                                   _ body: (UnsafeMutablePointer<Onnx__ModelProto>) throws -> R) throws -> R {
         guard !bytes.isEmpty else { throw ONNXError(.malformed, file: file, "the file is empty") }
         // The scan is cheap (it skips over tensor data by length) and bounds the nesting depth
         // before protobuf-c, which recurses without a limit, sees the bytes.
         if let problem = WireScanner(bytes: bytes).firstProblem() {
             throw ONNXError(.malformed, file: file, "not a valid ONNX model: \(problem)")
         }
-        let result = try ProtobufCalls.withUnpackedModel(bytes) { proto -> Model in
-            var importer = Importer(decoder: TensorDecoder(file: file, externalData: externalData), supplied: supplied)
-            return try importer.model(proto)
-        }
-        guard let result else {
+        guard let result = try ProtobufCalls.withUnpackedModel(bytes, body) else {
             throw ONNXError(.malformed, file: file, "not a valid ONNX model: protobuf-c rejected the message (a field holds a value of the wrong type, or a string is not UTF-8)")
         }
         return result
     }
 }
 
-/// Converts one unpacked `ModelProto`, collecting tensors as it goes.
+/// Converts one unpacked `ModelProto`: first every tensor slot, in `TensorSlots` order, into
+/// `tensors`; then the graphs, nodes and attributes, which refer to those tensors by their slot.
 private struct Importer {
     let decoder: TensorDecoder
     var tensors: [Tensor] = []
     /// Reading a skeleton: the tensors to put where the skeleton's cleared ones are, in order.
     let supplied: [Tensor]?
+    /// The tensor read from each slot, by the slot's message.
+    private var slotTensors: [UnsafeMutableRawPointer: TensorID] = [:]
 
     init(decoder: TensorDecoder, supplied: [Tensor]? = nil) {
         self.decoder = decoder
         self.supplied = supplied
-    }
-
-    /// The tensor `t` holds, or in a skeleton a stand-in that `add` replaces with the supplied one.
-    func decode(_ t: UnsafeMutablePointer<Onnx__TensorProto>, name: String) throws -> TensorDecoder.Decoded {
-        if supplied != nil { return TensorDecoder.Decoded(dtype: .float32, shape: [0], storage: .dense(TensorBuffer(bytes: []))) }
-        return try decoder.decode(t, name: name)
-    }
-
-    func decodeSparse(_ t: UnsafeMutablePointer<Onnx__SparseTensorProto>, name: String) throws -> TensorDecoder.Decoded {
-        if supplied != nil { return TensorDecoder.Decoded(dtype: .float32, shape: [0], storage: .dense(TensorBuffer(bytes: []))) }
-        return try decoder.decodeSparse(t, name: name)
     }
 
     var file: String { decoder.file }
@@ -83,6 +94,9 @@ private struct Importer {
         let p = proto.pointee
         guard let graphProto = p.graph else {
             throw ONNXError(.malformed, file: file, "not an ONNX model: `ModelProto.graph` (field 7) is missing")
+        }
+        try TensorSlots.forEach(in: proto, file: file) { slot, place in
+            slotTensors[slot.message] = try add(slot, at: place)
         }
         var metadata = ModelMetadata()
         metadata.irVersion = p.has_ir_version != 0 ? p.ir_version : 0
@@ -100,7 +114,7 @@ private struct Importer {
         for function in messages(p.n_functions, p.functions) {
             let f = function.pointee
             let name = string(f.name)
-            let path = GraphPath(function: string(f.domain).isEmpty ? name : string(f.domain) + "." + name)
+            let path = TensorSlots.functionPath(function)
             var body = Graph(name: name, docString: string(f.doc_string))
             body.nodes = try nodes(f.n_node, f.node, path: path)
             try assignConsumers(in: body, path: path)
@@ -121,7 +135,33 @@ private struct Importer {
         }
     }
 
-    private mutating func add(_ decoded: TensorDecoder.Decoded, name: String, origin: TensorOrigin, consumer: Consumer? = nil) -> TensorID {
+    // MARK: - Tensor slots
+
+    /// The tensor in `slot`, named, with its origin and (for a node's own tensor) its consumer; or in
+    /// a skeleton the supplied tensor in its place.
+    private mutating func add(_ slot: TensorSlots.Slot, at place: TensorSlots.Place) throws -> TensorID {
+        let prefix = place.graph.description
+        let name: String, origin: TensorOrigin, consumer: Consumer?
+        if let node = place.node {
+            // A Constant's tensor is named after the value it produces; other tensors after node and attribute.
+            name = node.isConstant && !node.firstOutput.isEmpty
+                ? prefix + node.firstOutput
+                : prefix + node.label + "/" + node.attribute + (node.index > 0 ? "[\(node.index)]" : "")
+            origin = .nodeAttribute(graph: place.graph, node: node.label, attribute: node.attribute, index: node.index)
+            consumer = node.isConstant ? nil : Consumer(op: node.opType, name: prefix + node.label)
+        } else {
+            switch slot {
+            case .tensor(let t):
+                name = prefix + string(t.pointee.name)
+                origin = .initializer(graph: place.graph)
+            case .sparseTensor(let s):
+                name = prefix + (s.pointee.values.map { string($0.pointee.name) } ?? "")
+                origin = .sparseInitializer(graph: place.graph)
+            case .constantValue:
+                preconditionFailure("TensorSlots yields Constant values with their node only")
+            }
+            consumer = nil  // assigned from the graph's nodes by `assignConsumers`
+        }
         if let supplied, tensors.count < supplied.count {
             var tensor = supplied[tensors.count]
             tensor.origin = origin
@@ -129,26 +169,59 @@ private struct Importer {
             tensors.append(tensor)
             return tensors.count - 1
         }
+        let decoded = try decode(slot, name: name)
         tensors.append(Tensor(
             name: name, dtype: decoded.dtype, shape: decoded.shape, storage: decoded.storage,
             origin: origin, consumer: consumer))
         return tensors.count - 1
     }
 
+    /// The data in `slot`; in a skeleton (whose data is cleared) a stand-in.
+    private func decode(_ slot: TensorSlots.Slot, name: String) throws -> TensorDecoder.Decoded {
+        if supplied != nil { return TensorDecoder.Decoded(dtype: .float32, shape: [0], storage: .dense(TensorBuffer(bytes: []))) }
+        func dense(_ dtype: DType, _ shape: [Int], _ buffer: TensorBuffer) -> TensorDecoder.Decoded {
+            TensorDecoder.Decoded(dtype: dtype, shape: shape, storage: .dense(buffer))
+        }
+        func bytes(_ data: ProtobufCBinaryData) -> [UInt8] {
+            Array(UnsafeBufferPointer(start: data.data, count: data.data == nil ? 0 : data.len))
+        }
+        switch slot {
+        case .tensor(let t): return try decoder.decode(t, name: name)
+        case .sparseTensor(let s): return try decoder.decodeSparse(s, name: name)
+        case .constantValue(let attribute, let value):
+            let a = attribute.pointee
+            switch value {
+            case .float: return dense(.float32, [], TensorBuffer(values: [a.f]))
+            case .int: return dense(.int64, [], TensorBuffer(values: [a.i]))
+            case .string: return TensorDecoder.Decoded(dtype: .string, shape: [], storage: .strings([bytes(a.s)]))
+            case .floats:
+                let values = Array(repeated(a.n_floats, a.floats))
+                return dense(.float32, [values.count], TensorBuffer(values: values))
+            case .ints:
+                let values = Array(repeated(a.n_ints, a.ints))
+                return dense(.int64, [values.count], TensorBuffer(values: values))
+            case .strings:
+                let values = repeated(a.n_strings, a.strings).map(bytes)
+                return TensorDecoder.Decoded(dtype: .string, shape: [values.count], storage: .strings(values))
+            }
+        }
+    }
+
+    /// The tensor read from the slot that is `message`.
+    private func tensor<T>(at message: UnsafeMutablePointer<T>) -> TensorID {
+        guard let id = slotTensors[UnsafeMutableRawPointer(message)] else {
+            preconditionFailure("a tensor slot that TensorSlots did not visit: the walks disagree")
+        }
+        return id
+    }
+
+    // MARK: - Structure
+
     mutating func graph(_ proto: UnsafeMutablePointer<Onnx__GraphProto>, path: GraphPath) throws -> Graph {
         let p = proto.pointee
         var graph = Graph(name: string(p.name), docString: string(p.doc_string))
-        let prefix = path.description
-        for tensor in messages(p.n_initializer, p.initializer) {
-            let name = string(tensor.pointee.name)
-            let decoded = try decode(tensor, name: prefix + name)
-            graph.initializers.append(add(decoded, name: prefix + name, origin: .initializer(graph: path)))
-        }
-        for sparse in messages(p.n_sparse_initializer, p.sparse_initializer) {
-            let name = sparse.pointee.values.map { string($0.pointee.name) } ?? ""
-            let decoded = try decodeSparse(sparse, name: prefix + name)
-            graph.sparseInitializers.append(add(decoded, name: prefix + name, origin: .sparseInitializer(graph: path)))
-        }
+        graph.initializers = messages(p.n_initializer, p.initializer).map { tensor(at: $0) }
+        graph.sparseInitializers = messages(p.n_sparse_initializer, p.sparse_initializer).map { tensor(at: $0) }
         graph.inputs = messages(p.n_input, p.input).map(valueInfo)
         graph.outputs = messages(p.n_output, p.output).map(valueInfo)
         graph.valueInfo = messages(p.n_value_info, p.value_info).map(valueInfo)
@@ -167,9 +240,10 @@ private struct Importer {
                 name: string(p.name), opType: string(p.op_type), domain: string(p.domain),
                 inputs: repeated(p.n_input, p.input).map(string), outputs: repeated(p.n_output, p.output).map(string),
                 docString: string(p.doc_string))
-            let label = node.name.isEmpty ? "\(node.opType)#\(index)" : node.name
+            let label = TensorSlots.label(nodeProto, index: index)
+            let isConstant = TensorSlots.isConstantOperator(nodeProto)
             for attribute in messages(p.n_attribute, p.attribute) {
-                node.attributes.append(try self.attribute(attribute, node: node, label: label, path: path))
+                node.attributes.append(try self.attribute(attribute, inConstant: isConstant, label: label, path: path))
             }
             result.append(node)
         }
@@ -177,104 +251,41 @@ private struct Importer {
     }
 
     private mutating func attribute(
-        _ proto: UnsafeMutablePointer<Onnx__AttributeProto>, node: Node, label: String, path: GraphPath
+        _ proto: UnsafeMutablePointer<Onnx__AttributeProto>, inConstant: Bool, label: String, path: GraphPath
     ) throws -> Attribute {
         let a = proto.pointee
         let name = string(a.name)
-        let isConstant = node.opType == "Constant" && (node.domain.isEmpty || node.domain == "ai.onnx")
-        // A Constant's tensor is named after the value it produces; other tensors after node and attribute.
-        let tensorName: (Int) -> String = { index in
-            if isConstant, let output = node.outputs.first, !output.isEmpty { return path.description + output }
-            return path.description + label + "/" + name + (index > 0 ? "[\(index)]" : "")
-        }
-        let origin: (Int) -> TensorOrigin = { .nodeAttribute(graph: path, node: label, attribute: name, index: $0) }
-        let own = isConstant ? nil : Consumer(op: node.opType, name: path.description + label)
-        func constant(_ dtype: DType, _ shape: [Int], _ buffer: TensorBuffer) -> TensorDecoder.Decoded {
-            TensorDecoder.Decoded(dtype: dtype, shape: shape, storage: .dense(buffer))
-        }
-
         let value: AttributeValue
-        switch kind(of: a) {
-        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT:
-            value = isConstant && name == "value_float"
-                ? .tensor(add(constant(.float32, [], TensorBuffer(values: [a.f])), name: tensorName(0), origin: origin(0)))
-                : .float(a.f)
-        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT:
-            value = isConstant && name == "value_int"
-                ? .tensor(add(constant(.int64, [], TensorBuffer(values: [a.i])), name: tensorName(0), origin: origin(0)))
-                : .int(a.i)
-        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING:
-            let bytes = Array(UnsafeBufferPointer(start: a.s.data, count: a.s.data == nil ? 0 : a.s.len))
-            value = isConstant && name == "value_string"
-                ? .tensor(add(TensorDecoder.Decoded(dtype: .string, shape: [], storage: .strings([bytes])), name: tensorName(0), origin: origin(0)))
-                : .string(bytes)
-        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS:
-            let values = Array(repeated(a.n_floats, a.floats))
-            value = isConstant && name == "value_floats"
-                ? .tensor(add(constant(.float32, [values.count], TensorBuffer(values: values)), name: tensorName(0), origin: origin(0)))
-                : .floats(values)
-        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS:
-            let values = Array(repeated(a.n_ints, a.ints))
-            value = isConstant && name == "value_ints"
-                ? .tensor(add(constant(.int64, [values.count], TensorBuffer(values: values)), name: tensorName(0), origin: origin(0)))
-                : .ints(values)
-        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS:
-            let values = repeated(a.n_strings, a.strings).map { Array(UnsafeBufferPointer(start: $0.data, count: $0.data == nil ? 0 : $0.len)) }
-            value = isConstant && name == "value_strings"
-                ? .tensor(add(TensorDecoder.Decoded(dtype: .string, shape: [values.count], storage: .strings(values)), name: tensorName(0), origin: origin(0)))
-                : .strings(values)
-        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR:
-            guard let t = a.t else { throw ONNXError(.malformed, file: file, "node `\(label)`: attribute `\(name)` is a TENSOR but holds none") }
-            value = .tensor(add(try decode(t, name: tensorName(0)), name: tensorName(0), origin: origin(0), consumer: own))
-        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSOR:
-            guard let t = a.sparse_tensor else { throw ONNXError(.malformed, file: file, "node `\(label)`: attribute `\(name)` is a SPARSE_TENSOR but holds none") }
-            value = .sparseTensor(add(try decodeSparse(t, name: tensorName(0)), name: tensorName(0), origin: origin(0), consumer: own))
-        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSORS:
-            var ids: [TensorID] = []
-            for (index, t) in messages(a.n_tensors, a.tensors).enumerated() {
-                ids.append(add(try decode(t, name: tensorName(index)), name: tensorName(index), origin: origin(index), consumer: own))
-            }
-            value = .tensors(ids)
-        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSORS:
-            var ids: [TensorID] = []
-            for (index, t) in messages(a.n_sparse_tensors, a.sparse_tensors).enumerated() {
-                ids.append(add(try decodeSparse(t, name: tensorName(index)), name: tensorName(index), origin: origin(index), consumer: own))
-            }
-            value = .sparseTensors(ids)
-        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH:
-            guard let g = a.g else { throw ONNXError(.malformed, file: file, "node `\(label)`: attribute `\(name)` is a GRAPH but holds none") }
-            value = .graph(try graph(g, path: path.appending(.init(node: label, attribute: name))))
-        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS:
+        switch try TensorSlots.role(of: proto, inConstant: inConstant, label: label, file: file) {
+        case .constantValue: value = .tensor(tensor(at: proto))
+        case .tensor(let t): value = .tensor(tensor(at: t))
+        case .sparseTensor(let s): value = .sparseTensor(tensor(at: s))
+        case .tensors(let ts): value = .tensors(ts.map { tensor(at: $0) })
+        case .sparseTensors(let ss): value = .sparseTensors(ss.map { tensor(at: $0) })
+        case .graph(let g): value = .graph(try graph(g, path: path.appending(.init(node: label, attribute: name))))
+        case .graphs(let gs):
             var graphs: [Graph] = []
-            for (index, g) in messages(a.n_graphs, a.graphs).enumerated() {
+            for (index, g) in gs.enumerated() {
                 graphs.append(try graph(g, path: path.appending(.init(node: label, attribute: name, index: index))))
             }
             value = .graphs(graphs)
-        default:
-            value = .opaque(kind: "attribute", encoded: ProtobufCalls.encode(proto))
+        case .plain(let kind):
+            switch kind {
+            case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT: value = .float(a.f)
+            case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT: value = .int(a.i)
+            case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING:
+                value = .string(Array(UnsafeBufferPointer(start: a.s.data, count: a.s.data == nil ? 0 : a.s.len)))
+            case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS: value = .floats(Array(repeated(a.n_floats, a.floats)))
+            case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS: value = .ints(Array(repeated(a.n_ints, a.ints)))
+            case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS:
+                value = .strings(repeated(a.n_strings, a.strings).map { Array(UnsafeBufferPointer(start: $0.data, count: $0.data == nil ? 0 : $0.len)) })
+            default: value = .opaque(kind: "attribute", encoded: ProtobufCalls.encode(proto))
+            }
         }
         let reference = string(a.ref_attr_name)
         return Attribute(
             name: name, value: value, referencedAttribute: reference.isEmpty ? nil : reference,
             docString: string(a.doc_string))
-    }
-
-    /// The attribute's kind; files from IR version 1 lack `type`, so it is inferred from the field set.
-    private func kind(of a: Onnx__AttributeProto) -> Onnx__AttributeProto__AttributeType {
-        if a.has_type != 0, a.type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__UNDEFINED { return a.type }
-        if a.has_f != 0 { return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT }
-        if a.has_i != 0 { return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT }
-        if a.has_s != 0 { return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING }
-        if a.t != nil { return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR }
-        if a.g != nil { return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH }
-        if a.sparse_tensor != nil { return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSOR }
-        if a.n_floats > 0 { return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS }
-        if a.n_ints > 0 { return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS }
-        if a.n_strings > 0 { return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS }
-        if a.n_tensors > 0 { return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSORS }
-        if a.n_graphs > 0 { return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS }
-        if a.n_sparse_tensors > 0 { return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSORS }
-        return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__UNDEFINED
     }
 
     private func valueInfo(_ proto: UnsafeMutablePointer<Onnx__ValueInfoProto>) -> ValueInfo {
@@ -306,7 +317,7 @@ private struct Importer {
         for id in graph.initializers + graph.sparseInitializers {
             defined.append((id, String(tensors[id].name.dropFirst(prefix.count))))
         }
-        for node in graph.nodes where node.opType == "Constant" {
+        for node in graph.nodes where TensorSlots.isConstantOperator(opType: node.opType, domain: node.domain) {
             if case .tensor(let id)? = node.attributes.first?.value, let output = node.outputs.first {
                 defined.append((id, output))
             }
@@ -349,11 +360,11 @@ private struct Importer {
     }
 }
 
-/// The file at `path`, memory-mapped.
-func mappedFile(_ path: String) throws -> Data {
+/// The file at `path`, memory-mapped (PithIR's `MappedFile`: regular files only).
+func mappedFile(_ path: String) throws -> MappedFile {
     do {
-        return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        return try MappedFile(path)
     } catch {
-        throw ONNXError(.io, file: path, "cannot read the file (\((error as NSError).localizedDescription))")
+        throw ONNXError(.io, file: path, error.reason)
     }
 }

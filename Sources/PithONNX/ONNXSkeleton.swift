@@ -1,37 +1,29 @@
-import Foundation
 internal import CONNXProto
-internal import CProtobufC
 
 /// The structure of an ONNX model without its tensor data: the `ModelProto` with the data fields
-/// of every tensor cleared (raw_data, typed fields, external data references), everything else —
-/// graph, attributes, metadata, unknown fields — kept byte for byte by protobuf-c.
+/// of every tensor slot cleared (raw_data, typed fields, external data references, the numbers of
+/// a Constant's `value_floats` / `value_ints` / `value_strings`), everything else — graph,
+/// attributes, metadata, unknown fields — kept byte for byte by protobuf-c.
 ///
-/// Tensors are visited in the order `ONNXReader` lists them, so the i-th tensor of the IR is the
-/// i-th tensor cleared here; restore fills them back in that order.
+/// Slots are visited in `TensorSlots` order, the order `ONNXReader` lists tensors, so the i-th
+/// tensor of the IR is the i-th slot cleared here; restore fills them back in that order.
 public enum ONNXSkeleton {
+    /// The skeleton of the model at `path`. To read the model as well, `ONNXReader.readWithSkeleton`
+    /// gives both from one parse of the file.
     public static func strip(contentsOf path: String) throws -> [UInt8] {
-        try mappedFile(path).withUnsafeBytes { bytes in
-            if let problem = WireScanner(bytes: bytes).firstProblem() {
-                throw ONNXError(.malformed, file: path, "not a valid ONNX model: \(problem)")
-            }
-            guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                  let model = onnx__model_proto__unpack(nil, bytes.count, base) else {
-                throw ONNXError(.malformed, file: path, "not a valid ONNX model")
-            }
-            defer { onnx__model_proto__free_unpacked(model, nil) }
-            let clearer = Clearer()
-            if let graph = model.pointee.graph { clearer.clear(graph) }
-            for function in messages(model.pointee.n_functions, model.pointee.functions) {
-                for node in messages(function.pointee.n_node, function.pointee.node) { clearer.clear(node) }
-            }
-            let size = onnx__model_proto__get_packed_size(model)
-            var output = [UInt8](repeating: 0, count: size)
-            _ = output.withUnsafeMutableBufferPointer { onnx__model_proto__pack(model, $0.baseAddress) }
-            clearer.restoreAll()  // so that free_unpacked frees every element it allocated
-            return output
+        let file = try mappedFile(path)
+        return try withExtendedLifetime(file) {
+            try ONNXReader.withParsedModel(file.bytes, file: path) { model in try strip(model, file: path) }
         }
     }
 
+    /// The skeleton of an unpacked model; the model is left as it was.
+    static func strip(_ model: UnsafeMutablePointer<Onnx__ModelProto>, file: String) throws -> [UInt8] {
+        let clearer = Clearer()
+        defer { clearer.restoreAll() }  // so that free_unpacked frees every element it allocated
+        try TensorSlots.forEach(in: model, file: file) { slot, _ in clearer.clear(slot) }
+        return ProtobufCalls.pack(model)
+    }
 }
 
 /// Clears data fields and remembers how to put the counts back before the message is freed.
@@ -43,37 +35,24 @@ private final class Clearer {
         undo.removeAll()
     }
 
-    func clear(_ graph: UnsafeMutablePointer<Onnx__GraphProto>) {
-        for tensor in messages(graph.pointee.n_initializer, graph.pointee.initializer) { clear(tensor) }
-        for sparse in messages(graph.pointee.n_sparse_initializer, graph.pointee.sparse_initializer) { clear(sparse) }
-        for node in messages(graph.pointee.n_node, graph.pointee.node) { clear(node) }
-    }
-
-    func clear(_ node: UnsafeMutablePointer<Onnx__NodeProto>) {
-        for attribute in messages(node.pointee.n_attribute, node.pointee.attribute) {
-            let a = attribute.pointee
-            if let t = a.t { clear(t) }
-            if let s = a.sparse_tensor { clear(s) }
-            for t in messages(a.n_tensors, a.tensors) { clear(t) }
-            for s in messages(a.n_sparse_tensors, a.sparse_tensors) { clear(s) }
-            if let g = a.g { clear(g) }
-            for g in messages(a.n_graphs, a.graphs) { clear(g) }
-            // value_float(s) / value_int(s) of Constant nodes are tensors in the IR: keep the attribute,
-            // clear its numbers.
-            if (string(node.pointee.op_type) == "Constant") {
-                let name = string(a.name)
-                let saved = (a.n_floats, a.n_ints, a.n_strings)
-                undo.append { attribute.pointee.n_floats = saved.0; attribute.pointee.n_ints = saved.1; attribute.pointee.n_strings = saved.2 }
-                if name == "value_floats" { attribute.pointee.n_floats = 0 }
-                if name == "value_ints" { attribute.pointee.n_ints = 0 }
-                if name == "value_strings" { attribute.pointee.n_strings = 0 }
+    func clear(_ slot: TensorSlots.Slot) {
+        switch slot {
+        case .tensor(let t): clear(t)
+        case .sparseTensor(let s):
+            if let values = s.pointee.values { clear(values) }
+            if let indices = s.pointee.indices { clear(indices) }
+        case .constantValue(let attribute, let value):
+            // The attribute stays (name, type); its list is emptied. The scalars `value_float`,
+            // `value_int` and `value_string` are kept as they are: restore overwrites them.
+            let saved = (attribute.pointee.n_floats, attribute.pointee.n_ints, attribute.pointee.n_strings)
+            undo.append { attribute.pointee.n_floats = saved.0; attribute.pointee.n_ints = saved.1; attribute.pointee.n_strings = saved.2 }
+            switch value {
+            case .floats: attribute.pointee.n_floats = 0
+            case .ints: attribute.pointee.n_ints = 0
+            case .strings: attribute.pointee.n_strings = 0
+            case .float, .int, .string: break
             }
         }
-    }
-
-    func clear(_ sparse: UnsafeMutablePointer<Onnx__SparseTensorProto>) {
-        if let values = sparse.pointee.values { clear(values) }
-        if let indices = sparse.pointee.indices { clear(indices) }
     }
 
     /// Empties the data fields; the arrays stay allocated and are freed with the message.

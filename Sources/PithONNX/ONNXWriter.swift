@@ -26,7 +26,7 @@ public enum ONNXWriter {
     /// least `inPlaceBytes`; those are then produced and written straight into their places on every
     /// core, so no copy of the model's data is held. Returns the number of bytes of the file.
     public static func write<Source: TensorSource>(skeleton: [UInt8], source: Source, file: String, to path: String) throws -> Int {
-        // Address space without access: each tensor's placeholder data pointer (see the shim).
+        // Address space without access: each tensor's placeholder data pointer (`ProtobufCalls.Holes`).
         let reserved = max(1, source.tensorCount)
         let placeholders = mmap(nil, reserved, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         guard let placeholders, placeholders != MAP_FAILED else {
@@ -39,11 +39,7 @@ public enum ONNXWriter {
                 // -1 (SIZE_MAX to C) until the packer places the tensor.
                 var offsets = [Int](repeating: -1, count: source.tensorCount)
                 let size = try offsets.withUnsafeMutableBufferPointer { offsets in
-                    try pack(model, to: descriptor, path: path) { buffer in
-                        buffer.pointee.hole_base = UnsafeRawPointer(placeholders).assumingMemoryBound(to: UInt8.self)
-                        buffer.pointee.hole_count = offsets.count
-                        buffer.pointee.hole_offsets = offsets.baseAddress
-                    }
+                    try pack(model, to: descriptor, path: path, holes: ProtobufCalls.Holes(base: UnsafeRawPointer(placeholders), offsets: offsets))
                 }
                 // The file has its full size even while its last bytes are still to be written.
                 guard ftruncate(descriptor, off_t(size)) == 0 else {
@@ -62,21 +58,15 @@ public enum ONNXWriter {
         return try body(descriptor)
     }
 
-    /// Packs `model` into `descriptor` through a protobuf-c buffer that writes straight to it
-    /// (`configure` may set its holes) and returns the packed size.
+    /// Packs `model` into `descriptor`, written straight to it with `holes` skipped, and returns
+    /// the packed size.
     private static func pack(_ model: UnsafeMutablePointer<Onnx__ModelProto>, to descriptor: Int32, path: String,
-                             configure: (UnsafeMutablePointer<cprotobufc_fd_buffer>) -> Void = { _ in }) throws -> Int {
-        let buffer = UnsafeMutablePointer<cprotobufc_fd_buffer>.allocate(capacity: 1)
-        defer { buffer.deallocate() }
-        cprotobufc_fd_buffer_init(buffer, descriptor)
-        configure(buffer)
-        let size = onnx__model_proto__get_packed_size(model)
-        _ = withUnsafeMutablePointer(to: &buffer.pointee.base) { onnx__model_proto__pack_to_buffer(model, $0) }
-        cprotobufc_fd_flush(buffer)
-        guard buffer.pointee.error == 0, buffer.pointee.written == size else {
-            throw ONNXError(.io, file: path, "write failed after \(buffer.pointee.written) of \(size) bytes (\(String(cString: strerror(buffer.pointee.error == 0 ? EIO : buffer.pointee.error))))")
+                             holes: ProtobufCalls.Holes? = nil) throws -> Int {
+        do {
+            return try ProtobufCalls.pack(model, to: descriptor, holes: holes)
+        } catch {
+            throw ONNXError(.io, file: path, "write failed after \(error.written) of \(error.size) bytes (\(FileIO.describe(errorNumber: error.errorNumber)))")
         }
-        return size
     }
 
     /// Writes the data of every slot at its offset, largest tensors first, on every core. The
@@ -111,12 +101,10 @@ public enum ONNXWriter {
             guard start >= 0, piece.count <= slot.bytes - start else {
                 throw ONNXError(.invalidTensor, file: path, "tensor `\(name)`: a piece of \(piece.count) bytes at \(start) lies outside its \(slot.bytes) bytes")
             }
-            var done = 0
-            while done < piece.count {
-                let n = pwrite(descriptor, piece.baseAddress! + done, piece.count - done, off_t(offset + start + done))
-                if n < 0, errno == EINTR { continue }
-                guard n > 0 else { throw ONNXError(.io, file: path, "write failed at byte \(offset + start + done) (\(String(cString: strerror(n < 0 ? errno : EIO))))") }
-                done += n
+            do throws(FileIO.IOFailure) {
+                try FileIO.write(descriptor, UnsafeRawBufferPointer(piece), at: offset + start)
+            } catch {
+                throw ONNXError(.io, file: path, "write failed at byte \(offset + start + error.done) (\(FileIO.describe(errorNumber: error.errorNumber)))")
             }
             written += piece.count
         }
@@ -166,26 +154,22 @@ public enum ONNXWriter {
     private static func withFilledModel<Source: TensorSource, R>(skeleton: [UInt8], filler: Filler<Source>, file: String,
                                                                rewriter: (FactoredGraphRewriter, [String: Tensor])? = nil,
                                                                _ body: (UnsafeMutablePointer<Onnx__ModelProto>) throws -> R) throws -> R {
-        try skeleton.withUnsafeBytes { bytes in
-            guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                  let model = onnx__model_proto__unpack(nil, bytes.count, base) else {
-                throw ONNXError(.malformed, file: file, "the container's ONNX skeleton does not parse")
+        let result = try skeleton.withUnsafeBytes { bytes in
+            try ProtobufCalls.withUnpackedModel(bytes) { model in
+                defer { filler.restoreAll() }
+                try TensorSlots.forEach(in: model, file: file) { slot, _ in try filler.fill(slot) }
+                guard filler.next == filler.source.tensorCount else {
+                    throw ONNXError(.invalidTensor, file: file, "the skeleton holds \(filler.next) tensors, the container \(filler.source.tensorCount)")
+                }
+                if let (rewriter, candidates) = rewriter {
+                    _ = rewriter.rewrite(model, factored: candidates)
+                }
+                defer { rewriter?.0.restore() }
+                return try body(model)
             }
-            defer { onnx__model_proto__free_unpacked(model, nil) }
-            defer { filler.restoreAll() }
-            if let graph = model.pointee.graph { try filler.fill(graph) }
-            for function in messages(model.pointee.n_functions, model.pointee.functions) {
-                for node in messages(function.pointee.n_node, function.pointee.node) { try filler.fill(node) }
-            }
-            guard filler.next == filler.source.tensorCount else {
-                throw ONNXError(.invalidTensor, file: file, "the skeleton holds \(filler.next) tensors, the container \(filler.source.tensorCount)")
-            }
-            if let (rewriter, candidates) = rewriter {
-                _ = rewriter.rewrite(model, factored: candidates)
-            }
-            defer { rewriter?.0.restore() }
-            return try body(model)
         }
+        guard let result else { throw ONNXError(.malformed, file: file, "the container's ONNX skeleton does not parse") }
+        return result
     }
 }
 
@@ -243,27 +227,13 @@ private final class Filler<Source: TensorSource> {
         values.withUnsafeBytes { copy($0) }.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self) }
     }
 
-    func fill(_ graph: UnsafeMutablePointer<Onnx__GraphProto>) throws {
-        for tensor in messages(graph.pointee.n_initializer, graph.pointee.initializer) { try set(tensor, index: try take()) }
-        for sparse in messages(graph.pointee.n_sparse_initializer, graph.pointee.sparse_initializer) { try set(sparse, try tensor(try take())) }
-        for node in messages(graph.pointee.n_node, graph.pointee.node) { try fill(node) }
-    }
-
-    func fill(_ node: UnsafeMutablePointer<Onnx__NodeProto>) throws {
-        let isConstant = string(node.pointee.op_type) == "Constant" && ["", "ai.onnx"].contains(string(node.pointee.domain))
-        for attribute in messages(node.pointee.n_attribute, node.pointee.attribute) {
-            let a = attribute.pointee
-            let name = string(a.name)
-            if isConstant, ["value_float", "value_int", "value_floats", "value_ints", "value_string", "value_strings"].contains(name) {
-                try setConstant(attribute, name: name, try tensor(try take()))
-                continue
-            }
-            if let t = a.t { try set(t, index: try take()) }
-            if let s = a.sparse_tensor { try set(s, try tensor(try take())) }
-            for t in messages(a.n_tensors, a.tensors) { try set(t, index: try take()) }
-            for s in messages(a.n_sparse_tensors, a.sparse_tensors) { try set(s, try tensor(try take())) }
-            if let g = a.g { try fill(g) }
-            for g in messages(a.n_graphs, a.graphs) { try fill(g) }
+    /// The next tensor into `slot` (slots come in `TensorSlots` order).
+    func fill(_ slot: TensorSlots.Slot) throws {
+        let index = try take()
+        switch slot {
+        case .tensor(let t): try set(t, index: index)
+        case .sparseTensor(let s): try set(s, try tensor(index))
+        case .constantValue(let attribute, let value): try setConstant(attribute, value, try tensor(index))
         }
     }
 
@@ -340,25 +310,25 @@ private final class Filler<Source: TensorSource> {
         try set(indices, Tensor(name: tensor.name, dtype: .int64, shape: [positions.count], storage: .dense(TensorBuffer(values: positions)), origin: tensor.origin))
     }
 
-    func setConstant(_ attribute: UnsafeMutablePointer<Onnx__AttributeProto>, name: String, _ tensor: Tensor) throws {
+    func setConstant(_ attribute: UnsafeMutablePointer<Onnx__AttributeProto>, _ value: TensorSlots.ConstantValue, _ tensor: Tensor) throws {
         let saved = attribute.pointee
         undo.append { attribute.pointee = saved }
-        switch name {
-        case "value_float": attribute.pointee.f = tensor.floatValues().first ?? 0
-        case "value_floats":
+        switch value {
+        case .float: attribute.pointee.f = tensor.floatValues().first ?? 0
+        case .floats:
             let values = tensor.floatValues()
             attribute.pointee.n_floats = values.count
             attribute.pointee.floats = copy(values)
-        case "value_int", "value_ints":
+        case .int, .ints:
             let buffer = try dense(tensor)
             let values = buffer.withUnsafeBufferPointer(as: Int64.self) { Array($0) }
-            if name == "value_int" { attribute.pointee.i = values.first ?? 0 } else {
+            if value == .int { attribute.pointee.i = values.first ?? 0 } else {
                 attribute.pointee.n_ints = values.count
                 attribute.pointee.ints = copy(values)
             }
-        default:  // value_string(s)
+        case .string, .strings:
             guard case .strings(let values) = tensor.storage else { return }
-            if name == "value_string" {
+            if value == .string {
                 attribute.pointee.s = values.first.map { v in ProtobufCBinaryData(len: v.count, data: v.withUnsafeBytes { copy($0) }) } ?? attribute.pointee.s
             } else {
                 let entries = values.map { v in ProtobufCBinaryData(len: v.count, data: v.withUnsafeBytes { copy($0) }) }

@@ -7,10 +7,12 @@ import PithIR
 
 /// Reads tensors stored outside the model file (`data_location = EXTERNAL`).
 ///
-/// Each data file is opened once and read with `pread` straight into the
-/// tensor's buffer, so no data file is ever held in memory twice. Locations
-/// must stay inside the model's folder: absolute paths, `..` components and
-/// symbolic links that resolve outside it are refused.
+/// Each data file is opened once and read with `pread` (`FileIO.read`) straight
+/// into the tensor's buffer, so no data file is ever held in memory twice.
+/// Locations must stay inside the model's folder: absolute paths, `..`
+/// components and symbolic links that resolve outside it are refused. Only
+/// regular files are read: a FIFO, socket or device is refused before any read,
+/// so a model can never make the reader block.
 final class ExternalDataReader {
     let file: String
     /// The model's folder, resolved.
@@ -68,14 +70,11 @@ final class ExternalDataReader {
             throw fail(tensor, "file `\(location)` is \(size) bytes; the tensor needs bytes \(offset)..<\(overflow ? Int.max : end)")
         }
         return try TensorBuffer(count: byteCount) { out in
-            var done = 0
-            while done < byteCount {
-                let got = pread(descriptor, out.baseAddress! + done, byteCount - done, off_t(offset + done))
-                if got < 0, errno == EINTR { continue }
-                guard got > 0 else {
-                    throw fail(tensor, "file `\(location)`: read failed after \(done) of \(byteCount) bytes (\(String(cString: strerror(errno))))")
-                }
-                done += got
+            do throws(FileIO.IOFailure) {
+                try FileIO.read(descriptor, into: out, at: offset)
+            } catch {
+                let reason = error.errorNumber == 0 ? "the file ended" : FileIO.describe(errorNumber: error.errorNumber)
+                throw fail(tensor, "file `\(location)`: read failed after \(error.done) of \(byteCount) bytes (\(reason))")
             }
         }
     }
@@ -89,14 +88,16 @@ final class ExternalDataReader {
         guard resolved.hasPrefix(folder.hasSuffix("/") ? folder : folder + "/") else {
             throw fail(tensor, "location `\(location)` resolves to `\(resolved)`, outside the model's folder")
         }
-        let descriptor = Glibc.open(resolved, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer. It changes
+        // nothing for the regular files that pass the check below.
+        let descriptor = Glibc.open(resolved, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else {
-            throw fail(tensor, "file `\(location)` cannot be opened (\(String(cString: strerror(errno))))")
+            throw fail(tensor, "file `\(location)` cannot be opened (\(FileIO.describe(errorNumber: errno)))")
         }
         var info = stat()
         guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
             close(descriptor)
-            throw fail(tensor, "`\(location)` is not a regular file")
+            throw fail(tensor, "`\(location)` is not a regular file (a pipe, socket, device or folder)")
         }
         let entry = (descriptor, Int(info.st_size))
         open[location] = entry
