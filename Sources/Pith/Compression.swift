@@ -41,35 +41,43 @@ public enum Compression {
         }
     }
 
-    /// Loads `path`, runs `recipe`, and returns the compressed model with its report.
-    /// A recipe without passes is lossless: every tensor stays as it is.
-    public static func run(_ recipe: Recipe, on path: String) throws -> (Model, CompressionReport?) {
-        var model = try ModelFile.load(path)
-        if recipe.steps.isEmpty { return (model, nil) }
+    /// A compressed model, ready to be written as a container.
+    public struct Compressed: Sendable {
+        /// The model with its compressed tensors.
+        public var model: Model
+        /// What the recipe did; nil for a recipe without passes (lossless).
+        public var report: CompressionReport?
+        /// The source's ONNX skeleton (the protobuf tree with its tensor slots cleared), from the
+        /// same parse as `model`; nil for HDF5 sources.
+        public var skeleton: [UInt8]?
+        /// The file the model was read from.
+        public var source: String
+    }
+
+    /// Loads `path` (parsed once: for ONNX the model and its skeleton come from the same parse), runs
+    /// `recipe`, and returns the compressed model with its report. A recipe without passes is
+    /// lossless: every tensor stays as it is.
+    public static func run(_ recipe: Recipe, on path: String) throws -> Compressed {
+        let (loaded, skeleton) = try ModelFile.loadWithSkeleton(path)
+        var model = loaded
+        if recipe.steps.isEmpty { return Compressed(model: model, report: nil, skeleton: skeleton, source: path) }
         do {
             let report = try Compressor.run(recipe, on: &model)
-            return (model, report)
+            return Compressed(model: model, report: report, skeleton: skeleton, source: path)
         } catch let error as PassError {
-            let kind: PithError.Kind = error.kind == .invalidRecipe ? .usage : (error.kind == .tooExpensive ? .unsupported : .data)
-            throw PithError(kind, "\(path): \(error.message)")
+            throw PithError(error.exitKind, "\(path): \(error.message)")
         }
     }
 }
 
 extension Compression {
-    /// Writes `model` (read from `input`) as a `.pith` container at `output`, atomically; see `AtomicFile`.
+    /// Writes a compressed model as a `.pith` container at `output`, atomically; see `AtomicFile`.
     /// Returns where the container's bytes went (its `fileBytes` is the size written).
     @discardableResult
-    public static func writeContainer(_ model: Model, from input: String, to output: String, force: Bool) throws -> ContainerAccounting {
-        try AtomicFile.checkWritable(output, input: input, force: force)
-        var skeleton: [UInt8]?
-        if model.format == .onnx {
-            do { skeleton = try ONNXSkeleton.strip(contentsOf: input) } catch let error as ONNXError {
-                throw PithError(.data, error.description)
-            }
-        }
+    public static func writeContainer(_ compressed: Compressed, to output: String, force: Bool) throws -> ContainerAccounting {
+        try AtomicFile.checkWritable(output, input: compressed.source, force: force)
         let bytes: [UInt8], accounting: ContainerAccounting
-        do { (bytes, _, accounting) = try ContainerWriter.encodeWithAccounting(model, skeleton: skeleton) } catch {
+        do { (bytes, _, accounting) = try ContainerWriter.encodeWithAccounting(compressed.model, skeleton: compressed.skeleton) } catch {
             throw PithError(.data, "\(output): \(error)")
         }
         try AtomicFile.write(bytes, to: output)

@@ -55,6 +55,16 @@ public enum ModelFile {
         }
     }
 
+    /// Reads the model at `path` and, for ONNX, its skeleton from the same parse (see
+    /// `ONNXReader.readWithSkeleton`).
+    public static func loadWithSkeleton(_ path: String) throws -> (model: Model, skeleton: [UInt8]?) {
+        try PithError.translatingErrors {
+            guard try detectFormat(of: path) == .onnx else { return (try load(path), nil) }
+            let (model, skeleton) = try ONNXReader.readWithSkeleton(contentsOf: path)
+            return (model, skeleton)
+        }
+    }
+
     /// The model at `path` ready to evaluate: for a `.pith` container of an ONNX model, the graph
     /// is read back from the container's skeleton, with the container's tensors.
     public static func loadForEvaluation(_ path: String) throws -> Model {

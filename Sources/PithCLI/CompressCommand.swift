@@ -175,12 +175,14 @@ struct Compress: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let recipe = try self.recipe.map(Compression.loadRecipe) ?? flagRecipe()
-            let (model, report) = try Compression.run(recipe, on: file)
+            if !dryRun, let output { try AtomicFile.checkWritable(output, input: file, force: force) }
+            let compressed = try Compression.run(recipe, on: file)
+            let report = compressed.report
             if let report {
                 print(format == .json ? report.renderJSON() : report.renderText(file: file), terminator: "")
             }
             if !dryRun, let output {
-                let accounting = try Compression.writeContainer(model, from: file, to: output, force: force)
+                let accounting = try Compression.writeContainer(compressed, to: output, force: force)
                 let inputSize = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
                 if format == .text {
                     print(accounting.renderText(compressedOnly: report.map { Set($0.tensors.map(\.tensor)) }), terminator: "")

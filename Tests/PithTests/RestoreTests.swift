@@ -14,8 +14,8 @@ import PithTestSupport
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let source = Fixtures.path("lenet-300-100.onnx")
         let container = folder.appendingPathComponent("m.pith").path
-        let (model, _) = try Compression.run(Recipe(steps: []), on: source)
-        _ = try Compression.writeContainer(model, from: source, to: container, force: false)
+        let compressed = try Compression.run(Recipe(steps: []), on: source)
+        _ = try Compression.writeContainer(compressed, to: container, force: false)
         return (folder, source, container)
     }
 
