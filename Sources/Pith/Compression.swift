@@ -115,6 +115,21 @@ extension Compression {
             }
             return RestoreResult(bytes: bytes)
         }
+        if container.format != .onnx, !factored {
+            // Streamed (Keras, HDF5): the writer asks the container for each tensor once, writes it
+            // into its dataset and lets it go; `model_config` is in the manifest.
+            try AtomicFile.write(to: output) { temporary in
+                do {
+                    try HDF5Writer.write(format: container.format, metadata: container.metadata,
+                                         configuration: container.manifest.source.configuration, source: container, to: temporary)
+                } catch let error as HDF5Error {
+                    throw PithError(error.kind == .unsupported ? .unsupported : .io, "\(output): \(error.message)")
+                } catch {
+                    throw PithError.translating(error)
+                }
+            }
+            return RestoreResult(bytes: (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0)
+        }
         let contents = try PithError.translatingErrors { try container.contents() }
         let tensors = factored ? contents.model.tensors : contents.model.tensors.map { $0.densified() }
         switch contents.model.format {
@@ -131,6 +146,8 @@ extension Compression {
             }
             return result
         case .keras2, .keras3Legacy, .keras3Weights, .hdf5:
+            // Only `--factored` comes here: splitting layers rewrites the configuration and the
+            // weights together, so the whole model is decoded; the writer densifies one at a time.
             var model = contents.model
             model.tensors = tensors
             var result = RestoreResult(bytes: 0)
@@ -140,7 +157,6 @@ extension Compression {
                 result.factored = split.rewritten
                 result.densified = split.densified
             }
-            model.tensors = model.tensors.map { $0.densified() }
             try AtomicFile.write(to: output) { temporary in
                 do { try HDF5Writer.write(model, to: temporary) } catch let error as HDF5Error {
                     throw PithError(error.kind == .unsupported ? .unsupported : .io, "\(output): \(error.message)")
