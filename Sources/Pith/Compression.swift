@@ -116,12 +116,21 @@ extension Compression {
             return RestoreResult(bytes: bytes)
         }
         if container.format != .onnx, !factored {
-            // Streamed (Keras, HDF5): the writer asks the container for each tensor once, writes it
-            // into its dataset and lets it go; `model_config` is in the manifest.
+            // Streamed (Keras, HDF5): the file is laid out from the manifest (`model_config` is
+            // there too), then each tensor is decoded once, in pieces, straight into its dataset.
+            // The origins are decoded from the manifest as PithContainer's `OriginCoding` does,
+            // until ContainerFile hands them out.
+            let placements = container.manifest.tensors.map { entry -> HDF5Writer.Placement in
+                let text = entry.origin ?? "", parts = text.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)
+                let origin: TensorOrigin = text.hasPrefix("keras:") && parts.count == 3
+                    ? .kerasWeight(layer: String(parts[0].dropFirst(6)), weight: parts[1], path: parts[2])
+                    : .dataset(path: text.hasPrefix("dataset:") ? String(text.dropFirst(8)) : entry.name)
+                return HDF5Writer.Placement(origin: origin, layer: entry.consumerName)
+            }
             try AtomicFile.write(to: output) { temporary in
                 do {
-                    try HDF5Writer.write(format: container.format, metadata: container.metadata,
-                                         configuration: container.manifest.source.configuration, source: container, to: temporary)
+                    try HDF5Writer.write(format: container.format, metadata: container.metadata, configuration: container.manifest.source.configuration,
+                                         placements: placements, source: container, to: temporary)
                 } catch let error as HDF5Error {
                     throw PithError(error.kind == .unsupported ? .unsupported : .io, "\(output): \(error.message)")
                 } catch {

@@ -1,4 +1,7 @@
 public import PithIR
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Writes models back as HDF5 in the layout they were read from (Keras 2 / Keras 3 legacy `.h5`,
 /// Keras 3 `.weights.h5`, plain HDF5), from the tensors' origins and the model's metadata.
@@ -9,23 +12,82 @@ public import PithIR
 /// Layers without weights and optimizer state are not written (Keras loads weights by
 /// `weight_names`; optimizer state was never loaded).
 ///
-/// Tensors are streamed: each is asked of its `TensorSource` once, in order, written into its
-/// dataset and released before the next, so the most ever held is one tensor (the largest) and
-/// HDF5's own bounded buffers, never the model. The attributes that list layers and weights are
-/// written last, from the origins collected on the way.
+/// Tensors are streamed. The file is laid out first, from each tensor's name, type and shape and
+/// its `Placement`: every dataset is created with its storage allocated (contiguous, never filled),
+/// and the attributes are written. Once libhdf5 has closed the file, each tensor's bytes are asked
+/// of the `TensorSource` once, in order, and written straight into its dataset's storage, a piece
+/// at a time as the source hands them out (a container's float-split tensors: 16,384 symbols per
+/// Huffman stream at a time; raw ones: the mapped bytes; other encodings: the tensor), so no copy of
+/// the model is ever held.
 public enum HDF5Writer {
-    /// Writes `model`; compressed floating-point tensors are densified one at a time.
+    /// Where a tensor goes, known before its data: its origin (the Keras layer, weight name and
+    /// dataset path, or a dataset path; the tensor's name for any other) and the name of the layer
+    /// that uses it (a Keras 3 `vars` group's `name`).
+    public struct Placement: Sendable, Hashable {
+        public var origin: TensorOrigin
+        public var layer: String?
+
+        public init(origin: TensorOrigin, layer: String?) {
+            self.origin = origin
+            self.layer = layer
+        }
+    }
+
+    /// Writes `model`. Compressed floating-point tensors are densified one at a time; other
+    /// compressed tensors and strings are refused.
     public static func write(_ model: Model, to path: String) throws {
+        for tensor in model.tensors {
+            if case .strings = tensor.storage { throw unwritable(tensor.name, path: path) }
+            if tensor.storage.isCompressed, !tensor.dtype.isFloatingPoint { throw unwritable(tensor.name, path: path) }
+        }
         try write(format: model.format, metadata: model.metadata, configuration: model.configuration,
+                  placements: model.tensors.map { Placement(origin: $0.origin, layer: $0.consumer?.name) },
                   source: TensorArray(model.tensors), to: path)
     }
 
-    /// Writes the tensors of `source` (each with its Keras or dataset origin) as an HDF5 file of
+    private static func unwritable(_ name: String, path: String) -> HDF5Error {
+        HDF5Error(.unsupported, file: path, "tensor `\(name)`: densify compressed tensors before writing HDF5")
+    }
+
+    /// Writes the tensors of `source`, tensor `i` where `placements[i]` says, as an HDF5 file of
     /// `format`, with `metadata`'s properties and the Keras `configuration` (`model_config`) as
-    /// root attributes. Asks `source` for each tensor once, in order, on the calling thread.
+    /// root attributes. Asks `source` for each tensor's bytes once (`denseBytes`), in order, on the
+    /// calling thread. `placements` must have one entry per tensor of `source`.
     public static func write(format: SourceFormat, metadata: ModelMetadata, configuration: String?,
-                             source: some TensorSource, to path: String) throws {
+                             placements: [Placement], source: some TensorSource, to path: String) throws {
+        precondition(placements.count == source.tensorCount, "HDF5Writer.write: \(placements.count) placements for \(source.tensorCount) tensors")
         h5Quiet()
+        let regions = try layOut(format: format, metadata: metadata, configuration: configuration,
+                                 placements: placements, source: source, to: path)
+        let descriptor = open(path, O_WRONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw HDF5Error(.io, file: path, "cannot open the file to write the tensors (\(FileIO.describe(errorNumber: errno)))")
+        }
+        defer { close(descriptor) }
+        var worker = source.makeWorker()
+        for region in regions {
+            let name = source.header(region.tensor).name
+            var written = 0
+            try source.denseBytes(region.tensor, worker: &worker) { offset, piece in
+                guard offset >= 0, offset <= region.bytes, piece.count <= region.bytes - offset else {
+                    throw HDF5Error(.unsupported, file: path, "tensor `\(name)`: the source gave bytes \(offset)..<\(offset &+ piece.count) of a tensor of \(region.bytes)")
+                }
+                do { try FileIO.write(descriptor, piece, at: region.offset + offset) } catch {
+                    throw HDF5Error(.io, file: path, "tensor `\(name)`: cannot write its bytes (\(error))")
+                }
+                written += piece.count
+            }
+            guard written == region.bytes else {
+                throw HDF5Error(.unsupported, file: path, "tensor `\(name)`: the source gave \(written) of its \(region.bytes) bytes")
+            }
+        }
+    }
+
+    /// Creates the file with every dataset (storage allocated, not written) and attribute, and
+    /// closes it. Returns where each tensor's bytes go, for the tensors that have any.
+    private static func layOut(format: SourceFormat, metadata: ModelMetadata, configuration: String?,
+                               placements: [Placement], source: some TensorSource, to path: String)
+        throws -> [(tensor: Int, offset: Int, bytes: Int)] {
         let writer = Writer(path: path, file: try HDF5Handle.createFile(path))
         let keras = format == .keras2 || format == .keras3Legacy
         if keras || format == .keras3Weights {
@@ -35,29 +97,28 @@ public enum HDF5Writer {
         var layers: [String] = []
         var weightNames: [String: [String]] = [:]
         var layerGroup: [String: String] = [:]
-        var worker = source.makeWorker()
-        for index in 0..<source.tensorCount {
-            let tensor = try source.denseTensor(index, worker: &worker)
-            guard case .dense(let buffer) = tensor.storage else {
-                throw HDF5Error(.unsupported, file: path, "tensor `\(tensor.name)`: densify compressed tensors before writing HDF5")
-            }
+        var regions: [(tensor: Int, offset: Int, bytes: Int)] = []
+        for (index, placement) in placements.enumerated() {
+            let info = source.header(index)
             let datasetPath: String
-            switch tensor.origin {
+            switch placement.origin {
             case .kerasWeight(let layer, let weight, let path):
                 datasetPath = path
                 if keras {
                     if weightNames[layer] == nil { layers.append(layer) }
                     weightNames[layer, default: []].append(weight)
                     layerGroup[layer] = String(path.dropLast(weight.count + 1))
-                } else if format == .keras3Weights, let name = tensor.consumer?.name, !name.isEmpty {
+                } else if format == .keras3Weights, let name = placement.layer, !name.isEmpty {
                     let vars = String(path.dropLast(weight.count + 1))
                     try writer.ensureGroup(vars)
                     try writer.stringAttribute("name", name, on: vars, variableLength: true)
                 }
             case .dataset(let path): datasetPath = path
-            default: datasetPath = tensor.name
+            default: datasetPath = info.name
             }
-            try writer.dataset(datasetPath, tensor: tensor, buffer: buffer)
+            if let offset = try writer.dataset(datasetPath, info: info) {
+                regions.append((index, offset, info.bytes))
+            }
         }
         if keras {
             let weightsGroup = format == .keras2 && layerGroup.values.allSatisfy({ !$0.hasPrefix("model_weights/") }) ? "/" : "model_weights"
@@ -72,6 +133,8 @@ public enum HDF5Writer {
                 try writer.stringsAttribute("weight_names", weightNames[layer] ?? [], on: group)
             }
         }
+        try writer.file.closeFile()
+        return regions
     }
 }
 
@@ -163,16 +226,17 @@ private struct Writer {
         }
     }
 
-    func dataset(_ name: String, tensor: Tensor, buffer: TensorBuffer) throws {
-        let type = try fileType(tensor.dtype, name: name)
-        let space = try tensor.shape.isEmpty
-            ? HDF5Handle.scalarSpace(file: path, object: name)
-            : HDF5Handle.simpleSpace(tensor.shape, file: path, object: name)
-        let dataset = try file.createDataset(name, type: type, space: space)
-        guard buffer.count > 0 else { return }
-        try buffer.withUnsafeBytes { bytes in
-            guard let base = bytes.baseAddress else { return }
-            try dataset.writeDataset(memoryType: type, from: base)
+    /// Creates the dataset `name` for a tensor described by `info`, its storage allocated; returns
+    /// where that storage starts in the file, or nil when the tensor has no bytes.
+    func dataset(_ name: String, info: TensorInfo) throws -> Int? {
+        let type = try fileType(info.dtype, name: name)
+        guard let count = Shape.elementCount(info.shape), info.dtype.storageBytes(count: count) != nil else {
+            throw HDF5Error(.unsupported, file: path, "tensor `\(name)`: shape \(Shape.describe(info.shape)) is too large to address")
         }
+        let space = try info.shape.isEmpty
+            ? HDF5Handle.scalarSpace(file: path, object: name)
+            : HDF5Handle.simpleSpace(info.shape, file: path, object: name)
+        let dataset = try file.createDataset(name, type: type, space: space)
+        return info.bytes > 0 ? try dataset.dataOffset() : nil
     }
 }

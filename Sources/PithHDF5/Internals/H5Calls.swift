@@ -70,6 +70,8 @@ final class HDF5Handle {
     let kind: Kind
     let file: String
     let object: String
+    /// False once `close()` has closed it.
+    private var isOpen = true
 
     /// Wraps `id`, throwing if `call`, which produced it, failed.
     init(_ id: hid_t, _ kind: Kind, call: String, file: String, object: String) throws {
@@ -81,6 +83,7 @@ final class HDF5Handle {
     }
 
     deinit {
+        guard isOpen else { return }
         switch kind {
         case .file: _ = H5Fclose(id)
         case .group: _ = H5Gclose(id)
@@ -91,6 +94,14 @@ final class HDF5Handle {
         case .propertyList: _ = H5Pclose(id)
         case .object: _ = H5Oclose(id)
         }
+    }
+
+    /// Closes this file now, which writes whatever libhdf5 still holds of it: a failure is an
+    /// error here, where `deinit` could only drop it. Every other handle in the file must be closed.
+    func closeFile() throws {
+        precondition(kind == .file && isOpen, "HDF5Handle.closeFile: not an open file")
+        isOpen = false
+        try check(H5Fclose(id), "H5Fclose")
     }
 
     /// Throws when `status`, returned by `call` on this object, is negative.
@@ -367,16 +378,28 @@ extension HDF5Handle {
 // MARK: - Datasets
 
 extension HDF5Handle {
-    /// Creates the dataset `name` below this file or group, with any missing groups on the way.
+    /// Creates the dataset `name` below this file or group, with any missing groups on the way:
+    /// contiguous, its storage allocated in the file at once and never filled (the caller writes
+    /// every byte of it, at `dataOffset()`). The corresponding C constants are
+    /// `H5D_ALLOC_TIME_EARLY` and `H5D_FILL_TIME_NEVER`.
     func createDataset(_ name: String, type: HDF5Handle, space: HDF5Handle) throws -> HDF5Handle {
         let links = try creatingIntermediateGroups()
-        return try HDF5Handle(H5Dcreate2(id, name, type.id, space.id, links.id, chdf5_p_default(), chdf5_p_default()),
+        let creation = try HDF5Handle(H5Pcreate(chdf5_p_dataset_create()), .propertyList, call: "H5Pcreate", file: file, object: name)
+        try creation.check(H5Pset_alloc_time(creation.id, H5D_ALLOC_TIME_EARLY), "H5Pset_alloc_time")
+        try creation.check(H5Pset_fill_time(creation.id, H5D_FILL_TIME_NEVER), "H5Pset_fill_time")
+        return try HDF5Handle(H5Dcreate2(id, name, type.id, space.id, links.id, creation.id, chdf5_p_default()),
                               .dataset, call: "H5Dcreate2", file: file, object: name)
     }
 
-    /// Writes this whole dataset from `bytes`, laid out as `memoryType` says.
-    func writeDataset(memoryType: HDF5Handle, from bytes: UnsafeRawPointer) throws {
-        try check(H5Dwrite(id, memoryType.id, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), bytes), "H5Dwrite")
+    /// Where this contiguous dataset's bytes start in the file (a byte offset: Pith writes no user
+    /// block). Throws when it has no storage there (nothing allocated, or chunked).
+    func dataOffset() throws -> Int {
+        let address = H5Dget_offset(id)
+        guard address != chdf5_haddr_undef() else {
+            let stack = h5ErrorStack()
+            throw HDF5Error(.malformed, file: file, "`\(object)`: H5Dget_offset found no contiguous storage" + (stack.isEmpty ? "" : " (\(stack))"))
+        }
+        return try h5Int(address, "H5Dget_offset", file: file, object: object)
     }
 
     /// Reads this whole dataset into `bytes`, laid out as `memoryType` says.
