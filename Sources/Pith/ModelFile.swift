@@ -11,9 +11,6 @@ public enum ModelFileFormat: String, Sendable, CaseIterable {
     case hdf5
     /// Pith's own container (`.pith`).
     case pith
-
-    /// HDF5's signature; the superblock may also start at 512, 1024, 2048, … (after a user block).
-    static let hdf5Signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
 }
 
 /// Opening model files of any supported format.
@@ -22,25 +19,20 @@ public enum ModelFile {
     /// Anything that is not HDF5 is taken to be ONNX (protobuf has no signature);
     /// the ONNX reader then says precisely what is wrong if it is not.
     public static func detectFormat(of path: String) throws -> ModelFileFormat {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-                throw PithError(.io, isDirectory.boolValue ? "\(path): is a directory, not a model file" : "\(path): cannot be opened for reading")
+        // Mapped without reading it in: only the pages the signatures are looked for in are read. Only
+        // regular files are opened (a FIFO would block).
+        let file: MappedFile
+        do { file = try MappedFile(path, populate: false) } catch {
+            switch error.exitKind {
+            case .noInput: throw PithError(.noInput, "\(path): no such file")
+            default:
+                var isDirectory: ObjCBool = false
+                let folder = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+                throw PithError(.io, folder ? "\(path): is a directory, not a model file" : error.description)
             }
-            throw PithError(.noInput, "\(path): no such file")
         }
-        defer { try? handle.close() }
-        if let head = try? handle.read(upToCount: 8), ContainerReader.hasSignature([UInt8](head)) { return .pith }
-        // The HDF5 superblock is at 0 or at a power of two ≥ 512 (after a user block).
-        var offset: UInt64 = 0
-        while true {
-            try? handle.seek(toOffset: offset)
-            let head = (try? handle.read(upToCount: 8)) ?? Data()
-            if head.count < 8 { break }
-            if Array(head) == ModelFileFormat.hdf5Signature { return .hdf5 }
-            offset = offset == 0 ? 512 : offset * 2
-            if offset > 1 << 20 { break }
-        }
+        if ContainerReader.hasSignature(Array(file.bytes.prefix(8))) { return .pith }
+        if HDF5Reader.hasSignature(file.bytes) { return .hdf5 }
         return .onnx
     }
 

@@ -32,8 +32,25 @@ public enum Restoration {
             }
             return Result(bytes: bytes)
         }
+        if container.format != .onnx, !factored {
+            // Streamed (Keras, HDF5): the file is laid out from the manifest (`model_config` is
+            // there too), then each tensor is decoded once, in pieces, straight into its dataset.
+            let placements = (0..<container.tensorCount).map { HDF5Writer.Placement(origin: container.origin($0), layer: container.consumerName($0)) }
+            try AtomicFile.write(to: output) { temporary in
+                do {
+                    try HDF5Writer.write(
+                        format: container.format, metadata: container.metadata, configuration: container.manifest.source.configuration,
+                        placements: placements, source: container, to: temporary)
+                } catch let error as HDF5Error {
+                    throw PithError(error.kind == .unsupported ? .unsupported : .io, "\(output): \(error.message)")
+                } catch {
+                    throw PithError.translating(error)
+                }
+            }
+            return Result(bytes: (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0)
+        }
+        // `--factored` only from here on.
         let contents = try PithError.translatingErrors { try container.contents() }
-        let tensors = factored ? contents.model.tensors : contents.model.tensors.map { $0.densified() }
         switch contents.model.format {
         case .onnx:
             guard let skeleton = contents.skeleton else {
@@ -42,22 +59,17 @@ public enum Restoration {
             var result = Result(bytes: 0)
             try AtomicFile.write(to: output) { temporary in
                 result = try writingONNX(to: output) {
-                    let written = try ONNXWriter.write(skeleton: skeleton, tensors: tensors, file: input, to: temporary, factored: factored)
+                    let written = try ONNXWriter.write(skeleton: skeleton, tensors: contents.model.tensors, file: input, to: temporary, factored: true)
                     return Result(bytes: written.bytes, factored: written.report.rewritten, densified: written.report.densified)
                 }
             }
             return result
         case .keras2, .keras3Legacy, .keras3Weights, .hdf5:
-            var model = contents.model
-            model.tensors = tensors
-            var result = Result(bytes: 0)
-            if factored {
-                let split = try PithError.translatingErrors { try KerasFactoredExport.split(model, file: input) }
-                model = split.model
-                result.factored = split.rewritten
-                result.densified = split.densified
-            }
-            model.tensors = model.tensors.map { $0.densified() }
+            // Splitting layers rewrites the configuration and the weights together, so the whole model
+            // is decoded; the writer densifies one tensor at a time.
+            let split = try PithError.translatingErrors { try KerasFactoredExport.split(contents.model, file: input) }
+            let model = split.model
+            var result = Result(bytes: 0, factored: split.rewritten, densified: split.densified)
             try AtomicFile.write(to: output) { temporary in
                 do { try HDF5Writer.write(model, to: temporary) } catch let error as HDF5Error {
                     throw PithError(error.kind == .unsupported ? .unsupported : .io, "\(output): \(error.message)")

@@ -103,6 +103,16 @@ public final class ContainerFile: TensorSource, @unchecked Sendable {
 
     public func header(_ index: Int) -> TensorInfo { headers[index] }
 
+    /// Where tensor `index` lives in its source file (a Keras weight, an HDF5 dataset; ONNX tensors
+    /// are placed by the skeleton's slot order instead), without decoding its data.
+    public func origin(_ index: Int) -> TensorOrigin {
+        let entry = manifest.tensors[index]
+        return entry.origin.map { OriginCoding.decode($0, name: entry.name) } ?? .initializer(graph: .main)
+    }
+
+    /// The layer or node that reads tensor `index`, as the manifest records it.
+    public func consumerName(_ index: Int) -> String? { manifest.tensors[index].consumerName }
+
     /// A worker points into the file's mapping: use it only while the file is alive.
     public func makeWorker() -> Worker { Worker(reader: prototype) }
 

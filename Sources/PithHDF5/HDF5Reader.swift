@@ -1,6 +1,5 @@
 import Foundation
 public import PithIR
-internal import CHDF5
 
 /// Reads Keras HDF5 files, and any other HDF5 file, into the IR.
 ///
@@ -22,14 +21,14 @@ public enum HDF5Reader {
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw HDF5Error(.io, file: path, "cannot read the file")
         }
-        let file = try H5File(path: path)
+        let file = try HDF5File(path: path)
         var reader = KerasReader(file: file)
         return try reader.read()
     }
 }
 
 private struct KerasReader {
-    let file: H5File
+    let file: HDF5File
     var tensors: [Tensor] = []
     var optimizerState: [TensorInfo] = []
     /// Addresses of the objects already walked: each object is read once, as h5py's
@@ -42,7 +41,7 @@ private struct KerasReader {
         return visited.insert(address).inserted
     }
 
-    init(file: H5File) { self.file = file }
+    init(file: HDF5File) { self.file = file }
 
     var path: String { file.path }
 

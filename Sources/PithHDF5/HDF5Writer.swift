@@ -1,5 +1,7 @@
 public import PithIR
-internal import CHDF5
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Writes models back as HDF5 in the layout they were read from (Keras 2 / Keras 3 legacy `.h5`,
 /// Keras 3 `.weights.h5`, plain HDF5), from the tensors' origins and the model's metadata.
@@ -8,50 +10,121 @@ internal import CHDF5
 /// `training_config`: every property the reader kept), `layer_names` and each layer's
 /// `weight_names` as byte-string arrays as Keras writes them, and every weight at its original path.
 /// Layers without weights and optimizer state are not written (Keras loads weights by
-/// `weight_names`; optimizer state was never loaded). Tensors must be dense.
+/// `weight_names`; optimizer state was never loaded).
+///
+/// Tensors are streamed. The file is laid out first, from each tensor's name, type and shape and
+/// its `Placement`: every dataset is created with its storage allocated (contiguous, never filled),
+/// and the attributes are written. Once libhdf5 has closed the file, each tensor's bytes are asked
+/// of the `TensorSource` once, in order, and written straight into its dataset's storage, a piece
+/// at a time as the source hands them out (a container's float-split tensors: 16,384 symbols per
+/// Huffman stream at a time; raw ones: the mapped bytes; other encodings: the tensor), so no copy of
+/// the model is ever held.
 public enum HDF5Writer {
+    /// Where a tensor goes, known before its data: its origin (the Keras layer, weight name and
+    /// dataset path, or a dataset path; the tensor's name for any other) and the name of the layer
+    /// that uses it (a Keras 3 `vars` group's `name`).
+    public struct Placement: Sendable, Hashable {
+        public var origin: TensorOrigin
+        public var layer: String?
+
+        public init(origin: TensorOrigin, layer: String?) {
+            self.origin = origin
+            self.layer = layer
+        }
+    }
+
+    /// Writes `model`. Compressed floating-point tensors are densified one at a time; other
+    /// compressed tensors and strings are refused.
     public static func write(_ model: Model, to path: String) throws {
+        for tensor in model.tensors {
+            if case .strings = tensor.storage { throw unwritable(tensor.name, path: path) }
+            if tensor.storage.isCompressed, !tensor.dtype.isFloatingPoint { throw unwritable(tensor.name, path: path) }
+        }
+        try write(format: model.format, metadata: model.metadata, configuration: model.configuration,
+                  placements: model.tensors.map { Placement(origin: $0.origin, layer: $0.consumer?.name) },
+                  source: TensorArray(model.tensors), to: path)
+    }
+
+    private static func unwritable(_ name: String, path: String) -> HDF5Error {
+        HDF5Error(.unsupported, file: path, "tensor `\(name)`: densify compressed tensors before writing HDF5")
+    }
+
+    /// Writes the tensors of `source`, tensor `i` where `placements[i]` says, as an HDF5 file of
+    /// `format`, with `metadata`'s properties and the Keras `configuration` (`model_config`) as
+    /// root attributes. Asks `source` for each tensor's bytes once (`denseBytes`), in order, on the
+    /// calling thread. `placements` must have one entry per tensor of `source`.
+    public static func write(format: SourceFormat, metadata: ModelMetadata, configuration: String?,
+                             placements: [Placement], source: some TensorSource, to path: String) throws {
+        precondition(placements.count == source.tensorCount, "HDF5Writer.write: \(placements.count) placements for \(source.tensorCount) tensors")
         h5Quiet()
-        let access = try H5Handle(H5Pcreate(chdf5_p_file_access()), .propertyList, call: "H5Pcreate", file: path, object: "/")
-        // Dense attribute storage (HDF5 1.8 format) lifts the 64 KiB limit on attributes such as model_config.
-        try h5Check(H5Pset_libver_bounds(access.id, H5F_LIBVER_V18, H5F_LIBVER_V110), "H5Pset_libver_bounds", file: path, object: "/")
-        let file = try H5Handle(H5Fcreate(path, chdf5_f_acc_trunc(), chdf5_p_default(), access.id), .file, call: "H5Fcreate", file: path, object: "/")
-        let writer = Writer(path: path, file: file)
-        let keras = [SourceFormat.keras2, .keras3Legacy].contains(model.format)
-        if keras || model.format == .keras3Weights {
-            for (key, value) in model.metadata.properties { try writer.stringAttribute(key, value, on: "/") }
-            if let configuration = model.configuration { try writer.stringAttribute("model_config", configuration, on: "/") }
+        let regions = try layOut(format: format, metadata: metadata, configuration: configuration,
+                                 placements: placements, source: source, to: path)
+        let descriptor = open(path, O_WRONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw HDF5Error(.io, file: path, "cannot open the file to write the tensors (\(FileIO.describe(errorNumber: errno)))")
+        }
+        defer { close(descriptor) }
+        var worker = source.makeWorker()
+        for region in regions {
+            let name = source.header(region.tensor).name
+            var written = 0
+            try source.denseBytes(region.tensor, worker: &worker) { offset, piece in
+                guard offset >= 0, offset <= region.bytes, piece.count <= region.bytes - offset else {
+                    throw HDF5Error(.unsupported, file: path, "tensor `\(name)`: the source gave bytes \(offset)..<\(offset &+ piece.count) of a tensor of \(region.bytes)")
+                }
+                do { try FileIO.write(descriptor, piece, at: region.offset + offset) } catch {
+                    throw HDF5Error(.io, file: path, "tensor `\(name)`: cannot write its bytes (\(error))")
+                }
+                written += piece.count
+            }
+            guard written == region.bytes else {
+                throw HDF5Error(.unsupported, file: path, "tensor `\(name)`: the source gave \(written) of its \(region.bytes) bytes")
+            }
+        }
+    }
+
+    /// Creates the file with every dataset (storage allocated, not written) and attribute, and
+    /// closes it. Returns where each tensor's bytes go, for the tensors that have any.
+    private static func layOut(format: SourceFormat, metadata: ModelMetadata, configuration: String?,
+                               placements: [Placement], source: some TensorSource, to path: String)
+        throws -> [(tensor: Int, offset: Int, bytes: Int)] {
+        let writer = Writer(path: path, file: try HDF5Handle.createFile(path))
+        let keras = format == .keras2 || format == .keras3Legacy
+        if keras || format == .keras3Weights {
+            for (key, value) in metadata.properties { try writer.stringAttribute(key, value, on: "/") }
+            if let configuration { try writer.stringAttribute("model_config", configuration, on: "/") }
         }
         var layers: [String] = []
         var weightNames: [String: [String]] = [:]
         var layerGroup: [String: String] = [:]
-        for tensor in model.tensors {
-            guard case .dense(let buffer) = tensor.storage else {
-                throw HDF5Error(.unsupported, file: path, "tensor `\(tensor.name)`: densify compressed tensors before writing HDF5")
-            }
+        var regions: [(tensor: Int, offset: Int, bytes: Int)] = []
+        for (index, placement) in placements.enumerated() {
+            let info = source.header(index)
             let datasetPath: String
-            switch tensor.origin {
+            switch placement.origin {
             case .kerasWeight(let layer, let weight, let path):
                 datasetPath = path
                 if keras {
                     if weightNames[layer] == nil { layers.append(layer) }
                     weightNames[layer, default: []].append(weight)
                     layerGroup[layer] = String(path.dropLast(weight.count + 1))
-                } else if model.format == .keras3Weights, let name = tensor.consumer?.name, !name.isEmpty {
+                } else if format == .keras3Weights, let name = placement.layer, !name.isEmpty {
                     let vars = String(path.dropLast(weight.count + 1))
                     try writer.ensureGroup(vars)
                     try writer.stringAttribute("name", name, on: vars, variableLength: true)
                 }
             case .dataset(let path): datasetPath = path
-            default: datasetPath = tensor.name
+            default: datasetPath = info.name
             }
-            try writer.dataset(datasetPath, tensor: tensor, buffer: buffer)
+            if let offset = try writer.dataset(datasetPath, info: info) {
+                regions.append((index, offset, info.bytes))
+            }
         }
         if keras {
-            let weightsGroup = model.format == .keras2 && layerGroup.values.allSatisfy({ !$0.hasPrefix("model_weights/") }) ? "/" : "model_weights"
+            let weightsGroup = format == .keras2 && layerGroup.values.allSatisfy({ !$0.hasPrefix("model_weights/") }) ? "/" : "model_weights"
             try writer.ensureGroup(weightsGroup)
             try writer.stringsAttribute("layer_names", layers, on: weightsGroup)
-            for (key, value) in model.metadata.properties where key == "keras_version" || key == "backend" {
+            for (key, value) in metadata.properties where key == "keras_version" || key == "backend" {
                 try writer.stringAttribute(key, value, on: weightsGroup)
             }
             for layer in layers {
@@ -60,125 +133,110 @@ public enum HDF5Writer {
                 try writer.stringsAttribute("weight_names", weightNames[layer] ?? [], on: group)
             }
         }
+        try writer.file.closeFile()
+        return regions
     }
 }
 
 private struct Writer {
     let path: String
-    let file: H5Handle
-
-    func linkCreation() throws -> H5Handle {
-        let list = try H5Handle(H5Pcreate(chdf5_p_link_create()), .propertyList, call: "H5Pcreate", file: path, object: "/")
-        try h5Check(H5Pset_create_intermediate_group(list.id, 1), "H5Pset_create_intermediate_group", file: path, object: "/")
-        return list
-    }
+    let file: HDF5Handle
 
     func ensureGroup(_ name: String) throws {
-        guard name != "/", !name.isEmpty else { return }
-        if H5Lexists(file.id, name, chdf5_p_default()) > 0 { return }
-        _ = H5Eclear2(chdf5_e_default())
-        let lcpl = try linkCreation()
-        _ = try H5Handle(H5Gcreate2(file.id, name, lcpl.id, chdf5_p_default(), chdf5_p_default()), .group, call: "H5Gcreate2", file: path, object: name)
-    }
-
-    func object(_ name: String) throws -> H5Handle {
-        if name == "/" || name.isEmpty { return try H5Handle(H5Gopen2(file.id, "/", chdf5_p_default()), .group, call: "H5Gopen2", file: path, object: "/") }
-        return try H5Handle(H5Oopen(file.id, name, chdf5_p_default()), .object, call: "H5Oopen", file: path, object: name)
+        guard name != "/", !name.isEmpty, !file.linkExists(name) else { return }
+        _ = try file.createGroup(name)
     }
 
     /// A string attribute: fixed-length bytes (as Keras 2 writes them) or variable-length UTF-8.
     func stringAttribute(_ name: String, _ value: String, on objectName: String, variableLength: Bool = false) throws {
-        let target = try object(objectName)
+        let target = try file.openObject(objectName)
         let label = objectName + "@" + name
-        if H5Aexists(target.id, name) > 0 { return }  // written once (a layer's `name`, the root's version)
-        _ = H5Eclear2(chdf5_e_default())
-        let type = try H5Handle(H5Tcopy(chdf5_t_c_s1()), .datatype, call: "H5Tcopy", file: path, object: label)
+        if target.hasAttribute(name) { return }  // written once (a layer's `name`, the root's version)
+        let type = try HDF5Handle.copyType(.cString, file: path, object: label)
         let bytes = Array(value.utf8)
         if variableLength {
-            try h5Check(H5Tset_size(type.id, chdf5_t_variable()), "H5Tset_size", file: path, object: label)
-            try h5Check(H5Tset_cset(type.id, H5T_CSET_UTF8), "H5Tset_cset", file: path, object: label)
+            try type.setVariableLength()
+            try type.setUTF8()
         } else {
-            try h5Check(H5Tset_size(type.id, Swift.max(1, bytes.count)), "H5Tset_size", file: path, object: label)
+            try type.setSize(Swift.max(1, bytes.count))
         }
-        let space = try H5Handle(H5Screate(H5S_SCALAR), .dataspace, call: "H5Screate", file: path, object: label)
-        let attribute = try H5Handle(H5Acreate2(target.id, name, type.id, space.id, chdf5_p_default(), chdf5_p_default()), .attribute, call: "H5Acreate2", file: path, object: label)
+        let space = try HDF5Handle.scalarSpace(file: path, object: label)
+        let attribute = try target.createAttribute(name, type: type, space: space)
         if variableLength {
             try value.withCString { pointer in
-                var pointers: [UnsafePointer<CChar>?] = [pointer]
-                try h5Check(H5Awrite(attribute.id, type.id, &pointers), "H5Awrite", file: path, object: label)
+                let pointers: [UnsafePointer<CChar>?] = [pointer]
+                try pointers.withUnsafeBytes { try attribute.writeAttribute(type: type, from: $0.baseAddress!) }
             }
         } else {
             let padded = bytes.isEmpty ? [UInt8(0)] : bytes
-            try h5Check(H5Awrite(attribute.id, type.id, padded), "H5Awrite", file: path, object: label)
+            try padded.withUnsafeBytes { try attribute.writeAttribute(type: type, from: $0.baseAddress!) }
         }
     }
 
     /// An array of fixed-length byte strings, as Keras writes `layer_names` and `weight_names`;
     /// an empty list as an empty float64 array, as h5py writes `np.array([])`.
     func stringsAttribute(_ name: String, _ values: [String], on objectName: String) throws {
-        let target = try object(objectName)
+        let target = try file.openObject(objectName)
         let label = objectName + "@" + name
-        var dims: [hsize_t] = [hsize_t(values.count)]
-        let space = try H5Handle(H5Screate_simple(1, &dims, nil), .dataspace, call: "H5Screate_simple", file: path, object: label)
+        let space = try HDF5Handle.simpleSpace([values.count], file: path, object: label)
         if values.isEmpty {
-            let attribute = try H5Handle(H5Acreate2(target.id, name, chdf5_t_ieee_f64le(), space.id, chdf5_p_default(), chdf5_p_default()), .attribute, call: "H5Acreate2", file: path, object: label)
-            _ = attribute
+            _ = try target.createAttribute(name, type: HDF5Handle.copyType(.float64, file: path, object: label), space: space)
             return
         }
         let width = Swift.max(1, values.map(\.utf8.count).max() ?? 1)
-        let type = try H5Handle(H5Tcopy(chdf5_t_c_s1()), .datatype, call: "H5Tcopy", file: path, object: label)
-        try h5Check(H5Tset_size(type.id, width), "H5Tset_size", file: path, object: label)
-        try h5Check(H5Tset_strpad(type.id, H5T_STR_NULLPAD), "H5Tset_strpad", file: path, object: label)
+        let type = try HDF5Handle.copyType(.cString, file: path, object: label)
+        try type.setSize(width)
+        try type.setNullPadded()
         var buffer = [UInt8](repeating: 0, count: width * values.count)
         for (i, value) in values.enumerated() { for (j, byte) in value.utf8.enumerated() { buffer[i * width + j] = byte } }
-        let attribute = try H5Handle(H5Acreate2(target.id, name, type.id, space.id, chdf5_p_default(), chdf5_p_default()), .attribute, call: "H5Acreate2", file: path, object: label)
-        try h5Check(H5Awrite(attribute.id, type.id, buffer), "H5Awrite", file: path, object: label)
+        let attribute = try target.createAttribute(name, type: type, space: space)
+        try buffer.withUnsafeBytes { try attribute.writeAttribute(type: type, from: $0.baseAddress!) }
     }
 
     /// The HDF5 file type of a dtype, created where HDF5 has no predefined one (float16, bfloat16, bool).
-    func fileType(_ dtype: DType, name: String) throws -> H5Handle {
-        func copy(_ id: hid_t) throws -> H5Handle { try H5Handle(H5Tcopy(id), .datatype, call: "H5Tcopy", file: path, object: name) }
+    func fileType(_ dtype: DType, name: String) throws -> HDF5Handle {
+        func copy(_ type: HDF5PredefinedType) throws -> HDF5Handle { try HDF5Handle.copyType(type, file: path, object: name) }
         switch dtype {
-        case .float32: return try copy(chdf5_t_ieee_f32le())
-        case .float64: return try copy(chdf5_t_ieee_f64le())
+        case .float32: return try copy(.float32)
+        case .float64: return try copy(.float64)
         case .float16, .bfloat16:
-            let type = try copy(chdf5_t_ieee_f32le())
+            let type = try copy(.float32)
             let (exponentPosition, exponentBits, mantissaBits, bias) = dtype == .float16 ? (10, 5, 10, 15) : (7, 8, 7, 127)
-            try h5Check(H5Tset_fields(type.id, 15, exponentPosition, exponentBits, 0, mantissaBits), "H5Tset_fields", file: path, object: name)
-            try h5Check(H5Tset_size(type.id, 2), "H5Tset_size", file: path, object: name)
-            try h5Check(H5Tset_ebias(type.id, bias), "H5Tset_ebias", file: path, object: name)
+            try type.setFloatFields(signPosition: 15, exponentPosition: exponentPosition, exponentBits: exponentBits,
+                                    mantissaPosition: 0, mantissaBits: mantissaBits)
+            try type.setSize(2)
+            try type.setExponentBias(bias)
             return type
-        case .int8: return try copy(chdf5_t_std_i8le())
-        case .int16: return try copy(chdf5_t_std_i16le())
-        case .int32: return try copy(chdf5_t_std_i32le())
-        case .int64: return try copy(chdf5_t_std_i64le())
-        case .uint8: return try copy(chdf5_t_std_u8le())
-        case .uint16: return try copy(chdf5_t_std_u16le())
-        case .uint32: return try copy(chdf5_t_std_u32le())
-        case .uint64: return try copy(chdf5_t_std_u64le())
+        case .int8: return try copy(.int8)
+        case .int16: return try copy(.int16)
+        case .int32: return try copy(.int32)
+        case .int64: return try copy(.int64)
+        case .uint8: return try copy(.uint8)
+        case .uint16: return try copy(.uint16)
+        case .uint32: return try copy(.uint32)
+        case .uint64: return try copy(.uint64)
         case .bool:
             // h5py's bool: an enum {FALSE = 0, TRUE = 1} over int8.
-            let type = try H5Handle(H5Tenum_create(chdf5_t_native_int8()), .datatype, call: "H5Tenum_create", file: path, object: name)
-            var no: Int8 = 0, yes: Int8 = 1
-            try h5Check(H5Tenum_insert(type.id, "FALSE", &no), "H5Tenum_insert", file: path, object: name)
-            try h5Check(H5Tenum_insert(type.id, "TRUE", &yes), "H5Tenum_insert", file: path, object: name)
+            let type = try HDF5Handle.createEnumeration(over: .nativeInt8, file: path, object: name)
+            try type.insertEnumerationMember("FALSE", value: 0)
+            try type.insertEnumerationMember("TRUE", value: 1)
             return type
         default:
             throw HDF5Error(.unsupported, file: path, "tensor `\(name)`: \(dtype.rawValue) has no HDF5 type Pith writes")
         }
     }
 
-    func dataset(_ name: String, tensor: Tensor, buffer: TensorBuffer) throws {
-        let type = try fileType(tensor.dtype, name: name)
-        var dims = tensor.shape.map { hsize_t($0) }
-        let space = try tensor.shape.isEmpty
-            ? H5Handle(H5Screate(H5S_SCALAR), .dataspace, call: "H5Screate", file: path, object: name)
-            : H5Handle(H5Screate_simple(Int32(dims.count), &dims, nil), .dataspace, call: "H5Screate_simple", file: path, object: name)
-        let lcpl = try linkCreation()
-        let dataset = try H5Handle(H5Dcreate2(file.id, name, type.id, space.id, lcpl.id, chdf5_p_default(), chdf5_p_default()), .dataset, call: "H5Dcreate2", file: path, object: name)
-        guard buffer.count > 0 else { return }
-        _ = try buffer.withUnsafeBytes { bytes in
-            try h5Check(H5Dwrite(dataset.id, type.id, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), bytes.baseAddress), "H5Dwrite", file: path, object: name)
+    /// Creates the dataset `name` for a tensor described by `info`, its storage allocated; returns
+    /// where that storage starts in the file, or nil when the tensor has no bytes.
+    func dataset(_ name: String, info: TensorInfo) throws -> Int? {
+        let type = try fileType(info.dtype, name: name)
+        guard let count = Shape.elementCount(info.shape), info.dtype.storageBytes(count: count) != nil else {
+            throw HDF5Error(.unsupported, file: path, "tensor `\(name)`: shape \(Shape.describe(info.shape)) is too large to address")
         }
+        let space = try info.shape.isEmpty
+            ? HDF5Handle.scalarSpace(file: path, object: name)
+            : HDF5Handle.simpleSpace(info.shape, file: path, object: name)
+        let dataset = try file.createDataset(name, type: type, space: space)
+        return info.bytes > 0 ? try dataset.dataOffset() : nil
     }
 }

@@ -1,9 +1,12 @@
 internal import CHDF5
 import PithIR
 
-/// Every libhdf5 call of Pith goes through this file: thin wrappers that turn
-/// negative return codes into `HDF5Error`s carrying the library's own error
-/// stack, and handles that close themselves.
+/// Every libhdf5 call of Pith goes through this file, the only one in PithHDF5 that imports CHDF5:
+/// thin wrappers that turn negative return codes into `HDF5Error`s carrying the library's own
+/// error stack (`h5Check`), sizes and counts converted to `Int` without trapping (`h5Int`), C
+/// constants behind Swift names, and handles that close themselves and know what they name.
+
+// MARK: - Errors
 
 /// Silences HDF5's automatic error printing on the calling thread. HDF5 keeps
 /// its error state per thread, so every entry point calls this first.
@@ -29,6 +32,12 @@ func h5ErrorStack() -> String {
     return collector.lines.joined(separator: ": ")
 }
 
+/// Clears the calling thread's HDF5 error stack after a failure that is an answer, not an error
+/// (a link or attribute that does not exist).
+private func h5ClearErrors() {
+    _ = H5Eclear2(chdf5_e_default())
+}
+
 /// Throws when `status` is negative, naming the call and the object.
 @discardableResult
 func h5Check<T: BinaryInteger>(_ status: T, _ call: String, file: String, object: String) throws -> T {
@@ -39,24 +48,42 @@ func h5Check<T: BinaryInteger>(_ status: T, _ call: String, file: String, object
     return status
 }
 
-/// An open HDF5 identifier that closes itself.
-final class H5Handle {
+/// A size or count `call` returned, as an `Int`; throws, naming the call, when it does not fit
+/// (a damaged file can make the library report anything) instead of trapping.
+func h5Int<T: BinaryInteger>(_ value: T, _ call: String, file: String, object: String) throws -> Int {
+    guard let result = Int(exactly: value) else {
+        throw HDF5Error(.malformed, file: file, "`\(object)`: \(call) reports \(value), more than Pith can address")
+    }
+    return result
+}
+
+// MARK: - Handles
+
+/// An HDF5 identifier (of a file, group, dataset, …) as the rest of PithHDF5 names it.
+typealias HDF5ObjectID = hid_t
+
+/// An open HDF5 identifier that closes itself, with the file and the object (`group/dataset`,
+/// `object@attribute`) it belongs to, which its errors name.
+final class HDF5Handle {
     enum Kind { case file, group, dataset, attribute, datatype, dataspace, propertyList, object }
     let id: hid_t
     let kind: Kind
+    let file: String
+    let object: String
+    /// False once `close()` has closed it.
+    private var isOpen = true
 
-    init(_ id: hid_t, _ kind: Kind) {
+    /// Wraps `id`, throwing if `call`, which produced it, failed.
+    init(_ id: hid_t, _ kind: Kind, call: String, file: String, object: String) throws {
+        try h5Check(id, call, file: file, object: object)
         self.id = id
         self.kind = kind
-    }
-
-    /// Wraps `id`, throwing if the call that produced it failed.
-    convenience init(_ id: hid_t, _ kind: Kind, call: String, file: String, object: String) throws {
-        try h5Check(id, call, file: file, object: object)
-        self.init(id, kind)
+        self.file = file
+        self.object = object
     }
 
     deinit {
+        guard isOpen else { return }
         switch kind {
         case .file: _ = H5Fclose(id)
         case .group: _ = H5Gclose(id)
@@ -68,15 +95,347 @@ final class H5Handle {
         case .object: _ = H5Oclose(id)
         }
     }
+
+    /// Closes this file now, which writes whatever libhdf5 still holds of it: a failure is an
+    /// error here, where `deinit` could only drop it. Every other handle in the file must be closed.
+    func closeFile() throws {
+        precondition(kind == .file && isOpen, "HDF5Handle.closeFile: not an open file")
+        isOpen = false
+        try check(H5Fclose(id), "H5Fclose")
+    }
+
+    /// Throws when `status`, returned by `call` on this object, is negative.
+    fileprivate func check<T: BinaryInteger>(_ status: T, _ call: String) throws {
+        try h5Check(status, call, file: file, object: object)
+    }
 }
 
+// MARK: - Files, groups and links
+
+extension HDF5Handle {
+    /// Creates the file at `path`, replacing any file there, in the HDF5 1.8 format or later:
+    /// its dense attribute storage lifts the 64 KiB limit on attributes such as `model_config`.
+    static func createFile(_ path: String) throws -> HDF5Handle {
+        let access = try HDF5Handle(H5Pcreate(chdf5_p_file_access()), .propertyList, call: "H5Pcreate", file: path, object: "/")
+        try access.check(H5Pset_libver_bounds(access.id, H5F_LIBVER_V18, H5F_LIBVER_V110), "H5Pset_libver_bounds")
+        return try HDF5Handle(H5Fcreate(path, chdf5_f_acc_trunc(), chdf5_p_default(), access.id), .file, call: "H5Fcreate", file: path, object: "/")
+    }
+
+    /// Whether the link `name` exists below this file or group (false when a group on the way is
+    /// missing too).
+    func linkExists(_ name: String) -> Bool {
+        let result = H5Lexists(id, name, chdf5_p_default())
+        if result < 0 { h5ClearErrors() }
+        return result > 0
+    }
+
+    /// A link-creation property list that creates missing intermediate groups.
+    private func creatingIntermediateGroups() throws -> HDF5Handle {
+        let list = try HDF5Handle(H5Pcreate(chdf5_p_link_create()), .propertyList, call: "H5Pcreate", file: file, object: object)
+        try list.check(H5Pset_create_intermediate_group(list.id, 1), "H5Pset_create_intermediate_group")
+        return list
+    }
+
+    /// Creates the group `name` below this file or group, with any missing groups on the way.
+    func createGroup(_ name: String) throws -> HDF5Handle {
+        let links = try creatingIntermediateGroups()
+        return try HDF5Handle(H5Gcreate2(id, name, links.id, chdf5_p_default(), chdf5_p_default()), .group, call: "H5Gcreate2", file: file, object: name)
+    }
+
+    /// Opens the group or dataset `name` below this file or group; `/` (or nothing) is the root group.
+    func openObject(_ name: String) throws -> HDF5Handle {
+        if name == "/" || name.isEmpty {
+            return try HDF5Handle(H5Gopen2(id, "/", chdf5_p_default()), .group, call: "H5Gopen2", file: file, object: "/")
+        }
+        return try HDF5Handle(H5Oopen(id, name, chdf5_p_default()), .object, call: "H5Oopen", file: file, object: name)
+    }
+}
+
+// MARK: - Datatypes
+
+/// The predefined HDF5 datatypes Pith copies. File types are little-endian, as h5py writes them.
+enum HDF5PredefinedType {
+    /// A one-byte C string. The corresponding C constant is `H5T_C_S1`.
+    case cString
+    /// The corresponding C constant is `H5T_IEEE_F32LE`.
+    case float32
+    /// The corresponding C constant is `H5T_IEEE_F64LE`.
+    case float64
+    /// The corresponding C constant is `H5T_STD_I8LE`.
+    case int8
+    /// The corresponding C constant is `H5T_STD_I16LE`.
+    case int16
+    /// The corresponding C constant is `H5T_STD_I32LE`.
+    case int32
+    /// The corresponding C constant is `H5T_STD_I64LE`.
+    case int64
+    /// The corresponding C constant is `H5T_STD_U8LE`.
+    case uint8
+    /// The corresponding C constant is `H5T_STD_U16LE`.
+    case uint16
+    /// The corresponding C constant is `H5T_STD_U32LE`.
+    case uint32
+    /// The corresponding C constant is `H5T_STD_U64LE`.
+    case uint64
+    /// The machine's `int8_t` (h5py's base type for bool enums). The corresponding C constant is `H5T_NATIVE_INT8`.
+    case nativeInt8
+
+    fileprivate var id: hid_t {
+        switch self {
+        case .cString: return chdf5_t_c_s1()
+        case .float32: return chdf5_t_ieee_f32le()
+        case .float64: return chdf5_t_ieee_f64le()
+        case .int8: return chdf5_t_std_i8le()
+        case .int16: return chdf5_t_std_i16le()
+        case .int32: return chdf5_t_std_i32le()
+        case .int64: return chdf5_t_std_i64le()
+        case .uint8: return chdf5_t_std_u8le()
+        case .uint16: return chdf5_t_std_u16le()
+        case .uint32: return chdf5_t_std_u32le()
+        case .uint64: return chdf5_t_std_u64le()
+        case .nativeInt8: return chdf5_t_native_int8()
+        }
+    }
+}
+
+/// The class of an HDF5 datatype.
+struct HDF5TypeClass: RawRepresentable, Hashable {
+    var rawValue: Int32
+
+    /// The corresponding C constant is `H5T_INTEGER`.
+    static let integer = HDF5TypeClass(rawValue: H5T_INTEGER.rawValue)
+    /// The corresponding C constant is `H5T_FLOAT`.
+    static let float = HDF5TypeClass(rawValue: H5T_FLOAT.rawValue)
+    /// The corresponding C constant is `H5T_STRING`.
+    static let string = HDF5TypeClass(rawValue: H5T_STRING.rawValue)
+    /// The corresponding C constant is `H5T_BITFIELD`.
+    static let bitfield = HDF5TypeClass(rawValue: H5T_BITFIELD.rawValue)
+    /// The corresponding C constant is `H5T_OPAQUE`.
+    static let opaque = HDF5TypeClass(rawValue: H5T_OPAQUE.rawValue)
+    /// The corresponding C constant is `H5T_COMPOUND`.
+    static let compound = HDF5TypeClass(rawValue: H5T_COMPOUND.rawValue)
+    /// The corresponding C constant is `H5T_REFERENCE`.
+    static let reference = HDF5TypeClass(rawValue: H5T_REFERENCE.rawValue)
+    /// The corresponding C constant is `H5T_ENUM`.
+    static let enumeration = HDF5TypeClass(rawValue: H5T_ENUM.rawValue)
+    /// The corresponding C constant is `H5T_VLEN`.
+    static let variableLength = HDF5TypeClass(rawValue: H5T_VLEN.rawValue)
+    /// The corresponding C constant is `H5T_ARRAY`.
+    static let array = HDF5TypeClass(rawValue: H5T_ARRAY.rawValue)
+}
+
+extension HDF5Handle {
+    /// A modifiable copy of a predefined datatype, for `object` in `file`.
+    static func copyType(_ type: HDF5PredefinedType, file: String, object: String) throws -> HDF5Handle {
+        try HDF5Handle(H5Tcopy(type.id), .datatype, call: "H5Tcopy", file: file, object: object)
+    }
+
+    /// A modifiable copy of this datatype.
+    func copyType() throws -> HDF5Handle {
+        try HDF5Handle(H5Tcopy(id), .datatype, call: "H5Tcopy", file: file, object: object)
+    }
+
+    /// An empty enumeration datatype over the integer type `base`, for `object` in `file`.
+    static func createEnumeration(over base: HDF5PredefinedType, file: String, object: String) throws -> HDF5Handle {
+        try HDF5Handle(H5Tenum_create(base.id), .datatype, call: "H5Tenum_create", file: file, object: object)
+    }
+
+    /// Adds the member `name` = `value` to this enumeration over int8.
+    func insertEnumerationMember(_ name: String, value: Int8) throws {
+        var value = value
+        try check(H5Tenum_insert(id, name, &value), "H5Tenum_insert")
+    }
+
+    /// Sets the size of this datatype in bytes.
+    func setSize(_ bytes: Int) throws {
+        try check(H5Tset_size(id, bytes), "H5Tset_size")
+    }
+
+    /// Makes this string datatype variable-length. The corresponding C constant is `H5T_VARIABLE`.
+    func setVariableLength() throws {
+        try check(H5Tset_size(id, chdf5_t_variable()), "H5Tset_size")
+    }
+
+    /// Marks this string datatype UTF-8. The corresponding C constant is `H5T_CSET_UTF8`.
+    func setUTF8() throws {
+        try check(H5Tset_cset(id, H5T_CSET_UTF8), "H5Tset_cset")
+    }
+
+    /// Pads this fixed-length string datatype with NULs, as numpy's `S` strings are. The
+    /// corresponding C constant is `H5T_STR_NULLPAD`.
+    func setNullPadded() throws {
+        try check(H5Tset_strpad(id, H5T_STR_NULLPAD), "H5Tset_strpad")
+    }
+
+    /// Makes this datatype little-endian. The corresponding C constant is `H5T_ORDER_LE`.
+    func setLittleEndian() throws {
+        try check(H5Tset_order(id, H5T_ORDER_LE), "H5Tset_order")
+    }
+
+    /// Places the sign, exponent and mantissa of this floating-point datatype (bit positions).
+    func setFloatFields(signPosition: Int, exponentPosition: Int, exponentBits: Int, mantissaPosition: Int, mantissaBits: Int) throws {
+        try check(H5Tset_fields(id, signPosition, exponentPosition, exponentBits, mantissaPosition, mantissaBits), "H5Tset_fields")
+    }
+
+    /// Sets the exponent bias of this floating-point datatype.
+    func setExponentBias(_ bias: Int) throws {
+        try check(H5Tset_ebias(id, bias), "H5Tset_ebias")
+    }
+
+    /// The class of this datatype.
+    var typeClass: HDF5TypeClass { HDF5TypeClass(rawValue: H5Tget_class(id).rawValue) }
+
+    /// The size of this datatype in bytes; 0 when the library cannot tell.
+    var typeSize: Int { H5Tget_size(id) }
+
+    /// The exponent and mantissa widths in bits of this floating-point datatype; 0 when the
+    /// library cannot tell.
+    var floatFieldWidths: (exponentBits: Int, mantissaBits: Int) {
+        var signPosition = 0, exponentPosition = 0, exponentBits = 0, mantissaPosition = 0, mantissaBits = 0
+        if H5Tget_fields(id, &signPosition, &exponentPosition, &exponentBits, &mantissaPosition, &mantissaBits) < 0 {
+            h5ClearErrors()
+            return (0, 0)
+        }
+        return (exponentBits, mantissaBits)
+    }
+
+    /// Whether this integer datatype is two's-complement signed. The corresponding C constant is `H5T_SGN_2`.
+    var isSigned: Bool { H5Tget_sign(id) == H5T_SGN_2 }
+
+    /// The number of members of this enumeration datatype; negative when the library cannot tell.
+    var enumerationMemberCount: Int { Int(H5Tget_nmembers(id)) }
+}
+
+// MARK: - Dataspaces
+
+extension HDF5Handle {
+    /// A dataspace of one element, for `object` in `file`. The corresponding C constant is `H5S_SCALAR`.
+    static func scalarSpace(file: String, object: String) throws -> HDF5Handle {
+        try HDF5Handle(H5Screate(H5S_SCALAR), .dataspace, call: "H5Screate", file: file, object: object)
+    }
+
+    /// A fixed-size dataspace of `dimensions` (each at least 0), for `object` in `file`.
+    static func simpleSpace(_ dimensions: [Int], file: String, object: String) throws -> HDF5Handle {
+        var sizes = try dimensions.map { dimension -> hsize_t in
+            guard let size = hsize_t(exactly: dimension) else {
+                throw HDF5Error(.unsupported, file: file, "`\(object)`: dimension \(dimension) cannot be an HDF5 dimension")
+            }
+            return size
+        }
+        guard let rank = Int32(exactly: sizes.count) else {
+            throw HDF5Error(.unsupported, file: file, "`\(object)`: rank \(sizes.count) cannot be an HDF5 rank")
+        }
+        return try HDF5Handle(H5Screate_simple(rank, &sizes, nil), .dataspace, call: "H5Screate_simple", file: file, object: object)
+    }
+
+    /// The rank of this dataspace (0 for a scalar).
+    func rank() throws -> Int {
+        let rank = H5Sget_simple_extent_ndims(id)
+        try check(rank, "H5Sget_simple_extent_ndims")
+        return Int(rank)
+    }
+
+    /// The current dimensions of this dataspace, of rank `rank` (from `rank()`), as HDF5 stores
+    /// them: the caller converts them to `Int` with its own message.
+    func dimensions(rank: Int) throws -> [UInt64] {
+        var dimensions = [hsize_t](repeating: 0, count: rank)
+        if rank > 0 {
+            try check(H5Sget_simple_extent_dims(id, &dimensions, nil), "H5Sget_simple_extent_dims")
+        }
+        return dimensions.map { UInt64($0) }
+    }
+
+    /// The number of elements of this dataspace.
+    func elementCount() throws -> Int {
+        let count = H5Sget_simple_extent_npoints(id)
+        try check(count, "H5Sget_simple_extent_npoints")
+        return try h5Int(count, "H5Sget_simple_extent_npoints", file: file, object: object)
+    }
+}
+
+// MARK: - Attributes
+
+extension HDF5Handle {
+    /// Whether this object has the attribute `name` (false when the library cannot tell).
+    func hasAttribute(_ name: String) -> Bool {
+        let result = H5Aexists(id, name)
+        if result < 0 { h5ClearErrors() }
+        return result > 0
+    }
+
+    /// Creates the attribute `name` on this object; its errors name `object@name`.
+    func createAttribute(_ name: String, type: HDF5Handle, space: HDF5Handle) throws -> HDF5Handle {
+        try HDF5Handle(H5Acreate2(id, name, type.id, space.id, chdf5_p_default(), chdf5_p_default()),
+                       .attribute, call: "H5Acreate2", file: file, object: object + "@" + name)
+    }
+
+    /// Writes this attribute's value from `bytes`, laid out as `type` says.
+    func writeAttribute(type: HDF5Handle, from bytes: UnsafeRawPointer) throws {
+        try check(H5Awrite(id, type.id, bytes), "H5Awrite")
+    }
+}
+
+// MARK: - Datasets
+
+extension HDF5Handle {
+    /// Creates the dataset `name` below this file or group, with any missing groups on the way:
+    /// contiguous, its storage allocated in the file at once and never filled (the caller writes
+    /// every byte of it, at `dataOffset()`). The corresponding C constants are
+    /// `H5D_ALLOC_TIME_EARLY` and `H5D_FILL_TIME_NEVER`.
+    func createDataset(_ name: String, type: HDF5Handle, space: HDF5Handle) throws -> HDF5Handle {
+        let links = try creatingIntermediateGroups()
+        let creation = try HDF5Handle(H5Pcreate(chdf5_p_dataset_create()), .propertyList, call: "H5Pcreate", file: file, object: name)
+        try creation.check(H5Pset_alloc_time(creation.id, H5D_ALLOC_TIME_EARLY), "H5Pset_alloc_time")
+        try creation.check(H5Pset_fill_time(creation.id, H5D_FILL_TIME_NEVER), "H5Pset_fill_time")
+        return try HDF5Handle(H5Dcreate2(id, name, type.id, space.id, links.id, creation.id, chdf5_p_default()),
+                              .dataset, call: "H5Dcreate2", file: file, object: name)
+    }
+
+    /// Where this contiguous dataset's bytes start in the file (a byte offset: Pith writes no user
+    /// block). Throws when it has no storage there (nothing allocated, or chunked).
+    func dataOffset() throws -> Int {
+        let address = H5Dget_offset(id)
+        guard address != chdf5_haddr_undef() else {
+            let stack = h5ErrorStack()
+            throw HDF5Error(.malformed, file: file, "`\(object)`: H5Dget_offset found no contiguous storage" + (stack.isEmpty ? "" : " (\(stack))"))
+        }
+        return try h5Int(address, "H5Dget_offset", file: file, object: object)
+    }
+
+    /// Reads this whole dataset into `bytes`, laid out as `memoryType` says.
+    func readDataset(memoryType: HDF5Handle, into bytes: UnsafeMutableRawPointer) throws {
+        try check(H5Dread(id, memoryType.id, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), bytes), "H5Dread")
+    }
+
+    /// This dataset's datatype in the file.
+    func datasetType() throws -> HDF5Handle {
+        try HDF5Handle(H5Dget_type(id), .datatype, call: "H5Dget_type", file: file, object: object)
+    }
+
+    /// This dataset's dataspace.
+    func datasetSpace() throws -> HDF5Handle {
+        try HDF5Handle(H5Dget_space(id), .dataspace, call: "H5Dget_space", file: file, object: object)
+    }
+
+    /// The bytes the file stores for this dataset (0 when none are allocated, or on error).
+    func storageSize() throws -> Int {
+        try h5Int(H5Dget_storage_size(id), "H5Dget_storage_size", file: file, object: object)
+    }
+}
+
+// MARK: - Reading files
+
 /// The kind of object a link points to.
-enum H5ObjectKind { case group, dataset, other }
+enum HDF5ObjectKind { case group, dataset, other }
 
 /// A file opened read-only, with the operations the Keras reader needs.
-struct H5File {
+struct HDF5File {
+    /// Most bytes a string attribute may take in memory (fixed-length bytes, or one pointer per
+    /// string): Keras' largest, `model_config`, is a few megabytes.
+    static let maximumAttributeBytes = 1 << 30
+
     let path: String
-    let handle: H5Handle
+    let handle: HDF5Handle
 
     init(path: String) throws {
         h5Quiet()
@@ -86,34 +445,34 @@ struct H5File {
             throw HDF5Error(.malformed, file: path, "not a readable HDF5 file" + (stack.isEmpty ? "" : " (\(stack))"))
         }
         self.path = path
-        handle = H5Handle(id, .file)
+        handle = try HDF5Handle(id, .file, call: "H5Fopen", file: path, object: "/")
     }
 
-    var root: hid_t { handle.id }
+    var root: HDF5ObjectID { handle.id }
 
     /// Whether a link `name` exists below `location` (every path component is checked).
-    func exists(_ name: String, in location: hid_t) -> Bool {
+    func exists(_ name: String, in location: HDF5ObjectID) -> Bool {
         var prefix = ""
         for component in name.split(separator: "/") {
             prefix += (prefix.isEmpty ? "" : "/") + component
             if H5Lexists(location, prefix, chdf5_p_default()) <= 0 {
-                _ = H5Eclear2(chdf5_e_default())
+                h5ClearErrors()
                 return false
             }
         }
         return true
     }
 
-    func kind(of name: String, in location: hid_t) -> H5ObjectKind {
+    func kind(of name: String, in location: HDF5ObjectID) -> HDF5ObjectKind {
         object(name, in: location)?.kind ?? .other
     }
 
     /// The kind of object `name` names and its address in the file, which identifies it
     /// whatever path leads to it (hard links can make a group reachable twice, or form a cycle).
-    func object(_ name: String, in location: hid_t) -> (kind: H5ObjectKind, address: UInt64)? {
+    func object(_ name: String, in location: HDF5ObjectID) -> (kind: HDF5ObjectKind, address: UInt64)? {
         var info = H5O_info_t()
         guard H5Oget_info_by_name2(location, name, &info, UInt32(H5O_INFO_BASIC), chdf5_p_default()) >= 0 else {
-            _ = H5Eclear2(chdf5_e_default())
+            h5ClearErrors()
             return nil
         }
         switch info.type {
@@ -123,12 +482,16 @@ struct H5File {
         }
     }
 
-    func openGroup(_ name: String, in location: hid_t) throws -> H5Handle {
-        try H5Handle(H5Gopen2(location, name, chdf5_p_default()), .group, call: "H5Gopen2", file: path, object: name)
+    func openGroup(_ name: String, in location: HDF5ObjectID) throws -> HDF5Handle {
+        try HDF5Handle(H5Gopen2(location, name, chdf5_p_default()), .group, call: "H5Gopen2", file: path, object: name)
+    }
+
+    func openDataset(_ name: String, in location: HDF5ObjectID) throws -> HDF5Handle {
+        try HDF5Handle(H5Dopen2(location, name, chdf5_p_default()), .dataset, call: "H5Dopen2", file: path, object: name)
     }
 
     /// Names of the hard links in a group, in name order.
-    func children(of group: hid_t, name: String) throws -> [String] {
+    func children(of group: HDF5ObjectID, name: String) throws -> [String] {
         final class Collector { var names: [String] = [] }
         let collector = Collector()
         var index: hsize_t = 0
@@ -144,7 +507,7 @@ struct H5File {
     }
 
     /// Names of the attributes of an object, in name order.
-    func attributeNames(of object: hid_t, name: String) throws -> [String] {
+    func attributeNames(of object: HDF5ObjectID, name: String) throws -> [String] {
         final class Collector { var names: [String] = [] }
         let collector = Collector()
         var index: hsize_t = 0
@@ -157,9 +520,9 @@ struct H5File {
         return collector.names
     }
 
-    func hasAttribute(_ attribute: String, on object: hid_t) -> Bool {
+    func hasAttribute(_ attribute: String, on object: HDF5ObjectID) -> Bool {
         let result = H5Aexists(object, attribute)
-        if result < 0 { _ = H5Eclear2(chdf5_e_default()) }
+        if result < 0 { h5ClearErrors() }
         return result > 0
     }
 
@@ -167,7 +530,7 @@ struct H5File {
     /// strings, scalar or array; an empty numeric array reads as no strings;
     /// attributes too large for one object header split into `name0`, `name1`, ….
     /// Nil when neither `name` nor `name0` exists.
-    func stringsAttribute(_ attribute: String, on object: hid_t, objectName: String) throws -> [String]? {
+    func stringsAttribute(_ attribute: String, on object: HDF5ObjectID, objectName: String) throws -> [String]? {
         if hasAttribute(attribute, on: object) {
             return try readStrings(attribute, on: object, objectName: objectName)
         }
@@ -182,23 +545,26 @@ struct H5File {
     }
 
     /// A string attribute joined into one string (for JSON configs and version strings).
-    func stringAttribute(_ attribute: String, on object: hid_t, objectName: String) throws -> String? {
+    func stringAttribute(_ attribute: String, on object: HDF5ObjectID, objectName: String) throws -> String? {
         try stringsAttribute(attribute, on: object, objectName: objectName)?.joined()
     }
 
-    private func readStrings(_ attribute: String, on object: hid_t, objectName: String) throws -> [String] {
+    private func readStrings(_ attribute: String, on object: HDF5ObjectID, objectName: String) throws -> [String] {
         let label = objectName + "@" + attribute
-        let handle = try H5Handle(H5Aopen(object, attribute, chdf5_p_default()), .attribute, call: "H5Aopen", file: path, object: label)
-        let type = try H5Handle(H5Aget_type(handle.id), .datatype, call: "H5Aget_type", file: path, object: label)
-        let space = try H5Handle(H5Aget_space(handle.id), .dataspace, call: "H5Aget_space", file: path, object: label)
-        let count = Int(try h5Check(H5Sget_simple_extent_npoints(space.id), "H5Sget_simple_extent_npoints", file: path, object: label))
+        let handle = try HDF5Handle(H5Aopen(object, attribute, chdf5_p_default()), .attribute, call: "H5Aopen", file: path, object: label)
+        let type = try HDF5Handle(H5Aget_type(handle.id), .datatype, call: "H5Aget_type", file: path, object: label)
+        let space = try HDF5Handle(H5Aget_space(handle.id), .dataspace, call: "H5Aget_space", file: path, object: label)
+        let count = try space.elementCount()
         if count == 0 { return [] }
-        guard H5Tget_class(type.id) == H5T_STRING else {
+        guard type.typeClass == .string else {
             throw HDF5Error(.malformed, file: path, "attribute `\(label)`: expected strings, found a non-string type")
         }
         if H5Tis_variable_str(type.id) > 0 {
-            let memory = try H5Handle(H5Tcopy(chdf5_t_c_s1()), .datatype, call: "H5Tcopy", file: path, object: label)
-            try h5Check(H5Tset_size(memory.id, chdf5_t_variable()), "H5Tset_size", file: path, object: label)
+            guard count <= Self.maximumAttributeBytes / MemoryLayout<UnsafeMutablePointer<CChar>?>.stride else {
+                throw HDF5Error(.malformed, file: path, "attribute `\(label)`: \(count) strings is not plausible")
+            }
+            let memory = try HDF5Handle.copyType(.cString, file: path, object: label)
+            try memory.setVariableLength()
             try h5Check(H5Tset_cset(memory.id, H5Tget_cset(type.id)), "H5Tset_cset", file: path, object: label)
             var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
             _ = try pointers.withUnsafeMutableBufferPointer { buffer in
@@ -210,11 +576,15 @@ struct H5File {
             }
             return strings
         }
-        let size = H5Tget_size(type.id)
+        let size = type.typeSize
         guard size > 0, size <= 1 << 26 else {
             throw HDF5Error(.malformed, file: path, "attribute `\(label)`: string size \(size) is not plausible")
         }
-        var bytes = [UInt8](repeating: 0, count: count * size)
+        let (byteCount, overflow) = count.multipliedReportingOverflow(by: size)
+        guard !overflow, byteCount <= Self.maximumAttributeBytes else {
+            throw HDF5Error(.malformed, file: path, "attribute `\(label)`: \(count) strings of \(size) bytes is not plausible")
+        }
+        var bytes = [UInt8](repeating: 0, count: byteCount)
         _ = try bytes.withUnsafeMutableBytes { buffer in
             try h5Check(H5Aread(handle.id, type.id, buffer.baseAddress), "H5Aread", file: path, object: label)
         }
