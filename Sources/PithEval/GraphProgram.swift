@@ -39,6 +39,8 @@ final class GraphProgram: Sendable {
     }
 
     let opset: Int
+    /// Most iterations one Loop may run (`ControlFlow.maximumLoopIterations` unless a caller chose).
+    let maximumLoopIterations: Int
     /// The graph's declared inputs (for a subgraph: what its node feeds it, in order).
     let inputs: [ValueInfo]
     let outputs: [ValueInfo]
@@ -58,8 +60,9 @@ final class GraphProgram: Sendable {
     let fullPlan: Plan
 
     /// Prepares `graph`, a graph of `model` (the main graph, or a subgraph at `path`).
-    init(_ graph: Graph, model: Model, opset: Int, path: GraphPath = .main) throws {
+    init(_ graph: Graph, model: Model, opset: Int, maximumLoopIterations: Int = ControlFlow.maximumLoopIterations, path: GraphPath = .main) throws {
         self.opset = opset
+        self.maximumLoopIterations = maximumLoopIterations
         inputs = graph.inputs
         outputs = graph.outputs
         let isMain = path == .main
@@ -96,7 +99,7 @@ final class GraphProgram: Sendable {
             var subgraphs: [String: GraphProgram] = [:]
             for attribute in node.attributes {
                 if case .graph(let sub) = attribute.value {
-                    subgraphs[attribute.name] = try GraphProgram(sub, model: model, opset: opset,
+                    subgraphs[attribute.name] = try GraphProgram(sub, model: model, opset: opset, maximumLoopIterations: maximumLoopIterations,
                                                                  path: path.appending(.init(node: label, attribute: attribute.name)))
                 }
             }
@@ -264,7 +267,7 @@ final class GraphProgram: Sendable {
         case "If", "Loop", "Scan":
             var captured: [String: Value] = [:]
             for sub in step.subgraphs.values { for name in sub.freeNames where captured[name] == nil { captured[name] = try lookup(name) } }
-            let flow = ControlFlow(node: step.node, opset: opset, subgraphs: step.subgraphs, captured: captured)
+            let flow = ControlFlow(node: step.node, opset: opset, subgraphs: step.subgraphs, captured: captured, maximumLoopIterations: maximumLoopIterations)
             switch step.node.opType {
             case "If": return try flow.runIf(inputs)
             case "Loop": return try flow.runLoop(inputs)

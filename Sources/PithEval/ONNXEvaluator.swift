@@ -30,11 +30,18 @@ public struct ONNXEvaluator: Sendable {
     /// that contradicts itself: a value produced twice, a cycle, a read of a value nothing defines.
     /// Operators the evaluator lacks are not refused here: only the outputs that need them are
     /// (`plan(outputs:)`), so a model whose unsupported part is not asked for still runs.
-    public init(model: Model) throws {
+    ///
+    /// A `Loop` runs at most `maximumLoopIterations` iterations (default 1,048,576): one whose trip
+    /// count is larger, with no condition input, is refused before it starts, and one whose condition
+    /// still holds at the limit stops with an error.
+    public init(model: Model, maximumLoopIterations: Int = ONNXEvaluator.maximumLoopIterations) throws {
         guard let graph = model.graph else { throw EvalError.invalid("the model has no graph to evaluate (Keras models are evaluated from their configuration)") }
         opset = Int(model.metadata.opsets.first { $0.domain == "" || $0.domain == "ai.onnx" }?.version ?? 13)
-        program = try GraphProgram(graph, model: model, opset: opset)
+        program = try GraphProgram(graph, model: model, opset: opset, maximumLoopIterations: maximumLoopIterations)
     }
+
+    /// Most iterations one `Loop` runs by default.
+    public static let maximumLoopIterations = ControlFlow.maximumLoopIterations
 
     /// The graph inputs that are not initializers: what the caller must feed.
     public var inputs: [ValueInfo] { program.inputs.filter { program.constants[$0.name] == nil && program.uncomputable[$0.name] == nil } }

@@ -10,10 +10,13 @@ struct ControlFlow {
     let subgraphs: [String: GraphProgram]
     /// The enclosing scopes' values the subgraphs read, by name.
     let captured: [String: Value]
+    /// Most iterations one Loop runs.
+    var maximumLoopIterations = Self.maximumLoopIterations
 
-    /// Most iterations one Loop runs. A Loop whose trip count is larger, with no condition input
-    /// that could end it sooner, is refused before it starts; one whose condition still holds after
-    /// this many iterations is stopped with an error. Either way, never a hang.
+    /// Most iterations one Loop runs unless the evaluator is made with another limit. A Loop whose
+    /// trip count is larger, with no condition input that could end it sooner, is refused before it
+    /// starts; one whose condition still holds after this many iterations is stopped with an error.
+    /// Either way, never a hang.
     static let maximumLoopIterations = 1 << 20
 
     var operators: Operators { Operators(node: node, opset: opset) }
@@ -75,7 +78,7 @@ struct ControlFlow {
             throw EvalError.invalid("the body has \(body.outputs.count) outputs; with \(n) loop-carried values it needs at least \(n + 1) (condition, values, scan outputs)")
         }
         let k = body.outputs.count - 1 - n
-        let limit = Self.maximumLoopIterations
+        let limit = maximumLoopIterations
         if tripCount == nil, !conditional {
             throw EvalError.unsupported("a Loop with neither a trip count nor a condition input (it never ends)")
         }

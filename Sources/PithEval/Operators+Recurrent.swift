@@ -9,7 +9,8 @@ import PithLinearAlgebra
 /// Per direction, the input projections of all time steps are one GEMM (X·Wᵀ, [seq·batch, gates·hidden]);
 /// each step adds H·Rᵀ (one GEMM) and applies the gate equations. With `sequence_lens`, batch entry b
 /// runs its first L_b steps (a reverse direction from step L_b − 1 down to 0); Y is zero past L_b and
-/// Y_h (Y_c) holds the state after its last step, as onnxruntime computes it.
+/// Y_h (Y_c) holds the state after its last step (zero when L_b is 0), as onnxruntime computes it
+/// (onnx's reference evaluator ignores `sequence_lens`).
 extension Operators {
     /// The kind of cell, by operator name.
     enum RecurrentCell {
@@ -45,17 +46,25 @@ extension Operators {
         let alpha: Float
         let beta: Float
 
-        /// Whether the function takes alpha, beta, and their defaults (those of the ONNX operators
-        /// of the same name; onnxruntime's for Affine and ScaledTanh).
-        static func parameters(_ f: Function) -> (alpha: Float?, beta: Float?) {
+        /// How a function uses alpha or beta.
+        enum Parameter {
+            case unused
+            /// Taken, with this default when not given (the ONNX operator of the same name's default).
+            case defaulted(Float)
+            /// Taken, with no default: no ONNX operator defines Affine or ScaledTanh any more, so the
+            /// values must be given (onnxruntime takes 0).
+            case required
+        }
+
+        static func parameters(_ f: Function) -> (alpha: Parameter, beta: Parameter) {
             switch f {
-            case .relu, .tanh, .sigmoid, .softsign, .softplus: return (nil, nil)
-            case .affine: return (1, 0)
-            case .leakyrelu: return (0.01, nil)
-            case .thresholdedrelu: return (1, nil)
-            case .scaledtanh: return (1, 1)
-            case .hardsigmoid: return (0.2, 0.5)
-            case .elu: return (1, nil)
+            case .relu, .tanh, .sigmoid, .softsign, .softplus: return (.unused, .unused)
+            case .affine, .scaledtanh: return (.required, .required)
+            case .leakyrelu: return (.defaulted(0.01), .unused)
+            // ThresholdedRelu's default alpha is 1 (onnxruntime takes 0 here).
+            case .thresholdedrelu: return (.defaulted(1), .unused)
+            case .hardsigmoid: return (.defaulted(0.2), .defaulted(0.5))
+            case .elu: return (.defaulted(1), .unused)
             }
         }
 
@@ -96,16 +105,21 @@ extension Operators {
             guard let f = Activation.Function(rawValue: name.lowercased()) else {
                 throw EvalError.unsupported("activation `\(name)` (the spec lists \(Activation.Function.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
-            let (alphaDefault, betaDefault) = Activation.parameters(f)
-            var alpha: Float = 0, beta: Float = 0
-            if let alphaDefault {
-                alpha = nextAlpha < alphas.count ? alphas[nextAlpha] : alphaDefault
-                nextAlpha += 1
+            let (alphaUse, betaUse) = Activation.parameters(f)
+            func take(_ use: Activation.Parameter, _ values: [Float], _ next: inout Int, _ what: String) throws -> Float {
+                switch use {
+                case .unused: return 0
+                case .defaulted(let fallback):
+                    defer { next += 1 }
+                    return next < values.count ? values[next] : fallback
+                case .required:
+                    guard next < values.count else { throw EvalError.unsupported("activation `\(name)` without its \(what) (no ONNX operator defines a default)") }
+                    defer { next += 1 }
+                    return values[next]
+                }
             }
-            if let betaDefault {
-                beta = nextBeta < betas.count ? betas[nextBeta] : betaDefault
-                nextBeta += 1
-            }
+            let alpha = try take(alphaUse, alphas, &nextAlpha, "activation_alpha")
+            let beta = try take(betaUse, betas, &nextBeta, "activation_beta")
             return Activation(function: f, alpha: alpha, beta: beta)
         }
         return (0..<directions).map { Array(all[$0 * perDirection ..< ($0 + 1) * perDirection]) }
@@ -241,10 +255,9 @@ extension Operators {
                             newH = (1 - z) * candidate + z * h[so + j]
                         case .lstm:
                             let previous = c[so + j]
-                            var i = gate(0) + (p?[j] ?? 0) * previous
-                            var forget = gate(2) + (p?[2 * hidden + j] ?? 0) * previous
-                            forget = f[0](clipped(forget))
-                            i = inputForget ? 1 - forget : f[0](clipped(i))
+                            let i = f[0](clipped(gate(0) + (p?[j] ?? 0) * previous))
+                            // input_forget couples the gates: f = 1 − i (onnxruntime's reading).
+                            let forget = inputForget ? 1 - i : f[0](clipped(gate(2) + (p?[2 * hidden + j] ?? 0) * previous))
                             let cellInput = f[1](clipped(gate(3)))
                             let newC = forget * previous + i * cellInput
                             let o = f[0](clipped(gate(1) + (p?[hidden + j] ?? 0) * newC))
@@ -256,9 +269,12 @@ extension Operators {
                     }
                 }
             }
-            for k in 0..<(batch * hidden) {
-                yh[stateOffset + k] = h[k]
-                yc[stateOffset + k] = c[k]
+            // An entry with no steps has zero final states (onnxruntime's choice; the spec is silent).
+            for n in 0..<batch where lengths[n] > 0 {
+                for j in 0..<hidden {
+                    yh[stateOffset + n * hidden + j] = h[n * hidden + j]
+                    yc[stateOffset + n * hidden + j] = c[n * hidden + j]
+                }
             }
         }
         var outputs = [
