@@ -75,8 +75,13 @@ public struct Evaluator: Sendable {
         try run(values, plan: plan(outputs: outputNames))
     }
 
-    /// Whether every input declares a variable first (batch) dimension, so that inputs may be split.
-    public var isBatched: Bool { inputs.allSatisfy { $0.shape?.first.map { $0 == nil } ?? false } }
+    /// Whether inputs may be split into batches along axis 0: every input declares a variable first
+    /// dimension, and (ONNX) no node treats axis 0 as something other than independent samples —
+    /// time-major recurrent layers, loops and scans, branches, NonZero (`ONNXEvaluator.mixesFirstAxis`).
+    public var isBatched: Bool {
+        if case .onnx(let e) = engine, e.mixesFirstAxis { return false }
+        return inputs.allSatisfy { $0.shape?.first.map { $0 == nil } ?? false }
+    }
 
     /// Runs `values` (each with the batch on axis 0) in batches of `batchSize`, batches spread over
     /// every core (BLAS single-threaded meanwhile), and joins the outputs along axis 0. Models whose

@@ -52,8 +52,11 @@ final class GraphProgram: Sendable {
     let steps: [Step]
     /// The step producing each value.
     let producer: [String: Int]
-    /// Names read from enclosing scopes, by nodes, by nested subgraphs or as outputs; sorted.
+    /// Names read from enclosing scopes by the nodes that compute the outputs (nested subgraphs
+    /// included) or named as outputs; sorted. What the node holding this graph reads for it.
     let freeNames: [String]
+    /// Names read from enclosing scopes by any node, needed or not: each must be defined somewhere.
+    let everyFreeName: [String]
     /// For each step, the first reason it or a value it needs cannot be computed.
     let coneProblems: [EvalError?]
     /// The plan computing every output (how a subgraph always runs).
@@ -93,6 +96,7 @@ final class GraphProgram: Sendable {
 
         // Steps, in file order for now.
         var unordered: [Step] = []
+        var everyRead: [[String]] = []  // per step, every name it or any node of its subgraphs reads
         var producer: [String: Int] = [:]
         for (index, node) in graph.nodes.enumerated() where !constantNodes.contains(index) {
             let label = Self.label(node, index)
@@ -107,6 +111,7 @@ final class GraphProgram: Sendable {
             for name in node.inputs + subgraphs.keys.sorted().flatMap({ subgraphs[$0]!.freeNames }) where !name.isEmpty && seen.insert(name).inserted {
                 reads.append(name)
             }
+            everyRead.append(node.inputs.filter { !$0.isEmpty } + subgraphs.values.flatMap(\.everyFreeName))
             var tensors: [String: Value] = [:]
             if node.opType == "ConstantOfShape", case .tensor(let id)? = node.attribute("value"), id >= 0, id < model.tensors.count {
                 tensors["value"] = try? Value(model.tensors[id])
@@ -168,18 +173,18 @@ final class GraphProgram: Sendable {
         defined.formUnion(constants.keys)
         defined.formUnion(uncomputable.keys)
         defined.formUnion(producer.keys)
-        var free = Set<String>()
-        for step in steps {
-            for name in step.reads where !defined.contains(name) {
-                if isMain { throw EvalError.invalid("node `\(Self.label(step.node, step.index))` (\(step.node.opType)) reads `\(name)`, which no node, initializer or graph input defines") }
-                free.insert(name)
+        var every = Set<String>()
+        for (k, names) in everyRead.enumerated() {
+            for name in names where !defined.contains(name) {
+                if isMain { throw EvalError.invalid("node `\(Self.label(unordered[k].node, unordered[k].index))` (\(unordered[k].node.opType)) reads `\(name)`, which no node, initializer or graph input defines") }
+                every.insert(name)
             }
         }
         for output in graph.outputs where !defined.contains(output.name) {
             if isMain { throw EvalError.invalid("graph output `\(output.name)` is not produced by any node, initializer or graph input") }
-            free.insert(output.name)
+            every.insert(output.name)
         }
-        freeNames = free.sorted()
+        everyFreeName = every.sorted()
 
         // The first problem in each step's cone, in dependency order.
         var cone: [EvalError?] = []
@@ -192,7 +197,10 @@ final class GraphProgram: Sendable {
             cone.append(problem)
         }
         coneProblems = cone
-        fullPlan = Self.plan(graph.outputs.map(\.name), steps: steps, producer: self.producer)
+        let plan = Self.plan(graph.outputs.map(\.name), steps: steps, producer: self.producer)
+        fullPlan = plan
+        // What running the subgraph reads from enclosing scopes: its needed nodes' reads and its outputs.
+        freeNames = every.filter { name in plan.readers[name] != nil || graph.outputs.contains { $0.name == name } }.sorted()
     }
 
     /// Why `name` cannot be computed, if it cannot.
@@ -275,6 +283,17 @@ final class GraphProgram: Sendable {
             }
         case "ConstantOfShape": return [try operators.constantOfShape(inputs, value: step.tensors["value"])]
         default: return try operators.run(inputs)
+        }
+    }
+
+    /// See `ONNXEvaluator.mixesFirstAxis`.
+    var mixesFirstAxis: Bool {
+        steps.contains { step in
+            switch step.node.opType {
+            case "Loop", "Scan", "If", "NonZero": return true
+            case "LSTM", "GRU", "RNN": return Operators(node: step.node, opset: opset).int("layout", 0) == 0
+            default: return false
+            }
         }
     }
 

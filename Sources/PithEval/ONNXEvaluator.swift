@@ -43,6 +43,12 @@ public struct ONNXEvaluator: Sendable {
     /// Most iterations one `Loop` runs by default.
     public static let maximumLoopIterations = ControlFlow.maximumLoopIterations
 
+    /// Whether some node may combine the entries of axis 0 of its inputs, so that running the graph
+    /// on pieces of its inputs split along axis 0 would not give the pieces of its outputs: LSTM,
+    /// GRU and RNN in their default time-major layout (axis 0 is time), Loop and Scan (they iterate),
+    /// If (one branch for the whole input), NonZero (indices into the whole input).
+    public var mixesFirstAxis: Bool { program.mixesFirstAxis }
+
     /// The graph inputs that are not initializers: what the caller must feed.
     public var inputs: [ValueInfo] { program.inputs.filter { program.constants[$0.name] == nil && program.uncomputable[$0.name] == nil } }
     public var outputs: [ValueInfo] { program.outputs }

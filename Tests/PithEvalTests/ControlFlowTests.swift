@@ -190,6 +190,35 @@ import Testing
         #expect(try ONNXEvaluator(model: model(outputs: ["c"])).run(["x": x])[0].floats == [0, -2])
     }
 
+    /// A dead node inside a branch that reads an outer value needing a missing operator does not
+    /// make the If uncomputable, and that value is not computed.
+    @Test func deadNodesInsideSubgraphsNeedNothing() throws {
+        var frobnicate = node("Frobnicate", ["x"], ["f"])
+        frobnicate.domain = "com.example"
+        let branch = subgraph([node("Neg", ["x"], ["t"]), node("Relu", ["f"], ["dead"])], outputs: ["t"])
+        let model = graphModel([frobnicate, node("If", ["c"], ["y"], [Attribute(name: "then_branch", value: .graph(branch)), Attribute(name: "else_branch", value: .graph(branch))])],
+                               inputs: ["c", "x"], outputs: ["y"])
+        let out = try ONNXEvaluator(model: model).run(["c": Value(ints: [1], shape: [], dtype: .bool), "x": Value(floats: [2], shape: [1])])
+        #expect(out[0].floats == [-2])
+        // Reading a name nothing defines is still refused, needed or not.
+        let ghostly = subgraph([node("Neg", ["x"], ["t"]), node("Relu", ["ghost"], ["dead"])], outputs: ["t"])
+        #expect { _ = try ONNXEvaluator(model: graphModel([node("If", ["c"], ["y"], [Attribute(name: "then_branch", value: .graph(ghostly)), Attribute(name: "else_branch", value: .graph(ghostly))])],
+                                                          inputs: ["c", "x"], outputs: ["y"])) } throws: { "\($0)".contains("`ghost`") }
+    }
+
+    /// Splitting inputs into batches along axis 0 is only for graphs that treat axis 0 as samples.
+    @Test func timeMajorAndIteratingGraphsRunInOnePiece() throws {
+        func batched(_ nodes: [Node]) throws -> Bool {
+            var model = graphModel(nodes, inputs: ["x"], outputs: ["y"])
+            model.graph!.inputs = [ValueInfo(name: "x", dtype: .float32, shape: [.symbolic("n"), .fixed(2), .fixed(3)])]
+            return try Evaluator(model: model).isBatched
+        }
+        #expect(try batched([node("Relu", ["x"], ["y"])]))
+        #expect(try !batched([node("NonZero", ["x"], ["y"])]))
+        let w = "w", r = "r"
+        #expect(try !batched([node("RNN", ["x", w, r], ["y"], [intAttr("hidden_size", 1)]), node("Relu", ["x"], [w]), node("Relu", ["x"], [r])]))
+    }
+
     @Test func aMissingOperatorInsideABodyIsNamedWithTheLoop() throws {
         var frobnicate = node("Frobnicate", ["s_in"], ["s_out"])
         frobnicate.domain = "com.example"
