@@ -84,13 +84,6 @@ public struct ONNXEvaluator: Sendable {
         for input in inputs {
             guard var value = feeds[input.name] else { continue }
             if let dtype = input.dtype, dtype != value.dtype { value = try value.cast(to: dtype) }
-            if let declared = input.shape {
-                let fits = declared.count == value.rank && zip(declared, value.shape).allSatisfy { if case .fixed(let d) = $0 { return d == $1 } else { return true } }
-                guard fits else {
-                    let text = declared.map { dimension -> String in if case .fixed(let d) = dimension { return "\(d)" } else { return "?" } }
-                    throw EvalError.invalid("graph input `\(input.name)` is declared of shape [\(text.joined(separator: ", "))], the value given has shape \(value.shape)")
-                }
-            }
             values[input.name] = value
         }
         return try program.run(graphPlan, feeds: values, captured: [:])

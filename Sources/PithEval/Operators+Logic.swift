@@ -93,4 +93,13 @@ extension Operators {
         }
         return out
     }
+
+    /// Neg of integers (shape arithmetic negates int64 axes: onnx's LayerNormalization expansion),
+    /// wrapping like the type (−(−128) is −128 in int8).
+    func negateIntegers(_ inputs: [Value?]) throws -> Value {
+        var x = try required(inputs, 0)
+        guard !x.isString else { throw EvalError.invalid("Neg of a string tensor") }
+        x.ints = x.ints.map { wrap(0 &- $0, to: x.dtype) }
+        return x
+    }
 }

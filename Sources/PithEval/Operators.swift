@@ -63,6 +63,7 @@ struct Operators {
         case "Sqrt": return [try unary(inputs) { $0.squareRoot() }]
         case "Exp": return [try unary(inputs) { exp($0) }]
         case "Abs": return [try unary(inputs) { abs($0) }]
+        case "Neg" where inputs.first??.isFloat == false: return [try negateIntegers(inputs)]
         case "Neg": return [try unary(inputs) { -$0 }]
         case "Reciprocal": return [try unary(inputs) { 1 / $0 }]
         case "Relu": return [try unary(inputs) { max($0, 0) }]
