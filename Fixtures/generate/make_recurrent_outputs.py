@@ -1,4 +1,4 @@
-"""Writes Fixtures/expected/recurrent-cases.json: small LSTM, GRU and RNN layers on seeded inputs with
+"""Writes Fixtures/reference/recurrent-cases.json: small LSTM, GRU and RNN layers on seeded inputs with
 the outputs onnxruntime computes, for PithEvalTests (RecurrentTests) to check the evaluator against
 without Python.
 
@@ -23,7 +23,7 @@ from onnx.reference import ReferenceEvaluator  # noqa: E402
 
 from common import FIXTURES  # noqa: E402
 
-OUT = os.path.join(FIXTURES, "expected", "recurrent-cases.json")
+OUT = os.path.join(FIXTURES, "reference", "recurrent-cases.json")
 
 
 def model(op, names, inputs, n_outputs, attributes):

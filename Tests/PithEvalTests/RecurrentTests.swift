@@ -38,7 +38,7 @@ import Testing
 
     static func cases() throws -> [Case] {
         struct File: Decodable { var cases: [Case] }
-        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("expected/recurrent-cases.json")))
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("reference/recurrent-cases.json")))
         return try JSONDecoder().decode(File.self, from: data).cases
     }
 
