@@ -118,11 +118,11 @@ final class GraphProgram: Sendable {
             }
             let problem: EvalError?
             if !(node.domain.isEmpty || node.domain == "ai.onnx") {
-                problem = .unsupported("operator `\(node.domain).\(node.opType)` (node `\(node.name)`)")
+                problem = .unsupported("operator `\(node.domain).\(node.opType)` (node `\(label)`)")
             } else if !ONNXEvaluator.supportedOperators.contains(node.opType) {
-                problem = .unsupported("operator `\(node.opType)` (node `\(node.name)`)")
+                problem = .unsupported("operator `\(node.opType)` (node `\(label)`)")
             } else if let (attribute, inner) = subgraphs.keys.sorted().lazy.compactMap({ name in subgraphs[name]!.outputProblem.map { (name, $0) } }).first {
-                problem = .unsupported("\(node.opType) node `\(node.name)` (\(attribute)): \(inner.message.droppingPrefix(EvalError.unsupportedPrefix))")
+                problem = .unsupported("\(node.opType) node `\(label)` (\(attribute)): \(inner.message.droppingPrefix(EvalError.unsupportedPrefix))")
             } else {
                 problem = nil
             }

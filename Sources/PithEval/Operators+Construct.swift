@@ -134,10 +134,10 @@ extension Operators {
             sizes = [Int](repeating: chunk, count: parts)
             sizes[parts - 1] = n - chunk * (parts - 1)
         }
-        guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == n else {
+        guard sizes.count == outputs else { throw EvalError.invalid("split \(sizes) gives \(sizes.count) parts, the node has \(outputs) outputs") }
+        guard sizes.allSatisfy({ $0 >= 0 && $0 <= n }), sizes.reduce(0, +) == n else {
             throw EvalError.invalid("split \(sizes) does not add up to \(n), the size of axis \(axis) of \(x.shape)")
         }
-        guard sizes.count == outputs else { throw EvalError.invalid("split \(sizes) gives \(sizes.count) parts, the node has \(outputs) outputs") }
         let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *)
         var begin = 0
         return sizes.map { size in

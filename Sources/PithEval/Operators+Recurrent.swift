@@ -149,6 +149,7 @@ extension Operators {
         }
         let stateShape = layout == 0 ? [directions, batch, hidden] : [batch, directions, hidden]
         try checkSize([steps, directions, batch, hidden], op: node.opType)
+        try checkSize([steps, batch, gates * hidden], op: node.opType)  // the input projections
 
         /// An optional input of `shape`, or nil.
         func optional(_ index: Int, _ name: String, _ shape: [Int]) throws -> Value? {
