@@ -15,7 +15,9 @@ A case is counted as:
   skipped      the inputs are not tensors (sequences, optionals), so no .npz can carry them.
 "Supported ops" cases are those whose every node is in `pith`'s operator list (ONNXEvaluator).
 
-Prints counts per suite; --json writes per-case results; --write updates docs/benchmarks.md.
+Prints counts per suite; --json writes per-case results; --write updates docs/benchmarks.md;
+--filter REGEX runs only the cases whose name matches (`--filter 'test_(lstm|gru|rnn)'`), e.g. while
+working on some operators, and prints each case's result.
 """
 import argparse
 import collections
@@ -46,6 +48,8 @@ PRelu Mod BitShift Max Min Sum Mean LogSoftmax Hardmax LayerNormalization Instan
 MeanVarianceNormalization TopK Einsum CumSum OneHot GatherElements GatherND ScatterND ScatterElements Scatter DepthToSpace
 SpaceToDepth Trilu QuantizeLinear DequantizeLinear DynamicQuantizeLinear MatMulInteger ConvInteger ArrayFeatureExtractor Normalizer
 Scaler""".split())
+SUPPORTED |= set("""If Loop Scan LSTM GRU RNN Equal Less Greater LessOrEqual GreaterOrEqual Not And Or Xor Where ConstantOfShape Range
+Expand Tile Split Size NonZero""".split())
 # Cases whose expected outputs disagree with onnxruntime, which Pith follows (see docs/benchmarks.md).
 KNOWN = {
     "test_cast_FLOAT_to_BFLOAT16": "the ONNX 1.12 test data truncates float32 to bfloat16; onnxruntime and Pith round to nearest even (onnx/onnx#3876)",
@@ -68,10 +72,21 @@ def bfloat16_bits_to_float(array):
     return (array.astype(np.uint32) << 16).view(np.float32)
 
 
+def graph_ops(graph):
+    """Operator types of `graph`'s nodes and of every subgraph they hold (If, Loop, Scan bodies)."""
+    ops = set()
+    for node in graph.node:
+        ops.add(node.op_type)
+        for attribute in node.attribute:
+            for sub in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
+                ops |= graph_ops(sub)
+    return ops
+
+
 def run_case(pith, case):
     model_path = os.path.join(case, "model.onnx")
     model = onnx.load(model_path, load_external_data=False)
-    ops = sorted({n.op_type for n in model.graph.node})
+    ops = sorted(graph_ops(model.graph))
     initializers = {t.name for t in model.graph.initializer}
     inputs = [i.name for i in model.graph.input if i.name not in initializers]
     input_types = [i.type.tensor_type.elem_type for i in model.graph.input if i.name not in initializers]
@@ -195,6 +210,8 @@ def main():
     for r in results:
         if r["status"] == "fail":
             print(f"  FAIL {r['suite']}/{r['case']}: {r['reason']}")
+        elif args.filter:
+            print(f"  {r['status']} {r['suite']}/{r['case']}" + (f": {r['reason']}" if r["reason"] else ""))
     print(f"{len(results)} cases in {seconds:.0f} s")
     if args.json:
         with open(args.json, "w") as f:

@@ -27,30 +27,87 @@ public struct Evaluator: Sendable {
         }
     }
 
-    /// One run on whole inputs (one per model input, in order).
-    public func run(_ values: [Value]) throws -> [Value] {
-        guard values.count == inputs.count else { throw EvalError.invalid("the model takes \(inputs.count) inputs, \(values.count) given") }
+    /// The model's outputs by name: the ONNX graph outputs, or `output_0`, `output_1`, … for Keras.
+    public var outputNames: [String] {
         switch engine {
-        case .onnx(let e): return try e.run(Dictionary(uniqueKeysWithValues: zip(inputs.map(\.name), values)))
-        case .keras(let e): return try e.run(values)
+        case .onnx(let e): return e.outputs.map(\.name)
+        case .keras(let e): return (0..<e.outputCount).map { "output_\($0)" }
         }
     }
 
-    /// Whether every input declares a variable first (batch) dimension, so that inputs may be split.
-    public var isBatched: Bool { inputs.allSatisfy { $0.shape?.first.map { $0 == nil } ?? false } }
+    /// Which values a run computes: `names` nil means every output that can be computed (the others
+    /// are listed, with the reason, in `skipped`; if none can be, the first reason is thrown); given
+    /// names must each be computable (for ONNX any value of the main graph may be named). Nothing
+    /// runs here. See `ONNXEvaluator.plan(outputs:)`.
+    public func plan(outputs names: [String]? = nil) throws -> OutputPlan {
+        switch engine {
+        case .onnx(let e): return try e.plan(outputs: names)
+        case .keras:
+            let all = outputNames
+            for name in names ?? [] where !all.contains(name) {
+                throw EvalError.invalid("the model has no output `\(name)` (its outputs: \(all.joined(separator: ", ")))")
+            }
+            return OutputPlan(names: names ?? all, skipped: [], plan: nil)
+        }
+    }
+
+    /// One run of `plan` on whole inputs (one per model input, in order).
+    public func run(_ values: [Value], plan: OutputPlan) throws -> [Value] {
+        guard values.count == inputs.count else { throw EvalError.invalid("the model takes \(inputs.count) inputs, \(values.count) given") }
+        switch engine {
+        case .onnx(let e): return try e.run(Dictionary(uniqueKeysWithValues: zip(inputs.map(\.name), values)), plan: plan)
+        case .keras(let e):
+            let all = try e.run(values), names = outputNames
+            return plan.names.map { all[names.firstIndex(of: $0)!] }
+        }
+    }
+
+    /// One run on whole inputs (one per model input, in order), computing the outputs `names` asks
+    /// for (nil: every output that can be computed, the others named in `skipped`).
+    public func run(_ values: [Value], outputs names: [String]?) throws -> Evaluation {
+        let plan = try plan(outputs: names)
+        return Evaluation(names: plan.names, values: try run(values, plan: plan), skipped: plan.skipped)
+    }
+
+    /// One run on whole inputs (one per model input, in order): every output, in order; throws,
+    /// naming it, if an output cannot be computed.
+    public func run(_ values: [Value]) throws -> [Value] {
+        try run(values, plan: plan(outputs: outputNames))
+    }
+
+    /// Whether inputs may be split into batches along axis 0: every input declares a variable first
+    /// dimension, and (ONNX) no node treats axis 0 as something other than independent samples —
+    /// time-major recurrent layers, loops and scans, branches, NonZero (`ONNXEvaluator.mixesFirstAxis`).
+    public var isBatched: Bool {
+        if case .onnx(let e) = engine, e.mixesFirstAxis { return false }
+        return inputs.allSatisfy { $0.shape?.first.map { $0 == nil } ?? false }
+    }
 
     /// Runs `values` (each with the batch on axis 0) in batches of `batchSize`, batches spread over
     /// every core (BLAS single-threaded meanwhile), and joins the outputs along axis 0. Models whose
     /// inputs do not declare a variable batch dimension, and `batchSize` 0, run in one piece.
+    /// Every output, in order; throws, naming it, if an output cannot be computed.
     public func run(batched values: [Value], batchSize: Int) throws -> [Value] {
-        guard batchSize > 0, isBatched, let samples = values.first?.shape.first, samples > batchSize else { return try run(values) }
+        try run(batched: values, batchSize: batchSize, plan: plan(outputs: outputNames))
+    }
+
+    /// `run(batched:batchSize:)` computing the outputs `names` asks for (nil: every output that can
+    /// be computed, the others named in `skipped`).
+    public func run(batched values: [Value], batchSize: Int, outputs names: [String]?) throws -> Evaluation {
+        let plan = try plan(outputs: names)
+        return Evaluation(names: plan.names, values: try run(batched: values, batchSize: batchSize, plan: plan), skipped: plan.skipped)
+    }
+
+    /// `run(batched:batchSize:)` of `plan`.
+    public func run(batched values: [Value], batchSize: Int, plan: OutputPlan) throws -> [Value] {
+        guard batchSize > 0, isBatched, let samples = values.first?.shape.first, samples > batchSize else { return try run(values, plan: plan) }
         guard values.allSatisfy({ $0.shape.first == samples }) else { throw EvalError.invalid("inputs hold different numbers of samples: \(values.map { $0.shape.first ?? 0 })") }
         let size = max(1, batchSize)
         let starts = Array(stride(from: 0, to: samples, by: size))
         LinearAlgebra.setBLASThreads(1)
         defer { LinearAlgebra.setBLASThreads(Parallel.cores) }
         let results = Parallel.map(starts) { start in
-            Result { try run(values.map { $0.rows(start ..< min(start + size, samples)) }) }.mapError { $0 as? EvalError ?? .invalid("\($0)") }
+            Result { try run(values.map { $0.rows(start ..< min(start + size, samples)) }, plan: plan) }.mapError { $0 as? EvalError ?? .invalid("\($0)") }
         }
         let batches = try results.map { try $0.get() }
         guard let first = batches.first else { return [] }
@@ -112,4 +169,9 @@ extension Value {
             return best
         }
     }
+}
+
+extension KerasEvaluator {
+    /// How many outputs the model has: its output layers (Functional), else one.
+    var outputCount: Int { root.className == "Sequential" || root.outputLayers.isEmpty ? 1 : root.outputLayers.count }
 }

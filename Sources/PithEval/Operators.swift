@@ -63,6 +63,7 @@ struct Operators {
         case "Sqrt": return [try unary(inputs) { $0.squareRoot() }]
         case "Exp": return [try unary(inputs) { exp($0) }]
         case "Abs": return [try unary(inputs) { abs($0) }]
+        case "Neg" where inputs.first??.isFloat == false: return [try negateIntegers(inputs)]
         case "Neg": return [try unary(inputs) { -$0 }]
         case "Reciprocal": return [try unary(inputs) { 1 / $0 }]
         case "Relu": return [try unary(inputs) { max($0, 0) }]
@@ -135,6 +136,16 @@ struct Operators {
         case "Slice": return [try slice(inputs)]
         case "Pad": return [try pad(inputs)]
         case "Resize": return [try resize(inputs)]
+        case "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual": return [try compare(inputs)]
+        case "Not", "And", "Or", "Xor": return [try logical(inputs)]
+        case "Where": return [try select(inputs)]
+        case "Range": return [try range(inputs)]
+        case "Expand": return [try expand(inputs)]
+        case "Tile": return [try tile(inputs)]
+        case "Split": return try split(inputs)
+        case "Size": return [try size(inputs)]
+        case "NonZero": return [try nonZero(inputs)]
+        case "LSTM", "GRU", "RNN": return try recurrent(inputs)
         default: throw EvalError.unsupported("operator `\(node.opType)`")
         }
     }
