@@ -55,6 +55,12 @@ KNOWN = {
     "test_cast_FLOAT_to_BFLOAT16": "the ONNX 1.12 test data truncates float32 to bfloat16; onnxruntime and Pith round to nearest even (onnx/onnx#3876)",
     "test_castlike_FLOAT_to_BFLOAT16_expanded": "the ONNX 1.12 test data truncates float32 to bfloat16; onnxruntime and Pith round to nearest even (onnx/onnx#3876)",
 }
+# The expanded window functions: the 1.12 test data differ from onnxruntime by up to 7.4e-5 (measured), and
+# Pith's outputs agree with onnxruntime's to 6e-8 (computed in float32 like onnxruntime's).
+for _window in ("blackmanwindow", "hammingwindow", "hannwindow"):
+    for _variant in ("", "_symmetric"):
+        KNOWN[f"test_{_window}{_variant}_expanded"] = (
+            "the ONNX 1.12 test data differ from onnxruntime by up to 7.4e-5; Pith matches onnxruntime to 6e-8")
 
 
 def load_tensor(path):
