@@ -106,10 +106,7 @@ public struct Evaluator: Sendable {
         let starts = Array(stride(from: 0, to: samples, by: size))
         LinearAlgebra.setBLASThreads(1)
         defer { LinearAlgebra.setBLASThreads(Parallel.cores) }
-        let results = Parallel.map(starts) { start in
-            Result { try run(values.map { $0.rows(start ..< min(start + size, samples)) }, plan: plan) }.mapError { $0 as? EvalError ?? .invalid("\($0)") }
-        }
-        let batches = try results.map { try $0.get() }
+        let batches = try Parallel.map(starts) { start in try run(values.map { $0.rows(start ..< min(start + size, samples)) }, plan: plan) }
         guard let first = batches.first else { return [] }
         return first.indices.map { k in Value.joinRows(batches.map { $0[k] }) }
     }

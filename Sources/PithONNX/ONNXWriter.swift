@@ -69,28 +69,16 @@ public enum ONNXWriter {
         }
     }
 
-    /// Writes the data of every slot at its offset, largest tensors first, on every core. The
-    /// first failure in tensor order is the error thrown.
+    /// Writes the data of every slot at its offset, largest tensors first, on every core. The error
+    /// thrown is that of the largest failing tensor (the first in the order they are written).
     private static func fill<Source: TensorSource>(_ slots: [(index: Int, bytes: Int)], offsets: [Int], source: Source, descriptor: Int32, path: String) throws {
         for slot in slots where offsets[slot.index] < 0 {
             throw ONNXError(.invalidTensor, file: path, "tensor `\(source.header(slot.index).name)` was not placed in the file")
         }
         let order = slots.sorted { ($0.bytes, $1.index) > ($1.bytes, $0.index) }
-        let failures = Parallel.map(count: order.count, makeWorker: { source.makeWorker() }) { worker, k -> Failure? in
-            let slot = order[k]
-            do {
-                try write(slot, at: offsets[slot.index], source: source, worker: &worker, descriptor: descriptor, path: path)
-                return nil
-            } catch {
-                return Failure(index: slot.index, error: error)
-            }
+        _ = try Parallel.map(count: order.count, makeWorker: { source.makeWorker() }) { (worker: inout Source.Worker, k: Int) throws in
+            try write(order[k], at: offsets[order[k].index], source: source, worker: &worker, descriptor: descriptor, path: path)
         }
-        if let first = failures.compactMap({ $0 }).min(by: { $0.index < $1.index }) { throw first.error }
-    }
-
-    private struct Failure: @unchecked Sendable {  // the error is thrown on the calling thread only
-        var index: Int
-        var error: any Error
     }
 
     private static func write<Source: TensorSource>(_ slot: (index: Int, bytes: Int), at offset: Int, source: Source, worker: inout Source.Worker,
