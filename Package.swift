@@ -63,7 +63,10 @@ let package = Package(
         // The library's commands (inspect, compress, restore, evaluate, verify), one file each.
         .target(
             name: "Pith",
-            dependencies: ["PithIR", "PithONNX", "PithHDF5", "PithInspect", "PithEval", "PithPasses", "PithLinearAlgebra", "PithCoding", "PithContainer", .product(name: "Yams", package: "Yams")]),
+            dependencies: [
+                "PithIR", "PithONNX", "PithHDF5", "PithInspect", "PithEval", "PithPasses", "PithLinearAlgebra", "PithCoding", "PithContainer",
+                .product(name: "Yams", package: "Yams"),
+            ]),
 
         // `pith bench`: timings of Pith's own work (not part of the library's commands).
         .target(name: "PithBench", dependencies: ["Pith", "PithLinearAlgebra", "PithCoding"]),

@@ -14,7 +14,8 @@ public enum Compression {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw PithError(FileManager.default.fileExists(atPath: path) ? .io : .noInput, "\(path): cannot read the recipe (\((error as NSError).localizedDescription))")
+            throw PithError(
+                FileManager.default.fileExists(atPath: path) ? .io : .noInput, "\(path): cannot read the recipe (\((error as NSError).localizedDescription))")
         }
         do {
             let recipe = try YAMLDecoder().decode(Recipe.self, from: text)

@@ -11,13 +11,17 @@ extension CompressionReport {
     public func renderText(file: String) -> String {
         var out = "\(file): compression report (seed \(seed))\n\npasses:\n"
         let passRows = passes.map { row -> [String] in
-            [String(row.step), row.action, row.tensor, TextTable.grouped(row.elements), TextTable.percent(row.elements == 0 ? 0 : Double(row.kept) / Double(row.elements)),
-             String(format: "%.2f", row.bitsPerWeight), TextTable.grouped(row.bytesBefore), TextTable.grouped(row.bytesAfter),
-             row.error.map { String(format: "%.3g", $0.maxAbs) } ?? "-", row.error.map { String(format: "%.3g", $0.rmse) } ?? "-",
-             row.error.map { $0.snrDB.map { String(format: "%.1f", $0) } ?? "inf" } ?? "-", row.detail]
+            [
+                String(row.step), row.action, row.tensor, TextTable.grouped(row.elements),
+                TextTable.percent(row.elements == 0 ? 0 : Double(row.kept) / Double(row.elements)),
+                String(format: "%.2f", row.bitsPerWeight), TextTable.grouped(row.bytesBefore), TextTable.grouped(row.bytesAfter),
+                row.error.map { String(format: "%.3g", $0.maxAbs) } ?? "-", row.error.map { String(format: "%.3g", $0.rmse) } ?? "-",
+                row.error.map { $0.snrDB.map { String(format: "%.1f", $0) } ?? "inf" } ?? "-", row.detail,
+            ]
         }
-        out += TextTable.render(header: ["#", "pass", "tensor", "elements", "kept", "bits/w", "bytes before", "after", "max |err|", "rmse", "snr dB", "detail"],
-                          rows: passRows, rightAligned: Set(3..<11))
+        out += TextTable.render(
+            header: ["#", "pass", "tensor", "elements", "kept", "bits/w", "bytes before", "after", "max |err|", "rmse", "snr dB", "detail"],
+            rows: passRows, rightAligned: Set(3..<11))
         if !skipped.isEmpty {
             out += "\nskipped:\n"
             for skip in skipped { out += "  pass \(skip.step) \(skip.action) `\(skip.target)`: \(skip.reason)\n" }
@@ -25,27 +29,37 @@ extension CompressionReport {
         if !factorizations.isEmpty {
             out += "\nfactorized (multiply-adds per input vector, or per output position of a convolution):\n"
             let rows = factorizations.map { f -> [String] in
-                let factors = f.rowFactors.isEmpty ? "" : " (\(f.rowFactors.map(String.init).joined(separator: "·"))×\(f.columnFactors.map(String.init).joined(separator: "·")))"
-                return [f.tensor, f.layer.isEmpty ? "-" : f.layer, f.method + (f.randomized ? " (randomized)" : ""),
-                        (f.ranks.isEmpty ? "-" : f.ranks.map(String.init).joined(separator: "-")) + factors,
-                        TextTable.grouped(f.parametersBefore), TextTable.grouped(f.parametersAfter),
-                        TextTable.grouped(f.multiplyAddsBefore), TextTable.grouped(f.multiplyAddsAfter),
-                        String(format: "%.4f", f.relativeError)]
+                let factors =
+                    f.rowFactors.isEmpty
+                    ? "" : " (\(f.rowFactors.map(String.init).joined(separator: "·"))×\(f.columnFactors.map(String.init).joined(separator: "·")))"
+                return [
+                    f.tensor, f.layer.isEmpty ? "-" : f.layer, f.method + (f.randomized ? " (randomized)" : ""),
+                    (f.ranks.isEmpty ? "-" : f.ranks.map(String.init).joined(separator: "-")) + factors,
+                    TextTable.grouped(f.parametersBefore), TextTable.grouped(f.parametersAfter),
+                    TextTable.grouped(f.multiplyAddsBefore), TextTable.grouped(f.multiplyAddsAfter),
+                    String(format: "%.4f", f.relativeError),
+                ]
             }
-            out += TextTable.render(header: ["tensor", "layer", "method", "rank(s)", "params before", "after", "mult-adds before", "after", "rel. error"],
-                                    rows: rows, rightAligned: Set(4..<9))
+            out += TextTable.render(
+                header: ["tensor", "layer", "method", "rank(s)", "params before", "after", "mult-adds before", "after", "rel. error"],
+                rows: rows, rightAligned: Set(4..<9))
         }
         out += "\nper tensor (Deep Compression accounting, before entropy coding):\n"
         let rows = tensors.map { row -> [String] in
-            [row.tensor, [row.op, row.layer].filter { !$0.isEmpty }.joined(separator: " "), Shape.describe(row.shape), TextTable.grouped(row.elements),
-             TextTable.percent(row.keptFraction), row.encoding, String(row.weightBits), row.indexBits == 0 ? "-" : String(row.indexBits),
-             TextTable.grouped(row.fillers), TextTable.grouped(row.bits.tables / 8), TextTable.grouped(row.originalBytes), TextTable.grouped(row.bytes),
-             String(format: "%.1f×", row.bytes == 0 ? 0 : Double(row.originalBytes) / Double(row.bytes)),
-             row.error.map { $0.snrDB.map { String(format: "%.1f", $0) } ?? "inf" } ?? "-"]
+            [
+                row.tensor, [row.op, row.layer].filter { !$0.isEmpty }.joined(separator: " "), Shape.describe(row.shape), TextTable.grouped(row.elements),
+                TextTable.percent(row.keptFraction), row.encoding, String(row.weightBits), row.indexBits == 0 ? "-" : String(row.indexBits),
+                TextTable.grouped(row.fillers), TextTable.grouped(row.bits.tables / 8), TextTable.grouped(row.originalBytes), TextTable.grouped(row.bytes),
+                String(format: "%.1f×", row.bytes == 0 ? 0 : Double(row.originalBytes) / Double(row.bytes)),
+                row.error.map { $0.snrDB.map { String(format: "%.1f", $0) } ?? "inf" } ?? "-",
+            ]
         }
-        out += TextTable.render(header: ["tensor", "feeds", "shape", "weights", "kept", "encoding", "weight bits", "index bits", "fillers",
-                                   "table bytes", "bytes before", "after", "ratio", "snr dB"],
-                          rows: rows, rightAligned: Set([3, 4, 6, 7, 8, 9, 10, 11, 12, 13]))
+        out += TextTable.render(
+            header: [
+                "tensor", "feeds", "shape", "weights", "kept", "encoding", "weight bits", "index bits", "fillers",
+                "table bytes", "bytes before", "after", "ratio", "snr dB",
+            ],
+            rows: rows, rightAligned: Set([3, 4, 6, 7, 8, 9, 10, 11, 12, 13]))
         out += "\ntotal: \(TextTable.grouped(totals.tensors)) tensors (\(totals.compressedTensors) compressed), "
         out += "\(TextTable.grouped(totals.kept)) of \(TextTable.grouped(totals.elements)) elements kept, "
         out += "\(TextTable.grouped(totals.originalBytes)) → \(TextTable.grouped(totals.bytes)) bytes (\(String(format: "%.2f", totals.ratio))×)\n"

@@ -9,12 +9,15 @@ extension ContainerAccounting {
         var out = "\nstored (after entropy coding):\n"
         let shown = tensors.filter { names?.contains($0.tensor) ?? true }
         let rows = shown.map { row -> [String] in
-            [row.tensor, TextTable.grouped(row.entries), String(format: "%.2f", row.weightBitsPerEntry),
-             row.indexBytes == 0 ? "-" : String(format: "%.2f", row.indexBitsPerEntry),
-             TextTable.grouped(row.weightBytes), TextTable.grouped(row.indexBytes), TextTable.grouped(row.tableBytes), TextTable.grouped(row.bytes)]
+            [
+                row.tensor, TextTable.grouped(row.entries), String(format: "%.2f", row.weightBitsPerEntry),
+                row.indexBytes == 0 ? "-" : String(format: "%.2f", row.indexBitsPerEntry),
+                TextTable.grouped(row.weightBytes), TextTable.grouped(row.indexBytes), TextTable.grouped(row.tableBytes), TextTable.grouped(row.bytes),
+            ]
         }
-        out += TextTable.render(header: ["tensor", "entries", "weight bits", "index bits", "weight bytes", "index bytes", "table bytes", "bytes"],
-                                rows: rows, rightAligned: Set(1..<8))
+        out += TextTable.render(
+            header: ["tensor", "entries", "weight bits", "index bits", "weight bytes", "index bytes", "table bytes", "bytes"],
+            rows: rows, rightAligned: Set(1..<8))
         let others = tensors.filter { !(names?.contains($0.tensor) ?? true) }
         let othersBytes = others.reduce(0) { $0 + $1.bytes }
         if !others.isEmpty { out += "other \(others.count) tensors: \(TextTable.grouped(othersBytes)) bytes\n" }

@@ -21,7 +21,8 @@ public struct EvalReport: Sendable, Codable {
         if scale != 1 { out += " (values × \(Self.scaleText(scale)))" }
         out += ", output \(Shape.describe(outputShape))\n"
         if let correct, let accuracy {
-            out += "top-1 accuracy: \(String(format: "%.2f%%", accuracy * 100)) (\(TextTable.grouped(correct)) of \(TextTable.grouped(samples)) correct; error \(String(format: "%.2f%%", (1 - accuracy) * 100)))\n"
+            out +=
+                "top-1 accuracy: \(String(format: "%.2f%%", accuracy * 100)) (\(TextTable.grouped(correct)) of \(TextTable.grouped(samples)) correct; error \(String(format: "%.2f%%", (1 - accuracy) * 100)))\n"
         }
         out += "time: \(String(format: "%.3f", seconds)) s in batches of \(batchSize) on \(Parallel.cores) cores\n"
         return out
@@ -41,8 +42,9 @@ public enum Evaluation {
             let start = DispatchTime.now().uptimeNanoseconds
             let outputs = try evaluator.run(batched: inputs, batchSize: batchSize)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            var report = EvalReport(model: path, data: data, samples: samples, scale: factor, batchSize: batchSize, seconds: seconds,
-                                    outputShape: outputs.first?.shape ?? [], labels: labelPath)
+            var report = EvalReport(
+                model: path, data: data, samples: samples, scale: factor, batchSize: batchSize, seconds: seconds,
+                outputShape: outputs.first?.shape ?? [], labels: labelPath)
             if let truth, let first = outputs.first {
                 let correct = zip(first.argmaxRows, truth).filter { $0 == $1 }.count
                 report.correct = correct

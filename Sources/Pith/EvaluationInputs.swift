@@ -9,7 +9,9 @@ public enum EvaluationInputs {
         let arrays = try DataFiles.read(dataPath)
         var chosen: [Value] = []
         for (index, input) in evaluator.inputs.enumerated() {
-            if let named = arrays.first(where: { $0.name == input.name }) { chosen.append(named.value) } else if index < arrays.count {
+            if let named = arrays.first(where: { $0.name == input.name }) {
+                chosen.append(named.value)
+            } else if index < arrays.count {
                 chosen.append(arrays[index].value)
             } else {
                 throw PithError(.usage, "\(dataPath): no array for model input `\(input.name)` (the file holds \(arrays.map(\.name).joined(separator: ", ")))")

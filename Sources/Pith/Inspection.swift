@@ -12,8 +12,9 @@ public enum Inspection {
     ) throws -> InspectReport {
         if try ModelFile.detectFormat(of: path) == .pith {
             let contents = try PithError.translatingErrors { try ContainerReader.read(contentsOf: path) }
-            return Inspector.inspect(contents.model, file: path, sort: sort, top: top, distinctCap: distinctCap,
-                                     storedBytes: contents.tensorBytes, container: containerSummary(contents))
+            return Inspector.inspect(
+                contents.model, file: path, sort: sort, top: top, distinctCap: distinctCap,
+                storedBytes: contents.tensorBytes, container: containerSummary(contents))
         }
         return Inspector.inspect(try ModelFile.load(path), file: path, sort: sort, top: top, distinctCap: distinctCap)
     }
@@ -45,12 +46,13 @@ public enum Inspection {
                 kept = tensor.decodedFloats().filter { $0 != 0 }.count
             }
             let perEntry = { (bits: Int) in entries == 0 ? 0 : Double(bits) / Double(entries) }
-            rows.append(.init(
-                tensor: tensor.name, layer: tensor.consumer?.name ?? "", elements: tensor.count, kept: kept, encoding: encoding,
-                entries: entries, fillers: fillers, weightBitsBefore: perEntry(bits.weights), weightBitsAfter: after.weightBitsPerEntry,
-                indexBitsBefore: perEntry(bits.indices + bits.rowPointers), indexBitsAfter: after.indexBitsPerEntry,
-                tableBytes: after.tableBytes, bytesBefore: (bits.total + 7) / 8, bytes: after.bytes,
-                denseBytes: tensor.dtype.storageBytes(count: tensor.count) ?? 0))
+            rows.append(
+                .init(
+                    tensor: tensor.name, layer: tensor.consumer?.name ?? "", elements: tensor.count, kept: kept, encoding: encoding,
+                    entries: entries, fillers: fillers, weightBitsBefore: perEntry(bits.weights), weightBitsAfter: after.weightBitsPerEntry,
+                    indexBitsBefore: perEntry(bits.indices + bits.rowPointers), indexBitsAfter: after.indexBitsPerEntry,
+                    tableBytes: after.tableBytes, bytesBefore: (bits.total + 7) / 8, bytes: after.bytes,
+                    denseBytes: tensor.dtype.storageBytes(count: tensor.count) ?? 0))
         }
         let tensorBytes = rows.reduce(0) { $0 + $1.bytes }
         return .init(fileBytes: contents.fileBytes, overheadBytes: contents.fileBytes - tensorBytes, rows: rows)

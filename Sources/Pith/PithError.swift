@@ -16,7 +16,6 @@ public struct PithError: ReportableError {
     public var exitCode: Int32 { kind.rawValue }
 }
 
-
 extension PithError {
     /// A format module's error as a `PithError`: I/O stays I/O, unsupported features exit 69, the rest is bad data.
     /// Other errors pass through unchanged.

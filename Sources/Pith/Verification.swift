@@ -44,7 +44,8 @@ public struct VerifyReport: Sendable, Codable {
             out += "  (within tol: |candidate − original| ≤ \(o.atol) + \(o.rtol)·|original|; argmax agreement only for class scores)\n"
             if let agreement = o.top1Agreement { out += "  top-1 agreement: \(String(format: "%.2f%%", agreement * 100))\n" }
             if let a = o.originalAccuracy, let b = o.candidateAccuracy {
-                out += "  accuracy: original \(String(format: "%.2f%%", a * 100)), candidate \(String(format: "%.2f%%", b * 100)) (\(String(format: "%+.2f", (b - a) * 100)) points)\n"
+                out +=
+                    "  accuracy: original \(String(format: "%.2f%%", a * 100)), candidate \(String(format: "%.2f%%", b * 100)) (\(String(format: "%+.2f", (b - a) * 100)) points)\n"
             }
             out += "  output difference: max \(WeightComparison.number(o.maxOutputDifference)), mean \(WeightComparison.number(o.meanOutputDifference))\n"
         }
@@ -123,7 +124,8 @@ public enum Verification {
         var maxDiff = 0.0, sumDiff = 0.0, elements = 0
         for (k, (x, y)) in zip(oa, ob).enumerated() {
             guard x.shape == y.shape else {
-                throw PithError(.data, "output `\(names[k])` has shape \(Shape.describe(x.shape)) in the original and \(Shape.describe(y.shape)) in the candidate")
+                throw PithError(
+                    .data, "output `\(names[k])` has shape \(Shape.describe(x.shape)) in the original and \(Shape.describe(y.shape)) in the candidate")
             }
             let c = OutputComparison.compare(name: names[k], original: x, candidate: y, rtol: t.rtol, atol: t.atol)
             compared.append(c)
@@ -158,7 +160,9 @@ public enum Verification {
         // Weight gates need every tensor on both sides; a factored export (other tensors, same
         // function) is checked by its outputs instead.
         if t.maxRMSE != nil || t.minSNR != nil || t.requireExact {
-            if !w.missingInCandidate.isEmpty { failures.append("\(w.missingInCandidate.count) tensors missing in the candidate: \(w.missingInCandidate.prefix(5).joined(separator: ", "))") }
+            if !w.missingInCandidate.isEmpty {
+                failures.append("\(w.missingInCandidate.count) tensors missing in the candidate: \(w.missingInCandidate.prefix(5).joined(separator: ", "))")
+            }
             if !w.reshaped.isEmpty { failures.append("\(w.reshaped.count) tensors reshaped: \(w.reshaped.prefix(5).map(\.name).joined(separator: ", "))") }
         }
         if let limit = t.maxRMSE {
@@ -183,17 +187,22 @@ public enum Verification {
                 failures.append("top-1 agreement \(String(format: "%.4f", top1)) < --min-agreement \(limit)")
             }
             if scored.isEmpty, o.top1Agreement == nil {
-                failures.append("--min-agreement: no output holds class scores (rank 2 or 3, one score per class on the last axis); gate the outputs with --min-output-snr or --min-cosine")
+                failures.append(
+                    "--min-agreement: no output holds class scores (rank 2 or 3, one score per class on the last axis); gate the outputs with --min-output-snr or --min-cosine"
+                )
             }
         }
         if let limit = t.minOutputSNR {
             for c in o.compared {
-                if let snr = c.snrDB, snr < limit { failures.append("output `\(c.name)`: SNR \(String(format: "%.1f", snr)) dB < --min-output-snr \(limit) dB") }
+                if let snr = c.snrDB, snr < limit {
+                    failures.append("output `\(c.name)`: SNR \(String(format: "%.1f", snr)) dB < --min-output-snr \(limit) dB")
+                }
             }
         }
         if let limit = t.minCosine {
             for c in o.compared where c.maxAbsError > 0 && (c.cosine ?? -1) < limit && c.relativeL2Error != nil {
-                failures.append("output `\(c.name)`: cosine \(c.cosine.map { String(format: "%.6f", $0) } ?? "undefined (zero output)") < --min-cosine \(limit)")
+                failures.append(
+                    "output `\(c.name)`: cosine \(c.cosine.map { String(format: "%.6f", $0) } ?? "undefined (zero output)") < --min-cosine \(limit)")
             }
         }
         if let limit = t.maxOutputError {

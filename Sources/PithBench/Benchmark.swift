@@ -154,8 +154,9 @@ public struct EvalBenchmark: Sendable, Codable {
         }
         let median = times.sorted()[times.count / 2]
         let samples = inputs.first?.shape.first ?? 0
-        return EvalBenchmark(model: model, samples: samples, batchSize: batchSize, runs: runs, seconds: median,
-                                 samplesPerSecond: median > 0 ? Double(samples) / median : 0)
+        return EvalBenchmark(
+            model: model, samples: samples, batchSize: batchSize, runs: runs, seconds: median,
+            samplesPerSecond: median > 0 ? Double(samples) / median : 0)
     }
 }
 
@@ -208,8 +209,9 @@ public struct SVDBenchmark: Sendable, Codable {
         for (x, y) in zip(a.values, product.values) { squares += Double(x - y) * Double(x - y) }
         let error = squares.squareRoot()
         let median = { (t: [Double]) in t.sorted()[t.count / 2] }
-        return SVDBenchmark(rows: a.rows, columns: a.columns, rank: rank, runs: runs, fullSeconds: median(fullTimes), truncatedSeconds: median(fastTimes),
-                            optimalError: optimal, truncatedError: error, excessError: error / optimal - 1,
-                            speedup: median(fullTimes) / median(fastTimes))
+        return SVDBenchmark(
+            rows: a.rows, columns: a.columns, rank: rank, runs: runs, fullSeconds: median(fullTimes), truncatedSeconds: median(fastTimes),
+            optimalError: optimal, truncatedError: error, excessError: error / optimal - 1,
+            speedup: median(fullTimes) / median(fastTimes))
     }
 }

@@ -124,7 +124,9 @@ struct Compress: ParsableCommand {
 
     func validate() throws {
         if recipe != nil, hasPassFlags { throw ValidationError("--recipe excludes the pass flags (--prune, --cluster, --quantize, …)") }
-        if recipe == nil, !hasPassFlags, dryRun { throw ValidationError("nothing to report: a dry run needs --recipe or a pass flag (--prune, --cluster, --quantize, …)") }
+        if recipe == nil, !hasPassFlags, dryRun {
+            throw ValidationError("nothing to report: a dry run needs --recipe or a pass flag (--prune, --cluster, --quantize, …)")
+        }
         if cluster != nil, quantize != nil { throw ValidationError("--cluster and --quantize both set a tensor's encoding; choose one") }
         if factorizeMethod != nil, cluster != nil || quantize != nil {
             throw ValidationError("--factorize and --cluster / --quantize both set a tensor's encoding; use a recipe to give them different tensors")
@@ -164,8 +166,10 @@ struct Compress: ParsableCommand {
             steps.append(.init(cluster: ClusterOptions(bits: cluster, initialization: `init`, granularity: clusterGranularity, mode: clusterMode)))
         }
         if let method = factorizeMethod {
-            steps.append(.init(factorize: FactorizeOptions(
-                method: method, rank: rank, energy: energy, ratio: paramRatio, ttRank: ttRank, ttError: ttError, cores: ttCores)))
+            steps.append(
+                .init(
+                    factorize: FactorizeOptions(
+                        method: method, rank: rank, energy: energy, ratio: paramRatio, ttRank: ttRank, ttError: ttError, cores: ttCores)))
         }
         if let quantize { steps.append(.init(quantize: quantize.options)) }
         if let indexBits { steps.append(.init(encode: EncodeOptions(indexBits: Int(indexBits)))) }
@@ -187,7 +191,8 @@ struct Compress: ParsableCommand {
                 if format == .text {
                     print(accounting.renderText(compressedOnly: report.map { Set($0.tensors.map(\.tensor)) }), terminator: "")
                 }
-                let summary = "wrote \(output): \(accounting.fileBytes) bytes (\(file): \(inputSize) bytes, \(String(format: "%.2f", Double(inputSize) / Double(max(1, accounting.fileBytes))))×)"
+                let summary =
+                    "wrote \(output): \(accounting.fileBytes) bytes (\(file): \(inputSize) bytes, \(String(format: "%.2f", Double(inputSize) / Double(max(1, accounting.fileBytes))))×)"
                 if format == .json, report != nil { printError(summary) } else { print(summary) }
             }
         }

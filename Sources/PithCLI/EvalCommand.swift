@@ -30,7 +30,8 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let (report, outputs) = try Evaluation.run(model: model, data: input.data ?? "", labels: input.labels, batchSize: input.batchSize, scale: input.scale)
+            let (report, outputs) = try Evaluation.run(
+                model: model, data: input.data ?? "", labels: input.labels, batchSize: input.batchSize, scale: input.scale)
             if let saveOutputs {
                 let names = (0..<outputs.count).map { "output_\($0)" }
                 try AtomicFile.write(DataFiles.npz(Array(zip(names, outputs)).map { (name: $0.0, value: $0.1) }), to: saveOutputs)

@@ -55,7 +55,9 @@ struct Verify: ParsableCommand {
 
     func validate() throws {
         try format.check(allowed: [.text, .json])
-        for (flag, value) in [("--min-agreement", minAgreement), ("--min-output-snr", minOutputSnr), ("--min-cosine", minCosine), ("--max-output-error", maxOutputError)]
+        for (flag, value) in [
+            ("--min-agreement", minAgreement), ("--min-output-snr", minOutputSnr), ("--min-cosine", minCosine), ("--max-output-error", maxOutputError),
+        ]
         where value != nil && input.data == nil {
             throw ValidationError("\(flag) needs --data")
         }

@@ -33,9 +33,9 @@ public struct BitWriter: Sendable {
 /// Reads bits in the order `BitWriter` writes them. Reading past the end is an error, never a crash.
 public struct BitReader {
     private let bytes: UnsafeRawBufferPointer
-    private var position = 0      // next byte to load
+    private var position = 0  // next byte to load
     private var buffer: UInt64 = 0
-    private var available = 0     // valid bits in buffer
+    private var available = 0  // valid bits in buffer
 
     public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 

@@ -36,21 +36,34 @@ public enum CRC32C {
         let t = tables
         var i = 0
         let count = bytes.count
-        t[0].withUnsafeBufferPointer { t0 in t[1].withUnsafeBufferPointer { t1 in t[2].withUnsafeBufferPointer { t2 in
-        t[3].withUnsafeBufferPointer { t3 in t[4].withUnsafeBufferPointer { t4 in t[5].withUnsafeBufferPointer { t5 in
-        t[6].withUnsafeBufferPointer { t6 in t[7].withUnsafeBufferPointer { t7 in
-            while i + 8 <= count {
-                let low = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt32.self)) ^ crc
-                let high = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i + 4, as: UInt32.self))
-                crc = t7[Int(low & 0xFF)] ^ t6[Int((low >> 8) & 0xFF)] ^ t5[Int((low >> 16) & 0xFF)] ^ t4[Int(low >> 24)]
-                    ^ t3[Int(high & 0xFF)] ^ t2[Int((high >> 8) & 0xFF)] ^ t1[Int((high >> 16) & 0xFF)] ^ t0[Int(high >> 24)]
-                i += 8
+        t[0].withUnsafeBufferPointer { t0 in
+            t[1].withUnsafeBufferPointer { t1 in
+                t[2].withUnsafeBufferPointer { t2 in
+                    t[3].withUnsafeBufferPointer { t3 in
+                        t[4].withUnsafeBufferPointer { t4 in
+                            t[5].withUnsafeBufferPointer { t5 in
+                                t[6].withUnsafeBufferPointer { t6 in
+                                    t[7].withUnsafeBufferPointer { t7 in
+                                        while i + 8 <= count {
+                                            let low = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt32.self)) ^ crc
+                                            let high = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i + 4, as: UInt32.self))
+                                            crc =
+                                                t7[Int(low & 0xFF)] ^ t6[Int((low >> 8) & 0xFF)] ^ t5[Int((low >> 16) & 0xFF)] ^ t4[Int(low >> 24)]
+                                                ^ t3[Int(high & 0xFF)] ^ t2[Int((high >> 8) & 0xFF)] ^ t1[Int((high >> 16) & 0xFF)] ^ t0[Int(high >> 24)]
+                                            i += 8
+                                        }
+                                        while i < count {
+                                            crc = (crc >> 8) ^ t0[Int((crc ^ UInt32(bytes[i])) & 0xFF)]
+                                            i += 1
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
-            while i < count {
-                crc = (crc >> 8) ^ t0[Int((crc ^ UInt32(bytes[i])) & 0xFF)]
-                i += 1
-            }
-        } } } } } } } }
+        }
         return ~crc
     }
 

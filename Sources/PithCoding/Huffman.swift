@@ -85,10 +85,10 @@ public struct HuffmanCode: Sendable, Equatable {
             while count[length] > 0 {
                 var j = length - 2
                 while count[j] == 0 { j -= 1 }
-                count[length] -= 2     // two leaves at the deepest level…
-                count[length - 1] += 1 // …one moves up to replace their parent,
-                count[j + 1] += 2      // the other pairs with a leaf from level j,
-                count[j] -= 1          // which moves down one level.
+                count[length] -= 2  // two leaves at the deepest level…
+                count[length - 1] += 1  // …one moves up to replace their parent,
+                count[j + 1] += 2  // the other pairs with a leaf from level j,
+                count[j] -= 1  // which moves down one level.
             }
             length -= 1
         }
@@ -116,7 +116,8 @@ public struct HuffmanCode: Sendable, Equatable {
         var kraft = 0
         for l in 1...Self.absoluteMaximumLength { kraft += countPerLength[l] << (Self.absoluteMaximumLength - l) }
         guard kraft <= 1 << Self.absoluteMaximumLength else {
-            throw CodingError.invalidTable("code lengths oversubscribe the code space (Kraft sum \(Double(kraft) / Double(1 << Self.absoluteMaximumLength)) > 1)")
+            throw CodingError.invalidTable(
+                "code lengths oversubscribe the code space (Kraft sum \(Double(kraft) / Double(1 << Self.absoluteMaximumLength)) > 1)")
         }
         // First code of each length: after all shorter codes, shifted left (RFC 1951 §3.2.2).
         var code = 0
@@ -257,7 +258,8 @@ public struct HuffmanDecoder: Sendable {
         for l in used where l <= bits { atMost[l] += 1 / Double(1 << l) }
         for n in stride(from: 1, through: bits, by: 1) { atMost[n] += atMost[n - 1] }
         let pairShare = used.reduce(0.0) { $0 + ($1 < bits ? atMost[bits - $1] / Double(1 << $1) : 0) }
-        pairs = bits == HuffmanCode.maximumLength && maximumSymbol < 256 && pairShare >= Self.pairThreshold
+        pairs =
+            bits == HuffmanCode.maximumLength && maximumSymbol < 256 && pairShare >= Self.pairThreshold
             ? Self.pairTable(table, bits: bits) : nil
     }
 

@@ -27,7 +27,7 @@ public enum HuffmanStreams {
     static func encode<T: FixedWidthInteger & UnsignedInteger>(_ symbols: UnsafeBufferPointer<T>, code: HuffmanCode) -> [UInt8] {
         let quarter = (symbols.count + 3) / 4
         let parts = (0..<4).map { k in
-            code.encodeSymbols(UnsafeBufferPointer(rebasing: symbols[min(k * quarter, symbols.count) ..< min((k + 1) * quarter, symbols.count)]))
+            code.encodeSymbols(UnsafeBufferPointer(rebasing: symbols[min(k * quarter, symbols.count)..<min((k + 1) * quarter, symbols.count)]))
         }
         var output = [UInt8]()
         output.reserveCapacity(headerBytes + parts.reduce(0) { $0 + $1.count })
@@ -45,10 +45,12 @@ public enum HuffmanStreams {
     }
 
     @inline(__always)
-    static func decodeWhole<T: FixedWidthInteger & UnsignedInteger>(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<T>, decoder: HuffmanDecoder) throws {
+    static func decodeWhole<T: FixedWidthInteger & UnsignedInteger>(
+        _ input: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<T>, decoder: HuffmanDecoder
+    ) throws {
         var reader = try HuffmanStreamsReader(input, count: output.count, decoder: decoder)
         let n = output.count, quarter = reader.quarter
-        try reader.decodeRun(quarter, into: (0..<4).map { k in UnsafeMutableBufferPointer(rebasing: output[min(k * quarter, n) ..< min((k + 1) * quarter, n)]) })
+        try reader.decodeRun(quarter, into: (0..<4).map { k in UnsafeMutableBufferPointer(rebasing: output[min(k * quarter, n)..<min((k + 1) * quarter, n)]) })
         try reader.finish()
     }
 }
@@ -82,7 +84,7 @@ public struct HuffmanStreamsReader {
             starts.append(end)
         }
         starts.append(block.count)
-        streams = (0..<4).map { k in UnsafeRawBufferPointer(rebasing: block[starts[k] ..< starts[k + 1]]) }
+        streams = (0..<4).map { k in UnsafeRawBufferPointer(rebasing: block[starts[k]..<starts[k + 1]]) }
         self.decoder = decoder
         self.count = count
         quarter = (count + 3) / 4
@@ -164,8 +166,8 @@ extension HuffmanDecoder {
     /// above them.
     @inline(__always)
     static func refill(_ x: inout UInt64, _ r: inout UnsafeRawPointer) {
-        let top = UInt64(63 &- x.leadingZeroBitCount)          // unread bits
-        let take = (63 &- top) &>> 3                            // whole bytes that fit
+        let top = UInt64(63 &- x.leadingZeroBitCount)  // unread bits
+        let take = (63 &- top) &>> 3  // whole bytes that fit
         let word = UInt64(littleEndian: r.loadUnaligned(as: UInt64.self))
         let fresh = (word & ((1 &<< (take &<< 3)) &- 1)) | (1 &<< (take &<< 3))  // the bytes and a new sentinel
         x = (x ^ (1 &<< top)) | (fresh &<< top)
@@ -177,7 +179,9 @@ extension HuffmanDecoder {
     /// loads whole words only while 8 bytes remain in every stream; each stream then finishes on
     /// its own, refilling byte by byte. Errors are left in `state` for `HuffmanStreamsReader.finish`.
     @inline(__always)
-    func decodeFour<T: FixedWidthInteger & UnsignedInteger>(_ inputs: [UnsafeRawBufferPointer], into outputs: [UnsafeMutableBufferPointer<T>], state: inout FourState) {
+    func decodeFour<T: FixedWidthInteger & UnsignedInteger>(
+        _ inputs: [UnsafeRawBufferPointer], into outputs: [UnsafeMutableBufferPointer<T>], state: inout FourState
+    ) {
         let empty = UnsafeMutableRawPointer.allocate(byteCount: 8, alignment: 8)
         defer { empty.deallocate() }
         let bases = inputs.map { $0.baseAddress ?? UnsafeRawPointer(empty) }
@@ -193,7 +197,8 @@ extension HuffmanDecoder {
         if T.self == UInt8.self, let pairs {
             let bytes = outputs.map { UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: UInt8.self) }
             let pairEntries = pairs.withUnsafeBufferPointer { $0 }.baseAddress!  // immutable, outlives this call
-            done = isComplete
+            done =
+                isComplete
                 ? fastFourPairs(bases, counts, bytes, outputs.map(\.count), entries: pairEntries, shape: CompleteCode.self, state: &state)
                 : fastFourPairs(bases, counts, bytes, outputs.map(\.count), entries: pairEntries, shape: IncompleteCode.self, state: &state)
         } else {
@@ -317,7 +322,7 @@ extension HuffmanDecoder {
     /// that symbol too: symbol1 | symbol2 << 8 | bits << 16 | count << 24 (count 1 or 2); bit 31 marks
     /// a pattern that starts no code (it consumes one bit, so decoding moves on).
     static func pairTable(_ single: [UInt32], bits: Int) -> [UInt32] {
-        (0 ..< 1 << bits).map { index in
+        (0..<1 << bits).map { index in
             let first = single[index]
             if first & (1 << 31) != 0 { return 1 << 31 | 1 << 16 | 1 << 24 }
             let firstLength = Int(first & 0xFF)

@@ -77,15 +77,19 @@ public struct ContainerAccounting: Sendable, Codable, Equatable {
                     // The factors' values are the weights (per entry: per element of the product).
                     for factor in e.factors ?? [] { add(factor) }
                 default:
-                    if e.kind == .floatSplit, e.start != nil { weights += poolShare[tensorIndex] ?? 0 }
-                    else { weights += (e.streams ?? []).reduce(0) { $0 + size($1) } }
+                    if e.kind == .floatSplit, e.start != nil {
+                        weights += poolShare[tensorIndex] ?? 0
+                    } else {
+                        weights += (e.streams ?? []).reduce(0) { $0 + size($1) }
+                    }
                 }
             }
             add(entry.encoding)
-            rows.append(TensorRow(
-                tensor: entry.name, entries: entries, weightBytes: weights, indexBytes: index, tableBytes: tables,
-                weightBitsPerEntry: entries == 0 ? 0 : Double(weights * 8) / Double(entries),
-                indexBitsPerEntry: entries == 0 ? 0 : Double(index * 8) / Double(entries)))
+            rows.append(
+                TensorRow(
+                    tensor: entry.name, entries: entries, weightBytes: weights, indexBytes: index, tableBytes: tables,
+                    weightBitsPerEntry: entries == 0 ? 0 : Double(weights * 8) / Double(entries),
+                    indexBitsPerEntry: entries == 0 ? 0 : Double(index * 8) / Double(entries)))
         }
         tensors = rows
         headerBytes = 64
@@ -94,7 +98,8 @@ public struct ContainerAccounting: Sendable, Codable, Equatable {
         let streamsEnd = manifest.streams.map { $0.offset + $0.length }.max() ?? 64
         let manifestOffset = streamsEnd + (64 - streamsEnd % 64) % 64
         fileBytes = manifestOffset + manifestBytes
-        paddingBytes = fileBytes - headerBytes - manifestBytes - skeletonBytes - rows.reduce(0) { $0 + $1.bytes }
+        paddingBytes =
+            fileBytes - headerBytes - manifestBytes - skeletonBytes - rows.reduce(0) { $0 + $1.bytes }
             - manifest.streams.indices.filter { !counted.contains($0) }.reduce(0) { $0 + manifest.streams[$1].length }
     }
 }

@@ -26,16 +26,19 @@ public final class ContainerFile: TensorSource, @unchecked Sendable {
 
     init(bytes: UnsafeRawBufferPointer, file: String, owner: AnyObject?) throws {
         let header = try ContainerHeader.decode(bytes, file: file, fileSize: bytes.count)
-        let manifestBytes = UnsafeRawBufferPointer(rebasing: bytes[Int(header.manifestOffset) ..< Int(header.manifestOffset + header.manifestLength)])
+        let manifestBytes = UnsafeRawBufferPointer(rebasing: bytes[Int(header.manifestOffset)..<Int(header.manifestOffset + header.manifestLength)])
         let checksum = CRC32C.checksum(manifestBytes)
         guard checksum == header.manifestChecksum else {
-            throw ContainerError(.checksum, file: file, "manifest checksum is \(hex(header.manifestChecksum)) in the header, the manifest's bytes give \(hex(checksum)): the file is damaged")
+            throw ContainerError(
+                .checksum, file: file,
+                "manifest checksum is \(hex(header.manifestChecksum)) in the header, the manifest's bytes give \(hex(checksum)): the file is damaged")
         }
         var json = Array(manifestBytes)
         if header.flags & ContainerHeader.manifestZstd != 0 {
             // The frame must say its size, within the manifest limit, before anything is allocated.
             guard let size = Zstd.frameContentSize(manifestBytes), size <= ContainerHeader.maximumManifestBytes,
-                  let inflated = Zstd.decompress(manifestBytes, expected: size) else {
+                let inflated = Zstd.decompress(manifestBytes, expected: size)
+            else {
                 throw ContainerError(.malformed, file: file, "the manifest is not a zstd frame of at most \(ContainerHeader.maximumManifestBytes) bytes")
             }
             json = inflated

@@ -51,17 +51,26 @@ struct ContainerHeader: Equatable {
             major: load(8, UInt16.self), minor: load(10, UInt16.self), flags: load(12, UInt32.self),
             manifestOffset: load(16, UInt64.self), manifestLength: load(24, UInt64.self), manifestChecksum: load(32, UInt32.self))
         guard header.major == majorVersion else {
-            throw ContainerError(.unsupported, file: file, "container format \(header.major).\(header.minor) is not readable by this Pith (reads \(majorVersion).x): \(header.major > majorVersion ? "upgrade Pith" : "re-create the file with this Pith")")
+            throw ContainerError(
+                .unsupported, file: file,
+                "container format \(header.major).\(header.minor) is not readable by this Pith (reads \(majorVersion).x): \(header.major > majorVersion ? "upgrade Pith" : "re-create the file with this Pith")"
+            )
         }
         guard header.flags & ~manifestZstd == 0 else {
-            throw ContainerError(.unsupported, file: file, "header flags 0x\(String(header.flags, radix: 16)) are not defined in format \(majorVersion).\(minorVersion): upgrade Pith")
+            throw ContainerError(
+                .unsupported, file: file,
+                "header flags 0x\(String(header.flags, radix: 16)) are not defined in format \(majorVersion).\(minorVersion): upgrade Pith")
         }
         guard header.manifestLength <= UInt64(maximumManifestBytes) else {
             throw ContainerError(.malformed, file: file, "manifest length \(header.manifestLength) exceeds the \(maximumManifestBytes)-byte limit")
         }
         guard header.manifestOffset >= UInt64(size), header.manifestOffset % UInt64(alignment) == 0,
-              header.manifestOffset <= UInt64(fileSize), header.manifestLength <= UInt64(fileSize) - header.manifestOffset else {
-            throw ContainerError(.malformed, file: file, "manifest at bytes \(header.manifestOffset)..<\(header.manifestOffset &+ header.manifestLength) is not inside the \(fileSize)-byte file on a 64-byte boundary")
+            header.manifestOffset <= UInt64(fileSize), header.manifestLength <= UInt64(fileSize) - header.manifestOffset
+        else {
+            throw ContainerError(
+                .malformed, file: file,
+                "manifest at bytes \(header.manifestOffset)..<\(header.manifestOffset &+ header.manifestLength) is not inside the \(fileSize)-byte file on a 64-byte boundary"
+            )
         }
         return header
     }

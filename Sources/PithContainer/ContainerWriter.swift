@@ -13,15 +13,19 @@ public enum ContainerWriter {
     }
 
     /// As `encode`, with the accounting of where the bytes went.
-    public static func encodeWithAccounting(_ model: Model, skeleton: [UInt8]? = nil) throws -> (bytes: [UInt8], manifest: Manifest, accounting: ContainerAccounting) {
+    public static func encodeWithAccounting(
+        _ model: Model, skeleton: [UInt8]? = nil
+    ) throws -> (bytes: [UInt8], manifest: Manifest, accounting: ContainerAccounting) {
         var streams = StreamBuilder()
         var entries: [Manifest.TensorEntry] = []
         let pooled = pool(model.tensors, into: &streams)
         for (index, tensor) in model.tensors.enumerated() {
-            entries.append(Manifest.TensorEntry(
-                name: tensor.name, dtype: tensor.dtype.rawValue, shape: tensor.shape, origin: model.format == .onnx ? nil : OriginCoding.encode(tensor.origin),
-                consumerOp: tensor.consumer?.op, consumerName: tensor.consumer?.name,
-                encoding: try pooled[index] ?? encoding(of: tensor, into: &streams)))
+            entries.append(
+                Manifest.TensorEntry(
+                    name: tensor.name, dtype: tensor.dtype.rawValue, shape: tensor.shape,
+                    origin: model.format == .onnx ? nil : OriginCoding.encode(tensor.origin),
+                    consumerOp: tensor.consumer?.op, consumerName: tensor.consumer?.name,
+                    encoding: try pooled[index] ?? encoding(of: tensor, into: &streams)))
         }
         let skeletonStream = skeleton.map { streams.metadata($0) }
         let source = Manifest.Source(
@@ -40,10 +44,13 @@ public enum ContainerWriter {
             streamEntries.append(entry)
         }
         bytes += [UInt8](repeating: 0, count: padding(bytes.count))
-        let manifest = Manifest(version: "\(ContainerHeader.majorVersion).\(ContainerHeader.minorVersion)", source: source, tensors: entries, streams: streamEntries)
+        let manifest = Manifest(
+            version: "\(ContainerHeader.majorVersion).\(ContainerHeader.minorVersion)", source: source, tensors: entries, streams: streamEntries)
         // The manifest is stored as a zstd frame of its JSON (header flag 1).
         let json = Zstd.compress(try manifest.encodedJSON())
-        let header = ContainerHeader(flags: ContainerHeader.manifestZstd, manifestOffset: UInt64(bytes.count), manifestLength: UInt64(json.count), manifestChecksum: CRC32C.checksum(json))
+        let header = ContainerHeader(
+            flags: ContainerHeader.manifestZstd, manifestOffset: UInt64(bytes.count), manifestLength: UInt64(json.count),
+            manifestChecksum: CRC32C.checksum(json))
         bytes += json
         bytes.replaceSubrange(0..<ContainerHeader.size, with: header.encoded())
         let accounting = ContainerAccounting(manifest: manifest, manifestBytes: json.count)
@@ -133,7 +140,8 @@ public enum ContainerWriter {
             var starts: [UInt8] = []
             for start in sparse.rowStarts { withUnsafeBytes(of: UInt32(start).littleEndian) { starts.append(contentsOf: $0) } }
             encoding.rowStarts = streams.bytes(starts)
-            encoding.gaps = sparse.indexBits <= 8
+            encoding.gaps =
+                sparse.indexBits <= 8
                 ? streams.bytes(sparse.gaps.map { UInt8($0) }, alphabet: 1 << sparse.indexBits)
                 : streams.wide(sparse.gaps, alphabet: 1 << sparse.indexBits)
             switch sparse.values {

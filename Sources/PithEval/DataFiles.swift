@@ -26,7 +26,10 @@ public enum DataFiles {
         if bytes.count >= 4, bytes[0] == 0, bytes[1] == 0, (0x08...0x0E).contains(bytes[2]) {
             return [(stem.replacingOccurrences(of: ".idx", with: ""), try idx(bytes, file: path))]
         }
-        throw DataFileError(path, "is not a .npy, .npz or IDX file (optionally gzip-compressed): it starts with \(bytes.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " "))")
+        throw DataFileError(
+            path,
+            "is not a .npy, .npz or IDX file (optionally gzip-compressed): it starts with \(bytes.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " "))"
+        )
     }
 
     // MARK: NumPy
@@ -42,14 +45,18 @@ public enum DataFiles {
             headerLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24; headerStart = 12
         default: throw DataFileError(file, ".npy format version \(major) is not one this Pith reads (1, 2, 3)")
         }
-        guard headerLength <= bytes.count - headerStart, headerLength < 1 << 20 else { throw DataFileError(file, "the .npy header of \(headerLength) bytes runs past the file") }
-        let header = String(decoding: bytes[headerStart ..< headerStart + headerLength], as: UTF8.self)
+        guard headerLength <= bytes.count - headerStart, headerLength < 1 << 20 else {
+            throw DataFileError(file, "the .npy header of \(headerLength) bytes runs past the file")
+        }
+        let header = String(decoding: bytes[headerStart..<headerStart + headerLength], as: UTF8.self)
         guard let descr = field(header, "descr").flatMap(quoted), let order = field(header, "fortran_order"), let shapeText = field(header, "shape") else {
             throw DataFileError(file, "the .npy header `\(header.trimmingCharacters(in: .whitespacesAndNewlines))` lacks descr, fortran_order or shape")
         }
         guard order.hasPrefix("False") else { throw DataFileError(file, "Fortran-ordered arrays are not read; save with np.ascontiguousarray") }
         let shape = try shapeText.dropFirst().prefix { $0 != ")" }.split(separator: ",").map { part -> Int in
-            guard let d = Int(part.trimmingCharacters(in: .whitespaces)), d >= 0 else { throw DataFileError(file, "shape \(shapeText) is not a tuple of sizes") }
+            guard let d = Int(part.trimmingCharacters(in: .whitespaces)), d >= 0 else {
+                throw DataFileError(file, "shape \(shapeText) is not a tuple of sizes")
+            }
             return d
         }
         return try array(bytes, from: headerStart + headerLength, descr: descr, shape: shape, file: file)
@@ -78,7 +85,9 @@ public enum DataFiles {
         }
         // Unicode strings: `<U n`, n UTF-32 code units per element, NUL-padded.
         if descr.hasPrefix("<U") || descr.hasPrefix("|U"), let width = Int(descr.dropFirst(2)), width >= 0, width <= 1 << 20 {
-            guard count * width * 4 <= bytes.count - offset else { throw DataFileError(file, "\(count) strings of \(width) characters need \(count * width * 4) bytes; \(bytes.count - offset) remain") }
+            guard count * width * 4 <= bytes.count - offset else {
+                throw DataFileError(file, "\(count) strings of \(width) characters need \(count * width * 4) bytes; \(bytes.count - offset) remain")
+            }
             let strings = (0..<count).map { i -> String in
                 var scalars = String.UnicodeScalarView()
                 for k in 0..<width {
@@ -97,10 +106,15 @@ public enum DataFiles {
         ]
         let endian = descr.first
         guard let (dtype, width) = kinds[String(descr.dropFirst())], endian == "<" || endian == "|" || (endian == "=" && true) else {
-            throw DataFileError(file, "dtype `\(descr)` is not one this Pith reads (little-endian float16/32/64, int8…int64, uint8…uint64, bool, unicode strings)")
+            throw DataFileError(
+                file, "dtype `\(descr)` is not one this Pith reads (little-endian float16/32/64, int8…int64, uint8…uint64, bool, unicode strings)")
         }
-        guard count * width <= bytes.count - offset else { throw DataFileError(file, "\(count) elements of \(descr) need \(count * width) bytes; \(bytes.count - offset) remain") }
-        let tensor = Tensor(name: file, dtype: dtype, shape: shape, storage: .dense(TensorBuffer(bytes: bytes[offset ..< offset + count * width])), origin: .initializer(graph: .main))
+        guard count * width <= bytes.count - offset else {
+            throw DataFileError(file, "\(count) elements of \(descr) need \(count * width) bytes; \(bytes.count - offset) remain")
+        }
+        let tensor = Tensor(
+            name: file, dtype: dtype, shape: shape, storage: .dense(TensorBuffer(bytes: bytes[offset..<offset + count * width])),
+            origin: .initializer(graph: .main))
         return try Value(tensor)
     }
 
@@ -116,7 +130,7 @@ public enum DataFiles {
             var compressed = u32(position + 18), size = u32(position + 22)
             let nameLength = u16(position + 26), extraLength = u16(position + 28)
             guard position + 30 + nameLength + extraLength <= bytes.count else { throw DataFileError(file, "a zip entry header runs past the file") }
-            let name = String(decoding: bytes[(position + 30) ..< (position + 30 + nameLength)], as: UTF8.self)
+            let name = String(decoding: bytes[(position + 30)..<(position + 30 + nameLength)], as: UTF8.self)
             // ZIP64: numpy writes sizes of 0xFFFFFFFF with the real ones in the extra field.
             if compressed == 0xFFFF_FFFF || size == 0xFFFF_FFFF {
                 var e = position + 30 + nameLength
@@ -130,7 +144,7 @@ public enum DataFiles {
             guard flags & 0x08 == 0 else { throw DataFileError(file, "member `\(name)` uses a data descriptor; rewrite the archive with numpy.savez") }
             let start = position + 30 + nameLength + extraLength
             guard compressed <= bytes.count - start, size <= maximumElements * 8 else { throw DataFileError(file, "member `\(name)` runs past the file") }
-            let stored = Array(bytes[start ..< start + compressed])
+            let stored = Array(bytes[start..<start + compressed])
             let member: [UInt8]
             switch method {
             case 0: member = stored
@@ -150,7 +164,9 @@ public enum DataFiles {
         let rank = Int(bytes[3])
         guard bytes.count >= 4 + 4 * rank else { throw DataFileError(file, "the IDX header of \(rank) dimensions is truncated") }
         let shape = (0..<rank).map { i in (0..<4).reduce(0) { $0 << 8 | Int(bytes[4 + 4 * i + $1]) } }
-        let types: [UInt8: (DType, Int)] = [0x08: (.uint8, 1), 0x09: (.int8, 1), 0x0B: (.int16, 2), 0x0C: (.int32, 4), 0x0D: (.float32, 4), 0x0E: (.float64, 8)]
+        let types: [UInt8: (DType, Int)] = [
+            0x08: (.uint8, 1), 0x09: (.int8, 1), 0x0B: (.int16, 2), 0x0C: (.int32, 4), 0x0D: (.float32, 4), 0x0E: (.float64, 8),
+        ]
         guard let (dtype, width) = types[bytes[2]] else { throw DataFileError(file, "IDX type code 0x\(String(bytes[2], radix: 16)) is unknown") }
         let offset = 4 + 4 * rank
         var count = 1
@@ -159,10 +175,12 @@ public enum DataFiles {
             guard !overflow, p <= maximumElements else { throw DataFileError(file, "shape \(shape) is larger than \(maximumElements) elements") }
             count = p
         }
-        guard count * width <= bytes.count - offset else { throw DataFileError(file, "\(count) elements need \(count * width) bytes; \(bytes.count - offset) remain") }
+        guard count * width <= bytes.count - offset else {
+            throw DataFileError(file, "\(count) elements need \(count * width) bytes; \(bytes.count - offset) remain")
+        }
         // IDX is big-endian: reverse each element's bytes.
-        var payload = Array(bytes[offset ..< offset + count * width])
-        if width > 1 { for i in 0..<count { payload[i * width ..< (i + 1) * width].reverse() } }
+        var payload = Array(bytes[offset..<offset + count * width])
+        if width > 1 { for i in 0..<count { payload[i * width..<(i + 1) * width].reverse() } }
         return try Value(Tensor(name: file, dtype: dtype, shape: shape, storage: .dense(TensorBuffer(bytes: payload)), origin: .initializer(graph: .main)))
     }
 
@@ -186,7 +204,9 @@ public enum DataFiles {
             stream.avail_in = UInt32(inBuffer.count)
             while status != Z_STREAM_END {
                 if produced == output.count {
-                    guard expected == nil, output.count < maximumElements * 8 else { throw DataFileError(file, "decompresses to more than the \(output.count) bytes it declares") }
+                    guard expected == nil, output.count < maximumElements * 8 else {
+                        throw DataFileError(file, "decompresses to more than the \(output.count) bytes it declares")
+                    }
                     output.append(contentsOf: [UInt8](repeating: 0, count: output.count))
                 }
                 status = output.withUnsafeMutableBufferPointer { out in
@@ -251,7 +271,8 @@ extension DataFiles {
     static func npy(_ value: Value) -> [UInt8] {
         let width = value.isString ? max(1, value.strings.map { $0.unicodeScalars.count }.max() ?? 1) : 0
         let descr = value.isString ? "<U\(width)" : value.isFloat ? "<f4" : (value.dtype == .bool ? "|b1" : "<i8")
-        let shape = value.shape.isEmpty ? "()" : value.shape.count == 1 ? "(\(value.shape[0]),)" : "(" + value.shape.map(String.init).joined(separator: ", ") + ")"
+        let shape =
+            value.shape.isEmpty ? "()" : value.shape.count == 1 ? "(\(value.shape[0]),)" : "(" + value.shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shape), }"
         while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
         header += "\n"

@@ -101,12 +101,14 @@ public struct Evaluator: Sendable {
     /// `run(batched:batchSize:)` of `plan`.
     public func run(batched values: [Value], batchSize: Int, plan: OutputPlan) throws -> [Value] {
         guard batchSize > 0, isBatched, let samples = values.first?.shape.first, samples > batchSize else { return try run(values, plan: plan) }
-        guard values.allSatisfy({ $0.shape.first == samples }) else { throw EvalError.invalid("inputs hold different numbers of samples: \(values.map { $0.shape.first ?? 0 })") }
+        guard values.allSatisfy({ $0.shape.first == samples }) else {
+            throw EvalError.invalid("inputs hold different numbers of samples: \(values.map { $0.shape.first ?? 0 })")
+        }
         let size = max(1, batchSize)
         let starts = Array(stride(from: 0, to: samples, by: size))
         LinearAlgebra.setBLASThreads(1)
         defer { LinearAlgebra.setBLASThreads(Parallel.cores) }
-        let batches = try Parallel.map(starts) { start in try run(values.map { $0.rows(start ..< min(start + size, samples)) }, plan: plan) }
+        let batches = try Parallel.map(starts) { start in try run(values.map { $0.rows(start..<min(start + size, samples)) }, plan: plan) }
         guard let first = batches.first else { return [] }
         return first.indices.map { k in Value.joinRows(batches.map { $0[k] }) }
     }
@@ -129,7 +131,9 @@ public struct Evaluator: Sendable {
         let size = perSample.reduce(1) { $0 * $1! }
         let have = v.count / samples
         guard have == size else {
-            throw EvalError.invalid("input `\(inputs[index].name)` takes samples of shape \(perSample.map { $0! }), the data has samples of shape \(Array(v.shape.dropFirst())) (\(have) values)")
+            throw EvalError.invalid(
+                "input `\(inputs[index].name)` takes samples of shape \(perSample.map { $0! }), the data has samples of shape \(Array(v.shape.dropFirst())) (\(have) values)"
+            )
         }
         return v.reshaped([samples] + perSample.map { $0! })
     }
@@ -141,7 +145,7 @@ extension Value {
         let inner = shape.dropFirst().reduce(1, *)
         var out = self
         out.shape[0] = range.count
-        let slice = range.lowerBound * inner ..< range.upperBound * inner
+        let slice = range.lowerBound * inner..<range.upperBound * inner
         if isString { out.strings = Array(strings[slice]) } else if isFloat { out.floats = Array(floats[slice]) } else { out.ints = Array(ints[slice]) }
         return out
     }
@@ -151,7 +155,13 @@ extension Value {
         var out = parts[0]
         guard out.rank > 0 else { return out }
         out.shape[0] = parts.reduce(0) { $0 + ($1.shape.first ?? 0) }
-        if out.isString { out.strings = parts.flatMap(\.strings) } else if out.isFloat { out.floats = parts.flatMap(\.floats) } else { out.ints = parts.flatMap(\.ints) }
+        if out.isString {
+            out.strings = parts.flatMap(\.strings)
+        } else if out.isFloat {
+            out.floats = parts.flatMap(\.floats)
+        } else {
+            out.ints = parts.flatMap(\.ints)
+        }
         return out
     }
 

@@ -73,8 +73,12 @@ final class GraphProgram: Sendable {
         // Constants: initializers (named, in subgraphs, with their graph path as a prefix) and Constant nodes.
         var constants: [String: Value] = [:], uncomputable: [String: DType] = [:]
         func load(_ id: TensorID, as name: String) throws {
-            guard id >= 0, id < model.tensors.count else { throw EvalError.invalid("\(Self.where(path))constant `\(name)` refers to tensor \(id), which the model does not hold") }
-            do { constants[name] = try Value(model.tensors[id]) } catch let error as EvalError where error.uncomputableType != nil { uncomputable[name] = error.uncomputableType }
+            guard id >= 0, id < model.tensors.count else {
+                throw EvalError.invalid("\(Self.where(path))constant `\(name)` refers to tensor \(id), which the model does not hold")
+            }
+            do { constants[name] = try Value(model.tensors[id]) } catch let error as EvalError where error.uncomputableType != nil {
+                uncomputable[name] = error.uncomputableType
+            }
         }
         for id in graph.initializers + graph.sparseInitializers where id >= 0 && id < model.tensors.count {
             try load(id, as: Self.localName(of: model.tensors[id]))
@@ -103,8 +107,9 @@ final class GraphProgram: Sendable {
             var subgraphs: [String: GraphProgram] = [:]
             for attribute in node.attributes {
                 if case .graph(let sub) = attribute.value {
-                    subgraphs[attribute.name] = try GraphProgram(sub, model: model, opset: opset, maximumLoopIterations: maximumLoopIterations,
-                                                                 path: path.appending(.init(node: label, attribute: attribute.name)))
+                    subgraphs[attribute.name] = try GraphProgram(
+                        sub, model: model, opset: opset, maximumLoopIterations: maximumLoopIterations,
+                        path: path.appending(.init(node: label, attribute: attribute.name)))
                 }
             }
             var reads: [String] = [], seen = Set<String>()
@@ -130,7 +135,9 @@ final class GraphProgram: Sendable {
             }
             for name in node.outputs where !name.isEmpty {
                 if let other = producer[name] {
-                    throw EvalError.invalid("\(Self.where(path))value `\(name)` is produced by two nodes, `\(Self.label(unordered[other].node, unordered[other].index))` and `\(label)`")
+                    throw EvalError.invalid(
+                        "\(Self.where(path))value `\(name)` is produced by two nodes, `\(Self.label(unordered[other].node, unordered[other].index))` and `\(label)`"
+                    )
                 }
                 producer[name] = unordered.count
             }
@@ -178,7 +185,11 @@ final class GraphProgram: Sendable {
         var every = Set<String>()
         for (k, names) in everyRead.enumerated() {
             for name in names where !defined.contains(name) {
-                if isMain { throw EvalError.invalid("node `\(Self.label(unordered[k].node, unordered[k].index))` (\(unordered[k].node.opType)) reads `\(name)`, which no node, initializer or graph input defines") }
+                if isMain {
+                    throw EvalError.invalid(
+                        "node `\(Self.label(unordered[k].node, unordered[k].index))` (\(unordered[k].node.opType)) reads `\(name)`, which no node, initializer or graph input defines"
+                    )
+                }
                 every.insert(name)
             }
         }
@@ -256,7 +267,9 @@ final class GraphProgram: Sendable {
                 let inputs: [Value?] = try node.inputs.map { $0.isEmpty ? nil : try lookup($0) }
                 let results = try execute(step, inputs, lookup: lookup)
                 for (k, name) in node.outputs.enumerated() where !name.isEmpty {
-                    guard k < results.count else { throw EvalError.invalid("output \(k) (`\(name)`) is not produced by this operator (it gives \(results.count))") }
+                    guard k < results.count else {
+                        throw EvalError.invalid("output \(k) (`\(name)`) is not produced by this operator (it gives \(results.count))")
+                    }
                     values[name] = results[k]
                 }
             } catch let error as EvalError {

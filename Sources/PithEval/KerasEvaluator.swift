@@ -27,7 +27,8 @@ public struct KerasEvaluator: Sendable {
 
     public init(model: Model) throws {
         guard let text = model.configuration, let data = text.data(using: .utf8),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else {
             throw EvalError.invalid("the file has no Keras model configuration (`model_config`) to evaluate; weights-only files cannot be run")
         }
         root = try Layer(json)
@@ -108,7 +109,11 @@ final class Layer: @unchecked Sendable {
                     result.append((n, h[1] as? Int ?? 0, h[2] as? Int ?? 0))
                 }
             } else if let list = any as? [Any] {
-                if list.count >= 3, let n = list[0] as? String, let node = list[1] as? Int, let t = list[2] as? Int { result.append((n, node, t)) } else { list.forEach(history) }
+                if list.count >= 3, let n = list[0] as? String, let node = list[1] as? Int, let t = list[2] as? Int {
+                    result.append((n, node, t))
+                } else {
+                    list.forEach(history)
+                }
             }
         }
         if let call = first as? [String: Any] { (call["args"] as? [Any] ?? []).forEach(history) } else { history(first) }
@@ -155,7 +160,9 @@ final class Layer: @unchecked Sendable {
         return nil
     }
 
-    func ints(_ key: String, _ fallback: [Int]) -> [Int] { (config[key] as? [Any])?.compactMap { $0 as? Int } ?? (config[key] as? Int).map { [$0, $0] } ?? fallback }
+    func ints(_ key: String, _ fallback: [Int]) -> [Int] {
+        (config[key] as? [Any])?.compactMap { $0 as? Int } ?? (config[key] as? Int).map { [$0, $0] } ?? fallback
+    }
 
     // MARK: Running
 
@@ -170,10 +177,14 @@ final class Layer: @unchecked Sendable {
             if className == "Functional" || className == "Model" {
                 var produced: [String: [Value]] = [:]
                 for (ref, value) in zip(inputLayers, inputs) { produced[ref.0] = [value] }
-                guard inputLayers.count == inputs.count else { throw EvalError.invalid("model `\(name)` takes \(inputLayers.count) inputs, \(inputs.count) given") }
+                guard inputLayers.count == inputs.count else {
+                    throw EvalError.invalid("model `\(name)` takes \(inputLayers.count) inputs, \(inputs.count) given")
+                }
                 for layer in layers where produced[layer.name] == nil {
                     let arguments = try layer.inbound.map { ref -> Value in
-                        guard let values = produced[ref.0], ref.2 < values.count else { throw EvalError.invalid("layer `\(layer.name)` reads `\(ref.0)` before it is computed") }
+                        guard let values = produced[ref.0], ref.2 < values.count else {
+                            throw EvalError.invalid("layer `\(layer.name)` reads `\(ref.0)` before it is computed")
+                        }
                         return values[ref.2]
                     }
                     produced[layer.name] = try layer.call(arguments, scope: path, evaluator: evaluator)
@@ -191,7 +202,9 @@ final class Layer: @unchecked Sendable {
     }
 
     func weight(_ weights: [String: Value], _ key: String) throws -> Value {
-        guard let w = weights[key] else { throw EvalError.invalid("weight `\(key)` not found in the file (found: \(weights.keys.sorted().joined(separator: ", ")))") }
+        guard let w = weights[key] else {
+            throw EvalError.invalid("weight `\(key)` not found in the file (found: \(weights.keys.sorted().joined(separator: ", ")))")
+        }
         return w
     }
 
@@ -209,7 +222,8 @@ final class Layer: @unchecked Sendable {
             let padding = config["padding"] as? String ?? "valid"
             var y: Value
             if className == "Conv2D" {
-                y = try op.conv2D(x, kernel: try weight(weights, "kernel"), strides: strides, dilations: dilations, padding: padding, groups: config["groups"] as? Int ?? 1)
+                y = try op.conv2D(
+                    x, kernel: try weight(weights, "kernel"), strides: strides, dilations: dilations, padding: padding, groups: config["groups"] as? Int ?? 1)
             } else {
                 y = try op.depthwise(x, kernel: try weight(weights, "depthwise_kernel"), strides: strides, dilations: dilations, padding: padding)
                 if className == "SeparableConv2D" {
@@ -223,7 +237,9 @@ final class Layer: @unchecked Sendable {
             let axisValue = (config["axis"] as? [Int])?.first ?? (config["axis"] as? Int) ?? -1
             let axis = axisValue < 0 ? axisValue + x.rank : axisValue
             guard axis == x.rank - 1 else { throw EvalError.unsupported("BatchNormalization over axis \(axisValue) (the last axis is)") }
-            return try op.batchNorm(x, gamma: weights["gamma"], beta: weights["beta"], mean: try weight(weights, "moving_mean"), variance: try weight(weights, "moving_variance"), epsilon: epsilon)
+            return try op.batchNorm(
+                x, gamma: weights["gamma"], beta: weights["beta"], mean: try weight(weights, "moving_mean"), variance: try weight(weights, "moving_variance"),
+                epsilon: epsilon)
         case "Activation": return try op.activate(x, activationName ?? "linear")
         case "ReLU":
             let maxValue = (config["max_value"] as? Double).map(Float.init)
@@ -231,7 +247,9 @@ final class Layer: @unchecked Sendable {
         case "Softmax": return try op.activate(x, "softmax")
         case "MaxPooling2D", "AveragePooling2D":
             let size = ints("pool_size", [2, 2])
-            return try op.pool(x, size: size, strides: (config["strides"] as? [Int]) ?? size, padding: config["padding"] as? String ?? "valid", max: className == "MaxPooling2D")
+            return try op.pool(
+                x, size: size, strides: (config["strides"] as? [Int]) ?? size, padding: config["padding"] as? String ?? "valid",
+                max: className == "MaxPooling2D")
         case "GlobalAveragePooling2D":
             guard x.rank == 4 else { throw EvalError.invalid("input \(x.shape) is not [N, H, W, C]") }
             let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -274,8 +292,10 @@ struct KerasOps {
     func toChannelsLast(_ x: Value) throws -> Value { try run("Transpose", [x], [Attribute(name: "perm", value: .ints([0, 2, 3, 1]))]) }
 
     func windowAttributes(strides: [Int], padding: String) -> [Attribute] {
-        [Attribute(name: "strides", value: .ints(strides.map(Int64.init))),
-         Attribute(name: "auto_pad", value: .string(Array((padding == "same" ? "SAME_UPPER" : "VALID").utf8)))]
+        [
+            Attribute(name: "strides", value: .ints(strides.map(Int64.init))),
+            Attribute(name: "auto_pad", value: .string(Array((padding == "same" ? "SAME_UPPER" : "VALID").utf8))),
+        ]
     }
 
     /// Keras kernel [kh, kw, in/groups, out] as ONNX W [out, in/groups, kh, kw].

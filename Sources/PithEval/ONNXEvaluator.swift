@@ -44,7 +44,9 @@ public struct ONNXEvaluator: Sendable {
     /// count is larger, with no condition input, is refused before it starts, and one whose condition
     /// still holds at the limit stops with an error.
     public init(model: Model, maximumLoopIterations: Int = ONNXEvaluator.maximumLoopIterations) throws {
-        guard let graph = model.graph else { throw EvalError.invalid("the model has no graph to evaluate (Keras models are evaluated from their configuration)") }
+        guard let graph = model.graph else {
+            throw EvalError.invalid("the model has no graph to evaluate (Keras models are evaluated from their configuration)")
+        }
         opset = Int(model.metadata.opsets.first { $0.domain == "" || $0.domain == "ai.onnx" }?.version ?? 13)
         program = try GraphProgram(graph, model: model, opset: opset, maximumLoopIterations: maximumLoopIterations)
     }
@@ -79,7 +81,11 @@ public struct ONNXEvaluator: Sendable {
         }
         var computed: [String] = [], skipped: [SkippedOutput] = []
         for output in program.outputs {
-            if let problem = program.problem(of: output.name) { skipped.append(SkippedOutput(name: output.name, reason: problem.forOutput(output.name))) } else { computed.append(output.name) }
+            if let problem = program.problem(of: output.name) {
+                skipped.append(SkippedOutput(name: output.name, reason: problem.forOutput(output.name)))
+            } else {
+                computed.append(output.name)
+            }
         }
         if computed.isEmpty, let first = skipped.first { throw first.reason }
         return OutputPlan(names: computed, skipped: skipped, plan: program.plan(computed))
@@ -158,7 +164,8 @@ extension EvalError {
     /// The reason graph output `name` cannot be computed: this error, naming the output.
     func forOutput(_ name: String) -> EvalError {
         var error = self
-        error.message = kind == .unsupported && message.hasPrefix(Self.unsupportedPrefix)
+        error.message =
+            kind == .unsupported && message.hasPrefix(Self.unsupportedPrefix)
             ? Self.unsupportedPrefix + "output `\(name)` needs " + message.dropFirst(Self.unsupportedPrefix.count)
             : "output `\(name)`: " + message
         return error
@@ -170,7 +177,9 @@ extension EvalError {
         let label = node.name.isEmpty ? node.opType : "\(node.opType) node `\(node.name)`"
         switch kind {
         case .unsupported:
-            let what = message.hasPrefix("not supported by the reference evaluator: ") ? String(message.dropFirst("not supported by the reference evaluator: ".count)) : message
+            let what =
+                message.hasPrefix("not supported by the reference evaluator: ")
+                ? String(message.dropFirst("not supported by the reference evaluator: ".count)) : message
             return .unsupported("\(label): \(what)")
         case .invalid: return .invalid("\(label): \(message)")
         }

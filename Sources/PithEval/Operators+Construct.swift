@@ -145,7 +145,7 @@ extension Operators {
             shape[axis] = size
             var indices: [Int] = []
             indices.reserveCapacity(outer * size * inner)
-            for o in 0..<outer { indices.append(contentsOf: (o * n + begin) * inner ..< (o * n + begin + size) * inner) }
+            for o in 0..<outer { indices.append(contentsOf: (o * n + begin) * inner..<(o * n + begin + size) * inner) }
             begin += size
             return pick(x, indices, shape: shape)
         }

@@ -72,10 +72,12 @@ struct ControlFlow {
         }
         let n = carried.count
         guard body.inputs.count == n + 2 else {
-            throw EvalError.invalid("the body takes \(body.inputs.count) inputs; with \(n) loop-carried values it must take \(n + 2) (iteration number, condition, values)")
+            throw EvalError.invalid(
+                "the body takes \(body.inputs.count) inputs; with \(n) loop-carried values it must take \(n + 2) (iteration number, condition, values)")
         }
         guard body.outputs.count >= n + 1 else {
-            throw EvalError.invalid("the body has \(body.outputs.count) outputs; with \(n) loop-carried values it needs at least \(n + 1) (condition, values, scan outputs)")
+            throw EvalError.invalid(
+                "the body has \(body.outputs.count) outputs; with \(n) loop-carried values it needs at least \(n + 1) (condition, values, scan outputs)")
         }
         let k = body.outputs.count - 1 - n
         let limit = maximumLoopIterations
@@ -91,10 +93,11 @@ struct ControlFlow {
             guard iteration < Int64(limit) else {
                 throw EvalError.unsupported("a Loop still running after \(limit) iterations, the evaluator's limit")
             }
-            let results = try call(body, [Value(ints: [iteration], shape: [], dtype: .int64), Value(ints: [condition ? 1 : 0], shape: [], dtype: .bool)] + carried)
+            let results = try call(
+                body, [Value(ints: [iteration], shape: [], dtype: .int64), Value(ints: [condition ? 1 : 0], shape: [], dtype: .bool)] + carried)
             // Without a condition input the body's condition output is ignored (the spec's for loop).
             if conditional { condition = try holds(results[0], "the body's condition output `\(body.outputs[0].name)`") }
-            carried = Array(results[1 ..< 1 + n])
+            carried = Array(results[1..<1 + n])
             try scans.append(Array(results[(1 + n)...]))
             iteration += 1
         }
@@ -116,7 +119,9 @@ struct ControlFlow {
         guard m >= 1, m <= values.count else { throw EvalError.invalid("num_scan_inputs \(m) must be between 1 and the number of inputs, \(values.count)") }
         let n = values.count - m
         guard body.inputs.count == n + m, body.outputs.count >= n else {
-            throw EvalError.invalid("the body takes \(body.inputs.count) inputs and gives \(body.outputs.count) outputs; with \(n) states and \(m) scan inputs it must take \(n + m) and give at least \(n)")
+            throw EvalError.invalid(
+                "the body takes \(body.inputs.count) inputs and gives \(body.outputs.count) outputs; with \(n) states and \(m) scan inputs it must take \(n + m) and give at least \(n)"
+            )
         }
         let k = body.outputs.count - n
         let inputAxes = try attribute("scan_input_axes", count: m), inputDirections = try attribute("scan_input_directions", count: m)
@@ -130,7 +135,8 @@ struct ControlFlow {
         for (v, a) in zip(scanInputs, axes) where v.shape[a] != length {
             throw EvalError.invalid("scan inputs have different lengths: \(length) and \(v.shape[a]) (shape \(v.shape), axis \(a))")
         }
-        let (states, collected) = try iterate(body, states: Array(values[..<n]), scans: scanInputs, axes: axes, directions: inputDirections, length: length, outputs: k)
+        let (states, collected) = try iterate(
+            body, states: Array(values[..<n]), scans: scanInputs, axes: axes, directions: inputDirections, length: length, outputs: k)
         var outputs = states
         let declared = Array(body.outputs.dropFirst(n))
         for j in 0..<k {
@@ -154,7 +160,9 @@ struct ControlFlow {
     }
 
     /// Runs `body` over `length` slices of `scans`; the final states and the collected scan slices.
-    func iterate(_ body: GraphProgram, states initial: [Value], scans: [Value], axes: [Int], directions: [Int], length: Int, outputs k: Int) throws -> ([Value], ScanAccumulator) {
+    func iterate(
+        _ body: GraphProgram, states initial: [Value], scans: [Value], axes: [Int], directions: [Int], length: Int, outputs k: Int
+    ) throws -> ([Value], ScanAccumulator) {
         var states = initial
         let n = states.count
         var collected = ScanAccumulator(count: k, names: body.outputs.dropFirst(n).map(\.name))
@@ -176,7 +184,9 @@ struct ControlFlow {
         guard m >= 1, m <= values.count else { throw EvalError.invalid("num_scan_inputs \(m) must be between 1 and the number of inputs, \(values.count)") }
         let n = values.count - m
         guard body.inputs.count == n + m, body.outputs.count >= n else {
-            throw EvalError.invalid("the body takes \(body.inputs.count) inputs and gives \(body.outputs.count) outputs; with \(n) states and \(m) scan inputs it must take \(n + m) and give at least \(n)")
+            throw EvalError.invalid(
+                "the body takes \(body.inputs.count) inputs and gives \(body.outputs.count) outputs; with \(n) states and \(m) scan inputs it must take \(n + m) and give at least \(n)"
+            )
         }
         let k = body.outputs.count - n
         let directions = try attribute("directions", count: m)
@@ -194,8 +204,9 @@ struct ControlFlow {
         let declared = Array(body.outputs.dropFirst(n))
         for b in 0..<batch {
             let row = values.map { $0.slice(at: b, along: 0) }
-            let (states, collected) = try iterate(body, states: Array(row[..<n]), scans: Array(row[n...]), axes: [Int](repeating: 0, count: m),
-                                                  directions: directions, length: length, outputs: k)
+            let (states, collected) = try iterate(
+                body, states: Array(row[..<n]), scans: Array(row[n...]), axes: [Int](repeating: 0, count: m),
+                directions: directions, length: length, outputs: k)
             finalStates.append(states)
             scanOutputs.append(try (0..<k).map { try collected.stacked(declared: declared, reversed: false, only: $0) })
         }
@@ -218,7 +229,9 @@ struct ScanAccumulator {
     mutating func append(_ values: [Value]) throws {
         for (j, v) in values.prefix(parts.count).enumerated() {
             if let first = parts[j].first, first.shape != v.shape || first.isFloat != v.isFloat || first.isString != v.isString {
-                throw EvalError.invalid("scan output `\(names[j])` is \(first.dtype.rawValue) \(first.shape) in the first iteration and \(v.dtype.rawValue) \(v.shape) in iteration \(parts[j].count)")
+                throw EvalError.invalid(
+                    "scan output `\(names[j])` is \(first.dtype.rawValue) \(first.shape) in the first iteration and \(v.dtype.rawValue) \(v.shape) in iteration \(parts[j].count)"
+                )
             }
             let (total, overflow) = elements.addingReportingOverflow(v.count)
             guard !overflow, total <= maximumElements else {
@@ -256,8 +269,14 @@ extension Value {
         out.shape.remove(at: axis)
         var indices: [Int] = []
         indices.reserveCapacity(outer * inner)
-        for o in 0..<outer { indices.append(contentsOf: (o * n + index) * inner ..< (o * n + index + 1) * inner) }
-        if isString { out.strings = indices.map { strings[$0] } } else if isFloat { out.floats = indices.map { floats[$0] } } else { out.ints = indices.map { ints[$0] } }
+        for o in 0..<outer { indices.append(contentsOf: (o * n + index) * inner..<(o * n + index + 1) * inner) }
+        if isString {
+            out.strings = indices.map { strings[$0] }
+        } else if isFloat {
+            out.floats = indices.map { floats[$0] }
+        } else {
+            out.ints = indices.map { ints[$0] }
+        }
         return out
     }
 

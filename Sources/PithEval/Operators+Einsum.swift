@@ -140,7 +140,9 @@ extension Operators {
         var labels: [Int] = [], shape: [Int] = [], steps: [Int] = []
         for (axis, label) in term.labels.enumerated() {
             if let j = labels.firstIndex(of: label) {
-                guard shape[j] == term.value.shape[axis] else { throw EvalError.invalid("Einsum: a repeated label spans axes of sizes \(shape[j]) and \(term.value.shape[axis])") }
+                guard shape[j] == term.value.shape[axis] else {
+                    throw EvalError.invalid("Einsum: a repeated label spans axes of sizes \(shape[j]) and \(term.value.shape[axis])")
+                }
                 steps[j] += s[axis]
             } else {
                 labels.append(label)
@@ -170,12 +172,17 @@ extension Operators {
         if left.isFloat {
             var out = [Float](repeating: 0, count: batches * m * n)
             if out.count > 0, k > 0 {
-                left.floats.withUnsafeBufferPointer { pa in right.floats.withUnsafeBufferPointer { pb in out.withUnsafeMutableBufferPointer { pc in
-                    for t in 0..<batches {
-                        LinearAlgebra.gemm(transposeA: false, transposeB: false, m: m, n: n, k: k, pa.baseAddress! + t * m * k, lda: k,
-                                           pb.baseAddress! + t * k * n, ldb: n, pc.baseAddress! + t * m * n, ldc: n)
+                left.floats.withUnsafeBufferPointer { pa in
+                    right.floats.withUnsafeBufferPointer { pb in
+                        out.withUnsafeMutableBufferPointer { pc in
+                            for t in 0..<batches {
+                                LinearAlgebra.gemm(
+                                    transposeA: false, transposeB: false, m: m, n: n, k: k, pa.baseAddress! + t * m * k, lda: k,
+                                    pb.baseAddress! + t * k * n, ldb: n, pc.baseAddress! + t * m * n, ldc: n)
+                            }
+                        }
                     }
-                } } }
+                }
             }
             return EinsumTerm(value: Value(floats: out, shape: shape, dtype: left.dtype), labels: labels)
         }

@@ -10,7 +10,9 @@ extension Operators {
     /// A single integer from a scalar or one-element input (`k`, `depth`, `axis`).
     func scalarInput(_ inputs: [Value?], _ index: Int, name: String) throws -> Int64 {
         let v = try required(inputs, index)
-        guard v.count == 1, v.rank <= 1, !v.isString else { throw EvalError.invalid("\(name) must be a scalar or a one-element tensor, not \(v.dtype.rawValue) \(v.shape)") }
+        guard v.count == 1, v.rank <= 1, !v.isString else {
+            throw EvalError.invalid("\(name) must be a scalar or a one-element tensor, not \(v.dtype.rawValue) \(v.shape)")
+        }
         if v.isFloat {
             let f = v.floats[0]
             guard f.isFinite, abs(f) < 9e18 else { throw EvalError.invalid("\(name) is \(f)") }
@@ -108,7 +110,11 @@ extension Operators {
                     if x.isFloat {
                         if exclusive { out.floats[e] = Float(sum); sum += Double(x.floats[e]) } else { sum += Double(x.floats[e]); out.floats[e] = Float(sum) }
                     } else {
-                        if exclusive { out.ints[e] = wrap(total, to: x.dtype); total &+= x.ints[e] } else { total &+= x.ints[e]; out.ints[e] = wrap(total, to: x.dtype) }
+                        if exclusive {
+                            out.ints[e] = wrap(total, to: x.dtype); total &+= x.ints[e]
+                        } else {
+                            total &+= x.ints[e]; out.ints[e] = wrap(total, to: x.dtype)
+                        }
                     }
                 }
             }
@@ -178,8 +184,12 @@ extension Operators {
     /// shared by data and indices.
     func sliceOffsets(dataShape: [Int], indices: Value, batchDimensions b: Int) throws -> (offsets: [Int], sliceSize: Int) {
         guard indices.rank >= 1, let last = indices.shape.last else { throw EvalError.invalid("indices must have rank 1 or more") }
-        guard b >= 0, b < indices.rank, b < dataShape.count else { throw EvalError.invalid("batch_dims \(b) must be less than the ranks of data \(dataShape) and indices \(indices.shape)") }
-        guard Array(indices.shape[..<b]) == Array(dataShape[..<b]) else { throw EvalError.invalid("the batch axes of data \(dataShape) and indices \(indices.shape) differ") }
+        guard b >= 0, b < indices.rank, b < dataShape.count else {
+            throw EvalError.invalid("batch_dims \(b) must be less than the ranks of data \(dataShape) and indices \(indices.shape)")
+        }
+        guard Array(indices.shape[..<b]) == Array(dataShape[..<b]) else {
+            throw EvalError.invalid("the batch axes of data \(dataShape) and indices \(indices.shape) differ")
+        }
         guard last <= dataShape.count - b else { throw EvalError.invalid("index tuples of \(last) values for data \(dataShape) with \(b) batch axes") }
         let dataStrides = strides(dataShape)
         let sliceSize = dataShape[(b + last)...].reduce(1, *)

@@ -22,10 +22,15 @@ extension Operators {
             for i in 0..<(m * n) { out[i] = values[index[i]] }
             betaUsed = beta
         }
-        a.floats.withUnsafeBufferPointer { pa in b.floats.withUnsafeBufferPointer { pb in out.withUnsafeMutableBufferPointer { pc in
-            LinearAlgebra.gemm(transposeA: transA, transposeB: transB, m: m, n: n, k: k, alpha: alpha,
-                               pa.baseAddress!, lda: a.shape[1], pb.baseAddress!, ldb: b.shape[1], beta: betaUsed, pc.baseAddress!, ldc: n)
-        } } }
+        a.floats.withUnsafeBufferPointer { pa in
+            b.floats.withUnsafeBufferPointer { pb in
+                out.withUnsafeMutableBufferPointer { pc in
+                    LinearAlgebra.gemm(
+                        transposeA: transA, transposeB: transB, m: m, n: n, k: k, alpha: alpha,
+                        pa.baseAddress!, lda: a.shape[1], pb.baseAddress!, ldb: b.shape[1], beta: betaUsed, pc.baseAddress!, ldc: n)
+                }
+            }
+        }
         return Value(floats: out, shape: [m, n], dtype: a.dtype)
     }
 
@@ -41,13 +46,18 @@ extension Operators {
         let batches = batch.reduce(1, *)
         let ia = broadcastIndices(from: Array(a.shape.dropLast(2)), to: batch), ib = broadcastIndices(from: Array(b.shape.dropLast(2)), to: batch)
         var out = [Float](repeating: 0, count: batches * m * n)
-        a.floats.withUnsafeBufferPointer { pa in b.floats.withUnsafeBufferPointer { pb in out.withUnsafeMutableBufferPointer { pc in
-            for t in 0..<batches {
-                LinearAlgebra.gemm(transposeA: false, transposeB: false, m: m, n: n, k: k,
-                                   pa.baseAddress! + ia[t] * m * k, lda: k, pb.baseAddress! + ib[t] * k * n, ldb: n,
-                                   pc.baseAddress! + t * m * n, ldc: n)
+        a.floats.withUnsafeBufferPointer { pa in
+            b.floats.withUnsafeBufferPointer { pb in
+                out.withUnsafeMutableBufferPointer { pc in
+                    for t in 0..<batches {
+                        LinearAlgebra.gemm(
+                            transposeA: false, transposeB: false, m: m, n: n, k: k,
+                            pa.baseAddress! + ia[t] * m * k, lda: k, pb.baseAddress! + ib[t] * k * n, ldb: n,
+                            pc.baseAddress! + t * m * n, ldc: n)
+                    }
+                }
             }
-        } } }
+        }
         var shape = batch + [m, n]
         if bVector { shape.removeLast() }
         if aVector { shape.remove(at: shape.count - (bVector ? 1 : 2)) }
@@ -122,23 +132,30 @@ extension Operators {
         let plan = Im2Col(inSpatial: inSpatial, outSpatial: outSpatial, kernel: kernelShape, strides: stride, dilations: dilations, begin: begin)
         let rows = cg * kernelCount
         var columns = [Float](repeating: 0, count: plan.isIdentity ? 0 : rows * outCount)
-        x.floats.withUnsafeBufferPointer { px in w.floats.withUnsafeBufferPointer { pw in out.withUnsafeMutableBufferPointer { po in
-            columns.withUnsafeMutableBufferPointer { pc in
-                for n in 0..<batch {
-                    for g in 0..<group {
-                        let image = px.baseAddress! + (n * channels + g * cg) * inCount
-                        let source: UnsafePointer<Float>
-                        if plan.isIdentity { source = image } else {
-                            plan.fill(pc.baseAddress!, from: image, channels: cg)
-                            source = UnsafePointer(pc.baseAddress!)
+        x.floats.withUnsafeBufferPointer { px in
+            w.floats.withUnsafeBufferPointer { pw in
+                out.withUnsafeMutableBufferPointer { po in
+                    columns.withUnsafeMutableBufferPointer { pc in
+                        for n in 0..<batch {
+                            for g in 0..<group {
+                                let image = px.baseAddress! + (n * channels + g * cg) * inCount
+                                let source: UnsafePointer<Float>
+                                if plan.isIdentity {
+                                    source = image
+                                } else {
+                                    plan.fill(pc.baseAddress!, from: image, channels: cg)
+                                    source = UnsafePointer(pc.baseAddress!)
+                                }
+                                LinearAlgebra.gemm(
+                                    transposeA: false, transposeB: false, m: mg, n: outCount, k: rows,
+                                    pw.baseAddress! + g * mg * rows, lda: rows, source, ldb: outCount, beta: 1,
+                                    po.baseAddress! + (n * filters + g * mg) * outCount, ldc: outCount)
+                            }
                         }
-                        LinearAlgebra.gemm(transposeA: false, transposeB: false, m: mg, n: outCount, k: rows,
-                                           pw.baseAddress! + g * mg * rows, lda: rows, source, ldb: outCount, beta: 1,
-                                           po.baseAddress! + (n * filters + g * mg) * outCount, ldc: outCount)
                     }
                 }
             }
-        } } }
+        }
         return Value(floats: out, shape: [batch, filters] + outSpatial, dtype: x.dtype)
     }
 
@@ -163,7 +180,9 @@ extension Operators {
             return span + outputPadding[i] + dilated[i]
         }
         if let requested = ints("output_shape") {
-            guard requested.count >= spatial, requested.allSatisfy({ $0 >= 0 }) else { throw EvalError.invalid("output_shape \(requested) must give \(spatial) sizes") }
+            guard requested.count >= spatial, requested.allSatisfy({ $0 >= 0 }) else {
+                throw EvalError.invalid("output_shape \(requested) must give \(spatial) sizes")
+            }
             let wanted = Array(requested.suffix(spatial))
             for i in 0..<spatial {
                 // Floor division, as the ONNX reference computes it: a negative total pads the end.
@@ -194,19 +213,24 @@ extension Operators {
         // The output positions each (kernel offset, input position) pair lands on: col2im of the
         // transposed product, the plan of a convolution read backwards.
         let plan = Im2Col(inSpatial: outSpatial, outSpatial: inSpatial, kernel: kernelShape, strides: stride, dilations: dilations, begin: begin)
-        x.floats.withUnsafeBufferPointer { px in w.floats.withUnsafeBufferPointer { pw in out.withUnsafeMutableBufferPointer { po in
-            columns.withUnsafeMutableBufferPointer { pc in
-                for n in 0..<batch {
-                    for g in 0..<group {
-                        // columns[mg·K, in] = W_gᵀ [mg·K, cg] · X_g [cg, in]
-                        LinearAlgebra.gemm(transposeA: true, transposeB: false, m: rows, n: inCount, k: cg,
-                                           pw.baseAddress! + g * cg * rows, lda: rows, px.baseAddress! + (n * channels + g * cg) * inCount, ldb: inCount,
-                                           pc.baseAddress!, ldc: inCount)
-                        plan.scatter(UnsafePointer(pc.baseAddress!), into: po.baseAddress! + (n * filters + g * mg) * outCount, channels: mg)
+        x.floats.withUnsafeBufferPointer { px in
+            w.floats.withUnsafeBufferPointer { pw in
+                out.withUnsafeMutableBufferPointer { po in
+                    columns.withUnsafeMutableBufferPointer { pc in
+                        for n in 0..<batch {
+                            for g in 0..<group {
+                                // columns[mg·K, in] = W_gᵀ [mg·K, cg] · X_g [cg, in]
+                                LinearAlgebra.gemm(
+                                    transposeA: true, transposeB: false, m: rows, n: inCount, k: cg,
+                                    pw.baseAddress! + g * cg * rows, lda: rows, px.baseAddress! + (n * channels + g * cg) * inCount, ldb: inCount,
+                                    pc.baseAddress!, ldc: inCount)
+                                plan.scatter(UnsafePointer(pc.baseAddress!), into: po.baseAddress! + (n * filters + g * mg) * outCount, channels: mg)
+                            }
+                        }
                     }
                 }
             }
-        } } }
+        }
         if inputs.count > 2, let b = inputs[2] {
             let bias = b.asFloats
             for n in 0..<batch { for f in 0..<filters { for i in 0..<outCount { out[(n * filters + f) * outCount + i] += bias[f] } } }
@@ -220,7 +244,9 @@ extension Operators {
         let columnMajor = int("storage_order", 0) != 0
         let values = x.asFloats
         let spatial = x.rank - 2
-        guard let kernel = ints("kernel_shape"), kernel.count == spatial, kernel.allSatisfy({ $0 >= 1 }) else { throw EvalError.invalid("kernel_shape must give \(spatial) sizes of at least 1") }
+        guard let kernel = ints("kernel_shape"), kernel.count == spatial, kernel.allSatisfy({ $0 >= 1 }) else {
+            throw EvalError.invalid("kernel_shape must give \(spatial) sizes of at least 1")
+        }
         let stride = try spatialInts("strides", spatial, default: 1, minimum: 1)
         let dilations = try spatialInts("dilations", spatial, default: 1, minimum: 1)
         let dilated = (0..<spatial).map { (kernel[$0] - 1) * dilations[$0] + 1 }
@@ -282,7 +308,7 @@ extension Operators {
         let x = try floatInput(inputs, 0)
         guard x.rank >= 3 else { throw EvalError.invalid("X \(x.shape) must be [N, C, spatial…]") }
         let planes = x.shape[0] * x.shape[1], inner = x.count / max(planes, 1)
-        let out = (0..<planes).map { p in x.floats[p * inner ..< (p + 1) * inner].reduce(0, +) / Float(inner) }
+        let out = (0..<planes).map { p in x.floats[p * inner..<(p + 1) * inner].reduce(0, +) / Float(inner) }
         return Value(floats: out, shape: Array(x.shape[..<2]) + [Int](repeating: 1, count: x.rank - 2), dtype: x.dtype)
     }
 

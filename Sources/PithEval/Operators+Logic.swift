@@ -15,7 +15,9 @@ extension Operators {
         let ib = b.shape == shape ? nil : broadcastIndices(from: b.shape, to: shape)
         var out = [Int64](repeating: 0, count: count)
         if a.isString || b.isString {
-            guard a.isString, b.isString else { throw EvalError.invalid("compares a string tensor with a \(a.isString ? b.dtype.rawValue : a.dtype.rawValue) one") }
+            guard a.isString, b.isString else {
+                throw EvalError.invalid("compares a string tensor with a \(a.isString ? b.dtype.rawValue : a.dtype.rawValue) one")
+            }
             guard node.opType == "Equal" else { throw EvalError.unsupported("\(node.opType) on strings") }
             for i in 0..<count where a.strings[ia?[i] ?? i] == b.strings[ib?[i] ?? i] { out[i] = 1 }
         } else if a.isFloat || b.isFloat {

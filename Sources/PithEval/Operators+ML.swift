@@ -43,7 +43,9 @@ extension Operators {
     /// would drop signs).
     func normalizer(_ inputs: [Value?]) throws -> Value {
         let x = try required(inputs, 0)
-        guard !x.isString, x.rank == 1 || x.rank == 2 else { throw EvalError.invalid("Normalizer takes a numeric input of shape [C] or [N, C], not \(x.dtype.rawValue) \(x.shape)") }
+        guard !x.isString, x.rank == 1 || x.rank == 2 else {
+            throw EvalError.invalid("Normalizer takes a numeric input of shape [C] or [N, C], not \(x.dtype.rawValue) \(x.shape)")
+        }
         let norm = string("norm", "MAX")
         guard ["MAX", "L1", "L2"].contains(norm) else { throw EvalError.invalid("norm `\(norm)` (MAX, L1 or L2)") }
         let width = x.shape[x.rank - 1], rows = x.count / Swift.max(width, 1)

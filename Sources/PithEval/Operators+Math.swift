@@ -105,16 +105,19 @@ extension Operators {
         let a = try required(inputs, 0), b = try required(inputs, 1)
         guard !a.isString, !b.isString else { throw EvalError.unsupported("Mod of strings") }
         if a.isFloat != b.isFloat { throw EvalError.invalid("Mod of \(a.dtype.rawValue) and \(b.dtype.rawValue)") }
-        return try binary(inputs, { x, y in
-            let r = fmod(x, y)
-            if truncated || y == 0 || r.isNaN { return r }
-            if r == 0 { return copysign(0, y) }
-            return (r < 0) != (y < 0) ? r + y : r
-        }, { x, y in
-            guard y != 0, y != -1 else { return 0 }
-            let r = x % y
-            return !truncated && r != 0 && (r < 0) != (y < 0) ? r + y : r
-        })
+        return try binary(
+            inputs,
+            { x, y in
+                let r = fmod(x, y)
+                if truncated || y == 0 || r.isNaN { return r }
+                if r == 0 { return copysign(0, y) }
+                return (r < 0) != (y < 0) ? r + y : r
+            },
+            { x, y in
+                guard y != 0, y != -1 else { return 0 }
+                let r = x % y
+                return !truncated && r != 0 && (r < 0) != (y < 0) ? r + y : r
+            })
     }
 
     /// BitShift of unsigned integers; shifts by the type's width or more give 0.
@@ -135,11 +138,13 @@ extension Operators {
         case "RIGHT": left = false
         case let other: throw EvalError.invalid("BitShift direction `\(other)` (LEFT or RIGHT)")
         }
-        return try binary(inputs, { x, _ in x }, { x, s in
-            guard s >= 0, s < width else { return 0 }
-            let bits = UInt64(bitPattern: x)
-            return Int64(bitPattern: left ? bits << UInt64(s) : bits >> UInt64(s))
-        })
+        return try binary(
+            inputs, { x, _ in x },
+            { x, s in
+                guard s >= 0, s < width else { return 0 }
+                let bits = UInt64(bitPattern: x)
+                return Int64(bitPattern: left ? bits << UInt64(s) : bits >> UInt64(s))
+            })
     }
 
     /// Max, Min, Sum and Mean of any number of inputs, broadcast together (numpy rules). Max and

@@ -45,7 +45,7 @@ extension Operators {
                 let (mean, inverse) = moments(p, base: o * inner, count: inner, epsilon: epsilon)
                 means[o] = Float(mean)
                 inverses[o] = Float(inverse)
-                for k in o * inner ..< (o + 1) * inner {
+                for k in o * inner..<(o + 1) * inner {
                     var v = Float((Double(p[k]) - mean) * inverse) * scale.floats[scaleIndex[k]]
                     if let biasIndex { v += biasValues[biasIndex[k]] }
                     y[k] = v
@@ -87,7 +87,7 @@ extension Operators {
             for c in 0..<channels {
                 let k = perChannel ? c : c / size
                 let base = (n * channels + c) * spatial
-                for i in base ..< base + spatial { out[i] = out[i] * scale[k] + bias[k] }
+                for i in base..<base + spatial { out[i] = out[i] * scale[k] + bias[k] }
             }
         }
         return roundedValue(out, shape: x.shape, dtype: x.dtype)
@@ -102,7 +102,7 @@ extension Operators {
             for row in 0..<rows where inner > 0 {
                 let (mean, inverse) = moments(p, base: row * inner, count: inner, epsilon: epsilon)
                 let (s, b) = affine(row % groups)
-                for k in row * inner ..< (row + 1) * inner { out[k] = Float((Double(p[k]) - mean) * inverse) * s + b }
+                for k in row * inner..<(row + 1) * inner { out[k] = Float((Double(p[k]) - mean) * inverse) * s + b }
             }
         }
         return roundedValue(out, shape: x.shape, dtype: x.dtype)

@@ -44,14 +44,17 @@ extension Operators {
         let n = shape[axis], inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
         var indices = [Int](repeating: 0, count: total)
         if blockSize <= 0 {
-            guard parameter == [n] else { throw EvalError.invalid("\(name) of shape \(parameter) for axis \(axis) of \(shape): per-axis parameters are \([n])") }
+            guard parameter == [n] else {
+                throw EvalError.invalid("\(name) of shape \(parameter) for axis \(axis) of \(shape): per-axis parameters are \([n])")
+            }
             for o in 0..<outer { for a in 0..<n { for i in 0..<inner { indices[(o * n + a) * inner + i] = a } } }
             return indices
         }
         var expected = shape
         expected[axis] = (n + blockSize - 1) / blockSize
         guard parameter == expected else {
-            throw EvalError.invalid("\(name) of shape \(parameter) for blocks of \(blockSize) along axis \(axis) of \(shape): blocked parameters are \(expected)")
+            throw EvalError.invalid(
+                "\(name) of shape \(parameter) for blocks of \(blockSize) along axis \(axis) of \(shape): blocked parameters are \(expected)")
         }
         let m = expected[axis]
         for o in 0..<outer { for a in 0..<n { for i in 0..<inner { indices[(o * n + a) * inner + i] = (o * m + a / blockSize) * inner + i } } }
@@ -75,7 +78,9 @@ extension Operators {
         guard blockSize >= 0 else { throw EvalError.invalid("block_size \(blockSize) is negative") }
         let axis = int("axis", 1)
         let scaleIndex = try quantizationIndices(x.shape, scale.shape, axis: axis, blockSize: blockSize, name: "y_scale")
-        let zeroIndex = try zeroPoint.map { zp in zp.shape == scale.shape ? scaleIndex : try quantizationIndices(x.shape, zp.shape, axis: axis, blockSize: blockSize, name: "y_zero_point") }
+        let zeroIndex = try zeroPoint.map { zp in
+            zp.shape == scale.shape ? scaleIndex : try quantizationIndices(x.shape, zp.shape, axis: axis, blockSize: blockSize, name: "y_zero_point")
+        }
         let zeros = zeroPoint?.asInts ?? []
         let range = integerRange(type)
         let low = Double(range.lowerBound), high = Double(range.upperBound)
@@ -111,9 +116,13 @@ extension Operators {
                 // float8: a zero point, if any, must be 0.
                 guard zeroPoint.asFloats.allSatisfy({ $0 == 0 }) else { throw EvalError.invalid("a float8 input's zero point must be 0") }
             } else {
-                guard zeroPoint.dtype == x.dtype else { throw EvalError.invalid("zero point of type \(zeroPoint.dtype.rawValue) for x of type \(x.dtype.rawValue)") }
+                guard zeroPoint.dtype == x.dtype else {
+                    throw EvalError.invalid("zero point of type \(zeroPoint.dtype.rawValue) for x of type \(x.dtype.rawValue)")
+                }
                 zeros = zeroPoint.ints.map { Float($0) }
-                zeroIndex = zeroPoint.shape == scale.shape ? scaleIndex : try quantizationIndices(x.shape, zeroPoint.shape, axis: axis, blockSize: blockSize, name: "x_zero_point")
+                zeroIndex =
+                    zeroPoint.shape == scale.shape
+                    ? scaleIndex : try quantizationIndices(x.shape, zeroPoint.shape, axis: axis, blockSize: blockSize, name: "x_zero_point")
             }
         }
         let values = x.asFloats
@@ -138,7 +147,10 @@ extension Operators {
         let scale = (top == bottom ? 1 : top - bottom) / 255
         let zeroPoint = Swift.min(255, Swift.max(0, 0 - bottom / scale)).rounded(.toNearestOrEven)
         let y = x.floats.map { Int64(Swift.min(255, Swift.max(0, ($0 / scale).rounded(.toNearestOrEven) + zeroPoint))) }
-        return [Value(ints: y, shape: x.shape, dtype: .uint8), roundedValue([scale], shape: [], dtype: x.dtype), Value(ints: [Int64(zeroPoint)], shape: [], dtype: .uint8)]
+        return [
+            Value(ints: y, shape: x.shape, dtype: .uint8), roundedValue([scale], shape: [], dtype: x.dtype),
+            Value(ints: [Int64(zeroPoint)], shape: [], dtype: .uint8),
+        ]
     }
 
     /// An 8-bit integer operand of MatMulInteger or ConvInteger, checked.
@@ -151,7 +163,9 @@ extension Operators {
     /// A zero point input as floats: one value, or `count` values (per filter of ConvInteger).
     func zeroPoints(_ inputs: [Value?], _ index: Int, of operand: Value, count: Int, name: String) throws -> [Float] {
         guard inputs.count > index, let zp = inputs[index] else { return [0] }
-        guard zp.dtype == operand.dtype else { throw EvalError.invalid("\(name) of type \(zp.dtype.rawValue) for an operand of type \(operand.dtype.rawValue)") }
+        guard zp.dtype == operand.dtype else {
+            throw EvalError.invalid("\(name) of type \(zp.dtype.rawValue) for an operand of type \(operand.dtype.rawValue)")
+        }
         guard zp.count == 1 || (zp.rank == 1 && zp.count == count) else { throw EvalError.invalid("\(name) of shape \(zp.shape): one value or \(count)") }
         return zp.ints.map { Float($0) }
     }
@@ -162,7 +176,9 @@ extension Operators {
     func shiftedOperand(_ operand: Value, _ inputs: [Value?], _ index: Int, name: String, perRow: Bool) throws -> [Float] {
         let values = operand.ints.map { Float($0) }
         guard inputs.count > index, let zp = inputs[index] else { return values }
-        guard zp.dtype == operand.dtype else { throw EvalError.invalid("\(name) of type \(zp.dtype.rawValue) for an operand of type \(operand.dtype.rawValue)") }
+        guard zp.dtype == operand.dtype else {
+            throw EvalError.invalid("\(name) of type \(zp.dtype.rawValue) for an operand of type \(operand.dtype.rawValue)")
+        }
         if zp.count == 1 { return values.map { $0 - Float(zp.ints[0]) } }
         let shape = perRow && zp.rank == 1 ? [zp.count, 1] : zp.shape
         guard shape.count <= operand.rank, (try? broadcastShape(operand.shape, shape, op: node.opType)) == operand.shape else {
@@ -174,13 +190,15 @@ extension Operators {
 
     /// Adds the exact integer product of an m × k by k × n product, given as float operands whose
     /// entries are below 256 in magnitude, into `acc` — BLAS over chunks of 256 terms.
-    func exactProduct(m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, into acc: inout [Int64], at offset: Int) {
+    func exactProduct(m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, into acc: inout [Int64], at offset: Int)
+    {
         guard m > 0, n > 0, k > 0 else { return }
         var partial = [Float](repeating: 0, count: m * n)
         partial.withUnsafeMutableBufferPointer { pc in
             for start in stride(from: 0, to: k, by: 256) {
                 let width = Swift.min(256, k - start)
-                LinearAlgebra.gemm(transposeA: false, transposeB: false, m: m, n: n, k: width, a + start, lda: lda, b + start * ldb, ldb: ldb, pc.baseAddress!, ldc: n)
+                LinearAlgebra.gemm(
+                    transposeA: false, transposeB: false, m: m, n: n, k: width, a + start, lda: lda, b + start * ldb, ldb: ldb, pc.baseAddress!, ldc: n)
                 for i in 0..<(m * n) { acc[offset + i] += Int64(pc[i]) }
             }
         }
@@ -202,11 +220,13 @@ extension Operators {
         let batches = batch.reduce(1, *)
         let ia = broadcastIndices(from: Array(a.shape.dropLast(2)), to: batch), ib = broadcastIndices(from: Array(b.shape.dropLast(2)), to: batch)
         var out = [Int64](repeating: 0, count: batches * m * n)
-        left.withUnsafeBufferPointer { pa in right.withUnsafeBufferPointer { pb in
-            for t in 0..<batches where m * k > 0 && k * n > 0 {
-                exactProduct(m: m, n: n, k: k, pa.baseAddress! + ia[t] * m * k, lda: k, pb.baseAddress! + ib[t] * k * n, ldb: n, into: &out, at: t * m * n)
+        left.withUnsafeBufferPointer { pa in
+            right.withUnsafeBufferPointer { pb in
+                for t in 0..<batches where m * k > 0 && k * n > 0 {
+                    exactProduct(m: m, n: n, k: k, pa.baseAddress! + ia[t] * m * k, lda: k, pb.baseAddress! + ib[t] * k * n, ldb: n, into: &out, at: t * m * n)
+                }
             }
-        } }
+        }
         var shape = batch + [m, n]
         if bVector { shape.removeLast() }
         if aVector { shape.remove(at: shape.count - (bVector ? 1 : 2)) }
@@ -240,21 +260,28 @@ extension Operators {
         let plan = Im2Col(inSpatial: inSpatial, outSpatial: outSpatial, kernel: kernelShape, strides: stride, dilations: dilations, begin: begin)
         var columns = [Float](repeating: 0, count: plan.isIdentity ? 0 : rows * outCount)
         var out = [Int64](repeating: 0, count: batch * filters * outCount)
-        image.withUnsafeBufferPointer { px in weights.withUnsafeBufferPointer { pw in columns.withUnsafeMutableBufferPointer { pc in
-            guard rows > 0, outCount > 0, mg > 0 else { return }
-            for n in 0..<batch {
-                for g in 0..<group {
-                    let source = px.baseAddress! + (n * channels + g * cg) * inCount
-                    let unfolded: UnsafePointer<Float>
-                    if plan.isIdentity { unfolded = source } else {
-                        plan.fill(pc.baseAddress!, from: source, channels: cg)
-                        unfolded = UnsafePointer(pc.baseAddress!)
+        image.withUnsafeBufferPointer { px in
+            weights.withUnsafeBufferPointer { pw in
+                columns.withUnsafeMutableBufferPointer { pc in
+                    guard rows > 0, outCount > 0, mg > 0 else { return }
+                    for n in 0..<batch {
+                        for g in 0..<group {
+                            let source = px.baseAddress! + (n * channels + g * cg) * inCount
+                            let unfolded: UnsafePointer<Float>
+                            if plan.isIdentity {
+                                unfolded = source
+                            } else {
+                                plan.fill(pc.baseAddress!, from: source, channels: cg)
+                                unfolded = UnsafePointer(pc.baseAddress!)
+                            }
+                            exactProduct(
+                                m: mg, n: outCount, k: rows, pw.baseAddress! + g * mg * rows, lda: rows, unfolded, ldb: outCount,
+                                into: &out, at: (n * filters + g * mg) * outCount)
+                        }
                     }
-                    exactProduct(m: mg, n: outCount, k: rows, pw.baseAddress! + g * mg * rows, lda: rows, unfolded, ldb: outCount,
-                                 into: &out, at: (n * filters + g * mg) * outCount)
                 }
             }
-        } } }
+        }
         return Value(ints: out.map { wrap($0, to: .int32) }, shape: [batch, filters] + outSpatial, dtype: .int32)
     }
 }

@@ -97,7 +97,8 @@ extension Operators {
         }
         if names.count == perDirection, directions == 2 { names += names }
         guard names.count == perDirection * directions else {
-            throw EvalError.invalid("activations \(names) must list \(perDirection) functions per direction (\(directions) direction\(directions == 1 ? "" : "s"))")
+            throw EvalError.invalid(
+                "activations \(names) must list \(perDirection) functions per direction (\(directions) direction\(directions == 1 ? "" : "s"))")
         }
         let alphas = floats("activation_alpha") ?? [], betas = floats("activation_beta") ?? []
         var nextAlpha = 0, nextBeta = 0
@@ -113,7 +114,9 @@ extension Operators {
                     defer { next += 1 }
                     return next < values.count ? values[next] : fallback
                 case .required:
-                    guard next < values.count else { throw EvalError.unsupported("activation `\(name)` without its \(what) (no ONNX operator defines a default)") }
+                    guard next < values.count else {
+                        throw EvalError.unsupported("activation `\(name)` without its \(what) (no ONNX operator defines a default)")
+                    }
                     defer { next += 1 }
                     return values[next]
                 }
@@ -122,7 +125,7 @@ extension Operators {
             let beta = try take(betaUse, betas, &nextBeta, "activation_beta")
             return Activation(function: f, alpha: alpha, beta: beta)
         }
-        return (0..<directions).map { Array(all[$0 * perDirection ..< ($0 + 1) * perDirection]) }
+        return (0..<directions).map { Array(all[$0 * perDirection..<($0 + 1) * perDirection]) }
     }
 
     /// LSTM, GRU or RNN: [Y, Y_h] (and Y_c for LSTM).
@@ -136,13 +139,17 @@ extension Operators {
         if layout == 1 { x = try transposed(x, [1, 0, 2]) }
         let (steps, batch, inputSize) = (x.shape[0], x.shape[1], x.shape[2])
         let direction = string("direction", "forward")
-        guard ["forward", "reverse", "bidirectional"].contains(direction) else { throw EvalError.invalid("direction `\(direction)` must be forward, reverse or bidirectional") }
+        guard ["forward", "reverse", "bidirectional"].contains(direction) else {
+            throw EvalError.invalid("direction `\(direction)` must be forward, reverse or bidirectional")
+        }
         let directions = direction == "bidirectional" ? 2 : 1
         let gates = cell.gates
         let hidden = node.attribute("hidden_size") != nil ? int("hidden_size", 0) : r.shape[2]
         guard hidden > 0 else { throw EvalError.invalid("hidden_size \(hidden) must be positive") }
         guard w.shape == [directions, gates * hidden, inputSize] else {
-            throw EvalError.invalid("W has shape \(w.shape); direction \(direction), hidden size \(hidden) and input size \(inputSize) need \([directions, gates * hidden, inputSize])")
+            throw EvalError.invalid(
+                "W has shape \(w.shape); direction \(direction), hidden size \(hidden) and input size \(inputSize) need \([directions, gates * hidden, inputSize])"
+            )
         }
         guard r.shape == [directions, gates * hidden, hidden] else {
             throw EvalError.invalid("R has shape \(r.shape); direction \(direction) and hidden size \(hidden) need \([directions, gates * hidden, hidden])")
@@ -192,8 +199,8 @@ extension Operators {
             let f = functions[d]
             let reverse = direction == "reverse" || d == 1
             let stateOffset = d * batch * hidden
-            var h = initialH.map { Array($0[stateOffset ..< stateOffset + batch * hidden]) } ?? [Float](repeating: 0, count: batch * hidden)
-            var c = initialC.map { Array($0[stateOffset ..< stateOffset + batch * hidden]) } ?? [Float](repeating: 0, count: batch * hidden)
+            var h = initialH.map { Array($0[stateOffset..<stateOffset + batch * hidden]) } ?? [Float](repeating: 0, count: batch * hidden)
+            var c = initialC.map { Array($0[stateOffset..<stateOffset + batch * hidden]) } ?? [Float](repeating: 0, count: batch * hidden)
             // Biases: Wb + Rb per gate, except GRU's Rbh, which sits inside the reset with linear_before_reset.
             var b = [Float](repeating: 0, count: g), rbh = [Float](repeating: 0, count: hidden)
             if let bias {
@@ -206,16 +213,26 @@ extension Operators {
                     }
                 }
             }
-            let p = peepholes.map { Array($0[d * 3 * hidden ..< (d + 1) * 3 * hidden]) }
-            xs.withUnsafeBufferPointer { px in w.floats.withUnsafeBufferPointer { pw in projected.withUnsafeMutableBufferPointer { pp in
-                LinearAlgebra.gemm(transposeA: false, transposeB: true, m: steps * batch, n: g, k: inputSize,
-                                   px.baseAddress!, lda: inputSize, pw.baseAddress! + d * g * inputSize, ldb: inputSize, pp.baseAddress!, ldc: g)
-            } } }
+            let p = peepholes.map { Array($0[d * 3 * hidden..<(d + 1) * 3 * hidden]) }
+            xs.withUnsafeBufferPointer { px in
+                w.floats.withUnsafeBufferPointer { pw in
+                    projected.withUnsafeMutableBufferPointer { pp in
+                        LinearAlgebra.gemm(
+                            transposeA: false, transposeB: true, m: steps * batch, n: g, k: inputSize,
+                            px.baseAddress!, lda: inputSize, pw.baseAddress! + d * g * inputSize, ldb: inputSize, pp.baseAddress!, ldc: g)
+                    }
+                }
+            }
             for s in 0..<steps {
-                r.floats.withUnsafeBufferPointer { pr in h.withUnsafeBufferPointer { ph in recurrent.withUnsafeMutableBufferPointer { pq in
-                    LinearAlgebra.gemm(transposeA: false, transposeB: true, m: batch, n: g, k: hidden,
-                                       ph.baseAddress!, lda: hidden, pr.baseAddress! + d * g * hidden, ldb: hidden, pq.baseAddress!, ldc: g)
-                } } }
+                r.floats.withUnsafeBufferPointer { pr in
+                    h.withUnsafeBufferPointer { ph in
+                        recurrent.withUnsafeMutableBufferPointer { pq in
+                            LinearAlgebra.gemm(
+                                transposeA: false, transposeB: true, m: batch, n: g, k: hidden,
+                                ph.baseAddress!, lda: hidden, pr.baseAddress! + d * g * hidden, ldb: hidden, pq.baseAddress!, ldc: g)
+                        }
+                    }
+                }
                 func clipped(_ v: Float) -> Float { clip.map { min(max(v, -$0), $0) } ?? v }
                 var active = [Bool](repeating: false, count: batch), time = [Int](repeating: 0, count: batch)
                 for n in 0..<batch where s < lengths[n] {
@@ -231,10 +248,15 @@ extension Operators {
                             resetHidden[n * hidden + j] = rg * h[n * hidden + j]
                         }
                     }
-                    r.floats.withUnsafeBufferPointer { pr in resetHidden.withUnsafeBufferPointer { ph in resetProduct.withUnsafeMutableBufferPointer { pq in
-                        LinearAlgebra.gemm(transposeA: false, transposeB: true, m: batch, n: hidden, k: hidden,
-                                           ph.baseAddress!, lda: hidden, pr.baseAddress! + (d * g + 2 * hidden) * hidden, ldb: hidden, pq.baseAddress!, ldc: hidden)
-                    } } }
+                    r.floats.withUnsafeBufferPointer { pr in
+                        resetHidden.withUnsafeBufferPointer { ph in
+                            resetProduct.withUnsafeMutableBufferPointer { pq in
+                                LinearAlgebra.gemm(
+                                    transposeA: false, transposeB: true, m: batch, n: hidden, k: hidden,
+                                    ph.baseAddress!, lda: hidden, pr.baseAddress! + (d * g + 2 * hidden) * hidden, ldb: hidden, pq.baseAddress!, ldc: hidden)
+                            }
+                        }
+                    }
                 }
                 for n in 0..<batch where active[n] {
                     let xo = (time[n] * batch + n) * g, ro = n * g, so = n * hidden

@@ -125,7 +125,9 @@ extension Operators {
         case .max, .min:
             let range = integerRange(x.dtype)
             acc = [Int64](repeating: kind == .max ? range.lowerBound : range.upperBound, count: outCount)
-            if kind == .max { for i in values.indices { acc[target[i]] = Swift.max(acc[target[i]], values[i]) } } else {
+            if kind == .max {
+                for i in values.indices { acc[target[i]] = Swift.max(acc[target[i]], values[i]) }
+            } else {
                 for i in values.indices { acc[target[i]] = Swift.min(acc[target[i]], values[i]) }
             }
         case .mean, .l2, .logSum, .logSumExp:
@@ -175,11 +177,12 @@ extension Operators {
         if x.isFloat {
             let v = x.floats
             // NaN wins over everything but an earlier NaN (a later one with select_last_index).
-            scan({ a, b in
-                if v[b].isNaN { return false }
-                if v[a].isNaN { return true }
-                return largest ? v[a] > v[b] : v[a] < v[b]
-            }, { a, b in v[a] == v[b] || (v[a].isNaN && v[b].isNaN) })
+            scan(
+                { a, b in
+                    if v[b].isNaN { return false }
+                    if v[a].isNaN { return true }
+                    return largest ? v[a] > v[b] : v[a] < v[b]
+                }, { a, b in v[a] == v[b] || (v[a].isNaN && v[b].isNaN) })
         } else {
             let v = x.ints
             scan({ a, b in largest ? v[a] > v[b] : v[a] < v[b] }, { a, b in v[a] == v[b] })

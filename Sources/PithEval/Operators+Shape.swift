@@ -7,7 +7,13 @@ extension Operators {
     func pick(_ x: Value, _ indices: [Int], shape: [Int]) -> Value {
         var out = x
         out.shape = shape
-        if x.isString { out.strings = indices.map { x.strings[$0] } } else if x.isFloat { out.floats = indices.map { x.floats[$0] } } else { out.ints = indices.map { x.ints[$0] } }
+        if x.isString {
+            out.strings = indices.map { x.strings[$0] }
+        } else if x.isFloat {
+            out.floats = indices.map { x.floats[$0] }
+        } else {
+            out.ints = indices.map { x.ints[$0] }
+        }
         return out
     }
 
@@ -69,7 +75,7 @@ extension Operators {
         for o in 0..<outer {
             for p in parts {
                 let block = p.shape[axis...].reduce(1, *)
-                if isFloat { out.floats += p.asFloats[o * block ..< (o + 1) * block] } else { out.ints += p.ints[o * block ..< (o + 1) * block] }
+                if isFloat { out.floats += p.asFloats[o * block..<(o + 1) * block] } else { out.ints += p.ints[o * block..<(o + 1) * block] }
             }
         }
         if isFloat, !out.isFloat { out.dtype = .float32 }
@@ -209,7 +215,9 @@ extension Operators {
                     case "constant": inside = false
                     case "edge": k = min(max(k, 0), n - 1)
                     case "reflect":
-                        if n == 1 { k = 0 } else {
+                        if n == 1 {
+                            k = 0
+                        } else {
                             let period = 2 * (n - 1)
                             k = ((k % period) + period) % period
                             if k >= n { k = period - k }
@@ -237,7 +245,9 @@ extension Operators {
         let mode = string("mode", "nearest")
         guard ["nearest", "linear", "cubic"].contains(mode) else { throw EvalError.unsupported("Resize mode `\(mode)`") }
         let transform = opset < 11 ? "asymmetric" : string("coordinate_transformation_mode", "half_pixel")
-        let supportedTransforms = ["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn", "half_pixel_symmetric", "tf_crop_and_resize"]
+        let supportedTransforms = [
+            "half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn", "half_pixel_symmetric", "tf_crop_and_resize",
+        ]
         let cubicA = float("cubic_coeff_a", -0.75), excludeOutside = int("exclude_outside", 0) != 0
         let extrapolation = float("extrapolation_value", 0)
         guard supportedTransforms.contains(transform) else { throw EvalError.unsupported("Resize coordinate_transformation_mode `\(transform)`") }
@@ -247,7 +257,9 @@ extension Operators {
         let nearestMode = string("nearest_mode", "round_prefer_floor")
         var scales: [Float] = [], sizes: [Int] = [], roi: [Float] = []
         if transform == "tf_crop_and_resize" {
-            guard inputs.count > 1, let r = inputs[1], r.count == 2 * x.rank else { throw EvalError.invalid("tf_crop_and_resize needs a roi of \(2 * x.rank) values") }
+            guard inputs.count > 1, let r = inputs[1], r.count == 2 * x.rank else {
+                throw EvalError.invalid("tf_crop_and_resize needs a roi of \(2 * x.rank) values")
+            }
             roi = r.asFloats
         }
         if opset < 11 {
@@ -357,7 +369,8 @@ extension Operators {
             }
         }
         var current = x.floats, shape = x.shape
-        for axis in 0..<x.rank where sizes[axis] != shape[axis] || taps[axis].enumerated().contains(where: { $0.element.count != 1 || $0.element[0].0 != $0.offset }) {
+        for axis in 0..<x.rank
+        where sizes[axis] != shape[axis] || taps[axis].enumerated().contains(where: { $0.element.count != 1 || $0.element[0].0 != $0.offset }) {
             let outer = shape[..<axis].reduce(1, *), inner = shape[(axis + 1)...].reduce(1, *), n = shape[axis], m = sizes[axis]
             var next = [Float](repeating: 0, count: outer * m * inner)
             for o in 0..<outer {

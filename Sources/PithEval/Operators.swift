@@ -43,7 +43,9 @@ struct Operators {
 
     func floatInput(_ inputs: [Value?], _ index: Int) throws -> Value {
         let value = try required(inputs, index)
-        guard value.isFloat else { throw EvalError.unsupported("input \(index) of type \(value.dtype.rawValue); this operator is computed for floating-point inputs") }
+        guard value.isFloat else {
+            throw EvalError.unsupported("input \(index) of type \(value.dtype.rawValue); this operator is computed for floating-point inputs")
+        }
         return value
     }
 
@@ -55,10 +57,14 @@ struct Operators {
         case "Sub": return [try binary(inputs, { $0 - $1 }, { $0 &- $1 })]
         case "Mul": return [try binary(inputs, { $0 * $1 }, { $0 &* $1 })]
         case "Div":
-            return [try binary(inputs, { $0 / $1 }, { a, b in
-                guard b != 0 else { return 0 }
-                return a / b
-            })]
+            return [
+                try binary(
+                    inputs, { $0 / $1 },
+                    { a, b in
+                        guard b != 0 else { return 0 }
+                        return a / b
+                    })
+            ]
         case "Pow": return [try binary(inputs, { pow($0, $1) }, { a, b in b < 0 ? 0 : (0..<b).reduce(Int64(1)) { r, _ in r &* a } })]
         case "Sqrt": return [try unary(inputs) { $0.squareRoot() }]
         case "Exp": return [try unary(inputs) { exp($0) }]
@@ -90,8 +96,8 @@ struct Operators {
             return [try reduce(inputs, kind)]
         case "ArgMin": return [try argExtreme(inputs, largest: false)]
         case "Erf", "Gelu", "Log", "Sign", "Floor", "Ceil", "Round", "Softplus", "Softsign", "Elu", "Selu", "Celu", "ThresholdedRelu",
-             "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "IsNaN", "IsInf", "PRelu", "Mod",
-             "BitShift", "Max", "Min", "Sum", "Mean", "LogSoftmax", "Hardmax":
+            "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "IsNaN", "IsInf", "PRelu", "Mod",
+            "BitShift", "Max", "Min", "Sum", "Mean", "LogSoftmax", "Hardmax":
             return [try mathOperator(inputs)]
         case "LayerNormalization": return try layerNormalization(inputs)
         case "InstanceNormalization": return [try instanceNormalization(inputs)]

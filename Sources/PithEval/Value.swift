@@ -54,7 +54,9 @@ public struct Value: Sendable {
                 dense.forEachValueChunk { chunk in
                     if outside == nil, let v = chunk.first(where: { $0.isFinite && abs($0) > Double(Float.greatestFiniteMagnitude) }) { outside = v }
                 }
-                if let outside { throw EvalError.unsupported("`\(tensor.name)` holds \(outside), beyond the float32 range the evaluator computes float64 values in") }
+                if let outside {
+                    throw EvalError.unsupported("`\(tensor.name)` holds \(outside), beyond the float32 range the evaluator computes float64 values in")
+                }
             }
             self.init(floats: dense.floatValues(), shape: tensor.shape, dtype: tensor.dtype)
         } else if tensor.dtype == .bool || tensor.dtype.isInteger {

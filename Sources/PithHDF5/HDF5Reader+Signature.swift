@@ -42,7 +42,7 @@ extension HDF5Reader {
     /// may start at (those that `bytes` reach).
     public static func hasSignature(_ bytes: UnsafeRawBufferPointer) -> Bool {
         signatureOffsets.contains { offset in
-            offset <= bytes.count - signature.count && bytes[offset ..< offset + signature.count].elementsEqual(signature)
+            offset <= bytes.count - signature.count && bytes[offset..<offset + signature.count].elementsEqual(signature)
         }
     }
 }

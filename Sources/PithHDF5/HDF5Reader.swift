@@ -79,7 +79,9 @@ private struct KerasReader {
             let classes = Self.layerClasses(config)
             for layer in layerNames {
                 guard file.exists(layer, in: groupID), file.kind(of: layer, in: groupID) == .group else {
-                    throw HDF5Error(.malformed, file: path, "layer `\(layer)` is listed in `\(label)@layer_names` but there is no group `\(Self.join(weightsGroupName, layer))`")
+                    throw HDF5Error(
+                        .malformed, file: path,
+                        "layer `\(layer)` is listed in `\(label)@layer_names` but there is no group `\(Self.join(weightsGroupName, layer))`")
                 }
                 let layerGroup = try file.openGroup(layer, in: groupID)
                 let layerPath = Self.join(weightsGroupName, layer)
@@ -88,13 +90,16 @@ private struct KerasReader {
                     if weight.hasSuffix(":0") { sawColonSuffix = true }
                     let datasetPath = Self.join(layerPath, weight)
                     guard file.exists(weight, in: layerGroup.id), file.kind(of: weight, in: layerGroup.id) == .dataset else {
-                        throw HDF5Error(.malformed, file: path, "layer `\(layer)`: weight `\(weight)` is listed in `weight_names` but dataset `\(datasetPath)` does not exist")
+                        throw HDF5Error(
+                            .malformed, file: path,
+                            "layer `\(layer)`: weight `\(weight)` is listed in `weight_names` but dataset `\(datasetPath)` does not exist")
                     }
                     let (dtype, shape, buffer) = try file.readDataset(weight, in: layerGroup.id)
-                    tensors.append(Tensor(
-                        name: datasetPath, dtype: dtype, shape: shape, storage: .dense(buffer),
-                        origin: .kerasWeight(layer: layer, weight: weight, path: datasetPath),
-                        consumer: Consumer(op: classes[layer] ?? "", name: layer)))
+                    tensors.append(
+                        Tensor(
+                            name: datasetPath, dtype: dtype, shape: shape, storage: .dense(buffer),
+                            origin: .kerasWeight(layer: layer, weight: weight, path: datasetPath),
+                            consumer: Consumer(op: classes[layer] ?? "", name: layer)))
                 }
             }
             if let version {
@@ -143,10 +148,11 @@ private struct KerasReader {
         for child in ordered where file.kind(of: child, in: group.id) == .dataset {
             let datasetPath = varsPath + "/" + child
             let (dtype, shape, buffer) = try file.readDataset(child, in: group.id)
-            tensors.append(Tensor(
-                name: datasetPath, dtype: dtype, shape: shape, storage: .dense(buffer),
-                origin: .kerasWeight(layer: layer, weight: child, path: datasetPath),
-                consumer: name.isEmpty ? nil : Consumer(op: "", name: name)))
+            tensors.append(
+                Tensor(
+                    name: datasetPath, dtype: dtype, shape: shape, storage: .dense(buffer),
+                    origin: .kerasWeight(layer: layer, weight: child, path: datasetPath),
+                    consumer: name.isEmpty ? nil : Consumer(op: "", name: name)))
         }
     }
 
@@ -191,13 +197,15 @@ private struct KerasReader {
     /// Layer name → class name, from every `{"class_name": …, "config": {"name": …}}` in the model config.
     static func layerClasses(_ config: String?) -> [String: String] {
         guard let config, let data = config.data(using: .utf8),
-              let json = try? JSONSerialization.jsonObject(with: data) else { return [:] }
+            let json = try? JSONSerialization.jsonObject(with: data)
+        else { return [:] }
         var classes: [String: String] = [:]
         func walk(_ value: Any) {
             if let object = value as? [String: Any] {
                 if let className = object["class_name"] as? String,
-                   let inner = object["config"] as? [String: Any], let name = inner["name"] as? String,
-                   classes[name] == nil {
+                    let inner = object["config"] as? [String: Any], let name = inner["name"] as? String,
+                    classes[name] == nil
+                {
                     classes[name] = className
                 }
                 for (_, child) in object { walk(child) }

@@ -40,9 +40,10 @@ public enum HDF5Writer {
             if case .strings = tensor.storage { throw unwritable(tensor.name, path: path) }
             if tensor.storage.isCompressed, !tensor.dtype.isFloatingPoint { throw unwritable(tensor.name, path: path) }
         }
-        try write(format: model.format, metadata: model.metadata, configuration: model.configuration,
-                  placements: model.tensors.map { Placement(origin: $0.origin, layer: $0.consumer?.name) },
-                  source: TensorArray(model.tensors), to: path)
+        try write(
+            format: model.format, metadata: model.metadata, configuration: model.configuration,
+            placements: model.tensors.map { Placement(origin: $0.origin, layer: $0.consumer?.name) },
+            source: TensorArray(model.tensors), to: path)
     }
 
     private static func unwritable(_ name: String, path: String) -> HDF5Error {
@@ -53,12 +54,15 @@ public enum HDF5Writer {
     /// `format`, with `metadata`'s properties and the Keras `configuration` (`model_config`) as
     /// root attributes. Asks `source` for each tensor's bytes once (`denseBytes`), in order, on the
     /// calling thread. `placements` must have one entry per tensor of `source`.
-    public static func write(format: SourceFormat, metadata: ModelMetadata, configuration: String?,
-                             placements: [Placement], source: some TensorSource, to path: String) throws {
+    public static func write(
+        format: SourceFormat, metadata: ModelMetadata, configuration: String?,
+        placements: [Placement], source: some TensorSource, to path: String
+    ) throws {
         precondition(placements.count == source.tensorCount, "HDF5Writer.write: \(placements.count) placements for \(source.tensorCount) tensors")
         h5Quiet()
-        let regions = try layOut(format: format, metadata: metadata, configuration: configuration,
-                                 placements: placements, source: source, to: path)
+        let regions = try layOut(
+            format: format, metadata: metadata, configuration: configuration,
+            placements: placements, source: source, to: path)
         let descriptor = open(path, O_WRONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw HDF5Error(.io, file: path, "cannot open the file to write the tensors (\(FileIO.describe(errorNumber: errno)))")
@@ -70,7 +74,8 @@ public enum HDF5Writer {
             var written = 0
             try source.denseBytes(region.tensor, worker: &worker) { offset, piece in
                 guard offset >= 0, offset <= region.bytes, piece.count <= region.bytes - offset else {
-                    throw HDF5Error(.unsupported, file: path, "tensor `\(name)`: the source gave bytes \(offset)..<\(offset &+ piece.count) of a tensor of \(region.bytes)")
+                    throw HDF5Error(
+                        .unsupported, file: path, "tensor `\(name)`: the source gave bytes \(offset)..<\(offset &+ piece.count) of a tensor of \(region.bytes)")
                 }
                 do { try FileIO.write(descriptor, piece, at: region.offset + offset) } catch {
                     throw HDF5Error(.io, file: path, "tensor `\(name)`: cannot write its bytes (\(error))")
@@ -85,9 +90,12 @@ public enum HDF5Writer {
 
     /// Creates the file with every dataset (storage allocated, not written) and attribute, and
     /// closes it. Returns where each tensor's bytes go, for the tensors that have any.
-    private static func layOut(format: SourceFormat, metadata: ModelMetadata, configuration: String?,
-                               placements: [Placement], source: some TensorSource, to path: String)
-        throws -> [(tensor: Int, offset: Int, bytes: Int)] {
+    private static func layOut(
+        format: SourceFormat, metadata: ModelMetadata, configuration: String?,
+        placements: [Placement], source: some TensorSource, to path: String
+    )
+        throws -> [(tensor: Int, offset: Int, bytes: Int)]
+    {
         let writer = Writer(path: path, file: try HDF5Handle.createFile(path))
         let keras = format == .keras2 || format == .keras3Legacy
         if keras || format == .keras3Weights {
@@ -202,8 +210,9 @@ private struct Writer {
         case .float16, .bfloat16:
             let type = try copy(.float32)
             let (exponentPosition, exponentBits, mantissaBits, bias) = dtype == .float16 ? (10, 5, 10, 15) : (7, 8, 7, 127)
-            try type.setFloatFields(signPosition: 15, exponentPosition: exponentPosition, exponentBits: exponentBits,
-                                    mantissaPosition: 0, mantissaBits: mantissaBits)
+            try type.setFloatFields(
+                signPosition: 15, exponentPosition: exponentPosition, exponentBits: exponentBits,
+                mantissaPosition: 0, mantissaBits: mantissaBits)
             try type.setSize(2)
             try type.setExponentBias(bias)
             return type
@@ -233,7 +242,8 @@ private struct Writer {
         guard let count = Shape.elementCount(info.shape), info.dtype.storageBytes(count: count) != nil else {
             throw HDF5Error(.unsupported, file: path, "tensor `\(name)`: shape \(Shape.describe(info.shape)) is too large to address")
         }
-        let space = try info.shape.isEmpty
+        let space =
+            try info.shape.isEmpty
             ? HDF5Handle.scalarSpace(file: path, object: name)
             : HDF5Handle.simpleSpace(info.shape, file: path, object: name)
         let dataset = try file.createDataset(name, type: type, space: space)

@@ -7,13 +7,17 @@ public import PithIR
 /// Keras loads and runs the smaller model. Top-level layers of Sequential and Functional models
 /// are split; other factored tensors are left for the caller to write dense, with the reason.
 public enum KerasFactoredExport {
-    public static func split(_ model: Model, file: String) throws
-        -> (model: Model, rewritten: [(tensor: String, nodes: [String])], densified: [(tensor: String, reason: String)]) {
+    public static func split(
+        _ model: Model, file: String
+    ) throws
+        -> (model: Model, rewritten: [(tensor: String, nodes: [String])], densified: [(tensor: String, reason: String)])
+    {
         var rewritten: [(String, [String])] = [], densified: [(String, String)] = []
         let factoredIDs = model.tensors.indices.filter { if case .factored = model.tensors[$0].storage { return true } else { return false } }
         guard !factoredIDs.isEmpty else { return (model, [], []) }
         guard let text = model.configuration, let data = text.data(using: .utf8),
-              var root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            var root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        else {
             return (model, [], factoredIDs.map { (model.tensors[$0].name, "the file has no model configuration to add layers to") })
         }
         var result = model
@@ -26,13 +30,15 @@ public enum KerasFactoredExport {
         for id in factoredIDs {
             let tensor = model.tensors[id]
             guard case .factored(let storage) = tensor.storage, case .lowRank(let rank) = storage.method,
-                  case .kerasWeight(let layer, let weight, let path) = tensor.origin, tensor.dtype == .float32 else {
+                case .kerasWeight(let layer, let weight, let path) = tensor.origin, tensor.dtype == .float32
+            else {
                 densified.append((tensor.name, "only low-rank float32 Dense kernels are split into layers"))
                 continue
             }
             guard let index = layers.firstIndex(where: { ($0["config"] as? [String: Any])?["name"] as? String == layer }),
-                  layers[index]["class_name"] as? String == "Dense", weight.split(separator: "/").last?.hasPrefix("kernel") == true,
-                  tensor.shape.count == 2 else {
+                layers[index]["class_name"] as? String == "Dense", weight.split(separator: "/").last?.hasPrefix("kernel") == true,
+                tensor.shape.count == 2
+            else {
                 densified.append((tensor.name, "`\(layer)` is not a top-level Dense layer with this kernel"))
                 continue
             }
@@ -64,11 +70,14 @@ public enum KerasFactoredExport {
             layers[index] = original
             layers.insert(first, at: index)
             // Weights: A under the new layer's name, B in place of the kernel.
-            let renamed = { (text: String) in text.split(separator: "/", omittingEmptySubsequences: false).map { $0 == layer ? newName : String($0) }.joined(separator: "/") }
-            let a = Tensor(name: renamed(tensor.name), dtype: .float32, shape: [storage.rows, rank],
-                           storage: .dense(TensorBuffer(values: storage.factors[0])),
-                           origin: .kerasWeight(layer: newName, weight: renamed(weight), path: renamed(path)),
-                           consumer: Consumer(op: "Dense", name: newName))
+            let renamed = { (text: String) in
+                text.split(separator: "/", omittingEmptySubsequences: false).map { $0 == layer ? newName : String($0) }.joined(separator: "/")
+            }
+            let a = Tensor(
+                name: renamed(tensor.name), dtype: .float32, shape: [storage.rows, rank],
+                storage: .dense(TensorBuffer(values: storage.factors[0])),
+                origin: .kerasWeight(layer: newName, weight: renamed(weight), path: renamed(path)),
+                consumer: Consumer(op: "Dense", name: newName))
             result.tensors[id].shape = [rank, storage.columns]
             result.tensors[id].storage = .dense(TensorBuffer(values: storage.factors[1]))
             insertions.append((id, layer, a))
@@ -90,8 +99,10 @@ public enum KerasFactoredExport {
     static func rewire(_ inbound: [Any], to layer: String, width: Int) -> [Any] {
         guard let first = inbound.first else { return inbound }
         if var call = first as? [String: Any] {
-            let tensor: [String: Any] = ["class_name": "__keras_tensor__",
-                                         "config": ["shape": [NSNull(), width], "dtype": "float32", "keras_history": [layer, 0, 0]]]
+            let tensor: [String: Any] = [
+                "class_name": "__keras_tensor__",
+                "config": ["shape": [NSNull(), width], "dtype": "float32", "keras_history": [layer, 0, 0]],
+            ]
             call["args"] = [tensor]
             return [call]
         }

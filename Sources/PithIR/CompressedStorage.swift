@@ -176,9 +176,13 @@ public struct FactoredStorage: Sendable, Equatable {
             for f in 0..<m {
                 for r in 0..<rank {
                     let a = (f * rank + r) * ch, b = (f * rank + r) * kh, c = (f * rank + r) * kw
-                    for i in 0..<ch { for y in 0..<kh { for x in 0..<kw {
-                        out[((f * ch + i) * kh + y) * kw + x] += factors[0][a + i] * factors[1][b + y] * factors[2][c + x]
-                    } } }
+                    for i in 0..<ch {
+                        for y in 0..<kh {
+                            for x in 0..<kw {
+                                out[((f * ch + i) * kh + y) * kw + x] += factors[0][a + i] * factors[1][b + y] * factors[2][c + x]
+                            }
+                        }
+                    }
                 }
             }
             return out
@@ -193,11 +197,17 @@ public struct FactoredStorage: Sendable, Equatable {
                 let g = factors[k]
                 var next = [Float](repeating: 0, count: rowsSoFar * mk * columnsSoFar * nk * r1)
                 let product = Self.multiply(t, g, m: rowsSoFar * columnsSoFar, k: r0, n: mk * nk * r1)
-                for I in 0..<rowsSoFar { for J in 0..<columnsSoFar { for i in 0..<mk { for j in 0..<nk {
-                    let source = ((I * columnsSoFar + J) * mk * nk + i * nk + j) * r1
-                    let destination = (((I * mk + i) * columnsSoFar + J) * nk + j) * r1
-                    for b in 0..<r1 { next[destination + b] = product[source + b] }
-                } } } }
+                for I in 0..<rowsSoFar {
+                    for J in 0..<columnsSoFar {
+                        for i in 0..<mk {
+                            for j in 0..<nk {
+                                let source = ((I * columnsSoFar + J) * mk * nk + i * nk + j) * r1
+                                let destination = (((I * mk + i) * columnsSoFar + J) * nk + j) * r1
+                                for b in 0..<r1 { next[destination + b] = product[source + b] }
+                            }
+                        }
+                    }
+                }
                 t = next
                 rowsSoFar *= mk
                 columnsSoFar *= nk
@@ -213,17 +223,21 @@ public struct FactoredStorage: Sendable, Equatable {
     /// Row-major `a (m × k) · b (k × n)`, accumulated row by row so the inner loop vectorizes.
     static func multiply(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int) -> [Float] {
         var c = [Float](repeating: 0, count: m * n)
-        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-            for i in 0..<m {
-                let row = pc.baseAddress! + i * n
-                for p in 0..<k {
-                    let x = pa[i * k + p]
-                    if x == 0 { continue }
-                    let source = pb.baseAddress! + p * n
-                    for j in 0..<n { row[j] += x * source[j] }
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    for i in 0..<m {
+                        let row = pc.baseAddress! + i * n
+                        for p in 0..<k {
+                            let x = pa[i * k + p]
+                            if x == 0 { continue }
+                            let source = pb.baseAddress! + p * n
+                            for j in 0..<n { row[j] += x * source[j] }
+                        }
+                    }
                 }
             }
-        } } }
+        }
         return c
     }
 }

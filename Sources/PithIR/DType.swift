@@ -29,7 +29,7 @@ public enum DType: String, Sendable, CaseIterable, Hashable, Codable {
         case .float32, .int32, .uint32: return 32
         case .float16, .bfloat16, .int16, .uint16: return 16
         case .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float8e8m0,
-             .int8, .uint8, .bool:
+            .int8, .uint8, .bool:
             return 8
         case .float6e2m3, .float6e3m2: return 6
         case .float4e2m1, .int4, .uint4: return 4
@@ -42,7 +42,7 @@ public enum DType: String, Sendable, CaseIterable, Hashable, Codable {
     public var isFloatingPoint: Bool {
         switch self {
         case .float32, .float64, .float16, .bfloat16, .float8e4m3fn, .float8e4m3fnuz,
-             .float8e5m2, .float8e5m2fnuz, .float8e8m0, .float6e2m3, .float6e3m2, .float4e2m1:
+            .float8e5m2, .float8e5m2fnuz, .float8e8m0, .float6e2m3, .float6e3m2, .float4e2m1:
             return true
         default: return false
         }
@@ -51,7 +51,7 @@ public enum DType: String, Sendable, CaseIterable, Hashable, Codable {
     public var isInteger: Bool {
         switch self {
         case .int8, .int16, .int32, .int64, .uint8, .uint16, .uint32, .uint64,
-             .int4, .uint4, .int2, .uint2, .bool:
+            .int4, .uint4, .int2, .uint2, .bool:
             return true
         default: return false
         }

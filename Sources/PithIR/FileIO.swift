@@ -20,7 +20,8 @@ public enum FileIO {
     public static func write(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int? = nil) throws(IOFailure) {
         var done = 0
         while done < bytes.count {
-            let n = offset.map { pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t($0 + done)) }
+            let n =
+                offset.map { pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t($0 + done)) }
                 ?? Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
             if n < 0, errno == EINTR { continue }
             guard n > 0 else { throw IOFailure(errorNumber: n < 0 ? errno : EIO, done: done) }
@@ -32,7 +33,8 @@ public enum FileIO {
     public static func read(_ descriptor: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int? = nil) throws(IOFailure) {
         var done = 0
         while done < buffer.count {
-            let n = offset.map { pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t($0 + done)) }
+            let n =
+                offset.map { pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t($0 + done)) }
                 ?? Glibc.read(descriptor, buffer.baseAddress! + done, buffer.count - done)
             if n < 0, errno == EINTR { continue }
             guard n > 0 else { throw IOFailure(errorNumber: n < 0 ? errno : 0, done: done) }

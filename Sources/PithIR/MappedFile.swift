@@ -25,8 +25,9 @@ public final class MappedFile: @unchecked Sendable {  // immutable after init; t
         let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else {
             let number = errno
-            throw OpenError(path: path, reason: "cannot open the file (\(FileIO.describe(errorNumber: number)))",
-                            exitKind: number == ENOENT || number == ENOTDIR ? .noInput : .io)
+            throw OpenError(
+                path: path, reason: "cannot open the file (\(FileIO.describe(errorNumber: number)))",
+                exitKind: number == ENOENT || number == ENOTDIR ? .noInput : .io)
         }
         defer { close(descriptor) }
         var status = stat()

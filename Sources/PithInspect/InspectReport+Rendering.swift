@@ -27,8 +27,10 @@ extension InspectReport {
         var out = "\(file): \(format.rawValue)"
         if !producer.isEmpty { out += ", produced by \(producer)" }
         out += "\n\n"
-        let header = ["tensor", "feeds", "shape", "dtype", "elements", "nonzero", "sparse", "distinct",
-                      "bits", "bytes", "min", "max", "mean", "std"]
+        let header = [
+            "tensor", "feeds", "shape", "dtype", "elements", "nonzero", "sparse", "distinct",
+            "bits", "bytes", "min", "max", "mean", "std",
+        ]
         var rows: [[String]] = []
         for row in tensors {
             let feeds = [row.op, row.layer].filter { !$0.isEmpty }.joined(separator: " ")
@@ -53,23 +55,30 @@ extension InspectReport {
         if let container {
             out += "\nDeep Compression accounting (bits per stored entry, before → after entropy coding):\n"
             let rows = container.rows.map { row -> [String] in
-                [row.tensor, TextTable.grouped(row.elements), TextTable.percent(row.elements == 0 ? 0 : Double(row.kept) / Double(row.elements)),
-                 row.encoding, String(format: "%.2f → %.2f", row.weightBitsBefore, row.weightBitsAfter),
-                 row.indexBitsBefore == 0 ? "-" : String(format: "%.2f → %.2f", row.indexBitsBefore, row.indexBitsAfter),
-                 TextTable.grouped(row.fillers), TextTable.grouped(row.tableBytes), TextTable.grouped(row.bytesBefore) + " → " + TextTable.grouped(row.bytes),
-                 String(format: "%.1f×", row.bytes == 0 ? 0 : Double(row.denseBytes) / Double(row.bytes))]
+                [
+                    row.tensor, TextTable.grouped(row.elements), TextTable.percent(row.elements == 0 ? 0 : Double(row.kept) / Double(row.elements)),
+                    row.encoding, String(format: "%.2f → %.2f", row.weightBitsBefore, row.weightBitsAfter),
+                    row.indexBitsBefore == 0 ? "-" : String(format: "%.2f → %.2f", row.indexBitsBefore, row.indexBitsAfter),
+                    TextTable.grouped(row.fillers), TextTable.grouped(row.tableBytes),
+                    TextTable.grouped(row.bytesBefore) + " → " + TextTable.grouped(row.bytes),
+                    String(format: "%.1f×", row.bytes == 0 ? 0 : Double(row.denseBytes) / Double(row.bytes)),
+                ]
             }
-            out += TextTable.render(header: ["tensor", "weights", "kept", "encoding", "weight bits", "index bits", "fillers", "table bytes", "bytes", "ratio"],
-                                    rows: rows, rightAligned: [1, 2, 4, 5, 6, 7, 8, 9])
+            out += TextTable.render(
+                header: ["tensor", "weights", "kept", "encoding", "weight bits", "index bits", "fillers", "table bytes", "bytes", "ratio"],
+                rows: rows, rightAligned: [1, 2, 4, 5, 6, 7, 8, 9])
             let tensorBytes = container.rows.reduce(0) { $0 + $1.bytes }, dense = container.rows.reduce(0) { $0 + $1.denseBytes }
-            out += "total: \(TextTable.grouped(dense)) bytes dense → \(TextTable.grouped(tensorBytes)) bytes of tensors + \(TextTable.grouped(container.overheadBytes)) of header, manifest, graph and alignment = \(TextTable.grouped(container.fileBytes)) bytes (\(String(format: "%.2f", Double(dense) / Double(max(1, container.fileBytes))))×)\n"
+            out +=
+                "total: \(TextTable.grouped(dense)) bytes dense → \(TextTable.grouped(tensorBytes)) bytes of tensors + \(TextTable.grouped(container.overheadBytes)) of header, manifest, graph and alignment = \(TextTable.grouped(container.fileBytes)) bytes (\(String(format: "%.2f", Double(dense) / Double(max(1, container.fileBytes))))×)\n"
         }
         out += "\nper layer:\n"
         let layerRows = layers.map { layer -> [String] in
-            [layer.layer.isEmpty ? "-" : layer.layer, layer.op.isEmpty ? "-" : layer.op, String(layer.tensors),
-             TextTable.grouped(layer.count), TextTable.grouped(layer.nonzero),
-             TextTable.percent(layer.count == 0 ? 0 : Double(layer.count - layer.nonzero) / Double(layer.count)),
-             TextTable.grouped(layer.bytes), TextTable.percent(totals.bytes == 0 ? 0 : Double(layer.bytes) / Double(totals.bytes))]
+            [
+                layer.layer.isEmpty ? "-" : layer.layer, layer.op.isEmpty ? "-" : layer.op, String(layer.tensors),
+                TextTable.grouped(layer.count), TextTable.grouped(layer.nonzero),
+                TextTable.percent(layer.count == 0 ? 0 : Double(layer.count - layer.nonzero) / Double(layer.count)),
+                TextTable.grouped(layer.bytes), TextTable.percent(totals.bytes == 0 ? 0 : Double(layer.bytes) / Double(totals.bytes)),
+            ]
         }
         out += TextTable.render(
             header: ["layer", "op", "tensors", "elements", "nonzero", "sparse", "bytes", "share"],

@@ -69,9 +69,11 @@ public struct InspectReport: Sendable, Codable, Equatable {
             /// The tensor dense in its dtype, for the ratio.
             public var denseBytes: Int
 
-            public init(tensor: String, layer: String, elements: Int, kept: Int, encoding: String, entries: Int, fillers: Int,
-                        weightBitsBefore: Double, weightBitsAfter: Double, indexBitsBefore: Double, indexBitsAfter: Double,
-                        tableBytes: Int, bytesBefore: Int, bytes: Int, denseBytes: Int) {
+            public init(
+                tensor: String, layer: String, elements: Int, kept: Int, encoding: String, entries: Int, fillers: Int,
+                weightBitsBefore: Double, weightBitsAfter: Double, indexBitsBefore: Double, indexBitsAfter: Double,
+                tableBytes: Int, bytesBefore: Int, bytes: Int, denseBytes: Int
+            ) {
                 self.tensor = tensor; self.layer = layer; self.elements = elements; self.kept = kept; self.encoding = encoding
                 self.entries = entries; self.fillers = fillers; self.weightBitsBefore = weightBitsBefore; self.weightBitsAfter = weightBitsAfter
                 self.indexBitsBefore = indexBitsBefore; self.indexBitsAfter = indexBitsAfter; self.tableBytes = tableBytes
@@ -148,10 +150,13 @@ public enum Inspector {
         if let top { order = Array(order.prefix(Swift.max(0, top))) }
         let rows = order.map { statistics[$0] }
 
-        let optimizer = model.optimizerState.isEmpty ? nil : InspectReport.OptimizerState(
-            tensors: model.optimizerState.count,
-            count: model.optimizerState.reduce(0) { $0 + $1.count },
-            bytes: model.optimizerState.reduce(0) { $0 + $1.bytes })
+        let optimizer =
+            model.optimizerState.isEmpty
+            ? nil
+            : InspectReport.OptimizerState(
+                tensors: model.optimizerState.count,
+                count: model.optimizerState.reduce(0) { $0 + $1.count },
+                bytes: model.optimizerState.reduce(0) { $0 + $1.bytes })
         var producer = model.metadata.producerName
         if !model.metadata.producerVersion.isEmpty { producer += (producer.isEmpty ? "" : " ") + model.metadata.producerVersion }
         return InspectReport(

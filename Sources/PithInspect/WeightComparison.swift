@@ -80,17 +80,20 @@ public struct WeightComparison: Sendable, Codable, Equatable {
         let n = Double(max(1, min(x.count, y.count)))
         let snr: Double? = squaredError > 0 && signal > 0 && squaredError.isFinite ? 10 * log10(signal / squaredError) : nil
         let cosine: Double? = normA > 0 && normB > 0 ? dot / (normA.squareRoot() * normB.squareRoot()) : nil
-        return Row(name: a.name, shape: a.shape, dtype: a.dtype.rawValue, maxAbsError: maxError.isFinite ? maxError : Double.greatestFiniteMagnitude,
-                   rmse: (squaredError / n).squareRoot(), snrDB: snr, cosine: cosine, bitExact: exact)
+        return Row(
+            name: a.name, shape: a.shape, dtype: a.dtype.rawValue, maxAbsError: maxError.isFinite ? maxError : Double.greatestFiniteMagnitude,
+            rmse: (squaredError / n).squareRoot(), snrDB: snr, cosine: cosine, bitExact: exact)
     }
 
     /// Aligned text: one row per tensor, then what did not match.
     public func renderText() -> String {
         var out = "weights: \(original) → \(candidate)\n\n"
         let rows = tensors.map { r in
-            [r.name, Shape.describe(r.shape), r.dtype, Self.number(r.maxAbsError), Self.number(r.rmse),
-             r.snrDB.map { String(format: "%.1f", $0) } ?? (r.rmse == 0 ? "inf" : "-"),
-             r.cosine.map { String(format: "%.6f", $0) } ?? "-", r.bitExact ? "yes" : "no"]
+            [
+                r.name, Shape.describe(r.shape), r.dtype, Self.number(r.maxAbsError), Self.number(r.rmse),
+                r.snrDB.map { String(format: "%.1f", $0) } ?? (r.rmse == 0 ? "inf" : "-"),
+                r.cosine.map { String(format: "%.6f", $0) } ?? "-", r.bitExact ? "yes" : "no",
+            ]
         }
         out += TextTable.render(header: ["tensor", "shape", "dtype", "max abs err", "rmse", "snr dB", "cosine", "exact"], rows: rows, rightAligned: Set(3..<7))
         let exact = tensors.filter(\.bitExact).count

@@ -76,7 +76,9 @@ extension LinearAlgebra {
     /// `powerIterations` rounds of re-orthonormalised power iteration, then the exact SVD of the
     /// small projected matrix. Costs a few GEMMs of the matrix against the sketch instead of a
     /// full decomposition; the error is close to the optimal rank-`rank` error when the spectrum decays.
-    public static func truncatedSVD(_ a: Matrix, rank: Int, oversampling: Int = 32, powerIterations: Int = 3, seed: UInt64 = 0) throws -> (u: Matrix, s: [Float], vt: Matrix) {
+    public static func truncatedSVD(
+        _ a: Matrix, rank: Int, oversampling: Int = 32, powerIterations: Int = 3, seed: UInt64 = 0
+    ) throws -> (u: Matrix, s: [Float], vt: Matrix) {
         let m = a.rows, n = a.columns
         let k = min(rank + oversampling, min(m, n))
         guard rank >= 1, k < min(m, n) else {
@@ -88,14 +90,14 @@ extension LinearAlgebra {
         var generator = SplitMix64(seed: seed)
         var omega = Matrix(rows: n, columns: k)
         for i in 0..<omega.values.count { omega.values[i] = Float(Self.gaussian(&generator)) }
-        var q = try orthonormalColumns(multiply(a, omega))              // m × k
+        var q = try orthonormalColumns(multiply(a, omega))  // m × k
         for _ in 0..<powerIterations {
             let z = try orthonormalColumns(multiply(a, q, transposeA: true))  // n × k
             q = try orthonormalColumns(multiply(a, z))
         }
-        let b = multiply(q, a, transposeA: true)                          // k × n
+        let b = multiply(q, a, transposeA: true)  // k × n
         let small = try svd(b)
-        let u = multiply(q, small.u)                                      // m × k
+        let u = multiply(q, small.u)  // m × k
         return (u.columns(0..<rank), Array(small.s.prefix(rank)), small.vt.rows(0..<rank))
     }
 

@@ -36,7 +36,7 @@ public struct Matrix: Sendable, Equatable {
 
     /// The rows in `range`, as a matrix.
     public func rows(_ range: Range<Int>) -> Matrix {
-        Matrix(rows: range.count, columns: columns, values: Array(values[range.lowerBound * columns ..< range.upperBound * columns]))
+        Matrix(rows: range.count, columns: columns, values: Array(values[range.lowerBound * columns..<range.upperBound * columns]))
     }
 
     /// Frobenius norm, accumulated in `Double`.

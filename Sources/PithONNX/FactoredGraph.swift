@@ -76,8 +76,10 @@ final class Arena {
         }
     }
 
-    func node(_ op: String, name: String, inputs: [String], outputs: [String],
-              attributes: [UnsafeMutablePointer<Onnx__AttributeProto>?] = []) -> UnsafeMutablePointer<Onnx__NodeProto> {
+    func node(
+        _ op: String, name: String, inputs: [String], outputs: [String],
+        attributes: [UnsafeMutablePointer<Onnx__AttributeProto>?] = []
+    ) -> UnsafeMutablePointer<Onnx__NodeProto> {
         message(Onnx__NodeProto.self) { n in
             ProtobufCalls.initialize(n)
             n.pointee.op_type = cString(op)
@@ -125,7 +127,8 @@ final class FactoredGraphRewriter {
     /// rewrite. Returns the names actually rewritten (the others must be written dense).
     func rewrite(_ model: UnsafeMutablePointer<Onnx__ModelProto>, factored: [String: Tensor]) -> Set<String> {
         guard let graph = model.pointee.graph, !factored.isEmpty else { return [] }
-        let opset = messages(model.pointee.n_opset_import, model.pointee.opset_import)
+        let opset =
+            messages(model.pointee.n_opset_import, model.pointee.opset_import)
             .first { string($0.pointee.domain).isEmpty || string($0.pointee.domain) == "ai.onnx" }.map { Int($0.pointee.version) } ?? 1
         let nodes = messages(graph.pointee.n_node, graph.pointee.node)
         // Every use of every name: top-level node inputs (node index, input position), and names read
@@ -172,7 +175,11 @@ final class FactoredGraphRewriter {
                 result = trainLayer(node, name: name, tensor: tensor, storage: storage, opset: opset)
             default:
                 result = nil
-                report.densified.append((name, "\(op) nodes are rewritten for \(storage.method.isTensorTrain ? "tensor trains only when they are Gemm" : "splits only when they are Gemm, MatMul or 1×1 Conv")"))
+                report.densified.append(
+                    (
+                        name,
+                        "\(op) nodes are rewritten for \(storage.method.isTensorTrain ? "tensor trains only when they are Gemm" : "splits only when they are Gemm, MatMul or 1×1 Conv")"
+                    ))
                 continue
             }
             guard let result else { continue }
@@ -189,7 +196,9 @@ final class FactoredGraphRewriter {
         let kept = repeated(graph.pointee.n_initializer, graph.pointee.initializer).filter { t in t.map { !done.contains(string($0.pointee.name)) } ?? true }
         let newInitializers = Array(kept) + initializers
         let inputs = repeated(graph.pointee.n_input, graph.pointee.input).filter { v in v.map { !done.contains(string($0.pointee.name)) } ?? true }
-        let saved = (graph.pointee.n_node, graph.pointee.node, graph.pointee.n_initializer, graph.pointee.initializer, graph.pointee.n_input, graph.pointee.input)
+        let saved = (
+            graph.pointee.n_node, graph.pointee.node, graph.pointee.n_initializer, graph.pointee.initializer, graph.pointee.n_input, graph.pointee.input
+        )
         undo.append {
             graph.pointee.n_node = saved.0; graph.pointee.node = saved.1
             graph.pointee.n_initializer = saved.2; graph.pointee.initializer = saved.3
@@ -226,8 +235,11 @@ final class FactoredGraphRewriter {
     }
 
     /// `W = A·B` (A rows × r, B r × columns) as two nodes.
-    private func splitLayer(_ node: UnsafeMutablePointer<Onnx__NodeProto>, op: String, name: String, tensor: Tensor, storage: FactoredStorage)
-        -> (nodes: [UnsafeMutablePointer<Onnx__NodeProto>], initializers: [UnsafeMutablePointer<Onnx__TensorProto>])? {
+    private func splitLayer(
+        _ node: UnsafeMutablePointer<Onnx__NodeProto>, op: String, name: String, tensor: Tensor, storage: FactoredStorage
+    )
+        -> (nodes: [UnsafeMutablePointer<Onnx__NodeProto>], initializers: [UnsafeMutablePointer<Onnx__TensorProto>])?
+    {
         guard case .lowRank(let rank) = storage.method else { return nil }
         let a = storage.factors[0], b = storage.factors[1]
         let rows = storage.rows, columns = storage.columns
@@ -243,13 +255,22 @@ final class FactoredGraphRewriter {
             let transA = attrs["transA"].map { $0.pointee.i } ?? 0
             let alpha = attrs["alpha"].map { $0.pointee.f } ?? 1, beta = attrs["beta"].map { $0.pointee.f } ?? 1
             // transB = 1: W is [out, in] and y = x·Wᵀ = (x·Bᵀ)·Aᵀ; transB = 0: W is [in, out], y = (x·A)·B.
-            let (firstFactor, firstDims, secondFactor, secondDims) = transB == 1
+            let (firstFactor, firstDims, secondFactor, secondDims) =
+                transB == 1
                 ? (b, [rank, columns], a, [rows, rank]) : (a, [rows, rank], b, [rank, columns])
-            let n1 = arena.node("Gemm", name: "\(label)/factor_first", inputs: [ins[0], first], outputs: [hidden], attributes: [
-                arena.intAttribute("transA", transA), arena.intAttribute("transB", transB), arena.floatAttribute("alpha", alpha)])
-            let n2 = arena.node("Gemm", name: "\(label)/factor_second", inputs: [hidden, second] + bias, outputs: outs, attributes: [
-                arena.intAttribute("transB", transB), arena.floatAttribute("beta", beta)])
-            return ([n1, n2], [arena.tensor(first, dims: firstDims, firstFactor, dataType: 1), arena.tensor(second, dims: secondDims, secondFactor, dataType: 1)])
+            let n1 = arena.node(
+                "Gemm", name: "\(label)/factor_first", inputs: [ins[0], first], outputs: [hidden],
+                attributes: [
+                    arena.intAttribute("transA", transA), arena.intAttribute("transB", transB), arena.floatAttribute("alpha", alpha),
+                ])
+            let n2 = arena.node(
+                "Gemm", name: "\(label)/factor_second", inputs: [hidden, second] + bias, outputs: outs,
+                attributes: [
+                    arena.intAttribute("transB", transB), arena.floatAttribute("beta", beta),
+                ])
+            return (
+                [n1, n2], [arena.tensor(first, dims: firstDims, firstFactor, dataType: 1), arena.tensor(second, dims: secondDims, secondFactor, dataType: 1)]
+            )
         case "MatMul":
             // W is [in, out]: y = (x·A)·B.
             let n1 = arena.node("MatMul", name: "\(label)/factor_first", inputs: [ins[0], first], outputs: [hidden])
@@ -266,7 +287,9 @@ final class FactoredGraphRewriter {
             for (key, attribute) in attrs where ["strides", "pads", "auto_pad", "dilations"].contains(key) { firstAttributes.append(attribute) }
             let n1 = arena.node("Conv", name: "\(label)/factor_first", inputs: [ins[0], first], outputs: [hidden], attributes: firstAttributes)
             let n2 = arena.node("Conv", name: "\(label)/factor_second", inputs: [hidden, second] + bias, outputs: outs)
-            return ([n1, n2], [arena.tensor(first, dims: [rank, columns, 1, 1], b, dataType: 1), arena.tensor(second, dims: [rows, rank, 1, 1], a, dataType: 1)])
+            return (
+                [n1, n2], [arena.tensor(first, dims: [rank, columns, 1, 1], b, dataType: 1), arena.tensor(second, dims: [rows, rank, 1, 1], a, dataType: 1)]
+            )
         default:
             return nil
         }
@@ -274,8 +297,11 @@ final class FactoredGraphRewriter {
 
     /// A Gemm whose weight is a TT-matrix, as a chain contracting one core at a time: for each core,
     /// Reshape → Transpose → Reshape → MatMul (the core as a matrix) → Reshape → Transpose.
-    private func trainLayer(_ node: UnsafeMutablePointer<Onnx__NodeProto>, name: String, tensor: Tensor, storage: FactoredStorage, opset: Int)
-        -> (nodes: [UnsafeMutablePointer<Onnx__NodeProto>], initializers: [UnsafeMutablePointer<Onnx__TensorProto>])? {
+    private func trainLayer(
+        _ node: UnsafeMutablePointer<Onnx__NodeProto>, name: String, tensor: Tensor, storage: FactoredStorage, opset: Int
+    )
+        -> (nodes: [UnsafeMutablePointer<Onnx__NodeProto>], initializers: [UnsafeMutablePointer<Onnx__TensorProto>])?
+    {
         guard case .tensorTrain(let m, let n, let ranks) = storage.method else { return nil }
         let attrs = attributes(node)
         let transA = attrs["transA"].map { $0.pointee.i } ?? 0, transB = attrs["transB"].map { $0.pointee.i } ?? 0
@@ -312,22 +338,35 @@ final class FactoredGraphRewriter {
             // comes right after rIn.
             let g = storage.factors[k]
             var matrix = [Float](repeating: 0, count: rIn * a * b * rOut)
-            for r in 0..<rIn { for i in 0..<m[k] { for j in 0..<n[k] { for s in 0..<rOut {
-                let source = ((r * m[k] + i) * n[k] + j) * rOut + s
-                let (x, y) = transB == 1 ? (j, i) : (i, j)  // x over the input factor, y over the output factor
-                matrix[((r * a + x) * b + y) * rOut + s] = g[source]
-            } } } }
+            for r in 0..<rIn {
+                for i in 0..<m[k] {
+                    for j in 0..<n[k] {
+                        for s in 0..<rOut {
+                            let source = ((r * m[k] + i) * n[k] + j) * rOut + s
+                            let (x, y) = transB == 1 ? (j, i) : (i, j)  // x over the input factor, y over the output factor
+                            matrix[((r * a + x) * b + y) * rOut + s] = g[source]
+                        }
+                    }
+                }
+            }
             let core = value()
             initializers.append(arena.tensor(core, dims: [rIn * a, b * rOut], matrix, dataType: 1))
             let names = (0..<5).map { _ in value() }
             let step = "\(label)/tt_core\(k + 1)"
-            nodes.append(arena.node("Reshape", name: "\(step)/reshape_in", inputs: [current, constant([-1, Int64(rIn * a), Int64(after)])], outputs: [names[0]]))
-            nodes.append(arena.node("Transpose", name: "\(step)/transpose_in", inputs: [names[0]], outputs: [names[1]], attributes: [arena.intsAttribute("perm", [0, 2, 1])]))
+            nodes.append(
+                arena.node("Reshape", name: "\(step)/reshape_in", inputs: [current, constant([-1, Int64(rIn * a), Int64(after)])], outputs: [names[0]]))
+            nodes.append(
+                arena.node(
+                    "Transpose", name: "\(step)/transpose_in", inputs: [names[0]], outputs: [names[1]], attributes: [arena.intsAttribute("perm", [0, 2, 1])]))
             nodes.append(arena.node("Reshape", name: "\(step)/rows", inputs: [names[1], constant([-1, Int64(rIn * a)])], outputs: [names[2]]))
             nodes.append(arena.node("MatMul", name: "\(step)/matmul", inputs: [names[2], core], outputs: [names[3]]))
-            nodes.append(arena.node("Reshape", name: "\(step)/reshape_out", inputs: [names[3], constant([-1, Int64(after), Int64(b * rOut)])], outputs: [names[4]]))
+            nodes.append(
+                arena.node("Reshape", name: "\(step)/reshape_out", inputs: [names[3], constant([-1, Int64(after), Int64(b * rOut)])], outputs: [names[4]]))
             let transposed = value()
-            nodes.append(arena.node("Transpose", name: "\(step)/transpose_out", inputs: [names[4]], outputs: [transposed], attributes: [arena.intsAttribute("perm", [0, 2, 1])]))
+            nodes.append(
+                arena.node(
+                    "Transpose", name: "\(step)/transpose_out", inputs: [names[4]], outputs: [transposed], attributes: [arena.intsAttribute("perm", [0, 2, 1])])
+            )
             current = transposed
         }
         let flat = value()
@@ -336,7 +375,8 @@ final class FactoredGraphRewriter {
         let hasBias = ins.count > 2 && !ins[2].isEmpty
         if outPadded > outSize {
             let sliced = hasBias ? value() : outs[0]
-            nodes.append(arena.node("Slice", name: "\(label)/tt_slice", inputs: [current, constant([0]), constant([Int64(outSize)]), constant([1])], outputs: [sliced]))
+            nodes.append(
+                arena.node("Slice", name: "\(label)/tt_slice", inputs: [current, constant([0]), constant([Int64(outSize)]), constant([1])], outputs: [sliced]))
             current = sliced
         }
         if hasBias {

@@ -58,8 +58,10 @@ public enum ONNXReader {
 
     /// Checks `bytes` with the wire scanner, unpacks them and runs `body` on the message, which is
     /// freed when `body` returns. `file` names the bytes in errors.
-    static func withParsedModel<R>(_ bytes: UnsafeRawBufferPointer, file: String,
-                                   _ body: (UnsafeMutablePointer<Onnx__ModelProto>) throws -> R) throws -> R {
+    static func withParsedModel<R>(
+        _ bytes: UnsafeRawBufferPointer, file: String,
+        _ body: (UnsafeMutablePointer<Onnx__ModelProto>) throws -> R
+    ) throws -> R {
         guard !bytes.isEmpty else { throw ONNXError(.malformed, file: file, "the file is empty") }
         // The scan is cheap (it skips over tensor data by length) and bounds the nesting depth
         // before protobuf-c, which recurses without a limit, sees the bytes.
@@ -67,7 +69,9 @@ public enum ONNXReader {
             throw ONNXError(.malformed, file: file, "not a valid ONNX model: \(problem)")
         }
         guard let result = try ProtobufCalls.withUnpackedModel(bytes, body) else {
-            throw ONNXError(.malformed, file: file, "not a valid ONNX model: protobuf-c rejected the message (a field holds a value of the wrong type, or a string is not UTF-8)")
+            throw ONNXError(
+                .malformed, file: file,
+                "not a valid ONNX model: protobuf-c rejected the message (a field holds a value of the wrong type, or a string is not UTF-8)")
         }
         return result
     }
@@ -118,11 +122,12 @@ private struct Importer {
             var body = Graph(name: name, docString: string(f.doc_string))
             body.nodes = try nodes(f.n_node, f.node, path: path)
             try assignConsumers(in: body, path: path)
-            functions.append(Function(
-                name: name, domain: string(f.domain),
-                inputs: repeated(f.n_input, f.input).map(string), outputs: repeated(f.n_output, f.output).map(string),
-                attributeNames: repeated(f.n_attribute, f.attribute).map(string), body: body,
-                opsets: operatorSets(f.n_opset_import, f.opset_import)))
+            functions.append(
+                Function(
+                    name: name, domain: string(f.domain),
+                    inputs: repeated(f.n_input, f.input).map(string), outputs: repeated(f.n_output, f.output).map(string),
+                    attributeNames: repeated(f.n_attribute, f.attribute).map(string), body: body,
+                    opsets: operatorSets(f.n_opset_import, f.opset_import)))
         }
         return Model(format: .onnx, metadata: metadata, tensors: tensors, graph: graph, functions: functions)
     }
@@ -144,7 +149,8 @@ private struct Importer {
         let name: String, origin: TensorOrigin, consumer: Consumer?
         if let node = place.node {
             // A Constant's tensor is named after the value it produces; other tensors after node and attribute.
-            name = node.isConstant && !node.firstOutput.isEmpty
+            name =
+                node.isConstant && !node.firstOutput.isEmpty
                 ? prefix + node.firstOutput
                 : prefix + node.label + "/" + node.attribute + (node.index > 0 ? "[\(node.index)]" : "")
             origin = .nodeAttribute(graph: place.graph, node: node.label, attribute: node.attribute, index: node.index)
@@ -170,9 +176,10 @@ private struct Importer {
             return tensors.count - 1
         }
         let decoded = try decode(slot, name: name)
-        tensors.append(Tensor(
-            name: name, dtype: decoded.dtype, shape: decoded.shape, storage: decoded.storage,
-            origin: origin, consumer: consumer))
+        tensors.append(
+            Tensor(
+                name: name, dtype: decoded.dtype, shape: decoded.shape, storage: decoded.storage,
+                origin: origin, consumer: consumer))
         return tensors.count - 1
     }
 
@@ -292,7 +299,8 @@ private struct Importer {
         let p = proto.pointee
         var info = ValueInfo(name: string(p.name), docString: string(p.doc_string))
         if let type = p.type, type.pointee.value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE,
-           let tensorType = type.pointee.tensor_type {
+            let tensorType = type.pointee.tensor_type
+        {
             let t = tensorType.pointee
             if t.has_elem_type != 0 { info.dtype = ONNXDataType(rawValue: t.elem_type).dtype }
             if let shape = t.shape {

@@ -45,7 +45,9 @@ private final class Clearer {
             // The attribute stays (name, type); its list is emptied. The scalars `value_float`,
             // `value_int` and `value_string` are kept as they are: restore overwrites them.
             let saved = (attribute.pointee.n_floats, attribute.pointee.n_ints, attribute.pointee.n_strings)
-            undo.append { attribute.pointee.n_floats = saved.0; attribute.pointee.n_ints = saved.1; attribute.pointee.n_strings = saved.2 }
+            undo.append {
+                attribute.pointee.n_floats = saved.0; attribute.pointee.n_ints = saved.1; attribute.pointee.n_strings = saved.2
+            }
             switch value {
             case .floats: attribute.pointee.n_floats = 0
             case .ints: attribute.pointee.n_ints = 0

@@ -60,8 +60,10 @@ public enum ONNXWriter {
 
     /// Packs `model` into `descriptor`, written straight to it with `holes` skipped, and returns
     /// the packed size.
-    private static func pack(_ model: UnsafeMutablePointer<Onnx__ModelProto>, to descriptor: Int32, path: String,
-                             holes: ProtobufCalls.Holes? = nil) throws -> Int {
+    private static func pack(
+        _ model: UnsafeMutablePointer<Onnx__ModelProto>, to descriptor: Int32, path: String,
+        holes: ProtobufCalls.Holes? = nil
+    ) throws -> Int {
         do {
             return try ProtobufCalls.pack(model, to: descriptor, holes: holes)
         } catch {
@@ -71,7 +73,8 @@ public enum ONNXWriter {
 
     /// Writes the data of every slot at its offset, largest tensors first, on every core. The error
     /// thrown is that of the largest failing tensor (the first in the order they are written).
-    private static func fill<Source: TensorSource>(_ slots: [(index: Int, bytes: Int)], offsets: [Int], source: Source, descriptor: Int32, path: String) throws {
+    private static func fill<Source: TensorSource>(_ slots: [(index: Int, bytes: Int)], offsets: [Int], source: Source, descriptor: Int32, path: String) throws
+    {
         for slot in slots where offsets[slot.index] < 0 {
             throw ONNXError(.invalidTensor, file: path, "tensor `\(source.header(slot.index).name)` was not placed in the file")
         }
@@ -81,13 +84,16 @@ public enum ONNXWriter {
         }
     }
 
-    private static func write<Source: TensorSource>(_ slot: (index: Int, bytes: Int), at offset: Int, source: Source, worker: inout Source.Worker,
-                                                  descriptor: Int32, path: String) throws {
+    private static func write<Source: TensorSource>(
+        _ slot: (index: Int, bytes: Int), at offset: Int, source: Source, worker: inout Source.Worker,
+        descriptor: Int32, path: String
+    ) throws {
         var written = 0
         let name = source.header(slot.index).name
         try source.denseBytes(slot.index, worker: &worker) { start, piece in
             guard start >= 0, piece.count <= slot.bytes - start else {
-                throw ONNXError(.invalidTensor, file: path, "tensor `\(name)`: a piece of \(piece.count) bytes at \(start) lies outside its \(slot.bytes) bytes")
+                throw ONNXError(
+                    .invalidTensor, file: path, "tensor `\(name)`: a piece of \(piece.count) bytes at \(start) lies outside its \(slot.bytes) bytes")
             }
             do throws(FileIO.IOFailure) {
                 try FileIO.write(descriptor, UnsafeRawBufferPointer(piece), at: offset + start)
@@ -103,7 +109,9 @@ public enum ONNXWriter {
     /// low-rank split or tensor train that one Gemm, MatMul or 1×1 Conv reads is written as its
     /// factors with the nodes that multiply by them (see `FactoredGraphRewriter`); every other
     /// compressed tensor is written dense. Returns the bytes written and what was rewritten.
-    public static func write(skeleton: [UInt8], tensors: [Tensor], file: String, to path: String, factored: Bool) throws -> (bytes: Int, report: FactoredWriteReport) {
+    public static func write(
+        skeleton: [UInt8], tensors: [Tensor], file: String, to path: String, factored: Bool
+    ) throws -> (bytes: Int, report: FactoredWriteReport) {
         var candidates: [String: Tensor] = [:]
         var filled = tensors
         if factored {
@@ -139,9 +147,11 @@ public enum ONNXWriter {
     }
 
     /// Runs `body` on the skeleton with every tensor's data (or its placeholder) in place.
-    private static func withFilledModel<Source: TensorSource, R>(skeleton: [UInt8], filler: Filler<Source>, file: String,
-                                                               rewriter: (FactoredGraphRewriter, [String: Tensor])? = nil,
-                                                               _ body: (UnsafeMutablePointer<Onnx__ModelProto>) throws -> R) throws -> R {
+    private static func withFilledModel<Source: TensorSource, R>(
+        skeleton: [UInt8], filler: Filler<Source>, file: String,
+        rewriter: (FactoredGraphRewriter, [String: Tensor])? = nil,
+        _ body: (UnsafeMutablePointer<Onnx__ModelProto>) throws -> R
+    ) throws -> R {
         let result = try skeleton.withUnsafeBytes { bytes in
             try ProtobufCalls.withUnpackedModel(bytes) { model in
                 defer { filler.restoreAll() }
@@ -194,7 +204,9 @@ private final class Filler<Source: TensorSource> {
     }
 
     func take() throws -> Int {
-        guard next < source.tensorCount else { throw ONNXError(.invalidTensor, file: file, "the skeleton holds more tensors than the container's \(source.tensorCount)") }
+        guard next < source.tensorCount else {
+            throw ONNXError(.invalidTensor, file: file, "the skeleton holds more tensors than the container's \(source.tensorCount)")
+        }
         defer { next += 1 }
         return next
     }
@@ -241,7 +253,8 @@ private final class Filler<Source: TensorSource> {
         }
         setHeader(proto, dtype: header.dtype, shape: header.shape)
         proto.pointee.has_raw_data = 1
-        proto.pointee.raw_data = ProtobufCBinaryData(len: header.bytes, data: UnsafeMutablePointer(mutating: (placeholders + index).assumingMemoryBound(to: UInt8.self)))
+        proto.pointee.raw_data = ProtobufCBinaryData(
+            len: header.bytes, data: UnsafeMutablePointer(mutating: (placeholders + index).assumingMemoryBound(to: UInt8.self)))
         slots.append((index, header.bytes))
     }
 
@@ -283,7 +296,7 @@ private final class Filler<Source: TensorSource> {
         var positions: [Int64] = [], kept: [UInt8] = []
         buffer.withUnsafeBytes { bytes in
             for i in 0..<tensor.count {
-                let element = bytes[i * width ..< (i + 1) * width]
+                let element = bytes[i * width..<(i + 1) * width]
                 if element.contains(where: { $0 != 0 }) {
                     positions.append(Int64(i))
                     kept.append(contentsOf: element)
@@ -291,11 +304,16 @@ private final class Filler<Source: TensorSource> {
             }
         }
         let savedDims = (proto.pointee.n_dims, proto.pointee.dims)
-        undo.append { proto.pointee.n_dims = savedDims.0; proto.pointee.dims = savedDims.1 }
+        undo.append {
+            proto.pointee.n_dims = savedDims.0; proto.pointee.dims = savedDims.1
+        }
         proto.pointee.n_dims = tensor.shape.count
         proto.pointee.dims = copy(tensor.shape.map(Int64.init))
-        try set(values, Tensor(name: tensor.name, dtype: tensor.dtype, shape: [positions.count], storage: .dense(TensorBuffer(bytes: kept)), origin: tensor.origin))
-        try set(indices, Tensor(name: tensor.name, dtype: .int64, shape: [positions.count], storage: .dense(TensorBuffer(values: positions)), origin: tensor.origin))
+        try set(
+            values, Tensor(name: tensor.name, dtype: tensor.dtype, shape: [positions.count], storage: .dense(TensorBuffer(bytes: kept)), origin: tensor.origin))
+        try set(
+            indices, Tensor(name: tensor.name, dtype: .int64, shape: [positions.count], storage: .dense(TensorBuffer(values: positions)), origin: tensor.origin)
+        )
     }
 
     func setConstant(_ attribute: UnsafeMutablePointer<Onnx__AttributeProto>, _ value: TensorSlots.ConstantValue, _ tensor: Tensor) throws {
@@ -310,7 +328,9 @@ private final class Filler<Source: TensorSource> {
         case .int, .ints:
             let buffer = try dense(tensor)
             let values = buffer.withUnsafeBufferPointer(as: Int64.self) { Array($0) }
-            if value == .int { attribute.pointee.i = values.first ?? 0 } else {
+            if value == .int {
+                attribute.pointee.i = values.first ?? 0
+            } else {
                 attribute.pointee.n_ints = values.count
                 attribute.pointee.ints = copy(values)
             }

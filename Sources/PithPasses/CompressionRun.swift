@@ -57,20 +57,26 @@ struct CompressionRun {
     /// The storage the tensor would have now, without sparse encoding.
     func provisional(_ id: TensorID, _ s: Working) -> Tensor {
         var tensor = model.tensors[id]
-        if let factored = s.factored { tensor.storage = .factored(factored) }
-        else if let codebook = s.codebook { tensor.storage = .codebook(codebook) }
-        else if let quantized = s.quantized { tensor.storage = .quantized(quantized) }
-        else { tensor.storage = .dense(Tensor.encode(s.values, as: tensor.dtype)) }
+        if let factored = s.factored {
+            tensor.storage = .factored(factored)
+        } else if let codebook = s.codebook {
+            tensor.storage = .codebook(codebook)
+        } else if let quantized = s.quantized {
+            tensor.storage = .quantized(quantized)
+        } else {
+            tensor.storage = .dense(Tensor.encode(s.values, as: tensor.dtype))
+        }
         return tensor
     }
 
     mutating func record(step: Int, action: String, id: TensorID, before: Int, after s: Working, detail: String) {
         let tensor = provisional(id, s)
-        passes.append(.init(
-            step: step, action: action, tensor: tensor.name, elements: tensor.count, kept: s.nonzero,
-            bitsPerWeight: tensor.count == 0 ? 0 : Double(tensor.storageBits.total) / Double(tensor.count),
-            bytesBefore: before, bytesAfter: tensor.storedBytes,
-            error: WeightError(original: originals[id]!, approximation: s.values), detail: detail))
+        passes.append(
+            .init(
+                step: step, action: action, tensor: tensor.name, elements: tensor.count, kept: s.nonzero,
+                bitsPerWeight: tensor.count == 0 ? 0 : Double(tensor.storageBits.total) / Double(tensor.count),
+                bytesBefore: before, bytesAfter: tensor.storedBytes,
+                error: WeightError(original: originals[id]!, approximation: s.values), detail: detail))
     }
 
     func bytesNow(_ id: TensorID) -> Int {
@@ -100,9 +106,15 @@ struct CompressionRun {
             working[id] = s  // recorded once: `state` decodes and lists a tensor only on first use
             let tensor = model.tensors[id]
             if s.quantized != nil || s.codebook != nil || s.factored != nil {
-                throw PassError(.notApplicable, "tensor `\(tensor.name)`: already \(s.factored != nil ? "factorized" : s.codebook != nil ? "clustered" : "quantized"); a tensor is clustered, quantized or factorized once")
+                throw PassError(
+                    .notApplicable,
+                    "tensor `\(tensor.name)`: already \(s.factored != nil ? "factorized" : s.codebook != nil ? "clustered" : "quantized"); a tensor is clustered, quantized or factorized once"
+                )
             }
-            pending.append(EncodeJob(id: id, values: s.values, layout: ChannelLayout(shape: tensor.shape, axis: outputAxis(id), perTensor: (granularity ?? .tensor) == .tensor), tensor: tensor))
+            pending.append(
+                EncodeJob(
+                    id: id, values: s.values, layout: ChannelLayout(shape: tensor.shape, axis: outputAxis(id), perTensor: (granularity ?? .tensor) == .tensor),
+                    tensor: tensor))
         }
         // Tensors are encoded on every core, largest first; results are applied in order.
         let jobs = pending

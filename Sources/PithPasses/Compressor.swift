@@ -45,12 +45,13 @@ extension CompressionRun {
             default: weightBits = tensor.dtype.bitWidth
             }
             let kept = s.nonzero
-            rows.append(.init(
-                tensor: tensor.name, layer: tensor.consumer?.name ?? "", op: tensor.consumer?.op ?? "", shape: tensor.shape,
-                elements: tensor.count, kept: kept, keptFraction: tensor.count == 0 ? 0 : Double(kept) / Double(tensor.count),
-                encoding: tensor.storageLabel, weightBits: weightBits, indexBits: indexBits, fillers: fillers, bits: tensor.storageBits,
-                originalBytes: initialBytes[id], bytes: tensor.storedBytes,
-                error: WeightError(original: originals[id]!, approximation: s.values)))
+            rows.append(
+                .init(
+                    tensor: tensor.name, layer: tensor.consumer?.name ?? "", op: tensor.consumer?.op ?? "", shape: tensor.shape,
+                    elements: tensor.count, kept: kept, keptFraction: tensor.count == 0 ? 0 : Double(kept) / Double(tensor.count),
+                    encoding: tensor.storageLabel, weightBits: weightBits, indexBits: indexBits, fillers: fillers, bits: tensor.storageBits,
+                    originalBytes: initialBytes[id], bytes: tensor.storedBytes,
+                    error: WeightError(original: originals[id]!, approximation: s.values)))
         }
         let originalTotal = initialBytes.reduce(0, +)
         let total = model.tensors.reduce(0) { $0 + $1.storedBytes }

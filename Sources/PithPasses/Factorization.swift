@@ -30,8 +30,10 @@ public struct FactorizeOptions: Sendable, Codable, Equatable {
     /// tt: number of cores (default 3).
     public var cores: Int?
 
-    public init(method: Method? = nil, rank: Int? = nil, energy: Double? = nil, ratio: Double? = nil,
-                ttRank: Int? = nil, ttError: Double? = nil, cores: Int? = nil) {
+    public init(
+        method: Method? = nil, rank: Int? = nil, energy: Double? = nil, ratio: Double? = nil,
+        ttRank: Int? = nil, ttError: Double? = nil, cores: Int? = nil
+    ) {
         self.method = method
         self.rank = rank
         self.energy = energy
@@ -60,8 +62,12 @@ public struct FactorizeOptions: Sendable, Codable, Equatable {
         if let ttError, !(ttError >= 0 && ttError < 1) { throw PassError(.invalidRecipe, "\(label): factorize tt_error must be in [0, 1), got \(ttError)") }
         if let cores, !(2...8).contains(cores) { throw PassError(.invalidRecipe, "\(label): factorize cores must be 2…8, got \(cores)") }
         if method != .svd, energy != nil || ratio != nil { throw PassError(.invalidRecipe, "\(label): energy and ratio apply to factorize svd only") }
-        if method != .tt, ttRank != nil || ttError != nil || cores != nil { throw PassError(.invalidRecipe, "\(label): tt_rank, tt_error and cores apply to factorize tt only") }
-        if method == .tt || method == .circulant, rank != nil { throw PassError(.invalidRecipe, "\(label): factorize \(method.rawValue) takes no rank (tt: tt_rank)") }
+        if method != .tt, ttRank != nil || ttError != nil || cores != nil {
+            throw PassError(.invalidRecipe, "\(label): tt_rank, tt_error and cores apply to factorize tt only")
+        }
+        if method == .tt || method == .circulant, rank != nil {
+            throw PassError(.invalidRecipe, "\(label): factorize \(method.rawValue) takes no rank (tt: tt_rank)")
+        }
     }
 }
 
@@ -86,7 +92,10 @@ extension FactorizeOptions: CompressionPass {
             case .svd: reason = isMatrix || isPointwise ? nil : "svd splits matrices and 1×1 convolutions, not shape \(Shape.describe(shape))"
             case .tt: reason = isMatrix ? nil : "tensor trains are built for matrices, not shape \(Shape.describe(shape))"
             case .circulant: reason = isMatrix && rows == columns ? nil : "a circulant approximation needs a square matrix, not \(Shape.describe(shape))"
-            case .separable: reason = shape.count == 4 && (shape[2] > 1 || shape[3] > 1) ? nil : "separable filters need a convolution kernel [M, C, kH, kW] wider than 1×1, not \(Shape.describe(shape))"
+            case .separable:
+                reason =
+                    shape.count == 4 && (shape[2] > 1 || shape[3] > 1)
+                    ? nil : "separable filters need a convolution kernel [M, C, kH, kW] wider than 1×1, not \(Shape.describe(shape))"
             }
             if let reason {
                 run.skipped.append(.init(step: step, action: Self.action, target: tensor.name, reason: reason))
@@ -105,12 +114,15 @@ extension FactorizeOptions: CompressionPass {
                 let total = result.singularValues.reduce(0.0) { $0 + Double($1) * Double($1) }
                 guard case .lowRank(let rank) = storage.method else { preconditionFailure("lowRank returns a low-rank storage") }
                 let kept = result.singularValues.prefix(rank).reduce(0.0) { $0 + Double($1) * Double($1) }
-                detail = "\(randomized ? "randomized" : "full") SVD, rank \(rank) of \(min(rows, columns))" + (randomized ? "" : String(format: ", %.2f%% of Σσ² kept", 100 * kept / max(total, .leastNonzeroMagnitude)))
+                detail =
+                    "\(randomized ? "randomized" : "full") SVD, rank \(rank) of \(min(rows, columns))"
+                    + (randomized ? "" : String(format: ", %.2f%% of Σσ² kept", 100 * kept / max(total, .leastNonzeroMagnitude)))
             case .tt:
                 let d = cores ?? 3
                 let m = Factorization.factors(of: rows, count: d), n = Factorization.factors(of: columns, count: d)
-                storage = try Factorization.tensorTrain(s.values, rows: rows, columns: columns, rowFactors: m, columnFactors: n,
-                                                        maxRank: ttRank, relativeError: ttError ?? (ttRank == nil ? 0.1 : 0))
+                storage = try Factorization.tensorTrain(
+                    s.values, rows: rows, columns: columns, rowFactors: m, columnFactors: n,
+                    maxRank: ttRank, relativeError: ttError ?? (ttRank == nil ? 0.1 : 0))
                 detail = "TT-SVD, \(m.map(String.init).joined(separator: "·")) × \(n.map(String.init).joined(separator: "·"))"
             case .circulant:
                 storage = Factorization.circulant(s.values, size: rows)
@@ -120,8 +132,10 @@ extension FactorizeOptions: CompressionPass {
                 detail = "CP-ALS, \(rank ?? 1) term\((rank ?? 1) == 1 ? "" : "s") per filter"
             }
             guard storage.parameters < tensor.count else {
-                run.skipped.append(.init(step: step, action: Self.action, target: tensor.name,
-                                         reason: "\(detail): \(storage.parameters) parameters, not fewer than the \(tensor.count) of the dense weight; left as it was"))
+                run.skipped.append(
+                    .init(
+                        step: step, action: Self.action, target: tensor.name,
+                        reason: "\(detail): \(storage.parameters) parameters, not fewer than the \(tensor.count) of the dense weight; left as it was"))
                 continue
             }
             let approximation = storage.expand(tensorShape: shape)
@@ -139,11 +153,12 @@ extension FactorizeOptions: CompressionPass {
             case .circulant: ranks = []; m = []; n = []
             case .separable(let r): ranks = [r]; m = []; n = []
             }
-            run.factorizations.append(.init(
-                tensor: tensor.name, layer: tensor.consumer?.name ?? "", method: method.rawValue, ranks: ranks, rowFactors: m, columnFactors: n,
-                parametersBefore: tensor.count, parametersAfter: storage.parameters,
-                multiplyAddsBefore: rows * columns, multiplyAddsAfter: Factorization.multiplyAdds(storage, shape: shape),
-                relativeError: norm == 0 ? 0 : error / norm, randomized: randomized))
+            run.factorizations.append(
+                .init(
+                    tensor: tensor.name, layer: tensor.consumer?.name ?? "", method: method.rawValue, ranks: ranks, rowFactors: m, columnFactors: n,
+                    parametersBefore: tensor.count, parametersAfter: storage.parameters,
+                    multiplyAddsBefore: rows * columns, multiplyAddsAfter: Factorization.multiplyAdds(storage, shape: shape),
+                    relativeError: norm == 0 ? 0 : error / norm, randomized: randomized))
         }
     }
 }
@@ -167,8 +182,11 @@ public enum Factorization {
     /// `W (rows × columns) ≈ (U_r Σ_r^½) · (Σ_r^½ V_rᵀ)`. Returns the storage, the singular values
     /// computed (all of them with a full SVD, the leading ones with a randomized one), and whether
     /// the randomized SVD was used.
-    public static func lowRank(_ values: [Float], rows: Int, columns: Int, choice: RankChoice, seed: UInt64 = 0) throws
-        -> (storage: FactoredStorage, singularValues: [Float], randomized: Bool) {
+    public static func lowRank(
+        _ values: [Float], rows: Int, columns: Int, choice: RankChoice, seed: UInt64 = 0
+    ) throws
+        -> (storage: FactoredStorage, singularValues: [Float], randomized: Bool)
+    {
         let a = Matrix(rows: rows, columns: columns, values: values)
         let smaller = min(rows, columns)
         let total = values.reduce(0.0) { $0 + Double($1) * Double($1) }
@@ -235,8 +253,10 @@ public enum Factorization {
     /// factors (products at least rows and columns: the matrix is zero-padded). Each of the d − 1
     /// truncations drops singular values of norm at most ε‖W‖/√(d − 1), so the whole error is at most
     /// ε‖W‖ unless `maxRank` caps a rank first.
-    public static func tensorTrain(_ values: [Float], rows: Int, columns: Int, rowFactors m: [Int], columnFactors n: [Int],
-                                   maxRank: Int?, relativeError epsilon: Double) throws -> FactoredStorage {
+    public static func tensorTrain(
+        _ values: [Float], rows: Int, columns: Int, rowFactors m: [Int], columnFactors n: [Int],
+        maxRank: Int?, relativeError epsilon: Double
+    ) throws -> FactoredStorage {
         let d = m.count
         precondition(d == n.count && d >= 1, "tensorTrain: one column factor per row factor")
         let paddedRows = m.reduce(1, *), paddedColumns = n.reduce(1, *)
@@ -297,7 +317,7 @@ public enum Factorization {
         var fa = [Float](), fb = [Float](), fc = [Float]()
         var generator = SplitMix64(seed: seed)
         for f in 0..<mCount {
-            let x = Array(values[f * c * h * w ..< (f + 1) * c * h * w]).map(Double.init)
+            let x = Array(values[f * c * h * w..<(f + 1) * c * h * w]).map(Double.init)
             var a = (0..<(rank * c)).map { _ in Double.random(in: -1...1, using: &generator) }
             var b = (0..<(rank * h)).map { _ in Double.random(in: -1...1, using: &generator) }
             var cc = (0..<(rank * w)).map { _ in Double.random(in: -1...1, using: &generator) }
@@ -317,16 +337,20 @@ public enum Factorization {
 
     /// One ALS step: the factor over the mode of `size` minimising ‖X − Σ_r f_r ⊗ p_r ⊗ q_r‖ with the
     /// other two (`first`, `second`, each `rank × size`) fixed. `x(t, u, v)` reads X with this mode first.
-    static func alsUpdate(size: Int, rank: Int, first p: [Double], firstSize: Int, second q: [Double], secondSize: Int,
-                          _ x: (Int, Int, Int) -> Double) -> [Double] {
+    static func alsUpdate(
+        size: Int, rank: Int, first p: [Double], firstSize: Int, second q: [Double], secondSize: Int,
+        _ x: (Int, Int, Int) -> Double
+    ) -> [Double] {
         // Gram matrix G[r, s] = (pᵣ·pₛ)(qᵣ·qₛ), right-hand sides B[t, r] = Σ_{u,v} X[t,u,v] pᵣ[u] qᵣ[v].
         var gram = [Double](repeating: 0, count: rank * rank)
-        for r in 0..<rank { for s in 0..<rank {
-            var pp = 0.0, qq = 0.0
-            for u in 0..<firstSize { pp += p[r * firstSize + u] * p[s * firstSize + u] }
-            for v in 0..<secondSize { qq += q[r * secondSize + v] * q[s * secondSize + v] }
-            gram[r * rank + s] = pp * qq + (r == s ? 1e-12 : 0)
-        } }
+        for r in 0..<rank {
+            for s in 0..<rank {
+                var pp = 0.0, qq = 0.0
+                for u in 0..<firstSize { pp += p[r * firstSize + u] * p[s * firstSize + u] }
+                for v in 0..<secondSize { qq += q[r * secondSize + v] * q[s * secondSize + v] }
+                gram[r * rank + s] = pp * qq + (r == s ? 1e-12 : 0)
+            }
+        }
         var result = [Double](repeating: 0, count: rank * size)
         for t in 0..<size {
             var rhs = [Double](repeating: 0, count: rank)

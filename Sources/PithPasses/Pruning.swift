@@ -94,8 +94,7 @@ enum Pruning {
         for i in states.indices {
             for j in states[i].values.indices {
                 let m = Swift.abs(states[i].values[j])
-                if m < threshold { states[i].values[j] = 0 }
-                else if m == threshold, ties > 0 { states[i].values[j] = 0; ties -= 1 }
+                if m < threshold { states[i].values[j] = 0 } else if m == threshold, ties > 0 { states[i].values[j] = 0; ties -= 1 }
             }
         }
         return threshold

@@ -82,8 +82,8 @@ enum Quantization {
             let bits = options.format == .int8 ? 8 : 4
             let mode = options.mode ?? .symmetric
             let rounding: FloatingPointRoundingRule = (mode == .simple || options.rounding == .floor) ? .down : .toNearestOrEven
-            let qmax = Float((1 << (bits - 1)) - 1)   // 127 or 7
-            let qmin = -qmax - 1                       // −128 or −8
+            let qmax = Float((1 << (bits - 1)) - 1)  // 127 or 7
+            let qmin = -qmax - 1  // −128 or −8
             var scales: [Float] = [], zeroPoints: [Int32] = []
             var codes = [Int32](repeating: 0, count: values.count)
             for channel in 0..<channels {
@@ -112,7 +112,8 @@ enum Quantization {
                 zeroPoints.append(Int32(zeroPoint))
             }
             let storage = QuantizedStorage(scheme: .linear(bits: bits, signed: true), scales: scales, zeroPoints: zeroPoints, axis: layout.axis, codes: codes)
-            let detail = "\(options.format.rawValue) \(mode.rawValue)\(channels > 1 ? " per channel (\(channels))" : ", scale \(scales[0])"), round \(rounding == .down ? "down" : "to nearest even")"
+            let detail =
+                "\(options.format.rawValue) \(mode.rawValue)\(channels > 1 ? " per channel (\(channels))" : ", scale \(scales[0])"), round \(rounding == .down ? "down" : "to nearest even")"
             return (storage, detail)
         }
     }

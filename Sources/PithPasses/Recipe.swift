@@ -31,9 +31,11 @@ public struct Recipe: Sendable, Codable, Equatable {
         public var encode: EncodeOptions?
         public var factorize: FactorizeOptions?
 
-        public init(select: TensorSelector? = nil, prune: PruneOptions? = nil, structured: StructuredOptions? = nil,
-                    cluster: ClusterOptions? = nil, quantize: QuantizeOptions? = nil, encode: EncodeOptions? = nil,
-                    factorize: FactorizeOptions? = nil) {
+        public init(
+            select: TensorSelector? = nil, prune: PruneOptions? = nil, structured: StructuredOptions? = nil,
+            cluster: ClusterOptions? = nil, quantize: QuantizeOptions? = nil, encode: EncodeOptions? = nil,
+            factorize: FactorizeOptions? = nil
+        ) {
             self.select = select
             self.prune = prune
             self.structured = structured
@@ -62,10 +64,10 @@ public struct Recipe: Sendable, Codable, Equatable {
         for (index, step) in steps.enumerated() {
             let label = "recipe pass \(index + 1)"
             guard let pass = step.pass else {
-                throw PassError(.invalidRecipe, "\(label): needs exactly one of prune, structured, cluster, quantize, encode, factorize; found \(step.actions.count)")
+                throw PassError(
+                    .invalidRecipe, "\(label): needs exactly one of prune, structured, cluster, quantize, encode, factorize; found \(step.actions.count)")
             }
             try pass.validate(label)
         }
     }
 }
-

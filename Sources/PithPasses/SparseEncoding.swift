@@ -27,7 +27,9 @@ public struct EncodeOptions: Sendable, Codable, Equatable {
     }
 
     func validate(_ label: String) throws {
-        if let indexBits, !(1...16).contains(indexBits) { throw PassError(.invalidRecipe, "\(label): encode index_bits must be 1…16 or auto, got \(indexBits)") }
+        if let indexBits, !(1...16).contains(indexBits) {
+            throw PassError(.invalidRecipe, "\(label): encode index_bits must be 1…16 or auto, got \(indexBits)")
+        }
     }
 }
 
@@ -60,9 +62,12 @@ extension CompressionRun {
             return (id, tensor, s.values, s.encode?.indexBits)
         }
         var sparseEncodings: [TensorID: SparseStorage] = [:]
-        for (id, encoding) in zip(candidates.map(\.id), Parallel.map(candidates.indices.map { $0 }) { i in
-            SparseEncoding.encode(candidates[i].tensor, values: candidates[i].values, indexBits: candidates[i].indexBits)
-        }) { sparseEncodings[id] = encoding }
+        for (id, encoding) in zip(
+            candidates.map(\.id),
+            Parallel.map(candidates.indices.map { $0 }) { i in
+                SparseEncoding.encode(candidates[i].tensor, values: candidates[i].values, indexBits: candidates[i].indexBits)
+            })
+        { sparseEncodings[id] = encoding }
         for id in order {
             guard let s = working[id] else { continue }
             var tensor = provisional(id, s)

@@ -51,27 +51,31 @@ enum StructuredPruning {
 
     /// Where a layer's neurons sit in its tensors.
     struct Plan {
-        var producer: Int              // node index
+        var producer: Int  // node index
         var weight: TensorID
-        var neuronAxis: Int            // in the producer's weight
+        var neuronAxis: Int  // in the producer's weight
         var bias: TensorID?
         var consumer: Int
         var consumerWeight: TensorID
-        var inputAxis: Int             // in the consumer's weight
+        var inputAxis: Int  // in the consumer's weight
         var activation: String?
-        var droppedValues: [String]    // value_info entries that no longer fit
+        var droppedValues: [String]  // value_info entries that no longer fit
     }
 
     static func apply(_ options: StructuredOptions, selector: TensorSelector, to run: inout CompressionRun, step: Int) throws {
         guard var graph = run.model.graph else {
-            run.skipped.append(.init(step: step, action: "structured", target: "*",
-                                     reason: "structured pruning rewrites a computation graph; this \(run.model.format.rawValue) model has none (Keras configs are not rewritten)"))
+            run.skipped.append(
+                .init(
+                    step: step, action: "structured", target: "*",
+                    reason:
+                        "structured pruning rewrites a computation graph; this \(run.model.format.rawValue) model has none (Keras configs are not rewritten)"))
             return
         }
         var plans: [Plan] = []
         for (index, node) in graph.nodes.enumerated() where layers.contains(node.opType) && node.domain.isEmpty {
             guard node.inputs.count >= 2, let weight = initializer(named: node.inputs[1], in: graph, model: run.model),
-                  selector.matches(run.model.tensors[weight]) else { continue }
+                selector.matches(run.model.tensors[weight])
+            else { continue }
             let label = node.name.isEmpty ? "\(node.opType)#\(index)" : node.name
             switch plan(producer: index, weight: weight, graph: graph, model: run.model) {
             case .success(let plan):
@@ -89,8 +93,10 @@ enum StructuredPruning {
             let node = graph.nodes[plan.producer]
             let label = node.name.isEmpty ? "\(node.opType)#\(plan.producer)" : node.name
             if options.criterion == .merge, let activation = plan.activation, activation != "Relu", activation != "LeakyRelu" {
-                run.skipped.append(.init(step: step, action: "structured", target: label,
-                                         reason: "merging neurons needs a ReLU (positively homogeneous) between the layers; found \(activation)"))
+                run.skipped.append(
+                    .init(
+                        step: step, action: "structured", target: label,
+                        reason: "merging neurons needs a ReLU (positively homogeneous) between the layers; found \(activation)"))
                 continue
             }
             var weight = run.model.tensors[plan.weight]
@@ -99,7 +105,8 @@ enum StructuredPruning {
             let neurons = weight.shape[plan.neuronAxis]
             let remove = min(neurons - 1, Int(options.fraction * Double(neurons)))
             guard remove > 0 else {
-                run.skipped.append(.init(step: step, action: "structured", target: label, reason: "fraction \(options.fraction) of \(neurons) neurons removes none"))
+                run.skipped.append(
+                    .init(step: step, action: "structured", target: label, reason: "fraction \(options.fraction) of \(neurons) neurons removes none"))
                 continue
             }
             let biasValues = plan.bias.map { run.model.tensors[$0].floatValues() }
@@ -112,8 +119,9 @@ enum StructuredPruning {
                 }
                 removed = Array((0..<neurons).sorted { (norms[$0], $0) < (norms[$1], $1) }.prefix(remove))
             case .merge:
-                removed = merge(remove: remove, weight: weightValues, weightShape: weight.shape, neuronAxis: plan.neuronAxis,
-                                bias: biasValues, consumer: &consumerValues, consumerShape: consumerWeight.shape, inputAxis: plan.inputAxis)
+                removed = merge(
+                    remove: remove, weight: weightValues, weightShape: weight.shape, neuronAxis: plan.neuronAxis,
+                    bias: biasValues, consumer: &consumerValues, consumerShape: consumerWeight.shape, inputAxis: plan.inputAxis)
             }
             let drop = Set(removed)
             let before = weight.storedBytes + consumerWeight.storedBytes + (plan.bias.map { run.model.tensors[$0].storedBytes } ?? 0)
@@ -135,15 +143,19 @@ enum StructuredPruning {
             graph.valueInfo.removeAll { plan.droppedValues.contains($0.name) }
             let consumerNode = graph.nodes[plan.consumer]
             let consumerLabel = consumerNode.name.isEmpty ? "\(consumerNode.opType)#\(plan.consumer)" : consumerNode.name
-            run.passes.append(.init(
-                step: step, action: "structured", tensor: weight.name, elements: weight.count, kept: weight.count,
-                bitsPerWeight: Double(weight.dtype.bitWidth), bytesBefore: before, bytesAfter: after, error: nil,
-                detail: "removed \(remove) of \(neurons) neurons of `\(label)` (\((options.criterion ?? .l2).rawValue)); inputs of `\(consumerLabel)` (\(consumerWeight.name)) removed to match"))
+            run.passes.append(
+                .init(
+                    step: step, action: "structured", tensor: weight.name, elements: weight.count, kept: weight.count,
+                    bitsPerWeight: Double(weight.dtype.bitWidth), bytesBefore: before, bytesAfter: after, error: nil,
+                    detail:
+                        "removed \(remove) of \(neurons) neurons of `\(label)` (\((options.criterion ?? .l2).rawValue)); inputs of `\(consumerLabel)` (\(consumerWeight.name)) removed to match"
+                ))
         }
         run.model.graph = graph
     }
 
-    enum Refusal: Error { case reason(String)
+    enum Refusal: Error {
+        case reason(String)
         var message: String { if case .reason(let text) = self { return text }; return "" }
     }
 
@@ -194,7 +206,9 @@ enum StructuredPruning {
         var bias: TensorID?
         switch node.opType {
         case "Gemm":
-            guard integer(node, "transA", default: 0) == 0, shape.count == 2 else { return .failure(.reason("Gemm with transA = 1 or a weight that is not 2-D")) }
+            guard integer(node, "transA", default: 0) == 0, shape.count == 2 else {
+                return .failure(.reason("Gemm with transA = 1 or a weight that is not 2-D"))
+            }
             neuronAxis = integer(node, "transB", default: 0) == 1 ? 0 : 1
         case "MatMul":
             guard shape.count == 2 else { return .failure(.reason("MatMul weight is not 2-D")) }
@@ -206,7 +220,8 @@ enum StructuredPruning {
         let neurons = shape[neuronAxis]
         if node.inputs.count > 2, !node.inputs[2].isEmpty {
             guard let id = initializer(named: node.inputs[2], in: graph, model: model), model.tensors[id].shape == [neurons],
-                  model.tensors[id].dtype.isFloatingPoint else {
+                model.tensors[id].dtype.isFloatingPoint
+            else {
                 return .failure(.reason("its bias is not a per-neuron initializer of shape [\(neurons)]"))
             }
             if readers(of: node.inputs[2], in: graph).count != 1 { return .failure(.reason("its bias is shared with another node")) }
@@ -221,7 +236,9 @@ enum StructuredPruning {
         var consumerIndex = readerIndices[0]
         let next = graph.nodes[consumerIndex]
         if activations.contains(next.opType), next.domain.isEmpty {
-            guard let activated = next.outputs.first, !outputs.contains(activated) else { return .failure(.reason("the activation's output is a graph output")) }
+            guard let activated = next.outputs.first, !outputs.contains(activated) else {
+                return .failure(.reason("the activation's output is a graph output"))
+            }
             if next.inputs.dropFirst().contains(where: { !$0.isEmpty }) && next.opType != "Clip" {
                 return .failure(.reason("the \(next.opType) after it has more than one input"))
             }
@@ -254,12 +271,19 @@ enum StructuredPruning {
             guard node.opType == "Conv" else { return .failure(.reason("a dense layer feeding a convolution")) }
             inputAxis = 1
         }
-        if node.opType == "Conv", consumer.opType != "Conv" { return .failure(.reason("a convolution feeding a dense layer (its channels spread over many inputs)")) }
-        guard consumerShape.count > inputAxis, consumerShape[inputAxis] == neurons else {
-            return .failure(.reason("the consumer's weight has \(consumerShape.count > inputAxis ? consumerShape[inputAxis] : 0) inputs, not the \(neurons) this layer produces"))
+        if node.opType == "Conv", consumer.opType != "Conv" {
+            return .failure(.reason("a convolution feeding a dense layer (its channels spread over many inputs)"))
         }
-        return .success(Plan(producer: producer, weight: weight, neuronAxis: neuronAxis, bias: bias, consumer: consumerIndex,
-                             consumerWeight: consumerWeight, inputAxis: inputAxis, activation: activation, droppedValues: dropped))
+        guard consumerShape.count > inputAxis, consumerShape[inputAxis] == neurons else {
+            return .failure(
+                .reason(
+                    "the consumer's weight has \(consumerShape.count > inputAxis ? consumerShape[inputAxis] : 0) inputs, not the \(neurons) this layer produces"
+                ))
+        }
+        return .success(
+            Plan(
+                producer: producer, weight: weight, neuronAxis: neuronAxis, bias: bias, consumer: consumerIndex,
+                consumerWeight: consumerWeight, inputAxis: inputAxis, activation: activation, droppedValues: dropped))
     }
 
     // MARK: Tensor surgery
@@ -273,7 +297,7 @@ enum StructuredPruning {
         let (outer, size, inner) = split(shape, axis: axis)
         var result: [Float] = []
         result.reserveCapacity(outer * inner)
-        for o in 0..<outer { result += values[(o * size + index) * inner ..< (o * size + index + 1) * inner] }
+        for o in 0..<outer { result += values[(o * size + index) * inner..<(o * size + index + 1) * inner] }
         return result
     }
 
@@ -283,7 +307,7 @@ enum StructuredPruning {
         result.reserveCapacity(values.count)
         for o in 0..<outer {
             for i in 0..<size where !drop.contains(i) {
-                result += values[(o * size + i) * inner ..< (o * size + i + 1) * inner]
+                result += values[(o * size + i) * inner..<(o * size + i + 1) * inner]
             }
         }
         var newShape = shape
@@ -294,8 +318,10 @@ enum StructuredPruning {
     /// Srinivas & Babu's data-free merging: repeatedly remove the neuron j whose removal costs least,
     /// saliency ‖a_j‖² · ‖w_i − w_j‖² (w: incoming weights and bias, a: outgoing weights), and add
     /// its outgoing weights to its twin i. Returns the removed neurons.
-    static func merge(remove: Int, weight: [Float], weightShape: [Int], neuronAxis: Int, bias: [Float]?,
-                      consumer: inout [Float], consumerShape: [Int], inputAxis: Int) -> [Int] {
+    static func merge(
+        remove: Int, weight: [Float], weightShape: [Int], neuronAxis: Int, bias: [Float]?,
+        consumer: inout [Float], consumerShape: [Int], inputAxis: Int
+    ) -> [Int] {
         let n = weightShape[neuronAxis]
         let incoming = (0..<n).map { j in slice(weight, shape: weightShape, axis: neuronAxis, index: j) + (bias.map { [$0[j]] } ?? []) }
         var outgoingNorm = (0..<n).map { j in slice(consumer, shape: consumerShape, axis: inputAxis, index: j).reduce(0.0) { $0 + Double($1) * Double($1) } }

@@ -16,8 +16,10 @@ public struct TensorSelector: Sendable, Codable, Equatable {
     public var maxElements: Int?
     public var minRank: Int?
 
-    public init(names: [String]? = nil, exclude: [String]? = nil, ops: [String]? = nil,
-                minElements: Int? = nil, maxElements: Int? = nil, minRank: Int? = nil) {
+    public init(
+        names: [String]? = nil, exclude: [String]? = nil, ops: [String]? = nil,
+        minElements: Int? = nil, maxElements: Int? = nil, minRank: Int? = nil
+    ) {
         self.names = names
         self.exclude = exclude
         self.ops = ops
@@ -56,10 +58,15 @@ public struct TensorSelector: Sendable, Codable, Equatable {
         let p = Array(pattern), t = Array(text)
         var pi = 0, ti = 0, star = -1, mark = 0
         while ti < t.count {
-            if pi < p.count, p[pi] == "?" || p[pi] == t[ti] { pi += 1; ti += 1 }
-            else if pi < p.count, p[pi] == "*" { star = pi; mark = ti; pi += 1 }
-            else if star >= 0 { pi = star + 1; mark += 1; ti = mark }
-            else { return false }
+            if pi < p.count, p[pi] == "?" || p[pi] == t[ti] {
+                pi += 1; ti += 1
+            } else if pi < p.count, p[pi] == "*" {
+                star = pi; mark = ti; pi += 1
+            } else if star >= 0 {
+                pi = star + 1; mark += 1; ti = mark
+            } else {
+                return false
+            }
         }
         while pi < p.count, p[pi] == "*" { pi += 1 }
         return pi == p.count

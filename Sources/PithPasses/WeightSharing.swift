@@ -67,7 +67,9 @@ enum WeightSharing {
             var result: KMeansResult
             if (options.mode ?? .lloyd) == .optimal {
                 guard let optimum = kmeans.optimal(k: k) else {
-                    throw PassError(.tooExpensive, "tensor `\(tensor)`: the exact k-means optimum for \(survivors.count) values and \(k) clusters exceeds the work limit; use mode lloyd")
+                    throw PassError(
+                        .tooExpensive,
+                        "tensor `\(tensor)`: the exact k-means optimum for \(survivors.count) values and \(k) clusters exceeds the work limit; use mode lloyd")
                 }
                 result = optimum
             } else {
@@ -88,7 +90,8 @@ enum WeightSharing {
         // Tables of one codebook share a length: pad short ones (fewer distinct values) with their last entry.
         let width = tables.map(\.count).max() ?? 1
         let centroids = tables.flatMap { $0 + Array(repeating: $0.last ?? 0, count: width - $0.count) }
-        let codebook = CodebookStorage(bits: options.bits, centroids: centroids, channels: channels, axis: layout.axis, indices: indices, zeroIsReserved: hasZeros)
+        let codebook = CodebookStorage(
+            bits: options.bits, centroids: centroids, channels: channels, axis: layout.axis, indices: indices, zeroIsReserved: hasZeros)
         let mode = (options.mode ?? .lloyd) == .optimal ? "optimal" : "\((options.initialization ?? .linear).rawValue) init, \(iterations) iterations"
         return (codebook, "k-means \(k) clusters\(hasZeros ? " + exact zero" : "")\(channels > 1 ? " × \(channels) channels" : ""), \(mode), SSE \(objective)")
     }

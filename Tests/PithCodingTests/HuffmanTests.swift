@@ -30,7 +30,8 @@ func skewed(_ n: Int, alphabet: Int, seed: UInt64) -> [UInt16] {
             var g = Generator(state: seed)
             let alphabet = [1, 2, 3, 16, 64, 256, 1000, 2048][Int(seed) % 8]
             let n = Int.random(in: 0...20_000, using: &g)
-            let symbols: [UInt16] = seed % 3 == 0
+            let symbols: [UInt16] =
+                seed % 3 == 0
                 ? (0..<n).map { _ in UInt16.random(in: 0..<UInt16(alphabet), using: &g) }
                 : skewed(n, alphabet: alphabet, seed: seed)
             let frequencies = HuffmanCode.histogram(symbols, alphabetSize: alphabet)
@@ -93,8 +94,8 @@ func skewed(_ n: Int, alphabet: Int, seed: UInt64) -> [UInt16] {
     }
 
     @Test func corruptTablesAndStreamsAreRejected() throws {
-        #expect(throws: CodingError.self) { try HuffmanCode(lengths: [1, 1, 1]) }      // Kraft 3/2
-        #expect(throws: CodingError.self) { try HuffmanCode(lengths: [16, 1]) }        // too long
+        #expect(throws: CodingError.self) { try HuffmanCode(lengths: [1, 1, 1]) }  // Kraft 3/2
+        #expect(throws: CodingError.self) { try HuffmanCode(lengths: [16, 1]) }  // too long
         let symbols = skewed(1000, alphabet: 20, seed: 3)
         let code = try HuffmanCode(lengths: HuffmanCode.codeLengths(frequencies: HuffmanCode.histogram(symbols, alphabetSize: 20)))
         let encoded = code.encode(symbols)
@@ -144,8 +145,10 @@ func skewed(_ n: Int, alphabet: Int, seed: UInt64) -> [UInt16] {
         bytes.withUnsafeBytes { all in
             for start in 0..<9 {
                 for count in [0, 1, 7, 8, 9, 15, 16, 63, 64, 65, 1000, 4096] {
-                    let slice = UnsafeRawBufferPointer(rebasing: all[start ..< start + count])
-                    #expect(CRC32C.checksum(slice, continuing: 0x1234_5678) == CRC32C.softwareChecksum(slice, continuing: 0x1234_5678), "start \(start) count \(count)")
+                    let slice = UnsafeRawBufferPointer(rebasing: all[start..<start + count])
+                    #expect(
+                        CRC32C.checksum(slice, continuing: 0x1234_5678) == CRC32C.softwareChecksum(slice, continuing: 0x1234_5678),
+                        "start \(start) count \(count)")
                 }
             }
         }
@@ -208,7 +211,9 @@ func skewed(_ n: Int, alphabet: Int, seed: UInt64) -> [UInt16] {
                 let decoder = try HuffmanDecoder(code)
                 let encoded = HuffmanStreams.encode(symbols, code: code)
                 var decoded = [UInt8](repeating: 0, count: n)
-                try encoded.withUnsafeBytes { input in try decoded.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: decoder) } }
+                try encoded.withUnsafeBytes { input in
+                    try decoded.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: decoder) }
+                }
                 #expect(decoded == symbols, "n \(n)")
             }
         }
@@ -233,7 +238,7 @@ func skewed(_ n: Int, alphabet: Int, seed: UInt64) -> [UInt16] {
                             let outputs = (0..<4).map { k in
                                 let start = k * reader.quarter + reader.done
                                 let length = max(0, min(run, reader.symbols(inStream: k) - reader.done))
-                                return UnsafeMutableBufferPointer(rebasing: out[min(start, n) ..< min(start, n) + length])
+                                return UnsafeMutableBufferPointer(rebasing: out[min(start, n)..<min(start, n) + length])
                             }
                             try reader.decodeNext(run, into: outputs)
                         }
@@ -251,7 +256,9 @@ func skewed(_ n: Int, alphabet: Int, seed: UInt64) -> [UInt16] {
                         var scratch = [UInt8](repeating: 0, count: 4 * 64)
                         try scratch.withUnsafeMutableBufferPointer { out in
                             while reader.done < reader.quarter {
-                                let outputs = (0..<4).map { k in UnsafeMutableBufferPointer(rebasing: out[k * 64 ..< k * 64 + max(0, min(64, reader.symbols(inStream: k) - reader.done))]) }
+                                let outputs = (0..<4).map { k in
+                                    UnsafeMutableBufferPointer(rebasing: out[k * 64..<k * 64 + max(0, min(64, reader.symbols(inStream: k) - reader.done))])
+                                }
                                 try reader.decodeNext(64, into: outputs)
                             }
                         }
@@ -277,13 +284,17 @@ func skewed(_ n: Int, alphabet: Int, seed: UInt64) -> [UInt16] {
                 let symbols = [UInt8](repeating: 0, count: count)
                 var encoded = HuffmanStreams.encode(symbols, code: code)
                 var decoded = [UInt8](repeating: 9, count: count)
-                try encoded.withUnsafeBytes { input in try decoded.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: decoder) } }
+                try encoded.withUnsafeBytes { input in
+                    try decoded.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: decoder) }
+                }
                 #expect(decoded == symbols)
                 // Stream 1's bytes all ones: every lookup meets the pattern 11.
                 let first = Int(UInt32(encoded[0]) | UInt32(encoded[1]) << 8)
-                for i in HuffmanStreams.headerBytes ..< HuffmanStreams.headerBytes + first { encoded[i] = 0xFF }
+                for i in HuffmanStreams.headerBytes..<HuffmanStreams.headerBytes + first { encoded[i] = 0xFF }
                 #expect(throws: CodingError.self) {
-                    try encoded.withUnsafeBytes { input in try decoded.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: decoder) } }
+                    try encoded.withUnsafeBytes { input in
+                        try decoded.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: decoder) }
+                    }
                 }
             }
         }
@@ -299,14 +310,18 @@ func skewed(_ n: Int, alphabet: Int, seed: UInt64) -> [UInt16] {
         var rejected = 0
         for cut in 0..<encoded.count {
             do {
-                try Array(encoded.prefix(cut)).withUnsafeBytes { input in try output.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: decoder) } }
+                try Array(encoded.prefix(cut)).withUnsafeBytes { input in
+                    try output.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: decoder) }
+                }
             } catch { rejected += 1 }
         }
         #expect(rejected >= encoded.count - 8)  // only the last byte or so may still hold every symbol
         for bit in stride(from: 0, to: HuffmanStreams.headerBytes * 8, by: 1) {
             var flipped = encoded
             flipped[bit / 8] ^= 1 << UInt8(bit % 8)
-            _ = try? flipped.withUnsafeBytes { input in try output.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: decoder) } }
+            _ = try? flipped.withUnsafeBytes { input in
+                try output.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(input, into: $0, decoder: decoder) }
+            }
         }
     }
 }

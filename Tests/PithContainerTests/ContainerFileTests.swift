@@ -25,7 +25,13 @@ import PithIR
     }
 
     @Test func aWrittenContainerOpensFromItsFile() throws {
-        let model = Model(format: .onnx, tensors: [Tensor(name: "w", dtype: .float32, shape: [3], storage: .dense(TensorBuffer(values: [Float](arrayLiteral: 1, 2, 3))), origin: .initializer(graph: .main))])
+        let model = Model(
+            format: .onnx,
+            tensors: [
+                Tensor(
+                    name: "w", dtype: .float32, shape: [3], storage: .dense(TensorBuffer(values: [Float](arrayLiteral: 1, 2, 3))),
+                    origin: .initializer(graph: .main))
+            ])
         let bytes = try ContainerWriter.encode(model).bytes
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pith-file-\(getpid()).pith").path
         try Data(bytes).write(to: URL(fileURLWithPath: path))

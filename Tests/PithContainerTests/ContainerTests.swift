@@ -18,18 +18,23 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
         let weights = randomFloats(3000, seed: 1)
         let sparseValues = weights.enumerated().map { $0.offset % 7 == 0 ? $0.element : 0 }
         var tensors: [Tensor] = [
-            Tensor(name: "w", dtype: .float32, shape: [30, 100], storage: .dense(TensorBuffer(values: weights)), origin: .initializer(graph: .main),
-                   consumer: Consumer(op: "Gemm", name: "fc")),
+            Tensor(
+                name: "w", dtype: .float32, shape: [30, 100], storage: .dense(TensorBuffer(values: weights)), origin: .initializer(graph: .main),
+                consumer: Consumer(op: "Gemm", name: "fc")),
             Tensor(name: "w-again", dtype: .float32, shape: [30, 100], storage: .dense(TensorBuffer(values: weights)), origin: .initializer(graph: .main)),
-            Tensor(name: "h", dtype: .float16, shape: [4, 5], storage: .dense(TensorBuffer(values: (0..<20).map { UInt16($0 * 977) })), origin: .dataset(path: "h")),
+            Tensor(
+                name: "h", dtype: .float16, shape: [4, 5], storage: .dense(TensorBuffer(values: (0..<20).map { UInt16($0 * 977) })), origin: .dataset(path: "h")
+            ),
             Tensor(name: "q4", dtype: .int4, shape: [5], storage: .dense(TensorBuffer(bytes: [0x21, 0x43, 0x05])), origin: .dataset(path: "q4")),
             Tensor(name: "s", dtype: .string, shape: [2], storage: .strings([[104, 105], []]), origin: .dataset(path: "s")),
             Tensor(name: "empty", dtype: .float32, shape: [0, 3], storage: .dense(TensorBuffer(count: 0) { _ in }), origin: .dataset(path: "e")),
         ]
-        let codebook = CodebookStorage(bits: 3, centroids: [0, 0.1, -0.1, 0.2, 0.05, -0.05, 0.3, -0.3], channels: 1, indices: (0..<3000).map { UInt8($0 % 8) }, zeroIsReserved: true)
+        let codebook = CodebookStorage(
+            bits: 3, centroids: [0, 0.1, -0.1, 0.2, 0.05, -0.05, 0.3, -0.3], channels: 1, indices: (0..<3000).map { UInt8($0 % 8) }, zeroIsReserved: true)
         tensors.append(Tensor(name: "c", dtype: .float32, shape: [30, 100], storage: .codebook(codebook), origin: .initializer(graph: .main)))
-        let quantized = QuantizedStorage(scheme: .linear(bits: 8, signed: true), scales: (0..<30).map { Float($0 + 1) / 100 },
-                                         zeroPoints: (0..<30).map { Int32($0 % 5) }, axis: 0, codes: (0..<3000).map { Int32($0 % 256) - 128 })
+        let quantized = QuantizedStorage(
+            scheme: .linear(bits: 8, signed: true), scales: (0..<30).map { Float($0 + 1) / 100 },
+            zeroPoints: (0..<30).map { Int32($0 % 5) }, axis: 0, codes: (0..<3000).map { Int32($0 % 256) - 128 })
         tensors.append(Tensor(name: "q", dtype: .float32, shape: [30, 100], storage: .quantized(quantized), origin: .initializer(graph: .main)))
         var entries: [UInt16] = [], starts = [0], kept: [Float] = []
         for row in 0..<30 {
@@ -39,17 +44,23 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
             }
             starts.append(entries.count)
         }
-        let sparse = SparseStorage(rows: 30, columns: 100, indexBits: 8, rowStarts: starts, gaps: entries, fillers: 0, values: .dense(TensorBuffer(values: kept)))
+        let sparse = SparseStorage(
+            rows: 30, columns: 100, indexBits: 8, rowStarts: starts, gaps: entries, fillers: 0, values: .dense(TensorBuffer(values: kept)))
         tensors.append(Tensor(name: "sp", dtype: .float32, shape: [30, 100], storage: .sparse(sparse), origin: .initializer(graph: .main)))
         // Factored weights of every method.
         let lowRank = FactoredStorage(method: .lowRank(rank: 3), rows: 30, columns: 100, factors: [randomFloats(90, seed: 2), randomFloats(300, seed: 3)])
         tensors.append(Tensor(name: "svd", dtype: .float32, shape: [30, 100], storage: .factored(lowRank), origin: .initializer(graph: .main)))
-        let train = FactoredStorage(method: .tensorTrain(rowFactors: [5, 6], columnFactors: [10, 10], ranks: [1, 4, 1]), rows: 30, columns: 100,
-                                    factors: [randomFloats(200, seed: 4), randomFloats(240, seed: 5)])
+        let train = FactoredStorage(
+            method: .tensorTrain(rowFactors: [5, 6], columnFactors: [10, 10], ranks: [1, 4, 1]), rows: 30, columns: 100,
+            factors: [randomFloats(200, seed: 4), randomFloats(240, seed: 5)])
         tensors.append(Tensor(name: "tt", dtype: .float32, shape: [30, 100], storage: .factored(train), origin: .initializer(graph: .main)))
-        tensors.append(Tensor(name: "circ", dtype: .float32, shape: [8, 8], storage: .factored(FactoredStorage(method: .circulant, rows: 8, columns: 8, factors: [randomFloats(8, seed: 6)])),
-                              origin: .initializer(graph: .main)))
-        let separable = FactoredStorage(method: .separable(rank: 2), rows: 4, columns: 27, factors: [randomFloats(24, seed: 7), randomFloats(24, seed: 8), randomFloats(24, seed: 9)])
+        tensors.append(
+            Tensor(
+                name: "circ", dtype: .float32, shape: [8, 8],
+                storage: .factored(FactoredStorage(method: .circulant, rows: 8, columns: 8, factors: [randomFloats(8, seed: 6)])),
+                origin: .initializer(graph: .main)))
+        let separable = FactoredStorage(
+            method: .separable(rank: 2), rows: 4, columns: 27, factors: [randomFloats(24, seed: 7), randomFloats(24, seed: 8), randomFloats(24, seed: 9)])
         tensors.append(Tensor(name: "sep", dtype: .float32, shape: [4, 3, 3, 3], storage: .factored(separable), origin: .initializer(graph: .main)))
         var metadata = ModelMetadata()
         metadata.producerName = "test"
@@ -83,9 +94,9 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
     @Test func damagedContainersAreRefused() throws {
         let (bytes, manifest) = try ContainerWriter.encode(model(), skeleton: nil)
         func refused(_ data: [UInt8]) -> Bool {
-            do { _ = try data.withUnsafeBytes { try ContainerReader.read(bytes: $0, file: "damaged") }; return false }
-            catch let error as ContainerError { return error.description.hasPrefix("damaged: ") }
-            catch { return false }
+            do { _ = try data.withUnsafeBytes { try ContainerReader.read(bytes: $0, file: "damaged") }; return false } catch let error as ContainerError {
+                return error.description.hasPrefix("damaged: ")
+            } catch { return false }
         }
         for cut in stride(from: 0, to: bytes.count, by: 64) { #expect(refused(Array(bytes.prefix(cut))), "truncated at \(cut)") }
         for bit in 0..<(40 * 8) {
@@ -156,12 +167,17 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
         func uniform() -> Double { g = g &* 6364136223846793005 &+ 1442695040888963407; return (Double(g >> 11) + 0.5) / Double(1 << 53) }
         // Normal weights (Box–Muller): few exponents, near-random mantissas — the float-split case.
         let large = (0..<(13 * Reader.pieceElements + 123)).map { _ in Float(0.05 * (-2 * log(uniform())).squareRoot() * cos(2 * Double.pi * uniform())) }
-        model.tensors.append(Tensor(name: "large", dtype: .float32, shape: [large.count], storage: .dense(TensorBuffer(values: large)), origin: .initializer(graph: .main)))
+        model.tensors.append(
+            Tensor(name: "large", dtype: .float32, shape: [large.count], storage: .dense(TensorBuffer(values: large)), origin: .initializer(graph: .main)))
         let halves = (0..<(Reader.pieceElements + 7)).map { UInt16(truncatingIfNeeded: $0 &* 40503) }
-        model.tensors.append(Tensor(name: "bf", dtype: .bfloat16, shape: [halves.count], storage: .dense(TensorBuffer(values: halves)), origin: .initializer(graph: .main)))
+        model.tensors.append(
+            Tensor(name: "bf", dtype: .bfloat16, shape: [halves.count], storage: .dense(TensorBuffer(values: halves)), origin: .initializer(graph: .main)))
         var state: UInt64 = 3
-        let noise = (0..<70_000).map { _ in state = state &* 6364136223846793005 &+ 1; return UInt8(truncatingIfNeeded: state >> 56) }
-        model.tensors.append(Tensor(name: "noise", dtype: .uint8, shape: [noise.count], storage: .dense(TensorBuffer(bytes: noise)), origin: .initializer(graph: .main)))
+        let noise = (0..<70_000).map { _ in
+            state = state &* 6364136223846793005 &+ 1; return UInt8(truncatingIfNeeded: state >> 56)
+        }
+        model.tensors.append(
+            Tensor(name: "noise", dtype: .uint8, shape: [noise.count], storage: .dense(TensorBuffer(bytes: noise)), origin: .initializer(graph: .main)))
         let (bytes, manifest) = try ContainerWriter.encode(model, skeleton: nil)
         #expect(manifest.tensors.first { $0.name == "large" }?.encoding.kind == .floatSplit)
         #expect(manifest.tensors.first { $0.name == "noise" }?.encoding.kind == .dense)
@@ -178,7 +194,7 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
                 // Pieces in any order, each at its offset, covering the tensor once.
                 var streamed = [UInt8](repeating: 0, count: expected.bytes.count), covered = 0, pieces = 0
                 try file.denseBytes(index, worker: &worker) { offset, piece in
-                    streamed.replaceSubrange(offset ..< offset + piece.count, with: piece)
+                    streamed.replaceSubrange(offset..<offset + piece.count, with: piece)
                     covered += piece.count
                     pieces += 1
                 }
@@ -194,7 +210,9 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
     @Test func aDamagedStreamIsRefusedWhenItsTensorIsStreamed() throws {
         var model = ContainerRoundTripTests().model()
         let large = randomFloats(100_000, seed: 4)
-        model.tensors = [Tensor(name: "large", dtype: .float32, shape: [large.count], storage: .dense(TensorBuffer(values: large)), origin: .initializer(graph: .main))]
+        model.tensors = [
+            Tensor(name: "large", dtype: .float32, shape: [large.count], storage: .dense(TensorBuffer(values: large)), origin: .initializer(graph: .main))
+        ]
         var (bytes, manifest) = try ContainerWriter.encode(model, skeleton: nil)
         let stream = manifest.streams[manifest.tensors[0].encoding.streams![1]]
         bytes[stream.offset + stream.length / 2] ^= 0x10
@@ -231,7 +249,11 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
             let u = Double(state >> 11) / Double(1 << 53)
             return Float((u - 0.5) * 0.1)
         }
-        let model = Model(format: .onnx, tensors: [Tensor(name: "w", dtype: .float32, shape: [500, 100], storage: .dense(TensorBuffer(values: weights)), origin: .initializer(graph: .main))])
+        let model = Model(
+            format: .onnx,
+            tensors: [
+                Tensor(name: "w", dtype: .float32, shape: [500, 100], storage: .dense(TensorBuffer(values: weights)), origin: .initializer(graph: .main))
+            ])
         let (bytes, manifest) = try ContainerWriter.encode(model)
         #expect(manifest.tensors[0].encoding.kind == .floatSplit)
         #expect(bytes.count < weights.count * 4)

@@ -114,8 +114,10 @@ import PithTestSupport
     @Test func unknownSchemesMethodsAndCodingsAreRefusedByName() throws {
         let cases: [(bytes: [UInt8], phrase: String)] = [
             (container(encoding: #"{"kind":"quantized","scheme":"int3","streams":[0]}"#), "tensor `w`: quantization scheme `int3` is unknown"),
-            (container(encoding: #"{"kind":"factored","method":"wavelet","rows":2,"columns":1,"factors":[]}"#),
-             "tensor `w`: factorization method `wavelet` is unknown"),
+            (
+                container(encoding: #"{"kind":"factored","method":"wavelet","rows":2,"columns":1,"factors":[]}"#),
+                "tensor `w`: factorization method `wavelet` is unknown"
+            ),
             (container(encoding: #"{"kind":"dense","streams":[0]}"#, coding: "lz4"), "stream 0: coding `lz4` is not one this Pith knows (raw, huffman, zstd)"),
         ]
         for (bytes, phrase) in cases {

@@ -12,13 +12,14 @@ import Testing
     /// Loop body: s_out = s_in + step (step from the main graph), scanned = s_out · i, and the
     /// condition mean(s_out) < limit (limit from the main graph).
     func loopModel(trip: Bool, condition: Bool) -> Model {
-        let body = subgraph([
-            node("Add", ["s_in", "step"], ["s_out"]),
-            node("Cast", ["i"], ["fi"], [intAttr("to", 1)]),
-            node("Mul", ["s_out", "fi"], ["scanned"]),
-            node("ReduceMean", ["s_out"], ["mean"], [intAttr("keepdims", 0)]),
-            node("Less", ["mean", "limit"], ["c_out"]),
-        ], inputs: ["i", "c_in", "s_in"], outputs: ["c_out", "s_out", "scanned"])
+        let body = subgraph(
+            [
+                node("Add", ["s_in", "step"], ["s_out"]),
+                node("Cast", ["i"], ["fi"], [intAttr("to", 1)]),
+                node("Mul", ["s_out", "fi"], ["scanned"]),
+                node("ReduceMean", ["s_out"], ["mean"], [intAttr("keepdims", 0)]),
+                node("Less", ["mean", "limit"], ["c_out"]),
+            ], inputs: ["i", "c_in", "s_in"], outputs: ["c_out", "s_out", "scanned"])
         let nodes = [
             node("Mul", ["x", "x"], ["step"]),
             node("Loop", [trip ? "M" : "", condition ? "cond" : "", "sum0"], ["sum", "scans"], name: "loop", [Attribute(name: "body", value: .graph(body))]),
@@ -27,8 +28,10 @@ import Testing
     }
 
     func feeds(trip: Int64) -> [String: Value] {
-        ["x": Value(floats: [1, 2], shape: [2]), "M": int(trip), "cond": bool(true), "sum0": Value(floats: [0, 0], shape: [2]),
-         "limit": Value(floats: [5], shape: [])]
+        [
+            "x": Value(floats: [1, 2], shape: [2]), "M": int(trip), "cond": bool(true), "sum0": Value(floats: [0, 0], shape: [2]),
+            "limit": Value(floats: [5], shape: []),
+        ]
     }
 
     @Test func loopCarriesValuesReadsOuterScopeAndStacksScanOutputs() throws {
@@ -68,11 +71,21 @@ import Testing
             floatTensor("gate/else_branch/else_c", [2, 3, 4], shape: [3], origin: .nodeAttribute(graph: .main, node: "c", attribute: "value", index: 0)),
         ]
         let thenBranch = subgraph([node("Add", ["x", "then_w"], ["t"])], outputs: ["t"], initializers: [0])
-        let elseBranch = subgraph([Node(name: "c", opType: "Constant", inputs: [], outputs: ["else_c"], attributes: [Attribute(name: "value", value: .tensor(1))]),
-                                   node("Mul", ["x", "else_c"], ["e"])], outputs: ["e"])
-        let model = graphModel([node("If", ["cond"], ["y"], name: "gate", [Attribute(name: "then_branch", value: .graph(thenBranch)),
-                                                                           Attribute(name: "else_branch", value: .graph(elseBranch))])],
-                               inputs: ["cond", "x"], outputs: ["y"], tensors: tensors)
+        let elseBranch = subgraph(
+            [
+                Node(name: "c", opType: "Constant", inputs: [], outputs: ["else_c"], attributes: [Attribute(name: "value", value: .tensor(1))]),
+                node("Mul", ["x", "else_c"], ["e"]),
+            ], outputs: ["e"])
+        let model = graphModel(
+            [
+                node(
+                    "If", ["cond"], ["y"], name: "gate",
+                    [
+                        Attribute(name: "then_branch", value: .graph(thenBranch)),
+                        Attribute(name: "else_branch", value: .graph(elseBranch)),
+                    ])
+            ],
+            inputs: ["cond", "x"], outputs: ["y"], tensors: tensors)
         let evaluator = try ONNXEvaluator(model: model)
         let x = Value(floats: [1, 2, 3], shape: [3])
         #expect(try evaluator.run(["cond": bool(true), "x": x])[0].floats == [11, 22, 33])
@@ -85,15 +98,19 @@ import Testing
         let tensors = [intTensor("one", [1], shape: [], origin: .nodeAttribute(graph: .main, node: "one", attribute: "value", index: 0))]
         let thenBranch = subgraph([node("Add", ["acc_in", "bias"], ["t"])], outputs: ["t"])
         let elseBranch = subgraph([node("Sub", ["acc_in", "bias"], ["e"])], outputs: ["e"])
-        let body = subgraph([
-            Node(name: "one", opType: "Constant", inputs: [], outputs: ["one"], attributes: [Attribute(name: "value", value: .tensor(0))]),
-            node("Less", ["i", "one"], ["first"]),
-            node("If", ["first"], ["acc_out"], [Attribute(name: "then_branch", value: .graph(thenBranch)), Attribute(name: "else_branch", value: .graph(elseBranch))]),
-            node("Identity", ["c_in"], ["c_out"]),
-            node("Identity", ["acc_out"], ["seen"]),
-        ], inputs: ["i", "c_in", "acc_in"], outputs: ["c_out", "acc_out", "seen"])
-        let model = graphModel([node("Relu", ["b"], ["bias"]), node("Loop", ["M", "", "acc0"], ["acc", "trace"], [Attribute(name: "body", value: .graph(body))])],
-                               inputs: ["b", "M", "acc0"], outputs: ["acc", "trace"], tensors: tensors)
+        let body = subgraph(
+            [
+                Node(name: "one", opType: "Constant", inputs: [], outputs: ["one"], attributes: [Attribute(name: "value", value: .tensor(0))]),
+                node("Less", ["i", "one"], ["first"]),
+                node(
+                    "If", ["first"], ["acc_out"],
+                    [Attribute(name: "then_branch", value: .graph(thenBranch)), Attribute(name: "else_branch", value: .graph(elseBranch))]),
+                node("Identity", ["c_in"], ["c_out"]),
+                node("Identity", ["acc_out"], ["seen"]),
+            ], inputs: ["i", "c_in", "acc_in"], outputs: ["c_out", "acc_out", "seen"])
+        let model = graphModel(
+            [node("Relu", ["b"], ["bias"]), node("Loop", ["M", "", "acc0"], ["acc", "trace"], [Attribute(name: "body", value: .graph(body))])],
+            inputs: ["b", "M", "acc0"], outputs: ["acc", "trace"], tensors: tensors)
         let out = try ONNXEvaluator(model: model).run(["b": Value(floats: [2], shape: [1]), "M": int(3), "acc0": Value(floats: [0], shape: [1])])
         #expect(out[0].floats == [-2])
         #expect(out[1].shape == [3, 1] && out[1].floats == [2, 0, -2])
@@ -103,12 +120,15 @@ import Testing
         // xs [[1, 2, 3], [10, 20, 30]] scanned along axis 1 in reverse: slices [3, 30], [2, 20], [1, 10];
         // running sums [3, 30], [5, 50], [6, 60], stacked on axis 1.
         func run(outputDirection: Int) throws -> [Value] {
-            let body = subgraph([node("Add", ["s_in", "x_in"], ["s_out"]), node("Mul", ["s_out", "one"], ["y"])],
-                                inputs: ["s_in", "x_in"], outputs: ["s_out", "y"])
-            let scan = node("Scan", ["s0", "xs"], ["s", "ys"], [
-                Attribute(name: "body", value: .graph(body)), intAttr("num_scan_inputs", 1), intsAttr("scan_input_axes", [1]),
-                intsAttr("scan_input_directions", [1]), intsAttr("scan_output_axes", [-1]), intsAttr("scan_output_directions", [outputDirection]),
-            ])
+            let body = subgraph(
+                [node("Add", ["s_in", "x_in"], ["s_out"]), node("Mul", ["s_out", "one"], ["y"])],
+                inputs: ["s_in", "x_in"], outputs: ["s_out", "y"])
+            let scan = node(
+                "Scan", ["s0", "xs"], ["s", "ys"],
+                [
+                    Attribute(name: "body", value: .graph(body)), intAttr("num_scan_inputs", 1), intsAttr("scan_input_axes", [1]),
+                    intsAttr("scan_input_directions", [1]), intsAttr("scan_output_axes", [-1]), intsAttr("scan_output_directions", [outputDirection]),
+                ])
             let model = graphModel([scan], inputs: ["s0", "xs", "one"], outputs: ["s", "ys"], opset: 16)
             return try ONNXEvaluator(model: model).run([
                 "s0": Value(floats: [0, 0], shape: [2]), "xs": Value(floats: [1, 2, 3, 10, 20, 30], shape: [2, 3]), "one": Value(floats: [1], shape: []),
@@ -122,10 +142,13 @@ import Testing
 
     @Test func scan8RunsEachBatchEntry() throws {
         // Opset 8: batch axis first, sequence axis 1. Running sums per batch entry.
-        let body = subgraph([node("Add", ["s_in", "x_in"], ["s_out"]), node("Identity", ["s_out"], ["y"])], inputs: ["s_in", "x_in"], outputs: ["s_out", "y"])
+        let body = subgraph(
+            [node("Add", ["s_in", "x_in"], ["s_out"]), node("Identity", ["s_out"], ["y"])], inputs: ["s_in", "x_in"], outputs: ["s_out", "y"])
         let scan = node("Scan", ["", "s0", "xs"], ["s", "ys"], [Attribute(name: "body", value: .graph(body)), intAttr("num_scan_inputs", 1)])
         let model = graphModel([scan], inputs: ["s0", "xs"], outputs: ["s", "ys"], opset: 8)
-        let out = try ONNXEvaluator(model: model).run(["s0": Value(floats: [0, 100], shape: [2, 1]), "xs": Value(floats: [1, 2, 3, 4, 5, 6], shape: [2, 3, 1])])
+        let out = try ONNXEvaluator(model: model).run([
+            "s0": Value(floats: [0, 100], shape: [2, 1]), "xs": Value(floats: [1, 2, 3, 4, 5, 6], shape: [2, 3, 1]),
+        ])
         #expect(out[0].floats == [6, 115])
         #expect(out[1].shape == [2, 3, 1] && out[1].floats == [1, 3, 6, 104, 109, 115])
     }
@@ -140,17 +163,25 @@ import Testing
     }
 
     @Test func malformedGraphsAreRefusedBeforeRunning() {
-        refusal(graphModel([node("Add", ["x", "b"], ["a"], name: "first"), node("Relu", ["a"], ["b"], name: "second")], inputs: ["x"], outputs: ["b"]),
-                "cycle", "`first`", "`second`")
+        refusal(
+            graphModel([node("Add", ["x", "b"], ["a"], name: "first"), node("Relu", ["a"], ["b"], name: "second")], inputs: ["x"], outputs: ["b"]),
+            "cycle", "`first`", "`second`")
         refusal(graphModel([node("Relu", ["a"], ["a"], name: "self")], inputs: [], outputs: ["a"]), "cycle", "`self`")
         refusal(graphModel([node("Add", ["x", "nowhere"], ["y"], name: "adder")], inputs: ["x"], outputs: ["y"]), "`adder`", "`nowhere`")
-        refusal(graphModel([node("Relu", ["x"], ["y"], name: "one"), node("Neg", ["x"], ["y"], name: "two")], inputs: ["x"], outputs: ["y"]),
-                "`y`", "two nodes")
+        refusal(
+            graphModel([node("Relu", ["x"], ["y"], name: "one"), node("Neg", ["x"], ["y"], name: "two")], inputs: ["x"], outputs: ["y"]),
+            "`y`", "two nodes")
         refusal(graphModel([node("Relu", ["x"], ["y"])], inputs: ["x"], outputs: ["z"]), "graph output `z`")
         // A subgraph reading a name no enclosing graph defines.
         let branch = subgraph([node("Neg", ["ghost"], ["t"])], outputs: ["t"])
-        refusal(graphModel([node("If", ["c"], ["y"], name: "gate", [Attribute(name: "then_branch", value: .graph(branch)), Attribute(name: "else_branch", value: .graph(branch))])],
-                           inputs: ["c"], outputs: ["y"]), "`ghost`", "`gate`")
+        refusal(
+            graphModel(
+                [
+                    node(
+                        "If", ["c"], ["y"], name: "gate",
+                        [Attribute(name: "then_branch", value: .graph(branch)), Attribute(name: "else_branch", value: .graph(branch))])
+                ],
+                inputs: ["c"], outputs: ["y"]), "`ghost`", "`gate`")
     }
 
     @Test func nodesOutOfOrderAreRunInDependencyOrder() throws {
@@ -163,8 +194,9 @@ import Testing
     func model(outputs: [String]) -> Model {
         var frobnicate = node("Frobnicate", ["x"], ["b"], name: "frob")
         frobnicate.domain = "com.example"
-        return graphModel([node("Relu", ["x"], ["a"]), frobnicate, node("Neg", ["a"], ["c"]), node("Reshape", ["x", "bad"], ["d"])],
-                          inputs: ["x", "bad"], outputs: outputs)
+        return graphModel(
+            [node("Relu", ["x"], ["a"]), frobnicate, node("Neg", ["a"], ["c"]), node("Reshape", ["x", "bad"], ["d"])],
+            inputs: ["x", "bad"], outputs: outputs)
     }
 
     @Test func outputsNeedingAMissingOperatorAreSkippedAndNamed() throws {
@@ -173,7 +205,9 @@ import Testing
         let result = try evaluator.run(["x": x], outputs: nil)
         #expect(result.names == ["c"] && result["c"]?.floats == [0, -2])
         #expect(result.skipped.map(\.name) == ["b"])
-        #expect(result.skipped.first.map { $0.reason.kind == .unsupported && "\($0.reason)".contains("`com.example.Frobnicate`") && "\($0.reason)".contains("`b`") } == true)
+        #expect(
+            result.skipped.first.map { $0.reason.kind == .unsupported && "\($0.reason)".contains("`com.example.Frobnicate`") && "\($0.reason)".contains("`b`") }
+                == true)
         // Asked for by name, it is an error; so is every output at once.
         #expect { _ = try evaluator.run(["x": x], outputs: ["b"]) } throws: { ($0 as? EvalError)?.kind == .unsupported }
         #expect { _ = try evaluator.run(["x": x]) } throws: { "\($0)".contains("Frobnicate") }
@@ -196,14 +230,26 @@ import Testing
         var frobnicate = node("Frobnicate", ["x"], ["f"])
         frobnicate.domain = "com.example"
         let branch = subgraph([node("Neg", ["x"], ["t"]), node("Relu", ["f"], ["dead"])], outputs: ["t"])
-        let model = graphModel([frobnicate, node("If", ["c"], ["y"], [Attribute(name: "then_branch", value: .graph(branch)), Attribute(name: "else_branch", value: .graph(branch))])],
-                               inputs: ["c", "x"], outputs: ["y"])
+        let model = graphModel(
+            [
+                frobnicate,
+                node("If", ["c"], ["y"], [Attribute(name: "then_branch", value: .graph(branch)), Attribute(name: "else_branch", value: .graph(branch))]),
+            ],
+            inputs: ["c", "x"], outputs: ["y"])
         let out = try ONNXEvaluator(model: model).run(["c": Value(ints: [1], shape: [], dtype: .bool), "x": Value(floats: [2], shape: [1])])
         #expect(out[0].floats == [-2])
         // Reading a name nothing defines is still refused, needed or not.
         let ghostly = subgraph([node("Neg", ["x"], ["t"]), node("Relu", ["ghost"], ["dead"])], outputs: ["t"])
-        #expect { _ = try ONNXEvaluator(model: graphModel([node("If", ["c"], ["y"], [Attribute(name: "then_branch", value: .graph(ghostly)), Attribute(name: "else_branch", value: .graph(ghostly))])],
-                                                          inputs: ["c", "x"], outputs: ["y"])) } throws: { "\($0)".contains("`ghost`") }
+        #expect {
+            _ = try ONNXEvaluator(
+                model: graphModel(
+                    [
+                        node(
+                            "If", ["c"], ["y"],
+                            [Attribute(name: "then_branch", value: .graph(ghostly)), Attribute(name: "else_branch", value: .graph(ghostly))])
+                    ],
+                    inputs: ["c", "x"], outputs: ["y"]))
+        } throws: { "\($0)".contains("`ghost`") }
     }
 
     /// Splitting inputs into batches along axis 0 is only for graphs that treat axis 0 as samples.
@@ -223,8 +269,9 @@ import Testing
         var frobnicate = node("Frobnicate", ["s_in"], ["s_out"])
         frobnicate.domain = "com.example"
         let body = subgraph([frobnicate, node("Identity", ["c_in"], ["c_out"])], inputs: ["i", "c_in", "s_in"], outputs: ["c_out", "s_out"])
-        let model = graphModel([node("Loop", ["M", "", "s0"], ["s"], name: "loop", [Attribute(name: "body", value: .graph(body))]), node("Neg", ["s0"], ["n"])],
-                               inputs: ["M", "s0"], outputs: ["s", "n"])
+        let model = graphModel(
+            [node("Loop", ["M", "", "s0"], ["s"], name: "loop", [Attribute(name: "body", value: .graph(body))]), node("Neg", ["s0"], ["n"])],
+            inputs: ["M", "s0"], outputs: ["s", "n"])
         let result = try Evaluator(model: model).run([Value(ints: [2], shape: []), Value(floats: [1], shape: [1])], outputs: nil)
         #expect(result.names == ["n"] && result.values[0].floats == [-1])
         #expect(result.skipped.first.map { "\($0.reason)".contains("Loop node `loop` (body)") && "\($0.reason)".contains("com.example.Frobnicate") } == true)

@@ -32,16 +32,26 @@ func seeded(_ count: Int, seed: UInt64) -> [Float] {
         let ow = (wd + pads[1] + pads[3] - ((kw - 1) * dilation[1] + 1)) / stride[1] + 1
         var out = [Float](repeating: 0, count: n * m * oh * ow)
         let mg = m / group
-        for b in 0..<n { for f in 0..<m { for i in 0..<oh { for j in 0..<ow {
-            var sum: Float = 0
-            let g = f / mg
-            for k in 0..<cg { for a in 0..<kh { for bb in 0..<kw {
-                let y = i * stride[0] - pads[0] + a * dilation[0], xx = j * stride[1] - pads[1] + bb * dilation[1]
-                guard y >= 0, y < h, xx >= 0, xx < wd else { continue }
-                sum += x[((b * c + g * cg + k) * h + y) * wd + xx] * w[((f * cg + k) * kh + a) * kw + bb]
-            } } }
-            out[((b * m + f) * oh + i) * ow + j] = sum
-        } } } }
+        for b in 0..<n {
+            for f in 0..<m {
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        var sum: Float = 0
+                        let g = f / mg
+                        for k in 0..<cg {
+                            for a in 0..<kh {
+                                for bb in 0..<kw {
+                                    let y = i * stride[0] - pads[0] + a * dilation[0], xx = j * stride[1] - pads[1] + bb * dilation[1]
+                                    guard y >= 0, y < h, xx >= 0, xx < wd else { continue }
+                                    sum += x[((b * c + g * cg + k) * h + y) * wd + xx] * w[((f * cg + k) * kh + a) * kw + bb]
+                                }
+                            }
+                        }
+                        out[((b * m + f) * oh + i) * ow + j] = sum
+                    }
+                }
+            }
+        }
         return (out, [n, m, oh, ow])
     }
 
@@ -72,8 +82,9 @@ func seeded(_ count: Int, seed: UInt64) -> [Float] {
         let conv = try runNode("Conv", [Value(floats: x, shape: xShape), Value(floats: w, shape: wShape)], attributes: attributes)[0]
         let y = seeded(conv.count, seed: 5)
         // ConvTranspose's weight is [C_in of the transpose = M, C_out / group, k, k]: the same tensor.
-        let transposed = try runNode("ConvTranspose", [Value(floats: y, shape: conv.shape), Value(floats: w, shape: wShape)],
-                                     attributes: attributes + [Attribute(name: "output_shape", value: .ints([9, 8]))])[0]
+        let transposed = try runNode(
+            "ConvTranspose", [Value(floats: y, shape: conv.shape), Value(floats: w, shape: wShape)],
+            attributes: attributes + [Attribute(name: "output_shape", value: .ints([9, 8]))])[0]
         #expect(transposed.shape == xShape)
         let left = zip(conv.floats, y).reduce(0.0) { $0 + Double($1.0 * $1.1) }
         let right = zip(x, transposed.floats).reduce(0.0) { $0 + Double($1.0 * $1.1) }
@@ -82,9 +93,12 @@ func seeded(_ count: Int, seed: UInt64) -> [Float] {
 
     @Test func maxPoolWithIndicesAndCeilMode() throws {
         let x = Value(floats: (0..<25).map { Float(($0 * 7) % 25) }, shape: [1, 1, 5, 5])
-        let out = try runNode("MaxPool", [x], attributes: [
-            Attribute(name: "kernel_shape", value: .ints([2, 2])), Attribute(name: "strides", value: .ints([2, 2])), Attribute(name: "ceil_mode", value: .int(1)),
-        ], outputs: 2)
+        let out = try runNode(
+            "MaxPool", [x],
+            attributes: [
+                Attribute(name: "kernel_shape", value: .ints([2, 2])), Attribute(name: "strides", value: .ints([2, 2])),
+                Attribute(name: "ceil_mode", value: .int(1)),
+            ], outputs: 2)
         #expect(out[0].shape == [1, 1, 3, 3])
         for (value, index) in zip(out[0].floats, out[1].ints) { #expect(x.floats[Int(index)] == value) }
         // The last window of each row holds the last column only.
@@ -110,9 +124,9 @@ func seeded(_ count: Int, seed: UInt64) -> [Float] {
     @Test func softmaxRowsSumToOneAndOpsetChangesTheAxis() throws {
         let x = Value(floats: seeded(24, seed: 9), shape: [2, 3, 4])
         let new = try runNode("Softmax", [x])[0]  // opset 13+: along the last axis
-        for row in 0..<6 { #expect(abs(new.floats[row * 4 ..< row * 4 + 4].reduce(0, +) - 1) < 1e-6) }
+        for row in 0..<6 { #expect(abs(new.floats[row * 4..<row * 4 + 4].reduce(0, +) - 1) < 1e-6) }
         let old = try runNode("Softmax", [x], opset: 11)[0]  // opset < 13: flattened from axis 1
-        for batch in 0..<2 { #expect(abs(old.floats[batch * 12 ..< batch * 12 + 12].reduce(0, +) - 1) < 1e-6) }
+        for batch in 0..<2 { #expect(abs(old.floats[batch * 12..<batch * 12 + 12].reduce(0, +) - 1) < 1e-6) }
     }
 
     @Test func anOperatorOutsideTheSetIsNamed() throws {
@@ -167,7 +181,10 @@ func seeded(_ count: Int, seed: UInt64) -> [Float] {
             ("Conv", [x, w], [Attribute(name: "pads", value: .ints([1 << 20, 1 << 20, 1 << 20, 1 << 20]))], "larger than"),
             ("Conv", [x, w], [Attribute(name: "pads", value: .ints([-5, 0, 0, 0]))], "pads"),
             ("MaxPool", [x], [Attribute(name: "kernel_shape", value: .ints([0, 2]))], "kernel_shape"),
-            ("ConvTranspose", [x, Value(floats: seeded(3 * 2 * 3 * 3, seed: 3), shape: [3, 2, 3, 3])], [Attribute(name: "output_shape", value: .ints([5]))], "output_shape"),
+            (
+                "ConvTranspose", [x, Value(floats: seeded(3 * 2 * 3 * 3, seed: 3), shape: [3, 2, 3, 3])], [Attribute(name: "output_shape", value: .ints([5]))],
+                "output_shape"
+            ),
             ("MatMul", [Value(floats: [1], shape: []), Value(floats: [2], shape: [])], [], "rank"),
             ("Softmax", [Value(floats: [1], shape: [])], [], "rank"),
             ("Resize", [x, Value(floats: [], shape: [0]), Value(floats: [1, 1, 1e5, 1e5], shape: [4])], [], "larger than"),

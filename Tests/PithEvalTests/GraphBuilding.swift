@@ -11,7 +11,9 @@ func graphModel(_ nodes: [Node], inputs: [String], outputs: [String], tensors: [
 }
 
 /// Runs `nodes` as a graph fed `feeds` and returns `outputs`.
-func runGraph(_ nodes: [Node], feeds: [String: Value], outputs: [String], tensors: [Tensor] = [], initializers: [TensorID] = [], opset: Int64 = 17) throws -> [Value] {
+func runGraph(
+    _ nodes: [Node], feeds: [String: Value], outputs: [String], tensors: [Tensor] = [], initializers: [TensorID] = [], opset: Int64 = 17
+) throws -> [Value] {
     let model = graphModel(nodes, inputs: feeds.keys.sorted(), outputs: outputs, tensors: tensors, initializers: initializers, opset: opset)
     return try ONNXEvaluator(model: model).run(feeds)
 }

@@ -8,8 +8,10 @@ import Testing
 
     @Test func comparisonsBroadcastAndGiveBooleans() throws {
         let a = Value(floats: [1, 2, 3, .nan], shape: [2, 2]), b = Value(floats: [2, .nan], shape: [2])
-        let cases: [(String, [Int64])] = [("Equal", [0, 0, 0, 0]), ("Less", [1, 0, 0, 0]), ("Greater", [0, 0, 1, 0]),
-                                          ("LessOrEqual", [1, 0, 0, 0]), ("GreaterOrEqual", [0, 0, 1, 0])]
+        let cases: [(String, [Int64])] = [
+            ("Equal", [0, 0, 0, 0]), ("Less", [1, 0, 0, 0]), ("Greater", [0, 0, 1, 0]),
+            ("LessOrEqual", [1, 0, 0, 0]), ("GreaterOrEqual", [0, 0, 1, 0]),
+        ]
         for (op, want) in cases {
             let out = try runNode(op, [a, b])[0]
             #expect(out.dtype == .bool && out.shape == [2, 2] && out.ints == want, "\(op)")
@@ -36,32 +38,39 @@ import Testing
     @Test func splitForms() throws {
         let x = Value(floats: (0..<10).map(Float.init), shape: [2, 5])
         // Opset 18, num_outputs 3 on a length of 5: parts of 2, 2, 1.
-        let parts = try runGraph([node("Split", ["x"], ["a", "b", "c"], [intAttr("axis", 1), intAttr("num_outputs", 3)])], feeds: ["x": x], outputs: ["a", "b", "c"], opset: 18)
+        let parts = try runGraph(
+            [node("Split", ["x"], ["a", "b", "c"], [intAttr("axis", 1), intAttr("num_outputs", 3)])], feeds: ["x": x], outputs: ["a", "b", "c"], opset: 18)
         #expect(parts.map(\.shape) == [[2, 2], [2, 2], [2, 1]])
         #expect(parts[2].floats == [4, 9])
         // The split input (opset 13) and attribute (opset 11), with an empty part.
         let tensors = [intTensor("sizes", [0, 1, 4], shape: [3])]
-        let input = try runGraph([node("Split", ["x", "sizes"], ["a", "b", "c"], [intAttr("axis", -1)])], feeds: ["x": x], outputs: ["a", "b", "c"],
-                                 tensors: tensors, initializers: [0], opset: 13)
+        let input = try runGraph(
+            [node("Split", ["x", "sizes"], ["a", "b", "c"], [intAttr("axis", -1)])], feeds: ["x": x], outputs: ["a", "b", "c"],
+            tensors: tensors, initializers: [0], opset: 13)
         #expect(input.map(\.shape) == [[2, 0], [2, 1], [2, 4]] && input[1].floats == [0, 5])
         let attribute = try runGraph([node("Split", ["x"], ["a", "b"], [intsAttr("split", [1, 1])])], feeds: ["x": x], outputs: ["a", "b"], opset: 11)
         #expect(attribute[1].floats == [5, 6, 7, 8, 9])
-        #expect { _ = try runGraph([node("Split", ["x"], ["a", "b"], [intsAttr("split", [1, 3]), intAttr("axis", 1)])], feeds: ["x": x], outputs: ["a", "b"], opset: 11) }
-            throws: { "\($0)".contains("does not add up") }
+        #expect {
+            _ = try runGraph(
+                [node("Split", ["x"], ["a", "b"], [intsAttr("split", [1, 3]), intAttr("axis", 1)])], feeds: ["x": x], outputs: ["a", "b"], opset: 11)
+        } throws: { "\($0)".contains("does not add up") }
     }
 
     @Test func tensorsFromShapes() throws {
         let shape = Value(ints: [2, 3], shape: [2])
         let zeros = try runNode("ConstantOfShape", [shape])[0]
         #expect(zeros.dtype == .float32 && zeros.shape == [2, 3] && zeros.floats == [Float](repeating: 0, count: 6))
-        let seven = try runGraph([node("ConstantOfShape", ["s"], ["y"], [Attribute(name: "value", value: .tensor(0))])], feeds: ["s": shape], outputs: ["y"],
-                                 tensors: [intTensor("value", [7], shape: [1], origin: .nodeAttribute(graph: .main, node: "", attribute: "value", index: 0))])[0]
+        let seven = try runGraph(
+            [node("ConstantOfShape", ["s"], ["y"], [Attribute(name: "value", value: .tensor(0))])], feeds: ["s": shape], outputs: ["y"],
+            tensors: [intTensor("value", [7], shape: [1], origin: .nodeAttribute(graph: .main, node: "", attribute: "value", index: 0))])[0]
         #expect(seven.dtype == .int64 && seven.ints == [Int64](repeating: 7, count: 6))
         #expect(try runNode("ConstantOfShape", [Value(ints: [], shape: [0])])[0].shape == [])
         // Range: exact integer counts, including a negative delta; floats.
-        let r = try runNode("Range", [Value(ints: [10], shape: [], dtype: .int32), Value(ints: [-3], shape: [], dtype: .int32), Value(ints: [-4], shape: [], dtype: .int32)])[0]
+        let r = try runNode(
+            "Range", [Value(ints: [10], shape: [], dtype: .int32), Value(ints: [-3], shape: [], dtype: .int32), Value(ints: [-4], shape: [], dtype: .int32)])[0]
         #expect(r.dtype == .int32 && r.ints == [10, 6, 2, -2])
-        #expect(try runNode("Range", [Value(floats: [0.5], shape: []), Value(floats: [2], shape: []), Value(floats: [0.5], shape: [])])[0].floats == [0.5, 1, 1.5])
+        #expect(
+            try runNode("Range", [Value(floats: [0.5], shape: []), Value(floats: [2], shape: []), Value(floats: [0.5], shape: [])])[0].floats == [0.5, 1, 1.5])
         #expect(try runNode("Range", [Value(ints: [5], shape: []), Value(ints: [0], shape: []), Value(ints: [1], shape: [])])[0].count == 0)
         // Expand in both directions, Tile, Size, NonZero.
         let expanded = try runNode("Expand", [Value(floats: [1, 2, 3], shape: [3, 1]), Value(ints: [2, 1, 2], shape: [3])])[0]

@@ -56,13 +56,18 @@ import Testing
             }
             let inputs: [Value?] = c.inputs.map { t in
                 t.map { t in
-                    t.dtype == "int32" ? Value(ints: t.data.map { Int64($0) }, shape: t.shape, dtype: .int32) : Value(floats: t.data.map { Float($0) }, shape: t.shape)
+                    t.dtype == "int32"
+                        ? Value(ints: t.data.map { Int64($0) }, shape: t.shape, dtype: .int32) : Value(floats: t.data.map { Float($0) }, shape: t.shape)
                 }
             }
-            let outputs = try runGraph([Node(name: c.name, opType: c.op, inputs: c.inputs.map { $0?.name ?? "" },
-                                             outputs: c.outputs.indices.map { "y\($0)" }, attributes: attributes)],
-                                       feeds: Dictionary(uniqueKeysWithValues: zip(c.inputs, inputs).compactMap { t, v in t.map { ($0.name, v!) } }),
-                                       outputs: c.outputs.indices.map { "y\($0)" }, opset: c.opset)
+            let outputs = try runGraph(
+                [
+                    Node(
+                        name: c.name, opType: c.op, inputs: c.inputs.map { $0?.name ?? "" },
+                        outputs: c.outputs.indices.map { "y\($0)" }, attributes: attributes)
+                ],
+                feeds: Dictionary(uniqueKeysWithValues: zip(c.inputs, inputs).compactMap { t, v in t.map { ($0.name, v!) } }),
+                outputs: c.outputs.indices.map { "y\($0)" }, opset: c.opset)
             for (k, (have, want)) in zip(outputs, c.outputs).enumerated() {
                 #expect(have.shape == want.shape, "\(c.name) output \(k)")
                 let worst = zip(have.floats, want.data).map { abs(Double($0) - $1) - 1e-4 * abs($1) }.max() ?? 0
@@ -78,9 +83,11 @@ import Testing
         let w = Value(floats: [2], shape: [1, 1, 1]), r = Value(floats: [0.5], shape: [1, 1, 1])
         let b = Value(floats: [0.75, 0.25], shape: [1, 2])
         let lengths = Value(ints: [2, 1], shape: [2], dtype: .int32), h0 = Value(floats: [0, 4], shape: [1, 2, 1])
-        let out = try runNode("RNN", [x, w, r, b, lengths, h0], attributes: [
-            Attribute(name: "hidden_size", value: .int(1)), Attribute(name: "activations", value: .strings([Array("Relu".utf8)])),
-        ], outputs: 2)
+        let out = try runNode(
+            "RNN", [x, w, r, b, lengths, h0],
+            attributes: [
+                Attribute(name: "hidden_size", value: .int(1)), Attribute(name: "activations", value: .strings([Array("Relu".utf8)])),
+            ], outputs: 2)
         // Entry 0: h₁ = relu(2 + 0 + 1) = 3, h₂ = relu(4 + 1.5 + 1) = 6.5. Entry 1: h₁ = relu(-2 + 2 + 1) = 1.
         #expect(out[0].shape == [2, 1, 2, 1])
         #expect(out[0].floats == [3, 1, 6.5, 0])
@@ -94,8 +101,14 @@ import Testing
             ("LSTM", [x, w, r], [Attribute(name: "hidden_size", value: .int(3))], "W has shape", .invalid),
             ("LSTM", [x.reshaped([6]), w, r], [], "rank 3", .invalid),
             ("LSTM", [x, w, r], [Attribute(name: "direction", value: .string(Array("bidirectional".utf8)))], "W has shape", .invalid),
-            ("LSTM", [x, w, r], [Attribute(name: "activations", value: .strings(["Sigmoid", "Swish", "Tanh"].map { Array($0.utf8) }))], "`Swish`", .unsupported),
-            ("LSTM", [x, w, r], [Attribute(name: "activations", value: .strings(["Sigmoid", "Affine", "Tanh"].map { Array($0.utf8) }))], "activation_alpha", .unsupported),
+            (
+                "LSTM", [x, w, r], [Attribute(name: "activations", value: .strings(["Sigmoid", "Swish", "Tanh"].map { Array($0.utf8) }))], "`Swish`",
+                .unsupported
+            ),
+            (
+                "LSTM", [x, w, r], [Attribute(name: "activations", value: .strings(["Sigmoid", "Affine", "Tanh"].map { Array($0.utf8) }))], "activation_alpha",
+                .unsupported
+            ),
             ("GRU", [x, w, r], [], "W has shape", .invalid),
         ]
         for (op, inputs, attributes, phrase, kind) in cases {

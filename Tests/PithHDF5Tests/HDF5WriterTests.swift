@@ -46,8 +46,9 @@ import PithTestSupport
         try withTemporaryFolder { folder in
             let whole = folder + "/whole.h5", streamed = folder + "/streamed.h5"
             try HDF5Writer.write(model, to: whole)
-            try HDF5Writer.write(format: model.format, metadata: model.metadata, configuration: model.configuration,
-                                 placements: Self.placements(model), source: TensorArray(model.tensors), to: streamed)
+            try HDF5Writer.write(
+                format: model.format, metadata: model.metadata, configuration: model.configuration,
+                placements: Self.placements(model), source: TensorArray(model.tensors), to: streamed)
             let a = try HDF5Reader.read(contentsOf: whole), b = try HDF5Reader.read(contentsOf: streamed)
             expectSameModel(a, b, "\(fixture): whole vs streamed")
             expectSameModel(model, b, "\(fixture): source vs streamed")
@@ -59,17 +60,20 @@ import PithTestSupport
         var model = try HDF5Reader.read(contentsOf: Fixtures.path("lenet-300-100.h5"))
         let kernel = try #require(model.tensors.firstIndex { $0.shape == [784, 300] })
         let count = model.tensors[kernel].count
-        model.tensors[kernel].storage = .codebook(CodebookStorage(
-            bits: 2, centroids: [-0.25, 0, 0.125, 0.5], channels: 1,
-            indices: (0..<count).map { UInt8(truncatingIfNeeded: $0 * 7 % 4) }, zeroIsReserved: false))
+        model.tensors[kernel].storage = .codebook(
+            CodebookStorage(
+                bits: 2, centroids: [-0.25, 0, 0.125, 0.5], channels: 1,
+                indices: (0..<count).map { UInt8(truncatingIfNeeded: $0 * 7 % 4) }, zeroIsReserved: false))
         try withTemporaryFolder { folder in
             var densified = model
             densified.tensors = model.tensors.map { $0.densified() }
             try HDF5Writer.write(densified, to: folder + "/before.h5")
-            try HDF5Writer.write(format: model.format, metadata: model.metadata, configuration: model.configuration,
-                                 placements: Self.placements(model), source: TensorArray(model.tensors), to: folder + "/after.h5")
-            expectSameModel(try HDF5Reader.read(contentsOf: folder + "/before.h5"),
-                            try HDF5Reader.read(contentsOf: folder + "/after.h5"), "codebook kernel")
+            try HDF5Writer.write(
+                format: model.format, metadata: model.metadata, configuration: model.configuration,
+                placements: Self.placements(model), source: TensorArray(model.tensors), to: folder + "/after.h5")
+            expectSameModel(
+                try HDF5Reader.read(contentsOf: folder + "/before.h5"),
+                try HDF5Reader.read(contentsOf: folder + "/after.h5"), "codebook kernel")
         }
     }
 
@@ -95,8 +99,9 @@ import PithTestSupport
         let model = try HDF5Reader.read(contentsOf: Fixtures.path("keras/keras2-cnn.h5"))
         let source = CountingSource(model.tensors)
         try withTemporaryFolder { folder in
-            try HDF5Writer.write(format: model.format, metadata: model.metadata, configuration: model.configuration,
-                                 placements: Self.placements(model), source: source, to: folder + "/m.h5")
+            try HDF5Writer.write(
+                format: model.format, metadata: model.metadata, configuration: model.configuration,
+                placements: Self.placements(model), source: source, to: folder + "/m.h5")
         }
         #expect(source.requests.withLock { $0 } == model.tensors.indices.filter { model.tensors[$0].count > 0 })
     }
@@ -115,7 +120,7 @@ import PithTestSupport
             try inner.denseBytes(index, worker: &worker) { _, bytes in
                 let count = bytes.count - missing
                 for start in stride(from: 0, to: count, by: piece).reversed() {
-                    try body(start, UnsafeRawBufferPointer(rebasing: bytes[start ..< min(start + piece, count)]))
+                    try body(start, UnsafeRawBufferPointer(rebasing: bytes[start..<min(start + piece, count)]))
                 }
             }
         }
@@ -124,14 +129,16 @@ import PithTestSupport
     @Test func piecesLandAtTheirOffsets() throws {
         let model = try HDF5Reader.read(contentsOf: Fixtures.path("keras/legacy-fixed-strings.h5"))
         try withTemporaryFolder { folder in
-            try HDF5Writer.write(format: model.format, metadata: model.metadata, configuration: model.configuration,
-                                 placements: Self.placements(model), source: PiecewiseSource(inner: TensorArray(model.tensors), piece: 7),
-                                 to: folder + "/m.h5")
+            try HDF5Writer.write(
+                format: model.format, metadata: model.metadata, configuration: model.configuration,
+                placements: Self.placements(model), source: PiecewiseSource(inner: TensorArray(model.tensors), piece: 7),
+                to: folder + "/m.h5")
             expectSameModel(model, try HDF5Reader.read(contentsOf: folder + "/m.h5"), "pieces of 7 bytes")
             #expect(throws: HDF5Error.self) {
-                try HDF5Writer.write(format: model.format, metadata: model.metadata, configuration: model.configuration,
-                                     placements: Self.placements(model), source: PiecewiseSource(inner: TensorArray(model.tensors), piece: 7, missing: 1),
-                                     to: folder + "/short.h5")
+                try HDF5Writer.write(
+                    format: model.format, metadata: model.metadata, configuration: model.configuration,
+                    placements: Self.placements(model), source: PiecewiseSource(inner: TensorArray(model.tensors), piece: 7, missing: 1),
+                    to: folder + "/short.h5")
             }
         }
     }
@@ -141,9 +148,11 @@ import PithTestSupport
         #expect(try !HDF5Reader.hasSignature(contentsOf: Fixtures.path("lenet-300-100.onnx")))
         let h5 = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Fixtures.path("keras/plain.h5"))))
         try withTemporaryFolder { folder in
-            for (name, bytes, expected) in [("user-block", [UInt8](repeating: 0, count: 2048) + h5, true),
-                                            ("odd-offset", [UInt8](repeating: 0, count: 700) + h5, false),
-                                            ("short", Array(h5.prefix(7)), false), ("empty", [], false)] {
+            for (name, bytes, expected) in [
+                ("user-block", [UInt8](repeating: 0, count: 2048) + h5, true),
+                ("odd-offset", [UInt8](repeating: 0, count: 700) + h5, false),
+                ("short", Array(h5.prefix(7)), false), ("empty", [], false),
+            ] {
                 let path = folder + "/" + name
                 try Data(bytes).write(to: URL(fileURLWithPath: path))
                 #expect(try HDF5Reader.hasSignature(contentsOf: path) == expected, "\(name)")

@@ -7,7 +7,8 @@ import PithTestSupport
 /// Every Keras / HDF5 fixture imports with exactly the tensors h5py saw, in the
 /// layout the generator recorded; optimizer state is described, never loaded.
 @Suite struct KerasFixtureTests {
-    static let fixtures: [String] = (try? Fixtures.manifests())?
+    static let fixtures: [String] =
+        (try? Fixtures.manifests())?
         .filter { $0.manifest.format != "onnx" }.map(\.fixture) ?? []
 
     @Test(arguments: fixtures)

@@ -15,7 +15,9 @@ import Testing
         for bits in 0...UInt16.max {
             let expected = Float(Float16(bitPattern: bits))
             let decoded = MiniFloat.float16ToFloat(bits)
-            if expected.isNaN { #expect(decoded.isNaN, "0x\(String(bits, radix: 16))") } else {
+            if expected.isNaN {
+                #expect(decoded.isNaN, "0x\(String(bits, radix: 16))")
+            } else {
                 #expect(decoded.bitPattern == expected.bitPattern, "0x\(String(bits, radix: 16))")
             }
         }

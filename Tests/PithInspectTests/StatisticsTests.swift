@@ -5,8 +5,9 @@ import PithIR
 
 @Suite struct StatisticsTests {
     func tensor(_ name: String, _ values: [Float], shape: [Int]? = nil, consumer: Consumer? = nil) -> Tensor {
-        Tensor(name: name, dtype: .float32, shape: shape ?? [values.count], storage: .dense(TensorBuffer(values: values)),
-               origin: .dataset(path: name), consumer: consumer)
+        Tensor(
+            name: name, dtype: .float32, shape: shape ?? [values.count], storage: .dense(TensorBuffer(values: values)),
+            origin: .dataset(path: name), consumer: consumer)
     }
 
     @Test func float32Statistics() {
@@ -34,12 +35,14 @@ import PithIR
     }
 
     @Test func otherTypesGoThroughTheDecoder() {
-        let int8 = Tensor(name: "q", dtype: .int8, shape: [4], storage: .dense(TensorBuffer(bytes: [0, 0xFF, 2, 0x80])),
-                          origin: .dataset(path: "q"))
+        let int8 = Tensor(
+            name: "q", dtype: .int8, shape: [4], storage: .dense(TensorBuffer(bytes: [0, 0xFF, 2, 0x80])),
+            origin: .dataset(path: "q"))
         let s = TensorStatistics(measuring: int8, distinctCap: 10)
         #expect(s.min == -128 && s.max == 2 && s.nonzero == 3 && s.distinct == 4 && s.bitsPerWeight == 8)
-        let packed = Tensor(name: "p", dtype: .uint4, shape: [3], storage: .dense(TensorBuffer(bytes: [0x21, 0x0F])),
-                            origin: .dataset(path: "p"))
+        let packed = Tensor(
+            name: "p", dtype: .uint4, shape: [3], storage: .dense(TensorBuffer(bytes: [0x21, 0x0F])),
+            origin: .dataset(path: "p"))
         let p = TensorStatistics(measuring: packed, distinctCap: 10)
         #expect(p.min == 1 && p.max == 15 && p.bytes == 2)
         let strings = Tensor(name: "s", dtype: .string, shape: [3], storage: .strings([[65], [], [65]]), origin: .dataset(path: "s"))
@@ -49,11 +52,13 @@ import PithIR
 
     @Test func reportTotalsLayersSortingAndTop() {
         let fc1 = Consumer(op: "Gemm", name: "fc1")
-        let model = Model(format: .onnx, tensors: [
-            tensor("a.weight", Array(repeating: 1, count: 10), consumer: fc1),
-            tensor("a.bias", [0, 0], consumer: fc1),
-            tensor("b.weight", Array(repeating: 2, count: 30)),
-        ])
+        let model = Model(
+            format: .onnx,
+            tensors: [
+                tensor("a.weight", Array(repeating: 1, count: 10), consumer: fc1),
+                tensor("a.bias", [0, 0], consumer: fc1),
+                tensor("b.weight", Array(repeating: 2, count: 30)),
+            ])
         let report = Inspector.inspect(model, file: "m.onnx", sort: .size, top: 2)
         #expect(report.tensors.map(\.name) == ["b.weight", "a.weight"])
         #expect(report.totals.tensors == 3 && report.totals.count == 42 && report.totals.nonzero == 40)

@@ -101,10 +101,12 @@ import Testing
         let a = Matrix(rows: 5, columns: 7, values: (0..<35).map { _ in Float.random(in: -1...1, using: &g) })
         let b = Matrix(rows: 7, columns: 3, values: (0..<21).map { _ in Float.random(in: -1...1, using: &g) })
         let c = LinearAlgebra.multiply(a, b)
-        for i in 0..<5 { for j in 0..<3 {
-            let expected = (0..<7).reduce(Float(0)) { $0 + a[i, $1] * b[$1, j] }
-            #expect(abs(c[i, j] - expected) < 1e-5)
-        } }
+        for i in 0..<5 {
+            for j in 0..<3 {
+                let expected = (0..<7).reduce(Float(0)) { $0 + a[i, $1] * b[$1, j] }
+                #expect(abs(c[i, j] - expected) < 1e-5)
+            }
+        }
         let ct = LinearAlgebra.multiply(b, a, transposeA: true, transposeB: true)
         #expect(ct.rows == 3 && ct.columns == 5)
         for i in 0..<5 { for j in 0..<3 { #expect(abs(ct[j, i] - c[i, j]) < 1e-5) } }

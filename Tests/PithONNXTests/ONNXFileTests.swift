@@ -20,8 +20,9 @@ import PithTestSupport
         defer { try? FileManager.default.removeItem(at: folder) }
         let model = folder.appendingPathComponent("external-data.onnx").path
         try FileManager.default.copyItem(atPath: Fixtures.path("onnx/external-data.onnx"), toPath: model)
-        try FileManager.default.copyItem(atPath: Fixtures.path("onnx/external-data-2.bin"),
-                                         toPath: folder.appendingPathComponent("external-data-2.bin").path)
+        try FileManager.default.copyItem(
+            atPath: Fixtures.path("onnx/external-data-2.bin"),
+            toPath: folder.appendingPathComponent("external-data-2.bin").path)
         #expect(mkfifo(folder.appendingPathComponent("external-data.bin").path, 0o644) == 0)
         do {
             _ = try ONNXReader.read(contentsOf: model)

@@ -7,7 +7,8 @@ import PithTestSupport
 /// Every ONNX fixture must import with exactly the tensors its generator script recorded,
 /// and the values Pith decodes must give the statistics numpy / ml_dtypes computed.
 @Suite struct ONNXFixtureTests {
-    static let fixtures: [String] = (try? Fixtures.manifests())?
+    static let fixtures: [String] =
+        (try? Fixtures.manifests())?
         .filter { $0.manifest.format == "onnx" }.map(\.fixture) ?? []
 
     @Test(arguments: fixtures)

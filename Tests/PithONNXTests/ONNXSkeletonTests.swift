@@ -8,7 +8,8 @@ import PithTestSupport
 /// (`TensorSlots`): reading a file, stripping it and writing the skeleton back with the tensors
 /// read gives the file again.
 @Suite struct ONNXSkeletonTests {
-    static let fixtures: [String] = (try? Fixtures.manifests())?
+    static let fixtures: [String] =
+        (try? Fixtures.manifests())?
         .filter { $0.manifest.format == "onnx" }.map(\.fixture) ?? []
 
     /// Files whose tensors are all in `raw_data` (as the writer puts them) and whose sparse
@@ -65,7 +66,8 @@ import PithTestSupport
         let stripped = try ONNXReader.read(skeleton: skeleton, tensors: model.tensors, file: "skeleton")
         let custom = try #require(stripped.graph?.nodes.first { $0.domain == "pith.custom" })
         guard case .floats(let floats)? = custom.attribute("value_floats"), case .ints(let ints)? = custom.attribute("value_ints"),
-              case .float(let scalar)? = custom.attribute("value_float") else {
+            case .float(let scalar)? = custom.attribute("value_float")
+        else {
             Issue.record("the custom Constant's attributes changed kind: \(custom.attributes)"); return
         }
         #expect(floats == [1.5, -2.0, 0.25, 8.0])
@@ -75,7 +77,7 @@ import PithTestSupport
         // skeleton; the custom Constant's are.
         func appears(_ value: Float) -> Bool {
             let pattern = withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) }
-            return (0...(skeleton.count - 4)).contains { Array(skeleton[$0 ..< $0 + 4]) == pattern }
+            return (0...(skeleton.count - 4)).contains { Array(skeleton[$0..<$0 + 4]) == pattern }
         }
         #expect(![Float(-1.25), 3, -0.5].contains(where: appears))
         #expect([Float(1.5), -2, 0.25, 8].allSatisfy(appears))

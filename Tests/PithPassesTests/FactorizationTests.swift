@@ -98,9 +98,15 @@ func norm(_ a: [Float]) -> Double { a.reduce(0.0) { $0 + Double($1) * Double($1)
         // A kernel whose filters are each one outer product is recovered by a rank-1 separable fit.
         let shape = [2, 3, 3, 2]
         var kernel = [Float](repeating: 0, count: shape.reduce(1, *))
-        for f in 0..<2 { for i in 0..<3 { for y in 0..<3 { for x in 0..<2 {
-            kernel[((f * 3 + i) * 3 + y) * 2 + x] = Float(f + 1) * Float(i - 1) * Float(y + 1) * (x == 0 ? 1 : -0.5)
-        } } } }
+        for f in 0..<2 {
+            for i in 0..<3 {
+                for y in 0..<3 {
+                    for x in 0..<2 {
+                        kernel[((f * 3 + i) * 3 + y) * 2 + x] = Float(f + 1) * Float(i - 1) * Float(y + 1) * (x == 0 ? 1 : -0.5)
+                    }
+                }
+            }
+        }
         let separable = Factorization.separable(kernel, shape: shape, rank: 1)
         #expect(frobenius(separable.expand(tensorShape: shape), kernel) <= 1e-4 * norm(kernel))
         #expect(separable.parameters == 2 * (3 + 3 + 2))
@@ -108,10 +114,14 @@ func norm(_ a: [Float]) -> Double { a.reduce(0.0) { $0 + Double($1) * Double($1)
 
     @Test func factorizePassReportsRanksParametersAndError() throws {
         let w = decayingMatrix(rows: 64, columns: 48, seed: 5)
-        var model = Model(format: .onnx, tensors: [
-            Tensor(name: "w", dtype: .float32, shape: [64, 48], storage: .dense(TensorBuffer(values: w)), origin: .initializer(graph: .main)),
-            Tensor(name: "b", dtype: .float32, shape: [64], storage: .dense(TensorBuffer(values: [Float](repeating: 1, count: 64))), origin: .initializer(graph: .main)),
-        ])
+        var model = Model(
+            format: .onnx,
+            tensors: [
+                Tensor(name: "w", dtype: .float32, shape: [64, 48], storage: .dense(TensorBuffer(values: w)), origin: .initializer(graph: .main)),
+                Tensor(
+                    name: "b", dtype: .float32, shape: [64], storage: .dense(TensorBuffer(values: [Float](repeating: 1, count: 64))),
+                    origin: .initializer(graph: .main)),
+            ])
         let report = try Compressor.run(Recipe(steps: [.init(factorize: FactorizeOptions(rank: 8))]), on: &model)
         let row = try #require(report.factorizations.first)
         #expect(report.factorizations.count == 1 && row.tensor == "w" && row.ranks == [8])
@@ -120,8 +130,11 @@ func norm(_ a: [Float]) -> Double { a.reduce(0.0) { $0 + Double($1) * Double($1)
         guard case .factored(let storage) = model.tensors[0].storage else { Issue.record("not factored"); return }
         #expect(abs(row.relativeError - frobenius(w, storage.expand(tensorShape: [64, 48])) / norm(w)) < 1e-9)
         // Within a recipe, a factorized tensor is not clustered afterwards.
-        var again = Model(format: .onnx, tensors: [
-            Tensor(name: "w", dtype: .float32, shape: [64, 48], storage: .dense(TensorBuffer(values: w)), origin: .initializer(graph: .main))])
+        var again = Model(
+            format: .onnx,
+            tensors: [
+                Tensor(name: "w", dtype: .float32, shape: [64, 48], storage: .dense(TensorBuffer(values: w)), origin: .initializer(graph: .main))
+            ])
         #expect(throws: PassError.self) {
             try Compressor.run(Recipe(steps: [.init(factorize: FactorizeOptions(rank: 8)), .init(cluster: ClusterOptions(bits: 4))]), on: &again)
         }

@@ -34,7 +34,9 @@ func randomWeights(_ n: Int, seed: UInt64, zeros: Double = 0) -> [Float] {
             }
             // Codebook and quantized entries survive the round trip too.
             var clustered = base
-            let (codebook, _) = try WeightSharing.cluster(values, layout: ChannelLayout(shape: [rows, columns], axis: Int(seed % 2), perTensor: false), options: ClusterOptions(bits: 4, granularity: .channel), seed: seed, tensor: "t")
+            let (codebook, _) = try WeightSharing.cluster(
+                values, layout: ChannelLayout(shape: [rows, columns], axis: Int(seed % 2), perTensor: false),
+                options: ClusterOptions(bits: 4, granularity: .channel), seed: seed, tensor: "t")
             clustered.storage = .codebook(codebook)
             let clusteredValues = clustered.decodedFloats()
             if let sparse = SparseEncoding.encode(clustered, values: clusteredValues, indexBits: nil) {
@@ -43,7 +45,11 @@ func randomWeights(_ n: Int, seed: UInt64, zeros: Double = 0) -> [Float] {
                 #expect(encoded.decodedFloats() == clusteredValues)
             }
             var quantized = base
-            quantized.storage = .quantized(Quantization.quantize(values, layout: ChannelLayout(shape: [rows, columns], axis: Int(seed % 2), perTensor: false), options: QuantizeOptions(format: .int8, granularity: .channel, mode: .affine)).0)
+            quantized.storage = .quantized(
+                Quantization.quantize(
+                    values, layout: ChannelLayout(shape: [rows, columns], axis: Int(seed % 2), perTensor: false),
+                    options: QuantizeOptions(format: .int8, granularity: .channel, mode: .affine)
+                ).0)
             let quantizedValues = quantized.decodedFloats()
             let sparse = try #require(SparseEncoding.encode(quantized, values: quantizedValues, indexBits: 4))
             quantized.storage = .sparse(sparse)
@@ -66,7 +72,9 @@ func randomWeights(_ n: Int, seed: UInt64, zeros: Double = 0) -> [Float] {
         for seed in 0..<30 as Range<UInt64> {
             var g = SplitMix64(seed: seed)
             // Ties included: values on a coarse grid repeat many times.
-            var states = (0..<3).map { i in Working(values: randomWeights(Int.random(in: 10...2000, using: &g), seed: seed * 7 + UInt64(i)).map { ($0 * 16).rounded() / 16 }) }
+            var states = (0..<3).map { i in
+                Working(values: randomWeights(Int.random(in: 10...2000, using: &g), seed: seed * 7 + UInt64(i)).map { ($0 * 16).rounded() / 16 })
+            }
             let sparsity = Double.random(in: 0...1, using: &g)
             let total = states.reduce(0) { $0 + $1.values.count }
             let existingZeros = states.reduce(0) { $0 + $1.values.filter { $0 == 0 }.count }
@@ -81,7 +89,10 @@ func randomWeights(_ n: Int, seed: UInt64, zeros: Double = 0) -> [Float] {
 
     @Test func globalPruningCountIsExactWithoutPreexistingZeros() {
         for seed in 0..<30 as Range<UInt64> {
-            var states = [Working(values: randomWeights(1001, seed: seed).map { $0 == 0 ? 0.5 : $0 }), Working(values: randomWeights(77, seed: seed + 100).map { $0 == 0 ? 0.5 : $0 })]
+            var states = [
+                Working(values: randomWeights(1001, seed: seed).map { $0 == 0 ? 0.5 : $0 }),
+                Working(values: randomWeights(77, seed: seed + 100).map { $0 == 0 ? 0.5 : $0 }),
+            ]
             let sparsity = Double(seed) / 30
             Pruning.pruneGlobally(&states, sparsity: sparsity)
             let zeros = states.reduce(0) { $0 + $1.values.filter { $0 == 0 }.count }
@@ -116,7 +127,8 @@ func randomWeights(_ n: Int, seed: UInt64, zeros: Double = 0) -> [Float] {
 
     @Test func simpleSchemeIsFloorOf128XOverMax() {
         let values: [Float] = [1, -1, 0.5, -0.25, 0.3, 0, -0.999]
-        let (q, _) = Quantization.quantize(values, layout: ChannelLayout(shape: [7], axis: 0, perTensor: true), options: QuantizeOptions(format: .int8, mode: .simple))
+        let (q, _) = Quantization.quantize(
+            values, layout: ChannelLayout(shape: [7], axis: 0, perTensor: true), options: QuantizeOptions(format: .int8, mode: .simple))
         #expect(q.codes == values.map { Int32(min(127, max(-128, (128 * $0 / 1).rounded(.down)))) })
         #expect(q.scales == [1.0 / 128])
     }
@@ -138,7 +150,8 @@ func randomWeights(_ n: Int, seed: UInt64, zeros: Double = 0) -> [Float] {
 @Suite struct WeightSharingTests {
     @Test func prunedZerosStayExactAndOnlySurvivorsAreClustered() throws {
         let values = randomWeights(5000, seed: 4, zeros: 0.7)
-        let (codebook, _) = try WeightSharing.cluster(values, layout: ChannelLayout(shape: [50, 100], axis: 0, perTensor: true), options: ClusterOptions(bits: 5), seed: 0, tensor: "w")
+        let (codebook, _) = try WeightSharing.cluster(
+            values, layout: ChannelLayout(shape: [50, 100], axis: 0, perTensor: true), options: ClusterOptions(bits: 5), seed: 0, tensor: "w")
         #expect(codebook.zeroIsReserved && codebook.centroids[0] == 0 && codebook.centroids.count <= 32)
         var t = floatTensor("w", values, shape: [50, 100])
         t.storage = .codebook(codebook)
@@ -170,16 +183,20 @@ func randomWeights(_ n: Int, seed: UInt64, zeros: Double = 0) -> [Float] {
         // The LeNet fixture's weights, rebuilt here without importing a format module:
         // passes never depend on one.
         let manifest = try #require(try Fixtures.manifests().first { $0.fixture == "lenet-300-100.onnx" }?.manifest)
-        return Model(format: .onnx, tensors: manifest.tensors.enumerated().map { i, entry in
-            floatTensor(entry.name, randomWeights(entry.count, seed: UInt64(i)), shape: entry.shape)
-        })
+        return Model(
+            format: .onnx,
+            tensors: manifest.tensors.enumerated().map { i, entry in
+                floatTensor(entry.name, randomWeights(entry.count, seed: UInt64(i)), shape: entry.shape)
+            })
     }
 
     @Test func recipeIsReproducibleAndReportsEveryPass() throws {
-        let recipe = Recipe(seed: 7, steps: [
-            .init(prune: PruneOptions(sparsity: 0.9)),
-            .init(cluster: ClusterOptions(bits: 5, initialization: .forgy)),
-        ])
+        let recipe = Recipe(
+            seed: 7,
+            steps: [
+                .init(prune: PruneOptions(sparsity: 0.9)),
+                .init(cluster: ClusterOptions(bits: 5, initialization: .forgy)),
+            ])
         var a = try lenet(), b = try lenet()
         let ra = try Compressor.run(recipe, on: &a)
         let rb = try Compressor.run(recipe, on: &b)
@@ -195,7 +212,9 @@ func randomWeights(_ n: Int, seed: UInt64, zeros: Double = 0) -> [Float] {
     @Test func invalidRecipesAreRejectedWithTheStepNamed() {
         var model = Model(format: .onnx, tensors: [])
         #expect(throws: PassError.self) { try Compressor.run(Recipe(steps: [.init(cluster: ClusterOptions(bits: 9))]), on: &model) }
-        #expect(throws: PassError.self) { try Compressor.run(Recipe(steps: [.init(prune: PruneOptions(sparsity: 0.5), cluster: ClusterOptions(bits: 4))]), on: &model) }
+        #expect(throws: PassError.self) {
+            try Compressor.run(Recipe(steps: [.init(prune: PruneOptions(sparsity: 0.5), cluster: ClusterOptions(bits: 4))]), on: &model)
+        }
         #expect(throws: PassError.self) { try Compressor.run(Recipe(steps: []), on: &model) }
     }
 

@@ -28,7 +28,11 @@ import PithIR
             (sparse(.quantized(quantized(.linear(bits: 8, signed: true), scales: [1, 2], zeroPoints: [0, 0]))), .float32, "csr(5) + int8 per-channel"),
             (sparse(.dense(TensorBuffer(values: [Float(1)]))), .float32, "csr(5) + float32"),
             (.factored(FactoredStorage(method: .lowRank(rank: 20), rows: 2, columns: 1, factors: [])), .float32, "svd rank 20"),
-            (.factored(FactoredStorage(method: .tensorTrain(rowFactors: [2, 2], columnFactors: [2, 2], ranks: [1, 4, 1]), rows: 4, columns: 4, factors: [])), .float32, "tt ranks 1-4-1"),
+            (
+                .factored(
+                    FactoredStorage(method: .tensorTrain(rowFactors: [2, 2], columnFactors: [2, 2], ranks: [1, 4, 1]), rows: 4, columns: 4, factors: [])),
+                .float32, "tt ranks 1-4-1"
+            ),
             (.factored(FactoredStorage(method: .circulant, rows: 2, columns: 2, factors: [])), .float32, "circulant"),
             (.factored(FactoredStorage(method: .separable(rank: 2), rows: 2, columns: 9, factors: [])), .float32, "separable rank 2"),
         ]
@@ -40,17 +44,20 @@ import PithIR
     /// The compression report's `encoding` is the label of the tensor the run leaves in the model.
     @Test func compressionReportShowsTheTensorsLabel() throws {
         let values = randomWeights(64 * 40, seed: 3)
-        var model = Model(format: .onnx, tensors: [
-            floatTensor("a", values, shape: [64, 40]),
-            floatTensor("b", values, shape: [40, 64]),
-            floatTensor("c", values, shape: [64, 40]),
-        ])
-        let report = try Compressor.run(Recipe(steps: [
-            .init(select: TensorSelector(names: ["a", "b"]), prune: PruneOptions(sparsity: 0.9)),
-            .init(select: TensorSelector(names: ["a"]), cluster: ClusterOptions(bits: 4)),
-            .init(select: TensorSelector(names: ["b"]), quantize: QuantizeOptions(format: .int8, granularity: .channel, mode: .affine)),
-            .init(select: TensorSelector(names: ["c"]), factorize: FactorizeOptions(rank: 4)),
-        ]), on: &model)
+        var model = Model(
+            format: .onnx,
+            tensors: [
+                floatTensor("a", values, shape: [64, 40]),
+                floatTensor("b", values, shape: [40, 64]),
+                floatTensor("c", values, shape: [64, 40]),
+            ])
+        let report = try Compressor.run(
+            Recipe(steps: [
+                .init(select: TensorSelector(names: ["a", "b"]), prune: PruneOptions(sparsity: 0.9)),
+                .init(select: TensorSelector(names: ["a"]), cluster: ClusterOptions(bits: 4)),
+                .init(select: TensorSelector(names: ["b"]), quantize: QuantizeOptions(format: .int8, granularity: .channel, mode: .affine)),
+                .init(select: TensorSelector(names: ["c"]), factorize: FactorizeOptions(rank: 4)),
+            ]), on: &model)
         let encodings = report.tensors.map(\.encoding)
         try #require(encodings.count == 3)
         #expect(encodings[0].hasPrefix("csr(") && encodings[0].hasSuffix(") + codebook(4)"))

@@ -22,7 +22,9 @@ public func runPith(_ arguments: [String]) throws -> PithRun {
     let group = DispatchGroup()
     nonisolated(unsafe) var outData = Data(), errData = Data()
     group.enter()
-    DispatchQueue.global().async { outData = output.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    DispatchQueue.global().async {
+        outData = output.fileHandleForReading.readDataToEndOfFile(); group.leave()
+    }
     errData = error.fileHandleForReading.readDataToEndOfFile()
     group.wait()
     process.waitUntilExit()

@@ -12,10 +12,12 @@ import Pith
         var withNaN = values
         withNaN[0] = 1
         withNaN[5] = .nan
-        var model = Model(format: .onnx, tensors: [
-            Tensor(name: "big", dtype: .float32, shape: [16, 16], storage: .dense(TensorBuffer(values: values)), origin: .initializer(graph: .main)),
-            Tensor(name: "nan", dtype: .float32, shape: [16, 16], storage: .dense(TensorBuffer(values: withNaN)), origin: .initializer(graph: .main)),
-        ])
+        var model = Model(
+            format: .onnx,
+            tensors: [
+                Tensor(name: "big", dtype: .float32, shape: [16, 16], storage: .dense(TensorBuffer(values: values)), origin: .initializer(graph: .main)),
+                Tensor(name: "nan", dtype: .float32, shape: [16, 16], storage: .dense(TensorBuffer(values: withNaN)), origin: .initializer(graph: .main)),
+            ])
         let report = try Compressor.run(Recipe(steps: [.init(quantize: QuantizeOptions(format: .fp16))]), on: &model)
         let text = report.renderJSON()
         let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])

@@ -41,7 +41,7 @@ import PithTestSupport
         let kept = (0..<300).sorted { (norms[$0], $0) > (norms[$1], $1) }.prefix(150).sorted()
         let pruned = model.tensors[0].floatValues()
         for (newRow, oldRow) in kept.enumerated() {
-            #expect(Array(pruned[newRow * 784 ..< (newRow + 1) * 784]) == Array(w[oldRow * 784 ..< (oldRow + 1) * 784]))
+            #expect(Array(pruned[newRow * 784..<(newRow + 1) * 784]) == Array(w[oldRow * 784..<(oldRow + 1) * 784]))
         }
         // The rewritten model still computes: same output shape, finite values.
         var g = SplitMix64(seed: 1)
@@ -63,7 +63,8 @@ import PithTestSupport
         var g = SplitMix64(seed: 3)
         let input = (0..<784).map { _ in Float.random(in: 0...1, using: &g) }
         let before = forward(model, input)
-        let recipe = Recipe(steps: [.init(select: TensorSelector(names: ["fc1.weight"]), structured: StructuredOptions(fraction: 9.0 / 300, criterion: .merge))])
+        let recipe = Recipe(steps: [.init(select: TensorSelector(names: ["fc1.weight"]), structured: StructuredOptions(fraction: 9.0 / 300, criterion: .merge))]
+        )
         _ = try Compressor.run(recipe, on: &model)
         #expect(model.tensors[0].shape == [291, 784])
         #expect(model.tensors[2].shape == [100, 291])

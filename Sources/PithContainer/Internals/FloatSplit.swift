@@ -12,29 +12,36 @@ enum FloatSplit {
             let count = bytes.count / 4
             var e = [UInt8](repeating: 0, count: count), sm = e, mid = e, low = e
             bytes.withUnsafeBytes { raw in
-                e.withUnsafeMutableBufferPointer { e in sm.withUnsafeMutableBufferPointer { sm in
-                mid.withUnsafeMutableBufferPointer { mid in low.withUnsafeMutableBufferPointer { low in
-                    for i in 0..<count {
-                        let u = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
-                        e[i] = UInt8(truncatingIfNeeded: u >> 23)
-                        sm[i] = UInt8(truncatingIfNeeded: (u >> 31) << 7 | (u >> 16) & 0x7F)
-                        mid[i] = UInt8(truncatingIfNeeded: u >> 8)
-                        low[i] = UInt8(truncatingIfNeeded: u)
+                e.withUnsafeMutableBufferPointer { e in
+                    sm.withUnsafeMutableBufferPointer { sm in
+                        mid.withUnsafeMutableBufferPointer { mid in
+                            low.withUnsafeMutableBufferPointer { low in
+                                for i in 0..<count {
+                                    let u = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+                                    e[i] = UInt8(truncatingIfNeeded: u >> 23)
+                                    sm[i] = UInt8(truncatingIfNeeded: (u >> 31) << 7 | (u >> 16) & 0x7F)
+                                    mid[i] = UInt8(truncatingIfNeeded: u >> 8)
+                                    low[i] = UInt8(truncatingIfNeeded: u)
+                                }
+                            }
+                        }
                     }
-                } } } }
+                }
             }
             return [e, sm, mid, low]
         case .bfloat16:
             let count = bytes.count / 2
             var e = [UInt8](repeating: 0, count: count), sm = e
             bytes.withUnsafeBytes { raw in
-                e.withUnsafeMutableBufferPointer { e in sm.withUnsafeMutableBufferPointer { sm in
-                    for i in 0..<count {
-                        let u = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-                        e[i] = UInt8(truncatingIfNeeded: u >> 7)
-                        sm[i] = UInt8(truncatingIfNeeded: (u >> 15) << 7 | u & 0x7F)
+                e.withUnsafeMutableBufferPointer { e in
+                    sm.withUnsafeMutableBufferPointer { sm in
+                        for i in 0..<count {
+                            let u = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+                            e[i] = UInt8(truncatingIfNeeded: u >> 7)
+                            sm[i] = UInt8(truncatingIfNeeded: (u >> 15) << 7 | u & 0x7F)
+                        }
                     }
-                } }
+                }
             }
             return [e, sm]
         default:
@@ -45,7 +52,8 @@ enum FloatSplit {
     /// Inverse of `split`: the little-endian element bytes, in a tensor buffer.
     static func join(_ parts: [[UInt8]], dtype: DType, count: Int) -> TensorBuffer {
         func withBuffers(_ done: [UnsafeBufferPointer<UInt8>]) -> TensorBuffer {
-            done.count == parts.count ? join(done, dtype: dtype, count: count)
+            done.count == parts.count
+                ? join(done, dtype: dtype, count: count)
                 : parts[done.count].withUnsafeBufferPointer { withBuffers(done + [$0]) }
         }
         return withBuffers([])
@@ -53,7 +61,7 @@ enum FloatSplit {
 
     static func join(_ parts: [UnsafeBufferPointer<UInt8>], dtype: DType, count: Int) -> TensorBuffer {
         TensorBuffer(count: count * dtype.bitWidth / 8) { out in
-            join(parts, dtype: dtype, range: 0 ..< count, into: out.baseAddress!)
+            join(parts, dtype: dtype, range: 0..<count, into: out.baseAddress!)
         }
     }
 

@@ -14,8 +14,9 @@ extension Reader {
         used = 0
         let storage = try decode(entry.encoding, dtype: dtype, count: count, shape: entry.shape, tensor: entry.name)
         let consumer = entry.consumerOp.map { Consumer(op: $0, name: entry.consumerName ?? "") }
-        let tensor = Tensor(name: entry.name, dtype: dtype, shape: entry.shape, storage: storage,
-                            origin: entry.origin.map { OriginCoding.decode($0, name: entry.name) } ?? .initializer(graph: .main), consumer: consumer)
+        let tensor = Tensor(
+            name: entry.name, dtype: dtype, shape: entry.shape, storage: storage,
+            origin: entry.origin.map { OriginCoding.decode($0, name: entry.name) } ?? .initializer(graph: .main), consumer: consumer)
         return (tensor, used)
     }
 
@@ -51,7 +52,7 @@ extension Reader {
             let length = Int(raw.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: position, as: UInt32.self)) })
             position += 4
             guard length <= raw.count - position else { throw fail("\(label): string of \(length) bytes runs past its stream") }
-            values.append(Array(raw[position ..< position + length]))
+            values.append(Array(raw[position..<position + length]))
             position += length
         }
         guard values.count == count else { throw fail("\(label): \(values.count) strings for \(count) elements") }
@@ -62,7 +63,8 @@ extension Reader {
     /// entries' values in an elementwise, codebook or quantized encoding.
     mutating func sparse(_ e: Manifest.Encoding, dtype: DType, count: Int, shape: [Int], label: String) throws -> SparseStorage {
         guard let rows = e.rows, let columns = e.columns, let bits = e.indexBits, let entries = e.entries,
-              let startsIndex = e.rowStarts, let gapsIndex = e.gaps, let values = e.values?.value, let fillers = e.fillers else {
+            let startsIndex = e.rowStarts, let gapsIndex = e.gaps, let values = e.values?.value, let fillers = e.fillers
+        else {
             throw fail("\(label): \(e.kind) encoding lacks rows, columns, index_bits, entries, row_starts, gaps or values")
         }
         guard rows >= 0, columns >= 0, rows.multipliedReportingOverflow(by: columns) == (count, false) else {
@@ -76,13 +78,14 @@ extension Reader {
         guard starts.first == 0, starts.last == entries, zip(starts, starts.dropFirst()).allSatisfy({ $0 <= $1 }) else {
             throw fail("\(label): row_starts must rise from 0 to \(entries)")
         }
-        let gaps: [UInt16] = bits <= 8
+        let gaps: [UInt16] =
+            bits <= 8
             ? try byteSymbols(gapsIndex, count: entries, purpose: label).map(UInt16.init)
             : try wideSymbols(gapsIndex, count: entries, purpose: label)
         // Every entry must land inside its row.
         for row in 0..<rows {
             var column = -1
-            for entry in starts[row] ..< starts[row + 1] {
+            for entry in starts[row]..<starts[row + 1] {
                 guard Int(gaps[entry]) < 1 << bits else { throw fail("\(label): gap \(gaps[entry]) does not fit \(bits) bits") }
                 column += Int(gaps[entry]) + 1
                 guard column < columns else { throw fail("\(label): row \(row) runs past column \(columns - 1)") }
@@ -132,12 +135,14 @@ extension Reader {
                     guard start >= 0, count <= whole.count, start <= whole.count - count else {
                         throw fail("\(label): elements \(start)..<\(start &+ count) are outside stream \(index)'s \(whole.count) symbols")
                     }
-                    return Array(whole[start ..< start + count])
+                    return Array(whole[start..<start + count])
                 }
             }
             return FloatSplit.join(decoded, dtype: dtype, count: count)
         }
-        guard dtype.bitWidth % 8 == 0, streams.count == width else { throw fail("\(label): \(e.kind) encoding needs \(width) streams for \(dtype.rawValue), found \(streams.count)") }
+        guard dtype.bitWidth % 8 == 0, streams.count == width else {
+            throw fail("\(label): \(e.kind) encoding needs \(width) streams for \(dtype.rawValue), found \(streams.count)")
+        }
         let planes = try streams.map { try byteSymbols($0, count: count, purpose: label) }
         return TensorBuffer(count: byteCount) { out in
             for (k, plane) in planes.enumerated() { for i in 0..<count { out[i * width + k] = plane[i] } }
@@ -147,7 +152,8 @@ extension Reader {
     /// Factors of a factored tensor, their shapes checked against the method and the tensor.
     mutating func factored(_ e: Manifest.Encoding, count: Int, shape: [Int], label: String) throws -> FactoredStorage {
         guard let rows = e.rows, let columns = e.columns, rows >= 0, columns >= 0, rows.multipliedReportingOverflow(by: columns) == (count, false),
-              shape.first.map({ $0 == rows }) ?? (rows == 1), let method = e.method, let encodings = e.factors else {
+            shape.first.map({ $0 == rows }) ?? (rows == 1), let method = e.method, let encodings = e.factors
+        else {
             throw fail("\(label): \(e.kind) encoding lacks rows × columns matching shape \(shape), a method or factors")
         }
         let limit = 1 << 16  // ranks and factors far beyond any real layer are refused before allocating
@@ -158,17 +164,22 @@ extension Reader {
             kind = .lowRank(rank: rank)
         case .tensorTrain:
             guard let m = e.rowFactors, let n = e.columnFactors, let r = e.ranks, !m.isEmpty, m.count == n.count, r.count == m.count + 1,
-                  r.first == 1, r.last == 1, (m + n + r).allSatisfy({ (1...limit).contains($0) }),
-                  let rowsPadded = Shape.elementCount(m), let columnsPadded = Shape.elementCount(n), rowsPadded >= rows, columnsPadded >= columns,
-                  rowsPadded <= 2 * max(rows, 1) + 64, columnsPadded <= 2 * max(columns, 1) + 64 else {
-                throw fail("\(label): \(method) factors \(e.rowFactors ?? []) × \(e.columnFactors ?? []) with ranks \(e.ranks ?? []) do not describe a \(rows)×\(columns) matrix")
+                r.first == 1, r.last == 1, (m + n + r).allSatisfy({ (1...limit).contains($0) }),
+                let rowsPadded = Shape.elementCount(m), let columnsPadded = Shape.elementCount(n), rowsPadded >= rows, columnsPadded >= columns,
+                rowsPadded <= 2 * max(rows, 1) + 64, columnsPadded <= 2 * max(columns, 1) + 64
+            else {
+                throw fail(
+                    "\(label): \(method) factors \(e.rowFactors ?? []) × \(e.columnFactors ?? []) with ranks \(e.ranks ?? []) do not describe a \(rows)×\(columns) matrix"
+                )
             }
             kind = .tensorTrain(rowFactors: m, columnFactors: n, ranks: r)
         case .circulant:
             guard rows == columns else { throw fail("\(label): a \(method) matrix must be square, not \(rows)×\(columns)") }
             kind = .circulant
         case .separable:
-            guard let rank = e.rank, (1...limit).contains(rank), shape.count == 4 else { throw fail("\(label): \(method) encoding needs a rank of 1…\(limit) and a 4-D kernel") }
+            guard let rank = e.rank, (1...limit).contains(rank), shape.count == 4 else {
+                throw fail("\(label): \(method) encoding needs a rank of 1…\(limit) and a 4-D kernel")
+            }
             kind = .separable(rank: rank)
         default:
             throw ContainerError(.unsupported, file: file, "\(label): factorization method `\(method)` is unknown: upgrade Pith")
@@ -189,7 +200,8 @@ extension Reader {
 
     mutating func codebook(_ e: Manifest.Encoding, count: Int, shape: [Int], label: String) throws -> CodebookStorage {
         guard let bits = e.bits, (1...8).contains(bits), let channels = e.channels, channels >= 1, let axis = e.axis,
-              let centroidsIndex = e.centroids, let indicesIndex = e.indices else {
+            let centroidsIndex = e.centroids, let indicesIndex = e.indices
+        else {
             throw fail("\(label): \(e.kind) encoding lacks bits (1…8), channels, axis, centroids or indices")
         }
         guard channels == 1 || (axis >= 0 && axis < shape.count && shape[axis] == channels) else {
@@ -226,7 +238,8 @@ extension Reader {
                 zeroPoints = raw.withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }
             }
             let signed = e.signed ?? true
-            let raw: [Int32] = bits <= 8
+            let raw: [Int32] =
+                bits <= 8
                 ? try byteSymbols(codesIndex, count: count, purpose: label).map(Int32.init)
                 : try wideSymbols(codesIndex, count: count, purpose: label).map(Int32.init)
             let shift = Int32(32 - bits)

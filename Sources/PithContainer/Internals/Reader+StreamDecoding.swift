@@ -15,7 +15,9 @@ extension Reader {
     mutating func byteSymbols(_ index: Int, count: Int, purpose: String) throws -> [UInt8] {
         // The count is checked against the stream's before anything is allocated.
         guard index >= 0, index < manifest.streams.count else { throw fail("\(purpose): stream \(index) does not exist (\(manifest.streams.count) streams)") }
-        guard manifest.streams[index].symbols == count else { throw fail("\(purpose): stream \(index) holds \(manifest.streams[index].symbols) symbols, \(count) expected") }
+        guard manifest.streams[index].symbols == count else {
+            throw fail("\(purpose): stream \(index) holds \(manifest.streams[index].symbols) symbols, \(count) expected")
+        }
         var output = [UInt8](repeating: 0, count: count)
         try output.withUnsafeMutableBufferPointer { try decodeBytes(index, into: $0, purpose: purpose) }
         return output

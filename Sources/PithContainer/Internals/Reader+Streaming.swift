@@ -21,7 +21,8 @@ extension Reader {
         }
         used = 0
         if e.kind == .dense, let streams = e.streams, streams.count == 1, manifest.streams[safe: streams[0]]?.coding == .raw,
-           manifest.streams[streams[0]].symbols == byteCount {
+            manifest.streams[streams[0]].symbols == byteCount
+        {
             try body(0, try stored(streams[0], purpose: label))
             return
         }
@@ -40,15 +41,18 @@ extension Reader {
     /// Whether a float-split tensor has its streams to itself (not pooled with others), each raw or
     /// Huffman-coded: then `splitPieces` decodes it a run at a time.
     func ownsSplitStreams(_ e: Manifest.Encoding, count: Int) -> Bool {
-        (e.start ?? 0) == 0 && (e.streams ?? []).allSatisfy { index in
-            manifest.streams[safe: index].map { $0.symbols == count && ($0.coding == .raw || $0.coding == .huffman) } ?? false
-        }
+        (e.start ?? 0) == 0
+            && (e.streams ?? []).allSatisfy { index in
+                manifest.streams[safe: index].map { $0.symbols == count && ($0.coding == .raw || $0.coding == .huffman) } ?? false
+            }
     }
 
     /// Float-split planes (`FloatSplit`), raw or four-stream Huffman, turned into pieces of the
     /// joined elements: each run decodes the next `pieceElements` symbols of every stream of every
     /// plane, then joins the four quarters' elements, each a piece of its own.
-    mutating func splitPieces(_ streams: [Int], dtype: DType, count: Int, label: String, _ body: (_ offset: Int, _ piece: UnsafeRawBufferPointer) throws -> Void) throws {
+    mutating func splitPieces(
+        _ streams: [Int], dtype: DType, count: Int, label: String, _ body: (_ offset: Int, _ piece: UnsafeRawBufferPointer) throws -> Void
+    ) throws {
         let width = dtype.bitWidth / 8
         let run = Self.pieceElements
         var raw: [UnsafeRawBufferPointer?] = []
@@ -78,7 +82,7 @@ extension Reader {
             let lengths = (0..<4).map { k in max(0, min(run, min(quarter, count - k * quarter) - done)) }
             for p in readers.indices where readers[p] != nil {
                 do {
-                    try readers[p]!.decodeNext(run, into: (0..<4).map { k in UnsafeMutableBufferPointer(rebasing: scratch[p][k * run ..< k * run + lengths[k]]) })
+                    try readers[p]!.decodeNext(run, into: (0..<4).map { k in UnsafeMutableBufferPointer(rebasing: scratch[p][k * run..<k * run + lengths[k]]) })
                 } catch let error as CodingError {
                     throw fail("\(label): stream \(streams[p]): \(error)")
                 }
@@ -86,10 +90,10 @@ extension Reader {
             for k in 0..<4 where lengths[k] > 0 {
                 let first = k * quarter + done
                 let views = (0..<streams.count).map { p in
-                    raw[p].map { UnsafeBufferPointer(rebasing: $0.bindMemory(to: UInt8.self)[first ..< first + lengths[k]]) }
-                        ?? UnsafeBufferPointer(rebasing: scratch[p][k * run ..< k * run + lengths[k]])
+                    raw[p].map { UnsafeBufferPointer(rebasing: $0.bindMemory(to: UInt8.self)[first..<first + lengths[k]]) }
+                        ?? UnsafeBufferPointer(rebasing: scratch[p][k * run..<k * run + lengths[k]])
                 }
-                FloatSplit.join(views, dtype: dtype, range: 0 ..< lengths[k], into: UnsafeMutableRawPointer(piece.baseAddress!))
+                FloatSplit.join(views, dtype: dtype, range: 0..<lengths[k], into: UnsafeMutableRawPointer(piece.baseAddress!))
                 try body(first * width, UnsafeRawBufferPointer(start: piece.baseAddress, count: lengths[k] * width))
             }
             done += run

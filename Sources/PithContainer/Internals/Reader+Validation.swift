@@ -11,7 +11,8 @@ extension Reader {
         }
         for (i, s) in manifest.streams.enumerated() {
             guard s.offset >= ContainerHeader.size, s.offset % ContainerHeader.alignment == 0, s.length >= 0,
-                  s.offset <= streamsEnd, s.length <= streamsEnd - s.offset else {
+                s.offset <= streamsEnd, s.length <= streamsEnd - s.offset
+            else {
                 throw fail("stream \(i): bytes \(s.offset)..<\(s.offset &+ s.length) are not inside the data area 64..<\(streamsEnd) on a 64-byte boundary")
             }
             switch s.coding {
@@ -59,7 +60,9 @@ extension Reader {
             var next = 0
             for range in ranges {
                 guard range.start == next else {
-                    throw fail("tensor `\(range.name)`: elements \(range.start)..<\(range.start &+ range.count) of streams \(streams) \(range.start < next ? "overlap the tensor before" : "leave a gap after the tensor before")")
+                    throw fail(
+                        "tensor `\(range.name)`: elements \(range.start)..<\(range.start &+ range.count) of streams \(streams) \(range.start < next ? "overlap the tensor before" : "leave a gap after the tensor before")"
+                    )
                 }
                 next = range.start + range.count
             }

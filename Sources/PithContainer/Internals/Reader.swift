@@ -33,10 +33,11 @@ struct Reader {
     mutating func stored(_ index: Int, purpose: String) throws -> UnsafeRawBufferPointer {
         guard index >= 0, index < manifest.streams.count else { throw fail("\(purpose): stream \(index) does not exist (\(manifest.streams.count) streams)") }
         let s = manifest.streams[index]
-        let payload = UnsafeRawBufferPointer(rebasing: bytes[s.offset ..< s.offset + s.length])
+        let payload = UnsafeRawBufferPointer(rebasing: bytes[s.offset..<s.offset + s.length])
         let checksum = hex(CRC32C.checksum(payload))
         guard checksum == s.crc32c else {
-            throw ContainerError(.checksum, file: file, "\(purpose): stream \(index) checksum is \(s.crc32c) in the manifest, its bytes give \(checksum): the file is damaged")
+            throw ContainerError(
+                .checksum, file: file, "\(purpose): stream \(index) checksum is \(s.crc32c) in the manifest, its bytes give \(checksum): the file is damaged")
         }
         used += s.length
         return payload

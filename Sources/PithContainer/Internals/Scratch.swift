@@ -17,4 +17,3 @@ final class Scratch {
 
     deinit { memory.map { PageMemory.deallocate($0, byteCount: capacity) } }
 }
-

@@ -38,9 +38,10 @@ struct StreamBuilder {
             return existing
         }
         payloads.append(payload)
-        entries.append(Manifest.StreamEntry(
-            offset: 0, length: payload.count, coding: coding, symbols: symbols, symbolBits: symbolBits,
-            codeLengths: codeLengths.map(Self.hexDigits), crc32c: hex(checksum)))
+        entries.append(
+            Manifest.StreamEntry(
+                offset: 0, length: payload.count, coding: coding, symbols: symbols, symbolBits: symbolBits,
+                codeLengths: codeLengths.map(Self.hexDigits), crc32c: hex(checksum)))
         index[key] = payloads.count - 1
         return payloads.count - 1
     }
@@ -78,7 +79,8 @@ struct StreamBuilder {
         let rawBytes = symbols.withUnsafeBytes { Array($0) }
         let frequencies = HuffmanCode.histogram(symbols, alphabetSize: alphabet)
         if symbols.count >= 64, frequencies.filter({ $0 > 0 }).count <= HuffmanCode.maximumSymbols,
-           let code = try? HuffmanCode(lengths: HuffmanCode.codeLengths(frequencies: frequencies)) {
+            let code = try? HuffmanCode(lengths: HuffmanCode.codeLengths(frequencies: frequencies))
+        {
             let payload = HuffmanStreams.encode(symbols, code: code)
             if payload.count + alphabet / 2 < rawBytes.count {
                 return add(payload, coding: .huffman, symbols: symbols.count, symbolBits: 16, codeLengths: code.lengths)

@@ -19,15 +19,17 @@ func h5ErrorStack() -> String {
     final class Collector { var lines: [String] = [] }
     let collector = Collector()
     let context = Unmanaged.passUnretained(collector).toOpaque()
-    _ = H5Ewalk2(chdf5_e_default(), H5E_WALK_DOWNWARD, { _, error, data in
-        guard let error, let data else { return 0 }
-        let collector = Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue()
-        if let description = error.pointee.desc {
-            let text = String(cString: description)
-            if !text.isEmpty, collector.lines.last != text { collector.lines.append(text) }
-        }
-        return 0
-    }, context)
+    _ = H5Ewalk2(
+        chdf5_e_default(), H5E_WALK_DOWNWARD,
+        { _, error, data in
+            guard let error, let data else { return 0 }
+            let collector = Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue()
+            if let description = error.pointee.desc {
+                let text = String(cString: description)
+                if !text.isEmpty, collector.lines.last != text { collector.lines.append(text) }
+            }
+            return 0
+        }, context)
     _ = H5Eclear2(chdf5_e_default())
     return collector.lines.joined(separator: ": ")
 }
@@ -365,8 +367,9 @@ extension HDF5Handle {
 
     /// Creates the attribute `name` on this object; its errors name `object@name`.
     func createAttribute(_ name: String, type: HDF5Handle, space: HDF5Handle) throws -> HDF5Handle {
-        try HDF5Handle(H5Acreate2(id, name, type.id, space.id, chdf5_p_default(), chdf5_p_default()),
-                       .attribute, call: "H5Acreate2", file: file, object: object + "@" + name)
+        try HDF5Handle(
+            H5Acreate2(id, name, type.id, space.id, chdf5_p_default(), chdf5_p_default()),
+            .attribute, call: "H5Acreate2", file: file, object: object + "@" + name)
     }
 
     /// Writes this attribute's value from `bytes`, laid out as `type` says.
@@ -387,8 +390,9 @@ extension HDF5Handle {
         let creation = try HDF5Handle(H5Pcreate(chdf5_p_dataset_create()), .propertyList, call: "H5Pcreate", file: file, object: name)
         try creation.check(H5Pset_alloc_time(creation.id, H5D_ALLOC_TIME_EARLY), "H5Pset_alloc_time")
         try creation.check(H5Pset_fill_time(creation.id, H5D_FILL_TIME_NEVER), "H5Pset_fill_time")
-        return try HDF5Handle(H5Dcreate2(id, name, type.id, space.id, links.id, creation.id, chdf5_p_default()),
-                              .dataset, call: "H5Dcreate2", file: file, object: name)
+        return try HDF5Handle(
+            H5Dcreate2(id, name, type.id, space.id, links.id, creation.id, chdf5_p_default()),
+            .dataset, call: "H5Dcreate2", file: file, object: name)
     }
 
     /// Where this contiguous dataset's bytes start in the file (a byte offset: Pith writes no user
@@ -495,13 +499,15 @@ struct HDF5File {
         final class Collector { var names: [String] = [] }
         let collector = Collector()
         var index: hsize_t = 0
-        let status = H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &index, { _, linkName, info, data in
-            guard let linkName, let info, let data else { return 0 }
-            if info.pointee.type == H5L_TYPE_HARD {
-                Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue().names.append(String(cString: linkName))
-            }
-            return 0
-        }, Unmanaged.passUnretained(collector).toOpaque())
+        let status = H5Literate(
+            group, H5_INDEX_NAME, H5_ITER_INC, &index,
+            { _, linkName, info, data in
+                guard let linkName, let info, let data else { return 0 }
+                if info.pointee.type == H5L_TYPE_HARD {
+                    Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue().names.append(String(cString: linkName))
+                }
+                return 0
+            }, Unmanaged.passUnretained(collector).toOpaque())
         try h5Check(status, "H5Literate", file: path, object: name)
         return collector.names
     }
@@ -511,11 +517,13 @@ struct HDF5File {
         final class Collector { var names: [String] = [] }
         let collector = Collector()
         var index: hsize_t = 0
-        let status = H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, &index, { _, attributeName, _, data in
-            guard let attributeName, let data else { return 0 }
-            Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue().names.append(String(cString: attributeName))
-            return 0
-        }, Unmanaged.passUnretained(collector).toOpaque())
+        let status = H5Aiterate2(
+            object, H5_INDEX_NAME, H5_ITER_INC, &index,
+            { _, attributeName, _, data in
+                guard let attributeName, let data else { return 0 }
+                Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue().names.append(String(cString: attributeName))
+                return 0
+            }, Unmanaged.passUnretained(collector).toOpaque())
         try h5Check(status, "H5Aiterate2", file: path, object: name)
         return collector.names
     }
@@ -589,7 +597,7 @@ struct HDF5File {
             try h5Check(H5Aread(handle.id, type.id, buffer.baseAddress), "H5Aread", file: path, object: label)
         }
         return (0..<count).map { index in
-            let slice = bytes[index * size ..< (index + 1) * size]
+            let slice = bytes[index * size..<(index + 1) * size]
             let end = slice.firstIndex(of: 0) ?? slice.endIndex
             return String(decoding: slice[slice.startIndex..<end], as: UTF8.self)
         }

@@ -88,7 +88,10 @@ extension HDF5File {
         let stored = try dataset.storageSize()
         let (limit, overflow) = stored.multipliedReportingOverflow(by: Self.maximumExpansion)
         guard byteCount <= Self.freeAllowance || (!overflow && byteCount <= limit) || overflow else {
-            throw HDF5Error(.malformed, file: path, "dataset `\(name)`: shape \(Shape.describe(info.shape)) of \(dtype.rawValue) needs \(byteCount) bytes, but the file stores only \(stored) for it")
+            throw HDF5Error(
+                .malformed, file: path,
+                "dataset `\(name)`: shape \(Shape.describe(info.shape)) of \(dtype.rawValue) needs \(byteCount) bytes, but the file stores only \(stored) for it"
+            )
         }
         let memoryType = try dataset.datasetType().copyType()
         if dtype != .bool {

@@ -18,7 +18,7 @@ enum ProtobufCalls {
         _ bytes: UnsafeRawBufferPointer, _ body: (UnsafeMutablePointer<Onnx__ModelProto>) throws -> R
     ) rethrows -> R? {
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
-              let model = onnx__model_proto__unpack(nil, bytes.count, base)
+            let model = onnx__model_proto__unpack(nil, bytes.count, base)
         else { return nil }
         defer { onnx__model_proto__free_unpacked(model, nil) }
         return try body(model)
@@ -74,8 +74,9 @@ enum ProtobufCalls {
     static func pack(_ model: UnsafeMutablePointer<Onnx__ModelProto>, to descriptor: Int32, holes: Holes? = nil) throws(PackFailure) -> Int {
         let size = onnx__model_proto__get_packed_size(model)
         // The buffer protobuf-c calls, with the sink's state right after it in the same block.
-        let block = UnsafeMutableRawPointer.allocate(byteCount: FileSink.offset + MemoryLayout<FileSink>.stride,
-                                                     alignment: max(MemoryLayout<ProtobufCBuffer>.alignment, MemoryLayout<FileSink>.alignment))
+        let block = UnsafeMutableRawPointer.allocate(
+            byteCount: FileSink.offset + MemoryLayout<FileSink>.stride,
+            alignment: max(MemoryLayout<ProtobufCBuffer>.alignment, MemoryLayout<FileSink>.alignment))
         defer { block.deallocate() }
         let buffer = block.bindMemory(to: ProtobufCBuffer.self, capacity: 1)
         buffer.initialize(to: ProtobufCBuffer(append: fileSinkAppend))

@@ -85,7 +85,9 @@ struct TensorDecoder {
         func check(_ field: String, _ found: Int, _ expected: Int) throws {
             guard found == expected else {
                 if found == 0 {
-                    throw fail(.invalidTensor, name, "has no data: shape \(Shape.describe(shape)) of \(dtype.rawValue) needs \(expected) values in raw_data or \(field)")
+                    throw fail(
+                        .invalidTensor, name,
+                        "has no data: shape \(Shape.describe(shape)) of \(dtype.rawValue) needs \(expected) values in raw_data or \(field)")
                 }
                 throw fail(.invalidTensor, name, "\(field) holds \(found) values; shape \(Shape.describe(shape)) of \(dtype.rawValue) needs \(expected)")
             }
@@ -161,7 +163,9 @@ struct TensorDecoder {
         let values = try decode(valuesProto, name: name + " (values)")
         let indices = try decode(indicesProto, name: name + " (indices)")
         guard values.shape.count == 1, values.dtype != .string, values.dtype.bitWidth % 8 == 0 else {
-            throw fail(.invalidTensor, name, "sparse `values` must be a 1-D tensor of a byte-aligned numeric type, found \(values.dtype.rawValue) of shape \(Shape.describe(values.shape))")
+            throw fail(
+                .invalidTensor, name,
+                "sparse `values` must be a 1-D tensor of a byte-aligned numeric type, found \(values.dtype.rawValue) of shape \(Shape.describe(values.shape))")
         }
         guard indices.dtype == .int64 else {
             throw fail(.invalidTensor, name, "sparse `indices` must be int64, found \(indices.dtype.rawValue)")
@@ -177,9 +181,11 @@ struct TensorDecoder {
         }
         let allowance = max(Self.minimumDensifiedAllowance, Self.maximumExpansion * (valueBytes.count + indexBytes.count))
         guard let count = Shape.elementCount(shape), let byteCount = values.dtype.storageBytes(count: count),
-              byteCount <= allowance
+            byteCount <= allowance
         else {
-            throw fail(.invalidTensor, name, "sparse tensor of shape \(Shape.describe(shape)) with \(nonzero) values would expand to more than \(allowance) bytes; refusing")
+            throw fail(
+                .invalidTensor, name,
+                "sparse tensor of shape \(Shape.describe(shape)) with \(nonzero) values would expand to more than \(allowance) bytes; refusing")
         }
         let width = values.dtype.bitWidth / 8
         let buffer = try TensorBuffer(count: byteCount) { out in

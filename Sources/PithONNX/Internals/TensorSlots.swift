@@ -164,16 +164,20 @@ enum TensorSlots {
     }
 
     /// Calls `visit` for every slot of `model`, in the order above. `file` names the model in errors.
-    static func forEach(in model: UnsafeMutablePointer<Onnx__ModelProto>, file: String,
-                        _ visit: (Slot, Place) throws -> Void) throws {
+    static func forEach(
+        in model: UnsafeMutablePointer<Onnx__ModelProto>, file: String,
+        _ visit: (Slot, Place) throws -> Void
+    ) throws {
         if let graph = model.pointee.graph { try walk(graph, path: .main, file: file, visit) }
         for function in messages(model.pointee.n_functions, model.pointee.functions) {
             try walk(function.pointee.n_node, function.pointee.node, path: functionPath(function), file: file, visit)
         }
     }
 
-    private static func walk(_ graph: UnsafeMutablePointer<Onnx__GraphProto>, path: GraphPath, file: String,
-                             _ visit: (Slot, Place) throws -> Void) throws {
+    private static func walk(
+        _ graph: UnsafeMutablePointer<Onnx__GraphProto>, path: GraphPath, file: String,
+        _ visit: (Slot, Place) throws -> Void
+    ) throws {
         let g = graph.pointee
         let place = Place(graph: path, node: nil)
         for t in messages(g.n_initializer, g.initializer) { try visit(.tensor(t), place) }
@@ -181,8 +185,10 @@ enum TensorSlots {
         try walk(g.n_node, g.node, path: path, file: file, visit)
     }
 
-    private static func walk(_ count: Int, _ nodes: UnsafeMutablePointer<UnsafeMutablePointer<Onnx__NodeProto>?>?, path: GraphPath,
-                             file: String, _ visit: (Slot, Place) throws -> Void) throws {
+    private static func walk(
+        _ count: Int, _ nodes: UnsafeMutablePointer<UnsafeMutablePointer<Onnx__NodeProto>?>?, path: GraphPath,
+        file: String, _ visit: (Slot, Place) throws -> Void
+    ) throws {
         for (index, node) in messages(count, nodes).enumerated() {
             let n = node.pointee
             let isConstant = isConstantOperator(node)
@@ -190,9 +196,11 @@ enum TensorSlots {
             for attribute in messages(n.n_attribute, n.attribute) {
                 let name = string(attribute.pointee.name)
                 func place(_ i: Int) -> Place {
-                    Place(graph: path, node: NodePlace(
-                        label: label, opType: string(n.op_type), firstOutput: repeated(n.n_output, n.output).first.map(string) ?? "",
-                        isConstant: isConstant, attribute: name, index: i))
+                    Place(
+                        graph: path,
+                        node: NodePlace(
+                            label: label, opType: string(n.op_type), firstOutput: repeated(n.n_output, n.output).first.map(string) ?? "",
+                            isConstant: isConstant, attribute: name, index: i))
                 }
                 switch try role(of: attribute, inConstant: isConstant, label: label, file: file) {
                 case .constantValue(let value): try visit(.constantValue(attribute, value), place(0))

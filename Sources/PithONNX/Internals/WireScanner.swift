@@ -8,15 +8,21 @@ struct WireScanner {
     /// Field numbers of length-delimited fields that hold a nested message, per message kind.
     private static let nested: [String: [Int: String]] = [
         "ModelProto": [7: "GraphProto", 8: "OperatorSetIdProto", 14: "StringStringEntryProto", 25: "FunctionProto"],
-        "GraphProto": [1: "NodeProto", 5: "TensorProto", 15: "SparseTensorProto", 11: "ValueInfoProto",
-                       12: "ValueInfoProto", 13: "ValueInfoProto"],
+        "GraphProto": [
+            1: "NodeProto", 5: "TensorProto", 15: "SparseTensorProto", 11: "ValueInfoProto",
+            12: "ValueInfoProto", 13: "ValueInfoProto",
+        ],
         "FunctionProto": [7: "NodeProto", 11: "AttributeProto"],
         "NodeProto": [5: "AttributeProto"],
-        "AttributeProto": [5: "TensorProto", 6: "GraphProto", 10: "TensorProto", 11: "GraphProto",
-                           14: "TypeProto", 15: "TypeProto", 22: "SparseTensorProto", 23: "SparseTensorProto"],
+        "AttributeProto": [
+            5: "TensorProto", 6: "GraphProto", 10: "TensorProto", 11: "GraphProto",
+            14: "TypeProto", 15: "TypeProto", 22: "SparseTensorProto", 23: "SparseTensorProto",
+        ],
         "ValueInfoProto": [2: "TypeProto"],
-        "TypeProto": [1: "TypeProto.Tensor", 4: "TypeProto.Sequence", 5: "TypeProto.Map", 8: "TypeProto.Tensor",
-                      9: "TypeProto.Optional"],
+        "TypeProto": [
+            1: "TypeProto.Tensor", 4: "TypeProto.Sequence", 5: "TypeProto.Map", 8: "TypeProto.Tensor",
+            9: "TypeProto.Optional",
+        ],
         "TypeProto.Sequence": [1: "TypeProto"],
         "TypeProto.Map": [2: "TypeProto"],
         "TypeProto.Optional": [1: "TypeProto"],
@@ -66,7 +72,8 @@ struct WireScanner {
                 }
                 let end = position + Int(length)
                 if let child = Self.nested[message]?[field],
-                   let problem = scan(message: child, range: position..<end, depth: depth + 1) {
+                    let problem = scan(message: child, range: position..<end, depth: depth + 1)
+                {
                     return problem
                 }
                 position = end
