@@ -12,14 +12,33 @@ public struct EvalReport: Sendable, Codable {
     public var seconds: Double
     /// Shape of the first output.
     public var outputShape: [Int]
+    /// Every output computed, with its shape, in order.
+    public var outputs: [Output] = []
+    /// Outputs that could not be computed (an operator the evaluator lacks), with the reason.
+    public var skipped: [Skipped] = []
     public var labels: String?
     public var correct: Int?
     public var accuracy: Double?
 
+    public struct Output: Sendable, Codable {
+        public var name: String
+        public var shape: [Int]
+    }
+
+    public struct Skipped: Sendable, Codable {
+        public var name: String
+        public var reason: String
+    }
+
     public func renderText() -> String {
         var out = "\(model) on \(data): \(TextTable.grouped(samples)) samples"
         if scale != 1 { out += " (values × \(Self.scaleText(scale)))" }
-        out += ", output \(Shape.describe(outputShape))\n"
+        if outputs.count > 1 {
+            out += "\noutputs: " + outputs.map { "\($0.name) \(Shape.describe($0.shape))" }.joined(separator: ", ") + "\n"
+        } else {
+            out += ", output \(Shape.describe(outputShape))\n"
+        }
+        for skip in skipped { out += "skipped output `\(skip.name)`: \(skip.reason)\n" }
         if let correct, let accuracy {
             out +=
                 "top-1 accuracy: \(String(format: "%.2f%%", accuracy * 100)) (\(TextTable.grouped(correct)) of \(TextTable.grouped(samples)) correct; error \(String(format: "%.2f%%", (1 - accuracy) * 100)))\n"
@@ -33,24 +52,37 @@ public struct EvalReport: Sendable, Codable {
 
 /// `pith eval`: a model run on data with the reference evaluator.
 public enum Evaluation {
-    public static func run(model path: String, data: String, labels labelPath: String?, batchSize: Int, scale: Double?) throws -> (EvalReport, [Value]) {
+    /// Runs the model at `path` on `data`: the outputs `outputs` names (nil: every graph output that can
+    /// be computed; the others are named in the report's `skipped`), with top-1 accuracy of the first
+    /// output against `labels`. With `saveOutputs`, the outputs are written to that `.npz` under their
+    /// names (checked writable before the model runs).
+    public static func run(
+        model path: String, data: String, labels labelPath: String?, batchSize: Int, scale: Double?, outputs names: [String]? = nil,
+        saveOutputs: String? = nil
+    ) throws -> (EvalReport, EvaluatedOutputs) {
         try PithError.translatingErrors {
+            if let saveOutputs { try AtomicFile.checkWritable(saveOutputs, input: path, force: true) }
             let evaluator = try Evaluator(model: ModelFile.loadForEvaluation(path))
             let (inputs, factor) = try EvaluationInputs.inputs(data, for: evaluator, scale: scale)
             let samples = inputs.first?.shape.first ?? 0
             let truth = try labelPath.map { try EvaluationInputs.labels($0, samples: samples) }
             let start = DispatchTime.now().uptimeNanoseconds
-            let outputs = try evaluator.run(batched: inputs, batchSize: batchSize)
+            let result = try evaluator.run(batched: inputs, batchSize: batchSize, outputs: names)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             var report = EvalReport(
                 model: path, data: data, samples: samples, scale: factor, batchSize: batchSize, seconds: seconds,
-                outputShape: outputs.first?.shape ?? [], labels: labelPath)
-            if let truth, let first = outputs.first {
+                outputShape: result.values.first?.shape ?? [], labels: labelPath)
+            report.outputs = zip(result.names, result.values).map { EvalReport.Output(name: $0, shape: $1.shape) }
+            report.skipped = result.skipped.map { EvalReport.Skipped(name: $0.name, reason: $0.reason.description) }
+            if let truth, let first = result.values.first {
                 let correct = zip(first.argmaxRows, truth).filter { $0 == $1 }.count
                 report.correct = correct
                 report.accuracy = samples == 0 ? 0 : Double(correct) / Double(samples)
             }
-            return (report, outputs)
+            if let saveOutputs {
+                try AtomicFile.write(DataFiles.npz(zip(result.names, result.values).map { (name: $0, value: $1) }), to: saveOutputs)
+            }
+            return (report, result)
         }
     }
 }

@@ -114,12 +114,21 @@ public enum Verification {
         let (inputs, _) = try EvaluationInputs.inputs(data, for: ea, scale: scale)
         let samples = inputs.first?.shape.first ?? 0
         let truth = try labelPath.map { try EvaluationInputs.labels($0, samples: samples) }
-        let oa = try ea.run(batched: inputs, batchSize: batchSize), ob = try eb.run(batched: inputs, batchSize: batchSize)
-        guard !oa.isEmpty else { throw PithError(.data, "the models produce no outputs") }
-        guard oa.count == ob.count else {
-            throw PithError(.data, "the original has \(oa.count) outputs, the candidate \(ob.count): they cannot be compared output by output")
+        let ra = try ea.run(batched: inputs, batchSize: batchSize, outputs: nil)
+        let rb = try eb.run(batched: inputs, batchSize: batchSize, outputs: nil)
+        // Outputs are paired by name; models whose output names differ entirely (an ONNX model and its
+        // Keras twin) by position, when they have as many.
+        var pairs = ra.names.filter { rb[$0] != nil }.map { (name: $0, a: ra[$0]!, b: rb[$0]!) }
+        if pairs.isEmpty, ra.names.count == rb.names.count {
+            pairs = zip(ra.names, zip(ra.values, rb.values)).map { (name: $0, a: $1.0, b: $1.1) }
         }
-        let names = outputNames(a, count: oa.count)
+        guard !pairs.isEmpty else {
+            throw PithError(
+                .data,
+                "the models have no output in common to compare (original: \(ra.names.joined(separator: ", ")); candidate: \(rb.names.joined(separator: ", ")))"
+            )
+        }
+        let oa = pairs.map(\.a), ob = pairs.map(\.b), names = pairs.map(\.name)
         var compared: [OutputComparison] = []
         var maxDiff = 0.0, sumDiff = 0.0, elements = 0
         for (k, (x, y)) in zip(oa, ob).enumerated() {
@@ -143,12 +152,6 @@ public enum Verification {
             top1Agreement: perSample || truth != nil ? Double(zip(pa, pb).filter { $0 == $1 }.count) / Double(max(samples, 1)) : nil,
             maxOutputDifference: maxDiff, meanOutputDifference: elements == 0 ? 0 : sumDiff / Double(elements),
             originalAccuracy: accuracy(pa), candidateAccuracy: accuracy(pb))
-    }
-
-    /// The output names of `model`: its graph outputs, or `output_0`, `output_1`, … (Keras).
-    static func outputNames(_ model: Model, count: Int) -> [String] {
-        if let outputs = model.graph?.outputs, outputs.count == count { return outputs.map(\.name) }
-        return (0..<count).map { "output_\($0)" }
     }
 
     static func gates(_ report: VerifyReport, _ t: Thresholds) -> [String] {

@@ -9,7 +9,9 @@ struct Eval: ParsableCommand {
             either. DATA is a .npy, a .npz (arrays matched to the model's inputs by name, else in \
             order) or an IDX file such as MNIST's (gzip or not). 8-bit IDX images are scaled by 1/255 \
             unless --scale says otherwise; each sample is reshaped to the model's input shape when the \
-            sizes agree (28×28 images for a 784-wide input). Batches run on every core.
+            sizes agree (28×28 images for a 784-wide input). Batches run on every core. Only the nodes \
+            the requested outputs need are run; an output that needs an operator the evaluator lacks is \
+            skipped and named, unless it was asked for with --outputs.
             """)
 
     @Argument(help: "The model file.")
@@ -17,7 +19,12 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var input: DataOptions
 
-    @Option(help: "Write the model's outputs to this .npz file.")
+    @Option(
+        parsing: .upToNextOption,
+        help: "Compute only these values (graph outputs, or any value of the main graph); default: every output that can be computed.")
+    var outputs: [String] = []
+
+    @Option(help: "Write the outputs to this .npz file, each under its name in the model.")
     var saveOutputs: String?
 
     @Option(help: "Output format: text, json.")
@@ -30,12 +37,9 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let (report, outputs) = try Evaluation.run(
-                model: model, data: input.data ?? "", labels: input.labels, batchSize: input.batchSize, scale: input.scale)
-            if let saveOutputs {
-                let names = (0..<outputs.count).map { "output_\($0)" }
-                try AtomicFile.write(DataFiles.npz(Array(zip(names, outputs)).map { (name: $0.0, value: $0.1) }), to: saveOutputs)
-            }
+            let (report, _) = try Evaluation.run(
+                model: model, data: input.data ?? "", labels: input.labels, batchSize: input.batchSize, scale: input.scale,
+                outputs: outputs.isEmpty ? nil : outputs, saveOutputs: saveOutputs)
             print(format == .json ? report.renderJSON() : report.renderText(), terminator: "")
         }
     }

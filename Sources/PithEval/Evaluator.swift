@@ -64,9 +64,9 @@ public struct Evaluator: Sendable {
 
     /// One run on whole inputs (one per model input, in order), computing the outputs `names` asks
     /// for (nil: every output that can be computed, the others named in `skipped`).
-    public func run(_ values: [Value], outputs names: [String]?) throws -> Evaluation {
+    public func run(_ values: [Value], outputs names: [String]?) throws -> EvaluatedOutputs {
         let plan = try plan(outputs: names)
-        return Evaluation(names: plan.names, values: try run(values, plan: plan), skipped: plan.skipped)
+        return EvaluatedOutputs(names: plan.names, values: try run(values, plan: plan), skipped: plan.skipped)
     }
 
     /// One run on whole inputs (one per model input, in order): every output, in order; throws,
@@ -93,9 +93,9 @@ public struct Evaluator: Sendable {
 
     /// `run(batched:batchSize:)` computing the outputs `names` asks for (nil: every output that can
     /// be computed, the others named in `skipped`).
-    public func run(batched values: [Value], batchSize: Int, outputs names: [String]?) throws -> Evaluation {
+    public func run(batched values: [Value], batchSize: Int, outputs names: [String]?) throws -> EvaluatedOutputs {
         let plan = try plan(outputs: names)
-        return Evaluation(names: plan.names, values: try run(batched: values, batchSize: batchSize, plan: plan), skipped: plan.skipped)
+        return EvaluatedOutputs(names: plan.names, values: try run(batched: values, batchSize: batchSize, plan: plan), skipped: plan.skipped)
     }
 
     /// `run(batched:batchSize:)` of `plan`.

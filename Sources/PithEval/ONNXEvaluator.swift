@@ -106,9 +106,9 @@ public struct ONNXEvaluator: Sendable {
 
     /// Runs the graph on `feeds` and returns the values `outputs` names (nil: every graph output
     /// that can be computed, the others named in `Evaluation.skipped`). See `plan(outputs:)`.
-    public func run(_ feeds: [String: Value], outputs names: [String]?) throws -> Evaluation {
+    public func run(_ feeds: [String: Value], outputs names: [String]?) throws -> EvaluatedOutputs {
         let plan = try plan(outputs: names)
-        return Evaluation(names: plan.names, values: try run(feeds, plan: plan), skipped: plan.skipped)
+        return EvaluatedOutputs(names: plan.names, values: try run(feeds, plan: plan), skipped: plan.skipped)
     }
 
     /// Runs the graph on `feeds` (by input name) and returns every graph output, in order; throws,
@@ -137,7 +137,7 @@ public struct SkippedOutput: Sendable {
 }
 
 /// The results of one evaluation: the values computed, by name, and the outputs skipped.
-public struct Evaluation: Sendable {
+public struct EvaluatedOutputs: Sendable {
     /// Names of the values computed, in order.
     public var names: [String]
     /// The values, in the order of `names`.

@@ -21,6 +21,12 @@ DTYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int3
           27: "float6e2m3", 28: "float6e3m2"}
 
 
+def by_index(outputs, k):
+    """Output `k` of a `pith eval --save-outputs` .npz: the members are the model's outputs under their
+    names, in the model's order."""
+    return outputs[outputs.files[k]]
+
+
 def run_pith(*args, timeout=300):
     return subprocess.run([PITH, *args], capture_output=True, text=True, timeout=timeout)
 

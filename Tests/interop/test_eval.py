@@ -13,7 +13,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from conftest import PITH, ROOT, run_pith
+from conftest import PITH, ROOT, run_pith, by_index
 from test_real_models import fetch
 
 MNIST = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "mnist"))
@@ -52,7 +52,7 @@ def test_lenet_accuracy_matches_onnxruntime_to_the_image(tmp_path):
     x = idx(IMAGES).reshape(-1, 784).astype(np.float32) / 255
     y = idx(LABELS)
     want = ort.InferenceSession(LENET).run(None, {"input": x})[0]
-    have = np.load(out)["output_0"]
+    have = by_index(np.load(out), 0)
     assert have.shape == (10000, 10)
     assert np.array_equal(have.argmax(1), want.argmax(1)), "a prediction differs from onnxruntime's"
     assert within(have, want)
@@ -87,7 +87,7 @@ def test_constants_fixture_matches_onnxruntime(tmp_path):
             values, indices = onnx.numpy_helper.to_array(sparse.values), onnx.numpy_helper.to_array(sparse.indices)
             w = np.zeros(list(sparse.dims), values.dtype)
             w.flat[indices if indices.ndim == 1 else np.ravel_multi_index(indices.T, w.shape)] = values
-        assert within(have[f"output_{k}"], w), kept[k].name
+        assert within(by_index(have, k), w), kept[k].name
 
 
 def test_rapidocr_models_match_onnxruntime(tmp_path):
@@ -100,7 +100,7 @@ def test_rapidocr_models_match_onnxruntime(tmp_path):
         name_in = model.graph.input[0].name
         x = rng.random(shape, dtype=np.float32) * 2 - 1
         want = ort.InferenceSession(models[name]).run(None, {name_in: x})[0]
-        have = eval_outputs(tmp_path, models[name], {name_in: x}, "--batch-size", "0")["output_0"]
+        have = by_index(eval_outputs(tmp_path, models[name], {name_in: x}, "--batch-size", "0"), 0)
         assert have.shape == want.shape, name
         assert within(have, want), f"{name}: differs by up to {np.abs(have - want).max()}"
 
@@ -138,9 +138,9 @@ def test_restored_keras_file_gives_the_containers_outputs(tmp_path):
     with h5py.File(restored) as f:  # h5py reads it
         assert "model_weights" in f and "model_config" in f.attrs
     x = {"x": np.load(KERAS_OUTPUTS)["keras2-cnn.h5/input"]}
-    from_container = eval_outputs(tmp_path, container, x)["output_0"]
-    from_restored = eval_outputs(tmp_path, restored, x)["output_0"]
-    original = eval_outputs(tmp_path, source, x)["output_0"]
+    from_container = by_index(eval_outputs(tmp_path, container, x), 0)
+    from_restored = by_index(eval_outputs(tmp_path, restored, x), 0)
+    original = by_index(eval_outputs(tmp_path, source, x), 0)
     assert np.array_equal(from_container, from_restored)
     assert not np.array_equal(original, from_restored)  # the lossy recipe changed something
 
@@ -229,8 +229,15 @@ def test_external_data_fixture_matches_onnxruntime(tmp_path):
     have = eval_outputs(tmp_path, path, {}, "--batch-size", "0")
     assert len(want) == 3
     for k, w in enumerate(want):
-        assert have[f"output_{k}"].shape == w.shape and within(have[f"output_{k}"], w)
+        assert by_index(have, k).shape == w.shape and within(by_index(have, k), w)
     np.savez(tmp_path / "sub.npz", x0=np.ones(3, np.float32), cond=np.array(True), trip=np.array(2, np.int64),
              s0=np.zeros(2, np.float32), xs=np.ones((4, 2), np.float32))
-    refused = run_pith("eval", os.path.join(ROOT, "Fixtures", "onnx", "subgraphs.onnx"), "--data", str(tmp_path / "sub.npz"))
+    # The outputs its If, Loop and Scan compute are computed; the one that needs the function is skipped
+    # and named — and refused (exit 69) when asked for.
+    subgraphs = os.path.join(ROOT, "Fixtures", "onnx", "subgraphs.onnx")
+    partial = run_pith("eval", subgraphs, "--data", str(tmp_path / "sub.npz"), "--save-outputs", str(tmp_path / "sub-out.npz"))
+    assert partial.returncode == 0, partial.stderr
+    assert "skipped output `out`" in partial.stdout and "AddBias" in partial.stdout
+    assert sorted(np.load(tmp_path / "sub-out.npz").files) == ["s_final", "ys"]
+    refused = run_pith("eval", subgraphs, "--data", str(tmp_path / "sub.npz"), "--outputs", "out")
     assert refused.returncode == 69 and "not supported by the reference evaluator" in refused.stderr and "AddBias" in refused.stderr

@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from conftest import run_pith
+from conftest import run_pith, by_index
 
 RNG = np.random.default_rng(12)
 
@@ -63,7 +63,7 @@ def pith_outputs(tmp_path, model, feeds, outputs):
     result = run_pith("eval", str(path), "--data", str(data), "--batch-size", "0", "--save-outputs", str(out))
     assert result.returncode == 0, result.stderr
     got = np.load(out)
-    return [got[f"output_{k}"] for k in range(outputs)]
+    return [by_index(got, k) for k in range(outputs)]
 
 
 def assert_matches(have, want):
