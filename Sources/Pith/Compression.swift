@@ -10,12 +10,11 @@ import PithContainer
 public enum Compression {
     /// Reads a recipe file (YAML; see docs/recipes.md).
     public static func loadRecipe(_ path: String) throws -> Recipe {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw PithError(
-                FileManager.default.fileExists(atPath: path) ? .io : .noInput, "\(path): cannot read the recipe (\((error as NSError).localizedDescription))")
+        // Only regular files are opened (a FIFO would block); a missing recipe is a missing input (66).
+        let file: MappedFile
+        do { file = try MappedFile(path) } catch { throw PithError(error.exitKind, "\(path): cannot read the recipe: \(error.reason)") }
+        guard let text = String(validating: file.bytes, as: UTF8.self) else {
+            throw PithError(.usage, "\(path): the recipe is not UTF-8 text")
         }
         do {
             let recipe = try YAMLDecoder().decode(Recipe.self, from: text)

@@ -14,11 +14,10 @@ public enum DataFiles {
     /// The arrays in `path`, by name: one named after the file for `.npy` and IDX, one per member
     /// (without `.npy`) for `.npz`, in file order.
     public static func read(_ path: String) throws -> [(name: String, value: Value)] {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe) } catch {
-            throw DataFileError(path, "cannot read the file (\((error as NSError).localizedDescription))")
-        }
-        var bytes = [UInt8](data)
+        // Only regular files are opened (a FIFO would block); a missing file is a missing input (66).
+        let file: MappedFile
+        do { file = try MappedFile(path) } catch { throw DataFileError(path, error.reason, exitKind: error.exitKind == .noInput ? .noInput : error.exitKind) }
+        var bytes = [UInt8](file.bytes)
         let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         if bytes.starts(with: [0x1F, 0x8B]) { bytes = try gunzip(bytes, file: path) }
         if bytes.starts(with: [0x93] + Array("NUMPY".utf8)) { return [(stem, try npy(bytes, file: path))] }
@@ -230,12 +229,14 @@ public enum DataFiles {
 
 /// A data file that could not be read: the file (and member) and what was wrong.
 public struct DataFileError: ReportableError {
-    public var exitKind: ExitKind { .data }
+    /// `data` (65) for a file that is not what it claims; `noInput` (66) for one that does not exist.
+    public var exitKind: ExitKind
     public var file: String
     public var message: String
-    init(_ file: String, _ message: String) {
+    init(_ file: String, _ message: String, exitKind: ExitKind = .data) {
         self.file = file
         self.message = message
+        self.exitKind = exitKind
     }
     public var description: String { "\(file): \(message)" }
 }
