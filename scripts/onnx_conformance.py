@@ -231,9 +231,26 @@ def main():
         from benchdoc import replace_section
         notes = "\n".join(f"- {n} × {reason}" for reason, n in refused.most_common())
         notes += "".join(f"\n- `{case}` (known): {why}" for case, why in KNOWN.items())
+        # Every case that does not pass, grouped by its reason: the missing operator, or why it is skipped.
+        groups = collections.defaultdict(list)
+        for r in results:
+            if r["status"] in ("pass", "known"):
+                continue
+            missing = re.search(r"needs operator `([^`]+)`|operator `([^`]+)`", r["reason"])
+            if r["status"] == "fail":
+                key = f"wrong answer: {r['reason']}"
+            elif missing:
+                key = f"operator `{missing.group(1) or missing.group(2)}` not implemented"
+            else:
+                key = re.sub(r"`/tmp/\S*? member `[^`]*``", "an input", r["reason"].split(": ", 1)[-1].strip())
+                key = re.sub(r"holds \S+, beyond", "holds values beyond", key)
+            groups[key].append(f"{r['suite']}/{r['case']}")
+        listing = "\n".join(f"- {len(cases)} × {key}: " + ", ".join(f"`{c}`" for c in sorted(cases))
+                            for key, cases in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])))
         replace_section("conformance", f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()} by `scripts/onnx_conformance.py --write` "
                         f"(libonnx-testdata; |pith − expected| ≤ 1e-4·|expected| + 1e-5).\n\n{text}\n\n"
-                        f"Cases with only supported operators that the evaluator refuses, naming what it does not implement:\n\n{notes or '- none'}")
+                        f"Cases with only supported operators that the evaluator refuses, naming what it does not implement:\n\n{notes or '- none'}"
+                        f"\n\nEvery case that does not pass, by reason:\n\n{listing or '- none'}")
     return results
 
 
