@@ -116,14 +116,7 @@ struct ControlFlow {
         if opset < 9 { return try scan8(inputs, body: body) }
         let m = ops.int("num_scan_inputs", 0)
         let values = try inputs.indices.map { try ops.required(inputs, $0) }
-        guard m >= 1, m <= values.count else { throw EvalError.invalid("num_scan_inputs \(m) must be between 1 and the number of inputs, \(values.count)") }
-        let n = values.count - m
-        guard body.inputs.count == n + m, body.outputs.count >= n else {
-            throw EvalError.invalid(
-                "the body takes \(body.inputs.count) inputs and gives \(body.outputs.count) outputs; with \(n) states and \(m) scan inputs it must take \(n + m) and give at least \(n)"
-            )
-        }
-        let k = body.outputs.count - n
+        let (n, k) = try Self.scanCounts(inputs: values.count, scanInputs: m, body: body)
         let inputAxes = try attribute("scan_input_axes", count: m), inputDirections = try attribute("scan_input_directions", count: m)
         let outputAxes = try attribute("scan_output_axes", count: k), outputDirections = try attribute("scan_output_directions", count: k)
         let scanInputs = Array(values[n...])
@@ -181,14 +174,7 @@ struct ControlFlow {
         let ops = operators
         let m = ops.int("num_scan_inputs", 0)
         let values = try (1..<max(inputs.count, 1)).map { try ops.required(inputs, $0) }
-        guard m >= 1, m <= values.count else { throw EvalError.invalid("num_scan_inputs \(m) must be between 1 and the number of inputs, \(values.count)") }
-        let n = values.count - m
-        guard body.inputs.count == n + m, body.outputs.count >= n else {
-            throw EvalError.invalid(
-                "the body takes \(body.inputs.count) inputs and gives \(body.outputs.count) outputs; with \(n) states and \(m) scan inputs it must take \(n + m) and give at least \(n)"
-            )
-        }
-        let k = body.outputs.count - n
+        let (n, k) = try Self.scanCounts(inputs: values.count, scanInputs: m, body: body)
         let directions = try attribute("directions", count: m)
         guard let batch = values.first?.shape.first, values.allSatisfy({ $0.rank >= 1 && $0.shape[0] == batch }) else {
             throw EvalError.invalid("every input needs the same batch size on axis 0: \(values.map(\.shape))")
@@ -294,5 +280,21 @@ extension Value {
         if dtype == .string { return Value(strings: [], shape: shape) }
         if dtype.isFloatingPoint { return Value(floats: [], shape: shape, dtype: dtype) }
         return Value(ints: [], shape: shape, dtype: dtype)
+    }
+}
+
+extension ControlFlow {
+    /// A Scan's state count `n` (inputs that are not scanned) and scan-output count `k`, checked against
+    /// its body: `inputs` values of which `scanInputs` are scanned, a body that takes every one and gives
+    /// the `n` final states first.
+    static func scanCounts(inputs: Int, scanInputs m: Int, body: GraphProgram) throws -> (n: Int, k: Int) {
+        guard m >= 1, m <= inputs else { throw EvalError.invalid("num_scan_inputs \(m) must be between 1 and the number of inputs, \(inputs)") }
+        let n = inputs - m
+        guard body.inputs.count == n + m, body.outputs.count >= n else {
+            throw EvalError.invalid(
+                "the body takes \(body.inputs.count) inputs and gives \(body.outputs.count) outputs; with \(n) states and \(m) scan inputs it must take \(n + m) and give at least \(n)"
+            )
+        }
+        return (n, body.outputs.count - n)
     }
 }

@@ -22,25 +22,11 @@ extension Operators {
             for i in 0..<count where a.strings[ia?[i] ?? i] == b.strings[ib?[i] ?? i] { out[i] = 1 }
         } else if a.isFloat || b.isFloat {
             let x = a.asFloats, y = b.asFloats
-            let test: (Float, Float) -> Bool
-            switch node.opType {
-            case "Equal": test = { $0 == $1 }
-            case "Less": test = { $0 < $1 }
-            case "Greater": test = { $0 > $1 }
-            case "LessOrEqual": test = { $0 <= $1 }
-            default: test = { $0 >= $1 }
-            }
+            let test: (Float, Float) -> Bool = Self.comparison(node.opType)
             for i in 0..<count where test(x[ia?[i] ?? i], y[ib?[i] ?? i]) { out[i] = 1 }
         } else {
             let x = a.ints, y = b.ints
-            let test: (Int64, Int64) -> Bool
-            switch node.opType {
-            case "Equal": test = { $0 == $1 }
-            case "Less": test = { $0 < $1 }
-            case "Greater": test = { $0 > $1 }
-            case "LessOrEqual": test = { $0 <= $1 }
-            default: test = { $0 >= $1 }
-            }
+            let test: (Int64, Int64) -> Bool = Self.comparison(node.opType)
             for i in 0..<count where test(x[ia?[i] ?? i], y[ib?[i] ?? i]) { out[i] = 1 }
         }
         return Value(ints: out, shape: shape, dtype: .bool)
@@ -103,5 +89,18 @@ extension Operators {
         guard !x.isString else { throw EvalError.invalid("Neg of a string tensor") }
         x.ints = x.ints.map { wrap(0 &- $0, to: x.dtype) }
         return x
+    }
+}
+
+extension Operators {
+    /// The test of a comparison operator (`Equal`, `Less`, `Greater`, `LessOrEqual`, `GreaterOrEqual`).
+    static func comparison<T: Comparable>(_ opType: String) -> (T, T) -> Bool {
+        switch opType {
+        case "Equal": return { $0 == $1 }
+        case "Less": return { $0 < $1 }
+        case "Greater": return { $0 > $1 }
+        case "LessOrEqual": return { $0 <= $1 }
+        default: return { $0 >= $1 }
+        }
     }
 }
