@@ -152,6 +152,7 @@ struct Operators {
         case "Size": return [try size(inputs)]
         case "NonZero": return [try nonZero(inputs)]
         case "LSTM", "GRU", "RNN": return try recurrent(inputs)
+        case "NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss": return try loss(inputs)
         default: throw EvalError.unsupported("operator `\(node.opType)`")
         }
     }
