@@ -30,6 +30,7 @@ public struct ONNXEvaluator: Sendable {
         "Xor", "Where", "ConstantOfShape", "Range", "Expand", "Tile", "Split", "Size", "NonZero",
         // Losses, signal processing, detection and sampling, quantized products, text, selection (issue 12, last part).
         "NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss",
+        "DFT", "STFT", "HannWindow", "HammingWindow", "BlackmanWindow", "MelWeightMatrix",
     ]
 
     /// The main graph, prepared: constants decoded, nodes ordered, subgraphs prepared.

@@ -153,6 +153,10 @@ struct Operators {
         case "NonZero": return [try nonZero(inputs)]
         case "LSTM", "GRU", "RNN": return try recurrent(inputs)
         case "NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss": return try loss(inputs)
+        case "DFT": return [try dft(inputs)]
+        case "STFT": return [try stft(inputs)]
+        case "HannWindow", "HammingWindow", "BlackmanWindow": return [try window(inputs)]
+        case "MelWeightMatrix": return [try melWeightMatrix(inputs)]
         default: throw EvalError.unsupported("operator `\(node.opType)`")
         }
     }
