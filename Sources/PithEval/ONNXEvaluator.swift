@@ -31,6 +31,7 @@ public struct ONNXEvaluator: Sendable {
         // Losses, signal processing, detection and sampling, quantized products, text, selection (issue 12, last part).
         "NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss",
         "DFT", "STFT", "HannWindow", "HammingWindow", "BlackmanWindow", "MelWeightMatrix",
+        "NonMaxSuppression", "RoiAlign", "GridSample", "Upsample", "GlobalMaxPool", "LRN", "MaxUnpool", "QLinearMatMul", "QLinearConv",
     ]
 
     /// The main graph, prepared: constants decoded, nodes ordered, subgraphs prepared.

@@ -157,6 +157,15 @@ struct Operators {
         case "STFT": return [try stft(inputs)]
         case "HannWindow", "HammingWindow", "BlackmanWindow": return [try window(inputs)]
         case "MelWeightMatrix": return [try melWeightMatrix(inputs)]
+        case "NonMaxSuppression": return [try nonMaxSuppression(inputs)]
+        case "RoiAlign": return [try roiAlign(inputs)]
+        case "GridSample": return [try gridSample(inputs)]
+        case "Upsample": return [try upsample(inputs)]
+        case "GlobalMaxPool": return [try globalMaxPool(inputs)]
+        case "LRN": return [try lrn(inputs)]
+        case "MaxUnpool": return [try maxUnpool(inputs)]
+        case "QLinearMatMul": return [try qLinearMatMul(inputs)]
+        case "QLinearConv": return [try qLinearConv(inputs)]
         default: throw EvalError.unsupported("operator `\(node.opType)`")
         }
     }
