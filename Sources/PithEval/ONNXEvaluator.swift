@@ -32,6 +32,7 @@ public struct ONNXEvaluator: Sendable {
         "NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss",
         "DFT", "STFT", "HannWindow", "HammingWindow", "BlackmanWindow", "MelWeightMatrix",
         "NonMaxSuppression", "RoiAlign", "GridSample", "Upsample", "GlobalMaxPool", "LRN", "MaxUnpool", "QLinearMatMul", "QLinearConv",
+        "StringNormalizer", "TfIdfVectorizer", "Unique", "Compress", "ReverseSequence", "Det", "EyeLike", "CastLike", "Shrink",
     ]
 
     /// The main graph, prepared: constants decoded, nodes ordered, subgraphs prepared.

@@ -166,6 +166,15 @@ struct Operators {
         case "MaxUnpool": return [try maxUnpool(inputs)]
         case "QLinearMatMul": return [try qLinearMatMul(inputs)]
         case "QLinearConv": return [try qLinearConv(inputs)]
+        case "StringNormalizer": return [try stringNormalizer(inputs)]
+        case "TfIdfVectorizer": return [try tfIdfVectorizer(inputs)]
+        case "Unique": return try unique(inputs)
+        case "Compress": return [try compress(inputs)]
+        case "ReverseSequence": return [try reverseSequence(inputs)]
+        case "Det": return [try det(inputs)]
+        case "EyeLike": return [try eyeLike(inputs)]
+        case "CastLike": return [try castLike(inputs)]
+        case "Shrink": return [try shrink(inputs)]
         default: throw EvalError.unsupported("operator `\(node.opType)`")
         }
     }
