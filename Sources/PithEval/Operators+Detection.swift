@@ -9,9 +9,9 @@ extension Operators {
     /// NonMaxSuppression: per batch and class, the boxes in decreasing score (equal scores in box
     /// order) whose score passes `score_threshold` (strictly above it, when given), each kept
     /// unless its intersection over union with a box already kept exceeds `iou_threshold`, at most
-    /// `max_output_boxes_per_class` of them (absent: none). Boxes are [y1, x1, y2, x2] corners in
-    /// either order, or with `center_point_box` 1 [x centre, y centre, width, height]. Output
-    /// [selected, 3] int64 rows of (batch, class, box).
+    /// `max_output_boxes_per_class` of them (absent: none); a NaN score is never kept. Boxes are
+    /// [y1, x1, y2, x2] corners in either order, or with `center_point_box` 1 [x centre, y centre,
+    /// width, height]. Output [selected, 3] int64 rows of (batch, class, box).
     func nonMaxSuppression(_ inputs: [Value?]) throws -> Value {
         let boxes = try floatInput(inputs, 0), scores = try floatInput(inputs, 1)
         guard boxes.rank == 3, boxes.shape[2] == 4, scores.rank == 3, scores.shape[0] == boxes.shape[0], scores.shape[2] == boxes.shape[1] else {
@@ -32,7 +32,7 @@ extension Operators {
         guard centerPointBox == 0 || centerPointBox == 1 else { throw EvalError.invalid("center_point_box \(centerPointBox) is not 0 or 1") }
 
         let batches = boxes.shape[0], classes = scores.shape[1], count = boxes.shape[1]
-        /// Box `b` of a batch as (x min, y min, x max, y max).
+        /// The box whose four values start at `base`, as (x min, y min, x max, y max).
         func corners(_ base: Int) -> (Float, Float, Float, Float) {
             let v = boxes.floats
             if centerPointBox == 1 {

@@ -3,12 +3,6 @@ import PithIR
 
 /// Text operators: StringNormalizer and TfIdfVectorizer.
 extension Operators {
-    /// The strings of a `strings` attribute.
-    func stringList(_ name: String) -> [String]? {
-        if case .strings(let v) = node.attribute(name) { return v.map { String(decoding: $0, as: UTF8.self) } }
-        return nil
-    }
-
     // MARK: StringNormalizer
 
     /// StringNormalizer: the elements of a [C] or [1, C] string tensor that are not stop words
@@ -25,7 +19,7 @@ extension Operators {
         let action = string("case_change_action", "NONE")
         guard ["NONE", "LOWER", "UPPER"].contains(action) else { throw EvalError.invalid("case_change_action `\(action)` is not one of NONE, LOWER, UPPER") }
         let caseSensitive = int("is_case_sensitive", 0) != 0
-        let stopWords = Set((stringList("stopwords") ?? []).map { caseSensitive ? $0 : $0.lowercased() })
+        let stopWords = Set((strings("stopwords") ?? []).map { caseSensitive ? $0 : $0.lowercased() })
         var kept = x.strings.filter { !stopWords.contains(caseSensitive ? $0 : $0.lowercased()) }
         switch action {
         case "LOWER": kept = kept.map { $0.lowercased() }
@@ -59,7 +53,7 @@ extension Operators {
         guard ["TF", "IDF", "TFIDF"].contains(mode) else { throw EvalError.invalid("mode `\(mode)` is not one of TF, IDF, TFIDF") }
         let starts = ints("ngram_counts") ?? [], indexes = ints("ngram_indexes") ?? [], weights = floats("weights")
         // The pool as token numbers: integers as they are, strings numbered in pool order.
-        let poolStrings = stringList("pool_strings"), poolIntegers = ints("pool_int64s").map { $0.map(Int64.init) }
+        let poolStrings = strings("pool_strings"), poolIntegers = ints("pool_int64s").map { $0.map(Int64.init) }
         guard (poolStrings == nil) != (poolIntegers == nil) else { throw EvalError.invalid("exactly one of pool_int64s and pool_strings must be given") }
         guard (poolStrings != nil) == x.isString else {
             throw EvalError.invalid("a pool of \(poolStrings != nil ? "strings" : "integers") for an input of \(x.dtype.rawValue)")

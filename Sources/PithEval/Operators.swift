@@ -34,6 +34,11 @@ struct Operators {
         return fallback
     }
 
+    func strings(_ name: String) -> [String]? {
+        if case .strings(let v) = node.attribute(name) { return v.map { String(decoding: $0, as: UTF8.self) } }
+        return nil
+    }
+
     func required(_ inputs: [Value?], _ index: Int) throws -> Value {
         guard index < inputs.count, let value = inputs[index] else {
             throw EvalError.invalid("input \(index) is required")
