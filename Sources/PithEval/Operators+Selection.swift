@@ -10,7 +10,8 @@ extension Operators {
     /// along `axis`, in ascending order (`sorted` 1, the default; slices compared element by
     /// element in row-major order) or in order of first occurrence (`sorted` 0). Outputs Y, the
     /// index of each one's first occurrence, the index in Y of every input element (slice), and
-    /// how often each occurs. NaN sorts last and equals NaN; strings compare by code point.
+    /// how often each occurs. NaN sorts last and equals NaN (numpy's rule; onnxruntime merges NaNs
+    /// with whatever neighbours them); strings compare by code point.
     func unique(_ inputs: [Value?]) throws -> [Value] {
         let x = try required(inputs, 0)
         let sorted = int("sorted", 1) != 0
@@ -66,19 +67,9 @@ extension Operators {
             group = group.map { renumbered[$0] }
         }
         let u = firsts.count
-        var shape = [u]
-        var picks: [Int] = []
-        if let axis {
-            shape = x.shape
-            shape[axis] = u
-            picks.reserveCapacity(outer * u * inner)
-            for o in 0..<outer { for k in firsts { for i in 0..<inner { picks.append((o * n + k) * inner + i) } } }
-        } else {
-            picks = firsts
-        }
         return [
-            pick(x, picks, shape: shape), Value(ints: firsts.map(Int64.init), shape: [u]), Value(ints: group.map(Int64.init), shape: [n]),
-            Value(ints: counts, shape: [u]),
+            axis.map { slices(x, firsts, along: $0) } ?? pick(x, firsts, shape: [u]), Value(ints: firsts.map(Int64.init), shape: [u]),
+            Value(ints: group.map(Int64.init), shape: [n]), Value(ints: counts, shape: [u]),
         ]
     }
 
@@ -100,13 +91,17 @@ extension Operators {
         }
         let n = axis.map { x.shape[$0] } ?? x.count
         let chosen = (0..<Swift.min(n, condition.count)).filter { condition.ints[$0] != 0 }
-        guard let axis else { return pick(x, chosen, shape: [chosen.count]) }
-        let inner = x.shape[(axis + 1)...].reduce(1, *), outer = x.shape[..<axis].reduce(1, *)
+        return axis.map { slices(x, chosen, along: $0) } ?? pick(x, chosen, shape: [chosen.count])
+    }
+
+    /// The slices of `x` at `positions` along `axis`, in that order.
+    private func slices(_ x: Value, _ positions: [Int], along axis: Int) -> Value {
+        let n = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *), outer = x.shape[..<axis].reduce(1, *)
         var picks: [Int] = []
-        picks.reserveCapacity(outer * chosen.count * inner)
-        for o in 0..<outer { for k in chosen { for i in 0..<inner { picks.append((o * n + k) * inner + i) } } }
+        picks.reserveCapacity(outer * positions.count * inner)
+        for o in 0..<outer { for k in positions { for i in 0..<inner { picks.append((o * n + k) * inner + i) } } }
         var shape = x.shape
-        shape[axis] = chosen.count
+        shape[axis] = positions.count
         return pick(x, picks, shape: shape)
     }
 
