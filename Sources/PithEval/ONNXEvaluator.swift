@@ -28,6 +28,11 @@ public struct ONNXEvaluator: Sendable {
         // Control flow, recurrent layers, comparison and logic, tensors built from shapes.
         "If", "Loop", "Scan", "LSTM", "GRU", "RNN", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or",
         "Xor", "Where", "ConstantOfShape", "Range", "Expand", "Tile", "Split", "Size", "NonZero",
+        // Losses, signal processing, detection and sampling, quantized products, text, selection (issue 12, last part).
+        "NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss",
+        "DFT", "STFT", "HannWindow", "HammingWindow", "BlackmanWindow", "MelWeightMatrix",
+        "NonMaxSuppression", "RoiAlign", "GridSample", "Upsample", "GlobalMaxPool", "LRN", "MaxUnpool", "QLinearMatMul", "QLinearConv",
+        "StringNormalizer", "TfIdfVectorizer", "Unique", "Compress", "ReverseSequence", "Det", "EyeLike", "CastLike", "Shrink",
     ]
 
     /// The main graph, prepared: constants decoded, nodes ordered, subgraphs prepared.

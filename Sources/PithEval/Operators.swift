@@ -34,6 +34,11 @@ struct Operators {
         return fallback
     }
 
+    func strings(_ name: String) -> [String]? {
+        if case .strings(let v) = node.attribute(name) { return v.map { String(decoding: $0, as: UTF8.self) } }
+        return nil
+    }
+
     func required(_ inputs: [Value?], _ index: Int) throws -> Value {
         guard index < inputs.count, let value = inputs[index] else {
             throw EvalError.invalid("input \(index) is required")
@@ -152,6 +157,29 @@ struct Operators {
         case "Size": return [try size(inputs)]
         case "NonZero": return [try nonZero(inputs)]
         case "LSTM", "GRU", "RNN": return try recurrent(inputs)
+        case "NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss": return try loss(inputs)
+        case "DFT": return [try dft(inputs)]
+        case "STFT": return [try stft(inputs)]
+        case "HannWindow", "HammingWindow", "BlackmanWindow": return [try window(inputs)]
+        case "MelWeightMatrix": return [try melWeightMatrix(inputs)]
+        case "NonMaxSuppression": return [try nonMaxSuppression(inputs)]
+        case "RoiAlign": return [try roiAlign(inputs)]
+        case "GridSample": return [try gridSample(inputs)]
+        case "Upsample": return [try upsample(inputs)]
+        case "GlobalMaxPool": return [try globalMaxPool(inputs)]
+        case "LRN": return [try lrn(inputs)]
+        case "MaxUnpool": return [try maxUnpool(inputs)]
+        case "QLinearMatMul": return [try qLinearMatMul(inputs)]
+        case "QLinearConv": return [try qLinearConv(inputs)]
+        case "StringNormalizer": return [try stringNormalizer(inputs)]
+        case "TfIdfVectorizer": return [try tfIdfVectorizer(inputs)]
+        case "Unique": return try unique(inputs)
+        case "Compress": return [try compress(inputs)]
+        case "ReverseSequence": return [try reverseSequence(inputs)]
+        case "Det": return [try det(inputs)]
+        case "EyeLike": return [try eyeLike(inputs)]
+        case "CastLike": return [try castLike(inputs)]
+        case "Shrink": return [try shrink(inputs)]
         default: throw EvalError.unsupported("operator `\(node.opType)`")
         }
     }

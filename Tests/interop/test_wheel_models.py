@@ -42,9 +42,6 @@ KNOWN = {
     "ddddocr-common-old": ("refused", "`com.microsoft.DynamicQuantizeLSTM`",
                            "exit 69: not supported by the reference evaluator: output `387` needs operator "
                            "`com.microsoft.DynamicQuantizeLSTM` (node `LSTM_202_quant`)"),
-    "magika": ("refused", "`GlobalMaxPool`",
-               "exit 69: not supported by the reference evaluator: output `target_label` needs operator `GlobalMaxPool` "
-               "(node `jax2tf_get_logits_/pjit_get_logits_/MagikaV2/Max`)"),
     "ort-logreg-iris": ("refused", "`ai.onnx.ml.LinearClassifier`",
                         "exit 69: not supported by the reference evaluator: output `label` needs operator "
                         "`ai.onnx.ml.LinearClassifier` (node `LinearClassifier`); its `probabilities` output is a ZipMap "
