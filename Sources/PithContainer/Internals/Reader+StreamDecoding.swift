@@ -49,7 +49,9 @@ extension Reader {
         default:  // huffman: `validateStreams` refused every other coding
             guard s.symbolBits == 8 else { throw fail("\(purpose): stream \(index) has \(s.symbolBits ?? 0)-bit symbols, 8 expected") }
             let decoder = try huffmanDecoder(s, index: index, purpose: purpose)
-            try HuffmanStreams.decode(payload, into: output, decoder: decoder)
+            do { try HuffmanStreams.decode(payload, into: output, decoder: decoder) } catch let error as CodingError {
+                throw fail("\(purpose): stream \(index): \(error)")
+            }
         }
     }
 
@@ -72,7 +74,9 @@ extension Reader {
         guard s.symbols == count, s.symbolBits == 16 else { throw fail("\(purpose): stream \(index) does not hold \(count) 16-bit symbols") }
         let decoder = try huffmanDecoder(s, index: index, purpose: purpose)
         var output = [UInt16](repeating: 0, count: count)
-        try output.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(payload, into: $0, decoder: decoder) }
+        do { try output.withUnsafeMutableBufferPointer { try HuffmanStreams.decode(payload, into: $0, decoder: decoder) } } catch let error as CodingError {
+            throw fail("\(purpose): stream \(index): \(error)")
+        }
         return output
     }
 

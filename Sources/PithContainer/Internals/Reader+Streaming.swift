@@ -66,7 +66,11 @@ extension Reader {
             } else {
                 guard s.symbolBits == 8 else { throw fail("\(label): stream \(index) has \(s.symbolBits ?? 0)-bit symbols, 8 expected") }
                 do {
-                    readers.append(try HuffmanStreamsReader(payload, count: count, decoder: huffmanDecoder(s, index: index, purpose: label)))
+                    do {
+                        readers.append(try HuffmanStreamsReader(payload, count: count, decoder: huffmanDecoder(s, index: index, purpose: label)))
+                    } catch let error as CodingError {
+                        throw fail("\(label): stream \(index): \(error)")
+                    }
                 } catch let error as CodingError {
                     throw fail("\(label): stream \(index): \(error)")
                 }
@@ -82,7 +86,12 @@ extension Reader {
             let lengths = (0..<4).map { k in max(0, min(run, min(quarter, count - k * quarter) - done)) }
             for p in readers.indices where readers[p] != nil {
                 do {
-                    try readers[p]!.decodeNext(run, into: (0..<4).map { k in UnsafeMutableBufferPointer(rebasing: scratch[p][k * run..<k * run + lengths[k]]) })
+                    do {
+                        try readers[p]!.decodeNext(
+                            run, into: (0..<4).map { k in UnsafeMutableBufferPointer(rebasing: scratch[p][k * run..<k * run + lengths[k]]) })
+                    } catch let error as CodingError {
+                        throw fail("\(label): stream \(streams[p]): \(error)")
+                    }
                 } catch let error as CodingError {
                     throw fail("\(label): stream \(streams[p]): \(error)")
                 }
