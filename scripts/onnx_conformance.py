@@ -51,6 +51,8 @@ SpaceToDepth Trilu QuantizeLinear DequantizeLinear DynamicQuantizeLinear MatMulI
 Scaler""".split())
 SUPPORTED |= set("""If Loop Scan LSTM GRU RNN Equal Less Greater LessOrEqual GreaterOrEqual Not And Or Xor Where ConstantOfShape Range
 Expand Tile Split Size NonZero""".split())
+SUPPORTED |= set("""LinearClassifier LinearRegressor TreeEnsembleClassifier TreeEnsembleRegressor SVMClassifier SVMRegressor Binarizer
+Imputer LabelEncoder OneHotEncoder""".split())
 # Cases whose expected outputs disagree with onnxruntime, which Pith follows (see docs/benchmarks.md).
 KNOWN = {
     "test_cast_FLOAT_to_BFLOAT16": "the ONNX 1.12 test data truncates float32 to bfloat16; onnxruntime and Pith round to nearest even (onnx/onnx#3876)",
