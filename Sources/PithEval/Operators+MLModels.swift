@@ -500,8 +500,9 @@ extension Operators {
     /// TreeEnsembleClassifier: base_values plus the sum of the leaves' class weights, transformed;
     /// the label is the best class. When every weight goes to one class (binary), its score s
     /// gives two columns as in onnxruntime: [1 − s, s] when every weight is ≥ 0 (transformed
-    /// [−s, s] with LOGISTIC, SOFTMAX, SOFTMAX_ZERO), else [−s, s]; the label is the second class
-    /// when s > 0.5 (weights ≥ 0) or s > 0 (mixed weights), whatever the transform.
+    /// [−s, s] with LOGISTIC, SOFTMAX, SOFTMAX_ZERO), else [−s, s] (when the weights are the second
+    /// class's, the first column is its base value); the label is the second class when s > 0.5
+    /// (weights ≥ 0) or s > 0 (mixed weights), whatever the transform.
     func treeEnsembleClassifier(_ inputs: [Value?], _ tensors: [String: Value]) throws -> [Value] {
         let model = try treeEnsemble(tensors), (x, rows, width) = try mlRows(inputs)
         let transform = try postTransform(), labels = try classLabels("classlabels_int64s")
@@ -518,7 +519,12 @@ extension Operators {
                 let target = model.leafWeights.lazy.flatMap { $0 }.first?.target ?? 0
                 let s = Float(sums[r * c + target] + Double(model.baseValues.isEmpty ? 0 : model.baseValues[Swift.min(target, model.baseValues.count - 1)]))
                 scores[r * columns + 1] = s
-                scores[r * columns] = model.weightsArePositive && (transform == .none || transform == .probit) ? 1 - s : -s
+                if target == 1 {
+                    // Every weight on the second class: the first keeps its base value (onnxruntime).
+                    scores[r * columns] = model.baseValues.count == 2 ? model.baseValues[0] : 0
+                } else {
+                    scores[r * columns] = model.weightsArePositive && (transform == .none || transform == .probit) ? 1 - s : -s
+                }
                 binaryPositive.append(s > (model.weightsArePositive ? 0.5 : 0))
             } else {
                 for k in 0..<c { scores[r * columns + k] = Float(sums[r * c + k] + Double(model.baseValues.isEmpty ? 0 : model.baseValues[k])) }

@@ -132,6 +132,13 @@ import Testing
         #expect(logistic[0].ints == [9, 4, 9, 9, 9])
         #expect(
             close(logistic[1].floats, [0.28905052, 0.7109495, 0.45016605, 0.54983395, 0.33181226, 0.6681877, 0.28905052, 0.7109495, 0.28905052, 0.7109495]))
+        let second = [i("class_treeids", [0, 0, 0]), i("class_nodeids", [1, 3, 4]), i("class_ids", [1, 1, 1]), i("classlabels_int64s", [4, 9])]
+        let onSecond = try run("TreeEnsembleClassifier", tree + second + [f("class_weights", [0.2, 0.7, 0.9])], Self.withNaN)
+        #expect(onSecond[0].ints == [9, 4, 9, 9, 9])
+        #expect(close(onSecond[1].floats, [0, 0.9, 0, 0.2, 0, 0.7, 0, 0.9, 0, 0.9]))
+        let based = try run("TreeEnsembleClassifier", tree + leaves + [f("class_weights", [0.2, 0.7, 0.9]), f("base_values", [0.3])], Self.withNaN)
+        #expect(based[0].ints == [9, 4, 9, 9, 9])
+        #expect(close(based[1].floats, [-0.2, 1.2, 0.5, 0.5, 0, 1, -0.2, 1.2, -0.2, 1.2]))
         let mixed = try run("TreeEnsembleClassifier", tree + leaves + [f("class_weights", [0.2, -0.7, 0.9])], Self.withNaN)
         #expect(mixed[0].ints == [9, 9, 4, 9, 9])
         #expect(close(mixed[1].floats, [-0.9, 0.9, -0.2, 0.2, 0.7, -0.7, -0.9, 0.9, -0.9, 0.9]))
