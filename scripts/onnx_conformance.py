@@ -55,6 +55,8 @@ SUPPORTED |= set("""NegativeLogLikelihoodLoss SoftmaxCrossEntropyLoss""".split()
 SUPPORTED |= set("""DFT STFT HannWindow HammingWindow BlackmanWindow MelWeightMatrix""".split())
 SUPPORTED |= set("""NonMaxSuppression RoiAlign GridSample Upsample GlobalMaxPool LRN MaxUnpool QLinearMatMul QLinearConv""".split())
 SUPPORTED |= set("""StringNormalizer TfIdfVectorizer Unique Compress ReverseSequence Det EyeLike CastLike Shrink""".split())
+SUPPORTED |= set("""LinearClassifier LinearRegressor TreeEnsembleClassifier TreeEnsembleRegressor SVMClassifier SVMRegressor Binarizer
+Imputer LabelEncoder OneHotEncoder""".split())
 # Cases whose expected outputs disagree with onnxruntime, which Pith follows (see docs/benchmarks.md).
 KNOWN = {
     "test_cast_FLOAT_to_BFLOAT16": "the ONNX 1.12 test data truncates float32 to bfloat16; onnxruntime and Pith round to nearest even (onnx/onnx#3876)",

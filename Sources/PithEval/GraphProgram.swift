@@ -121,9 +121,16 @@ final class GraphProgram: Sendable {
             if node.opType == "ConstantOfShape", case .tensor(let id)? = node.attribute("value"), id >= 0, id < model.tensors.count {
                 tensors["value"] = try? Value(model.tensors[id])
             }
+            if node.domain == "ai.onnx.ml" {
+                for attribute in node.attributes {
+                    if case .tensor(let id) = attribute.value, id >= 0, id < model.tensors.count { tensors[attribute.name] = try? Value(model.tensors[id]) }
+                }
+            }
             let problem: EvalError?
             if node.domain == "ai.onnx.ml" {
-                problem = ONNXEvaluator.supportedMLOperators.contains(node.opType) ? nil : .unsupported(ONNXEvaluator.refusal(node))
+                problem =
+                    ONNXEvaluator.supportedMLOperators.contains(node.opType)
+                    ? Operators(node: node, opset: opset).mlModelProblem(tensors) : .unsupported(ONNXEvaluator.refusal(node))
             } else if !(node.domain.isEmpty || node.domain == "ai.onnx") {
                 problem = .unsupported("operator `\(node.domain).\(node.opType)` (node `\(label)`)")
             } else if !ONNXEvaluator.supportedOperators.contains(node.opType) {
@@ -297,6 +304,8 @@ final class GraphProgram: Sendable {
             default: return try flow.runScan(inputs)
             }
         case "ConstantOfShape": return [try operators.constantOfShape(inputs, value: step.tensors["value"])]
+        case _ where step.node.domain == "ai.onnx.ml" && ONNXEvaluator.supportedMLModelOperators.contains(step.node.opType):
+            return try operators.mlModel(inputs, tensors: step.tensors)
         default: return try operators.run(inputs)
         }
     }

