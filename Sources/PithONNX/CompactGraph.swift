@@ -152,12 +152,18 @@ final class CompactGraphRewriter {
             }
             if choice.isDense {
                 let sparse = c.choices.first { $0.sparse }
-                report.densified.append(
-                    (
-                        c.tensor.name,
-                        "its \(c.codes.nonzero) nonzero values as a sparse Constant would take \(sparse?.bytes ?? 0) bytes, "
-                            + "more than the \(choice.bytes) of the dense tensor"
-                    ))
+                if let sparse, sparse.bytes < choice.bytes {
+                    report.densified.append(
+                        (c.tensor.name, "its sparse Constant (\(sparse.bytes) bytes) needs opset \(sparse.opset); \(blocker ?? "the model's opset is \(from)")")
+                    )
+                } else {
+                    report.densified.append(
+                        (
+                            c.tensor.name,
+                            "its \(c.codes.nonzero) nonzero values as a sparse Constant would take \(sparse?.bytes ?? 0) bytes, "
+                                + "more than the \(choice.bytes) of the dense tensor"
+                        ))
+                }
                 continue
             }
             var form = emit(c, choice)
@@ -309,10 +315,10 @@ final class CompactGraphRewriter {
                 arena.sparseConstant(
                     name: names.fresh("\(w)/Constant"), output: codesName, dtype: element, dims: shape,
                     values: CompactTensor.pack(c.codes.values, as: element, positions: positions), positions: positions.map(Int64.init)))
-            description = "a sparse Constant of \(positions.count) of \(c.tensor.count) \(element.rawValue) \(c.codes.decoder.isLookup ? "indices" : "codes")"
+            description = "a sparse Constant of \(positions.count) of \(c.tensor.count) \(element.rawValue) \(c.codes.decoder.noun)"
         } else {
             initializers.append(arena.tensor(codesName, dtype: element, dims: shape, bytes: CompactTensor.pack(c.codes.values, as: element)))
-            description = "\(element.rawValue) \(c.codes.decoder.isLookup ? "indices" : "codes")"
+            description = "\(element.rawValue) \(c.codes.decoder.noun)"
         }
 
         switch c.codes.decoder {
@@ -381,5 +387,12 @@ final class CompactGraphRewriter {
 }
 
 extension CompactTensor.Decoder {
-    var isLookup: Bool { if case .lookup = self { return true } else { return false } }
+    /// What the stored codes are called in reports.
+    var noun: String {
+        switch self {
+        case .none: return "values"
+        case .lookup: return "indices"
+        case .linear, .cast: return "codes"
+        }
+    }
 }
