@@ -84,3 +84,28 @@ extension Compression {
         return accounting
     }
 }
+
+extension Compression {
+    /// Refuses (unsupported) to export a compact ONNX model from a source that is not ONNX, before
+    /// anything is compressed or written.
+    public static func checkExportable(_ path: String) throws {
+        let format = try ModelFile.detectFormat(of: path)
+        guard format == .onnx else {
+            throw PithError(
+                .unsupported,
+                "\(path): --export writes a compact ONNX model (DequantizeLinear, Gather), and this is \(format == .hdf5 ? "an HDF5 / Keras" : "a .pith") file: "
+                    + "HDF5 / Keras have no operators to decode compressed weights with")
+        }
+    }
+
+    /// Writes the compressed model as a compact ONNX file at `output` — what `pith restore --compact`
+    /// writes from the container of the same model — atomically. Refused (unsupported) for Keras /
+    /// HDF5 sources, whose format has no operators to decode weights with.
+    public static func exportCompact(_ compressed: Compressed, to output: String, force: Bool) throws -> Restoration.Result {
+        try AtomicFile.checkWritable(output, input: compressed.source, force: force)
+        guard let skeleton = compressed.skeleton else {
+            throw PithError(.unsupported, "\(compressed.source): --export writes a compact ONNX model, and this is not an ONNX model")
+        }
+        return try Restoration.writeCompact(skeleton: skeleton, tensors: compressed.model.tensors, file: compressed.source, to: output)
+    }
+}

@@ -5,19 +5,82 @@ import PithHDF5
 
 /// `pith restore`: a `.pith` container written back to its source format (ONNX or Keras HDF5).
 public enum Restoration {
-    /// What restore wrote: the file's size and, with `factored`, which weights stayed factored.
+    /// How compressed tensors are written.
+    public enum Form: Sendable {
+        /// Every tensor dense, in its own dtype: the values the compression chose.
+        case dense
+        /// Low-rank and tensor-train weights as their factors, with the nodes (ONNX) or layers
+        /// (Keras Dense) that compute with them; every other tensor dense.
+        case factored
+        /// ONNX only: every compressed tensor kept compressed where an ONNX graph can decode it —
+        /// integer codes with DequantizeLinear, codebooks with Gather, float16 / bfloat16 with Cast,
+        /// pruned tensors as sparse Constants where smaller, factored weights as with `factored`.
+        case compact
+    }
+
+    /// What restore wrote: the file's size and, with `factored` or `compact`, which weights stayed
+    /// compressed and which were written dense, and why.
     public struct Result: Sendable {
         public var bytes: Int
         public var factored: [(tensor: String, nodes: [String])] = []
         public var densified: [(tensor: String, reason: String)] = []
+        /// `compact`: the tensors kept compressed, with their stored form and decoding nodes.
+        public var compact: [(tensor: String, form: String)] = []
+        /// `compact`: the size of the same model written dense (what `.dense` writes).
+        public var denseBytes: Int?
+        /// `compact`: the default-domain opset before and after (raised only as far as the
+        /// compact forms need).
+        public var opset: (from: Int, to: Int)?
+        /// `compact`: the IR version before and after.
+        public var irVersion: (from: Int, to: Int)?
+        /// The size of the container restored from (nil when written from a model in memory).
+        public var containerBytes: Int?
+
+        /// The report as printed: one line per tensor kept compressed (`compact:`, `factored:`) or
+        /// written dense (`dense:` with the reason), the opset and IR version when raised, then
+        /// `wrote OUTPUT: N bytes`, with a compact file's ratio to the dense ONNX and, when given,
+        /// the size of the `.pith` container.
+        public func renderText(output: String, containerBytes: Int? = nil) -> String {
+            var lines: [String] = []
+            for (tensor, form) in compact { lines.append("compact: \(tensor): \(form)") }
+            for (tensor, nodes) in factored { lines.append("factored: \(tensor) → \(nodes.joined(separator: ", "))") }
+            for (tensor, reason) in densified { lines.append("dense: \(tensor): \(reason)") }
+            if let opset, opset.to != opset.from { lines.append("opset: \(opset.from) → \(opset.to) (the compact forms need it; every node is valid at both)") }
+            if let irVersion, irVersion.to != irVersion.from { lines.append("IR version: \(irVersion.from) → \(irVersion.to)") }
+            var summary = "wrote \(output): \(bytes) bytes"
+            if let denseBytes, denseBytes > 0 {
+                summary += " (\(String(format: "%.3f", Double(bytes) / Double(denseBytes)))× the \(denseBytes) bytes of the dense ONNX"
+                if let containerBytes = containerBytes ?? self.containerBytes { summary += "; the .pith: \(containerBytes) bytes" }
+                summary += ")"
+            }
+            lines.append(summary)
+            return lines.joined(separator: "\n") + "\n"
+        }
     }
 
-    /// Restores a container to its source format. Compressed tensors are written dense, except with
-    /// `factored`: then low-rank and tensor-train weights are written as their factors with the
-    /// nodes (ONNX) or layers (Keras Dense) that compute with them.
-    public static func run(_ input: String, to output: String, force: Bool, factored: Bool = false) throws -> Result {
+    /// Restores a container to its source format, its compressed tensors written as `form` says.
+    /// `compact` is refused (unsupported) for Keras / HDF5 containers: HDF5 has no operators to
+    /// decode weights with.
+    public static func run(_ input: String, to output: String, force: Bool, form: Form = .dense) throws -> Result {
         try AtomicFile.checkWritable(output, input: input, force: force)
         let container = try PithError.translatingErrors { try ContainerFile(input) }
+        let factored = form == .factored
+        if form == .compact {
+            guard container.format == .onnx else {
+                throw PithError(
+                    .unsupported,
+                    "\(input): --compact keeps weights compressed with ONNX operators (DequantizeLinear, Gather, Cast); "
+                        + "this container holds a \(container.format.rawValue) model, and HDF5 / Keras files have no such operators: "
+                        + "restore it without --compact (or with --factored)")
+            }
+            let contents = try PithError.translatingErrors { try container.contents() }
+            guard let skeleton = contents.skeleton else {
+                throw PithError(.data, "\(input): the container has no ONNX skeleton to restore the graph from")
+            }
+            var result = try writeCompact(skeleton: skeleton, tensors: contents.model.tensors, file: input, to: output)
+            result.containerBytes = container.fileBytes
+            return result
+        }
         if container.format == .onnx, !factored {
             // Streamed: the file is laid out from the manifest, then each tensor is decoded and
             // written into its place on every core; no copy of the model is held.
@@ -78,6 +141,21 @@ public enum Restoration {
             result.bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
             return result
         }
+    }
+
+    /// Writes `tensors` (in their compressed storage, in the skeleton's slot order) as a compact ONNX
+    /// file at `output`, atomically; see `ONNXWriter.writeCompact`. `file` names the source in messages.
+    static func writeCompact(skeleton: [UInt8], tensors: [Tensor], file: String, to output: String) throws -> Result {
+        var result = Result(bytes: 0)
+        try AtomicFile.write(to: output) { temporary in
+            result = try writingONNX(to: output) {
+                let (bytes, report) = try ONNXWriter.writeCompact(skeleton: skeleton, tensors: tensors, file: file, to: temporary)
+                return Result(
+                    bytes: bytes, factored: report.factored, densified: report.densified, compact: report.compact, denseBytes: report.denseBytes,
+                    opset: report.opset, irVersion: report.irVersion)
+            }
+        }
+        return result
     }
 
     /// Runs an ONNX write, its errors said in the user's terms: I/O errors name `output` (the

@@ -42,6 +42,9 @@ struct Compress: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output file (.pith).")
     var output: String?
 
+    @Option(help: "Also write the compressed model as a compact ONNX file (what `pith restore --compact` writes; ONNX sources only).")
+    var export: String?
+
     @Flag(help: "Only report what the passes would do; write nothing.")
     var dryRun = false
 
@@ -139,7 +142,8 @@ struct Compress: ParsableCommand {
         }
         if let indexBits, indexBits != "auto", Int(indexBits) == nil { throw ValidationError("--index-bits is auto or a number, not \(indexBits)") }
         try format.check(allowed: [.text, .json])
-        if !dryRun, output == nil { throw ValidationError("give -o OUT.pith, or --dry-run for the report only") }
+        if dryRun, export != nil { throw ValidationError("--dry-run writes nothing; drop --export") }
+        if !dryRun, output == nil, export == nil { throw ValidationError("give -o OUT.pith (and/or --export OUT.onnx), or --dry-run for the report only") }
     }
 
     /// The factorization the flags ask for: `--factorize`, or svd when only --energy / --param-ratio is given.
@@ -180,8 +184,13 @@ struct Compress: ParsableCommand {
         try reportingErrors {
             let recipe = try self.recipe.map(Compression.loadRecipe) ?? flagRecipe()
             if !dryRun, let output { try AtomicFile.checkWritable(output, input: file, force: force) }
+            if let export {
+                try Compression.checkExportable(file)
+                try AtomicFile.checkWritable(export, input: file, force: force)
+            }
             let compressed = try Compression.run(recipe, on: file)
             let report = compressed.report
+            var containerBytes: Int?
             if let report {
                 print(format == .json ? report.renderJSON() : report.renderText(file: file), terminator: "")
             }
@@ -194,6 +203,11 @@ struct Compress: ParsableCommand {
                 let summary =
                     "wrote \(output): \(accounting.fileBytes) bytes (\(file): \(inputSize) bytes, \(String(format: "%.2f", Double(inputSize) / Double(max(1, accounting.fileBytes))))×)"
                 if format == .json, report != nil { printError(summary) } else { print(summary) }
+                containerBytes = accounting.fileBytes
+            }
+            if let export {
+                let text = try Compression.exportCompact(compressed, to: export, force: force).renderText(output: export, containerBytes: containerBytes)
+                if format == .json, report != nil { printError(String(text.dropLast())) } else { print(text, terminator: "") }
             }
         }
     }

@@ -9,7 +9,11 @@ struct Restore: ParsableCommand {
             clustered weights their centroids, quantized weights dequantized, factors multiplied \
             back), in the tensor's own dtype — or with --factored, low-rank and tensor-train weights \
             stay factored: an ONNX layer becomes two Gemm / MatMul / Conv nodes or a chain of \
-            Reshape / Transpose / MatMul nodes, a Keras Dense layer two Dense layers; the graph, attributes and metadata are those of the source file. The output is \
+            Reshape / Transpose / MatMul nodes, a Keras Dense layer two Dense layers; the graph, attributes and metadata are those of the source file. \
+            With --compact (ONNX only) every compressed weight stays compressed where the graph can decode it: \
+            int8/int4 codes with DequantizeLinear, codebook indices with Gather, float16/bfloat16 with Cast, \
+            pruned tensors as sparse Constants where smaller, factored layers as with --factored; the opset is \
+            raised only as far as these need and only when every node stays valid. The output is \
             written atomically and replaces an existing file only with --force.
             """)
 
@@ -25,12 +29,17 @@ struct Restore: ParsableCommand {
     @Flag(help: "Write low-rank and tensor-train weights as their factors, with the nodes or layers that use them.")
     var factored = false
 
+    @Flag(help: "ONNX: keep compressed weights compressed (integer codes, codebooks, float16, sparse, factors) with the nodes that decode them.")
+    var compact = false
+
+    func validate() throws {
+        if compact, factored { throw ValidationError("--compact already writes factored layers as --factored does; give only --compact") }
+    }
+
     func run() throws {
         try reportingErrors {
-            let result = try Restoration.run(file, to: output, force: force, factored: factored)
-            for (tensor, nodes) in result.factored { print("factored: \(tensor) → \(nodes.joined(separator: ", "))") }
-            for (tensor, reason) in result.densified { print("dense: \(tensor): \(reason)") }
-            print("wrote \(output): \(result.bytes) bytes")
+            let result = try Restoration.run(file, to: output, force: force, form: compact ? .compact : factored ? .factored : .dense)
+            print(result.renderText(output: output), terminator: "")
         }
     }
 }

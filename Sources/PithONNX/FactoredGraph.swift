@@ -117,6 +117,9 @@ final class FactoredGraphRewriter {
     let arena = Arena()
     private var undo: [() -> Void] = []
     var report = FactoredWriteReport()
+    /// Where new value and node names come from, so that none collides with a name of the model;
+    /// made from the model when `rewrite` starts unless given.
+    var names: NameAllocator?
 
     func restore() {
         for action in undo.reversed() { action() }
@@ -127,6 +130,7 @@ final class FactoredGraphRewriter {
     /// rewrite. Returns the names actually rewritten (the others must be written dense).
     func rewrite(_ model: UnsafeMutablePointer<Onnx__ModelProto>, factored: [String: Tensor]) -> Set<String> {
         guard let graph = model.pointee.graph, !factored.isEmpty else { return [] }
+        if names == nil { names = NameAllocator(model) }
         let opset =
             messages(model.pointee.n_opset_import, model.pointee.opset_import)
             .first { string($0.pointee.domain).isEmpty || string($0.pointee.domain) == "ai.onnx" }.map { Int($0.pointee.version) } ?? 1
@@ -246,8 +250,10 @@ final class FactoredGraphRewriter {
         let ins = inputs(node), outs = repeated(node.pointee.n_output, node.pointee.output).map { string($0) }
         let attrs = attributes(node)
         let label = string(node.pointee.name).isEmpty ? name : string(node.pointee.name)
-        let hidden = "\(name)__factored_hidden"
-        let first = "\(name)__factor_first", second = "\(name)__factor_second"
+        let names = self.names ?? NameAllocator(taken: [])
+        let hidden = names.fresh("\(name)__factored_hidden")
+        let first = names.fresh("\(name)__factor_first"), second = names.fresh("\(name)__factor_second")
+        let firstNode = names.fresh("\(label)/factor_first"), secondNode = names.fresh("\(label)/factor_second")
         let bias = ins.count > 2 ? [ins[2]] : []
         switch op {
         case "Gemm":
@@ -259,12 +265,12 @@ final class FactoredGraphRewriter {
                 transB == 1
                 ? (b, [rank, columns], a, [rows, rank]) : (a, [rows, rank], b, [rank, columns])
             let n1 = arena.node(
-                "Gemm", name: "\(label)/factor_first", inputs: [ins[0], first], outputs: [hidden],
+                "Gemm", name: firstNode, inputs: [ins[0], first], outputs: [hidden],
                 attributes: [
                     arena.intAttribute("transA", transA), arena.intAttribute("transB", transB), arena.floatAttribute("alpha", alpha),
                 ])
             let n2 = arena.node(
-                "Gemm", name: "\(label)/factor_second", inputs: [hidden, second] + bias, outputs: outs,
+                "Gemm", name: secondNode, inputs: [hidden, second] + bias, outputs: outs,
                 attributes: [
                     arena.intAttribute("transB", transB), arena.floatAttribute("beta", beta),
                 ])
@@ -273,8 +279,8 @@ final class FactoredGraphRewriter {
             )
         case "MatMul":
             // W is [in, out]: y = (x·A)·B.
-            let n1 = arena.node("MatMul", name: "\(label)/factor_first", inputs: [ins[0], first], outputs: [hidden])
-            let n2 = arena.node("MatMul", name: "\(label)/factor_second", inputs: [hidden, second], outputs: outs)
+            let n1 = arena.node("MatMul", name: firstNode, inputs: [ins[0], first], outputs: [hidden])
+            let n2 = arena.node("MatMul", name: secondNode, inputs: [hidden, second], outputs: outs)
             return ([n1, n2], [arena.tensor(first, dims: [rows, rank], a, dataType: 1), arena.tensor(second, dims: [rank, columns], b, dataType: 1)])
         case "Conv":
             guard tensor.shape.count == 4, tensor.shape[2] == 1, tensor.shape[3] == 1, (attrs["group"].map { $0.pointee.i } ?? 1) == 1 else {
@@ -285,8 +291,8 @@ final class FactoredGraphRewriter {
             // padding), then r→M (with its bias).
             var firstAttributes: [UnsafeMutablePointer<Onnx__AttributeProto>?] = []
             for (key, attribute) in attrs where ["strides", "pads", "auto_pad", "dilations"].contains(key) { firstAttributes.append(attribute) }
-            let n1 = arena.node("Conv", name: "\(label)/factor_first", inputs: [ins[0], first], outputs: [hidden], attributes: firstAttributes)
-            let n2 = arena.node("Conv", name: "\(label)/factor_second", inputs: [hidden, second] + bias, outputs: outs)
+            let n1 = arena.node("Conv", name: firstNode, inputs: [ins[0], first], outputs: [hidden], attributes: firstAttributes)
+            let n2 = arena.node("Conv", name: secondNode, inputs: [hidden, second] + bias, outputs: outs)
             return (
                 [n1, n2], [arena.tensor(first, dims: [rank, columns, 1, 1], b, dataType: 1), arena.tensor(second, dims: [rows, rank, 1, 1], a, dataType: 1)]
             )
@@ -319,7 +325,11 @@ final class FactoredGraphRewriter {
         var nodes: [UnsafeMutablePointer<Onnx__NodeProto>] = []
         var initializers: [UnsafeMutablePointer<Onnx__TensorProto>] = []
         var counter = 0
-        func value() -> String { counter += 1; return "\(name)__tt_\(counter)" }
+        let allocator = self.names ?? NameAllocator(taken: [])
+        func value() -> String {
+            counter += 1
+            return allocator.fresh("\(name)__tt_\(counter)")
+        }
         func constant(_ values: [Int64]) -> String {
             let v = value()
             initializers.append(arena.tensor(v, dims: [values.count], values, dataType: 7))
@@ -328,7 +338,9 @@ final class FactoredGraphRewriter {
         var current = ins[0]
         if inPadded > inSize {
             let padded = value()
-            nodes.append(arena.node("Pad", name: "\(label)/tt_pad", inputs: [current, constant([0, 0, 0, Int64(inPadded - inSize)])], outputs: [padded]))
+            nodes.append(
+                arena.node(
+                    "Pad", name: allocator.fresh("\(label)/tt_pad"), inputs: [current, constant([0, 0, 0, Int64(inPadded - inSize)])], outputs: [padded]))
             current = padded
         }
         for k in inFactors.indices {
@@ -354,35 +366,45 @@ final class FactoredGraphRewriter {
             let names = (0..<5).map { _ in value() }
             let step = "\(label)/tt_core\(k + 1)"
             nodes.append(
-                arena.node("Reshape", name: "\(step)/reshape_in", inputs: [current, constant([-1, Int64(rIn * a), Int64(after)])], outputs: [names[0]]))
+                arena.node(
+                    "Reshape", name: allocator.fresh("\(step)/reshape_in"), inputs: [current, constant([-1, Int64(rIn * a), Int64(after)])], outputs: [names[0]]
+                ))
             nodes.append(
                 arena.node(
-                    "Transpose", name: "\(step)/transpose_in", inputs: [names[0]], outputs: [names[1]], attributes: [arena.intsAttribute("perm", [0, 2, 1])]))
-            nodes.append(arena.node("Reshape", name: "\(step)/rows", inputs: [names[1], constant([-1, Int64(rIn * a)])], outputs: [names[2]]))
-            nodes.append(arena.node("MatMul", name: "\(step)/matmul", inputs: [names[2], core], outputs: [names[3]]))
+                    "Transpose", name: allocator.fresh("\(step)/transpose_in"), inputs: [names[0]], outputs: [names[1]],
+                    attributes: [arena.intsAttribute("perm", [0, 2, 1])]))
             nodes.append(
-                arena.node("Reshape", name: "\(step)/reshape_out", inputs: [names[3], constant([-1, Int64(after), Int64(b * rOut)])], outputs: [names[4]]))
+                arena.node("Reshape", name: allocator.fresh("\(step)/rows"), inputs: [names[1], constant([-1, Int64(rIn * a)])], outputs: [names[2]]))
+            nodes.append(arena.node("MatMul", name: allocator.fresh("\(step)/matmul"), inputs: [names[2], core], outputs: [names[3]]))
+            nodes.append(
+                arena.node(
+                    "Reshape", name: allocator.fresh("\(step)/reshape_out"), inputs: [names[3], constant([-1, Int64(after), Int64(b * rOut)])],
+                    outputs: [names[4]]))
             let transposed = value()
             nodes.append(
                 arena.node(
-                    "Transpose", name: "\(step)/transpose_out", inputs: [names[4]], outputs: [transposed], attributes: [arena.intsAttribute("perm", [0, 2, 1])])
+                    "Transpose", name: allocator.fresh("\(step)/transpose_out"), inputs: [names[4]], outputs: [transposed],
+                    attributes: [arena.intsAttribute("perm", [0, 2, 1])])
             )
             current = transposed
         }
         let flat = value()
-        nodes.append(arena.node("Reshape", name: "\(label)/tt_flatten", inputs: [current, constant([-1, Int64(outPadded)])], outputs: [flat]))
+        nodes.append(
+            arena.node("Reshape", name: allocator.fresh("\(label)/tt_flatten"), inputs: [current, constant([-1, Int64(outPadded)])], outputs: [flat]))
         current = flat
         let hasBias = ins.count > 2 && !ins[2].isEmpty
         if outPadded > outSize {
             let sliced = hasBias ? value() : outs[0]
             nodes.append(
-                arena.node("Slice", name: "\(label)/tt_slice", inputs: [current, constant([0]), constant([Int64(outSize)]), constant([1])], outputs: [sliced]))
+                arena.node(
+                    "Slice", name: allocator.fresh("\(label)/tt_slice"), inputs: [current, constant([0]), constant([Int64(outSize)]), constant([1])],
+                    outputs: [sliced]))
             current = sliced
         }
         if hasBias {
-            nodes.append(arena.node("Add", name: "\(label)/tt_bias", inputs: [current, ins[2]], outputs: outs))
+            nodes.append(arena.node("Add", name: allocator.fresh("\(label)/tt_bias"), inputs: [current, ins[2]], outputs: outs))
         } else if current != outs[0] {
-            nodes.append(arena.node("Identity", name: "\(label)/tt_output", inputs: [current], outputs: outs))
+            nodes.append(arena.node("Identity", name: allocator.fresh("\(label)/tt_output"), inputs: [current], outputs: outs))
         }
         return (nodes, initializers)
     }

@@ -51,7 +51,7 @@ public enum ONNXWriter {
         }
     }
 
-    private static func withOutput<R>(_ path: String, _ body: (Int32) throws -> R) throws -> R {
+    static func withOutput<R>(_ path: String, _ body: (Int32) throws -> R) throws -> R {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw ONNXError(.io, file: path, "cannot create the file (\(String(cString: strerror(errno))))") }
         defer { close(descriptor) }
@@ -60,7 +60,7 @@ public enum ONNXWriter {
 
     /// Packs `model` into `descriptor`, written straight to it with `holes` skipped, and returns
     /// the packed size.
-    private static func pack(
+    static func pack(
         _ model: UnsafeMutablePointer<Onnx__ModelProto>, to descriptor: Int32, path: String,
         holes: ProtobufCalls.Holes? = nil
     ) throws -> Int {
@@ -73,8 +73,7 @@ public enum ONNXWriter {
 
     /// Writes the data of every slot at its offset, largest tensors first, on every core. The error
     /// thrown is that of the largest failing tensor (the first in the order they are written).
-    private static func fill<Source: TensorSource>(_ slots: [(index: Int, bytes: Int)], offsets: [Int], source: Source, descriptor: Int32, path: String) throws
-    {
+    static func fill<Source: TensorSource>(_ slots: [(index: Int, bytes: Int)], offsets: [Int], source: Source, descriptor: Int32, path: String) throws {
         for slot in slots where offsets[slot.index] < 0 {
             throw ONNXError(.invalidTensor, file: path, "tensor `\(source.header(slot.index).name)` was not placed in the file")
         }
@@ -175,7 +174,7 @@ public enum ONNXWriter {
 /// pointers back afterwards so that protobuf-c frees only what it allocated. With `placeholders`,
 /// a tensor of at least `ONNXWriter.inPlaceBytes` gets a placeholder instead of its data (pointer
 /// `placeholders + index`) and is listed in `slots`, to be written in place after packing.
-private final class Filler<Source: TensorSource> {
+final class Filler<Source: TensorSource> {
     let source: Source
     let file: String
     let placeholders: UnsafeRawPointer?

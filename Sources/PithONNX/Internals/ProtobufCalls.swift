@@ -34,6 +34,9 @@ enum ProtobufCalls {
         return bytes
     }
 
+    /// The size of the model's wire encoding, without packing it (tensor data is not read).
+    static func packedSize(_ model: UnsafeMutablePointer<Onnx__ModelProto>) -> Int { onnx__model_proto__get_packed_size(model) }
+
     /// The wire encoding of an attribute, for attribute kinds the IR keeps opaque.
     static func encode(_ attribute: UnsafeMutablePointer<Onnx__AttributeProto>) -> [UInt8] {
         let size = onnx__attribute_proto__get_packed_size(attribute)
@@ -48,6 +51,7 @@ enum ProtobufCalls {
     static func initialize(_ attribute: UnsafeMutablePointer<Onnx__AttributeProto>) { onnx__attribute_proto__init(attribute) }
     static func initialize(_ node: UnsafeMutablePointer<Onnx__NodeProto>) { onnx__node_proto__init(node) }
     static func initialize(_ tensor: UnsafeMutablePointer<Onnx__TensorProto>) { onnx__tensor_proto__init(tensor) }
+    static func initialize(_ sparse: UnsafeMutablePointer<Onnx__SparseTensorProto>) { onnx__sparse_tensor_proto__init(sparse) }
 
     // MARK: - Packing straight into a file
 

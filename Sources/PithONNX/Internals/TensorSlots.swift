@@ -56,6 +56,14 @@ enum TensorSlots {
         var graph: GraphPath
         /// Nil for initializers and sparse initializers.
         var node: NodePlace?
+        /// The message whose lists hold the slot or its node, for writers that edit the graph.
+        var owner: Owner
+    }
+
+    /// A list of nodes: a graph's (main graph or subgraph), or a model-local function's body.
+    enum Owner {
+        case graph(UnsafeMutablePointer<Onnx__GraphProto>)
+        case function(UnsafeMutablePointer<Onnx__FunctionProto>)
     }
 
     /// A slot held by a node's attribute.
@@ -70,6 +78,8 @@ enum TensorSlots {
         var attribute: String
         /// Position within a TENSORS / SPARSE_TENSORS attribute; 0 otherwise.
         var index: Int
+        /// The node itself.
+        var message: UnsafeMutablePointer<Onnx__NodeProto>
     }
 
     /// What an attribute holds, as far as tensor slots go.
@@ -170,7 +180,32 @@ enum TensorSlots {
     ) throws {
         if let graph = model.pointee.graph { try walk(graph, path: .main, file: file, visit) }
         for function in messages(model.pointee.n_functions, model.pointee.functions) {
-            try walk(function.pointee.n_node, function.pointee.node, path: functionPath(function), file: file, visit)
+            try walk(function.pointee.n_node, function.pointee.node, path: functionPath(function), owner: .function(function), file: file, visit)
+        }
+    }
+
+    /// Calls `visit` for every node of `model` with the list holding it: the main graph's nodes, each
+    /// followed depth first by the nodes of its subgraphs (attributes of kind GRAPH or GRAPHS, the kind
+    /// found as `kind(of:)` finds it), then each function's. Unlike `forEach` it never throws: a GRAPH
+    /// attribute without its graph is skipped.
+    static func forEachNode(in model: UnsafeMutablePointer<Onnx__ModelProto>, _ visit: (UnsafeMutablePointer<Onnx__NodeProto>, Owner) -> Void) {
+        func walk(_ count: Int, _ nodes: UnsafeMutablePointer<UnsafeMutablePointer<Onnx__NodeProto>?>?, owner: Owner) {
+            for node in messages(count, nodes) {
+                visit(node, owner)
+                for attribute in messages(node.pointee.n_attribute, node.pointee.attribute) {
+                    let graphs: [UnsafeMutablePointer<Onnx__GraphProto>]
+                    switch kind(of: attribute.pointee) {
+                    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH: graphs = attribute.pointee.g.map { [$0] } ?? []
+                    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS: graphs = messages(attribute.pointee.n_graphs, attribute.pointee.graphs)
+                    default: graphs = []
+                    }
+                    for g in graphs { walk(g.pointee.n_node, g.pointee.node, owner: .graph(g)) }
+                }
+            }
+        }
+        if let graph = model.pointee.graph { walk(graph.pointee.n_node, graph.pointee.node, owner: .graph(graph)) }
+        for function in messages(model.pointee.n_functions, model.pointee.functions) {
+            walk(function.pointee.n_node, function.pointee.node, owner: .function(function))
         }
     }
 
@@ -179,14 +214,14 @@ enum TensorSlots {
         _ visit: (Slot, Place) throws -> Void
     ) throws {
         let g = graph.pointee
-        let place = Place(graph: path, node: nil)
+        let place = Place(graph: path, node: nil, owner: .graph(graph))
         for t in messages(g.n_initializer, g.initializer) { try visit(.tensor(t), place) }
         for s in messages(g.n_sparse_initializer, g.sparse_initializer) { try visit(.sparseTensor(s), place) }
-        try walk(g.n_node, g.node, path: path, file: file, visit)
+        try walk(g.n_node, g.node, path: path, owner: .graph(graph), file: file, visit)
     }
 
     private static func walk(
-        _ count: Int, _ nodes: UnsafeMutablePointer<UnsafeMutablePointer<Onnx__NodeProto>?>?, path: GraphPath,
+        _ count: Int, _ nodes: UnsafeMutablePointer<UnsafeMutablePointer<Onnx__NodeProto>?>?, path: GraphPath, owner: Owner,
         file: String, _ visit: (Slot, Place) throws -> Void
     ) throws {
         for (index, node) in messages(count, nodes).enumerated() {
@@ -200,7 +235,8 @@ enum TensorSlots {
                         graph: path,
                         node: NodePlace(
                             label: label, opType: string(n.op_type), firstOutput: repeated(n.n_output, n.output).first.map(string) ?? "",
-                            isConstant: isConstant, attribute: name, index: i))
+                            isConstant: isConstant, attribute: name, index: i, message: node),
+                        owner: owner)
                 }
                 switch try role(of: attribute, inConstant: isConstant, label: label, file: file) {
                 case .constantValue(let value): try visit(.constantValue(attribute, value), place(0))
