@@ -26,6 +26,12 @@ extension CompressionReport {
             out += "\nskipped:\n"
             for skip in skipped { out += "  pass \(skip.step) \(skip.action) `\(skip.target)`: \(skip.reason)\n" }
         }
+        if !untouched.isEmpty {
+            out += "\nleft alone:\n"
+            let shown = 40
+            for item in untouched.prefix(shown) { out += "  `\(item.tensor)`: \(item.reason)\n" }
+            if untouched.count > shown { out += "  … and \(untouched.count - shown) more (every one in --format json)\n" }
+        }
         if !factorizations.isEmpty {
             out += "\nfactorized (multiply-adds per input vector, or per output position of a convolution):\n"
             let rows = factorizations.map { f -> [String] in

@@ -55,11 +55,22 @@ public struct CompressionReport: Sendable, Codable {
         public var reason: String
     }
 
+    /// A tensor no pass changed, and why: its role (a bias, a normalization parameter, a shape
+    /// constant), its type or size, or a selection that names other tensors.
+    public struct Untouched: Sendable, Codable {
+        public var tensor: String
+        /// `weight`, `bias`, `normalization`, `embedding`, `shape`, `other` or `unknown`.
+        public var role: String
+        public var reason: String
+    }
+
     /// The final storage of one tensor: the columns of Deep Compression's Table 2.
     public struct TensorRow: Sendable, Codable {
         public var tensor: String
         public var layer: String
         public var op: String
+        /// The tensor's role (`TensorRole.Kind`): `weight`, `bias`, …
+        public var role: String
         public var shape: [Int]
         public var elements: Int
         public var kept: Int
@@ -119,6 +130,8 @@ public struct CompressionReport: Sendable, Codable {
     public var skipped: [Skip]
     /// Every tensor a pass changed, in model order.
     public var tensors: [TensorRow]
+    /// Every other tensor, with the reason it was left alone.
+    public var untouched: [Untouched] = []
     /// Over every tensor of the model, changed or not.
     public var totals: Totals
 }

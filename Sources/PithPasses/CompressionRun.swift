@@ -26,17 +26,20 @@ struct CompressionRun {
     var order: [TensorID] = []
     /// Every tensor's stored bytes before the recipe ran.
     let initialBytes: [Int]
+    /// Every tensor's role in the graph or layer configuration (`Model.tensorRoles`).
+    let roles: [TensorRole]
 
     init(model: Model, seed: UInt64) {
         self.model = model
         self.seed = seed
         initialBytes = model.tensors.map(\.storedBytes)
+        roles = model.tensorRoles()
     }
 
     /// The tensors `selector` picks, in model order. When there are none, the step is listed as
     /// skipped and the list is empty.
     mutating func select(_ selector: TensorSelector, step: Int, action: String) -> [TensorID] {
-        let ids = model.tensors.indices.filter { selector.matches(model.tensors[$0]) }
+        let ids = model.tensors.indices.filter { selector.matches(model.tensors[$0], role: roles[$0]) }
         if ids.isEmpty {
             skipped.append(.init(step: step, action: action, target: "*", reason: "no tensor matched the selection"))
         }

@@ -15,7 +15,8 @@ public enum Compressor {
             try pass.run(selecting: step.select ?? TensorSelector(), in: &run, step: index + 1)
         }
         run.settleStorage()
-        let report = run.report()
+        var report = run.report()
+        report.untouched = run.untouched(recipe)
         model = run.model
         return report
     }
@@ -47,7 +48,7 @@ extension CompressionRun {
             let kept = s.nonzero
             rows.append(
                 .init(
-                    tensor: tensor.name, layer: tensor.consumer?.name ?? "", op: tensor.consumer?.op ?? "", shape: tensor.shape,
+                    tensor: tensor.name, layer: tensor.consumer?.name ?? "", op: tensor.consumer?.op ?? "", role: roles[id].kind.rawValue, shape: tensor.shape,
                     elements: tensor.count, kept: kept, keptFraction: tensor.count == 0 ? 0 : Double(kept) / Double(tensor.count),
                     encoding: tensor.storageLabel, weightBits: weightBits, indexBits: indexBits, fillers: fillers, bits: tensor.storageBits,
                     originalBytes: initialBytes[id], bytes: tensor.storedBytes,
@@ -64,5 +65,19 @@ extension CompressionRun {
                 tensors: model.tensors.count, compressedTensors: rows.count,
                 elements: model.tensors.reduce(0) { $0 + $1.count }, kept: kept,
                 originalBytes: originalTotal, bytes: total, ratio: total == 0 ? 0 : Double(originalTotal) / Double(total)))
+    }
+}
+
+extension CompressionRun {
+    /// Every tensor no pass touched, with the reason: the first step's selection that left it out
+    /// (its role, type or size), or, when every step selected it, that the passes left it unchanged.
+    func untouched(_ recipe: Recipe) -> [CompressionReport.Untouched] {
+        model.tensors.indices.compactMap { id in
+            guard working[id] == nil else { return nil }
+            let tensor = model.tensors[id]
+            let reasons = recipe.steps.compactMap { ($0.select ?? TensorSelector()).exclusion(tensor, role: roles[id]) }
+            let reason = reasons.count == recipe.steps.count ? reasons[0] : "selected, but no pass changed it (see skipped)"
+            return .init(tensor: tensor.name, role: roles[id].kind.rawValue, reason: reason)
+        }
     }
 }
