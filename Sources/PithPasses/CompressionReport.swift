@@ -45,6 +45,16 @@ public struct CompressionReport: Sendable, Codable {
         public var error: WeightError?
         /// Pass-specific facts: k-means iterations and objective, quantization scale, …
         public var detail: String
+        /// Data-aware passes: the layer output error before, after the data-free twin, and after.
+        public var layerError: LayerError? = nil
+    }
+
+    /// The data the data-aware passes ran the model on.
+    public struct CalibrationInfo: Sendable, Codable {
+        public var data: String
+        public var samples: Int
+        /// The damping added to each layer's H, as a fraction of the mean of its diagonal.
+        public var damp: Double
     }
 
     /// A tensor or layer a pass was asked to touch but did not, and why.
@@ -125,6 +135,8 @@ public struct CompressionReport: Sendable, Codable {
     }
 
     public var seed: UInt64
+    /// The calibration data of the data-aware passes (file and samples); nil without.
+    public var calibration: CalibrationInfo? = nil
     public var passes: [PassRow]
     public var factorizations: [FactorizationRow] = []
     public var skipped: [Skip]

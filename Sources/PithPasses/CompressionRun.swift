@@ -7,6 +7,8 @@ struct Working {
     var quantized: QuantizedStorage?
     var factored: FactoredStorage?
     var encode: EncodeOptions?
+    /// The values before `cluster` or `quantize` encoded them: what `refit` fits the codebook to.
+    var unencoded: [Float]?
 
     var nonzero: Int { values.reduce(0) { $0 + ($1 == 0 ? 0 : 1) } }
 }
@@ -28,6 +30,10 @@ struct CompressionRun {
     let initialBytes: [Int]
     /// Every tensor's role in the graph or layer configuration (`Model.tensorRoles`).
     let roles: [TensorRole]
+    /// The data the data-aware passes run the model on; nil for a data-free recipe.
+    var calibration: (any CalibrationSource)?
+    /// The data-aware passes' damping, a fraction of the mean of diag(H).
+    var damp: Double = ErrorFeedback.defaultDamp
 
     init(model: Model, seed: UInt64) {
         self.model = model
@@ -49,6 +55,7 @@ struct CompressionRun {
     /// The tensor's working state; on first use its values are decoded and kept as the original.
     mutating func state(_ id: TensorID) -> Working {
         if let existing = working[id] { return existing }
+        if let original = originals[id] { return Working(values: original) }
         let values = model.tensors[id].decodedFloats()
         originals[id] = values
         order.append(id)
@@ -137,6 +144,7 @@ struct CompressionRun {
             case .quantized(let quantized): s.quantized = quantized
             default: preconditionFailure("encodeEach: only codebook or quantized storage")
             }
+            s.unencoded = s.values
             s.values = Tensor(name: tensor.name, dtype: .float32, shape: tensor.shape, storage: storage, origin: tensor.origin).decodedFloats()
             working[id] = s
             record(step: step, action: action, id: id, before: before, after: s, detail: detail)

@@ -7,9 +7,17 @@ public import PithIR
 /// each changed tensor gets its final storage (codebook, quantized codes or dense values, in CSR
 /// when that is smaller or asked for).
 public enum Compressor {
-    public static func run(_ recipe: Recipe, on model: inout Model) throws -> CompressionReport {
+    /// `calibration` is the data the data-aware passes (GPTQ rounding, OBS pruning, codebook refit, bias
+    /// correction) run the model on; a recipe with such a pass is refused without it.
+    public static func run(_ recipe: Recipe, on model: inout Model, calibration: (any CalibrationSource)? = nil) throws -> CompressionReport {
         try recipe.validate()
+        if calibration == nil, let index = recipe.steps.firstIndex(where: { $0.pass?.isDataAware == true }) {
+            throw PassError(
+                .invalidRecipe, "recipe pass \(index + 1): \(recipe.steps[index].action) is data-aware and needs calibration data (--calibration FILE)")
+        }
         var run = CompressionRun(model: model, seed: recipe.seed)
+        run.calibration = calibration
+        run.damp = recipe.damp ?? ErrorFeedback.defaultDamp
         for (index, step) in recipe.steps.enumerated() {
             guard let pass = step.pass else { preconditionFailure("a validated step has exactly one action") }
             try pass.run(selecting: step.select ?? TensorSelector(), in: &run, step: index + 1)
@@ -17,6 +25,9 @@ public enum Compressor {
         run.settleStorage()
         var report = run.report()
         report.untouched = run.untouched(recipe)
+        if let calibration, recipe.isDataAware {
+            report.calibration = .init(data: calibration.name, samples: calibration.samples, damp: run.damp)
+        }
         model = run.model
         return report
     }
