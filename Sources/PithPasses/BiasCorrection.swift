@@ -90,10 +90,17 @@ extension BiasCorrectionOptions: CompressionPass {
             detail:
                 "layer `\(geometry.layer)` (\((target ?? .model).rawValue)): mean output shift \(String(format: "%.3g", shiftBefore.squareRoot())) → \(String(format: "%.3g", shiftAfter.squareRoot()))"
         )
-        let errorBefore = run.layerError(geometry, statistics, approximation: current, bias: currentBias)
+        // What the pass corrects: the mean output shift, relative to the layer's output energy.
+        var energy = 0.0
+        for g in 0..<geometry.groups {
+            let rows = geometry.rows(ofGroup: g)
+            let w = Array(original[rows.lowerBound * k..<rows.upperBound * k])
+            energy += ErrorFeedback.proxy(w, rows: rows.count, columns: k, hessian: statistics.hessians[g])
+        }
+        let scaled = Swift.max(energy * scale * scale, .leastNonzeroMagnitude)
         run.attach(
             LayerError(
-                samples: statistics.samples, rows: statistics.rows, before: errorBefore, dataFree: errorBefore,
-                after: run.layerError(geometry, statistics, approximation: current, bias: corrected)))
+                samples: statistics.samples, rows: statistics.rows, before: shiftBefore / scaled, dataFree: shiftBefore / scaled,
+                after: shiftAfter / scaled, measure: .meanShift))
     }
 }

@@ -5,6 +5,15 @@ import PithIR
 /// input patches of a convolution), computed from H = E[xxᵀ] and E[x] as
 /// tr((W − Ŵ) H (W − Ŵ)ᵀ) + 2s·(b − b̂)ᵀ(W − Ŵ)E[x] + s²‖b − b̂‖² (s = beta / alpha of a `Gemm`, else 1).
 public struct LayerError: Sendable, Codable, Equatable {
+    public enum Measure: String, Sendable, Codable {
+        /// E‖(W − Ŵ)x + s·(b − b̂)‖² / E‖Wx‖², as above.
+        case output
+        /// Bias correction: only the part of the output error a bias can change, the squared mean
+        /// shift ‖E[y] − E[ŷ]‖² / E‖Wx‖², y from the original model (target `model`) or from the
+        /// original weights on the same inputs (target `layer`).
+        case meanShift = "mean_shift"
+    }
+
     /// Calibration samples, and the rows they gave (× output positions for a convolution).
     public var samples: Int
     public var rows: Int
@@ -15,6 +24,7 @@ public struct LayerError: Sendable, Codable, Equatable {
     public var dataFree: Double
     /// After the data-aware pass.
     public var after: Double
+    public var measure: Measure = .output
 }
 
 extension CompressionRun {
