@@ -56,6 +56,7 @@ bench: deps release
 	python3 scripts/bench_eval.py --pith $(RELEASE_BIN) --write
 	python3 scripts/onnx_conformance.py --pith $(RELEASE_BIN) --write
 	python3 scripts/bench_svd.py --pith $(RELEASE_BIN) --write
+	python3 scripts/bench_data_aware.py --pith $(RELEASE_BIN) --write
 
 # Regenerates the fixtures (needs tensorflow, tf_keras and keras; not part of CI).
 fixtures:
