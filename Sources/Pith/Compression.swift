@@ -56,13 +56,15 @@ public enum Compression {
 
     /// Loads `path` (parsed once: for ONNX the model and its skeleton come from the same parse), runs
     /// `recipe`, and returns the compressed model with its report. A recipe without passes is
-    /// lossless: every tensor stays as it is.
-    public static func run(_ recipe: Recipe, on path: String) throws -> Compressed {
+    /// lossless: every tensor stays as it is. The data-aware passes run the model on `calibration`
+    /// (see `Calibration`); a recipe with such a pass is refused without it.
+    public static func run(_ recipe: Recipe, on path: String, calibration: Calibration.Request? = nil) throws -> Compressed {
         let (loaded, skeleton) = try ModelFile.loadWithSkeleton(path)
         var model = loaded
         if recipe.steps.isEmpty { return Compressed(model: model, report: nil, skeleton: skeleton, source: path) }
         do {
-            let report = try Compressor.run(recipe, on: &model)
+            let data = try recipe.isDataAware ? calibration.map { try Calibration.load($0, for: model) } : nil
+            let report = try Compressor.run(recipe, on: &model, calibration: data)
             return Compressed(model: model, report: report, skeleton: skeleton, source: path)
         } catch let error as PassError {
             throw PithError(error.exitKind, "\(path): \(error.message)")

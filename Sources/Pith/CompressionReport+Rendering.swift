@@ -9,7 +9,11 @@ extension CompressionReport {
 
     /// The passes, then the per-tensor accounting in the layout of Deep Compression's Table 2.
     public func renderText(file: String) -> String {
-        var out = "\(file): compression report (seed \(seed))\n\npasses:\n"
+        var out = "\(file): compression report (seed \(seed))\n"
+        if let calibration {
+            out += "calibration: \(calibration.data), \(TextTable.grouped(calibration.samples)) samples, damp \(calibration.damp)\n"
+        }
+        out += "\npasses:\n"
         let passRows = passes.map { row -> [String] in
             [
                 String(row.step), row.action, row.tensor, TextTable.grouped(row.elements),
@@ -22,9 +26,29 @@ extension CompressionReport {
         out += TextTable.render(
             header: ["#", "pass", "tensor", "elements", "kept", "bits/w", "bytes before", "after", "max |err|", "rmse", "snr dB", "detail"],
             rows: passRows, rightAligned: Set(3..<11))
+        let aware = passes.filter { $0.layerError != nil }
+        if !aware.isEmpty {
+            out += "\nlayer output error of the data-aware passes, E‖(W − Ŵ)x + Δb‖² / E‖Wx‖² on the calibration data:\n"
+            let rows = aware.map { row -> [String] in
+                let e = row.layerError!
+                return [
+                    String(row.step), row.action + (e.measure == .meanShift ? " (mean shift²)" : ""), row.tensor, TextTable.grouped(e.rows),
+                    String(format: "%.4g", e.before), String(format: "%.4g", e.dataFree),
+                    String(format: "%.4g", e.after), e.dataFree > 0 ? String(format: "%.3f", e.after / e.dataFree) : "-",
+                ]
+            }
+            out += TextTable.render(
+                header: ["#", "pass", "tensor", "rows", "before", "data-free", "data-aware", "aware / free"], rows: rows, rightAligned: Set(3..<8))
+        }
         if !skipped.isEmpty {
             out += "\nskipped:\n"
             for skip in skipped { out += "  pass \(skip.step) \(skip.action) `\(skip.target)`: \(skip.reason)\n" }
+        }
+        if !untouched.isEmpty {
+            out += "\nleft alone:\n"
+            let shown = 40
+            for item in untouched.prefix(shown) { out += "  `\(item.tensor)`: \(item.reason)\n" }
+            if untouched.count > shown { out += "  … and \(untouched.count - shown) more (every one in --format json)\n" }
         }
         if !factorizations.isEmpty {
             out += "\nfactorized (multiply-adds per input vector, or per output position of a convolution):\n"

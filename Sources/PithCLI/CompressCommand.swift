@@ -8,6 +8,7 @@ extension KMeansInit: ExpressibleByArgument {}
 extension Granularity: ExpressibleByArgument {}
 extension ClusterOptions.Mode: ExpressibleByArgument {}
 extension FactorizeOptions.Method: ExpressibleByArgument {}
+extension PruneOptions.Mask: ExpressibleByArgument {}
 
 /// `--quantize` values: a format and its granularity in one word.
 enum QuantizeFlag: String, ExpressibleByArgument, CaseIterable {
@@ -117,12 +118,41 @@ struct Compress: ParsableCommand {
     @Option(help: "Seed of every random choice.")
     var seed: UInt64 = 0
 
+    @Option(help: "Calibration data for the data-aware passes (.npy, .npz, IDX; unlabeled samples).")
+    var calibration: String?
+
+    @Option(help: "Calibration: use the first N samples (default 1024).")
+    var calibrationSamples: Int?
+
+    @Option(help: "Calibration: multiply every value by this (default 1/255 for 8-bit IDX images, else 1).")
+    var calibrationScale: Double?
+
+    @Flag(help: "Data-aware rounding (GPTQ) for --quantize int8/int4 and --cluster (with diag(H)-weighted k-means).")
+    var gptq = false
+
+    @Flag(help: "Data-aware pruning: --prune as OBS / SparseGPT, the surviving weights updated.")
+    var obs = false
+
+    @Option(help: "With --obs: which weights go, magnitude (default, the data-free mask) or saliency (w²/[H⁻¹]ᵢᵢ).")
+    var pruneMask: PruneOptions.Mask?
+
+    @Option(help: "Data-aware codebook refit after --cluster: rounds of closed-form centroids and reassignment.")
+    var refit: Int?
+
+    @Flag(help: "Data-aware bias correction after the other passes: each layer's mean output shift goes into its bias.")
+    var biasCorrection = false
+
+    @Option(help: "Data-aware passes: damping as a fraction of the mean of diag(H) (default 0.01).")
+    var damp: Double?
+
+    var hasDataAwareFlags: Bool { gptq || obs || refit != nil || biasCorrection }
+
     @Option(help: "Report format: text or json.")
     var format: ReportFormat = .text
 
     var hasPassFlags: Bool {
         prune != nil || pruneThreshold != nil || pruneQuality != nil || structured != nil || cluster != nil || quantize != nil || indexBits != nil
-            || factorizeMethod != nil
+            || factorizeMethod != nil || refit != nil || biasCorrection
     }
 
     func validate() throws {
@@ -141,6 +171,14 @@ struct Compress: ParsableCommand {
             throw ValidationError("choose one of --prune, --prune-threshold, --prune-quality")
         }
         if let indexBits, indexBits != "auto", Int(indexBits) == nil { throw ValidationError("--index-bits is auto or a number, not \(indexBits)") }
+        if hasDataAwareFlags, calibration == nil { throw ValidationError("--gptq, --obs, --refit and --bias-correction need --calibration FILE") }
+        if gptq, cluster == nil, quantize == nil { throw ValidationError("--gptq rounds --quantize int8/int4 or --cluster; give one") }
+        if obs, prune == nil, pruneThreshold == nil, pruneQuality == nil {
+            throw ValidationError("--obs prunes: give --prune (or --prune-threshold, --prune-quality)")
+        }
+        if pruneMask != nil, !obs { throw ValidationError("--prune-mask applies to --obs") }
+        if refit != nil, cluster == nil { throw ValidationError("--refit refits the codebooks of --cluster") }
+        if let calibrationSamples, calibrationSamples < 1 { throw ValidationError("--calibration-samples must be at least 1") }
         try format.check(allowed: [.text, .json])
         if dryRun, export != nil { throw ValidationError("--dry-run writes nothing; drop --export") }
         if !dryRun, output == nil, export == nil { throw ValidationError("give -o OUT.pith (and/or --export OUT.onnx), or --dry-run for the report only") }
@@ -166,18 +204,32 @@ struct Compress: ParsableCommand {
         if let prune { steps.append(.init(prune: PruneOptions(sparsity: prune, scope: pruneScope))) }
         if let pruneThreshold { steps.append(.init(prune: PruneOptions(threshold: pruneThreshold))) }
         if let pruneQuality { steps.append(.init(prune: PruneOptions(quality: pruneQuality))) }
-        if let cluster {
-            steps.append(.init(cluster: ClusterOptions(bits: cluster, initialization: `init`, granularity: clusterGranularity, mode: clusterMode)))
+        if obs, let last = steps.indices.last, steps[last].prune != nil {
+            steps[last].prune?.method = .obs
+            steps[last].prune?.mask = pruneMask
         }
+        if let cluster {
+            steps.append(
+                .init(
+                    cluster: ClusterOptions(
+                        bits: cluster, initialization: `init`, granularity: clusterGranularity, mode: clusterMode, assign: gptq ? .gptq : nil,
+                        weighting: gptq ? .hessian : nil)))
+        }
+        if let refit { steps.append(.init(refit: RefitOptions(iterations: refit))) }
         if let method = factorizeMethod {
             steps.append(
                 .init(
                     factorize: FactorizeOptions(
                         method: method, rank: rank, energy: energy, ratio: paramRatio, ttRank: ttRank, ttError: ttError, cores: ttCores)))
         }
-        if let quantize { steps.append(.init(quantize: quantize.options)) }
+        if let quantize {
+            var options = quantize.options
+            if gptq { options.rounding = .gptq }
+            steps.append(.init(quantize: options))
+        }
+        if biasCorrection { steps.append(.init(biasCorrection: BiasCorrectionOptions())) }
         if let indexBits { steps.append(.init(encode: EncodeOptions(indexBits: Int(indexBits)))) }
-        return Recipe(seed: seed, steps: steps)
+        return Recipe(seed: seed, steps: steps, damp: damp)
     }
 
     func run() throws {
@@ -188,7 +240,11 @@ struct Compress: ParsableCommand {
                 try Compression.checkExportable(file)
                 try AtomicFile.checkWritable(export, input: file, force: force)
             }
-            let compressed = try Compression.run(recipe, on: file)
+            if let calibration, !recipe.isDataAware {
+                throw PithError(.usage, "--calibration \(calibration): the recipe has no data-aware pass (--gptq, --obs, --refit, --bias-correction)")
+            }
+            let request = calibration.map { Calibration.Request(path: $0, samples: calibrationSamples, scale: calibrationScale) }
+            let compressed = try Compression.run(recipe, on: file, calibration: request)
             let report = compressed.report
             var containerBytes: Int?
             if let report {

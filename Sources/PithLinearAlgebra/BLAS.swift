@@ -145,3 +145,72 @@ extension LinearAlgebra {
         openblas_set_num_threads(Int32(count))
     }
 }
+
+// MARK: - Symmetric positive definite matrices (the data-aware passes' Hessians)
+
+extension LinearAlgebra {
+    /// `c += alpha · aᵀ·a` on the upper triangle of the row-major n × n matrix `c` (`cblas_ssyrk`):
+    /// `a` is `rows` × `n`, row-major with leading dimension `lda`. The strictly lower triangle of
+    /// `c` is not touched; `symmetrizeUpper` copies the upper one over it.
+    public static func accumulateGram(rows: Int, columns n: Int, _ a: UnsafePointer<Float>, lda: Int, alpha: Float = 1, into c: UnsafeMutablePointer<Float>) {
+        guard rows > 0, n > 0 else { return }
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(n), Int32(rows), alpha, a, Int32(lda), 1, c, Int32(n))
+    }
+
+    /// Copies the upper triangle of the row-major n × n matrix `a` over its lower one.
+    public static func symmetrizeUpper(_ a: inout [Float], n: Int) {
+        for i in 0..<n { for j in 0..<i { a[i * n + j] = a[j * n + i] } }
+    }
+
+    /// The Cholesky factor of the symmetric positive definite row-major n × n matrix `a`, in place
+    /// (`LAPACKE_spotrf`): `upper` gives u with a = uᵀ·u in the upper triangle, else l with a = l·lᵀ
+    /// in the lower; the other triangle is set to zero. False (and `a` undefined) when `a` is not
+    /// positive definite.
+    public static func cholesky(_ a: inout [Float], n: Int, upper: Bool = true) -> Bool {
+        guard n > 0 else { return true }
+        let info = a.withUnsafeMutableBufferPointer {
+            LAPACKE_spotrf(Int32(clapack_row_major()), CChar(UInt8(ascii: upper ? "U" : "L")), Int32(n), $0.baseAddress, Int32(n))
+        }
+        guard info == 0 else { return false }
+        for i in 0..<n { for j in 0..<n where upper ? j < i : j > i { a[i * n + j] = 0 } }
+        return true
+    }
+
+    /// The inverse of a symmetric positive definite matrix from its Cholesky factor (as `cholesky`
+    /// leaves it), in place (`LAPACKE_spotri`), both triangles filled. False when the factor is singular.
+    public static func choleskyInverse(_ factor: inout [Float], n: Int, upper: Bool = true) -> Bool {
+        guard n > 0 else { return true }
+        let info = factor.withUnsafeMutableBufferPointer {
+            LAPACKE_spotri(Int32(clapack_row_major()), CChar(UInt8(ascii: upper ? "U" : "L")), Int32(n), $0.baseAddress, Int32(n))
+        }
+        guard info == 0 else { return false }
+        for i in 0..<n { for j in 0..<i { if upper { factor[i * n + j] = factor[j * n + i] } else { factor[j * n + i] = factor[i * n + j] } } }
+        return true
+    }
+
+    /// The solution x of a·x = b for a row-major n × n matrix `a`: by Cholesky when `a` is symmetric
+    /// positive definite (`LAPACKE_dposv`), else by LU with partial pivoting (`LAPACKE_dgesv`); nil
+    /// when `a` is singular.
+    public static func solve(_ a: [Double], _ b: [Double], n: Int) -> [Double]? {
+        precondition(a.count == n * n && b.count == n, "solve: \(a.count) and \(b.count) values for n = \(n)")
+        guard n > 0 else { return [] }
+        var factor = a, x = b
+        let info = factor.withUnsafeMutableBufferPointer { pa in
+            x.withUnsafeMutableBufferPointer { px in
+                LAPACKE_dposv(Int32(clapack_row_major()), CChar(UInt8(ascii: "U")), Int32(n), 1, pa.baseAddress, Int32(n), px.baseAddress, 1)
+            }
+        }
+        if info == 0 { return x }
+        factor = a
+        x = b
+        var pivots = [Int32](repeating: 0, count: n)
+        let lu = factor.withUnsafeMutableBufferPointer { pa in
+            x.withUnsafeMutableBufferPointer { px in
+                pivots.withUnsafeMutableBufferPointer { pp in
+                    LAPACKE_dgesv(Int32(clapack_row_major()), Int32(n), 1, pa.baseAddress, Int32(n), pp.baseAddress, px.baseAddress, 1)
+                }
+            }
+        }
+        return lu == 0 ? x : nil
+    }
+}

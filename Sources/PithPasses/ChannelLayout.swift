@@ -36,23 +36,16 @@ struct ChannelLayout {
 }
 
 extension CompressionRun {
-    /// The axis of a weight's output channels: the axis per-channel passes slice along.
-    /// ONNX `Conv` (M, C, kH, kW) and `Gemm` with `transB = 1` (N, K): axis 0; `Gemm` with
-    /// `transB = 0` and `MatMul` (K, N): the last axis; `ConvTranspose` (C, M, …): axis 1;
-    /// Keras kernels (Dense (in, out), Conv2D HWIO): the last axis.
+    /// The axis of a weight's output channels: the axis per-channel passes slice along, from the
+    /// tensor's role (`TensorRole.outputAxis`): ONNX `Conv` (M, C, kH, kW) and `Gemm` with
+    /// `transB = 1` (N, K): axis 0; `Gemm` with `transB = 0` and `MatMul` (K, N): the last axis;
+    /// `ConvTranspose` (C, M, …): axis 1; Keras kernels (Dense (in, out), Conv2D HWIO): the last axis.
+    /// Tensors without a weight role: the last axis for Keras weights, else axis 0.
     func outputAxis(_ id: TensorID) -> Int {
         let tensor = model.tensors[id]
         let last = Swift.max(0, tensor.shape.count - 1)
+        if let axis = roles[id].outputAxis, axis <= last { return axis }
         if case .kerasWeight = tensor.origin { return last }
-        guard let consumer = tensor.consumer else { return 0 }
-        switch consumer.op {
-        case "MatMul": return last
-        case "ConvTranspose": return Swift.min(1, last)
-        case "Gemm":
-            let node = model.graph?.nodes.first { $0.name == consumer.name }
-            if case .int(let transB)? = node?.attribute("transB"), transB == 1 { return 0 }
-            return last
-        default: return 0
-        }
+        return 0
     }
 }

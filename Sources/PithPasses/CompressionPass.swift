@@ -13,4 +13,12 @@ protocol CompressionPass: Sendable {
 
     /// Applies the pass to what `selector` picks, recording its rows and skips in `run`.
     func run(selecting selector: TensorSelector, in run: inout CompressionRun, step: Int) throws
+
+    /// Whether the pass runs the model on calibration data (GPTQ rounding, OBS pruning, refit, bias
+    /// correction): a recipe with such a pass is refused without `--calibration`.
+    var isDataAware: Bool { get }
+}
+
+extension CompressionPass {
+    var isDataAware: Bool { false }
 }

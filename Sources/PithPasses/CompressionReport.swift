@@ -45,6 +45,16 @@ public struct CompressionReport: Sendable, Codable {
         public var error: WeightError?
         /// Pass-specific facts: k-means iterations and objective, quantization scale, …
         public var detail: String
+        /// Data-aware passes: the layer output error before, after the data-free twin, and after.
+        public var layerError: LayerError? = nil
+    }
+
+    /// The data the data-aware passes ran the model on.
+    public struct CalibrationInfo: Sendable, Codable {
+        public var data: String
+        public var samples: Int
+        /// The damping added to each layer's H, as a fraction of the mean of its diagonal.
+        public var damp: Double
     }
 
     /// A tensor or layer a pass was asked to touch but did not, and why.
@@ -55,11 +65,22 @@ public struct CompressionReport: Sendable, Codable {
         public var reason: String
     }
 
+    /// A tensor no pass changed, and why: its role (a bias, a normalization parameter, a shape
+    /// constant), its type or size, or a selection that names other tensors.
+    public struct Untouched: Sendable, Codable {
+        public var tensor: String
+        /// `weight`, `bias`, `normalization`, `embedding`, `shape`, `other` or `unknown`.
+        public var role: String
+        public var reason: String
+    }
+
     /// The final storage of one tensor: the columns of Deep Compression's Table 2.
     public struct TensorRow: Sendable, Codable {
         public var tensor: String
         public var layer: String
         public var op: String
+        /// The tensor's role (`TensorRole.Kind`): `weight`, `bias`, …
+        public var role: String
         public var shape: [Int]
         public var elements: Int
         public var kept: Int
@@ -114,11 +135,15 @@ public struct CompressionReport: Sendable, Codable {
     }
 
     public var seed: UInt64
+    /// The calibration data of the data-aware passes (file and samples); nil without.
+    public var calibration: CalibrationInfo? = nil
     public var passes: [PassRow]
     public var factorizations: [FactorizationRow] = []
     public var skipped: [Skip]
     /// Every tensor a pass changed, in model order.
     public var tensors: [TensorRow]
+    /// Every other tensor, with the reason it was left alone.
+    public var untouched: [Untouched] = []
     /// Over every tensor of the model, changed or not.
     public var totals: Totals
 }

@@ -7,6 +7,8 @@ struct Working {
     var quantized: QuantizedStorage?
     var factored: FactoredStorage?
     var encode: EncodeOptions?
+    /// The values before `cluster` or `quantize` encoded them: what `refit` fits the codebook to.
+    var unencoded: [Float]?
 
     var nonzero: Int { values.reduce(0) { $0 + ($1 == 0 ? 0 : 1) } }
 }
@@ -26,17 +28,24 @@ struct CompressionRun {
     var order: [TensorID] = []
     /// Every tensor's stored bytes before the recipe ran.
     let initialBytes: [Int]
+    /// Every tensor's role in the graph or layer configuration (`Model.tensorRoles`).
+    let roles: [TensorRole]
+    /// The data the data-aware passes run the model on; nil for a data-free recipe.
+    var calibration: (any CalibrationSource)?
+    /// The data-aware passes' damping, a fraction of the mean of diag(H).
+    var damp: Double = ErrorFeedback.defaultDamp
 
     init(model: Model, seed: UInt64) {
         self.model = model
         self.seed = seed
         initialBytes = model.tensors.map(\.storedBytes)
+        roles = model.tensorRoles()
     }
 
     /// The tensors `selector` picks, in model order. When there are none, the step is listed as
     /// skipped and the list is empty.
     mutating func select(_ selector: TensorSelector, step: Int, action: String) -> [TensorID] {
-        let ids = model.tensors.indices.filter { selector.matches(model.tensors[$0]) }
+        let ids = model.tensors.indices.filter { selector.matches(model.tensors[$0], role: roles[$0]) }
         if ids.isEmpty {
             skipped.append(.init(step: step, action: action, target: "*", reason: "no tensor matched the selection"))
         }
@@ -46,6 +55,7 @@ struct CompressionRun {
     /// The tensor's working state; on first use its values are decoded and kept as the original.
     mutating func state(_ id: TensorID) -> Working {
         if let existing = working[id] { return existing }
+        if let original = originals[id] { return Working(values: original) }
         let values = model.tensors[id].decodedFloats()
         originals[id] = values
         order.append(id)
@@ -134,6 +144,7 @@ struct CompressionRun {
             case .quantized(let quantized): s.quantized = quantized
             default: preconditionFailure("encodeEach: only codebook or quantized storage")
             }
+            s.unencoded = s.values
             s.values = Tensor(name: tensor.name, dtype: .float32, shape: tensor.shape, storage: storage, origin: tensor.origin).decodedFloats()
             working[id] = s
             record(step: step, action: action, id: id, before: before, after: s, detail: detail)

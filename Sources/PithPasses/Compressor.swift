@@ -7,15 +7,27 @@ public import PithIR
 /// each changed tensor gets its final storage (codebook, quantized codes or dense values, in CSR
 /// when that is smaller or asked for).
 public enum Compressor {
-    public static func run(_ recipe: Recipe, on model: inout Model) throws -> CompressionReport {
+    /// `calibration` is the data the data-aware passes (GPTQ rounding, OBS pruning, codebook refit, bias
+    /// correction) run the model on; a recipe with such a pass is refused without it.
+    public static func run(_ recipe: Recipe, on model: inout Model, calibration: (any CalibrationSource)? = nil) throws -> CompressionReport {
         try recipe.validate()
+        if calibration == nil, let index = recipe.steps.firstIndex(where: { $0.pass?.isDataAware == true }) {
+            throw PassError(
+                .invalidRecipe, "recipe pass \(index + 1): \(recipe.steps[index].action) is data-aware and needs calibration data (--calibration FILE)")
+        }
         var run = CompressionRun(model: model, seed: recipe.seed)
+        run.calibration = calibration
+        run.damp = recipe.damp ?? ErrorFeedback.defaultDamp
         for (index, step) in recipe.steps.enumerated() {
             guard let pass = step.pass else { preconditionFailure("a validated step has exactly one action") }
             try pass.run(selecting: step.select ?? TensorSelector(), in: &run, step: index + 1)
         }
         run.settleStorage()
-        let report = run.report()
+        var report = run.report()
+        report.untouched = run.untouched(recipe)
+        if let calibration, recipe.isDataAware {
+            report.calibration = .init(data: calibration.name, samples: calibration.samples, damp: run.damp)
+        }
         model = run.model
         return report
     }
@@ -47,7 +59,7 @@ extension CompressionRun {
             let kept = s.nonzero
             rows.append(
                 .init(
-                    tensor: tensor.name, layer: tensor.consumer?.name ?? "", op: tensor.consumer?.op ?? "", shape: tensor.shape,
+                    tensor: tensor.name, layer: tensor.consumer?.name ?? "", op: tensor.consumer?.op ?? "", role: roles[id].kind.rawValue, shape: tensor.shape,
                     elements: tensor.count, kept: kept, keptFraction: tensor.count == 0 ? 0 : Double(kept) / Double(tensor.count),
                     encoding: tensor.storageLabel, weightBits: weightBits, indexBits: indexBits, fillers: fillers, bits: tensor.storageBits,
                     originalBytes: initialBytes[id], bytes: tensor.storedBytes,
@@ -64,5 +76,19 @@ extension CompressionRun {
                 tensors: model.tensors.count, compressedTensors: rows.count,
                 elements: model.tensors.reduce(0) { $0 + $1.count }, kept: kept,
                 originalBytes: originalTotal, bytes: total, ratio: total == 0 ? 0 : Double(originalTotal) / Double(total)))
+    }
+}
+
+extension CompressionRun {
+    /// Every tensor no pass touched, with the reason: the first step's selection that left it out
+    /// (its role, type or size), or, when every step selected it, that the passes left it unchanged.
+    func untouched(_ recipe: Recipe) -> [CompressionReport.Untouched] {
+        model.tensors.indices.compactMap { id in
+            guard working[id] == nil else { return nil }
+            let tensor = model.tensors[id]
+            let reasons = recipe.steps.compactMap { ($0.select ?? TensorSelector()).exclusion(tensor, role: roles[id]) }
+            let reason = reasons.count == recipe.steps.count ? reasons[0] : "selected, but no pass changed it (see skipped)"
+            return .init(tensor: tensor.name, role: roles[id].kind.rawValue, reason: reason)
+        }
     }
 }

@@ -18,7 +18,31 @@ public struct PruneOptions: Sendable, Codable, Equatable {
     /// Han et al.: per tensor, zero weights below `quality × std(tensor)`.
     public var quality: Double?
 
-    public init(sparsity: Double? = nil, scope: Scope? = nil, threshold: Double? = nil, quality: Double? = nil) {
+    public enum Method: String, Sendable, Codable, CaseIterable {
+        /// The pruned weights become zero; the others stay as they are.
+        case magnitude
+        /// Optimal Brain Surgeon as SparseGPT sweeps it (Frantar and Alistarh 2023): the surviving
+        /// weights of each layer are updated to make up for the pruned ones on the calibration data.
+        /// Data-aware.
+        case obs
+    }
+
+    /// Which weights `obs` prunes (as many as `sparsity`, `threshold` or `quality` give each tensor).
+    public enum Mask: String, Sendable, Codable, CaseIterable {
+        /// The smallest |w|: the data-free mask, exactly.
+        case magnitude
+        /// The smallest OBS saliency w² / [H⁻¹]ᵢᵢ (the output error removing the weight alone costs).
+        case saliency
+    }
+
+    public var method: Method?
+    public var mask: Mask?
+
+    public init(
+        sparsity: Double? = nil, scope: Scope? = nil, threshold: Double? = nil, quality: Double? = nil, method: Method? = nil, mask: Mask? = nil
+    ) {
+        self.method = method
+        self.mask = mask
         self.sparsity = sparsity
         self.scope = scope
         self.threshold = threshold
@@ -32,7 +56,10 @@ public struct PruneOptions: Sendable, Codable, Equatable {
         if let threshold, !(threshold >= 0) { throw PassError(.invalidRecipe, "\(label): prune threshold must be ≥ 0, got \(threshold)") }
         if let quality, !(quality >= 0) { throw PassError(.invalidRecipe, "\(label): prune quality must be ≥ 0, got \(quality)") }
         if scope != nil, sparsity == nil { throw PassError(.invalidRecipe, "\(label): prune scope applies to sparsity only") }
+        if mask != nil, method != .obs { throw PassError(.invalidRecipe, "\(label): prune mask applies to method obs only") }
     }
+
+    var isDataAware: Bool { method == .obs }
 }
 
 extension PruneOptions: CompressionPass {
@@ -49,29 +76,40 @@ extension PruneOptions: CompressionPass {
             states.append(s)
         }
         let before = ids.map { run.bytesNow($0) }
-        var details = [String](repeating: "", count: ids.count)
-        if let sparsity, (scope ?? .global) == .global {
-            let threshold = Pruning.pruneGlobally(&states, sparsity: sparsity)
-            details = ids.map { _ in "global threshold |w| ≤ \(threshold)" }
-        } else {
-            for i in states.indices {
-                let threshold: Float
-                if let sparsity {
-                    threshold = Pruning.pruneToSparsity(&states[i].values, sparsity: sparsity)
-                } else if let absolute = self.threshold {
-                    threshold = Float(absolute)
-                    Pruning.pruneBelow(&states[i].values, threshold: threshold)
-                } else {
-                    threshold = Float(quality! * Pruning.standardDeviation(states[i].values))
-                    Pruning.pruneBelow(&states[i].values, threshold: threshold)
-                }
-                details[i] = "threshold |w| \(sparsity == nil ? "<" : "≤") \(threshold)"
-            }
+        let details = Self.prune(&states, options: self)
+        if method == .obs {
+            try OBSPruning.run(ids, magnitude: states, details: details, before: before, options: self, in: &run, step: step)
+            return
         }
         for (i, id) in ids.enumerated() {
             run.working[id] = states[i]
             run.record(step: step, action: Self.action, id: id, before: before[i], after: states[i], detail: details[i])
         }
+    }
+
+    /// The data-free pruning of `states`, in place; the detail of each.
+    static func prune(_ states: inout [Working], options: PruneOptions) -> [String] {
+        let sparsity = options.sparsity, scope = options.scope
+        var details = [String](repeating: "", count: states.count)
+        if let sparsity, (scope ?? .global) == .global {
+            let threshold = Pruning.pruneGlobally(&states, sparsity: sparsity)
+            details = states.map { _ in "global threshold |w| ≤ \(threshold)" }
+        } else {
+            for i in states.indices {
+                let threshold: Float
+                if let sparsity {
+                    threshold = Pruning.pruneToSparsity(&states[i].values, sparsity: sparsity)
+                } else if let absolute = options.threshold {
+                    threshold = Float(absolute)
+                    Pruning.pruneBelow(&states[i].values, threshold: threshold)
+                } else {
+                    threshold = Float(options.quality! * Pruning.standardDeviation(states[i].values))
+                    Pruning.pruneBelow(&states[i].values, threshold: threshold)
+                }
+                details[i] = "threshold |w| \(sparsity == nil ? "<" : "≤") \(threshold)"
+            }
+        }
+        return details
     }
 }
 

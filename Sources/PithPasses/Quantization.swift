@@ -22,6 +22,11 @@ public struct QuantizeOptions: Sendable, Codable, Equatable {
         case nearest
         /// Toward −∞: error below one step.
         case floor
+        /// GPTQ (Frantar et al. 2022): columns rounded in order to nearest, each one's error fed
+        /// forward to the columns not yet rounded through the Cholesky factor of the damped inverse
+        /// Hessian of the layer's calibration inputs, so that the layer's outputs change least.
+        /// Data-aware: needs `--calibration`. Same grid (scales, zero points) as `nearest`.
+        case gptq
     }
 
     public var format: Format
@@ -42,10 +47,12 @@ public struct QuantizeOptions: Sendable, Codable, Equatable {
                 throw PassError(.invalidRecipe, "\(label): \(format.rawValue) takes no mode, granularity or rounding (it rounds to nearest even)")
             }
         }
-        if mode == .simple, rounding == .nearest {
+        if mode == .simple, rounding == .nearest || rounding == .gptq {
             throw PassError(.invalidRecipe, "\(label): the simple scheme rounds down by definition; drop `rounding`")
         }
     }
+
+    var isDataAware: Bool { rounding == .gptq }
 }
 
 extension QuantizeOptions: CompressionPass {
@@ -53,6 +60,10 @@ extension QuantizeOptions: CompressionPass {
 
     func run(selecting selector: TensorSelector, in run: inout CompressionRun, step: Int) throws {
         let ids = run.select(selector, step: step, action: Self.action)
+        if rounding == .gptq {
+            try GPTQ.quantize(ids, options: self, in: &run, step: step)
+            return
+        }
         try run.encodeEach(ids, action: Self.action, granularity: granularity, step: step) { _, values, layout, _ in
             let (quantized, detail) = Quantization.quantize(values, layout: layout, options: self)
             return (.quantized(quantized), detail)
@@ -79,42 +90,74 @@ enum Quantization {
             let codes = values.map { Int32(FloatRounding.bfloat16Bits($0)) }
             return (QuantizedStorage(scheme: .bfloat16, scales: [], zeroPoints: [], codes: codes), "bfloat16, round to nearest even")
         case .int8, .int4:
-            let bits = options.format == .int8 ? 8 : 4
-            let mode = options.mode ?? .symmetric
-            let rounding: FloatingPointRoundingRule = (mode == .simple || options.rounding == .floor) ? .down : .toNearestOrEven
-            let qmax = Float((1 << (bits - 1)) - 1)  // 127 or 7
-            let qmin = -qmax - 1  // −128 or −8
-            var scales: [Float] = [], zeroPoints: [Int32] = []
+            let grids = Quantization.grids(values, layout: layout, options: options)
             var codes = [Int32](repeating: 0, count: values.count)
             for channel in 0..<channels {
-                let members = layout.elements(of: channel)
-                var low: Float = 0, high: Float = 0
-                for v in members.map({ values[$0] }) where v.isFinite { low = Swift.min(low, v); high = Swift.max(high, v) }
-                let magnitude = Swift.max(-low, high)
-                var scale: Float, zeroPoint: Float = 0, codeLow = -qmax, codeHigh = qmax
-                switch mode {
-                case .symmetric:
-                    scale = magnitude / qmax
-                case .simple:
-                    scale = magnitude / (qmax + 1)
-                    codeLow = qmin
-                case .affine:
-                    scale = (high - low) / (qmax - qmin)
-                    codeLow = qmin
-                    if scale > 0 { zeroPoint = Swift.min(qmax, Swift.max(qmin, (qmin - low / scale).rounded(.toNearestOrEven))) }
-                }
-                if !(scale > 0) || !scale.isFinite { scale = 1 }  // an all-zero slice: every code 0
-                for i in members {
-                    let q = (values[i] / scale).rounded(rounding) + zeroPoint
-                    codes[i] = Int32(Swift.min(codeHigh, Swift.max(codeLow, q.isNaN ? zeroPoint : q)))
-                }
-                scales.append(scale)
-                zeroPoints.append(Int32(zeroPoint))
+                let grid = grids[channel]
+                for i in layout.elements(of: channel) { codes[i] = grid.code(values[i]) }
             }
-            let storage = QuantizedStorage(scheme: .linear(bits: bits, signed: true), scales: scales, zeroPoints: zeroPoints, axis: layout.axis, codes: codes)
-            let detail =
-                "\(options.format.rawValue) \(mode.rawValue)\(channels > 1 ? " per channel (\(channels))" : ", scale \(scales[0])"), round \(rounding == .down ? "down" : "to nearest even")"
-            return (storage, detail)
+            return (storage(grids, codes: codes, layout: layout, options: options), detail(grids, channels: channels, options: options))
         }
+    }
+
+    /// One channel's integer grid: `value ≈ scale · (code − zeroPoint)`, codes in `low…high`.
+    struct Grid: Sendable {
+        var scale: Float
+        var zeroPoint: Float
+        var low: Float
+        var high: Float
+        var rounding: FloatingPointRoundingRule
+
+        /// The code of `value`: rounded as the grid says and clipped (NaN → the zero point).
+        func code(_ value: Float) -> Int32 {
+            let q = (value / scale).rounded(rounding) + zeroPoint
+            return Int32(Swift.min(high, Swift.max(low, q.isNaN ? zeroPoint : q)))
+        }
+
+        /// The value code `code` stands for.
+        func value(_ code: Int32) -> Float { scale * (Float(code) - zeroPoint) }
+    }
+
+    /// Each channel's grid for `values` (the scales and zero points `quantize` uses).
+    static func grids(_ values: [Float], layout: ChannelLayout, options: QuantizeOptions) -> [Grid] {
+        let bits = options.format == .int8 ? 8 : 4
+        let mode = options.mode ?? .symmetric
+        let rounding: FloatingPointRoundingRule = (mode == .simple || options.rounding == .floor) ? .down : .toNearestOrEven
+        let qmax = Float((1 << (bits - 1)) - 1)  // 127 or 7
+        let qmin = -qmax - 1  // −128 or −8
+        return (0..<layout.channels).map { channel in
+            var low: Float = 0, high: Float = 0
+            for i in layout.elements(of: channel) where values[i].isFinite {
+                low = Swift.min(low, values[i])
+                high = Swift.max(high, values[i])
+            }
+            let magnitude = Swift.max(-low, high)
+            var scale: Float, zeroPoint: Float = 0, codeLow = -qmax
+            switch mode {
+            case .symmetric:
+                scale = magnitude / qmax
+            case .simple:
+                scale = magnitude / (qmax + 1)
+                codeLow = qmin
+            case .affine:
+                scale = (high - low) / (qmax - qmin)
+                codeLow = qmin
+                if scale > 0 { zeroPoint = Swift.min(qmax, Swift.max(qmin, (qmin - low / scale).rounded(.toNearestOrEven))) }
+            }
+            if !(scale > 0) || !scale.isFinite { scale = 1 }  // an all-zero slice: every code 0
+            return Grid(scale: scale, zeroPoint: zeroPoint, low: codeLow, high: qmax, rounding: rounding)
+        }
+    }
+
+    static func storage(_ grids: [Grid], codes: [Int32], layout: ChannelLayout, options: QuantizeOptions) -> QuantizedStorage {
+        QuantizedStorage(
+            scheme: .linear(bits: options.format == .int8 ? 8 : 4, signed: true), scales: grids.map(\.scale), zeroPoints: grids.map { Int32($0.zeroPoint) },
+            axis: layout.axis, codes: codes)
+    }
+
+    static func detail(_ grids: [Grid], channels: Int, options: QuantizeOptions) -> String {
+        let mode = options.mode ?? .symmetric
+        let rounding = grids.first?.rounding == .down ? "down" : "to nearest even"
+        return "\(options.format.rawValue) \(mode.rawValue)\(channels > 1 ? " per channel (\(channels))" : ", scale \(grids[0].scale)"), round \(rounding)"
     }
 }

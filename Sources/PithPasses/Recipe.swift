@@ -7,19 +7,26 @@ public struct Recipe: Sendable, Codable, Equatable {
     /// Seed of every random choice (Forgy and k-means++ initialisation): same seed, same output.
     public var seed: UInt64
     public var steps: [Step]
+    /// The data-aware passes' damping: λ = damp · mean(diag H) is added to each layer's H (default 0.01).
+    public var damp: Double?
 
-    public init(seed: UInt64 = 0, steps: [Step]) {
+    public init(seed: UInt64 = 0, steps: [Step], damp: Double? = nil) {
         self.seed = seed
         self.steps = steps
+        self.damp = damp
     }
 
-    enum CodingKeys: String, CodingKey { case seed, steps = "passes" }
+    enum CodingKeys: String, CodingKey { case seed, steps = "passes", damp }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         seed = try container.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
         steps = try container.decode([Step].self, forKey: .steps)
+        damp = try container.decodeIfPresent(Double.self, forKey: .damp)
     }
+
+    /// Whether a step runs the model on calibration data (`CompressionPass.isDataAware`).
+    public var isDataAware: Bool { steps.contains { $0.pass?.isDataAware == true } }
 
     /// One pass and its selection. Exactly one action is set.
     public struct Step: Sendable, Codable, Equatable {
@@ -30,12 +37,21 @@ public struct Recipe: Sendable, Codable, Equatable {
         public var quantize: QuantizeOptions?
         public var encode: EncodeOptions?
         public var factorize: FactorizeOptions?
+        public var refit: RefitOptions?
+        public var biasCorrection: BiasCorrectionOptions?
+
+        enum CodingKeys: String, CodingKey {
+            case select, prune, structured, cluster, quantize, encode, factorize, refit
+            case biasCorrection = "bias_correction"
+        }
 
         public init(
             select: TensorSelector? = nil, prune: PruneOptions? = nil, structured: StructuredOptions? = nil,
             cluster: ClusterOptions? = nil, quantize: QuantizeOptions? = nil, encode: EncodeOptions? = nil,
-            factorize: FactorizeOptions? = nil
+            factorize: FactorizeOptions? = nil, refit: RefitOptions? = nil, biasCorrection: BiasCorrectionOptions? = nil
         ) {
+            self.refit = refit
+            self.biasCorrection = biasCorrection
             self.select = select
             self.prune = prune
             self.structured = structured
@@ -53,7 +69,7 @@ public struct Recipe: Sendable, Codable, Equatable {
 
         /// Every action set, in a fixed order: a valid step has exactly one.
         var actions: [any CompressionPass] {
-            let all: [(any CompressionPass)?] = [prune, structured, cluster, quantize, encode, factorize]
+            let all: [(any CompressionPass)?] = [prune, structured, cluster, quantize, encode, factorize, refit, biasCorrection]
             return all.compactMap { $0 }
         }
     }
@@ -65,9 +81,12 @@ public struct Recipe: Sendable, Codable, Equatable {
             let label = "recipe pass \(index + 1)"
             guard let pass = step.pass else {
                 throw PassError(
-                    .invalidRecipe, "\(label): needs exactly one of prune, structured, cluster, quantize, encode, factorize; found \(step.actions.count)")
+                    .invalidRecipe,
+                    "\(label): needs exactly one of prune, structured, cluster, quantize, encode, factorize, refit, bias_correction; found \(step.actions.count)"
+                )
             }
             try pass.validate(label)
         }
+        if let damp, !(damp > 0 && damp <= 10) { throw PassError(.invalidRecipe, "recipe: damp must be in (0, 10], got \(damp)") }
     }
 }

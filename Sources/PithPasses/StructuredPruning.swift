@@ -74,7 +74,7 @@ enum StructuredPruning {
         var plans: [Plan] = []
         for (index, node) in graph.nodes.enumerated() where layers.contains(node.opType) && node.domain.isEmpty {
             guard node.inputs.count >= 2, let weight = initializer(named: node.inputs[1], in: graph, model: run.model),
-                selector.matches(run.model.tensors[weight])
+                selector.matches(run.model.tensors[weight], role: run.roles[weight])
             else { continue }
             let label = node.name.isEmpty ? "\(node.opType)#\(index)" : node.name
             switch plan(producer: index, weight: weight, graph: graph, model: run.model) {

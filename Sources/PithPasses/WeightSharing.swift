@@ -10,14 +10,41 @@ public struct ClusterOptions: Sendable, Codable, Equatable {
         case optimal
     }
 
+    /// How each weight gets its centroid once the centroids are chosen.
+    public enum Assignment: String, Sendable, Codable, CaseIterable {
+        /// The nearest centroid.
+        case nearest
+        /// GPTQ's sequential update: columns in order, each weight snapped to its nearest centroid
+        /// after the errors of the columns before it were fed forward through the damped inverse
+        /// Hessian of the layer's calibration inputs. Data-aware.
+        case gptq
+    }
+
+    /// What k-means minimises.
+    public enum Weighting: String, Sendable, Codable, CaseIterable {
+        /// Σ (w − c)²: every weight counts the same.
+        case none
+        /// Σ H_ii (w − c)²: each weight counts by the mean square of the input it multiplies (the
+        /// diagonal of the layer's calibration Hessian), Lloyd's algorithm started from the plain
+        /// k-means centroids. Data-aware.
+        case hessian
+    }
+
     /// Bits per index, 1…8: 2^bits centroids (one of them exact zero in a pruned tensor).
     public var bits: Int
     public var initialization: KMeansInit?
     public var granularity: Granularity?
     public var mode: Mode?
     public var iterations: Int?
+    public var assign: Assignment?
+    public var weighting: Weighting?
 
-    public init(bits: Int, initialization: KMeansInit? = nil, granularity: Granularity? = nil, mode: Mode? = nil, iterations: Int? = nil) {
+    public init(
+        bits: Int, initialization: KMeansInit? = nil, granularity: Granularity? = nil, mode: Mode? = nil, iterations: Int? = nil,
+        assign: Assignment? = nil, weighting: Weighting? = nil
+    ) {
+        self.assign = assign
+        self.weighting = weighting
         self.bits = bits
         self.initialization = initialization
         self.granularity = granularity
@@ -25,12 +52,14 @@ public struct ClusterOptions: Sendable, Codable, Equatable {
         self.iterations = iterations
     }
 
-    enum CodingKeys: String, CodingKey { case bits, initialization = "init", granularity, mode, iterations }
+    enum CodingKeys: String, CodingKey { case bits, initialization = "init", granularity, mode, iterations, assign, weighting }
 
     func validate(_ label: String) throws {
         guard (1...8).contains(bits) else { throw PassError(.invalidRecipe, "\(label): cluster bits must be 1…8, got \(bits)") }
         if let iterations, iterations < 1 { throw PassError(.invalidRecipe, "\(label): cluster iterations must be ≥ 1, got \(iterations)") }
     }
+
+    var isDataAware: Bool { assign == .gptq || weighting == .hessian }
 }
 
 extension ClusterOptions: CompressionPass {
@@ -38,6 +67,10 @@ extension ClusterOptions: CompressionPass {
 
     func run(selecting selector: TensorSelector, in run: inout CompressionRun, step: Int) throws {
         let ids = run.select(selector, step: step, action: Self.action)
+        if isDataAware {
+            try GPTQ.cluster(ids, options: self, in: &run, step: step)
+            return
+        }
         let seed = run.seed
         try run.encodeEach(ids, action: Self.action, granularity: granularity, step: step) { id, values, layout, tensor in
             let (codebook, detail) = try WeightSharing.cluster(values, layout: layout, options: self, seed: seed &+ UInt64(id), tensor: tensor.name)

@@ -1,0 +1,180 @@
+"""The data-aware passes (`pith compress --calibration FILE` with --gptq, --obs, --refit,
+--bias-correction) on LeNet-300-100, checked with numpy and onnxruntime, never with Pith: every
+layer's output error on the 10,000 MNIST test images (held out: calibration is the first training
+images) is lower after each data-aware pass than after its data-free twin; the error Pith reports is
+the one numpy measures on the calibration data; roles keep a 1×N bias out of the default selection;
+bad calibration data is refused with a named error."""
+import gzip
+import json
+import os
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from conftest import ROOT, run_pith
+
+MNIST = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "mnist"))
+TRAIN = os.path.join(MNIST, "train-images.idx3-ubyte.gz")
+TEST = os.path.join(MNIST, "t10k-images.idx3-ubyte.gz")
+LENET = os.path.join(ROOT, "Fixtures", "lenet-300-100.onnx")
+SAMPLES = 512
+CALIBRATION = ["--calibration", TRAIN, "--calibration-samples", str(SAMPLES)]
+
+
+def idx(path):
+    with gzip.open(path) as f:
+        data = f.read()
+    rank = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(rank)]
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * rank).reshape(shape)
+
+
+def images(path, count=None):
+    x = idx(path).reshape(-1, 784)
+    return (x if count is None else x[:count]).astype(np.float64) / 255
+
+
+def layers(path):
+    """(weight (out, in), bias) of fc1…fc3, from an ONNX file (Gemm transB = 1)."""
+    tensors = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in onnx.load(path).graph.initializer}
+    return [(tensors[f"fc{i}.weight"], tensors[f"fc{i}.bias"].reshape(-1)) for i in (1, 2, 3)]
+
+
+def activations(model, x):
+    """Each layer's input and output (before the ReLU)."""
+    inputs, outputs, h = [], [], x
+    for i, (w, b) in enumerate(model):
+        inputs.append(h)
+        y = h @ w.T + b
+        outputs.append(y)
+        h = np.maximum(y, 0) if i < 2 else y
+    return inputs, outputs
+
+
+def layer_errors(model, original, x):
+    """‖y − ŷ‖² / ‖y‖² at every layer's output, ŷ from the compressed model end to end."""
+    _, want = activations(original, x)
+    _, have = activations(model, x)
+    return [float(((a - b) ** 2).sum() / (a ** 2).sum()) for a, b in zip(want, have)]
+
+
+def compress(tmp_path, name, *flags):
+    container, restored = tmp_path / f"{name}.pith", tmp_path / f"{name}.onnx"
+    result = run_pith("compress", "--format", "json", "--force", "-o", str(container), *flags, LENET, timeout=900)
+    assert result.returncode == 0, result.stderr
+    result2 = run_pith("restore", "--force", "-o", str(restored), str(container))
+    assert result2.returncode == 0, result2.stderr
+    return json.loads(result.stdout), layers(str(restored))
+
+
+# Each data-aware recipe beside its data-free twin: the same flags without the data-aware ones.
+PAIRS = {
+    "obs": (["--prune", "0.8"], ["--obs"]),
+    "obs-saliency": (["--prune", "0.8"], ["--obs", "--prune-mask", "saliency"]),
+    "gptq-int4": (["--quantize", "int4-channel"], ["--gptq"]),
+    "gptq-cluster": (["--cluster", "3"], ["--gptq"]),
+    "bias-correction": (["--prune", "0.9"], ["--bias-correction"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_each_pass_lowers_every_layer_output_error_against_its_twin(pith, tmp_path, name):
+    common, aware = PAIRS[name]
+    original = layers(LENET)
+    x = images(TEST)
+    _, free_model = compress(tmp_path, "free", *common)
+    report, aware_model = compress(tmp_path, "aware", *common, *aware, *CALIBRATION)
+    free, data_aware = layer_errors(free_model, original, x), layer_errors(aware_model, original, x)
+    for layer, (f, a) in enumerate(zip(free, data_aware)):
+        assert a < f, f"{name}: fc{layer + 1} output error {a:.4g} is not below the data-free {f:.4g}"
+    # The report gives every layer's error beside its twin's, on the calibration data.
+    rows = [p for p in report["passes"] if p.get("layer_error")]
+    assert len(rows) == 3
+    assert all(r["layer_error"]["after"] < r["layer_error"]["data_free"] for r in rows)
+    assert report["calibration"]["samples"] == SAMPLES
+
+
+def test_reported_layer_error_is_what_numpy_measures(pith, tmp_path):
+    """For GPTQ rounding the report's `after` is ‖X(W − Ŵ)ᵀ‖² / ‖XWᵀ‖², X each layer's input in the
+    compressed model on the calibration samples."""
+    report, model = compress(tmp_path, "gptq", "--quantize", "int4-channel", "--gptq", *CALIBRATION)
+    original = layers(LENET)
+    inputs, _ = activations(model, images(TRAIN, SAMPLES))
+    rows = {p["tensor"]: p["layer_error"] for p in report["passes"] if p.get("layer_error")}
+    for i, ((w, _), (q, _), x) in enumerate(zip(original, model, inputs)):
+        want = ((x @ (w - q).T) ** 2).sum() / ((x @ w.T) ** 2).sum()
+        have = rows[f"fc{i + 1}.weight"]["after"]
+        assert have == pytest.approx(want, rel=2e-3), f"fc{i + 1}"
+        assert rows[f"fc{i + 1}.weight"]["rows"] == SAMPLES
+
+
+def test_refit_lowers_the_layer_error_it_reports(pith, tmp_path):
+    report, _ = compress(tmp_path, "refit", "--cluster", "3", "--refit", "3", *CALIBRATION)
+    rows = [p for p in report["passes"] if p["action"] == "refit"]
+    assert [r["tensor"] for r in rows] == ["fc1.weight", "fc2.weight", "fc3.weight"]
+    assert all(r["layer_error"]["after"] <= r["layer_error"]["before"] for r in rows)
+    assert any(r["layer_error"]["after"] < r["layer_error"]["before"] for r in rows)
+
+
+def test_bias_correction_zeroes_the_mean_shift_of_the_calibration_data(pith, tmp_path):
+    _, model = compress(tmp_path, "bias", "--prune", "0.9", "--bias-correction", *CALIBRATION)
+    x = images(TRAIN, SAMPLES)
+    _, want = activations(layers(LENET), x)
+    _, have = activations(model, x)
+    for layer, (a, b) in enumerate(zip(want, have)):
+        shift = np.abs(a.mean(0) - b.mean(0)).max()
+        assert shift < 1e-4, f"fc{layer + 1}: mean output moved by {shift}"
+
+
+def test_a_matrix_shaped_bias_is_left_alone(pith, tmp_path):
+    """skl2onnx stores a Gemm bias as a 1×N matrix; the default selection must still skip it."""
+    model = onnx.load(LENET)
+    for t in model.graph.initializer:
+        if t.name.endswith(".bias"):
+            t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t).reshape(1, -1), t.name))
+    path = tmp_path / "lenet-2d-bias.onnx"
+    onnx.save(model, path)
+    result = run_pith("compress", "--dry-run", "--format", "json", "--prune", "0.9", str(path))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert sorted(r["tensor"] for r in report["tensors"]) == ["fc1.weight", "fc2.weight", "fc3.weight"]
+    assert all(r["role"] == "weight" for r in report["tensors"])
+    left = {u["tensor"]: u for u in report["untouched"]}
+    assert {left[f"fc{i}.bias"]["role"] for i in (1, 2, 3)} == {"bias"}
+    assert "Gemm `fc1`" in left["fc1.bias"]["reason"]
+
+
+@pytest.mark.parametrize("case", ["shape", "empty", "nan", "missing", "no-calibration", "not-data-aware"])
+def test_bad_calibration_data_is_refused_with_a_named_error(pith, tmp_path, case):
+    data = tmp_path / f"{case}.npy"
+    rng = np.random.default_rng(0)
+    if case == "shape":
+        np.save(data, rng.random((10, 783), dtype=np.float32))
+    elif case == "empty":
+        np.save(data, np.zeros((0, 784), np.float32))
+    elif case == "nan":
+        x = rng.random((10, 784), dtype=np.float32)
+        x[4, 7] = np.nan
+        np.save(data, x)
+    elif case == "not-data-aware":
+        np.save(data, rng.random((10, 784), dtype=np.float32))
+    flags = {"no-calibration": ["--prune", "0.5", "--obs"], "not-data-aware": ["--prune", "0.5", "--calibration", str(data)]}.get(
+        case, ["--prune", "0.5", "--obs", "--calibration", str(data)])
+    result = run_pith("compress", "--dry-run", *flags, LENET)
+    expected = {"shape": (65, "[783]"), "empty": (65, "no samples"), "nan": (65, "sample 4"), "missing": (66, "missing.npy"),
+                "no-calibration": (64, "--calibration"), "not-data-aware": (64, "no data-aware pass")}[case]
+    assert result.returncode == expected[0], result.stderr
+    assert expected[1] in result.stderr
+    if case in ("shape", "empty", "nan", "missing"):
+        assert str(data) in result.stderr
+
+
+def test_fewer_samples_than_inputs_work_with_damping(pith, tmp_path):
+    data = tmp_path / "few.npy"
+    np.save(data, images(TRAIN, 20).astype(np.float32))
+    result = run_pith("compress", "--dry-run", "--format", "json", "--quantize", "int8-channel", "--gptq", "--calibration", str(data), LENET)
+    assert result.returncode == 0, result.stderr
+    rows = [p for p in json.loads(result.stdout)["passes"] if p.get("layer_error")]
+    assert [r["layer_error"]["samples"] for r in rows] == [20, 20, 20]
