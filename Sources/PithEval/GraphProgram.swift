@@ -28,6 +28,8 @@ final class GraphProgram: Sendable {
         /// Why the node cannot be computed, if it cannot: an operator or domain the evaluator lacks,
         /// or an uncomputable node inside one of its subgraphs.
         let problem: EvalError?
+        /// The node's computation made ready by the build step (`GraphBuild`), if it has one.
+        var kernel: (any PreparedKernel)?
     }
 
     /// Which steps to run for a set of outputs, in order, and how many of them read each value
@@ -62,8 +64,13 @@ final class GraphProgram: Sendable {
     /// The plan computing every output (how a subgraph always runs).
     let fullPlan: Plan
 
-    /// Prepares `graph`, a graph of `model` (the main graph, or a subgraph at `path`).
-    init(_ graph: Graph, model: Model, opset: Int, maximumLoopIterations: Int = ControlFlow.maximumLoopIterations, path: GraphPath = .main) throws {
+    /// Prepares `graph`, a graph of `model` (the main graph, or a subgraph at `path`). With `optimize`,
+    /// the build step (`GraphBuild`) rewrites the graph first: constants folded, BatchNormalization and
+    /// activations fused into convolutions; the values it removes can then not be asked for.
+    init(
+        _ graph: Graph, model: Model, opset: Int, maximumLoopIterations: Int = ControlFlow.maximumLoopIterations, path: GraphPath = .main,
+        optimize: Bool = false
+    ) throws {
         self.opset = opset
         self.maximumLoopIterations = maximumLoopIterations
         inputs = graph.inputs
@@ -95,6 +102,13 @@ final class GraphProgram: Sendable {
                 }
             }
         }
+        var nodes = graph.nodes.enumerated().filter { !constantNodes.contains($0.offset) }.map { (index: $0.offset, node: $0.element) }
+        var fusedConvs: [String: GraphBuild.FusedConv] = [:]
+        if optimize {
+            let build = GraphBuild.optimize(nodes: nodes, constants: constants, outputs: graph.outputs.map(\.name), opset: opset)
+            constants = build.constants
+            (nodes, fusedConvs) = build.result
+        }
         self.constants = constants
         self.uncomputable = uncomputable
 
@@ -102,7 +116,7 @@ final class GraphProgram: Sendable {
         var unordered: [Step] = []
         var everyRead: [[String]] = []  // per step, every name it or any node of its subgraphs reads
         var producer: [String: Int] = [:]
-        for (index, node) in graph.nodes.enumerated() where !constantNodes.contains(index) {
+        for (index, node) in nodes {
             let label = Self.label(node, index)
             var subgraphs: [String: GraphProgram] = [:]
             for attribute in node.attributes {
@@ -141,7 +155,8 @@ final class GraphProgram: Sendable {
                 }
                 producer[name] = unordered.count
             }
-            unordered.append(Step(node: node, index: index, reads: reads, subgraphs: subgraphs, tensors: tensors, problem: problem))
+            let kernel = problem == nil ? Self.kernel(for: node, opset: opset, constants: constants, fused: node.outputs.first.flatMap { fusedConvs[$0] }) : nil
+            unordered.append(Step(node: node, index: index, reads: reads, subgraphs: subgraphs, tensors: tensors, problem: problem, kernel: kernel))
         }
 
         // Dependency order: a depth-first walk from each node in file order (a graph already in
@@ -264,8 +279,21 @@ final class GraphProgram: Sendable {
             let step = steps[s]
             let node = step.node
             do {
-                let inputs: [Value?] = try node.inputs.map { $0.isEmpty ? nil : try lookup($0) }
-                let results = try execute(step, inputs, lookup: lookup)
+                var inputs: [Value?] = []
+                inputs.reserveCapacity(node.inputs.count)
+                for name in node.inputs {
+                    if name.isEmpty {
+                        inputs.append(nil)
+                    } else if step.subgraphs.isEmpty, remaining[name] == 1, !keep.contains(name), node.inputs.lazy.filter({ $0 == name }).count == 1,
+                        let value = values.removeValue(forKey: name)
+                    {
+                        // The last read: the node is handed the value itself, and may reuse its memory.
+                        inputs.append(value)
+                    } else {
+                        inputs.append(try lookup(name))
+                    }
+                }
+                let results = try execute(step, &inputs, lookup: lookup)
                 for (k, name) in node.outputs.enumerated() where !name.isEmpty {
                     guard k < results.count else {
                         throw EvalError.invalid("output \(k) (`\(name)`) is not produced by this operator (it gives \(results.count))")
@@ -284,8 +312,9 @@ final class GraphProgram: Sendable {
     }
 
     /// One node's results.
-    private func execute(_ step: Step, _ inputs: [Value?], lookup: (String) throws -> Value) throws -> [Value] {
+    private func execute(_ step: Step, _ inputs: inout [Value?], lookup: (String) throws -> Value) throws -> [Value] {
         let operators = Operators(node: step.node, opset: opset)
+        if let kernel = step.kernel { return try kernel.run(&inputs, operators) }
         switch step.node.opType {
         case "If", "Loop", "Scan":
             var captured: [String: Value] = [:]
@@ -298,6 +327,28 @@ final class GraphProgram: Sendable {
             }
         case "ConstantOfShape": return [try operators.constantOfShape(inputs, value: step.tensors["value"])]
         default: return try operators.run(inputs)
+        }
+    }
+
+    /// The prepared computation of `node`, if it has one: a Conv of constant weights (with what the
+    /// build step fused into it), element-wise arithmetic and activations.
+    private static func kernel(for node: Node, opset: Int, constants: [String: Value], fused: GraphBuild.FusedConv?) -> (any PreparedKernel)? {
+        guard node.domain.isEmpty || node.domain == "ai.onnx" else { return nil }
+        switch node.opType {
+        case "Conv":
+            if let fused {
+                return try? ConvKernel(
+                    node: node, opset: opset, weights: fused.weights, weightShape: fused.weightShape, bias: fused.bias, epilogue: fused.epilogue)
+            }
+            guard node.inputs.count >= 2, node.inputs.count <= 3, node.outputs.count == 1, let w = constants[node.inputs[1]], w.isFloat else { return nil }
+            var bias: [Float]?
+            if node.inputs.count == 3, !node.inputs[2].isEmpty {
+                guard let b = constants[node.inputs[2]], b.isFloat else { return nil }
+                bias = b.floats
+            }
+            return try? ConvKernel(node: node, opset: opset, weights: w.floats, weightShape: w.shape, bias: bias)
+        case "Add", "Sub", "Mul", "Div": return ArithmeticKernel(node)
+        default: return ActivationKernel(node, Operators(node: node, opset: opset))
         }
     }
 

@@ -104,59 +104,13 @@ extension Operators {
         return (begin, end, output)
     }
 
+    /// Conv with weights known only now: a `ConvKernel` made for this call (the build step makes
+    /// one once for constant weights).
     func conv(_ inputs: [Value?]) throws -> Value {
         let x = try floatInput(inputs, 0), w = try floatInput(inputs, 1)
         guard x.rank >= 3, w.rank == x.rank else { throw EvalError.invalid("X \(x.shape) and W \(w.shape) must be [N, C, spatial…] and [M, C/group, kernel…]") }
-        let spatial = x.rank - 2
-        let group = int("group", 1)
-        let batch = x.shape[0], channels = x.shape[1], filters = w.shape[0]
-        let kernelShape = Array(w.shape[2...])
-        guard group >= 1, channels % group == 0, filters % group == 0, w.shape[1] * group == channels else {
-            throw EvalError.invalid("X has \(channels) channels, W \(w.shape) with group \(group)")
-        }
-        let dilations = try spatialInts("dilations", spatial, default: 1, minimum: 1)
-        let stride = try spatialInts("strides", spatial, default: 1, minimum: 1)
-        let dilated = (0..<spatial).map { (kernelShape[$0] - 1) * dilations[$0] + 1 }
-        let inSpatial = Array(x.shape[2...])
-        let (begin, _, outSpatial) = try window(input: inSpatial, kernel: dilated, strides: stride)
-        try checkSize([batch, filters] + outSpatial, op: "Conv")
-        try checkSize([channels / group] + kernelShape + outSpatial, op: "Conv (unfolded input)")
-        let outCount = outSpatial.reduce(1, *), inCount = inSpatial.reduce(1, *), kernelCount = kernelShape.reduce(1, *)
-        let cg = channels / group, mg = filters / group
-        var out = [Float](repeating: 0, count: batch * filters * outCount)
-        if inputs.count > 2, let b = inputs[2] {
-            let bias = b.asFloats
-            guard bias.count == filters else { throw EvalError.invalid("bias of \(bias.count) for \(filters) filters") }
-            for n in 0..<batch { for f in 0..<filters { for i in 0..<outCount { out[(n * filters + f) * outCount + i] = bias[f] } } }
-        }
-        let plan = Im2Col(inSpatial: inSpatial, outSpatial: outSpatial, kernel: kernelShape, strides: stride, dilations: dilations, begin: begin)
-        let rows = cg * kernelCount
-        var columns = [Float](repeating: 0, count: plan.isIdentity ? 0 : rows * outCount)
-        x.floats.withUnsafeBufferPointer { px in
-            w.floats.withUnsafeBufferPointer { pw in
-                out.withUnsafeMutableBufferPointer { po in
-                    columns.withUnsafeMutableBufferPointer { pc in
-                        for n in 0..<batch {
-                            for g in 0..<group {
-                                let image = px.baseAddress! + (n * channels + g * cg) * inCount
-                                let source: UnsafePointer<Float>
-                                if plan.isIdentity {
-                                    source = image
-                                } else {
-                                    plan.fill(pc.baseAddress!, from: image, channels: cg)
-                                    source = UnsafePointer(pc.baseAddress!)
-                                }
-                                LinearAlgebra.gemm(
-                                    transposeA: false, transposeB: false, m: mg, n: outCount, k: rows,
-                                    pw.baseAddress! + g * mg * rows, lda: rows, source, ldb: outCount, beta: 1,
-                                    po.baseAddress! + (n * filters + g * mg) * outCount, ldc: outCount)
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return Value(floats: out, shape: [batch, filters] + outSpatial, dtype: x.dtype)
+        let bias = inputs.count > 2 ? inputs[2]?.asFloats : nil
+        return try ConvKernel(node: node, opset: opset, weights: w.floats, weightShape: w.shape, bias: bias).run(x)
     }
 
     func convTranspose(_ inputs: [Value?]) throws -> Value {

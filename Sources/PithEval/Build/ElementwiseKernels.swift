@@ -1,0 +1,153 @@
+import PithIR
+
+/// A node's computation made ready when the graph is built (`GraphBuild`), run in place of
+/// `Operators.run`. `inputs` holds, by value, the inputs this node is the last reader of (the
+/// evaluator hands them over instead of keeping a copy), so a kernel may take one and write its
+/// result into the same memory; any other input is shared and copied on write as usual.
+protocol PreparedKernel: Sendable {
+    func run(_ inputs: inout [Value?], _ operators: Operators) throws -> [Value]
+}
+
+/// Add, Sub, Mul and Div of floating-point values of one type, with loops for the broadcasts
+/// networks use: same shape, a scalar, a bias along the last axes, a per-channel or per-plane value
+/// (no per-element index arithmetic). The result is written into the memory of whichever input
+/// already has the result's shape. Other cases go to `Operators.run`.
+struct ArithmeticKernel: PreparedKernel {
+    enum Operation: Sendable {
+        case add, sub, mul, div
+    }
+
+    let operation: Operation
+
+    init?(_ node: Node) {
+        guard node.domain.isEmpty || node.domain == "ai.onnx" else { return nil }
+        switch node.opType {
+        case "Add": operation = .add
+        case "Sub": operation = .sub
+        case "Mul": operation = .mul
+        case "Div": operation = .div
+        default: return nil
+        }
+    }
+
+    func run(_ inputs: inout [Value?], _ operators: Operators) throws -> [Value] {
+        guard inputs.count == 2, let a = inputs[0], let b = inputs[1], a.isFloat, a.dtype == b.dtype else { return try operators.run(inputs) }
+        let shape = try broadcastShape(a.shape, b.shape, op: operators.node.opType)
+        let intoA = a.shape == shape
+        guard intoA || b.shape == shape else { return try operators.run(inputs) }
+        let otherShape = intoA ? b.shape : a.shape
+        // Take the value the result overwrites, so that it is uniquely held when it was handed over.
+        var out = (intoA ? inputs[0].take() : inputs[1].take())!
+        let other = (intoA ? inputs[1] : inputs[0])!
+        let pattern = BroadcastPattern(otherShape, to: shape)
+        out.floats.withUnsafeMutableBufferPointer { po in
+            other.floats.withUnsafeBufferPointer { py in
+                guard let o = po.baseAddress, let y = py.baseAddress else { return }
+                for (k, offset) in pattern.offsets.enumerated() {
+                    apply(o + k * pattern.inner, y + offset, count: pattern.inner, scalar: pattern.scalarRuns, outIsLeft: intoA)
+                }
+            }
+        }
+        out.shape = shape
+        return [out]
+    }
+
+    /// o[i] = o[i] ∘ y[i] (or y[i] ∘ o[i] when the output is the right operand); y[0] throughout
+    /// when `scalar`.
+    @inline(__always)
+    private func apply(_ o: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int, scalar: Bool, outIsLeft: Bool) {
+        switch (operation, outIsLeft) {
+        case (.add, _): Self.loop(o, y, count, scalar) { $0 + $1 }
+        case (.mul, _): Self.loop(o, y, count, scalar) { $0 * $1 }
+        case (.sub, true): Self.loop(o, y, count, scalar) { $0 - $1 }
+        case (.sub, false): Self.loop(o, y, count, scalar) { $1 - $0 }
+        case (.div, true): Self.loop(o, y, count, scalar) { $0 / $1 }
+        case (.div, false): Self.loop(o, y, count, scalar) { $1 / $0 }
+        }
+    }
+
+    @inline(__always)
+    private static func loop(_ o: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, _ count: Int, _ scalar: Bool, _ f: (Float, Float) -> Float) {
+        if scalar {
+            let s = y[0]
+            for i in 0..<count { o[i] = f(o[i], s) }
+        } else {
+            for i in 0..<count { o[i] = f(o[i], y[i]) }
+        }
+    }
+}
+
+/// How a value of `shape` broadcast to `output` is read, as runs: the output in runs of `inner`
+/// contiguous elements; for run k, the source starts at `offsets[k]` and is contiguous with the
+/// run, or (`scalarRuns`) one element repeated over it.
+struct BroadcastPattern {
+    let inner: Int
+    let scalarRuns: Bool
+    let offsets: [Int]
+
+    init(_ shape: [Int], to output: [Int]) {
+        let rank = output.count
+        let padded = [Int](repeating: 1, count: rank - shape.count) + shape
+        let total = output.reduce(1, *)
+        if padded.reduce(1, *) == 1 {
+            inner = total
+            scalarRuns = true
+            offsets = total == 0 ? [] : [0]
+            return
+        }
+        // The longest run of trailing axes the source has in full; failing that, the longest it repeats.
+        var split = rank
+        while split > 0, padded[split - 1] == output[split - 1] { split -= 1 }
+        var scalar = false
+        if split == rank {
+            while split > 0, padded[split - 1] == 1 { split -= 1 }
+            scalar = true
+        }
+        inner = output[split...].reduce(1, *)
+        scalarRuns = scalar && inner > 1
+        let sourceStrides = strides(padded)
+        let effective = (0..<split).map { padded[$0] == 1 ? 0 : sourceStrides[$0] }
+        offsets = inner == 0 ? [] : stridedOffsets(Array(output[..<split]), strides: effective)
+    }
+}
+
+/// Relu, LeakyRelu, HardSigmoid, HardSwish, Sigmoid, Tanh and Clip on float32 or float64 values,
+/// written over their input when it was handed over. Other types go to `Operators.run`.
+struct ActivationKernel: PreparedKernel {
+    /// The activation; nil for Clip, whose bounds may be inputs.
+    let step: EpilogueStep?
+
+    init?(_ node: Node, _ operators: Operators) {
+        guard node.domain.isEmpty || node.domain == "ai.onnx" else { return nil }
+        if node.opType == "Clip" {
+            step = nil
+        } else if let step = EpilogueStep.activation(node, operators) {
+            self.step = step
+        } else {
+            return nil
+        }
+    }
+
+    func run(_ inputs: inout [Value?], _ operators: Operators) throws -> [Value] {
+        guard let dtype = inputs.first??.dtype, dtype == .float32 || dtype == .float64 else { return try operators.run(inputs) }
+        let step: EpilogueStep
+        if let activation = self.step {
+            step = activation
+        } else {
+            var low: Float = -.infinity, high: Float = .infinity
+            if operators.opset < 11 {
+                low = operators.float("min", low)
+                high = operators.float("max", high)
+            } else {
+                if inputs.count > 1, let m = inputs[1] { low = m.asFloats.first ?? low }
+                if inputs.count > 2, let m = inputs[2] { high = m.asFloats.first ?? high }
+            }
+            step = .clip(low: low, high: high)
+        }
+        var out = inputs[0].take()!
+        out.floats.withUnsafeMutableBufferPointer { p in
+            if let base = p.baseAddress { step.apply(base, count: p.count, channel: 0) }
+        }
+        return [out]
+    }
+}
