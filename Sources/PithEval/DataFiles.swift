@@ -112,9 +112,9 @@ public enum DataFiles {
         guard count * width <= bytes.count - offset else {
             throw DataFileError(file, "\(count) elements of \(descr) need \(count * width) bytes; \(bytes.count - offset) remain")
         }
-        let tensor = Tensor(
-            name: file, dtype: dtype, shape: shape, storage: .dense(TensorBuffer(bytes: bytes[offset..<offset + count * width])),
-            origin: .initializer(graph: .main))
+        // One memory copy (a generic copy of the slice goes byte by byte).
+        let buffer = bytes.withUnsafeBytes { TensorBuffer(copying: UnsafeRawBufferPointer(rebasing: $0[offset..<offset + count * width])) }
+        let tensor = Tensor(name: file, dtype: dtype, shape: shape, storage: .dense(buffer), origin: .initializer(graph: .main))
         return try Value(tensor)
     }
 

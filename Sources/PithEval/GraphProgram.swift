@@ -348,6 +348,7 @@ final class GraphProgram: Sendable {
             }
             return try? ConvKernel(node: node, opset: opset, weights: w.floats, weightShape: w.shape, bias: bias)
         case "Add", "Sub", "Mul", "Div": return ArithmeticKernel(node)
+        case "Resize": return NearestUpsampleKernel(node, Operators(node: node, opset: opset))
         default: return ActivationKernel(node, Operators(node: node, opset: opset))
         }
     }

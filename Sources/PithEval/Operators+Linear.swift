@@ -262,7 +262,13 @@ extension Operators {
         let x = try floatInput(inputs, 0)
         guard x.rank >= 3 else { throw EvalError.invalid("X \(x.shape) must be [N, C, spatial…]") }
         let planes = x.shape[0] * x.shape[1], inner = x.count / max(planes, 1)
-        let out = (0..<planes).map { p in x.floats[p * inner..<(p + 1) * inner].reduce(0, +) / Float(inner) }
+        let out = x.floats.withUnsafeBufferPointer { p in
+            (0..<planes).map { plane in
+                var sum: Float = 0
+                for i in plane * inner..<(plane + 1) * inner { sum += p[i] }
+                return sum / Float(inner)
+            }
+        }
         return Value(floats: out, shape: Array(x.shape[..<2]) + [Int](repeating: 1, count: x.rank - 2), dtype: x.dtype)
     }
 
