@@ -16,6 +16,8 @@ in turn, so that load from other processes falls on both sides alike — and the
   - onnxruntime `session.run`: one call on the same input in this process, session made once with
     intra_op_num_threads=2 (the machine's cores) and warmed up with one run.
 The ratio the issue asks about is pith's whole command over onnxruntime's session.run (target ≤ 1.5×).
+CPU time (user + system, all threads) is given beside: on a shared machine it moves less with
+the load than wall time does (though onnxruntime's spinning worker threads count in it).
 Outputs are checked against onnxruntime (largest error relative to the largest output magnitude).
 The load average is printed before and after. With --write, updates docs/benchmarks.md.
 """
@@ -24,6 +26,7 @@ import glob
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -77,21 +80,25 @@ class Case:
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.name = self.session.get_inputs()[0].name
         self.reference = self.session.run(None, {self.name: feed})[0]  # warm-up
-        self.times = {"whole": [], "compute": [], "ort": []}
+        self.times = {"whole": [], "compute": [], "ort": [], "whole_cpu": [], "ort_cpu": []}
 
     def pith(self, pith, out):
         command = [pith, "eval", self.model, "--data", self.data, "--format", "json", "--save-outputs", out] + self.extra
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         result = subprocess.run(command, check=True, capture_output=True, text=True)
         self.times["whole"].append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.times["whole_cpu"].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         report = json.loads(result.stdout)
         self.times["compute"].append(report["seconds"])
         return report
 
     def onnxruntime(self):
-        start = time.perf_counter()
+        cpu, start = time.process_time(), time.perf_counter()
         self.session.run(None, {self.name: self.feed})
         self.times["ort"].append(time.perf_counter() - start)
+        self.times["ort_cpu"].append(time.process_time() - cpu)
 
 
 def main():
@@ -131,11 +138,11 @@ def main():
             accuracy[case.label] = report["accuracy"]
     load_after = os.getloadavg()
     rows = ["| model and input | pith eval, whole command (s) | pith, compute only (s) | onnxruntime session.run (s) | whole ÷ session.run | "
-            "compute ÷ session.run | largest difference |", "|---|---:|---:|---:|---:|---:|---:|"]
+            "compute ÷ session.run | CPU time: whole command ÷ session.run | largest difference |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for case in cases:
-        whole, compute, reference = (statistics.median(case.times[k]) for k in ("whole", "compute", "ort"))
+        whole, compute, reference, whole_cpu, ort_cpu = (statistics.median(case.times[k]) for k in ("whole", "compute", "ort", "whole_cpu", "ort_cpu"))
         rows.append(f"| {case.label} | {whole:.3f} | {compute:.3f} | {reference:.3f} | {whole / reference:.2f}× | {compute / reference:.2f}× | "
-                    f"{errors[case.label]:.1e} |")
+                    f"{whole_cpu:.3f} s ÷ {ort_cpu:.3f} s = {whole_cpu / ort_cpu:.2f}× | {errors[case.label]:.1e} |")
     table = "\n".join(rows)
     load = f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after"
     print(table)

@@ -1,3 +1,4 @@
+import Foundation
 import PithIR
 
 /// A graph made ready to run, once, before any input is seen: its constants decoded, its nodes in
@@ -293,7 +294,9 @@ final class GraphProgram: Sendable {
                         inputs.append(try lookup(name))
                     }
                 }
+                let started = StepProfile.enabled ? DispatchTime.now().uptimeNanoseconds : 0
                 let results = try execute(step, &inputs, lookup: lookup)
+                if StepProfile.enabled { StepProfile.record(step, nanoseconds: DispatchTime.now().uptimeNanoseconds - started) }
                 for (k, name) in node.outputs.enumerated() where !name.isEmpty {
                     guard k < results.count else {
                         throw EvalError.invalid("output \(k) (`\(name)`) is not produced by this operator (it gives \(results.count))")
@@ -383,4 +386,41 @@ final class GraphProgram: Sendable {
 
 extension String {
     func droppingPrefix(_ prefix: String) -> String { hasPrefix(prefix) ? String(dropFirst(prefix.count)) : self }
+}
+
+/// Time per kind of step, printed to standard error at exit when the environment sets
+/// `PITH_EVAL_PROFILE=1`: where a run's time goes, operator by operator (a fused Conv counts as
+/// `Conv` plus its epilogue; depthwise and 1×1 convolutions apart).
+enum StepProfile {
+    static let enabled = ProcessInfo.processInfo.environment["PITH_EVAL_PROFILE"] == "1"
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var totals: [String: (count: Int, nanoseconds: UInt64)] = [:]
+    nonisolated(unsafe) private static var registered = false
+
+    static func record(_ step: GraphProgram.Step, nanoseconds: UInt64) {
+        var label = step.node.opType
+        if let conv = step.kernel as? ConvKernel {
+            let w = conv.weightShape
+            label = w[1] == 1 && conv.group == w[0] ? "Conv (depthwise)" : w.dropFirst(2).allSatisfy({ $0 == 1 }) ? "Conv (1×1)" : "Conv"
+            if !conv.epilogue.isEmpty { label += " + epilogue" }
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        totals[label, default: (0, 0)].count += 1
+        totals[label, default: (0, 0)].nanoseconds += nanoseconds
+        if !registered {
+            registered = true
+            atexit {
+                let all = StepProfile.totals.sorted { $0.value.nanoseconds > $1.value.nanoseconds }
+                let sum = all.reduce(0) { $0 + $1.value.nanoseconds }
+                var text = "step time by operator (PITH_EVAL_PROFILE):\n"
+                for (label, entry) in all {
+                    text += String(
+                        format: "%9.2f ms %5.1f%% %6d  %@\n", Double(entry.nanoseconds) / 1e6, 100 * Double(entry.nanoseconds) / Double(max(sum, 1)),
+                        entry.count, label)
+                }
+                FileHandle.standardError.write(Data(text.utf8))
+            }
+        }
+    }
 }

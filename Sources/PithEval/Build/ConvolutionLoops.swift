@@ -28,26 +28,60 @@ struct ConvGeometry2D: Sendable {
     }
 
     /// out[oy, ox] = Σ w[ky, kx] · image[oy·sy − top + ky·dy, ox·sx − left + kx·dx] + bias: one
-    /// channel of a depthwise convolution, computed directly (no unfolding, no GEMM).
+    /// channel of a depthwise convolution, computed directly (no unfolding, no GEMM). Where every
+    /// tap of a row lies inside the image, eight outputs at a time are summed in registers over all
+    /// taps and stored once; the border columns take the checked scalar path.
     func depthwise(_ image: UnsafePointer<Float>, _ w: UnsafePointer<Float>, bias: Float, into out: UnsafeMutablePointer<Float>) {
+        // Output columns whose taps all lie inside a row: ox·sx − left ≥ 0 and ox·sx − left + (kw − 1)·dx ≤ width − 1.
+        let reach = (kernelWidth - 1) * dilationX
+        let interiorStart = min(outWidth, (left + strideX - 1) / strideX)
+        let lastStart = width - 1 - reach + left
+        var interiorEnd = lastStart < 0 ? 0 : min(outWidth, lastStart / strideX + 1)
+        interiorEnd = max(interiorEnd, interiorStart)
+        let vectorizable = strideX == 1 || strideX == 2
         for oy in 0..<outHeight {
             let row = out + oy * outWidth
-            row.initialize(repeating: bias, count: outWidth)
-            for ky in 0..<kernelHeight {
-                let iy = oy * strideY - top + ky * dilationY
-                guard iy >= 0, iy < height else { continue }
-                let source = image + iy * width
-                for kx in 0..<kernelWidth {
-                    let weight = w[ky * kernelWidth + kx]
-                    let offset = kx * dilationX - left
-                    let range = columns(offset: offset)
-                    if strideX == 1 {
-                        let s = source + offset
-                        for ox in range { row[ox] += weight * s[ox] }
-                    } else {
-                        for ox in range { row[ox] += weight * source[ox * strideX + offset] }
+            let firstY = max(0, (top - oy * strideY + dilationY - 1) / dilationY)
+            let lastY = min(kernelHeight, (height - 1 - oy * strideY + top) / dilationY + 1)
+            guard firstY < lastY, oy * strideY - top + (lastY - 1) * dilationY < height else {
+                row.initialize(repeating: bias, count: outWidth)
+                continue
+            }
+            @inline(__always) func scalar(_ ox: Int) {
+                var sum = bias
+                for ky in firstY..<lastY {
+                    let source = image + (oy * strideY - top + ky * dilationY) * width
+                    for kx in 0..<kernelWidth {
+                        let ix = ox * strideX - left + kx * dilationX
+                        if ix >= 0 && ix < width { sum += w[ky * kernelWidth + kx] * source[ix] }
                     }
                 }
+                row[ox] = sum
+            }
+            for ox in 0..<interiorStart { scalar(ox) }
+            var ox = interiorStart
+            if vectorizable {
+                // Stride 2 loads sixteen columns from 2·ox − left + kx·dx: the last, 2·ox − left + reach + 15, must be in the row.
+                let spare = width - 16 - reach + left
+                let limit = strideX == 1 ? interiorEnd : spare < 0 ? interiorStart : min(interiorEnd, spare / 2 + 8)
+                while ox &+ 8 <= limit {
+                    var sum = SIMD8<Float>(repeating: bias)
+                    for ky in firstY..<lastY {
+                        let source = image + (oy * strideY - top + ky * dilationY) * width + ox * strideX - left
+                        let taps = w + ky * kernelWidth
+                        for kx in 0..<kernelWidth {
+                            let at = source + kx * dilationX
+                            let x = strideX == 1 ? VectorLoops.load(at) : UnsafeRawPointer(at).loadUnaligned(as: SIMD16<Float>.self).evenHalf
+                            sum += SIMD8<Float>(repeating: taps[kx]) * x
+                        }
+                    }
+                    VectorLoops.store(sum, row + ox)
+                    ox &+= 8
+                }
+            }
+            while ox < outWidth {
+                scalar(ox)
+                ox &+= 1
             }
         }
     }

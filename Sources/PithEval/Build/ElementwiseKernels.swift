@@ -57,22 +57,25 @@ struct ArithmeticKernel: PreparedKernel {
     @inline(__always)
     private func apply(_ o: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int, scalar: Bool, outIsLeft: Bool) {
         switch (operation, outIsLeft) {
-        case (.add, _): Self.loop(o, y, count, scalar) { $0 + $1 }
-        case (.mul, _): Self.loop(o, y, count, scalar) { $0 * $1 }
-        case (.sub, true): Self.loop(o, y, count, scalar) { $0 - $1 }
-        case (.sub, false): Self.loop(o, y, count, scalar) { $1 - $0 }
-        case (.div, true): Self.loop(o, y, count, scalar) { $0 / $1 }
-        case (.div, false): Self.loop(o, y, count, scalar) { $1 / $0 }
+        case (.add, _): Self.loop(o, y, count, scalar, { $0 + $1 }, { $0 + $1 })
+        case (.mul, _): Self.loop(o, y, count, scalar, { $0 * $1 }, { $0 * $1 })
+        case (.sub, true): Self.loop(o, y, count, scalar, { $0 - $1 }, { $0 - $1 })
+        case (.sub, false): Self.loop(o, y, count, scalar, { $1 - $0 }, { $1 - $0 })
+        case (.div, true): Self.loop(o, y, count, scalar, { $0 / $1 }, { $0 / $1 })
+        case (.div, false): Self.loop(o, y, count, scalar, { $1 / $0 }, { $1 / $0 })
         }
     }
 
     @inline(__always)
-    private static func loop(_ o: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, _ count: Int, _ scalar: Bool, _ f: (Float, Float) -> Float) {
+    private static func loop(
+        _ o: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, _ count: Int, _ scalar: Bool, _ f: (SIMD8<Float>, SIMD8<Float>) -> SIMD8<Float>,
+        _ g: (Float, Float) -> Float
+    ) {
         if scalar {
-            let s = y[0]
-            for i in 0..<count { o[i] = f(o[i], s) }
+            let s = y[0], vs = SIMD8<Float>(repeating: s)
+            VectorLoops.map(o, count: count, { f($0, vs) }, { g($0, s) })
         } else {
-            for i in 0..<count { o[i] = f(o[i], y[i]) }
+            VectorLoops.zip(o, y, count: count, f, g)
         }
     }
 }

@@ -12,7 +12,8 @@ enum EpilogueStep: Sendable {
     case leakyRelu(alpha: Float)
     /// `max(0, min(1, alpha · x + beta))`.
     case hardSigmoid(alpha: Float, beta: Float)
-    /// `x · min(max(x + 3, 0), 6) / 6`, as the decomposed form exporters write computes it.
+    /// `x · min(max(x + 3, 0), 6) / 6`, as the decomposed form exporters write computes it (the
+    /// division done as a multiplication by 1/6).
     case hardSwish
     case sigmoid
     case tanh
@@ -37,17 +38,24 @@ enum EpilogueStep: Sendable {
         switch self {
         case .affine(let scale, let shift):
             let s = scale.count == 1 ? scale[0] : scale[channel], b = shift.count == 1 ? shift[0] : shift[channel]
-            for i in 0..<count { p[i] = p[i] * s + b }
+            let vs = SIMD8<Float>(repeating: s), vb = SIMD8<Float>(repeating: b)
+            VectorLoops.map(p, count: count, { $0 * vs + vb }, { $0 * s + b })
         case .relu:
-            for i in 0..<count { p[i] = max(p[i], 0) }
+            let zero = SIMD8<Float>(repeating: 0)
+            VectorLoops.map(p, count: count, { VectorLoops.maximum($0, zero) }, { max($0, 0) })
         case .clip(let low, let high):
-            for i in 0..<count { p[i] = min(max(p[i], low), high) }
+            let vl = SIMD8<Float>(repeating: low), vh = SIMD8<Float>(repeating: high)
+            VectorLoops.map(p, count: count, { VectorLoops.minimum(VectorLoops.maximum($0, vl), vh) }, { min(max($0, low), high) })
         case .leakyRelu(let alpha):
-            for i in 0..<count { p[i] = p[i] >= 0 ? p[i] : alpha * p[i] }
+            VectorLoops.map(p, count: count, { $0.replacing(with: $0 * alpha, where: $0 .< 0) }, { $0 >= 0 ? $0 : alpha * $0 })
         case .hardSigmoid(let alpha, let beta):
-            for i in 0..<count { p[i] = max(0, min(1, alpha * p[i] + beta)) }
+            let zero = SIMD8<Float>(repeating: 0), one = SIMD8<Float>(repeating: 1), va = SIMD8<Float>(repeating: alpha), vb = SIMD8<Float>(repeating: beta)
+            VectorLoops.map(p, count: count, { VectorLoops.maximum(VectorLoops.minimum(va * $0 + vb, one), zero) }, { max(0, min(1, alpha * $0 + beta)) })
         case .hardSwish:
-            for i in 0..<count { p[i] = p[i] * min(max(p[i] + 3, 0), 6) / 6 }
+            let zero = SIMD8<Float>(repeating: 0), three = SIMD8<Float>(repeating: 3), six = SIMD8<Float>(repeating: 6),
+                sixth = SIMD8<Float>(repeating: 1.0 / 6)
+            VectorLoops.map(
+                p, count: count, { $0 * VectorLoops.minimum(VectorLoops.maximum($0 + three, zero), six) * sixth }, { $0 * min(max($0 + 3, 0), 6) * (1 / 6) })
         case .sigmoid:
             for i in 0..<count { p[i] = 1 / (1 + exp(-p[i])) }
         case .tanh:
@@ -59,7 +67,10 @@ enum EpilogueStep: Sendable {
 extension [EpilogueStep] {
     /// Adds `bias` to `count` values of channel `channel`, then applies every step, in place.
     func finish(_ p: UnsafeMutablePointer<Float>, count: Int, bias: Float, channel: Int) {
-        if bias != 0 { for i in 0..<count { p[i] += bias } }
+        if bias != 0 {
+            let vb = SIMD8<Float>(repeating: bias)
+            VectorLoops.map(p, count: count, { $0 + vb }, { $0 + bias })
+        }
         for step in self { step.apply(p, count: count, channel: channel) }
     }
 }
