@@ -112,6 +112,16 @@ public enum DataFiles {
         guard count * width <= bytes.count - offset else {
             throw DataFileError(file, "\(count) elements of \(descr) need \(count * width) bytes; \(bytes.count - offset) remain")
         }
+        if dtype == .float32 {
+            // The evaluator's own representation: one memory copy, straight from the file's bytes.
+            let floats = bytes.withUnsafeBytes { raw in
+                [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                    UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[offset..<offset + count * 4]))
+                    initialized = count
+                }
+            }
+            return Value(floats: floats, shape: shape)
+        }
         // One memory copy (a generic copy of the slice goes byte by byte).
         let buffer = bytes.withUnsafeBytes { TensorBuffer(copying: UnsafeRawBufferPointer(rebasing: $0[offset..<offset + count * width])) }
         let tensor = Tensor(name: file, dtype: dtype, shape: shape, storage: .dense(buffer), origin: .initializer(graph: .main))

@@ -16,6 +16,7 @@ enum ActivationFusion {
             while let conv = build.node(k), let output = conv.outputs.first, let next = build.soleReader(of: output),
                 var fused = build.fusedConv(k), let step = step(next, of: output, after: fused, build)
             {
+                build.convs[k] = nil  // so that `fused` holds the only reference to its arrays
                 if case .affine(let scale, let shift) = step, case .affine(let s0, let t0)? = fused.epilogue.last {
                     // Two affine maps in a row are one: (x·s0 + t0)·s + t.
                     let count = max(scale.count, s0.count)

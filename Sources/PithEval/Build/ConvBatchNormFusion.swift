@@ -19,6 +19,7 @@ enum ConvBatchNormFusion {
                 let (scale, shift) = batchNorm(next, of: output, channels: fused.weightShape[0], build)
                     ?? build.channelAffine(next, of: output, channels: fused.weightShape[0], rank: fused.weightShape.count)
             {
+                build.convs[k] = nil  // so that `fused` holds the only reference to the weights, changed in place
                 let filters = fused.weightShape[0], perFilter = fused.weights.count / filters
                 var bias = fused.bias ?? [Float](repeating: 0, count: filters)
                 for f in 0..<filters {

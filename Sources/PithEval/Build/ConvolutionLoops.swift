@@ -86,6 +86,61 @@ struct ConvGeometry2D: Sendable {
         }
     }
 
+    /// Floats of scratch `depthwisePadded` needs.
+    var paddedCount: Int {
+        let vectorWidth = (outWidth + 7) / 8 * 8
+        let paddedWidth = strideX * vectorWidth + (kernelWidth - 1) * dilationX
+        let paddedHeight = (outHeight - 1) * strideY + (kernelHeight - 1) * dilationY + 1
+        return paddedWidth * paddedHeight + vectorWidth
+    }
+
+    /// `depthwise` for column strides 1 and 2, with the image first copied into `scratch` with its
+    /// zero padding made explicit (and widened to whole vectors), so that every output is summed
+    /// eight at a time in registers with no bounds checks.
+    func depthwisePadded(
+        _ image: UnsafePointer<Float>, _ w: UnsafePointer<Float>, bias: Float, into out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+    ) {
+        let vectorWidth = (outWidth + 7) / 8 * 8
+        let paddedWidth = strideX * vectorWidth + (kernelWidth - 1) * dilationX
+        let paddedHeight = (outHeight - 1) * strideY + (kernelHeight - 1) * dilationY + 1
+        let padded = scratch, spill = scratch + paddedWidth * paddedHeight
+        padded.initialize(repeating: 0, count: paddedWidth * paddedHeight)
+        for r in 0..<paddedHeight {
+            let iy = r - top
+            guard iy >= 0, iy < height else { continue }
+            let first = max(0, -left), last = min(width, paddedWidth - left)
+            guard first < last else { continue }
+            (padded + r * paddedWidth + left + first).update(from: image + iy * width + first, count: last - first)
+        }
+        let vb = SIMD8<Float>(repeating: bias)
+        for oy in 0..<outHeight {
+            let row = out + oy * outWidth
+            var ox = 0
+            while ox < outWidth {
+                var sum = vb
+                for ky in 0..<kernelHeight {
+                    let source = padded + (oy * strideY + ky * dilationY) * paddedWidth + ox * strideX
+                    let taps = w + ky * kernelWidth
+                    if strideX == 1 {
+                        for kx in 0..<kernelWidth { sum += SIMD8<Float>(repeating: taps[kx]) * VectorLoops.load(source + kx * dilationX) }
+                    } else {
+                        for kx in 0..<kernelWidth {
+                            let pair = UnsafeRawPointer(source + kx * dilationX).loadUnaligned(as: SIMD16<Float>.self)
+                            sum += SIMD8<Float>(repeating: taps[kx]) * pair.evenHalf
+                        }
+                    }
+                }
+                if ox &+ 8 <= outWidth {
+                    VectorLoops.store(sum, row + ox)
+                } else {
+                    VectorLoops.store(sum, spill)
+                    (row + ox).update(from: spill, count: outWidth - ox)
+                }
+                ox &+= 8
+            }
+        }
+    }
+
     /// columns[(c·K + t), (oy − rows.lowerBound)·outWidth + ox] = image[c, source of tap t at (oy, ox)],
     /// 0 in the padding: the unfolding of output rows `rows` for `channels` channels.
     func unfold(_ image: UnsafePointer<Float>, channels: Int, rows: Range<Int>, into unfolded: UnsafeMutablePointer<Float>) {

@@ -94,11 +94,17 @@ struct ConvKernel: PreparedKernel {
                 let planes = batch * filters
                 let chunk = max(1, planes / (8 * Parallel.cores))
                 let items = (planes + chunk - 1) / chunk
-                _ = Parallel.map(count: items, makeWorker: {}) { (_: inout Void, item: Int) in
+                let padded = g.strideX <= 2
+                _ = Parallel.map(count: items, makeWorker: { Scratch() }) { (scratch: inout Scratch, item: Int) in
                     for plane in item * chunk..<min(planes, (item + 1) * chunk) {
                         let f = plane % filters
                         let target = out.pointer + plane * g.outCount
-                        g.depthwise(x.pointer + plane * g.inCount, w.pointer + f * kernelCount, bias: bias[f], into: target)
+                        if padded {
+                            g.depthwisePadded(
+                                x.pointer + plane * g.inCount, w.pointer + f * kernelCount, bias: bias[f], into: target, scratch: scratch.floats(g.paddedCount))
+                        } else {
+                            g.depthwise(x.pointer + plane * g.inCount, w.pointer + f * kernelCount, bias: bias[f], into: target)
+                        }
                         for step in epilogue { step.apply(target, count: g.outCount, channel: f) }
                     }
                 }
