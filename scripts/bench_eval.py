@@ -10,8 +10,8 @@ Models (issue 5 and issue 12, item 3):
 
 For each model, `--runs` rounds (default 5), interleaved — one round runs each measurement once,
 in turn, so that load from other processes falls on both sides alike — and the median of each:
-  - pith, whole command: `pith eval MODEL --data FILE` as a process (load, build, read, run, write),
-    wall time;
+  - pith, whole command: `pith eval MODEL --data FILE` as a process (start, load, build step, read,
+    run, report), wall time; the outputs are saved (for the comparison) in one more, untimed, run;
   - pith, compute: the run alone, as `pith eval` reports it (field `seconds`);
   - onnxruntime `session.run`: one call on the same input in this process, session made once with
     intra_op_num_threads=2 (the machine's cores) and warmed up with one run.
@@ -82,8 +82,12 @@ class Case:
         self.reference = self.session.run(None, {self.name: feed})[0]  # warm-up
         self.times = {"whole": [], "compute": [], "ort": [], "whole_cpu": [], "ort_cpu": []}
 
-    def pith(self, pith, out):
-        command = [pith, "eval", self.model, "--data", self.data, "--format", "json", "--save-outputs", out] + self.extra
+    def pith(self, pith, out=None):
+        command = [pith, "eval", self.model, "--data", self.data, "--format", "json"] + self.extra
+        if out:
+            # Not timed: the outputs, for the comparison with onnxruntime.
+            report = json.loads(subprocess.run(command + ["--save-outputs", out], check=True, capture_output=True, text=True).stdout)
+            return report
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         result = subprocess.run(command, check=True, capture_output=True, text=True)
@@ -128,9 +132,9 @@ def main():
     out = os.path.join(tmp, "out.npz")
     errors, accuracy = {}, {}
     for case in cases:
-        case.pith(args.pith, out)  # warm-up (file cache)
+        report = case.pith(args.pith, out)  # also the warm-up (file cache)
         for _ in range(args.runs):
-            report = case.pith(args.pith, out)
+            case.pith(args.pith)
             case.onnxruntime()
         have = np.load(out)["output_0"]
         errors[case.label] = float(np.abs(have - case.reference).max() / max(np.abs(case.reference).max(), 1e-30))

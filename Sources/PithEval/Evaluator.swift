@@ -15,6 +15,7 @@ public struct Evaluator: Sendable {
     public let inputs: [(name: String, shape: [Int?]?, dtype: DType?)]
 
     public init(model: Model) throws {
+        EvaluationThreads.prepareHeap()
         if model.graph != nil {
             let evaluator = try ONNXEvaluator(model: model)
             engine = .onnx(evaluator)
@@ -150,7 +151,7 @@ public struct Evaluator: Sendable {
 /// batches share the same pool (nested parallel loops run serially inside a busy worker). BLAS
 /// gets every core back when the last evaluation in the process ends.
 ///
-/// The first run also keeps freed activations in the heap for the next node rather than returning
+/// The first evaluator made also keeps freed activations in the heap for the next node rather than returning
 /// them to the system (glibc's `M_MMAP_THRESHOLD` and `M_TRIM_THRESHOLD`): a fresh mapping per
 /// tensor costs a page fault and a page clearing per 4 KiB, a reused block nothing.
 enum EvaluationThreads {
@@ -167,6 +168,10 @@ enum EvaluationThreads {
         return false
         #endif
     }()
+
+    /// Keeps freed blocks in the heap from now on (once per process); reading the inputs then
+    /// already reuses memory the run will reuse.
+    static func prepareHeap() { _ = heapTuned }
 
     static func whileRunning<T>(_ body: () throws -> T) throws -> T {
         lock.lock()

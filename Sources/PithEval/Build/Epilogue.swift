@@ -64,9 +64,53 @@ enum EpilogueStep: Sendable {
     }
 }
 
+extension EpilogueStep {
+    /// Whether the step has a vector form (`vector`): every step but Sigmoid and Tanh.
+    var isVectorizable: Bool {
+        switch self {
+        case .sigmoid, .tanh: return false
+        default: return true
+        }
+    }
+
+    /// The step on eight values of channel `channel` (only for `isVectorizable` steps).
+    @inline(__always)
+    func vector(_ v: SIMD8<Float>, channel: Int) -> SIMD8<Float> {
+        switch self {
+        case .affine(let scale, let shift):
+            return v * (scale.count == 1 ? scale[0] : scale[channel]) + (shift.count == 1 ? shift[0] : shift[channel])
+        case .relu: return VectorLoops.maximum(v, .zero)
+        case .clip(let low, let high): return VectorLoops.minimum(VectorLoops.maximum(v, SIMD8(repeating: low)), SIMD8(repeating: high))
+        case .leakyRelu(let alpha): return v.replacing(with: v * alpha, where: v .< 0)
+        case .hardSigmoid(let alpha, let beta): return VectorLoops.maximum(VectorLoops.minimum(v * alpha + beta, SIMD8(repeating: 1)), .zero)
+        case .hardSwish: return v * VectorLoops.minimum(VectorLoops.maximum(v + 3, .zero), SIMD8(repeating: 6)) * (1 / 6)
+        case .sigmoid, .tanh: return v
+        }
+    }
+}
+
 extension [EpilogueStep] {
-    /// Adds `bias` to `count` values of channel `channel`, then applies every step, in place.
+    /// Adds `bias` to `count` values of channel `channel`, then applies every step, in place: in one
+    /// pass, eight values at a time, when every step has a vector form.
     func finish(_ p: UnsafeMutablePointer<Float>, count: Int, bias: Float, channel: Int) {
+        if count >= 8, allSatisfy(\.isVectorizable) {
+            let vb = SIMD8<Float>(repeating: bias)
+            var i = 0
+            while i &+ 8 <= count {
+                var v = VectorLoops.load(p + i) + vb
+                for step in self { v = step.vector(v, channel: channel) }
+                VectorLoops.store(v, p + i)
+                i &+= 8
+            }
+            if i < count {
+                // The last eight values again, from a copy of the tail: no scalar form to keep in step.
+                var tail = SIMD8<Float>(repeating: 0)
+                for k in 0..<(count - i) { tail[k] = p[i + k] + bias }
+                for step in self { tail = step.vector(tail, channel: channel) }
+                for k in 0..<(count - i) { p[i + k] = tail[k] }
+            }
+            return
+        }
         if bias != 0 {
             let vb = SIMD8<Float>(repeating: bias)
             VectorLoops.map(p, count: count, { $0 + vb }, { $0 + bias })
