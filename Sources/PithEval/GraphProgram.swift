@@ -352,6 +352,7 @@ final class GraphProgram: Sendable {
             return try? ConvKernel(node: node, opset: opset, weights: w.floats, weightShape: w.shape, bias: bias)
         case "Add", "Sub", "Mul", "Div": return ArithmeticKernel(node)
         case "Resize": return NearestUpsampleKernel(node, Operators(node: node, opset: opset))
+        case "BatchNormalization": return BatchNormKernel(node, opset: opset, constants: constants)
         default: return ActivationKernel(node, Operators(node: node, opset: opset))
         }
     }

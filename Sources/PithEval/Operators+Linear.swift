@@ -263,9 +263,19 @@ extension Operators {
         guard x.rank >= 3 else { throw EvalError.invalid("X \(x.shape) must be [N, C, spatial…]") }
         let planes = x.shape[0] * x.shape[1], inner = x.count / max(planes, 1)
         let out = x.floats.withUnsafeBufferPointer { p in
-            (0..<planes).map { plane in
-                var sum: Float = 0
-                for i in plane * inner..<(plane + 1) * inner { sum += p[i] }
+            let source = SharedPointer(p.baseAddress ?? UnsafePointer(bitPattern: 8)!)
+            return Parallel.map(count: planes, workers: x.count < 1 << 17 ? 1 : Parallel.cores, makeWorker: {}) { (_: inout Void, plane: Int) -> Float in
+                let start = source.pointer + plane * inner
+                var sums = SIMD8<Float>(repeating: 0), i = 0
+                while i &+ 8 <= inner {
+                    sums += VectorLoops.load(start + i)
+                    i &+= 8
+                }
+                var sum = sums.sum()
+                while i < inner {
+                    sum += start[i]
+                    i &+= 1
+                }
                 return sum / Float(inner)
             }
         }

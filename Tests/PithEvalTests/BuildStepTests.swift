@@ -162,4 +162,46 @@ import Testing
             }
         }
     }
+
+    /// Large tensors are split into pieces over the cores: long runs cut, short runs grouped.
+    @Test func largeElementwiseOperationsSplitCorrectly() throws {
+        var numbers = Numbers(state: 11)
+        for (aShape, bShape) in [
+            ([2, 8, 128, 128], [1, 8, 1, 1]), ([2, 8, 128, 128], [128]), ([2, 8, 128, 128], [2, 8, 128, 128]), ([2, 262_144], [2, 1]),
+        ] {
+            let a = Value(floats: numbers.values(aShape.reduce(1, *)), shape: aShape), b = Value(floats: numbers.values(bShape.reduce(1, *)), shape: bShape)
+            for op in ["Sub", "Div"] {
+                let kernelNode = node(op, ["p", "q"], ["r"])
+                for inputs in [[a, b], [b, a]] {
+                    var handed: [Value?] = inputs
+                    let have = try ArithmeticKernel(kernelNode)!.run(&handed, Operators(node: kernelNode, opset: 17))[0]
+                    let want = try Operators(node: kernelNode, opset: 17).run(inputs)[0]
+                    #expect(have.shape == want.shape && have.floats == want.floats, "\(op) \(aShape) \(bShape)")
+                }
+            }
+        }
+        let relu = node("Relu", ["p"], ["r"]), x = Value(floats: numbers.values(300_001), shape: [300_001])
+        var handed: [Value?] = [x]
+        let have = try ActivationKernel(relu, Operators(node: relu, opset: 17))!.run(&handed, Operators(node: relu, opset: 17))[0]
+        #expect(have.floats == x.floats.map { max($0, 0) })
+    }
+
+    /// A BatchNormalization with no Conv before it runs as one scale and shift per channel.
+    @Test func batchNormalizationAloneMatchesItsDefinition() throws {
+        var numbers = Numbers(state: 5)
+        let c = 3
+        let tensors = [
+            floatTensor("g", numbers.values(c), shape: [c]), floatTensor("b", numbers.values(c), shape: [c]), floatTensor("m", numbers.values(c), shape: [c]),
+            floatTensor("v", numbers.values(c).map { abs($0) + 0.1 }, shape: [c]),
+        ]
+        let nodes = [node("Relu", ["x"], ["r"]), node("BatchNormalization", ["r", "g", "b", "m", "v"], ["y"])]
+        let model = graphModel(nodes, inputs: ["x"], outputs: ["y"], tensors: tensors, initializers: [0, 1, 2, 3])
+        let evaluator = try ONNXEvaluator(model: model)
+        #expect(evaluator.program.steps.last?.kernel is BatchNormKernel)
+        let x = Value(floats: numbers.values(2 * c * 5), shape: [2, c, 5])
+        let have = try evaluator.run(["x": x])[0]
+        let relu = Value(floats: x.floats.map { max($0, 0) }, shape: x.shape)
+        let want = try Operators(node: nodes[1], opset: 17).run([relu] + tensors.map { try Value($0) })[0]
+        #expect(Self.close(have.floats, want.floats, tolerance: 1e-6))
+    }
 }

@@ -42,9 +42,30 @@ struct ArithmeticKernel: PreparedKernel {
         let pattern = BroadcastPattern(otherShape, to: shape)
         out.floats.withUnsafeMutableBufferPointer { po in
             other.floats.withUnsafeBufferPointer { py in
-                guard let o = po.baseAddress, let y = py.baseAddress else { return }
-                for (k, offset) in pattern.offsets.enumerated() {
-                    apply(o + k * pattern.inner, y + offset, count: pattern.inner, scalar: pattern.scalarRuns, outIsLeft: intoA)
+                guard let base = po.baseAddress, let source = py.baseAddress else { return }
+                let o = SharedPointer(base), y = SharedPointer(source)
+                // Pieces of about 64K values over the cores (runs split when they are longer).
+                let total = pattern.offsets.count * pattern.inner
+                let piecesPerRun = max(1, pattern.inner / (1 << 16))
+                let runsPerPiece = max(1, (1 << 16) / max(pattern.inner, 1))
+                let pieces =
+                    total < 1 << 17 ? 1 : piecesPerRun > 1 ? pattern.offsets.count * piecesPerRun : (pattern.offsets.count + runsPerPiece - 1) / runsPerPiece
+                _ = Parallel.map(count: pieces, workers: pieces == 1 ? 1 : Parallel.cores, makeWorker: {}) { (_: inout Void, piece: Int) in
+                    if pieces == 1 || piecesPerRun == 1 {
+                        let runs = pieces == 1 ? 0..<pattern.offsets.count : piece * runsPerPiece..<min(pattern.offsets.count, (piece + 1) * runsPerPiece)
+                        for k in runs {
+                            apply(
+                                o.pointer + k * pattern.inner, y.pointer + pattern.offsets[k], count: pattern.inner, scalar: pattern.scalarRuns,
+                                outIsLeft: intoA)
+                        }
+                    } else {
+                        let k = piece / piecesPerRun, part = piece % piecesPerRun
+                        let length = (pattern.inner + piecesPerRun - 1) / piecesPerRun
+                        let start = part * length, count = min(pattern.inner - start, length)
+                        guard count > 0 else { return }
+                        let y0 = y.pointer + pattern.offsets[k] + (pattern.scalarRuns ? 0 : start)
+                        apply(o.pointer + k * pattern.inner + start, y0, count: count, scalar: pattern.scalarRuns, outIsLeft: intoA)
+                    }
                 }
             }
         }
@@ -149,7 +170,52 @@ struct ActivationKernel: PreparedKernel {
         }
         var out = inputs[0].take()!
         out.floats.withUnsafeMutableBufferPointer { p in
-            if let base = p.baseAddress { step.apply(base, count: p.count, channel: 0) }
+            guard let base = p.baseAddress else { return }
+            let shared = SharedPointer(base), count = p.count
+            // Pieces of 64K values over the cores for large tensors.
+            let piece = 1 << 16, pieces = count < 1 << 17 ? 1 : (count + piece - 1) / piece
+            _ = Parallel.map(count: pieces, workers: pieces == 1 ? 1 : Parallel.cores, makeWorker: {}) { (_: inout Void, k: Int) in
+                let start = pieces == 1 ? 0 : k * piece
+                step.apply(shared.pointer + start, count: pieces == 1 ? count : min(piece, count - start), channel: 0)
+            }
+        }
+        return [out]
+    }
+}
+
+/// BatchNormalization in inference mode with constant parameters, computed in place as one scale
+/// and shift per channel (the one left after `ConvBatchNormFusion`, when no Conv precedes it), planes
+/// shared out over the cores. Other cases go to `Operators.run`.
+struct BatchNormKernel: PreparedKernel {
+    let scale: [Float]
+    let shift: [Float]
+
+    init?(_ node: Node, opset: Int, constants: [String: Value]) {
+        let operators = Operators(node: node, opset: opset)
+        guard node.domain.isEmpty || node.domain == "ai.onnx", node.opType == "BatchNormalization", node.inputs.count == 5,
+            node.outputs.filter({ !$0.isEmpty }).count == 1, !(opset >= 14 && operators.int("training_mode", 0) != 0)
+        else { return nil }
+        let parameters = node.inputs[1...].map { constants[$0] }
+        guard let first = parameters.first??.count, first > 0, parameters.allSatisfy({ $0?.isFloat == true && $0?.count == first }) else { return nil }
+        let gamma = parameters[0]!.floats, beta = parameters[1]!.floats, mean = parameters[2]!.floats, variance = parameters[3]!.floats
+        let epsilon = operators.float("epsilon", 1e-5)
+        scale = (0..<first).map { gamma[$0] / (variance[$0] + epsilon).squareRoot() }
+        shift = (0..<first).map { beta[$0] - mean[$0] * gamma[$0] / (variance[$0] + epsilon).squareRoot() }
+    }
+
+    func run(_ inputs: inout [Value?], _ operators: Operators) throws -> [Value] {
+        guard let x = inputs.first ?? nil, x.dtype == .float32 || x.dtype == .float64, x.rank >= 2, x.shape[1] == scale.count else {
+            return try operators.run(inputs)
+        }
+        let channels = x.shape[1], inner = x.shape.dropFirst(2).reduce(1, *), planes = x.shape[0] * channels
+        var out = inputs[0].take()!
+        let step = EpilogueStep.affine(scale: scale, shift: shift)
+        out.floats.withUnsafeMutableBufferPointer { p in
+            guard let base = p.baseAddress else { return }
+            let shared = SharedPointer(base)
+            _ = Parallel.map(count: planes, workers: planes * inner < 1 << 17 ? 1 : Parallel.cores, makeWorker: {}) { (_: inout Void, plane: Int) in
+                step.apply(shared.pointer + plane * inner, count: inner, channel: plane % channels)
+            }
         }
         return [out]
     }
