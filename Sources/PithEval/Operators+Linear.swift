@@ -163,31 +163,30 @@ extension Operators {
         let outCount = outSpatial.reduce(1, *), inCount = inSpatial.reduce(1, *), kernelCount = kernelShape.reduce(1, *)
         var out = [Float](repeating: 0, count: batch * filters * outCount)
         let rows = mg * kernelCount
-        var columns = [Float](repeating: 0, count: rows * inCount)
         // The output positions each (kernel offset, input position) pair lands on: col2im of the
         // transposed product, the plan of a convolution read backwards.
         let plan = Im2Col(inSpatial: outSpatial, outSpatial: inSpatial, kernel: kernelShape, strides: stride, dilations: dilations, begin: begin)
+        let bias = inputs.count > 2 ? inputs[2]?.asFloats : nil
+        if let bias, bias.count != filters { throw EvalError.invalid("bias of \(bias.count) for \(filters) filters") }
         x.floats.withUnsafeBufferPointer { px in
             w.floats.withUnsafeBufferPointer { pw in
                 out.withUnsafeMutableBufferPointer { po in
-                    columns.withUnsafeMutableBufferPointer { pc in
-                        for n in 0..<batch {
-                            for g in 0..<group {
-                                // columns[mg·K, in] = W_gᵀ [mg·K, cg] · X_g [cg, in]
-                                LinearAlgebra.gemm(
-                                    transposeA: true, transposeB: false, m: rows, n: inCount, k: cg,
-                                    pw.baseAddress! + g * cg * rows, lda: rows, px.baseAddress! + (n * channels + g * cg) * inCount, ldb: inCount,
-                                    pc.baseAddress!, ldc: inCount)
-                                plan.scatter(UnsafePointer(pc.baseAddress!), into: po.baseAddress! + (n * filters + g * mg) * outCount, channels: mg)
-                            }
-                        }
+                    guard let xBase = px.baseAddress, let wBase = pw.baseAddress, let oBase = po.baseAddress else { return }
+                    let xs = SharedPointer(xBase), ws = SharedPointer(wBase), os = SharedPointer(oBase)
+                    // One image and group per item, over the cores, each worker with its own columns.
+                    _ = Parallel.map(count: batch * group, makeWorker: { Scratch() }) { (scratch: inout Scratch, item: Int) in
+                        let n = item / group, g = item % group
+                        let columns = scratch.floats(rows * inCount)
+                        // columns[mg·K, in] = W_gᵀ [mg·K, cg] · X_g [cg, in]
+                        LinearAlgebra.gemm(
+                            transposeA: true, transposeB: false, m: rows, n: inCount, k: cg,
+                            ws.pointer + g * cg * rows, lda: rows, xs.pointer + (n * channels + g * cg) * inCount, ldb: inCount, columns, ldc: inCount)
+                        let target = os.pointer + (n * filters + g * mg) * outCount
+                        plan.scatter(UnsafePointer(columns), into: target, channels: mg)
+                        if let bias { for f in 0..<mg { [EpilogueStep]().finish(target + f * outCount, count: outCount, bias: bias[g * mg + f], channel: 0) } }
                     }
                 }
             }
-        }
-        if inputs.count > 2, let b = inputs[2] {
-            let bias = b.asFloats
-            for n in 0..<batch { for f in 0..<filters { for i in 0..<outCount { out[(n * filters + f) * outCount + i] += bias[f] } } }
         }
         return Value(floats: out, shape: [batch, filters] + outSpatial, dtype: x.dtype)
     }

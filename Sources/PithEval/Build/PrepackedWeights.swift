@@ -110,6 +110,17 @@ struct ConvKernel: PreparedKernel {
                 }
                 return
             }
+            if g.isPointwise && g.inCount == 1 && group == 1 {
+                // A 1×1 convolution of 1×1 images (squeeze-and-excitation): one product for the
+                // batch, out [N, M] = X [N, C] · Wᵀ [C, M].
+                LinearAlgebra.gemm(
+                    transposeA: false, transposeB: true, m: batch, n: filters, k: channels, x.pointer, lda: channels, w.pointer, ldb: channels, out.pointer,
+                    ldc: filters)
+                for n in 0..<batch {
+                    for f in 0..<filters { epilogue.finish(out.pointer + n * filters + f, count: 1, bias: bias[f], channel: f) }
+                }
+                return
+            }
             // Bands of output rows: enough items to keep every core busy, and unfolded bands of at
             // most about a megabyte.
             let images = batch * group
