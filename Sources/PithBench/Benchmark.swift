@@ -133,30 +133,43 @@ public struct HuffmanBenchmark: Sendable, Codable {
 }
 
 /// `pith bench eval`: the reference evaluator on a model and its data, loaded once, run `runs`
-/// times in batches on every core.
+/// times in batches on every core; with the time of each step before the runs (reading the model,
+/// preparing it — the build step's rewrites and prepacked weights —, reading the data) and of the
+/// first run, which also pays for the first touch of the activations' memory.
 public struct EvalBenchmark: Sendable, Codable {
     public var model: String
     public var samples: Int
     public var batchSize: Int
     public var runs: Int
+    /// Seconds to read the model file into the IR.
+    public var loadSeconds: Double
+    /// Seconds to prepare it for evaluation (`Evaluator(model:)`: constants decoded, graph rewritten).
+    public var buildSeconds: Double
+    /// Seconds to read and shape the data.
+    public var readSeconds: Double
+    /// Seconds of the first run.
+    public var firstRunSeconds: Double
     /// Median seconds of one batched run over every sample.
     public var seconds: Double
     public var samplesPerSecond: Double
 
     public static func measure(model: String, data: String, batchSize: Int, scale: Double?, runs: Int) throws -> EvalBenchmark {
-        let evaluator = try Evaluator(model: ModelFile.loadForEvaluation(model))
-        let (inputs, _) = try EvaluationInputs.inputs(data, for: evaluator, scale: scale)
-        var times: [Double] = []
-        for _ in 0..<runs {
+        func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {
             let start = DispatchTime.now().uptimeNanoseconds
-            _ = try evaluator.run(batched: inputs, batchSize: batchSize)
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            let result = try body()
+            return (result, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
+        let (loaded, load) = try timed { try ModelFile.loadForEvaluation(model) }
+        let (evaluator, build) = try timed { try Evaluator(model: loaded) }
+        let ((inputs, _), read) = try timed { try EvaluationInputs.inputs(data, for: evaluator, scale: scale) }
+        var times: [Double] = []
+        for _ in 0..<runs + 1 { times.append(try timed { try evaluator.run(batched: inputs, batchSize: batchSize) }.1) }
+        let first = times.removeFirst()
         let median = times.sorted()[times.count / 2]
         let samples = inputs.first?.shape.first ?? 0
         return EvalBenchmark(
-            model: model, samples: samples, batchSize: batchSize, runs: runs, seconds: median,
-            samplesPerSecond: median > 0 ? Double(samples) / median : 0)
+            model: model, samples: samples, batchSize: batchSize, runs: runs, loadSeconds: load, buildSeconds: build, readSeconds: read,
+            firstRunSeconds: first, seconds: median, samplesPerSecond: median > 0 ? Double(samples) / median : 0)
     }
 }
 

@@ -33,18 +33,23 @@ public enum DataFiles {
 
     // MARK: NumPy
 
-    static func npy(_ bytes: [UInt8], file: String) throws -> Value {
-        guard bytes.count >= 10 else { throw DataFileError(file, "the .npy header is truncated") }
-        let major = bytes[6]
+    /// The array in `bytes[start..<end]` (the whole of `bytes` by default): a `.npy` file or a
+    /// stored `.npz` member, read where it lies.
+    static func npy(_ bytes: [UInt8], start: Int = 0, end: Int? = nil, file: String) throws -> Value {
+        let end = end ?? bytes.count, count = end - start
+        guard count >= 10 else { throw DataFileError(file, "the .npy header is truncated") }
+        let major = bytes[start + 6]
         let headerLength: Int, headerStart: Int
         switch major {
-        case 1: headerLength = Int(bytes[8]) | Int(bytes[9]) << 8; headerStart = 10
+        case 1: headerLength = Int(bytes[start + 8]) | Int(bytes[start + 9]) << 8; headerStart = start + 10
         case 2, 3:
-            guard bytes.count >= 12 else { throw DataFileError(file, "the .npy header is truncated") }
-            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24; headerStart = 12
+            guard count >= 12 else { throw DataFileError(file, "the .npy header is truncated") }
+            headerLength =
+                Int(bytes[start + 8]) | Int(bytes[start + 9]) << 8 | Int(bytes[start + 10]) << 16 | Int(bytes[start + 11]) << 24
+            headerStart = start + 12
         default: throw DataFileError(file, ".npy format version \(major) is not one this Pith reads (1, 2, 3)")
         }
-        guard headerLength <= bytes.count - headerStart, headerLength < 1 << 20 else {
+        guard headerLength <= end - headerStart, headerLength < 1 << 20 else {
             throw DataFileError(file, "the .npy header of \(headerLength) bytes runs past the file")
         }
         let header = String(decoding: bytes[headerStart..<headerStart + headerLength], as: UTF8.self)
@@ -58,7 +63,7 @@ public enum DataFiles {
             }
             return d
         }
-        return try array(bytes, from: headerStart + headerLength, descr: descr, shape: shape, file: file)
+        return try array(bytes, from: headerStart + headerLength, end: end, descr: descr, shape: shape, file: file)
     }
 
     /// The value of `key` in a Python dict literal header (up to the next top-level comma).
@@ -75,7 +80,8 @@ public enum DataFiles {
         return String(t.dropFirst().dropLast())
     }
 
-    static func array(_ bytes: [UInt8], from offset: Int, descr: String, shape: [Int], file: String) throws -> Value {
+    static func array(_ bytes: [UInt8], from offset: Int, end: Int? = nil, descr: String, shape: [Int], file: String) throws -> Value {
+        let end = end ?? bytes.count
         var count = 1
         for d in shape {
             let (p, overflow) = count.multipliedReportingOverflow(by: d)
@@ -84,8 +90,8 @@ public enum DataFiles {
         }
         // Unicode strings: `<U n`, n UTF-32 code units per element, NUL-padded.
         if descr.hasPrefix("<U") || descr.hasPrefix("|U"), let width = Int(descr.dropFirst(2)), width >= 0, width <= 1 << 20 {
-            guard count * width * 4 <= bytes.count - offset else {
-                throw DataFileError(file, "\(count) strings of \(width) characters need \(count * width * 4) bytes; \(bytes.count - offset) remain")
+            guard count * width * 4 <= end - offset else {
+                throw DataFileError(file, "\(count) strings of \(width) characters need \(count * width * 4) bytes; \(end - offset) remain")
             }
             let strings = (0..<count).map { i -> String in
                 var scalars = String.UnicodeScalarView()
@@ -108,12 +114,22 @@ public enum DataFiles {
             throw DataFileError(
                 file, "dtype `\(descr)` is not one this Pith reads (little-endian float16/32/64, int8…int64, uint8…uint64, bool, unicode strings)")
         }
-        guard count * width <= bytes.count - offset else {
-            throw DataFileError(file, "\(count) elements of \(descr) need \(count * width) bytes; \(bytes.count - offset) remain")
+        guard count * width <= end - offset else {
+            throw DataFileError(file, "\(count) elements of \(descr) need \(count * width) bytes; \(end - offset) remain")
         }
-        let tensor = Tensor(
-            name: file, dtype: dtype, shape: shape, storage: .dense(TensorBuffer(bytes: bytes[offset..<offset + count * width])),
-            origin: .initializer(graph: .main))
+        if dtype == .float32 {
+            // The evaluator's own representation: one memory copy, straight from the file's bytes.
+            let floats = bytes.withUnsafeBytes { raw in
+                [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                    UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[offset..<offset + count * 4]))
+                    initialized = count
+                }
+            }
+            return Value(floats: floats, shape: shape)
+        }
+        // One memory copy (a generic copy of the slice goes byte by byte).
+        let buffer = bytes.withUnsafeBytes { TensorBuffer(copying: UnsafeRawBufferPointer(rebasing: $0[offset..<offset + count * width])) }
+        let tensor = Tensor(name: file, dtype: dtype, shape: shape, storage: .dense(buffer), origin: .initializer(graph: .main))
         return try Value(tensor)
     }
 
@@ -143,15 +159,14 @@ public enum DataFiles {
             guard flags & 0x08 == 0 else { throw DataFileError(file, "member `\(name)` uses a data descriptor; rewrite the archive with numpy.savez") }
             let start = position + 30 + nameLength + extraLength
             guard compressed <= bytes.count - start, size <= maximumElements * 8 else { throw DataFileError(file, "member `\(name)` runs past the file") }
-            let stored = Array(bytes[start..<start + compressed])
-            let member: [UInt8]
+            let arrayName = name.hasSuffix(".npy") ? String(name.dropLast(4)) : name
             switch method {
-            case 0: member = stored
-            case 8: member = try inflate(stored, expected: size, windowBits: -15, file: "\(file) member `\(name)`")
+            case 0: result.append((arrayName, try npy(bytes, start: start, end: start + compressed, file: "\(file) member `\(name)`")))
+            case 8:
+                let member = try inflate(Array(bytes[start..<start + compressed]), expected: size, windowBits: -15, file: "\(file) member `\(name)`")
+                result.append((arrayName, try npy(member, file: "\(file) member `\(name)`")))
             default: throw DataFileError(file, "member `\(name)` uses zip compression method \(method); only stored and deflate are read")
             }
-            let arrayName = name.hasSuffix(".npy") ? String(name.dropLast(4)) : name
-            result.append((arrayName, try npy(member, file: "\(file) member `\(name)`")))
             position = start + compressed
         }
         return result

@@ -1,3 +1,4 @@
+import Foundation
 public import PithIR
 import PithLinearAlgebra
 
@@ -14,6 +15,7 @@ public struct Evaluator: Sendable {
     public let inputs: [(name: String, shape: [Int?]?, dtype: DType?)]
 
     public init(model: Model) throws {
+        EvaluationThreads.prepareHeap()
         if model.graph != nil {
             let evaluator = try ONNXEvaluator(model: model)
             engine = .onnx(evaluator)
@@ -54,6 +56,10 @@ public struct Evaluator: Sendable {
     /// One run of `plan` on whole inputs (one per model input, in order).
     public func run(_ values: [Value], plan: OutputPlan) throws -> [Value] {
         guard values.count == inputs.count else { throw EvalError.invalid("the model takes \(inputs.count) inputs, \(values.count) given") }
+        return try EvaluationThreads.whileRunning { try runOnce(values, plan: plan) }
+    }
+
+    private func runOnce(_ values: [Value], plan: OutputPlan) throws -> [Value] {
         switch engine {
         case .onnx(let e): return try e.run(Dictionary(uniqueKeysWithValues: zip(inputs.map(\.name), values)), plan: plan)
         case .keras(let e):
@@ -106,9 +112,9 @@ public struct Evaluator: Sendable {
         }
         let size = max(1, batchSize)
         let starts = Array(stride(from: 0, to: samples, by: size))
-        LinearAlgebra.setBLASThreads(1)
-        defer { LinearAlgebra.setBLASThreads(Parallel.cores) }
-        let batches = try Parallel.map(starts) { start in try run(values.map { $0.rows(start..<min(start + size, samples)) }, plan: plan) }
+        let batches = try EvaluationThreads.whileRunning {
+            try Parallel.map(starts) { start in try run(values.map { $0.rows(start..<min(start + size, samples)) }, plan: plan) }
+        }
         guard let first = batches.first else { return [] }
         return first.indices.map { k in Value.joinRows(batches.map { $0[k] }) }
     }
@@ -136,6 +142,53 @@ public struct Evaluator: Sendable {
             )
         }
         return v.reshaped([samples] + perSample.map { $0! })
+    }
+}
+
+/// One pool of threads while the evaluator runs: its kernels split each operator's work over the
+/// cores themselves (`Parallel.map`, on Dispatch's threads), so OpenBLAS runs single-threaded and
+/// its own idle threads, which wait by yielding the processor, are stopped; a batched run's
+/// batches share the same pool (nested parallel loops run serially inside a busy worker). BLAS
+/// gets every core back when the last evaluation in the process ends.
+///
+/// The first evaluator made also keeps freed activations in the heap for the next node rather than returning
+/// them to the system (glibc's `M_MMAP_THRESHOLD` and `M_TRIM_THRESHOLD`): a fresh mapping per
+/// tensor costs a page fault and a page clearing per 4 KiB, a reused block nothing.
+enum EvaluationThreads {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var running = 0
+
+    private static let heapTuned: Bool = {
+        #if canImport(Glibc)
+        // `mallopt` is not in Swift's Glibc module; M_TRIM_THRESHOLD is -1, M_MMAP_THRESHOLD -3 (malloc.h).
+        guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "mallopt") else { return false }
+        let mallopt = unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
+        return mallopt(-3, 32 << 20) == 1 && mallopt(-1, 1 << 30) == 1
+        #else
+        return false
+        #endif
+    }()
+
+    /// Keeps freed blocks in the heap from now on (once per process); reading the inputs then
+    /// already reuses memory the run will reuse.
+    static func prepareHeap() { _ = heapTuned }
+
+    static func whileRunning<T>(_ body: () throws -> T) throws -> T {
+        lock.lock()
+        running += 1
+        if running == 1 {
+            _ = heapTuned
+            LinearAlgebra.setBLASThreads(1)
+            LinearAlgebra.releaseIdleThreads()
+        }
+        lock.unlock()
+        defer {
+            lock.lock()
+            running -= 1
+            if running == 0 { LinearAlgebra.setBLASThreads(Parallel.cores) }
+            lock.unlock()
+        }
+        return try body()
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import PithIR
 
 /// A graph made ready to run, once, before any input is seen: its constants decoded, its nodes in
@@ -28,6 +29,8 @@ final class GraphProgram: Sendable {
         /// Why the node cannot be computed, if it cannot: an operator or domain the evaluator lacks,
         /// or an uncomputable node inside one of its subgraphs.
         let problem: EvalError?
+        /// The node's computation made ready by the build step (`GraphBuild`), if it has one.
+        var kernel: (any PreparedKernel)?
     }
 
     /// Which steps to run for a set of outputs, in order, and how many of them read each value
@@ -62,8 +65,13 @@ final class GraphProgram: Sendable {
     /// The plan computing every output (how a subgraph always runs).
     let fullPlan: Plan
 
-    /// Prepares `graph`, a graph of `model` (the main graph, or a subgraph at `path`).
-    init(_ graph: Graph, model: Model, opset: Int, maximumLoopIterations: Int = ControlFlow.maximumLoopIterations, path: GraphPath = .main) throws {
+    /// Prepares `graph`, a graph of `model` (the main graph, or a subgraph at `path`). With `optimize`,
+    /// the build step (`GraphBuild`) rewrites the graph first: constants folded, BatchNormalization and
+    /// activations fused into convolutions; the values it removes can then not be asked for.
+    init(
+        _ graph: Graph, model: Model, opset: Int, maximumLoopIterations: Int = ControlFlow.maximumLoopIterations, path: GraphPath = .main,
+        optimize: Bool = false
+    ) throws {
         self.opset = opset
         self.maximumLoopIterations = maximumLoopIterations
         inputs = graph.inputs
@@ -95,6 +103,13 @@ final class GraphProgram: Sendable {
                 }
             }
         }
+        var nodes = graph.nodes.enumerated().filter { !constantNodes.contains($0.offset) }.map { (index: $0.offset, node: $0.element) }
+        var fusedConvs: [String: GraphBuild.FusedConv] = [:]
+        if optimize {
+            let build = GraphBuild.optimize(nodes: nodes, constants: constants, outputs: graph.outputs.map(\.name), opset: opset)
+            constants = build.constants
+            (nodes, fusedConvs) = build.result
+        }
         self.constants = constants
         self.uncomputable = uncomputable
 
@@ -102,7 +117,7 @@ final class GraphProgram: Sendable {
         var unordered: [Step] = []
         var everyRead: [[String]] = []  // per step, every name it or any node of its subgraphs reads
         var producer: [String: Int] = [:]
-        for (index, node) in graph.nodes.enumerated() where !constantNodes.contains(index) {
+        for (index, node) in nodes {
             let label = Self.label(node, index)
             var subgraphs: [String: GraphProgram] = [:]
             for attribute in node.attributes {
@@ -148,7 +163,8 @@ final class GraphProgram: Sendable {
                 }
                 producer[name] = unordered.count
             }
-            unordered.append(Step(node: node, index: index, reads: reads, subgraphs: subgraphs, tensors: tensors, problem: problem))
+            let kernel = problem == nil ? Self.kernel(for: node, opset: opset, constants: constants, fused: node.outputs.first.flatMap { fusedConvs[$0] }) : nil
+            unordered.append(Step(node: node, index: index, reads: reads, subgraphs: subgraphs, tensors: tensors, problem: problem, kernel: kernel))
         }
 
         // Dependency order: a depth-first walk from each node in file order (a graph already in
@@ -271,8 +287,23 @@ final class GraphProgram: Sendable {
             let step = steps[s]
             let node = step.node
             do {
-                let inputs: [Value?] = try node.inputs.map { $0.isEmpty ? nil : try lookup($0) }
-                let results = try execute(step, inputs, lookup: lookup)
+                var inputs: [Value?] = []
+                inputs.reserveCapacity(node.inputs.count)
+                for name in node.inputs {
+                    if name.isEmpty {
+                        inputs.append(nil)
+                    } else if step.subgraphs.isEmpty, remaining[name] == 1, !keep.contains(name), node.inputs.lazy.filter({ $0 == name }).count == 1,
+                        let value = values.removeValue(forKey: name)
+                    {
+                        // The last read: the node is handed the value itself, and may reuse its memory.
+                        inputs.append(value)
+                    } else {
+                        inputs.append(try lookup(name))
+                    }
+                }
+                let started = StepProfile.enabled ? DispatchTime.now().uptimeNanoseconds : 0
+                let results = try execute(step, &inputs, lookup: lookup)
+                if StepProfile.enabled { StepProfile.record(step, nanoseconds: DispatchTime.now().uptimeNanoseconds - started) }
                 for (k, name) in node.outputs.enumerated() where !name.isEmpty {
                     guard k < results.count else {
                         throw EvalError.invalid("output \(k) (`\(name)`) is not produced by this operator (it gives \(results.count))")
@@ -291,8 +322,9 @@ final class GraphProgram: Sendable {
     }
 
     /// One node's results.
-    private func execute(_ step: Step, _ inputs: [Value?], lookup: (String) throws -> Value) throws -> [Value] {
+    private func execute(_ step: Step, _ inputs: inout [Value?], lookup: (String) throws -> Value) throws -> [Value] {
         let operators = Operators(node: step.node, opset: opset)
+        if let kernel = step.kernel { return try kernel.run(&inputs, operators) }
         switch step.node.opType {
         case "If", "Loop", "Scan":
             var captured: [String: Value] = [:]
@@ -307,6 +339,30 @@ final class GraphProgram: Sendable {
         case _ where step.node.domain == "ai.onnx.ml" && ONNXEvaluator.supportedMLModelOperators.contains(step.node.opType):
             return try operators.mlModel(inputs, tensors: step.tensors)
         default: return try operators.run(inputs)
+        }
+    }
+
+    /// The prepared computation of `node`, if it has one: a Conv of constant weights (with what the
+    /// build step fused into it), element-wise arithmetic and activations.
+    private static func kernel(for node: Node, opset: Int, constants: [String: Value], fused: GraphBuild.FusedConv?) -> (any PreparedKernel)? {
+        guard node.domain.isEmpty || node.domain == "ai.onnx" else { return nil }
+        switch node.opType {
+        case "Conv":
+            if let fused {
+                return try? ConvKernel(
+                    node: node, opset: opset, weights: fused.weights, weightShape: fused.weightShape, bias: fused.bias, epilogue: fused.epilogue)
+            }
+            guard node.inputs.count >= 2, node.inputs.count <= 3, node.outputs.count == 1, let w = constants[node.inputs[1]], w.isFloat else { return nil }
+            var bias: [Float]?
+            if node.inputs.count == 3, !node.inputs[2].isEmpty {
+                guard let b = constants[node.inputs[2]], b.isFloat else { return nil }
+                bias = b.floats
+            }
+            return try? ConvKernel(node: node, opset: opset, weights: w.floats, weightShape: w.shape, bias: bias)
+        case "Add", "Sub", "Mul", "Div": return ArithmeticKernel(node)
+        case "Resize": return NearestUpsampleKernel(node, Operators(node: node, opset: opset))
+        case "BatchNormalization": return BatchNormKernel(node, opset: opset, constants: constants)
+        default: return ActivationKernel(node, Operators(node: node, opset: opset))
         }
     }
 
@@ -340,4 +396,41 @@ final class GraphProgram: Sendable {
 
 extension String {
     func droppingPrefix(_ prefix: String) -> String { hasPrefix(prefix) ? String(dropFirst(prefix.count)) : self }
+}
+
+/// Time per kind of step, printed to standard error at exit when the environment sets
+/// `PITH_EVAL_PROFILE=1`: where a run's time goes, operator by operator (a fused Conv counts as
+/// `Conv` plus its epilogue; depthwise and 1×1 convolutions apart).
+enum StepProfile {
+    static let enabled = ProcessInfo.processInfo.environment["PITH_EVAL_PROFILE"] == "1"
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var totals: [String: (count: Int, nanoseconds: UInt64)] = [:]
+    nonisolated(unsafe) private static var registered = false
+
+    static func record(_ step: GraphProgram.Step, nanoseconds: UInt64) {
+        var label = step.node.opType
+        if let conv = step.kernel as? ConvKernel {
+            let w = conv.weightShape
+            label = w[1] == 1 && conv.group == w[0] ? "Conv (depthwise)" : w.dropFirst(2).allSatisfy({ $0 == 1 }) ? "Conv (1×1)" : "Conv"
+            if !conv.epilogue.isEmpty { label += " + epilogue" }
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        totals[label, default: (0, 0)].count += 1
+        totals[label, default: (0, 0)].nanoseconds += nanoseconds
+        if !registered {
+            registered = true
+            atexit {
+                let all = StepProfile.totals.sorted { $0.value.nanoseconds > $1.value.nanoseconds }
+                let sum = all.reduce(0) { $0 + $1.value.nanoseconds }
+                var text = "step time by operator (PITH_EVAL_PROFILE):\n"
+                for (label, entry) in all {
+                    text += String(
+                        format: "%9.2f ms %5.1f%% %6d  %@\n", Double(entry.nanoseconds) / 1e6, 100 * Double(entry.nanoseconds) / Double(max(sum, 1)),
+                        entry.count, label)
+                }
+                FileHandle.standardError.write(Data(text.utf8))
+            }
+        }
+    }
 }

@@ -35,8 +35,13 @@ public struct ONNXEvaluator: Sendable {
         "StringNormalizer", "TfIdfVectorizer", "Unique", "Compress", "ReverseSequence", "Det", "EyeLike", "CastLike", "Shrink",
     ]
 
-    /// The main graph, prepared: constants decoded, nodes ordered, subgraphs prepared.
+    /// The main graph, prepared: constants decoded, nodes ordered, subgraphs prepared, and rewritten
+    /// by the build step (`GraphBuild`: constants folded, BatchNormalization and activations fused).
     let program: GraphProgram
+    /// The model, for a plan that asks for a value the build step removed: such a plan runs the
+    /// graph as the file gives it (`plan(outputs:)`).
+    let model: Model
+    let maximumLoopIterations: Int
     /// The default-domain operator set version.
     public let opset: Int
 
@@ -53,7 +58,9 @@ public struct ONNXEvaluator: Sendable {
             throw EvalError.invalid("the model has no graph to evaluate (Keras models are evaluated from their configuration)")
         }
         opset = Int(model.metadata.opsets.first { $0.domain == "" || $0.domain == "ai.onnx" }?.version ?? 13)
-        program = try GraphProgram(graph, model: model, opset: opset, maximumLoopIterations: maximumLoopIterations)
+        program = try GraphProgram(graph, model: model, opset: opset, maximumLoopIterations: maximumLoopIterations, optimize: true)
+        self.model = model
+        self.maximumLoopIterations = maximumLoopIterations
     }
 
     /// Most iterations one `Loop` runs by default.
@@ -76,13 +83,18 @@ public struct ONNXEvaluator: Sendable {
     /// computable, or the reason is thrown. Nothing is computed here.
     public func plan(outputs names: [String]? = nil) throws -> OutputPlan {
         if let names {
+            var program = self.program
+            if !names.allSatisfy(program.defines), let graph = model.graph {
+                // A value the build step fused away: the graph as written computes it.
+                program = try GraphProgram(graph, model: model, opset: opset, maximumLoopIterations: maximumLoopIterations)
+            }
             for name in names {
                 guard program.defines(name) else {
                     throw EvalError.invalid("the graph has no value `\(name)` (its outputs: \(program.outputs.map { "`\($0.name)`" }.joined(separator: ", ")))")
                 }
                 if let problem = program.problem(of: name) { throw problem.forOutput(name) }
             }
-            return OutputPlan(names: names, skipped: [], plan: program.plan(names))
+            return OutputPlan(names: names, skipped: [], plan: program.plan(names), program: program)
         }
         var computed: [String] = [], skipped: [SkippedOutput] = []
         for output in program.outputs {
@@ -93,7 +105,7 @@ public struct ONNXEvaluator: Sendable {
             }
         }
         if computed.isEmpty, let first = skipped.first { throw first.reason }
-        return OutputPlan(names: computed, skipped: skipped, plan: program.plan(computed))
+        return OutputPlan(names: computed, skipped: skipped, plan: program.plan(computed), program: program)
     }
 
     /// Runs `plan` on `feeds` (by input name; only the inputs the planned values need are read) and
@@ -106,7 +118,7 @@ public struct ONNXEvaluator: Sendable {
             if let dtype = input.dtype, dtype != value.dtype { value = try value.cast(to: dtype) }
             values[input.name] = value
         }
-        return try program.run(graphPlan, feeds: values, captured: [:])
+        return try (plan.program ?? program).run(graphPlan, feeds: values, captured: [:])
     }
 
     /// Runs the graph on `feeds` and returns the values `outputs` names (nil: every graph output
@@ -132,6 +144,9 @@ public struct OutputPlan: Sendable {
     public let skipped: [SkippedOutput]
     /// The steps to run (ONNX); nil for a Keras model.
     let plan: GraphProgram.Plan?
+    /// The program `plan` belongs to (ONNX): the rewritten graph, or the graph as written when the
+    /// plan asks for a value the rewrites removed.
+    var program: GraphProgram? = nil
 }
 
 /// A graph output that cannot be computed, and why: the `EvalError` (of kind `.unsupported`) names

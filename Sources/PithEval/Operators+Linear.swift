@@ -104,59 +104,13 @@ extension Operators {
         return (begin, end, output)
     }
 
+    /// Conv with weights known only now: a `ConvKernel` made for this call (the build step makes
+    /// one once for constant weights).
     func conv(_ inputs: [Value?]) throws -> Value {
         let x = try floatInput(inputs, 0), w = try floatInput(inputs, 1)
         guard x.rank >= 3, w.rank == x.rank else { throw EvalError.invalid("X \(x.shape) and W \(w.shape) must be [N, C, spatial…] and [M, C/group, kernel…]") }
-        let spatial = x.rank - 2
-        let group = int("group", 1)
-        let batch = x.shape[0], channels = x.shape[1], filters = w.shape[0]
-        let kernelShape = Array(w.shape[2...])
-        guard group >= 1, channels % group == 0, filters % group == 0, w.shape[1] * group == channels else {
-            throw EvalError.invalid("X has \(channels) channels, W \(w.shape) with group \(group)")
-        }
-        let dilations = try spatialInts("dilations", spatial, default: 1, minimum: 1)
-        let stride = try spatialInts("strides", spatial, default: 1, minimum: 1)
-        let dilated = (0..<spatial).map { (kernelShape[$0] - 1) * dilations[$0] + 1 }
-        let inSpatial = Array(x.shape[2...])
-        let (begin, _, outSpatial) = try window(input: inSpatial, kernel: dilated, strides: stride)
-        try checkSize([batch, filters] + outSpatial, op: "Conv")
-        try checkSize([channels / group] + kernelShape + outSpatial, op: "Conv (unfolded input)")
-        let outCount = outSpatial.reduce(1, *), inCount = inSpatial.reduce(1, *), kernelCount = kernelShape.reduce(1, *)
-        let cg = channels / group, mg = filters / group
-        var out = [Float](repeating: 0, count: batch * filters * outCount)
-        if inputs.count > 2, let b = inputs[2] {
-            let bias = b.asFloats
-            guard bias.count == filters else { throw EvalError.invalid("bias of \(bias.count) for \(filters) filters") }
-            for n in 0..<batch { for f in 0..<filters { for i in 0..<outCount { out[(n * filters + f) * outCount + i] = bias[f] } } }
-        }
-        let plan = Im2Col(inSpatial: inSpatial, outSpatial: outSpatial, kernel: kernelShape, strides: stride, dilations: dilations, begin: begin)
-        let rows = cg * kernelCount
-        var columns = [Float](repeating: 0, count: plan.isIdentity ? 0 : rows * outCount)
-        x.floats.withUnsafeBufferPointer { px in
-            w.floats.withUnsafeBufferPointer { pw in
-                out.withUnsafeMutableBufferPointer { po in
-                    columns.withUnsafeMutableBufferPointer { pc in
-                        for n in 0..<batch {
-                            for g in 0..<group {
-                                let image = px.baseAddress! + (n * channels + g * cg) * inCount
-                                let source: UnsafePointer<Float>
-                                if plan.isIdentity {
-                                    source = image
-                                } else {
-                                    plan.fill(pc.baseAddress!, from: image, channels: cg)
-                                    source = UnsafePointer(pc.baseAddress!)
-                                }
-                                LinearAlgebra.gemm(
-                                    transposeA: false, transposeB: false, m: mg, n: outCount, k: rows,
-                                    pw.baseAddress! + g * mg * rows, lda: rows, source, ldb: outCount, beta: 1,
-                                    po.baseAddress! + (n * filters + g * mg) * outCount, ldc: outCount)
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return Value(floats: out, shape: [batch, filters] + outSpatial, dtype: x.dtype)
+        let bias = inputs.count > 2 ? inputs[2]?.asFloats : nil
+        return try ConvKernel(node: node, opset: opset, weights: w.floats, weightShape: w.shape, bias: bias).run(x)
     }
 
     func convTranspose(_ inputs: [Value?]) throws -> Value {
@@ -209,31 +163,30 @@ extension Operators {
         let outCount = outSpatial.reduce(1, *), inCount = inSpatial.reduce(1, *), kernelCount = kernelShape.reduce(1, *)
         var out = [Float](repeating: 0, count: batch * filters * outCount)
         let rows = mg * kernelCount
-        var columns = [Float](repeating: 0, count: rows * inCount)
         // The output positions each (kernel offset, input position) pair lands on: col2im of the
         // transposed product, the plan of a convolution read backwards.
         let plan = Im2Col(inSpatial: outSpatial, outSpatial: inSpatial, kernel: kernelShape, strides: stride, dilations: dilations, begin: begin)
+        let bias = inputs.count > 2 ? inputs[2]?.asFloats : nil
+        if let bias, bias.count != filters { throw EvalError.invalid("bias of \(bias.count) for \(filters) filters") }
         x.floats.withUnsafeBufferPointer { px in
             w.floats.withUnsafeBufferPointer { pw in
                 out.withUnsafeMutableBufferPointer { po in
-                    columns.withUnsafeMutableBufferPointer { pc in
-                        for n in 0..<batch {
-                            for g in 0..<group {
-                                // columns[mg·K, in] = W_gᵀ [mg·K, cg] · X_g [cg, in]
-                                LinearAlgebra.gemm(
-                                    transposeA: true, transposeB: false, m: rows, n: inCount, k: cg,
-                                    pw.baseAddress! + g * cg * rows, lda: rows, px.baseAddress! + (n * channels + g * cg) * inCount, ldb: inCount,
-                                    pc.baseAddress!, ldc: inCount)
-                                plan.scatter(UnsafePointer(pc.baseAddress!), into: po.baseAddress! + (n * filters + g * mg) * outCount, channels: mg)
-                            }
-                        }
+                    guard let xBase = px.baseAddress, let wBase = pw.baseAddress, let oBase = po.baseAddress else { return }
+                    let xs = SharedPointer(xBase), ws = SharedPointer(wBase), os = SharedPointer(oBase)
+                    // One image and group per item, over the cores, each worker with its own columns.
+                    _ = Parallel.map(count: batch * group, makeWorker: { Scratch() }) { (scratch: inout Scratch, item: Int) in
+                        let n = item / group, g = item % group
+                        let columns = scratch.floats(rows * inCount)
+                        // columns[mg·K, in] = W_gᵀ [mg·K, cg] · X_g [cg, in]
+                        LinearAlgebra.gemm(
+                            transposeA: true, transposeB: false, m: rows, n: inCount, k: cg,
+                            ws.pointer + g * cg * rows, lda: rows, xs.pointer + (n * channels + g * cg) * inCount, ldb: inCount, columns, ldc: inCount)
+                        let target = os.pointer + (n * filters + g * mg) * outCount
+                        plan.scatter(UnsafePointer(columns), into: target, channels: mg)
+                        if let bias { for f in 0..<mg { [EpilogueStep]().finish(target + f * outCount, count: outCount, bias: bias[g * mg + f], channel: 0) } }
                     }
                 }
             }
-        }
-        if inputs.count > 2, let b = inputs[2] {
-            let bias = b.asFloats
-            for n in 0..<batch { for f in 0..<filters { for i in 0..<outCount { out[(n * filters + f) * outCount + i] += bias[f] } } }
         }
         return Value(floats: out, shape: [batch, filters] + outSpatial, dtype: x.dtype)
     }
@@ -308,7 +261,23 @@ extension Operators {
         let x = try floatInput(inputs, 0)
         guard x.rank >= 3 else { throw EvalError.invalid("X \(x.shape) must be [N, C, spatial…]") }
         let planes = x.shape[0] * x.shape[1], inner = x.count / max(planes, 1)
-        let out = (0..<planes).map { p in x.floats[p * inner..<(p + 1) * inner].reduce(0, +) / Float(inner) }
+        let out = x.floats.withUnsafeBufferPointer { p in
+            let source = SharedPointer(p.baseAddress ?? UnsafePointer(bitPattern: 8)!)
+            return Parallel.map(count: planes, workers: x.count < 1 << 17 ? 1 : Parallel.cores, makeWorker: {}) { (_: inout Void, plane: Int) -> Float in
+                let start = source.pointer + plane * inner
+                var sums = SIMD8<Float>(repeating: 0), i = 0
+                while i &+ 8 <= inner {
+                    sums += VectorLoops.load(start + i)
+                    i &+= 8
+                }
+                var sum = sums.sum()
+                while i < inner {
+                    sum += start[i]
+                    i &+= 1
+                }
+                return sum / Float(inner)
+            }
+        }
         return Value(floats: out, shape: Array(x.shape[..<2]) + [Int](repeating: 1, count: x.rank - 2), dtype: x.dtype)
     }
 

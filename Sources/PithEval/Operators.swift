@@ -290,7 +290,12 @@ struct Operators {
             let n = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
             let outer = x.shape[..<axis].reduce(1, *)
             out.floats.withUnsafeMutableBufferPointer { p in
-                for o in 0..<outer { for i in 0..<inner { softmaxRun(p.baseAddress! + o * n * inner + i, count: n, stride: inner) } }
+                guard let base = p.baseAddress else { return }
+                // Rows shared out over the cores when there is enough work.
+                let shared = SharedPointer(base)
+                _ = Parallel.map(count: outer, workers: x.count < 1 << 17 ? 1 : Parallel.cores, makeWorker: {}) { (_: inout Void, o: Int) in
+                    for i in 0..<inner { softmaxRun(shared.pointer + o * n * inner + i, count: n, stride: inner) }
+                }
             }
         }
         return out

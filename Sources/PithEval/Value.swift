@@ -64,6 +64,12 @@ public struct Value: Sendable {
             values.reserveCapacity(tensor.count)
             if tensor.dtype == .int64, case .dense(let buffer) = dense.storage {
                 values = buffer.withUnsafeBufferPointer(as: Int64.self) { Array($0) }
+            } else if tensor.dtype == .uint8, case .dense(let buffer) = dense.storage {
+                values = buffer.withUnsafeBufferPointer(as: UInt8.self) { $0.map { Int64($0) } }
+            } else if tensor.dtype == .int8, case .dense(let buffer) = dense.storage {
+                values = buffer.withUnsafeBufferPointer(as: Int8.self) { $0.map { Int64($0) } }
+            } else if tensor.dtype == .int32, case .dense(let buffer) = dense.storage {
+                values = buffer.withUnsafeBufferPointer(as: Int32.self) { $0.map { Int64($0) } }
             } else if tensor.dtype == .bool, case .dense(let buffer) = dense.storage {
                 values = buffer.withUnsafeBytes { $0.map { $0 != 0 ? 1 : 0 } }
             } else {

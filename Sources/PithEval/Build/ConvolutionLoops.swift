@@ -1,0 +1,200 @@
+/// The geometry of a 2-D convolution on one image, and the loops that need no GEMM: the direct
+/// depthwise convolution and the unfolding (im2col) of a band of output rows.
+struct ConvGeometry2D: Sendable {
+    var height: Int, width: Int
+    var outHeight: Int, outWidth: Int
+    var kernelHeight: Int, kernelWidth: Int
+    var strideY: Int, strideX: Int
+    var dilationY: Int, dilationX: Int
+    /// Padding before the first row and column.
+    var top: Int, left: Int
+
+    var kernelCount: Int { kernelHeight * kernelWidth }
+    var inCount: Int { height * width }
+    var outCount: Int { outHeight * outWidth }
+
+    /// A 1×1 kernel with unit strides and no padding: the image is its own unfolding.
+    var isPointwise: Bool {
+        kernelHeight == 1 && kernelWidth == 1 && strideY == 1 && strideX == 1 && top == 0 && left == 0 && outHeight == height && outWidth == width
+    }
+
+    /// The output columns `ox` whose input column `ox · strideX + offset` lies inside the image.
+    @inline(__always)
+    func columns(offset: Int) -> Range<Int> {
+        let low = offset >= 0 ? 0 : min(outWidth, (-offset + strideX - 1) / strideX)
+        let last = width - 1 - offset
+        let high = last < 0 ? 0 : min(outWidth, last / strideX + 1)
+        return low..<max(low, high)
+    }
+
+    /// out[oy, ox] = Σ w[ky, kx] · image[oy·sy − top + ky·dy, ox·sx − left + kx·dx] + bias: one
+    /// channel of a depthwise convolution, computed directly (no unfolding, no GEMM). Where every
+    /// tap of a row lies inside the image, eight outputs at a time are summed in registers over all
+    /// taps and stored once; the border columns take the checked scalar path.
+    func depthwise(_ image: UnsafePointer<Float>, _ w: UnsafePointer<Float>, bias: Float, into out: UnsafeMutablePointer<Float>) {
+        // Output columns whose taps all lie inside a row: ox·sx − left ≥ 0 and ox·sx − left + (kw − 1)·dx ≤ width − 1.
+        let reach = (kernelWidth - 1) * dilationX
+        let interiorStart = min(outWidth, (left + strideX - 1) / strideX)
+        let lastStart = width - 1 - reach + left
+        var interiorEnd = lastStart < 0 ? 0 : min(outWidth, lastStart / strideX + 1)
+        interiorEnd = max(interiorEnd, interiorStart)
+        let vectorizable = strideX == 1 || strideX == 2
+        for oy in 0..<outHeight {
+            let row = out + oy * outWidth
+            let firstY = max(0, (top - oy * strideY + dilationY - 1) / dilationY)
+            let lastY = min(kernelHeight, (height - 1 - oy * strideY + top) / dilationY + 1)
+            guard firstY < lastY, oy * strideY - top + (lastY - 1) * dilationY < height else {
+                row.initialize(repeating: bias, count: outWidth)
+                continue
+            }
+            @inline(__always) func scalar(_ ox: Int) {
+                var sum = bias
+                for ky in firstY..<lastY {
+                    let source = image + (oy * strideY - top + ky * dilationY) * width
+                    for kx in 0..<kernelWidth {
+                        let ix = ox * strideX - left + kx * dilationX
+                        if ix >= 0 && ix < width { sum += w[ky * kernelWidth + kx] * source[ix] }
+                    }
+                }
+                row[ox] = sum
+            }
+            for ox in 0..<interiorStart { scalar(ox) }
+            var ox = interiorStart
+            if vectorizable {
+                // Stride 2 loads sixteen columns from 2·ox − left + kx·dx: the last, 2·ox − left + reach + 15, must be in the row.
+                let spare = width - 16 - reach + left
+                let limit = strideX == 1 ? interiorEnd : spare < 0 ? interiorStart : min(interiorEnd, spare / 2 + 8)
+                while ox &+ 8 <= limit {
+                    var sum = SIMD8<Float>(repeating: bias)
+                    for ky in firstY..<lastY {
+                        let source = image + (oy * strideY - top + ky * dilationY) * width + ox * strideX - left
+                        let taps = w + ky * kernelWidth
+                        for kx in 0..<kernelWidth {
+                            let at = source + kx * dilationX
+                            let x = strideX == 1 ? VectorLoops.load(at) : UnsafeRawPointer(at).loadUnaligned(as: SIMD16<Float>.self).evenHalf
+                            sum += SIMD8<Float>(repeating: taps[kx]) * x
+                        }
+                    }
+                    VectorLoops.store(sum, row + ox)
+                    ox &+= 8
+                }
+            }
+            while ox < outWidth {
+                scalar(ox)
+                ox &+= 1
+            }
+        }
+    }
+
+    /// Floats of scratch `depthwisePadded` needs.
+    var paddedCount: Int {
+        let vectorWidth = (outWidth + 7) / 8 * 8
+        let paddedWidth = strideX * vectorWidth + (kernelWidth - 1) * dilationX
+        let paddedHeight = (outHeight - 1) * strideY + (kernelHeight - 1) * dilationY + 1
+        return paddedWidth * paddedHeight + vectorWidth
+    }
+
+    /// `depthwise` for column strides 1 and 2, with the image first copied into `scratch` with its
+    /// zero padding made explicit (and widened to whole vectors), so that every output is summed
+    /// eight at a time in registers with no bounds checks.
+    func depthwisePadded(
+        _ image: UnsafePointer<Float>, _ w: UnsafePointer<Float>, bias: Float, into out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+    ) {
+        let vectorWidth = (outWidth + 7) / 8 * 8
+        let paddedWidth = strideX * vectorWidth + (kernelWidth - 1) * dilationX
+        let paddedHeight = (outHeight - 1) * strideY + (kernelHeight - 1) * dilationY + 1
+        let padded = scratch, spill = scratch + paddedWidth * paddedHeight
+        padded.initialize(repeating: 0, count: paddedWidth * paddedHeight)
+        for r in 0..<paddedHeight {
+            let iy = r - top
+            guard iy >= 0, iy < height else { continue }
+            let first = max(0, -left), last = min(width, paddedWidth - left)
+            guard first < last else { continue }
+            (padded + r * paddedWidth + left + first).update(from: image + iy * width + first, count: last - first)
+        }
+        let vb = SIMD8<Float>(repeating: bias)
+        for oy in 0..<outHeight {
+            let row = out + oy * outWidth
+            var ox = 0
+            while ox < outWidth {
+                var sum = vb
+                for ky in 0..<kernelHeight {
+                    let source = padded + (oy * strideY + ky * dilationY) * paddedWidth + ox * strideX
+                    let taps = w + ky * kernelWidth
+                    if strideX == 1 {
+                        for kx in 0..<kernelWidth { sum += SIMD8<Float>(repeating: taps[kx]) * VectorLoops.load(source + kx * dilationX) }
+                    } else {
+                        for kx in 0..<kernelWidth {
+                            let pair = UnsafeRawPointer(source + kx * dilationX).loadUnaligned(as: SIMD16<Float>.self)
+                            sum += SIMD8<Float>(repeating: taps[kx]) * pair.evenHalf
+                        }
+                    }
+                }
+                if ox &+ 8 <= outWidth {
+                    VectorLoops.store(sum, row + ox)
+                } else {
+                    VectorLoops.store(sum, spill)
+                    (row + ox).update(from: spill, count: outWidth - ox)
+                }
+                ox &+= 8
+            }
+        }
+    }
+
+    /// columns[(c·K + t), (oy − rows.lowerBound)·outWidth + ox] = image[c, source of tap t at (oy, ox)],
+    /// 0 in the padding: the unfolding of output rows `rows` for `channels` channels.
+    func unfold(_ image: UnsafePointer<Float>, channels: Int, rows: Range<Int>, into unfolded: UnsafeMutablePointer<Float>) {
+        let band = rows.count * outWidth
+        for c in 0..<channels {
+            let plane = image + c * inCount
+            for ky in 0..<kernelHeight {
+                for kx in 0..<kernelWidth {
+                    let row = unfolded + ((c * kernelHeight + ky) * kernelWidth + kx) * band
+                    let offset = kx * dilationX - left
+                    let range = columns(offset: offset)
+                    for oy in rows {
+                        let target = row + (oy - rows.lowerBound) * outWidth
+                        let iy = oy * strideY - top + ky * dilationY
+                        guard iy >= 0, iy < height else {
+                            target.initialize(repeating: 0, count: outWidth)
+                            continue
+                        }
+                        let source = plane + iy * width + offset
+                        target.initialize(repeating: 0, count: range.lowerBound)
+                        if strideX == 1 {
+                            (target + range.lowerBound).initialize(from: source + range.lowerBound, count: range.count)
+                        } else {
+                            for ox in range { target[ox] = source[ox * strideX] }
+                        }
+                        (target + range.upperBound).initialize(repeating: 0, count: outWidth - range.upperBound)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A pointer handed to the workers of a parallel loop, each of which writes its own part.
+struct SharedPointer<T>: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<T>
+    init(_ pointer: UnsafeMutablePointer<T>) { self.pointer = pointer }
+    init(_ pointer: UnsafePointer<T>) { self.pointer = UnsafeMutablePointer(mutating: pointer) }
+}
+
+/// Scratch memory one worker of a parallel loop reuses from item to item.
+final class Scratch {
+    private(set) var pointer: UnsafeMutablePointer<Float>?
+    private var capacity = 0
+
+    /// At least `count` floats (contents undefined).
+    func floats(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if count > capacity {
+            pointer?.deallocate()
+            pointer = .allocate(capacity: count)
+            capacity = count
+        }
+        return pointer!
+    }
+
+    deinit { pointer?.deallocate() }
+}
