@@ -88,8 +88,22 @@ final class GraphProgram: Sendable {
                 uncomputable[name] = error.uncomputableType
             }
         }
-        for id in graph.initializers + graph.sparseInitializers where id >= 0 && id < model.tensors.count {
-            try load(id, as: Self.localName(of: model.tensors[id]))
+        // Initializers decoded over the cores (each into the evaluator's floats or integers), then
+        // stored in file order, so that a name given twice keeps the later tensor as before.
+        let ids = (graph.initializers + graph.sparseInitializers).filter { $0 >= 0 && $0 < model.tensors.count }
+        let tensors = model.tensors
+        let decoded = Parallel.map(ids) { id -> Result<Value, EvalError> in
+            do { return .success(try Value(tensors[id])) } catch let error as EvalError { return .failure(error) } catch {
+                return .failure(.invalid("\(error)"))
+            }
+        }
+        for (id, result) in zip(ids, decoded) {
+            let name = Self.localName(of: model.tensors[id])
+            switch result {
+            case .success(let value): constants[name] = value
+            case .failure(let error) where error.uncomputableType != nil: uncomputable[name] = error.uncomputableType
+            case .failure(let error): throw error
+            }
         }
         var constantNodes = Set<Int>()
         for (index, node) in graph.nodes.enumerated() where node.opType == "Constant" && (node.domain.isEmpty || node.domain == "ai.onnx") {
