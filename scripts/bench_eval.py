@@ -127,6 +127,7 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--models", default="lenet,det,rec", help="comma-separated subset of lenet, det, rec")
     parser.add_argument("--baseline", help="another pith binary (an earlier build) timed in the same rounds, for before/after")
+    parser.add_argument("--baseline-label", default="earlier build", help="what the baseline binary is, for the table")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     wanted = args.models.split(",")
@@ -174,7 +175,7 @@ def main():
         single, whole = statistics.median(case.times["ort1"]), statistics.median(case.times["whole"])
         rows[k + 2] += f" {single:.3f} | {whole / single:.2f}× |"
     if args.baseline:
-        rows[0] += " earlier build, whole command (s) | earlier ÷ session.run |"
+        rows[0] += f" {args.baseline_label}: whole command (s) | {args.baseline_label} ÷ session.run |"
         rows[1] += "---:|---:|"
         for k, case in enumerate(cases):
             before, reference = statistics.median(case.times["baseline"]), statistics.median(case.times["ort"])
@@ -192,7 +193,8 @@ def main():
         replace_section("eval", f"Measured {time.strftime('%Y-%m-%d')} on {cpu} ({os.cpu_count()} cores, shared; {load}), by "
                         f"`scripts/bench_eval.py --write`: {args.runs} interleaved rounds, medians; onnxruntime {ort.__version__} with "
                         f"intra_op_num_threads={os.cpu_count()}, session made once and warmed up; Pith's whole command includes "
-                        f"process start, model load and build step, reading the data and writing the outputs. The largest difference is "
+                        f"process start, model load and build step, reading the data, the run and the report (the outputs are saved, for "
+                        f"the comparison, in one more run, untimed). The largest difference is "
                         f"relative to the largest output magnitude.\n\n{table}")
 
 

@@ -118,11 +118,11 @@ final class GraphProgram: Sendable {
             }
         }
         var nodes = graph.nodes.enumerated().filter { !constantNodes.contains($0.offset) }.map { (index: $0.offset, node: $0.element) }
-        var fusedConvs: [String: GraphBuild.FusedConv] = [:]
+        var fusedConvs: [String: GraphBuild.FusedConv] = [:], gemmEpilogues: [String: [EpilogueStep]] = [:]
         if optimize {
             let build = GraphBuild.optimize(nodes: nodes, constants: constants, outputs: graph.outputs.map(\.name), opset: opset)
             constants = build.constants
-            (nodes, fusedConvs) = build.result
+            (nodes, fusedConvs, gemmEpilogues) = build.result
         }
         self.constants = constants
         self.uncomputable = uncomputable
@@ -170,7 +170,8 @@ final class GraphProgram: Sendable {
                 }
                 producer[name] = unordered.count
             }
-            let kernel = problem == nil ? Self.kernel(for: node, opset: opset, constants: constants, fused: node.outputs.first.flatMap { fusedConvs[$0] }) : nil
+            var kernel = problem == nil ? Self.kernel(for: node, opset: opset, constants: constants, fused: node.outputs.first.flatMap { fusedConvs[$0] }) : nil
+            if problem == nil, let steps = node.outputs.first.flatMap({ gemmEpilogues[$0] }) { kernel = GemmKernel(epilogue: steps) }
             unordered.append(Step(node: node, index: index, reads: reads, subgraphs: subgraphs, tensors: tensors, problem: problem, kernel: kernel))
         }
 
