@@ -17,9 +17,12 @@ in turn, so that load from other processes falls on both sides alike — and the
     intra_op_num_threads=2 (the machine's cores) and warmed up with one run.
 The ratio the issue asks about is pith's whole command over onnxruntime's session.run (target ≤ 1.5×).
 CPU time (user + system, all threads) is given beside: on a shared machine it moves less with
-the load than wall time does (though onnxruntime's spinning worker threads count in it).
+the load than wall time does (though onnxruntime's spinning worker threads count in it). onnxruntime
+with one thread (intra_op_num_threads=1), timed in the same rounds, shows what its spinning costs it
+under load: on a busy machine it can beat its own two-thread run.
 Outputs are checked against onnxruntime (largest error relative to the largest output magnitude).
-The load average is printed before and after. With --write, updates docs/benchmarks.md.
+The load average is printed before and after. With --baseline, an earlier pith binary's whole
+command is timed in the same rounds (before/after). With --write, updates docs/benchmarks.md.
 """
 import argparse
 import glob
@@ -78,9 +81,19 @@ class Case:
         options.intra_op_num_threads = os.cpu_count()
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        single = ort.SessionOptions()
+        single.intra_op_num_threads, single.inter_op_num_threads = 1, 1
+        self.single = ort.InferenceSession(model, single, providers=["CPUExecutionProvider"])
         self.name = self.session.get_inputs()[0].name
         self.reference = self.session.run(None, {self.name: feed})[0]  # warm-up
-        self.times = {"whole": [], "compute": [], "ort": [], "whole_cpu": [], "ort_cpu": []}
+        self.single.run(None, {self.name: feed})
+        self.times = {"whole": [], "compute": [], "ort": [], "whole_cpu": [], "ort_cpu": [], "baseline": [], "ort1": []}
+
+    def baseline(self, pith):
+        command = [pith, "eval", self.model, "--data", self.data, "--format", "json"] + self.extra
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True, text=True)
+        self.times["baseline"].append(time.perf_counter() - start)
 
     def pith(self, pith, out=None):
         command = [pith, "eval", self.model, "--data", self.data, "--format", "json"] + self.extra
@@ -103,6 +116,9 @@ class Case:
         self.session.run(None, {self.name: self.feed})
         self.times["ort"].append(time.perf_counter() - start)
         self.times["ort_cpu"].append(time.process_time() - cpu)
+        start = time.perf_counter()
+        self.single.run(None, {self.name: self.feed})
+        self.times["ort1"].append(time.perf_counter() - start)
 
 
 def main():
@@ -110,6 +126,8 @@ def main():
     parser.add_argument("--pith", default=os.path.join(ROOT, ".build", "release", "pith"))
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--models", default="lenet,det,rec", help="comma-separated subset of lenet, det, rec")
+    parser.add_argument("--baseline", help="another pith binary (an earlier build) timed in the same rounds, for before/after")
+    parser.add_argument("--baseline-label", default="earlier build", help="what the baseline binary is, for the table")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     wanted = args.models.split(",")
@@ -133,9 +151,13 @@ def main():
     errors, accuracy = {}, {}
     for case in cases:
         report = case.pith(args.pith, out)  # also the warm-up (file cache)
+        if args.baseline:
+            case.baseline(args.baseline)  # warm-up
         for _ in range(args.runs):
             case.pith(args.pith)
             case.onnxruntime()
+            if args.baseline:
+                case.baseline(args.baseline)
         have = np.load(out)["output_0"]
         errors[case.label] = float(np.abs(have - case.reference).max() / max(np.abs(case.reference).max(), 1e-30))
         if "accuracy" in report:
@@ -147,6 +169,17 @@ def main():
         whole, compute, reference, whole_cpu, ort_cpu = (statistics.median(case.times[k]) for k in ("whole", "compute", "ort", "whole_cpu", "ort_cpu"))
         rows.append(f"| {case.label} | {whole:.3f} | {compute:.3f} | {reference:.3f} | {whole / reference:.2f}× | {compute / reference:.2f}× | "
                     f"{whole_cpu:.3f} s ÷ {ort_cpu:.3f} s = {whole_cpu / ort_cpu:.2f}× | {errors[case.label]:.1e} |")
+    rows[0] += " onnxruntime, one thread (s) | whole ÷ one-thread session.run |"
+    rows[1] += "---:|---:|"
+    for k, case in enumerate(cases):
+        single, whole = statistics.median(case.times["ort1"]), statistics.median(case.times["whole"])
+        rows[k + 2] += f" {single:.3f} | {whole / single:.2f}× |"
+    if args.baseline:
+        rows[0] += f" {args.baseline_label}: whole command (s) | {args.baseline_label} ÷ session.run |"
+        rows[1] += "---:|---:|"
+        for k, case in enumerate(cases):
+            before, reference = statistics.median(case.times["baseline"]), statistics.median(case.times["ort"])
+            rows[k + 2] += f" {before:.3f} | {before / reference:.2f}× |"
     table = "\n".join(rows)
     load = f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after"
     print(table)
@@ -160,7 +193,8 @@ def main():
         replace_section("eval", f"Measured {time.strftime('%Y-%m-%d')} on {cpu} ({os.cpu_count()} cores, shared; {load}), by "
                         f"`scripts/bench_eval.py --write`: {args.runs} interleaved rounds, medians; onnxruntime {ort.__version__} with "
                         f"intra_op_num_threads={os.cpu_count()}, session made once and warmed up; Pith's whole command includes "
-                        f"process start, model load and build step, reading the data and writing the outputs. The largest difference is "
+                        f"process start, model load and build step, reading the data, the run and the report (the outputs are saved, for "
+                        f"the comparison, in one more run, untimed). The largest difference is "
                         f"relative to the largest output magnitude.\n\n{table}")
 
 

@@ -88,8 +88,22 @@ final class GraphProgram: Sendable {
                 uncomputable[name] = error.uncomputableType
             }
         }
-        for id in graph.initializers + graph.sparseInitializers where id >= 0 && id < model.tensors.count {
-            try load(id, as: Self.localName(of: model.tensors[id]))
+        // Initializers decoded over the cores (each into the evaluator's floats or integers), then
+        // stored in file order, so that a name given twice keeps the later tensor as before.
+        let ids = (graph.initializers + graph.sparseInitializers).filter { $0 >= 0 && $0 < model.tensors.count }
+        let tensors = model.tensors
+        let decoded = Parallel.map(ids) { id -> Result<Value, EvalError> in
+            do { return .success(try Value(tensors[id])) } catch let error as EvalError { return .failure(error) } catch {
+                return .failure(.invalid("\(error)"))
+            }
+        }
+        for (id, result) in zip(ids, decoded) {
+            let name = Self.localName(of: model.tensors[id])
+            switch result {
+            case .success(let value): constants[name] = value
+            case .failure(let error) where error.uncomputableType != nil: uncomputable[name] = error.uncomputableType
+            case .failure(let error): throw error
+            }
         }
         var constantNodes = Set<Int>()
         for (index, node) in graph.nodes.enumerated() where node.opType == "Constant" && (node.domain.isEmpty || node.domain == "ai.onnx") {
@@ -104,11 +118,11 @@ final class GraphProgram: Sendable {
             }
         }
         var nodes = graph.nodes.enumerated().filter { !constantNodes.contains($0.offset) }.map { (index: $0.offset, node: $0.element) }
-        var fusedConvs: [String: GraphBuild.FusedConv] = [:]
+        var fusedConvs: [String: GraphBuild.FusedConv] = [:], gemmEpilogues: [String: [EpilogueStep]] = [:]
         if optimize {
             let build = GraphBuild.optimize(nodes: nodes, constants: constants, outputs: graph.outputs.map(\.name), opset: opset)
             constants = build.constants
-            (nodes, fusedConvs) = build.result
+            (nodes, fusedConvs, gemmEpilogues) = build.result
         }
         self.constants = constants
         self.uncomputable = uncomputable
@@ -163,7 +177,8 @@ final class GraphProgram: Sendable {
                 }
                 producer[name] = unordered.count
             }
-            let kernel = problem == nil ? Self.kernel(for: node, opset: opset, constants: constants, fused: node.outputs.first.flatMap { fusedConvs[$0] }) : nil
+            var kernel = problem == nil ? Self.kernel(for: node, opset: opset, constants: constants, fused: node.outputs.first.flatMap { fusedConvs[$0] }) : nil
+            if problem == nil, let steps = node.outputs.first.flatMap({ gemmEpilogues[$0] }) { kernel = GemmKernel(epilogue: steps) }
             unordered.append(Step(node: node, index: index, reads: reads, subgraphs: subgraphs, tensors: tensors, problem: problem, kernel: kernel))
         }
 

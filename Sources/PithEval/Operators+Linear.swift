@@ -49,11 +49,23 @@ extension Operators {
         a.floats.withUnsafeBufferPointer { pa in
             b.floats.withUnsafeBufferPointer { pb in
                 out.withUnsafeMutableBufferPointer { pc in
-                    for t in 0..<batches {
+                    guard let aBase = pa.baseAddress, let bBase = pb.baseAddress, let cBase = pc.baseAddress else { return }
+                    let sa = SharedPointer(aBase), sb = SharedPointer(bBase), sc = SharedPointer(cBase)
+                    // Products over the cores: one item per matrix of the batch, or bands of rows of a
+                    // single large product.
+                    // A stack of matrices times one matrix is one product of all their rows.
+                    let stacked = b.rank == 2 && batches > 1 && ia == Array(0..<batches)
+                    let products = stacked ? 1 : batches, rowsEach = stacked ? batches * m : m
+                    let bands = products == 1 && rowsEach * n * k >= 1 << 20 ? min(rowsEach, 4 * Parallel.cores) : 1
+                    let rowsPerBand = (rowsEach + bands - 1) / bands
+                    let work = batches * m * n * k
+                    _ = Parallel.map(count: products * bands, workers: work < 1 << 18 ? 1 : Parallel.cores, makeWorker: {}) { (_: inout Void, item: Int) in
+                        let t = item / bands, rows = (item % bands) * rowsPerBand..<min(rowsEach, (item % bands + 1) * rowsPerBand)
+                        guard !rows.isEmpty else { return }
                         LinearAlgebra.gemm(
-                            transposeA: false, transposeB: false, m: m, n: n, k: k,
-                            pa.baseAddress! + ia[t] * m * k, lda: k, pb.baseAddress! + ib[t] * k * n, ldb: n,
-                            pc.baseAddress! + t * m * n, ldc: n)
+                            transposeA: false, transposeB: false, m: rows.count, n: n, k: k,
+                            sa.pointer + ia[t] * m * k + rows.lowerBound * k, lda: k, sb.pointer + ib[t] * k * n, ldb: n,
+                            sc.pointer + t * m * n + rows.lowerBound * n, ldc: n)
                     }
                 }
             }

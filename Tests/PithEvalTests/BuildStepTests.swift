@@ -205,4 +205,21 @@ import Testing
         let want = try Operators(node: nodes[1], opset: 17).run([relu] + tensors.map { try Value($0) })[0]
         #expect(Self.close(have.floats, want.floats, tolerance: 1e-6))
     }
+
+    /// Gemm → Relu → Clip: the activations run inside the Gemm's step.
+    @Test func gemmActivationsAreFused() throws {
+        var numbers = Numbers(state: 9)
+        let tensors = [floatTensor("w", numbers.values(6 * 4), shape: [6, 4]), floatTensor("b", numbers.values(4), shape: [4])]
+        let nodes = [
+            node("Gemm", ["x", "w", "b"], ["g"]), node("Relu", ["g"], ["r"]),
+            node("Clip", ["r"], ["y"], [Attribute(name: "min", value: .float(0)), Attribute(name: "max", value: .float(0.5))]),
+        ]
+        let model = graphModel(nodes, inputs: ["x"], outputs: ["y"], tensors: tensors, initializers: [0, 1], opset: 10)
+        let evaluator = try ONNXEvaluator(model: model)
+        #expect(evaluator.program.steps.map(\.node.opType) == ["Gemm"])
+        let x = Value(floats: numbers.values(3 * 6), shape: [3, 6])
+        let have = try evaluator.run(["x": x])[0]
+        let g = try Operators(node: nodes[0], opset: 10).run([x] + tensors.map { try Value($0) })[0]
+        #expect(Self.close(have.floats, g.floats.map { min(max($0, 0), 0.5) }, tolerance: 1e-6))
+    }
 }

@@ -9,7 +9,8 @@ import PithIR
 /// Preconditions, checked first: a Conv of constant floating-point weights; the node after it the
 /// only reader of its output, which is not a graph output; an activation of one input (a Clip with
 /// constant bounds), or, after an activation, an Add, Sub, Mul or Div by a constant scalar or one
-/// value per channel. Repeats while the next node qualifies.
+/// value per channel. Repeats while the next node qualifies. After a Gemm, activations are fused the
+/// same way (`GemmKernel`).
 enum ActivationFusion {
     static func apply(to build: inout GraphBuild) {
         for k in build.nodes.indices where build.isOperator(k, "Conv") {
@@ -27,6 +28,17 @@ enum ActivationFusion {
                     fused.epilogue.append(step)
                 }
                 build.convs[k] = fused
+                build.absorb(next, into: k)
+            }
+        }
+        // Gemm: activations only (a per-column scale would need the output's layout).
+        for k in build.nodes.indices where build.isOperator(k, "Gemm") {
+            while let gemm = build.node(k), gemm.outputs.count == 1, let next = build.soleReader(of: gemm.outputs[0]), let node = build.node(next),
+                node.inputs.first == gemm.outputs[0], node.outputs.filter({ !$0.isEmpty }).count == 1,
+                let step = (node.inputs.count == 1 ? EpilogueStep.activation(node, Operators(node: node, opset: build.opset)) : nil)
+                    ?? build.clipBounds(next).map({ EpilogueStep.clip(low: $0.low, high: $0.high) })
+            {
+                build.gemmEpilogues[k, default: []].append(step)
                 build.absorb(next, into: k)
             }
         }

@@ -22,10 +22,12 @@ enum ConvBatchNormFusion {
                 build.convs[k] = nil  // so that `fused` holds the only reference to the weights, changed in place
                 let filters = fused.weightShape[0], perFilter = fused.weights.count / filters
                 var bias = fused.bias ?? [Float](repeating: 0, count: filters)
-                for f in 0..<filters {
-                    let s = scale.count == 1 ? scale[0] : scale[f], t = shift.count == 1 ? shift[0] : shift[f]
-                    for i in f * perFilter..<(f + 1) * perFilter { fused.weights[i] *= s }
-                    bias[f] = bias[f] * s + t
+                fused.weights.withUnsafeMutableBufferPointer { w in
+                    for f in 0..<filters {
+                        let s = scale.count == 1 ? scale[0] : scale[f], t = shift.count == 1 ? shift[0] : shift[f]
+                        EpilogueStep.affine(scale: [s], shift: [0]).apply(w.baseAddress! + f * perFilter, count: perFilter, channel: 0)
+                        bias[f] = bias[f] * s + t
+                    }
                 }
                 fused.bias = bias
                 build.convs[k] = fused

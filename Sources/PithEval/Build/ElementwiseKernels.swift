@@ -220,3 +220,17 @@ struct BatchNormKernel: PreparedKernel {
         return [out]
     }
 }
+
+/// A Gemm with the activations `ActivationFusion` fused after it, applied in place to its result.
+struct GemmKernel: PreparedKernel {
+    let epilogue: [EpilogueStep]
+
+    func run(_ inputs: inout [Value?], _ operators: Operators) throws -> [Value] {
+        var out = try operators.gemm(inputs)
+        out.floats.withUnsafeMutableBufferPointer { p in
+            guard let base = p.baseAddress else { return }
+            for step in epilogue { step.apply(base, count: p.count, channel: 0) }
+        }
+        return [out]
+    }
+}

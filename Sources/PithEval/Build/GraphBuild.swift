@@ -34,6 +34,8 @@ struct GraphBuild {
     private(set) var readers: [String: [Int]] = [:]
     /// Conv nodes changed by the rewrites, by position in `nodes`.
     var convs: [Int: FusedConv] = [:]
+    /// Activations fused after Gemm nodes, by position in `nodes`.
+    var gemmEpilogues: [Int: [EpilogueStep]] = [:]
 
     init(nodes: [(index: Int, node: Node)], constants: [String: Value], outputs: [String], opset: Int) {
         self.opset = opset
@@ -67,11 +69,12 @@ struct GraphBuild {
         return build
     }
 
-    /// The nodes left, with the Conv changes keyed by the Conv's (new) first output.
-    var result: (nodes: [(index: Int, node: Node)], convs: [String: FusedConv]) {
-        var fused: [String: FusedConv] = [:]
+    /// The nodes left, with the Conv changes and the Gemm epilogues keyed by the node's (new) first output.
+    var result: (nodes: [(index: Int, node: Node)], convs: [String: FusedConv], gemmEpilogues: [String: [EpilogueStep]]) {
+        var fused: [String: FusedConv] = [:], epilogues: [String: [EpilogueStep]] = [:]
         for (k, conv) in convs { if let entry = nodes[k], let output = entry.node.outputs.first { fused[output] = conv } }
-        return (nodes.compactMap { $0 }, fused)
+        for (k, steps) in gemmEpilogues { if let entry = nodes[k], let output = entry.node.outputs.first { epilogues[output] = steps } }
+        return (nodes.compactMap { $0 }, fused, epilogues)
     }
 
     // MARK: Helpers for the rewrites
@@ -142,6 +145,7 @@ struct GraphBuild {
     /// takes the absorbed node's outputs and the absorbed node is removed.
     mutating func absorb(_ absorbed: Int, into k: Int) {
         guard var conv = node(k), let next = node(absorbed) else { return }
+        // (`conv` is a Conv or a Gemm.)
         conv.outputs = next.outputs.filter { !$0.isEmpty }
         remove(absorbed)
         nodes[k]!.node = conv
