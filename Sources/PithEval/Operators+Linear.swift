@@ -60,7 +60,9 @@ extension Operators {
                     let rowsPerBand = (rowsEach + bands - 1) / bands
                     let work = batches * m * n * k
                     _ = Parallel.map(count: products * bands, workers: work < 1 << 18 ? 1 : Parallel.cores, makeWorker: {}) { (_: inout Void, item: Int) in
-                        let t = item / bands, rows = (item % bands) * rowsPerBand..<min(rowsEach, (item % bands + 1) * rowsPerBand)
+                        // The last bands may be empty when there are fewer rows than bands.
+                        let first = min(rowsEach, (item % bands) * rowsPerBand)
+                        let t = item / bands, rows = first..<min(rowsEach, first + rowsPerBand)
                         guard !rows.isEmpty else { return }
                         LinearAlgebra.gemm(
                             transposeA: false, transposeB: false, m: rows.count, n: n, k: k,
