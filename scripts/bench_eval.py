@@ -158,7 +158,8 @@ def main():
             case.onnxruntime()
             if args.baseline:
                 case.baseline(args.baseline)
-        have = np.load(out)["output_0"]
+        with np.load(out) as saved:  # members are the model's output names, in model order
+            have = saved[saved.files[0]]
         errors[case.label] = float(np.abs(have - case.reference).max() / max(np.abs(case.reference).max(), 1e-30))
         if "accuracy" in report:
             accuracy[case.label] = report["accuracy"]
