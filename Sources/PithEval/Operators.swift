@@ -81,7 +81,7 @@ struct Operators {
         case "LeakyRelu":
             let alpha = float("alpha", 0.01)
             return [try unary(inputs) { $0 >= 0 ? $0 : alpha * $0 }]
-        case "Sigmoid": return [try unary(inputs) { 1 / (1 + exp(-$0)) }]
+        case "Sigmoid": return [try sigmoid(inputs)]
         case "Tanh": return [try unary(inputs) { tanh($0) }]
         case "HardSigmoid":
             let alpha = float("alpha", 0.2), beta = float("beta", 0.5)
@@ -210,6 +210,17 @@ struct Operators {
 
     // MARK: Elementwise
 
+    /// Sigmoid, eight values at a time.
+    func sigmoid(_ inputs: [Value?]) throws -> Value {
+        let x = try floatInput(inputs, 0)
+        var out = x
+        out.floats.withUnsafeMutableBufferPointer { p in
+            guard let base = p.baseAddress else { return }
+            VectorLoops.sigmoid(base, count: p.count)
+        }
+        return try out.cast(to: x.dtype)
+    }
+
     func unary(_ inputs: [Value?], _ f: (Float) -> Float) throws -> Value {
         let x = try floatInput(inputs, 0)
         var out = x
@@ -278,40 +289,47 @@ struct Operators {
         let x = try floatInput(inputs, 0)
         guard x.rank >= 1 else { throw EvalError.invalid("Softmax needs an input of rank 1 or more") }
         let axis = try normalizedAxis(int("axis", opset >= 13 ? -1 : 1), rank: x.rank, op: "Softmax")
-        var out = x
+        // Rows of `length` values, `stride` apart, starting at `(o · length + i) · stride`'s row
+        // base: before opset 13 the input is viewed as 2-D, [product of axes before `axis`, product
+        // from `axis` on]; from opset 13 the softmax runs along `axis` alone.
+        let length: Int, stride: Int
         if opset < 13 {
-            // The input is viewed as 2-D, [product of axes before `axis`, product from `axis` on].
-            let inner = x.shape[axis...].reduce(1, *)
-            let outer = inner == 0 ? 0 : x.count / inner
-            out.floats.withUnsafeMutableBufferPointer { p in
-                for o in 0..<outer { softmaxRun(p.baseAddress! + o * inner, count: inner, stride: 1) }
-            }
+            length = x.shape[axis...].reduce(1, *)
+            stride = 1
         } else {
-            let n = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
-            let outer = x.shape[..<axis].reduce(1, *)
-            out.floats.withUnsafeMutableBufferPointer { p in
-                guard let base = p.baseAddress else { return }
-                // Rows shared out over the cores when there is enough work.
-                let shared = SharedPointer(base)
-                _ = Parallel.map(count: outer, workers: x.count < 1 << 17 ? 1 : Parallel.cores, makeWorker: {}) { (_: inout Void, o: Int) in
-                    for i in 0..<inner { softmaxRun(shared.pointer + o * n * inner + i, count: n, stride: inner) }
+            length = x.shape[axis]
+            stride = x.shape[(axis + 1)...].reduce(1, *)
+        }
+        var out = x
+        guard length > 0, stride > 0 else { return out }
+        let rows = x.count / length
+        out.floats.withUnsafeMutableBufferPointer { p in
+            guard let base = p.baseAddress else { return }
+            let shared = SharedPointer(base)
+            // Rows shared out over the cores when there is enough work.
+            _ = Parallel.map(count: rows, workers: x.count < 1 << 16 ? 1 : Parallel.cores, makeWorker: { Scratch() }) {
+                (scratch: inout Scratch, row: Int) in
+                let o = row / stride, i = row % stride
+                let start = shared.pointer + o * length * stride + i
+                if stride == 1 {
+                    Self.softmaxRow(start, count: length)
+                } else {
+                    let buffer = scratch.floats(length)
+                    for k in 0..<length { buffer[k] = start[k * stride] }
+                    Self.softmaxRow(buffer, count: length)
+                    for k in 0..<length { start[k * stride] = buffer[k] }
                 }
             }
         }
         return out
     }
 
-    private func softmaxRun(_ p: UnsafeMutablePointer<Float>, count: Int, stride: Int) {
-        guard count > 0 else { return }
-        var top = -Float.infinity
-        for i in 0..<count { top = max(top, p[i * stride]) }
-        var sum: Float = 0
-        for i in 0..<count {
-            let e = exp(p[i * stride] - top)
-            p[i * stride] = e
-            sum += e
-        }
-        for i in 0..<count { p[i * stride] /= sum }
+    /// p[k] = e^(p[k] − max) / Σ e^(p[j] − max), in place.
+    private static func softmaxRow(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        let top = VectorLoops.maximum(p, count: count)
+        let sum = VectorLoops.exponentiate(p, count: count, shift: top)
+        let vs = SIMD8<Float>(repeating: sum)
+        VectorLoops.map(p, count: count, { $0 / vs }, { $0 / sum })
     }
 
     func argMax(_ inputs: [Value?]) throws -> Value {

@@ -57,7 +57,7 @@ enum EpilogueStep: Sendable {
             VectorLoops.map(
                 p, count: count, { $0 * VectorLoops.minimum(VectorLoops.maximum($0 + three, zero), six) * sixth }, { $0 * min(max($0 + 3, 0), 6) * (1 / 6) })
         case .sigmoid:
-            for i in 0..<count { p[i] = 1 / (1 + exp(-p[i])) }
+            VectorLoops.sigmoid(p, count: count)
         case .tanh:
             for i in 0..<count { p[i] = Foundation.tanh(p[i]) }
         }
@@ -65,10 +65,10 @@ enum EpilogueStep: Sendable {
 }
 
 extension EpilogueStep {
-    /// Whether the step has a vector form (`vector`): every step but Sigmoid and Tanh.
+    /// Whether the step has a vector form (`vector`): every step but Tanh.
     var isVectorizable: Bool {
         switch self {
-        case .sigmoid, .tanh: return false
+        case .tanh: return false
         default: return true
         }
     }
@@ -84,7 +84,8 @@ extension EpilogueStep {
         case .leakyRelu(let alpha): return v.replacing(with: v * alpha, where: v .< 0)
         case .hardSigmoid(let alpha, let beta): return VectorLoops.maximum(VectorLoops.minimum(v * alpha + beta, SIMD8(repeating: 1)), .zero)
         case .hardSwish: return v * VectorLoops.minimum(VectorLoops.maximum(v + 3, .zero), SIMD8(repeating: 6)) * (1 / 6)
-        case .sigmoid, .tanh: return v
+        case .sigmoid: return VectorLoops.sigmoid(v)
+        case .tanh: return v
         }
     }
 }
