@@ -415,9 +415,11 @@ extension String {
 
 /// Time per kind of step, printed to standard error at exit when the environment sets
 /// `PITH_EVAL_PROFILE=1`: where a run's time goes, operator by operator (a fused Conv counts as
-/// `Conv` plus its epilogue; depthwise and 1×1 convolutions apart).
+/// `Conv` plus its epilogue; depthwise and 1×1 convolutions apart). `PITH_EVAL_PROFILE=shapes`
+/// also splits convolutions by weight shape and stride.
 enum StepProfile {
-    static let enabled = ProcessInfo.processInfo.environment["PITH_EVAL_PROFILE"] == "1"
+    static let mode = ProcessInfo.processInfo.environment["PITH_EVAL_PROFILE"]
+    static let enabled = mode == "1" || mode == "shapes"
     private static let lock = NSLock()
     nonisolated(unsafe) private static var totals: [String: (count: Int, nanoseconds: UInt64)] = [:]
     nonisolated(unsafe) private static var registered = false
@@ -428,6 +430,11 @@ enum StepProfile {
             let w = conv.weightShape
             label = w[1] == 1 && conv.group == w[0] ? "Conv (depthwise)" : w.dropFirst(2).allSatisfy({ $0 == 1 }) ? "Conv (1×1)" : "Conv"
             if !conv.epilogue.isEmpty { label += " + epilogue" }
+            if mode == "shapes" {
+                let strides: [Int64]
+                if case .ints(let s) = step.node.attribute("strides") { strides = s } else { strides = [] }
+                label += " W \(w.map(String.init).joined(separator: "×"))" + (strides.contains { $0 != 1 } ? " stride \(strides)" : "")
+            }
         }
         lock.lock()
         defer { lock.unlock() }
