@@ -28,7 +28,7 @@ public enum ModelFile {
             default:
                 var isDirectory: ObjCBool = false
                 let folder = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
-                throw PithError(.io, folder ? "\(path): is a directory, not a model file" : error.description)
+                throw PithError(error.exitKind, folder ? "\(path): is a folder, not a model file" : error.description)
             }
         }
         if ContainerReader.hasSignature(Array(file.bytes.prefix(8))) { return .pith }
@@ -36,11 +36,43 @@ public enum ModelFile {
         return .onnx
     }
 
+    /// Runs `body`, which reads `path` as ONNX; when that fails and the file looks like something
+    /// else (text, an .npy, a zip, …), the error says what it looks like instead of how the
+    /// protobuf parse failed.
+    static func explainingLookalikes<T>(_ path: String, expected: String = "an ONNX model", _ body: () throws -> T) throws -> T {
+        do { return try body() } catch {
+            guard (error as? any ReportableError)?.exitKind == .data, let file = try? MappedFile(path, populate: false),
+                let lookalike = FileSniffing.lookalike(file.bytes)
+            else { throw error }
+            throw PithError(.data, "\(path): not \(expected): it looks like \(lookalike)")
+        }
+    }
+
+    /// Checks that `path` is a `.pith` container before a command that reads only containers opens
+    /// it, saying what the file is when it is not one.
+    public static func requireContainer(_ path: String) throws {
+        let format = try detectFormat(of: path)
+        guard format != .pith else { return }
+        let file = try? MappedFile(path, populate: false)
+        let what: String
+        if format == .hdf5 {
+            what = "it is an HDF5 (Keras) model; `pith compress` makes a container of it"
+        } else if let file, let lookalike = FileSniffing.lookalike(file.bytes) {
+            what = "it looks like \(lookalike)"
+        } else if let file, file.bytes.first == 0x08 {
+            // Field 1 (ir_version) as a varint: how every ONNX writer begins a model.
+            what = "it looks like an ONNX model; `pith compress` makes a container of it"
+        } else {
+            what = "it has no .pith signature at byte 0"
+        }
+        throw PithError(.data, "\(path): not a .pith container: \(what)")
+    }
+
     /// Reads the model at `path`.
     public static func load(_ path: String) throws -> Model {
         try PithError.translatingErrors {
             switch try detectFormat(of: path) {
-            case .onnx: return try ONNXReader.read(contentsOf: path)
+            case .onnx: return try explainingLookalikes(path) { try ONNXReader.read(contentsOf: path) }
             case .hdf5: return try HDF5Reader.read(contentsOf: path)
             case .pith: return try ContainerReader.read(contentsOf: path).model
             }
@@ -52,7 +84,7 @@ public enum ModelFile {
     public static func loadWithSkeleton(_ path: String) throws -> (model: Model, skeleton: [UInt8]?) {
         try PithError.translatingErrors {
             guard try detectFormat(of: path) == .onnx else { return (try load(path), nil) }
-            let (model, skeleton) = try ONNXReader.readWithSkeleton(contentsOf: path)
+            let (model, skeleton) = try explainingLookalikes(path) { try ONNXReader.readWithSkeleton(contentsOf: path) }
             return (model, skeleton)
         }
     }

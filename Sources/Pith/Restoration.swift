@@ -58,12 +58,33 @@ public enum Restoration {
         }
     }
 
+    /// The extensions that name one model format, for refusing an output path that names another.
+    static let onnxExtensions: Set<String> = ["onnx"], hdf5Extensions: Set<String> = ["h5", "hdf5", "keras"]
+
+    /// Refuses (usage, exit 64) an output path whose extension names a format other than the one
+    /// the container restores to, or a file Pith does not write (`.pith`, `.npz`, `.npy`): an ONNX
+    /// model written to `model.h5` would mislead every tool that opens it. Other extensions, or
+    /// none, are the user's choice.
+    static func checkExtension(of output: String, restoring format: SourceFormat, from input: String) throws {
+        let name = output.split(separator: "/").last.map(String.init) ?? output
+        guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return }
+        let ext = name[name.index(after: dot)...].lowercased()
+        let wanted = format == .onnx ? onnxExtensions : hdf5Extensions
+        let foreign = (format == .onnx ? hdf5Extensions : onnxExtensions).union(["pith", "npz", "npy"])
+        guard !wanted.contains(ext), foreign.contains(ext) else { return }
+        let expected = wanted.sorted().map { ".\($0)" }.joined(separator: " or ")
+        throw PithError(
+            .usage, "\(output): \(input) holds \(format == .onnx ? "an ONNX" : "a Keras / HDF5") model, which restores to a \(expected) file, not .\(ext)")
+    }
+
     /// Restores a container to its source format, its compressed tensors written as `form` says.
     /// `compact` is refused (unsupported) for Keras / HDF5 containers: HDF5 has no operators to
     /// decode weights with.
     public static func run(_ input: String, to output: String, force: Bool, form: Form = .dense) throws -> Result {
         try AtomicFile.checkWritable(output, input: input, force: force)
+        try ModelFile.requireContainer(input)
         let container = try PithError.translatingErrors { try ContainerFile(input) }
+        try checkExtension(of: output, restoring: container.format, from: input)
         let factored = form == .factored
         if form == .compact {
             guard container.format == .onnx else {

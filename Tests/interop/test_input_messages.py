@@ -1,0 +1,88 @@
+"""Inputs that are not what a command reads: the message names the file and says what it looks like
+(text, an .npy, a zip, a compressed file, an ONNX model given where a container is expected), with
+exit 65, and nothing is written. A restore whose output extension names another format is refused
+(exit 64) before any file is made. A valid model is never refused for resembling something else: the
+content is only consulted after the file fails to read."""
+import gzip
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_pith
+
+LENET = os.path.join(ROOT, "Fixtures", "lenet-300-100.onnx")
+
+
+def lookalikes(folder):
+    """Files named .onnx that are something else, each with the phrase its message must contain."""
+    cases = {}
+    (folder / "text.onnx").write_text("hello, this is a README\nsecond line\n")
+    cases["text.onnx"] = "a text file (it begins `hello, this is a README`)"
+    (folder / "json.onnx").write_text('{"format": "not a model"}\n')
+    cases["json.onnx"] = "a JSON file"
+    (folder / "textproto.onnx").write_text("ir_version: 8\ngraph {\n}\n")
+    cases["textproto.onnx"] = "an ONNX model in protobuf text format (it begins `ir_version: 8`)"
+    np.save(folder / "array.npy", np.zeros(4, np.float32))
+    os.rename(folder / "array.npy", folder / "array.onnx")
+    cases["array.onnx"] = "a NumPy array (.npy); arrays are given with --data"
+    np.savez(folder / "arrays.npz", x=np.zeros(4, np.float32))
+    os.rename(folder / "arrays.npz", folder / "arrays.onnx")
+    cases["arrays.onnx"] = "a NumPy archive (.npz)"
+    with zipfile.ZipFile(folder / "model.onnx.keras", "w") as archive:
+        archive.writestr("metadata.json", "{}")
+        archive.writestr("model.weights.h5", b"")
+    os.rename(folder / "model.onnx.keras", folder / "keras.onnx")
+    cases["keras.onnx"] = "a Keras 3 `.keras` archive"
+    with open(LENET, "rb") as source, gzip.open(folder / "packed.onnx", "wb") as target:
+        target.write(source.read())
+    cases["packed.onnx"] = "a gzip-compressed file; decompress it first"
+    (folder / "empty.onnx").write_bytes(b"")
+    cases["empty.onnx"] = "an empty file"
+    return cases
+
+
+@pytest.mark.parametrize("command", [["inspect"], ["eval", "--data", LENET], ["compress", "-o", "out.pith"]])
+def test_a_file_that_is_not_a_model_is_named_for_what_it_looks_like(tmp_path, command):
+    cases = lookalikes(tmp_path)
+    before = sorted(os.listdir(tmp_path))
+    for name, phrase in cases.items():
+        path = str(tmp_path / name)
+        args = [command[0], path] + [a if a != "out.pith" else str(tmp_path / "out.pith") for a in command[1:]]
+        result = run_pith(*args)
+        assert result.returncode == 65, (name, result.returncode, result.stderr)
+        assert f"{path}: not an ONNX model: it looks like {phrase}" in result.stderr, (name, result.stderr)
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_restore_says_what_the_input_is_when_it_is_not_a_container(tmp_path):
+    np.save(tmp_path / "a.npy", np.zeros(3))
+    for path, phrase in ((LENET, "it looks like an ONNX model; `pith compress` makes a container of it"),
+                         (str(tmp_path / "a.npy"), "it looks like a NumPy array (.npy)")):
+        result = run_pith("restore", path, "-o", str(tmp_path / "out.onnx"))
+        assert result.returncode == 65 and f"{path}: not a .pith container: {phrase}" in result.stderr, result.stderr
+    assert not (tmp_path / "out.onnx").exists()
+
+
+def test_a_folder_or_a_fifo_as_the_model_is_bad_input_not_an_io_error(tmp_path):
+    folder = tmp_path / "model.onnx"
+    folder.mkdir()
+    result = run_pith("inspect", str(folder))
+    assert result.returncode == 65 and "is a folder, not a model file" in result.stderr, result.stderr
+    fifo = tmp_path / "pipe.onnx"
+    os.mkfifo(fifo)
+    result = run_pith("inspect", str(fifo), timeout=20)
+    assert result.returncode == 65 and "is not a regular file" in result.stderr, result.stderr
+
+
+def test_restore_refuses_an_output_extension_of_another_format(tmp_path):
+    container = tmp_path / "l.pith"
+    assert run_pith("compress", LENET, "-o", str(container)).returncode == 0
+    for name in ("out.h5", "out.keras", "out.pith", "out.npz"):
+        result = run_pith("restore", str(container), "-o", str(tmp_path / name))
+        assert result.returncode == 64, (name, result.stderr)
+        assert f"holds an ONNX model, which restores to a .onnx file, not .{name.split('.')[-1]}" in result.stderr, result.stderr
+        assert not (tmp_path / name).exists()
+    # An extension no format claims is the user's choice.
+    assert run_pith("restore", str(container), "-o", str(tmp_path / "model.bin")).returncode == 0
