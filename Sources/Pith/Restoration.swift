@@ -84,7 +84,6 @@ public enum Restoration {
         try AtomicFile.checkWritable(output, input: input, force: force)
         try ModelFile.requireContainer(input)
         let container = try PithError.translatingErrors { try ContainerFile(input) }
-        try checkExtension(of: output, restoring: container.format, from: input)
         let factored = form == .factored
         if form == .compact {
             guard container.format == .onnx else {
@@ -94,6 +93,9 @@ public enum Restoration {
                         + "this container holds a \(container.format.rawValue) model, and HDF5 / Keras files have no such operators: "
                         + "restore it without --compact (or with --factored)")
             }
+        }
+        try checkExtension(of: output, restoring: container.format, from: input)
+        if form == .compact {
             let contents = try PithError.translatingErrors { try container.contents() }
             guard let skeleton = contents.skeleton else {
                 throw PithError(.data, "\(input): the container has no ONNX skeleton to restore the graph from")

@@ -145,31 +145,27 @@ private struct Importer {
     /// The tensor in `slot`, named, with its origin and (for a node's own tensor) its consumer; or in
     /// a skeleton the supplied tensor in its place.
     private mutating func add(_ slot: TensorSlots.Slot, at place: TensorSlots.Place) throws -> TensorID {
-        let prefix = place.graph.description
-        let name: String, origin: TensorOrigin, consumer: Consumer?
+        let name = TensorSlots.tensorName(slot, at: place)
+        let origin: TensorOrigin, consumer: Consumer?
         if let node = place.node {
-            // A Constant's tensor is named after the value it produces; other tensors after node and attribute.
-            name =
-                node.isConstant && !node.firstOutput.isEmpty
-                ? prefix + node.firstOutput
-                : prefix + node.label + "/" + node.attribute + (node.index > 0 ? "[\(node.index)]" : "")
             origin = .nodeAttribute(graph: place.graph, node: node.label, attribute: node.attribute, index: node.index)
-            consumer = node.isConstant ? nil : Consumer(op: node.opType, name: prefix + node.label)
+            consumer = node.isConstant ? nil : Consumer(op: node.opType, name: place.graph.description + node.label)
         } else {
             switch slot {
-            case .tensor(let t):
-                name = prefix + string(t.pointee.name)
-                origin = .initializer(graph: place.graph)
-            case .sparseTensor(let s):
-                name = prefix + (s.pointee.values.map { string($0.pointee.name) } ?? "")
-                origin = .sparseInitializer(graph: place.graph)
-            case .constantValue:
-                preconditionFailure("TensorSlots yields Constant values with their node only")
+            case .tensor: origin = .initializer(graph: place.graph)
+            case .sparseTensor: origin = .sparseInitializer(graph: place.graph)
+            case .constantValue: preconditionFailure("TensorSlots yields Constant values with their node only")
             }
             consumer = nil  // assigned from the graph's nodes by `assignConsumers`
         }
         if let supplied, tensors.count < supplied.count {
             var tensor = supplied[tensors.count]
+            guard tensor.name == name else {
+                throw ONNXError(
+                    .malformed, file: file,
+                    "tensor \(tensors.count + 1) of the container is `\(tensor.name)` but slot \(tensors.count + 1) of its graph holds `\(name)`: "
+                        + "the container's manifest and its ONNX skeleton disagree")
+            }
             tensor.origin = origin
             tensor.consumer = consumer
             tensors.append(tensor)

@@ -30,7 +30,7 @@ extension ONNXWriter {
                 guard slots.count == tensors.count else {
                     throw ONNXError(.invalidTensor, file: file, "the skeleton holds \(slots.count) tensors, the container \(tensors.count)")
                 }
-                for (slot, _) in slots { try filler.fill(slot) }
+                for (slot, place) in slots { try filler.fill(slot, at: place) }
                 report.denseBytes = ProtobufCalls.packedSize(model)
                 let names = NameAllocator(model)
 

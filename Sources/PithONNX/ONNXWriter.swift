@@ -154,7 +154,7 @@ public enum ONNXWriter {
         let result = try skeleton.withUnsafeBytes { bytes in
             try ProtobufCalls.withUnpackedModel(bytes) { model in
                 defer { filler.restoreAll() }
-                try TensorSlots.forEach(in: model, file: file) { slot, _ in try filler.fill(slot) }
+                try TensorSlots.forEach(in: model, file: file) { slot, place in try filler.fill(slot, at: place) }
                 guard filler.next == filler.source.tensorCount else {
                     throw ONNXError(.invalidTensor, file: file, "the skeleton holds \(filler.next) tensors, the container \(filler.source.tensorCount)")
                 }
@@ -226,9 +226,28 @@ final class Filler<Source: TensorSource> {
         values.withUnsafeBytes { copy($0) }.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self) }
     }
 
-    /// The next tensor into `slot` (slots come in `TensorSlots` order).
-    func fill(_ slot: TensorSlots.Slot) throws {
+    /// The next tensor into `slot` (slots come in `TensorSlots` order), once its name, and for an
+    /// initializer its type and shape, are checked against what the skeleton's slot says: a
+    /// container whose manifest lists tensors in another order, or with other shapes, than its
+    /// skeleton is refused rather than restored into a model its own checker rejects.
+    func fill(_ slot: TensorSlots.Slot, at place: TensorSlots.Place) throws {
         let index = try take()
+        let header = source.header(index), name = TensorSlots.tensorName(slot, at: place)
+        guard header.name == name else {
+            throw ONNXError(
+                .invalidTensor, file: file,
+                "tensor \(index + 1) of the container is `\(header.name)` but slot \(index + 1) of its graph holds `\(name)`: "
+                    + "the container's manifest and its ONNX skeleton disagree")
+        }
+        if case .tensor(let t) = slot, t.pointee.has_data_type != 0 {
+            let dims = Array(UnsafeBufferPointer(start: t.pointee.dims, count: t.pointee.dims == nil ? 0 : t.pointee.n_dims)).map(Int.init)
+            guard t.pointee.data_type == ONNXDataType(header.dtype).rawValue, dims == header.shape else {
+                let skeletonType = ONNXDataType(rawValue: t.pointee.data_type).dtype.map(\.rawValue) ?? "data type \(t.pointee.data_type)"
+                throw ONNXError(
+                    .invalidTensor, file: file,
+                    "tensor `\(name)`: the container holds \(header.dtype.rawValue) \(header.shape) but its ONNX skeleton declares \(skeletonType) \(dims)")
+            }
+        }
         switch slot {
         case .tensor(let t): try set(t, index: index)
         case .sparseTensor(let s): try set(s, try tensor(index))

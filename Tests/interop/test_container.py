@@ -71,3 +71,53 @@ def test_inspect_of_a_container_adds_up_to_the_file(pith, tmp_path):
     weights = {r["tensor"]: r for r in container["rows"] if r["tensor"].endswith("weight")}
     assert all(r["encoding"] == "csr(5) + codebook(6)" and r["weight_bits_before"] == 6 for r in weights.values())
     assert all(r["weight_bits_after"] < 6 for r in weights.values())  # Huffman gains on the indices
+
+
+def rewrite_manifest(data, change, folder):
+    """The container `data` with its manifest changed by `change` (a function of the parsed manifest),
+    re-compressed with zstd and its header and checksums made valid again: a hostile container that
+    passes every CRC."""
+    major, minor, flag_bits, offset, length, _, _ = struct.unpack("<HHIQQII", data[8:40])
+    manifest = json.loads(subprocess.run(["zstd", "-d", "-c"], input=data[offset:offset + length], capture_output=True, check=True).stdout)
+    change(manifest)
+    # From a file, so that the frame records its content size, as the reader requires.
+    plain = os.path.join(folder, "manifest.json")
+    with open(plain, "w") as f:
+        json.dump(manifest, f)
+    packed = subprocess.run(["zstd", "-19", "-q", "-c", plain], capture_output=True, check=True).stdout
+    header = data[:8] + struct.pack("<HHIQQI", major, minor, flag_bits, offset, len(packed), crc32c(packed))
+    header += struct.pack("<I", crc32c(header))
+    return header + data[40:offset] + packed
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None, reason="SKIPPED: the zstd command is needed to rewrite the manifest")
+@pytest.mark.parametrize("lie", ["swapped", "transposed", "retyped"])
+def test_restore_refuses_a_manifest_that_disagrees_with_its_skeleton(pith, tmp_path, lie):
+    """Restore pairs the manifest's tensors with the skeleton's slots in order: a container whose
+    manifest lists two tensors swapped, or declares another shape of the same size, or another type of
+    the same width, is refused (exit 65, the tensor named) and nothing is written — for the dense
+    restore and for `eval` of the container."""
+    data = write(tmp_path, "--quantize", "fp16")
+
+    def change(manifest):
+        tensors = manifest["tensors"]
+        if lie == "swapped":
+            tensors[0], tensors[2] = tensors[2], tensors[0]
+        elif lie == "transposed":
+            tensors[0]["shape"] = list(reversed(tensors[0]["shape"]))
+        else:
+            tensors[1]["dtype"] = "int32"
+            tensors[1]["encoding"] = {"kind": "raw", "streams": tensors[1]["encoding"]["streams"]} if tensors[1]["encoding"]["kind"] == "raw" else tensors[1]["encoding"]
+    hostile = tmp_path / "hostile.pith"
+    hostile.write_bytes(rewrite_manifest(data, change, tmp_path))
+    restored = tmp_path / "restored.onnx"
+    result = run_pith("restore", str(hostile), "-o", str(restored))
+    assert result.returncode == 65, (result.returncode, result.stderr)
+    expected = {"swapped": "the container's manifest and its ONNX skeleton disagree",
+                "transposed": "tensor `fc1.weight`: the container holds float32 [784, 300] but its ONNX skeleton declares float32 [300, 784]",
+                "retyped": "tensor `fc1.bias`: the container holds int32"}[lie]
+    assert expected in result.stderr, result.stderr
+    assert not restored.exists()
+    if lie == "swapped":
+        evaluated = run_pith("eval", str(hostile), "--data", os.path.join(ROOT, "Fixtures", "lenet-300-100.onnx"))
+        assert evaluated.returncode == 65 and "disagree" in evaluated.stderr, evaluated.stderr

@@ -173,6 +173,22 @@ enum TensorSlots {
         return GraphPath(function: domain.isEmpty ? name : domain + "." + name)
     }
 
+    /// The name of the tensor in `slot`, as the IR lists it: an initializer's own name; a Constant's
+    /// tensor named after the value it produces; any other node's tensor after the node and
+    /// attribute (`node/attribute`, `[i]` for the i-th of a list); prefixed with the graph's path.
+    static func tensorName(_ slot: Slot, at place: Place) -> String {
+        let prefix = place.graph.description
+        if let node = place.node {
+            return node.isConstant && !node.firstOutput.isEmpty
+                ? prefix + node.firstOutput : prefix + node.label + "/" + node.attribute + (node.index > 0 ? "[\(node.index)]" : "")
+        }
+        switch slot {
+        case .tensor(let t): return prefix + string(t.pointee.name)
+        case .sparseTensor(let s): return prefix + (s.pointee.values.map { string($0.pointee.name) } ?? "")
+        case .constantValue: return prefix
+        }
+    }
+
     /// Calls `visit` for every slot of `model`, in the order above. `file` names the model in errors.
     static func forEach(
         in model: UnsafeMutablePointer<Onnx__ModelProto>, file: String,
