@@ -69,7 +69,7 @@ def main():
     # A small valid model to damage (keeps the corpus a few kilobytes).
     lenet = open(os.path.join(FIXTURES, "onnx", "external-data.onnx"), "rb").read()
 
-    write("empty.onnx", b"", 65, "the file is empty")
+    write("empty.onnx", b"", 65, "not an ONNX model: it looks like an empty file")
     write("truncated-half.onnx", lenet[: len(lenet) // 2], 65, "remain")
     write("truncated-header.onnx", lenet[:3], 65, "not a valid ONNX model")
     # Byte 1 and on is the graph's length varint: set its high bits so it claims more than the file holds.
@@ -93,7 +93,7 @@ def main():
     bad_wire = bytearray(lenet)
     bad_wire[0] = (bad_wire[0] & ~7) | 7  # wire type 7 does not exist
     write("bitflip-wire-type.onnx", bytes(bad_wire), 65, "invalid wire type")
-    write("not-a-model.txt", b"This is a text file, not a model.\n" * 4, 65, "not a valid ONNX model")
+    write("not-a-model.txt", b"This is a text file, not a model.\n" * 4, 65, "not an ONNX model: it looks like a text file (it begins `This is a text file, not a model.`)")
     write("no-graph.onnx", b"\x08\x08", 65, "`ModelProto.graph` (field 7) is missing")
 
     t = TP(name="short", data_type=TP.FLOAT, dims=[10, 10], raw_data=b"\0" * 40)

@@ -2,8 +2,23 @@ import Foundation
 
 /// Plain-text tables and number formats shared by every report Pith prints.
 public enum TextTable {
-    /// Columns padded to their widest cell, two spaces apart, trailing spaces trimmed.
+    /// The longest cell a table prints: longer ones (a tensor name of a million characters, which a
+    /// file may well hold) keep their start and end around an ellipsis, so that no column is padded
+    /// to them. JSON reports keep every name whole.
+    public static let cellLimit = 64
+
+    /// `text` itself when it has at most `limit` characters; else its first and last characters
+    /// around `…`, `limit` characters in all.
+    public static func bounded(_ text: String, limit: Int = cellLimit) -> String {
+        guard limit >= 3, text.count > limit else { return text }
+        let tail = (limit - 1) / 3
+        return text.prefix(limit - 1 - tail) + "…" + text.suffix(tail)
+    }
+
+    /// Columns padded to their widest cell, two spaces apart, trailing spaces trimmed; each cell
+    /// `bounded`.
     public static func render(header: [String], rows: [[String]], rightAligned: Set<Int>) -> String {
+        let rows = rows.map { $0.map { bounded($0) } }
         var widths = header.map(\.count)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         func line(_ cells: [String]) -> String {

@@ -86,3 +86,25 @@ def test_restore_refuses_an_output_extension_of_another_format(tmp_path):
         assert not (tmp_path / name).exists()
     # An extension no format claims is the user's choice.
     assert run_pith("restore", str(container), "-o", str(tmp_path / "model.bin")).returncode == 0
+
+
+def test_a_name_of_a_million_characters_is_printed_bounded(tmp_path):
+    """Text tables print each cell in at most 64 characters (start … end), so a hostile name cannot pad
+    every row to its length; JSON keeps it whole."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    name = "w" * 1_000_000
+    weight = numpy_helper.from_array(np.ones((4, 4), np.float32), name)
+    node = helper.make_node("MatMul", ["x", name], ["y"], name="n" * 200_000)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [weight])
+    model = tmp_path / "huge.onnx"
+    onnx.save(helper.make_model(graph), str(model))
+    container = tmp_path / "huge.pith"
+    for args in (["inspect", str(model)], ["compress", str(model), "-o", str(container)], ["inspect", str(container)]):
+        result = run_pith(*args, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert max(len(line) for line in result.stdout.splitlines()) < 400, args
+        assert "w" * 42 + "…" + "w" * 21 in result.stdout, args
+    full = run_pith("inspect", "--format", "json", str(model), timeout=60)
+    assert full.returncode == 0 and name in full.stdout
