@@ -68,11 +68,12 @@ extension Operators {
             }
         }
 
+        /// The function at x: Sigmoid and Tanh as onnxruntime computes them (`OnnxruntimeMath`).
         func callAsFunction(_ x: Float) -> Float {
             switch function {
             case .relu: return max(x, 0)
-            case .tanh: return tanh(x)
-            case .sigmoid: return 1 / (1 + exp(-x))
+            case .tanh: return OnnxruntimeMath.tanh(x)
+            case .sigmoid: return OnnxruntimeMath.logistic(x)
             case .affine: return alpha * x + beta
             case .leakyrelu: return x >= 0 ? x : alpha * x
             case .thresholdedrelu: return x > alpha ? x : 0

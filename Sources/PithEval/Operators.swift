@@ -81,8 +81,8 @@ struct Operators {
         case "LeakyRelu":
             let alpha = float("alpha", 0.01)
             return [try unary(inputs) { $0 >= 0 ? $0 : alpha * $0 }]
-        case "Sigmoid": return [try unary(inputs) { 1 / (1 + exp(-$0)) }]
-        case "Tanh": return [try unary(inputs) { tanh($0) }]
+        case "Sigmoid": return [try unary(inputs) { OnnxruntimeMath.logistic($0) }]
+        case "Tanh": return [try unary(inputs) { OnnxruntimeMath.tanh($0) }]
         case "HardSigmoid":
             let alpha = float("alpha", 0.2), beta = float("beta", 0.5)
             return [try unary(inputs) { max(0, min(1, alpha * $0 + beta)) }]

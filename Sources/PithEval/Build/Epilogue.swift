@@ -57,9 +57,9 @@ enum EpilogueStep: Sendable {
             VectorLoops.map(
                 p, count: count, { $0 * VectorLoops.minimum(VectorLoops.maximum($0 + three, zero), six) * sixth }, { $0 * min(max($0 + 3, 0), 6) * (1 / 6) })
         case .sigmoid:
-            for i in 0..<count { p[i] = 1 / (1 + exp(-p[i])) }
+            for i in 0..<count { p[i] = OnnxruntimeMath.logistic(p[i]) }
         case .tanh:
-            for i in 0..<count { p[i] = Foundation.tanh(p[i]) }
+            for i in 0..<count { p[i] = OnnxruntimeMath.tanh(p[i]) }
         }
     }
 }
