@@ -45,9 +45,6 @@ KNOWN = {
                     "mismatch since the evaluator's build step (conv fusion and direct kernels, this session): max rel. diff "
                     "1.0e-3, 5.36× the tolerance on StatefulPartitionedCall:0 (2.2× and 3.07× on :2 and :1); it matched before "
                     "(0.13× in the same catalogue run); the cause is not yet found"),
-    "ddddocr-common-old": ("refused", "`com.microsoft.DynamicQuantizeLSTM`",
-                           "exit 69: not supported by the reference evaluator: output `387` needs operator "
-                           "`com.microsoft.DynamicQuantizeLSTM` (node `LSTM_202_quant`)"),
 }
 
 
