@@ -31,11 +31,6 @@ class KnownFailure(AssertionError):
 
 # key → (status, a substring of the reason that identifies the failure, the reason shown by pytest).
 KNOWN = {
-    "rapidocr3-rec-v6": ("mismatch", "fetch_name_0:",
-                         "mismatch: fetch_name_0 (2×40×18710 softmax) max |Δ| 6.7e-05, 1.28× the tolerance (max |Δ|/|ref| 1.6e-4); "
-                         "no operator is wrong: each op given onnxruntime's inputs matches within 0.07× the tolerance, the float32 "
-                         "rounding differences grow through the transformer's MatMuls, and onnxruntime's own optimized and "
-                         "unoptimized runs differ by 0.55× the tolerance"),
     "smart-turn-v3.2": ("mismatch", "logits:",
                         "mismatch: logits max |Δ| 1.6e-3 (112× the tolerance; pith 0.04263, onnxruntime 0.04105) in an int8 QDQ "
                         "model: a MatMul output 1 ulp apart (1.3096266 vs 1.3096268) sits on the rounding tie 26.5 of the next "
