@@ -57,7 +57,8 @@ extension Float {
     /// exact in a double; self · x + c is rounded once to a double, then to a float. The second
     /// rounding gives the correctly rounded result unless the double sits exactly halfway between two
     /// floats (the 29 bits it drops are 1000…0), where the exact sum may lie on either side: there
-    /// `fmaf` decides (13 of 50 million random operations went there; every result equalled `fmaf`'s).
+    /// `fmaf` decides (13 of 50 million random operations went there; every result equalled `fmaf`'s,
+    /// and `logistic` and `tanh` equal their `fmaf` forms on every float of [−18, 18] and [−9, 9]).
     @inline(__always)
     fileprivate func fused(_ x: Float, _ c: Float) -> Float {
         let s = Double(self) * Double(x) + Double(c)
