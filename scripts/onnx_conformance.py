@@ -57,6 +57,8 @@ SUPPORTED |= set("""NonMaxSuppression RoiAlign GridSample Upsample GlobalMaxPool
 SUPPORTED |= set("""StringNormalizer TfIdfVectorizer Unique Compress ReverseSequence Det EyeLike CastLike Shrink""".split())
 SUPPORTED |= set("""LinearClassifier LinearRegressor TreeEnsembleClassifier TreeEnsembleRegressor SVMClassifier SVMRegressor Binarizer
 Imputer LabelEncoder OneHotEncoder""".split())
+# Outside the default and ai.onnx.ml domains, named with their domain (no case of the corpus uses them).
+SUPPORTED |= {"com.microsoft.DynamicQuantizeLSTM"}
 # Cases whose expected outputs disagree with onnxruntime, which Pith follows (see docs/benchmarks.md).
 KNOWN = {
     "test_cast_FLOAT_to_BFLOAT16": "the ONNX 1.12 test data truncates float32 to bfloat16; onnxruntime and Pith round to nearest even (onnx/onnx#3876)",

@@ -160,6 +160,8 @@ final class GraphProgram: Sendable {
                 problem =
                     ONNXEvaluator.supportedMLOperators.contains(node.opType)
                     ? Operators(node: node, opset: opset).mlModelProblem(tensors) : .unsupported(ONNXEvaluator.refusal(node))
+            } else if node.domain == "com.microsoft", ONNXEvaluator.supportedMicrosoftOperators.contains(node.opType) {
+                problem = nil
             } else if !(node.domain.isEmpty || node.domain == "ai.onnx") {
                 problem = .unsupported("operator `\(node.domain).\(node.opType)` (node `\(label)`)")
             } else if !ONNXEvaluator.supportedOperators.contains(node.opType) {
@@ -353,6 +355,7 @@ final class GraphProgram: Sendable {
         case "ConstantOfShape": return [try operators.constantOfShape(inputs, value: step.tensors["value"])]
         case _ where step.node.domain == "ai.onnx.ml" && ONNXEvaluator.supportedMLModelOperators.contains(step.node.opType):
             return try operators.mlModel(inputs, tensors: step.tensors)
+        case _ where step.node.domain == "com.microsoft": return try operators.microsoftOperator(inputs)
         default: return try operators.run(inputs)
         }
     }

@@ -190,8 +190,9 @@ extension Operators {
 
     /// Adds the exact integer product of an m × k by k × n product, given as float operands whose
     /// entries are below 256 in magnitude, into `acc` — BLAS over chunks of 256 terms.
-    func exactProduct(m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, into acc: inout [Int64], at offset: Int)
-    {
+    static func exactProduct(
+        m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, into acc: inout [Int64], at offset: Int
+    ) {
         guard m > 0, n > 0, k > 0 else { return }
         var partial = [Float](repeating: 0, count: m * n)
         partial.withUnsafeMutableBufferPointer { pc in
@@ -223,7 +224,8 @@ extension Operators {
         left.withUnsafeBufferPointer { pa in
             right.withUnsafeBufferPointer { pb in
                 for t in 0..<batches where m * k > 0 && k * n > 0 {
-                    exactProduct(m: m, n: n, k: k, pa.baseAddress! + ia[t] * m * k, lda: k, pb.baseAddress! + ib[t] * k * n, ldb: n, into: &out, at: t * m * n)
+                    Self.exactProduct(
+                        m: m, n: n, k: k, pa.baseAddress! + ia[t] * m * k, lda: k, pb.baseAddress! + ib[t] * k * n, ldb: n, into: &out, at: t * m * n)
                 }
             }
         }
@@ -274,7 +276,7 @@ extension Operators {
                                 plan.fill(pc.baseAddress!, from: source, channels: cg)
                                 unfolded = UnsafePointer(pc.baseAddress!)
                             }
-                            exactProduct(
+                            Self.exactProduct(
                                 m: mg, n: outCount, k: rows, pw.baseAddress! + g * mg * rows, lda: rows, unfolded, ldb: outCount,
                                 into: &out, at: (n * filters + g * mg) * outCount)
                         }

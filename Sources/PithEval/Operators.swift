@@ -81,8 +81,8 @@ struct Operators {
         case "LeakyRelu":
             let alpha = float("alpha", 0.01)
             return [try unary(inputs) { $0 >= 0 ? $0 : alpha * $0 }]
-        case "Sigmoid": return [try sigmoid(inputs)]
-        case "Tanh": return [try unary(inputs) { tanh($0) }]
+        case "Sigmoid": return [try unary(inputs) { OnnxruntimeMath.logistic($0) }]
+        case "Tanh": return [try unary(inputs) { OnnxruntimeMath.tanh($0) }]
         case "HardSigmoid":
             let alpha = float("alpha", 0.2), beta = float("beta", 0.5)
             return [try unary(inputs) { max(0, min(1, alpha * $0 + beta)) }]
@@ -209,17 +209,6 @@ struct Operators {
     }
 
     // MARK: Elementwise
-
-    /// Sigmoid, eight values at a time.
-    func sigmoid(_ inputs: [Value?]) throws -> Value {
-        let x = try floatInput(inputs, 0)
-        var out = x
-        out.floats.withUnsafeMutableBufferPointer { p in
-            guard let base = p.baseAddress else { return }
-            VectorLoops.sigmoid(base, count: p.count)
-        }
-        return try out.cast(to: x.dtype)
-    }
 
     func unary(_ inputs: [Value?], _ f: (Float) -> Float) throws -> Value {
         let x = try floatInput(inputs, 0)

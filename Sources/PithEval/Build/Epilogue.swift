@@ -57,18 +57,19 @@ enum EpilogueStep: Sendable {
             VectorLoops.map(
                 p, count: count, { $0 * VectorLoops.minimum(VectorLoops.maximum($0 + three, zero), six) * sixth }, { $0 * min(max($0 + 3, 0), 6) * (1 / 6) })
         case .sigmoid:
-            VectorLoops.sigmoid(p, count: count)
+            for i in 0..<count { p[i] = OnnxruntimeMath.logistic(p[i]) }
         case .tanh:
-            for i in 0..<count { p[i] = Foundation.tanh(p[i]) }
+            for i in 0..<count { p[i] = OnnxruntimeMath.tanh(p[i]) }
         }
     }
 }
 
 extension EpilogueStep {
-    /// Whether the step has a vector form (`vector`): every step but Tanh.
+    /// Whether the step has a vector form (`vector`): every step but Sigmoid and Tanh, which are
+    /// computed as onnxruntime computes them (`OnnxruntimeMath`).
     var isVectorizable: Bool {
         switch self {
-        case .tanh: return false
+        case .sigmoid, .tanh: return false
         default: return true
         }
     }
@@ -84,8 +85,7 @@ extension EpilogueStep {
         case .leakyRelu(let alpha): return v.replacing(with: v * alpha, where: v .< 0)
         case .hardSigmoid(let alpha, let beta): return VectorLoops.maximum(VectorLoops.minimum(v * alpha + beta, SIMD8(repeating: 1)), .zero)
         case .hardSwish: return v * VectorLoops.minimum(VectorLoops.maximum(v + 3, .zero), SIMD8(repeating: 6)) * (1 / 6)
-        case .sigmoid: return VectorLoops.sigmoid(v)
-        case .tanh: return v
+        case .sigmoid, .tanh: return v
         }
     }
 }

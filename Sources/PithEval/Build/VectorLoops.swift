@@ -148,14 +148,4 @@ enum VectorLoops {
         }
         return top
     }
-
-    /// 1 / (1 + e^−x) lane by lane.
-    @inline(__always)
-    static func sigmoid(_ x: SIMD8<Float>) -> SIMD8<Float> { 1 / (1 + exp(-x)) }
-
-    /// p[i] = 1 / (1 + e^−p[i]) for i in 0..<count.
-    @inline(__always)
-    static func sigmoid(_ p: UnsafeMutablePointer<Float>, count: Int) {
-        map(p, count: count, { sigmoid($0) }, { 1 / (1 + Foundation.exp(-$0)) })
-    }
 }
