@@ -212,10 +212,10 @@ public enum AutoCompression {
     public static func run(_ request: Request, progress: ((String) -> Void)? = nil) throws -> Result {
         let clock = Stopwatch()
         let (model, skeleton) = try ModelFile.loadWithSkeleton(request.model)
+        let (layers, others) = try Sensitivity.calibratedLayers(model, only: request.only, file: request.model)
         let (calibration, validation) = try Sensitivity.prepare(
             model, calibration: request.calibration, data: request.data, labels: request.labels, scale: request.scale, batchSize: request.batchSize)
         try check(request.budget, validation)
-        let (layers, others) = try Sensitivity.calibratedLayers(model, only: request.only, file: request.model)
         // `keep` is always a choice: a layer can be left as it is (reverted).
         var settings = request.settings ?? LayerSetting.searchDefaults
         if !settings.contains(.keep) { settings.insert(.keep, at: 0) }

@@ -41,18 +41,17 @@ public struct Calibration: CalibrationSource {
     /// as a kept one's is served from it (see `CaptureCache`).
     public static func load(_ request: Request, for model: Model, cacheBytes: Int = 0) throws -> Calibration {
         let path = request.path
-        let prepared: [Value]
+        let prepared: [Value], available: Int
         do {
             let evaluator = try Evaluator(model: model)
-            prepared = try EvaluationInputs.inputs(path, for: evaluator, scale: request.scale).values
+            (prepared, _, available) = try EvaluationInputs.inputs(path, for: evaluator, scale: request.scale, first: request.samples ?? defaultSamples)
         } catch let error as any ReportableError {
             let kind = [ExitKind.noInput, .io].contains(error.exitKind) ? error.exitKind : .data
             let message = error.description.hasPrefix(path) ? error.description : "\(path): \(error.description)"
             throw PithError(kind, "calibration data: \(message)")
         }
-        let available = prepared.first?.shape.first ?? 0
-        guard available > 0 else { throw PithError(.data, "calibration data: \(path): holds no samples; calibration needs at least one") }
-        let count = Swift.min(available, request.samples ?? defaultSamples)
+        let count = Swift.min(prepared.first?.shape.first ?? 0, request.samples ?? defaultSamples)
+        guard available > 0, count > 0 else { throw PithError(.data, "calibration data: \(path): holds no samples; calibration needs at least one") }
         let inputs = prepared.map { rows($0, 0..<count) }
         for value in inputs where value.isFloat {
             if let bad = value.floats.firstIndex(where: { !$0.isFinite }) {

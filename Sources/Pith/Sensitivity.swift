@@ -145,9 +145,9 @@ public enum Sensitivity {
     public static func run(_ request: Request, progress: ((String) -> Void)? = nil) throws -> SensitivityReport {
         let start = DispatchTime.now().uptimeNanoseconds
         let model = try ModelFile.load(request.model)
+        let (layers, others) = try calibratedLayers(model, only: request.only, file: request.model)
         let (calibration, validation) = try prepare(
             model, calibration: request.calibration, data: request.data, labels: request.labels, scale: request.scale, batchSize: request.batchSize)
-        let (layers, others) = try calibratedLayers(model, only: request.only, file: request.model)
         let settings = request.settings ?? LayerSetting.sensitivityDefaults
         progress?("sensitivity: \(settings.count) settings on \(layers.count) layers")
         let measured = try translating(request.model) {
