@@ -3,6 +3,21 @@ import Testing
 import PithIR
 @testable import PithPasses
 
+/// `TinyMLP` without its record of captures (which `DataAwareTests` reads while these tests may run).
+struct QuietMLP: CalibrationSource {
+    let mlp = TinyMLP()
+    var samples: Int { mlp.samples }
+    var name: String { mlp.name }
+    var model: Model { mlp.model }
+
+    func forward(_ name: String, in model: Model) -> (values: [Float], shape: [Int]) { mlp.forward(name, in: model) }
+
+    func capture(_ value: String, in model: Model, _ body: ([Float], [Int]) throws -> Void) throws {
+        let (values, shape) = mlp.forward(value, in: model)
+        try body(values, shape)
+    }
+}
+
 @Suite(.serialized) struct LayerCandidatesTests {
     @Test(arguments: ["keep", "prune0.8", "int8", "int4", "fp16", "kmeans3", "prune0.925+kmeans2", "prune0.5+int4", "svd0.25"])
     func settingsReadBackFromTheirNames(text: String) throws {
@@ -37,7 +52,7 @@ import PithIR
     /// What `measure` gives for a layer is what the one-layer recipe gives through `Compressor`: OBS
     /// pruning shared by several encodings leaks nothing from one candidate into the next.
     @Test func measuredCandidatesAreWhatTheirRecipesGive() throws {
-        let source = TinyMLP()
+        let source = QuietMLP()
         let model = source.model
         let (layers, others) = LayerCandidates.layers(of: model, selector: TensorSelector(names: ["w1", "w2"]))
         #expect(layers.map(\.tensor) == ["w1", "w2"] && others.isEmpty)
@@ -62,7 +77,7 @@ import PithIR
     /// The proxy is the layer output error measured directly: E‖ŷ − y‖² / E‖y‖² at the layer's output,
     /// the layer fed the original model's input, bias correction included.
     @Test func proxyIsTheLayerOutputErrorOnTheCalibrationData() throws {
-        let source = TinyMLP()
+        let source = QuietMLP()
         let model = source.model
         let (layers, _) = LayerCandidates.layers(of: model)
         let settings = try LayerSetting.list(parsing: "kmeans2,prune0.7+int4")
