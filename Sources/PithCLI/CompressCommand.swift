@@ -158,7 +158,17 @@ struct Compress: ParsableCommand {
     @Flag(help: "Choose a setting per layer for the smallest model that keeps a budget on --data (needs --calibration and one budget).")
     var auto = false
 
-    @OptionGroup var input: DataOptions
+    @Option(help: "--auto: the validation data each model is checked on (.npy, .npz, IDX).")
+    var data: String?
+
+    @Option(help: "--auto: labels of --data (.npy or IDX), one class index per sample.")
+    var labels: String?
+
+    @Option(help: "--auto: multiply every --data value by this (default 1/255 for 8-bit IDX images, else 1).")
+    var scale: Double?
+
+    @Option(help: "--auto: --data samples per batch of the evaluator; 0 runs all at once.")
+    var batchSize: Int = 500
 
     @Option(help: "--auto: top-1 accuracy on --data may fall by at most this many points (needs --labels).")
     var maxAccuracyDrop: Double?
@@ -192,14 +202,15 @@ struct Compress: ParsableCommand {
 
     func validate() throws {
         let budgets = [maxAccuracyDrop, minAgreement, minOutputSnr].compactMap { $0 }
+        if batchSize < 0 { throw ValidationError("--batch-size must be 0 or more, got \(batchSize)") }
         if auto {
             if recipe != nil || hasPassFlags || hasDataAwareFlags {
                 throw ValidationError("--auto chooses the passes; it excludes --recipe and the pass flags (--prune, --cluster, --gptq, …)")
             }
             if calibration == nil { throw ValidationError("--auto needs --calibration FILE (the data the layers are calibrated on)") }
-            if input.data == nil { throw ValidationError("--auto needs --data FILE (the validation data each model is checked on)") }
+            if data == nil { throw ValidationError("--auto needs --data FILE (the validation data each model is checked on)") }
             if budgets.count != 1 { throw ValidationError("--auto needs one budget: --max-accuracy-drop POINTS, --min-agreement F or --min-output-snr DB") }
-            if maxAccuracyDrop != nil, input.labels == nil { throw ValidationError("--max-accuracy-drop needs --labels") }
+            if maxAccuracyDrop != nil, labels == nil { throw ValidationError("--max-accuracy-drop needs --labels") }
             if let minAgreement, !(minAgreement > 0 && minAgreement <= 1) { throw ValidationError("--min-agreement must be in (0, 1], got \(minAgreement)") }
             if let value = maxAccuracyDrop ?? minOutputSnr, !value.isFinite { throw ValidationError("the budget must be a finite number") }
             if let timeBudget, !(timeBudget >= 0) { throw ValidationError("--time-budget must be 0 or more seconds") }
@@ -212,7 +223,7 @@ struct Compress: ParsableCommand {
         if !budgets.isEmpty || timeBudget != nil || settings != nil {
             throw ValidationError("--max-accuracy-drop, --min-agreement, --min-output-snr, --time-budget and --settings belong to --auto")
         }
-        if input.data != nil { throw ValidationError("--data is the validation data of --auto") }
+        if data != nil || labels != nil || scale != nil { throw ValidationError("--data, --labels and --scale are the validation data of --auto") }
         if recipe != nil, hasPassFlags { throw ValidationError("--recipe excludes the pass flags (--prune, --cluster, --quantize, …)") }
         if recipe == nil, !hasPassFlags, dryRun {
             throw ValidationError("nothing to report: a dry run needs --recipe or a pass flag (--prune, --cluster, --quantize, …)")
@@ -342,7 +353,7 @@ extension Compress {
             }
             let request = AutoCompression.Request(
                 model: file, calibration: Calibration.Request(path: calibration ?? "", samples: calibrationSamples, scale: calibrationScale),
-                data: input.data ?? "", labels: input.labels, scale: input.scale, batchSize: input.batchSize, budget: budget,
+                data: data ?? "", labels: labels, scale: scale, batchSize: batchSize, budget: budget,
                 settings: try settings.map { try parseSettings($0) }, only: only, seed: seed, damp: damp, timeBudget: timeBudget)
             let result = try AutoCompression.run(request) { printError($0) }
             print(format == .json ? result.report.renderJSON() : result.report.renderText(), terminator: "")
