@@ -60,6 +60,7 @@ bench: deps release
 	python3 scripts/bench_compact.py --pith $(RELEASE_BIN) --write
 	python3 scripts/wheel_models.py --pith $(RELEASE_BIN) --write
 	python3 scripts/bench_data_aware.py --pith $(RELEASE_BIN) --write
+	python3 scripts/bench_auto.py --pith $(RELEASE_BIN) --write
 
 # Regenerates the fixtures (needs tensorflow, tf_keras and keras; not part of CI).
 fixtures:

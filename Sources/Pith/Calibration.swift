@@ -1,5 +1,6 @@
 import Foundation
 import PithEval
+import Synchronization
 
 /// Calibration data for the data-aware passes (`pith compress --calibration FILE`): unlabeled samples
 /// the model is run on to capture each compressed layer's input. `.npy`, `.npz` (arrays matched to the
@@ -30,23 +31,27 @@ public struct Calibration: CalibrationSource {
     public let samples: Int
     /// One value per model input, every sample, prepared for the evaluator.
     let inputs: [Value]
+    /// Captures kept for reuse (sensitivity analysis and `--auto` capture the same layer inputs many
+    /// times); nil: every capture runs the model.
+    let cache: CaptureCache?
 
     /// Reads and checks the data for `model`: it must fit the model's inputs (exit 65, naming the file
-    /// and the input), hold at least one sample, and be finite.
-    public static func load(_ request: Request, for model: Model) throws -> Calibration {
+    /// and the input), hold at least one sample, and be finite. With `cacheBytes` above 0, captures
+    /// are kept, up to that many bytes, and a capture whose value and upstream tensors are the same
+    /// as a kept one's is served from it (see `CaptureCache`).
+    public static func load(_ request: Request, for model: Model, cacheBytes: Int = 0) throws -> Calibration {
         let path = request.path
-        let prepared: [Value]
+        let prepared: [Value], available: Int
         do {
             let evaluator = try Evaluator(model: model)
-            prepared = try EvaluationInputs.inputs(path, for: evaluator, scale: request.scale).values
+            (prepared, _, available) = try EvaluationInputs.inputs(path, for: evaluator, scale: request.scale, first: request.samples ?? defaultSamples)
         } catch let error as any ReportableError {
             let kind = [ExitKind.noInput, .io].contains(error.exitKind) ? error.exitKind : .data
             let message = error.description.hasPrefix(path) ? error.description : "\(path): \(error.description)"
             throw PithError(kind, "calibration data: \(message)")
         }
-        let available = prepared.first?.shape.first ?? 0
-        guard available > 0 else { throw PithError(.data, "calibration data: \(path): holds no samples; calibration needs at least one") }
-        let count = Swift.min(available, request.samples ?? defaultSamples)
+        let count = Swift.min(prepared.first?.shape.first ?? 0, request.samples ?? defaultSamples)
+        guard available > 0, count > 0 else { throw PithError(.data, "calibration data: \(path): holds no samples; calibration needs at least one") }
         let inputs = prepared.map { rows($0, 0..<count) }
         for value in inputs where value.isFloat {
             if let bad = value.floats.firstIndex(where: { !$0.isFinite }) {
@@ -56,10 +61,28 @@ public struct Calibration: CalibrationSource {
             }
         }
         let name = count < available ? "\(path) (first \(count) of \(available) samples)" : path
-        return Calibration(name: name, samples: count, inputs: inputs)
+        return Calibration(name: name, samples: count, inputs: inputs, cache: cacheBytes > 0 ? CaptureCache(capacity: cacheBytes) : nil)
     }
 
     public func capture(_ value: String, in model: Model, _ body: (_ values: [Float], _ shape: [Int]) throws -> Void) throws {
+        guard let cache else { return try run(value, in: model, body) }
+        let key = CaptureCache.Key(value: value, upstream: CaptureCache.fingerprint(of: value, in: model))
+        if let batches = cache.batches(for: key) {
+            for batch in batches { try body(batch.values, batch.shape) }
+            return
+        }
+        var kept: [CaptureCache.Batch]? = []
+        var bytes = 0
+        try run(value, in: model) { values, shape in
+            bytes += values.count * MemoryLayout<Float>.stride
+            if bytes <= cache.capacity { kept?.append(.init(values: values, shape: shape)) } else { kept = nil }
+            try body(values, shape)
+        }
+        if let kept { cache.store(kept, for: key, bytes: bytes) }
+    }
+
+    /// Runs `model` on every sample, a batch at a time, handing the value named `value` to `body`.
+    private func run(_ value: String, in model: Model, _ body: (_ values: [Float], _ shape: [Int]) throws -> Void) throws {
         try PithError.translatingErrors {
             let evaluator = try Evaluator(model: model)
             let plan = try evaluator.plan(outputs: [value])
@@ -90,5 +113,80 @@ public struct Calibration: CalibrationSource {
             out.ints = Array(value.ints[slice])
         }
         return out
+    }
+}
+
+/// Captured layer inputs kept for reuse, at most `capacity` bytes (the oldest go first). A capture is
+/// keyed by the value captured and a fingerprint of every tensor it depends on (those read by the
+/// nodes upstream of it in the main graph; every tensor when a node upstream holds a subgraph or the
+/// model has functions), so a layer's input is captured again only when a layer before it changed.
+final class CaptureCache: Sendable {
+    struct Key: Hashable {
+        var value: String
+        var upstream: Int
+    }
+
+    struct Batch: Sendable {
+        var values: [Float]
+        var shape: [Int]
+    }
+
+    private struct State {
+        var entries: [Key: (batches: [Batch], bytes: Int)] = [:]
+        var order: [Key] = []
+        var bytes = 0
+    }
+
+    let capacity: Int
+    private let state = Mutex(State())
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func batches(for key: Key) -> [Batch]? { state.withLock { $0.entries[key]?.batches } }
+
+    func store(_ batches: [Batch], for key: Key, bytes: Int) {
+        state.withLock { state in
+            guard state.entries[key] == nil else { return }
+            while state.bytes + bytes > capacity, !state.order.isEmpty {
+                let oldest = state.order.removeFirst()
+                state.bytes -= state.entries.removeValue(forKey: oldest)?.bytes ?? 0
+            }
+            state.entries[key] = (batches, bytes)
+            state.order.append(key)
+            state.bytes += bytes
+        }
+    }
+
+    /// A hash of the tensors the value `value` of `model` depends on.
+    static func fingerprint(of value: String, in model: Model) -> Int {
+        var hasher = Hasher()
+        hasher.combine(value)
+        var needed: Set<String> = [value]
+        var everything = model.graph == nil || !model.functions.isEmpty
+        if let graph = model.graph, !everything {
+            var producer: [String: Int] = [:]
+            for (index, node) in graph.nodes.enumerated() { for output in node.outputs { producer[output] = index } }
+            var stack = [value], visited = Set<Int>()
+            while let name = stack.popLast() {
+                guard let index = producer[name], visited.insert(index).inserted else { continue }
+                let node = graph.nodes[index]
+                for attribute in node.attributes {
+                    switch attribute.value {
+                    case .graph, .graphs: everything = true
+                    default: break
+                    }
+                }
+                for input in node.inputs where !input.isEmpty && needed.insert(input).inserted { stack.append(input) }
+            }
+        }
+        for tensor in model.tensors where everything || needed.contains(tensor.name) {
+            hasher.combine(tensor.name)
+            switch tensor.storage {
+            case .dense(let buffer): buffer.withUnsafeBytes { hasher.combine(bytes: $0) }
+            case .strings(let strings): for string in strings { hasher.combine(string) }
+            default: tensor.decodedFloats().withUnsafeBytes { hasher.combine(bytes: $0) }
+            }
+        }
+        return hasher.finalize()
     }
 }

@@ -6,6 +6,17 @@ public enum EvaluationInputs {
     /// Inputs from `dataPath` for the evaluator: arrays matched to inputs by name (`.npz`) or in
     /// order, multiplied by `scale` (default: 1/255 for 8-bit IDX images, else 1).
     public static func inputs(_ dataPath: String, for evaluator: Evaluator, scale: Double?) throws -> (values: [Value], scale: Double) {
+        let (values, factor, _) = try inputs(dataPath, for: evaluator, scale: scale, first: nil)
+        return (values, factor)
+    }
+
+    /// As `inputs(_:for:scale:)`, only the first `first` samples (all when nil) prepared and scaled;
+    /// `available` is how many samples the file holds.
+    static func inputs(
+        _ dataPath: String, for evaluator: Evaluator, scale: Double?, first: Int?
+    ) throws -> (
+        values: [Value], scale: Double, available: Int
+    ) {
         let arrays = try DataFiles.read(dataPath)
         var chosen: [Value] = []
         for (index, input) in evaluator.inputs.enumerated() {
@@ -17,6 +28,11 @@ public enum EvaluationInputs {
                 throw PithError(.usage, "\(dataPath): no array for model input `\(input.name)` (the file holds \(arrays.map(\.name).joined(separator: ", ")))")
             }
         }
+        let available = chosen.first?.shape.first ?? 0
+        if let first {
+            // Sliced before they are prepared and scaled (a file may hold far more samples than asked for).
+            chosen = chosen.map { $0.rank >= 2 ? Calibration.rows($0, 0..<Swift.min(first, $0.shape.first ?? 0)) : $0 }
+        }
         let isImageBytes = chosen.first?.dtype == .uint8 && !dataPath.hasSuffix(".npy") && !dataPath.hasSuffix(".npz")
         let factor = scale ?? (isImageBytes ? 1.0 / 255 : 1)
         let values = try chosen.enumerated().map { index, value -> Value in
@@ -27,7 +43,7 @@ public enum EvaluationInputs {
             }
             return v
         }
-        return (values, factor)
+        return (values, factor, available)
     }
 
     public static func labels(_ path: String, samples: Int) throws -> [Int] {

@@ -35,6 +35,14 @@ struct Compress: ParsableCommand {
             same result. A report lists each pass per tensor (elements kept, bits, bytes, weight error) \
             and the final Deep Compression accounting. The compressed model is written \
             to a .pith container (-o); without any pass the container is lossless.
+
+            --auto chooses a setting per layer (OBS pruning steps × GPTQ-rounded k-means bits, int8, \
+            int4, fp16, or none) for the smallest container that keeps a budget on --data: \
+            --max-accuracy-drop POINTS (with --labels), --min-agreement F or --min-output-snr DB. \
+            Every model it checks is compressed for real and run with the evaluator; it prints the \
+            size-versus-metric frontier it explored and writes the chosen recipe beside the output \
+            (OUT.recipe.yaml), which --recipe repeats without search. A budget no model meets still \
+            writes the best model found and exits with status 1.
             """)
 
     @Argument(help: "The model file (.onnx, .h5, .weights.h5).")
@@ -147,6 +155,43 @@ struct Compress: ParsableCommand {
 
     var hasDataAwareFlags: Bool { gptq || obs || refit != nil || biasCorrection }
 
+    @Flag(help: "Choose a setting per layer for the smallest model that keeps a budget on --data (needs --calibration and one budget).")
+    var auto = false
+
+    @Option(help: "--auto: the validation data each model is checked on (.npy, .npz, IDX).")
+    var data: String?
+
+    @Option(help: "--auto: labels of --data (.npy or IDX), one class index per sample.")
+    var labels: String?
+
+    @Option(help: "--auto: multiply every --data value by this (default 1/255 for 8-bit IDX images, else 1).")
+    var scale: Double?
+
+    @Option(help: "--auto: --data samples per batch of the evaluator; 0 runs all at once.")
+    var batchSize: Int = 500
+
+    @Option(help: "--auto: top-1 accuracy on --data may fall by at most this many points (needs --labels).")
+    var maxAccuracyDrop: Double?
+
+    @Option(help: "--auto: at least this share (0…1) of --data samples keep the original model's top-1 class.")
+    var minAgreement: Double?
+
+    @Option(help: "--auto: every floating-point output on --data keeps at least this SNR (dB).")
+    var minOutputSnr: Double?
+
+    @Option(help: "--auto: check no further model after this many seconds (the best so far is written).")
+    var timeBudget: Double?
+
+    @Option(help: "--auto: the settings each layer may take, comma-separated (keep, pruneS, fp16, int8, int4, kmeansB, pruneS+ENCODING).")
+    var settings: String?
+
+    var budget: AutoBudget? {
+        if let maxAccuracyDrop { return .maxAccuracyDrop(maxAccuracyDrop) }
+        if let minAgreement { return .minAgreement(minAgreement) }
+        if let minOutputSnr { return .minOutputSNR(minOutputSnr) }
+        return nil
+    }
+
     @Option(help: "Report format: text or json.")
     var format: ReportFormat = .text
 
@@ -156,6 +201,29 @@ struct Compress: ParsableCommand {
     }
 
     func validate() throws {
+        let budgets = [maxAccuracyDrop, minAgreement, minOutputSnr].compactMap { $0 }
+        if batchSize < 0 { throw ValidationError("--batch-size must be 0 or more, got \(batchSize)") }
+        if auto {
+            if recipe != nil || hasPassFlags || hasDataAwareFlags {
+                throw ValidationError("--auto chooses the passes; it excludes --recipe and the pass flags (--prune, --cluster, --gptq, …)")
+            }
+            if calibration == nil { throw ValidationError("--auto needs --calibration FILE (the data the layers are calibrated on)") }
+            if data == nil { throw ValidationError("--auto needs --data FILE (the validation data each model is checked on)") }
+            if budgets.count != 1 { throw ValidationError("--auto needs one budget: --max-accuracy-drop POINTS, --min-agreement F or --min-output-snr DB") }
+            if maxAccuracyDrop != nil, labels == nil { throw ValidationError("--max-accuracy-drop needs --labels") }
+            if let minAgreement, !(minAgreement > 0 && minAgreement <= 1) { throw ValidationError("--min-agreement must be in (0, 1], got \(minAgreement)") }
+            if let value = maxAccuracyDrop ?? minOutputSnr, !value.isFinite { throw ValidationError("the budget must be a finite number") }
+            if let timeBudget, !(timeBudget >= 0) { throw ValidationError("--time-budget must be 0 or more seconds") }
+            if dryRun || output == nil { throw ValidationError("--auto writes the chosen model: give -o OUT.pith (the recipe goes beside it)") }
+            if let calibrationSamples, calibrationSamples < 1 { throw ValidationError("--calibration-samples must be at least 1") }
+            if let damp, !(damp > 0 && damp <= 10) { throw ValidationError("--damp must be in (0, 10], got \(damp)") }
+            try format.check(allowed: [.text, .json])
+            return
+        }
+        if !budgets.isEmpty || timeBudget != nil || settings != nil {
+            throw ValidationError("--max-accuracy-drop, --min-agreement, --min-output-snr, --time-budget and --settings belong to --auto")
+        }
+        if data != nil || labels != nil || scale != nil { throw ValidationError("--data, --labels and --scale are the validation data of --auto") }
         if recipe != nil, hasPassFlags { throw ValidationError("--recipe excludes the pass flags (--prune, --cluster, --quantize, …)") }
         if recipe == nil, !hasPassFlags, dryRun {
             throw ValidationError("nothing to report: a dry run needs --recipe or a pass flag (--prune, --cluster, --quantize, …)")
@@ -233,6 +301,7 @@ struct Compress: ParsableCommand {
     }
 
     func run() throws {
+        if auto { return try runAuto() }
         try reportingErrors {
             let recipe = try self.recipe.map(Compression.loadRecipe) ?? flagRecipe()
             if !dryRun, let output { try AtomicFile.checkWritable(output, input: file, force: force) }
@@ -265,6 +334,52 @@ struct Compress: ParsableCommand {
                 let text = try Compression.exportCompact(compressed, to: export, force: force).renderText(output: export, containerBytes: containerBytes)
                 if format == .json, report != nil { printError(String(text.dropLast())) } else { print(text, terminator: "") }
             }
+        }
+    }
+}
+
+extension Compress {
+    /// `--auto`: the search, then the container and its recipe beside it; exit 1 when the budget is missed.
+    func runAuto() throws {
+        var missed: String?
+        try reportingErrors {
+            guard let output, let budget else { return }
+            let recipePath = AutoCompression.recipePath(for: output)
+            try AtomicFile.checkWritable(output, input: file, force: force)
+            try AtomicFile.checkWritable(recipePath, input: file, force: force)
+            if let export {
+                try Compression.checkExportable(file)
+                try AtomicFile.checkWritable(export, input: file, force: force)
+            }
+            let request = AutoCompression.Request(
+                model: file, calibration: Calibration.Request(path: calibration ?? "", samples: calibrationSamples, scale: calibrationScale),
+                data: data ?? "", labels: labels, scale: scale, batchSize: batchSize, budget: budget,
+                settings: try settings.map { try parseSettings($0) }, only: only, seed: seed, damp: damp, timeBudget: timeBudget)
+            let result = try AutoCompression.run(request) { printError($0) }
+            print(format == .json ? result.report.renderJSON() : result.report.renderText(), terminator: "")
+            let accounting = try Compression.writeContainer(result.compressed, to: output, force: force)
+            let summary = String(
+                format: "wrote %@: %d bytes (%@: %d bytes, %.2f×)", output, accounting.fileBytes, file, result.report.sourceBytes,
+                Double(result.report.sourceBytes) / Double(max(1, accounting.fileBytes)))
+            if result.recipe.steps.isEmpty {
+                printError("no layer is compressed: the container is lossless and there is no recipe to write")
+            } else {
+                try AtomicFile.write(Array(try AutoCompression.recipeYAML(result, request: request, output: output).utf8), to: recipePath)
+            }
+            if format == .json { printError(summary) } else { print(summary) }
+            if !result.recipe.steps.isEmpty {
+                if format == .json { printError("wrote \(recipePath)") } else { print("wrote \(recipePath): the chosen recipe (--recipe repeats it)") }
+            }
+            if let export {
+                let text = try Compression.exportCompact(result.compressed, to: export, force: force).renderText(
+                    output: export, containerBytes: accounting.fileBytes)
+                if format == .json { printError(String(text.dropLast())) } else { print(text, terminator: "") }
+            }
+            missed = result.report.missed
+        }
+        if let missed {
+            printError("pith: \(missed)")
+            throw ExitCode(1)
         }
     }
 }

@@ -10,12 +10,12 @@ struct PithCommand: ParsableCommand {
             Reads ONNX (.onnx, with external data) and Keras HDF5 (Keras 2 .h5, Keras 3 .h5 and \
             .weights.h5) files, recognised by content.
 
-            Exit codes: 0 success, 1 verify gate failed, 64 usage, 65 bad input data, 66 missing input, \
+            Exit codes: 0 success, 1 verify gate failed or --auto budget missed, 64 usage, 65 bad input data, 66 missing input, \
             69 unsupported feature, 73 cannot create the output (it exists, or its folder cannot be written), \
             74 I/O error.
             """,
         version: "0.1.0",
-        subcommands: [Inspect.self, Compress.self, Restore.self, Eval.self, Verify.self, Bench.self])
+        subcommands: [Inspect.self, Compress.self, SensitivityCommand.self, Restore.self, Eval.self, Verify.self, Bench.self])
 }
 
 /// Runs `body`, turning library errors into a message on standard error and a sysexits code.
