@@ -32,7 +32,8 @@ extension CompressionReport {
             let rows = aware.map { row -> [String] in
                 let e = row.layerError!
                 return [
-                    String(row.step), row.action + (e.measure == .meanShift ? " (mean shift²)" : ""), row.tensor, TextTable.grouped(e.rows), String(format: "%.4g", e.before), String(format: "%.4g", e.dataFree),
+                    String(row.step), row.action + (e.measure == .meanShift ? " (mean shift²)" : ""), row.tensor, TextTable.grouped(e.rows),
+                    String(format: "%.4g", e.before), String(format: "%.4g", e.dataFree),
                     String(format: "%.4g", e.after), e.dataFree > 0 ? String(format: "%.3f", e.after / e.dataFree) : "-",
                 ]
             }
