@@ -44,6 +44,7 @@ RUNS = [
     ("prune 80% + k-means 3 bits", ["--prune", "0.8", "--cluster", "3"], ["--obs", "--prune-mask", "saliency", "--gptq", "--bias-correction"]),
     ("prune 80% + k-means 4 bits", ["--prune", "0.8", "--cluster", "4"], ["--obs", "--prune-mask", "saliency", "--gptq", "--bias-correction"]),
     ("prune 80% + k-means 2 bits", ["--prune", "0.8", "--cluster", "2"], ["--obs", "--prune-mask", "saliency", "--gptq", "--bias-correction"]),
+    ("SVD rank 32 (fc1, fc2)", ["--factorize", "svd", "--rank", "32"], ["--whiten"]),
     ("prune 90% + k-means 5 bits", ["--prune", "0.9", "--cluster", "5"], ["--obs", "--prune-mask", "saliency", "--gptq", "--bias-correction"]),
 ]
 

@@ -150,10 +150,13 @@ struct Compress: ParsableCommand {
     @Flag(help: "Data-aware bias correction after the other passes: each layer's mean output shift goes into its bias.")
     var biasCorrection = false
 
+    @Flag(help: "Data-aware SVD: truncate in the whitened basis of each layer's calibration inputs.")
+    var whiten = false
+
     @Option(help: "Data-aware passes: damping as a fraction of the mean of diag(H) (default 0.01).")
     var damp: Double?
 
-    var hasDataAwareFlags: Bool { gptq || obs || refit != nil || biasCorrection }
+    var hasDataAwareFlags: Bool { gptq || obs || refit != nil || biasCorrection || whiten }
 
     @Flag(help: "Choose a setting per layer for the smallest model that keeps a budget on --data (needs --calibration and one budget).")
     var auto = false
@@ -239,13 +242,14 @@ struct Compress: ParsableCommand {
             throw ValidationError("choose one of --prune, --prune-threshold, --prune-quality")
         }
         if let indexBits, indexBits != "auto", Int(indexBits) == nil { throw ValidationError("--index-bits is auto or a number, not \(indexBits)") }
-        if hasDataAwareFlags, calibration == nil { throw ValidationError("--gptq, --obs, --refit and --bias-correction need --calibration FILE") }
+        if hasDataAwareFlags, calibration == nil { throw ValidationError("--gptq, --obs, --refit, --bias-correction and --whiten need --calibration FILE") }
         if gptq, cluster == nil, quantize == nil { throw ValidationError("--gptq rounds --quantize int8/int4 or --cluster; give one") }
         if obs, prune == nil, pruneThreshold == nil, pruneQuality == nil {
             throw ValidationError("--obs prunes: give --prune (or --prune-threshold, --prune-quality)")
         }
         if pruneMask != nil, !obs { throw ValidationError("--prune-mask applies to --obs") }
         if refit != nil, cluster == nil { throw ValidationError("--refit refits the codebooks of --cluster") }
+        if whiten, factorizeMethod != .svd { throw ValidationError("--whiten applies to svd factorization (--rank, --energy, --param-ratio)") }
         if let calibrationSamples, calibrationSamples < 1 { throw ValidationError("--calibration-samples must be at least 1") }
         try format.check(allowed: [.text, .json])
         if dryRun, export != nil { throw ValidationError("--dry-run writes nothing; drop --export") }
@@ -288,7 +292,8 @@ struct Compress: ParsableCommand {
             steps.append(
                 .init(
                     factorize: FactorizeOptions(
-                        method: method, rank: rank, energy: energy, ratio: paramRatio, ttRank: ttRank, ttError: ttError, cores: ttCores)))
+                        method: method, rank: rank, energy: energy, ratio: paramRatio, ttRank: ttRank, ttError: ttError, cores: ttCores,
+                        whiten: whiten ? true : nil)))
         }
         if let quantize {
             var options = quantize.options

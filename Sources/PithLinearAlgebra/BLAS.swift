@@ -214,3 +214,19 @@ extension LinearAlgebra {
         return lu == 0 ? x : nil
     }
 }
+
+extension LinearAlgebra {
+    /// Solves u·x = b in place for the row-major upper triangular n × n matrix `u` (`cblas_strsm`):
+    /// `b` is n × columns, row-major, and becomes x.
+    public static func solveUpperTriangular(_ u: [Float], n: Int, _ b: inout [Float], columns: Int) {
+        precondition(u.count == n * n && b.count == n * columns, "solveUpperTriangular: \(u.count) and \(b.count) values for n = \(n)")
+        guard n > 0, columns > 0 else { return }
+        u.withUnsafeBufferPointer { pu in
+            b.withUnsafeMutableBufferPointer { pb in
+                cblas_strsm(
+                    CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, Int32(n), Int32(columns), 1, pu.baseAddress, Int32(n), pb.baseAddress,
+                    Int32(columns))
+            }
+        }
+    }
+}

@@ -29,11 +29,15 @@ public struct FactorizeOptions: Sendable, Codable, Equatable {
     public var ttError: Double?
     /// tt: number of cores (default 3).
     public var cores: Int?
+    /// svd: truncate in the whitened basis of the layer's calibration inputs, minimising the layer
+    /// output error rather than the weight error (data-aware; `WhitenedSVD`).
+    public var whiten: Bool?
 
     public init(
         method: Method? = nil, rank: Int? = nil, energy: Double? = nil, ratio: Double? = nil,
-        ttRank: Int? = nil, ttError: Double? = nil, cores: Int? = nil
+        ttRank: Int? = nil, ttError: Double? = nil, cores: Int? = nil, whiten: Bool? = nil
     ) {
+        self.whiten = whiten
         self.method = method
         self.rank = rank
         self.energy = energy
@@ -44,7 +48,7 @@ public struct FactorizeOptions: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case method, rank, energy, ratio, cores
+        case method, rank, energy, ratio, cores, whiten
         case ttRank = "tt_rank"
         case ttError = "tt_error"
     }
@@ -65,6 +69,7 @@ public struct FactorizeOptions: Sendable, Codable, Equatable {
         if method != .tt, ttRank != nil || ttError != nil || cores != nil {
             throw PassError(.invalidRecipe, "\(label): tt_rank, tt_error and cores apply to factorize tt only")
         }
+        if whiten == true, method != .svd { throw PassError(.invalidRecipe, "\(label): whiten applies to factorize svd only") }
         if method == .tt || method == .circulant, rank != nil {
             throw PassError(.invalidRecipe, "\(label): factorize \(method.rawValue) takes no rank (tt: tt_rank)")
         }
@@ -74,10 +79,29 @@ public struct FactorizeOptions: Sendable, Codable, Equatable {
 extension FactorizeOptions: CompressionPass {
     static let action = "factorize"
 
+    var isDataAware: Bool { whiten == true }
+
     /// Factorizes each selected tensor the method applies to; the others are reported as skipped.
+    /// Whitened SVD takes the calibrated layers first, in graph order, then the others the plain way.
     func run(selecting selector: TensorSelector, in run: inout CompressionRun, step: Int) throws {
         let method = self.method ?? .svd
-        for id in run.select(selector, step: step, action: Self.action) {
+        var ids = run.select(selector, step: step, action: Self.action)
+        var geometries: [TensorID: LayerGeometry] = [:]
+        if whiten == true {
+            let (layers, others) = run.calibratedLayers(ids)
+            for geometry in layers where geometry.groups == 1 { geometries[geometry.tensor] = geometry }
+            for geometry in layers where geometry.groups > 1 {
+                run.skipped.append(
+                    .init(
+                        step: step, action: Self.action, target: run.model.tensors[geometry.tensor].name,
+                        reason: "grouped convolution: split without whitening"))
+            }
+            for (id, reason) in others {
+                run.skipped.append(.init(step: step, action: Self.action, target: run.model.tensors[id].name, reason: "\(reason); split without whitening"))
+            }
+            ids = layers.map(\.tensor) + others.map(\.0)
+        }
+        for id in ids {
             let tensor = run.model.tensors[id]
             var s = run.state(id)
             if s.quantized != nil || s.codebook != nil || s.factored != nil {
@@ -105,7 +129,25 @@ extension FactorizeOptions: CompressionPass {
             var storage: FactoredStorage
             var randomized = false
             var detail: String
+            var whitened: (LayerGeometry, LayerError)?
             switch method {
+            case .svd where geometries[id] != nil:
+                let geometry = geometries[id]!
+                let choice: Factorization.RankChoice = self.rank.map { .fixed($0) } ?? energy.map { .energy($0) } ?? .parameterRatio(ratio ?? 0.5)
+                let statistics = try run.statistics(geometry)
+                let result = try WhitenedSVD.split(
+                    s.values, geometry: geometry, statistics: statistics, choice: choice, damp: run.damp, seed: run.seed &+ UInt64(id))
+                storage = result.storage
+                randomized = result.randomized
+                detail = "whitened \(randomized ? "randomized" : "full") SVD, rank \(result.rank) of \(min(rows, columns)), damp \(run.damp)"
+                whitened = (
+                    geometry,
+                    LayerError(
+                        samples: statistics.samples, rows: statistics.rows,
+                        before: run.layerError(geometry, statistics, approximation: geometry.layerForm(s.values)),
+                        dataFree: run.layerError(geometry, statistics, approximation: geometry.layerForm(result.twin.expand(tensorShape: shape))),
+                        after: run.layerError(geometry, statistics, approximation: geometry.layerForm(storage.expand(tensorShape: shape))))
+                )
             case .svd:
                 let choice: Factorization.RankChoice = self.rank.map { .fixed($0) } ?? energy.map { .energy($0) } ?? .parameterRatio(ratio ?? 0.5)
                 let result = try Factorization.lowRank(s.values, rows: rows, columns: columns, choice: choice, seed: run.seed &+ UInt64(id))
@@ -146,6 +188,7 @@ extension FactorizeOptions: CompressionPass {
             s.values = approximation
             run.working[id] = s
             run.record(step: step, action: Self.action, id: id, before: before, after: s, detail: detail)
+            if let (_, error) = whitened { run.attach(error) }
             let ranks: [Int], m: [Int], n: [Int]
             switch storage.method {
             case .lowRank(let r): ranks = [r]; m = []; n = []

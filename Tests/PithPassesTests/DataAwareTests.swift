@@ -63,7 +63,13 @@ struct TinyMLP: CalibrationSource {
             return y
         }
         if name == "x" { return (data, [samples, inputs]) }
-        let h = gemm(data, t["w1"]!, t["b1"]!, hidden, inputs)
+        var w1 = t["w1"]!
+        if case .int(0)? = model.graph?.nodes[0].attribute("transB") {
+            // Stored inputs × hidden: back to hidden × inputs.
+            let stored = w1
+            for o in 0..<hidden { for j in 0..<inputs { w1[o * inputs + j] = stored[j * hidden + o] } }
+        }
+        let h = gemm(data, w1, t["b1"]!, hidden, inputs)
         if name == "h" { return (h, [samples, hidden]) }
         let r = h.map { Swift.max(0, $0) }
         if name == "r" { return (r, [samples, hidden]) }
@@ -326,6 +332,36 @@ struct TinyMLP: CalibrationSource {
         let report = try Compressor.run(
             Recipe(steps: [.init(cluster: ClusterOptions(bits: 2)), .init(refit: RefitOptions(iterations: 3))]), on: &model, calibration: source)
         for row in report.passes where row.action == "refit" { #expect(row.layerError!.after <= row.layerError!.before) }
+    }
+
+    /// Whitened SVD beats the plain split of the same rank on the layer output, whichever way the
+    /// weight is stored (Gemm transB = 1: outputs × inputs; transB = 0: inputs × outputs).
+    @Test(arguments: [true, false])
+    func whitenedSVDBeatsThePlainSplit(transB: Bool) throws {
+        let source = TinyMLP()
+        var model = source.model
+        if !transB {
+            let w = model.tensors[0].decodedFloats(), (n, k) = (source.hidden, source.inputs)
+            var t = [Float](repeating: 0, count: w.count)
+            for i in 0..<n { for j in 0..<k { t[j * n + i] = w[i * k + j] } }
+            model.tensors[0] = Tensor(name: "w1", dtype: .float32, shape: [k, n], storage: .dense(TensorBuffer(values: t)), origin: .initializer(graph: .main))
+            model.graph!.nodes[0].attributes = [Attribute(name: "transB", value: .int(0))]
+        }
+        let original = source.forward("h", in: model).values
+        let report = try Compressor.run(
+            Recipe(steps: [.init(select: TensorSelector(names: ["w1"]), factorize: FactorizeOptions(method: .svd, rank: 4, whiten: true))]), on: &model,
+            calibration: source)
+        let e = try #require(report.passes.first?.layerError)
+        #expect(e.after < 0.8 * e.dataFree, "whitened \(e.after), plain \(e.dataFree)")
+        // The reported error is the one the factored weight really gives on the calibration inputs.
+        let have = source.forward("h", in: model).values, b = model.tensors[1].decodedFloats()
+        var error = 0.0, energy = 0.0
+        for i in original.indices {
+            let bias = Double(b[i % source.hidden])
+            error += pow(Double(original[i] - have[i]), 2)
+            energy += pow(Double(original[i]) - bias, 2)
+        }
+        #expect(abs(error / energy - e.after) < 1e-3 * Swift.max(e.after, 1e-6) + 1e-6)
     }
 
     @Test func aDataAwareRecipeNeedsCalibration() {

@@ -76,7 +76,9 @@ PAIRS = {
     "gptq-int4": (["--quantize", "int4-channel"], ["--gptq"]),
     "gptq-cluster": (["--cluster", "3"], ["--gptq"]),
     "bias-correction": (["--prune", "0.9"], ["--bias-correction"]),
+    "svd-whiten": (["--factorize", "svd", "--rank", "32"], ["--whiten"]),  # fc3 (10×100) is not split at rank 32
 }
+LAYERS = {"svd-whiten": 2}
 
 
 @pytest.mark.parametrize("name", sorted(PAIRS))
@@ -91,7 +93,7 @@ def test_each_pass_lowers_every_layer_output_error_against_its_twin(pith, tmp_pa
         assert a < f, f"{name}: fc{layer + 1} output error {a:.4g} is not below the data-free {f:.4g}"
     # The report gives every layer's error beside its twin's, on the calibration data.
     rows = [p for p in report["passes"] if p.get("layer_error")]
-    assert len(rows) == 3
+    assert len(rows) == LAYERS.get(name, 3)
     assert all(r["layer_error"]["after"] < r["layer_error"]["data_free"] for r in rows)
     assert report["calibration"]["samples"] == SAMPLES
 
@@ -178,3 +180,39 @@ def test_fewer_samples_than_inputs_work_with_damping(pith, tmp_path):
     assert result.returncode == 0, result.stderr
     rows = [p for p in json.loads(result.stdout)["passes"] if p.get("layer_error")]
     assert [r["layer_error"]["samples"] for r in rows] == [20, 20, 20]
+
+
+@pytest.mark.parametrize("flags", [["--quantize", "int4-channel", "--gptq"], ["--prune", "0.5", "--obs", "--prune-mask", "saliency"]],
+                         ids=["gptq-int4", "obs"])
+def test_rapidocr_classifier_every_conv_layer_beats_its_twin(pith, tmp_path, flags):
+    """rapidocr's text-direction classifier: 53 convolutions, 11 of them depthwise (grouped), with
+    BatchNorm after them. Calibration is 16 seeded random images: every calibrated layer's error on them
+    is below its twin's. For GPTQ the whole model's output on other images also moves less than the
+    data-free one's in onnxruntime; for OBS it does not (the squeeze-excitation layers after a global
+    pooling see one row per sample, and the pruned model drifts from there: docs/benchmarks.md)."""
+    import onnxruntime as ort
+    from test_real_models import fetch
+    (path,) = [p for p in fetch("rapidocr-onnxruntime==1.4.4", ".onnx") if "cls" in p]
+    rng = np.random.default_rng(13)
+    data = tmp_path / "cls.npy"
+    np.save(data, rng.random((16, 3, 48, 192), dtype=np.float32))
+    held_out = rng.random((8, 3, 48, 192), dtype=np.float32)
+    outputs = {}
+    for name, extra in (("free", []), ("aware", ["--calibration", str(data)])):
+        twin = [f for f in flags if f not in ("--gptq", "--obs", "--prune-mask", "saliency")]
+        container, restored = tmp_path / f"{name}.pith", tmp_path / f"{name}.onnx"
+        result = run_pith("compress", "--format", "json", "-o", str(container), *(flags if extra else twin), *extra, path, timeout=1200)
+        assert result.returncode == 0, result.stderr
+        assert run_pith("restore", "-o", str(restored), str(container)).returncode == 0
+        if extra:
+            report = json.loads(result.stdout)
+            rows = [p for p in report["passes"] if p.get("layer_error")]
+            assert len(rows) >= 40
+            assert any(r["layer_error"]["rows"] > 16 for r in rows)  # convolutions: a row per output position
+            for row in rows:
+                assert row["layer_error"]["after"] < row["layer_error"]["data_free"], row["tensor"]
+        outputs[name] = ort.InferenceSession(str(restored)).run(None, {"x": held_out})[0]
+    if "--gptq" in flags:
+        want = ort.InferenceSession(path).run(None, {"x": held_out})[0]
+        free, aware = (np.linalg.norm(outputs[k] - want) for k in ("free", "aware"))
+        assert aware < free
