@@ -220,6 +220,24 @@ def test_lenet_four_bit_codes_are_packed_below_opset_21(tmp_path, flags, form, o
     assert all(np.array_equal(a, b) for a, b in zip(evaluated, pith_eval(dense, tmp_path / "x.npy", tmp_path / "d.npz")))
 
 
+def test_affine_int4_channel_codes_packed_with_their_zero_points(tmp_path):
+    """Affine per-channel int4 below opset 13: zero points that differ by channel are subtracted after
+    the lookup (Sub), and the weights are still the dense restore's bit for bit."""
+    source, container, recipe = tmp_path / "pinned.onnx", tmp_path / "affine.pith", tmp_path / "affine.yaml"
+    pinned_below_13(LENET, source, 12)
+    recipe.write_text("seed: 0\npasses:\n  - quantize: {format: int4, mode: affine, granularity: channel}\n")
+    assert run_pith("compress", str(source), "--recipe", str(recipe), "-o", str(container)).returncode == 0
+    dense, compact, report = restore_both(container, tmp_path, "affine")
+    onnx.checker.check_model(str(compact), full_check=True)
+    assert ("compact: fc1.weight: int4 codes packed two per byte, 300 scales along axis 0 and zero points → "
+            "Cast, Gather, Reshape, Sub, Mul (") in report
+    x = np.random.default_rng(13).random((7, 784)).astype(np.float32)
+    weights = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(dense)).graph.initializer}
+    decoded = decoded_by_onnxruntime(compact, ["fc1.weight", "fc2.weight", "fc3.weight"], {"input": x})
+    assert all(same_bits(decoded[name], weights[name]) for name in decoded)
+    assert close(session(compact, optimise=False).run(None, {"input": x}), session(dense, optimise=False).run(None, {"input": x}))
+
+
 def odd_model(path, opset):
     """Two Gemm weights of odd element counts (127 × 129 and 9 × 127), pinned below opset 13."""
     rng = np.random.default_rng(11)
