@@ -11,7 +11,8 @@ struct Restore: ParsableCommand {
             stay factored: an ONNX layer becomes two Gemm / MatMul / Conv nodes or a chain of \
             Reshape / Transpose / MatMul nodes, a Keras Dense layer two Dense layers; the graph, attributes and metadata are those of the source file. \
             With --compact (ONNX only) every compressed weight stays compressed where the graph can decode it: \
-            int8/int4 codes with DequantizeLinear, codebook indices with Gather, float16/bfloat16 with Cast, \
+            int8/int4 codes with DequantizeLinear (below opset 21, 4-bit codes packed two per byte with Cast, \
+            Gather and Reshape), codebook indices with Gather, float16/bfloat16 with Cast, \
             pruned tensors as sparse Constants where smaller, factored layers as with --factored; the opset is \
             raised only as far as these need and only when every node stays valid. The output is \
             written atomically and replaces an existing file only with --force.

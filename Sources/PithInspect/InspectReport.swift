@@ -121,6 +121,10 @@ public enum Inspector {
                 statistics[i].bitsPerWeight = statistics[i].count == 0 ? 0 : Double(storedBytes[i] * 8) / Double(statistics[i].count)
             }
         }
+        // 4-bit codes packed two per byte: bits per weight they decode to, not per byte.
+        for (id, weights) in PackedCodes.weights(in: model) where weights > 0 {
+            statistics[id].bitsPerWeight = Double(statistics[id].bytes * 8) / Double(weights)
+        }
         var totals = InspectReport.Totals(tensors: statistics.count, count: 0, nonzero: 0, bytes: 0, sparsity: 0)
         var layers: [InspectReport.LayerSummary] = []
         var layerIndex: [String: Int] = [:]

@@ -19,7 +19,8 @@ public struct TensorStatistics: Sendable, Codable, Equatable {
     /// `-0.0` counts as `0.0`, and all NaNs as one value.
     public var distinct: Int
     public var distinctCapped: Bool
-    /// Bits each element occupies as stored in the file.
+    /// Bits each element occupies as stored in the file; for 4-bit codes packed two per byte
+    /// (`PackedCodes`), bits per weight they decode to.
     public var bitsPerWeight: Double
     /// Bytes as stored in the file.
     public var bytes: Int

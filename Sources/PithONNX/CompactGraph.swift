@@ -125,7 +125,8 @@ final class CompactGraphRewriter {
                 let codes = try CompactTensor(tensor)
                 candidates.append(
                     Candidate(
-                        index: index, tensor: tensor, codes: codes, choices: codes.choices(dtype: tensor.dtype, count: tensor.count), site: site, output: output
+                        index: index, tensor: tensor, codes: codes, choices: codes.choices(dtype: tensor.dtype, count: tensor.count, rank: tensor.shape.count),
+                        site: site, output: output
                     ))
             } catch {
                 dense(error.reason)
@@ -158,12 +159,10 @@ final class CompactGraphRewriter {
         let wanted = candidates.compactMap { $0.choices.first?.opset }.max() ?? from
         let (ceiling, blocker) = Self.opsetCeiling(model, from: from, upTo: max(from, wanted))
 
-        var edits: [UnsafeMutablePointer<Onnx__GraphProto>: GraphEdit] = [:]
-        var order: [UnsafeMutablePointer<Onnx__GraphProto>] = []
-        var removed = Set<Int>()
-        var opset = from, irNeeded = 0
+        // Each tensor's form: the best its decoders allow under the ceiling.
+        var decided: [(candidate: Candidate, choice: CompactTensor.Choice, note: String?)] = []
         for c in candidates {
-            guard let best = c.choices.first, let choice = c.choices.first(where: { $0.opset <= ceiling }) else {
+            guard let choice = c.choices.first(where: { $0.opset <= ceiling }) else {
                 report.densified.append((c.tensor.name, "its decoders need opset \(c.choices.first?.opset ?? 0); \(blocker ?? "the model's opset is \(from)")"))
                 continue
             }
@@ -183,17 +182,61 @@ final class CompactGraphRewriter {
                 }
                 continue
             }
-            var form = emit(c, choice)
-            if c.readByMatMul, !choice.dequantize, case .linear = c.codes.decoder {
+            decided.append((c, choice, nil))
+        }
+        // Packed codes must repay their pair table: where the tensors sharing one save fewer bytes
+        // than it takes, they take their best form without it.
+        var users: [CompactTensor.PairTable: [Int]] = [:]
+        for (k, d) in decided.enumerated() { if let table = d.choice.table { users[table, default: []].append(k) } }
+        for (table, members) in users {
+            let fallbacks = members.map { k in decided[k].candidate.choices.first { !$0.packed && !$0.isDense && $0.opset <= ceiling } }
+            let saved = zip(members, fallbacks).reduce(0) { $0 + (($1.1?.bytes ?? Int.max / 2) - decided[$1.0].choice.bytes) }
+            guard saved <= table.bytes else { continue }
+            for (k, fallback) in zip(members, fallbacks) {
+                guard let fallback else { continue }
+                decided[k].note =
+                    "packed two per byte they would save \(fallback.bytes - decided[k].choice.bytes) bytes, less than their \(table.bytes)-byte pair table"
+                decided[k].choice = fallback
+            }
+        }
+        let opset = decided.reduce(from) { max($0, $1.choice.opset) }
+
+        var edits: [UnsafeMutablePointer<Onnx__GraphProto>: GraphEdit] = [:]
+        var order: [UnsafeMutablePointer<Onnx__GraphProto>] = []
+        var removed = Set<Int>()
+        var irNeeded = 0
+        // Pair tables go in the main graph, where every subgraph can read them.
+        var tableNames: [CompactTensor.PairTable: String] = [:]
+        func tableName(_ table: CompactTensor.PairTable, for c: Candidate) -> String {
+            if let name = tableNames[table] { return name }
+            let name: String
+            switch (c.codes.decoder, c.codes.codes) {
+            case (.lookup, _): name = names.fresh("nibble_pairs")
+            case (_, .integer(_, let signed)): name = names.fresh(signed ? "int4_pairs" : "uint4_pairs")
+            default: name = names.fresh("\(c.output)_pairs")
+            }
+            tableNames[table] = name
+            let home = main ?? c.site.graph
+            if edits[home] == nil { order.append(home) }
+            edits[home, default: GraphEdit()].added.append(arena.tensor(name, dtype: table.element, dims: [256, 2], bytes: table.rawData))
+            return name
+        }
+        for (c, choice, note) in decided {
+            let best = c.choices.first!
+            var form = emit(c, choice, opset: opset, table: choice.table.map { tableName($0, for: c) })
+            // Said only where DequantizeLinear could have decoded the same codes.
+            if c.readByMatMul, !choice.dequantize, !choice.packed,
+                c.choices.contains(where: { $0.dequantize && $0.element == choice.element && $0.sparse == choice.sparse && $0.opset <= ceiling })
+            {
                 form.description +=
                     " (not DequantizeLinear: onnxruntime fuses it with the MatMul into MatMulNBits, which computes with 8-bit activations by default)"
             }
             if choice != best {
+                // (Packed codes are never the best form: int4 / uint4 codes take fewer bytes.)
                 var wanted = Self.describe(best.element, sparse: best.sparse)
                 if best.dequantize, !choice.dequantize { wanted += " with DequantizeLinear" }
-                form.description += " (\(wanted) would need opset \(best.opset): \(blocker ?? "the model's opset is \(from)"))"
+                form.description += " (\(wanted) would need opset \(best.opset): \(blocker ?? "the model's opset is \(from)")\(note.map { "; \($0)" } ?? ""))"
             }
-            opset = max(opset, choice.opset)
             if choice.element == .int4 || choice.element == .uint4 { irNeeded = max(irNeeded, 10) }
             if choice.sparse { irNeeded = max(irNeeded, 6) }
             let graph = c.site.graph
@@ -307,9 +350,10 @@ final class CompactGraphRewriter {
         sparse ? "a sparse Constant of \(element.rawValue) codes" : "\(element.rawValue) codes"
     }
 
-    /// The nodes and initializers that give `c.output` from its codes stored as `choice` says.
+    /// The nodes and initializers that give `c.output` from its codes stored as `choice` says, in a
+    /// model of default-domain opset `opset`; packed codes are looked up in the pair table `table`.
     private func emit(
-        _ c: Candidate, _ choice: CompactTensor.Choice
+        _ c: Candidate, _ choice: CompactTensor.Choice, opset: Int, table: String?
     ) -> (
         nodes: [UnsafeMutablePointer<Onnx__NodeProto>], initializers: [UnsafeMutablePointer<Onnx__TensorProto>], description: String
     ) {
@@ -320,6 +364,11 @@ final class CompactGraphRewriter {
         }
         func cast(_ input: String, to type: DType, _ output: String) {
             node("Cast", [input], output, [arena.intAttribute("to", Int64(ONNXDataType(type).rawValue))])
+        }
+        func int64s(_ base: String, _ values: [Int]) -> String {
+            let name = names.fresh("\(w)_\(base)")
+            initializers.append(arena.tensor(name, dims: [values.count], values.map(Int64.init), dataType: 7))
+            return name
         }
         // A per-axis parameter shaped to broadcast against the tensor: [C, 1, …, 1].
         func broadcastShape(_ count: Int, axis: Int) -> [Int] { count == 1 ? [] : [count] + [Int](repeating: 1, count: max(0, shape.count - 1 - axis)) }
@@ -333,7 +382,41 @@ final class CompactGraphRewriter {
         case .cast: codesName = names.fresh("\(w)_\(element.rawValue)")
         }
         var description: String
-        if choice.sparse {
+        // Packed codes: the tensor of what each code decodes to through the pair table (the codes
+        // less their zero point, or the indices).
+        var unpacked: String?, unpacking: [String] = []
+        if choice.packed, let table {
+            let count = c.tensor.count, pairs = (count + 1) / 2
+            initializers.append(arena.tensor(codesName, dtype: .uint8, dims: [pairs], bytes: CompactTensor.pack(c.codes.values, as: .uint4)))
+            var signed = false
+            if case .integer(_, let s) = c.codes.codes { signed = s }
+            description = "\(signed ? "int4" : "uint4") \(c.codes.decoder.noun) packed two per byte"
+            var steps = ["Cast", "Gather", "Reshape"]
+            let index = names.fresh("\(w)_index"), looked = names.fresh("\(w)_pairs")
+            // Gather takes int32 or int64 indices only.
+            cast(codesName, to: .int32, index)
+            node("Gather", [table, index], looked)
+            let values = names.fresh("\(w)_unpacked")
+            if count % 2 == 0 {
+                node("Reshape", [looked, int64s("shape", shape)], values)
+            } else {
+                // The last byte's high nibble pads: flatten, drop it, then shape.
+                let flat = names.fresh("\(w)_flat"), kept = shape.count == 1 ? values : names.fresh("\(w)_kept")
+                node("Reshape", [looked, int64s("padded_shape", [2 * pairs])], flat)
+                if opset >= 10 {
+                    node("Slice", [flat, int64s("starts", [0]), int64s("ends", [count])], kept)
+                } else {
+                    node("Slice", [flat], kept, [arena.intsAttribute("starts", [0]), arena.intsAttribute("ends", [Int64(count)])])
+                }
+                steps.append("Slice")
+                if shape.count != 1 {
+                    node("Reshape", [kept, int64s("shape", shape)], values)
+                    steps.append("Reshape")
+                }
+            }
+            unpacking = steps
+            unpacked = values
+        } else if choice.sparse {
             let positions = c.codes.values.indices.filter { c.codes.values[$0] != 0 }
             nodes.append(
                 arena.sparseConstant(
@@ -369,19 +452,29 @@ final class CompactGraphRewriter {
                 node("DequantizeLinear", inputs, decoded, perAxis ? [arena.intAttribute("axis", Int64(axis))] : [])
                 description += " → DequantizeLinear"
             } else {
-                let floats = names.fresh("\(w)_codes_float")
-                cast(codesName, to: .float32, floats)
+                var steps = unpacking
+                let floats: String
+                if let unpacked {
+                    floats = unpacked
+                } else {
+                    floats = names.fresh("\(w)_codes_float")
+                    cast(codesName, to: .float32, floats)
+                    steps.append("Cast")
+                }
                 var centered = floats
-                if !zeroPoints.isEmpty {
+                // Packed codes have a zero point shared by every channel taken off in their table.
+                if !zeroPoints.isEmpty, unpacked == nil || Set(zeroPoints).count > 1 {
                     let zero = names.fresh("\(w)_zero_point")
                     initializers.append(arena.tensor(zero, dims: broadcastShape(scales.count, axis: axis), zeroPoints.map(Float.init), dataType: 1))
                     centered = names.fresh("\(w)_centered")
                     node("Sub", [floats, zero], centered)
+                    steps.append("Sub")
                 }
                 let scale = names.fresh("\(w)_scale")
                 initializers.append(arena.tensor(scale, dims: broadcastShape(scales.count, axis: axis), scales, dataType: 1))
                 node("Mul", [centered, scale], decoded)
-                description += zeroPoints.isEmpty ? " → Cast, Mul" : " → Cast, Sub, Mul"
+                steps.append("Mul")
+                description += " → " + steps.joined(separator: ", ")
             }
             if decoded != w {
                 cast(decoded, to: dtype, w)
@@ -389,22 +482,34 @@ final class CompactGraphRewriter {
             }
         case .lookup(let table, let channels, let axis):
             let per = table.count / channels
-            let index = names.fresh("\(w)_index")
-            cast(codesName, to: .int64, index)
-            var flat = index
+            description +=
+                channels > 1
+                ? " into \(channels) codebooks of \(per) \(dtype.rawValue) along axis \(axis)" : " into a codebook of \(per) \(dtype.rawValue)"
+            // The indices: int64 from a Cast, or int32 from the pair table.
+            var steps = unpacking, flat: String
+            if let unpacked {
+                flat = unpacked
+            } else {
+                flat = names.fresh("\(w)_index")
+                cast(codesName, to: .int64, flat)
+                steps.append("Cast")
+            }
             if channels > 1 {
-                let offsets = names.fresh("\(w)_offsets")
-                initializers.append(arena.tensor(offsets, dims: broadcastShape(channels, axis: axis), (0..<channels).map { Int64($0 * per) }, dataType: 7))
+                let offsets = names.fresh("\(w)_offsets"), starts = (0..<channels).map { $0 * per }
+                let dims = broadcastShape(channels, axis: axis)
+                initializers.append(
+                    unpacked == nil
+                        ? arena.tensor(offsets, dims: dims, starts.map(Int64.init), dataType: 7)
+                        : arena.tensor(offsets, dims: dims, starts.map(Int32.init), dataType: 6))
+                let index = flat
                 flat = names.fresh("\(w)_flat_index")
                 node("Add", [index, offsets], flat)
+                steps.append("Add")
             }
             let codebook = names.fresh("\(w)_codebook")
             initializers.append(arena.tensor(codebook, dtype: dtype, dims: [table.count], bytes: Tensor.encode(table, as: dtype).bytes))
             node("Gather", [codebook, flat], w)
-            description +=
-                channels > 1
-                ? " into \(channels) codebooks of \(per) \(dtype.rawValue) along axis \(axis) → Cast, Add, Gather"
-                : " into a codebook of \(per) \(dtype.rawValue) → Cast, Gather"
+            description += " → " + (steps + ["Gather"]).joined(separator: ", ")
         }
         return (nodes, initializers, description)
     }

@@ -9,11 +9,15 @@ import PithIR
 /// | quantized, float16 / bfloat16 | the 16-bit patterns | `Cast` to the tensor's type (none when it is that type) |
 /// | codebook, table of ≤ 16 / ≤ 256 entries | uint4 (or uint8) / uint8 indices | `Cast` to int64 → (`Add` the channel's table offset) → `Gather` |
 /// | sparse | the entries' codes as above, and every other element the code of zero | as its entries' |
+/// | 4-bit codes or indices, below opset 21 | packed two per byte (uint8) | `Cast` to int32 → `Gather` from a `PairTable` → `Reshape` (→ `Mul` …) |
 ///
 /// Decoding gives exactly the values a dense restore writes: `DequantizeLinear` computes
 /// `(code − zero point) · scale` in float32 as `Tensor.decodedFloats` does, `Gather` copies table
 /// entries (the table is stored in the tensor's own type, rounded as the dense restore rounds), and
-/// the final `Cast` to float16 or bfloat16 rounds to nearest even as `Tensor.encode` does.
+/// the final `Cast` to float16 or bfloat16 rounds to nearest even as `Tensor.encode` does. Packed
+/// codes decode to the same values: a `PairTable` row holds what each nibble of a byte decodes to
+/// (`code − zero point` exactly, or a codebook entry), and the scale multiplies after, as in
+/// `Tensor.decodedFloats`.
 struct CompactTensor {
     /// What the stored codes are.
     enum Codes: Equatable {
@@ -41,9 +45,41 @@ struct CompactTensor {
         var reason: String
     }
 
+    /// The 256-row table that bytes of packed 4-bit codes are looked up in: row `b` holds what its
+    /// low nibble (the first of the two codes) and its high nibble (the second) decode to. Every
+    /// tensor whose nibbles decode alike shares one, stored once in the main graph.
+    struct PairTable: Hashable {
+        /// The table's element type: float32 for linear codes (scaled after the lookup), int32
+        /// for codebook indices (looked up in the codebook after).
+        var element: DType
+        /// What nibbles 0…15 decode to, as `Float` bit patterns (so that a table holding −0 is not
+        /// taken for one holding 0).
+        var nibbleBits: [UInt32]
+
+        init(element: DType, nibbles: [Float]) {
+            precondition(nibbles.count == 16, "a pair table decodes 16 nibbles")
+            self.element = element
+            nibbleBits = nibbles.map(\.bitPattern)
+        }
+
+        /// The 512 elements, row-major: row `b` is (nibble `b & 15`, nibble `b >> 4`).
+        var elements: [Float] {
+            (0..<256).flatMap { b in [Float(bitPattern: nibbleBits[b & 15]), Float(bitPattern: nibbleBits[b >> 4])] }
+        }
+
+        /// The table in ONNX `raw_data` layout (int32 tables: the nibbles as integers).
+        var rawData: [UInt8] {
+            if element == .int32 { return elements.map { Int32($0) }.withUnsafeBytes { Array($0) } }
+            return Tensor.encode(elements, as: element).bytes
+        }
+
+        /// Bytes of the stored table.
+        var bytes: Int { 512 * element.bitWidth / 8 }
+    }
+
     /// One way to store the codes, with what it costs.
     struct Choice: Equatable {
-        /// The ONNX element type of the stored codes.
+        /// The ONNX element type of the stored codes (uint8 for packed codes).
         var element: DType
         /// A `Constant` node with a `sparse_value` (the codes that are not 0, with int64 positions)
         /// instead of an initializer holding every code.
@@ -51,9 +87,18 @@ struct CompactTensor {
         /// For a linear decoder: `DequantizeLinear`, or else `Cast` → `Sub` → `Mul`, which every opset
         /// from 7 runs per axis.
         var dequantize: Bool
+        /// 4-bit codes packed two per byte into a uint8 initializer of half the elements, decoded by
+        /// `Cast` → `Gather` from `table` → `Reshape` and the decoder's arithmetic, with operators
+        /// every opset from 7 has: the form for models whose opset cannot reach 21 (int4, uint4).
+        var packed = false
+        /// The pair table packed codes are looked up in (stored once for every tensor that shares
+        /// it, so not counted in `bytes`).
+        var table: PairTable?
         /// The lowest default-domain opset whose operators and types this needs.
         var opset: Int
-        /// Bytes of the stored codes (a sparse Constant: values and int64 positions).
+        /// Bytes of the stored codes (a sparse Constant: values and int64 positions; packed codes:
+        /// with the constants of their `Reshape` and `Slice` and `packedNodeBytes` for each node
+        /// more than the `Cast` → `Mul` form has).
         var bytes: Int
         /// The codes are the tensor's values stored dense in its own type: nothing to gain over
         /// the dense restore (plain values whose sparse Constant would not be smaller).
@@ -218,10 +263,45 @@ struct CompactTensor {
         }
     }
 
-    /// Every way to store the tensor (of `dtype`, `count` elements), best first: fewest bytes, then
-    /// `DequantizeLinear` before its Cast/Mul form, then the lowest opset.
-    func choices(dtype: DType, count: Int) -> [Choice] {
+    /// About what one more decoder node takes in the file (op type, node name, input and output
+    /// names), charged to packed codes so that they are not chosen where they save fewer bytes
+    /// than their extra nodes take.
+    static let packedNodeBytes = 64
+
+    /// The pair table 4-bit codes would be looked up in when packed two per byte; nil when the codes
+    /// are not integers of at most 4 bits, or index codebooks of more than 16 entries. Linear codes'
+    /// nibbles are `code − zero point` when every channel has the same zero point (else the codes,
+    /// and a `Sub` follows). Codebook indices' are the nibbles themselves, as int32, which then
+    /// index the codebook (after the channel's offset is added): a table of each codebook's values
+    /// would save that `Gather` but cost 2 KB per weight, where one table of nibbles serves them all.
+    func pairTable() -> PairTable? {
+        guard case .integer(let bits, let signed) = codes, bits <= 4 else { return nil }
+        let nibbles = (0..<16).map { Int32(signed && $0 >= 8 ? $0 - 16 : $0) }
+        switch decoder {
+        case .none, .cast: return nil
+        case .linear(_, let zeroPoints, _):
+            let zero = Set(zeroPoints).count <= 1 ? zeroPoints.first ?? 0 : 0
+            return PairTable(element: .float32, nibbles: nibbles.map { Float($0 - zero) })
+        case .lookup(let table, let channels, _):
+            guard table.count / channels <= 16 else { return nil }
+            return PairTable(element: .int32, nibbles: (0..<16).map(Float.init))
+        }
+    }
+
+    /// Every way to store the tensor (of `dtype`, `count` elements, `rank` dimensions), best first:
+    /// fewest bytes, then `DequantizeLinear` before its Cast/Mul form, then the lowest opset.
+    func choices(dtype: DType, count: Int, rank: Int) -> [Choice] {
         var result: [Choice] = []
+        if let table = pairTable() {
+            // Reshape's shape; an odd count also a Reshape to the padded length and Slice's bounds.
+            let constants = 8 * rank + (count % 2 == 1 ? 24 : 0)
+            let nodes = count % 2 == 1 ? 4 : 2
+            result.append(
+                Choice(
+                    element: .uint8, sparse: false, dequantize: false, packed: true, table: table,
+                    opset: opset(element: .uint8, sparse: false, dequantize: false, dtype: dtype),
+                    bytes: (count + 1) / 2 + constants + nodes * Self.packedNodeBytes, isDense: false))
+        }
         for element in elementTypes {
             for sparse in [false, true] {
                 // A sparse Constant fills with zeros; onnxruntime refuses 4-bit sparse values (measured).
@@ -234,7 +314,7 @@ struct CompactTensor {
                     if case .none = decoder { plain = !sparse }
                     result.append(
                         Choice(
-                            element: element, sparse: sparse, dequantize: dequantize,
+                            element: element, sparse: sparse, dequantize: dequantize, packed: false, table: nil,
                             opset: opset(element: element, sparse: sparse, dequantize: dequantize, dtype: dtype), bytes: bytes, isDense: plain))
                 }
             }
@@ -245,7 +325,8 @@ struct CompactTensor {
     /// The lowest default-domain opset that has every operator and type the choice uses:
     /// int4/uint4 tensors and Cast from them, and DequantizeLinear of int16/uint16: 21;
     /// DequantizeLinear per axis: 13, per tensor: 10; Cast/Gather of bfloat16: 13; a Constant's
-    /// `sparse_value`: 11; Mul, Sub and Add broadcasting: 7; Cast: 6.
+    /// `sparse_value`: 11; Mul, Sub and Add broadcasting: 7; Cast: 6 (packed codes: Gather since 1,
+    /// Reshape with its shape as an input since 5, Slice in its form of each opset).
     func opset(element: DType, sparse: Bool, dequantize: Bool, dtype: DType) -> Int {
         var need = 1
         if element == .int4 || element == .uint4 { need = 21 }

@@ -80,18 +80,49 @@ import PithTestSupport
             name: "w", dtype: .float32, shape: [4, 8], storage: .dense(TensorBuffer(values: (0..<32).map { Float($0 - 16) / 7 })),
             origin: .initializer(graph: .main))
         let codes = try CompactTensor(Self.with(tensor, .quantized(Self.quantized(tensor, bits: 4, perChannel: true))))
-        let choices = codes.choices(dtype: .float32, count: 32)
+        let choices = codes.choices(dtype: .float32, count: 32, rank: 2)
         // int4 with DequantizeLinear (opset 21), int4 with Cast/Mul (also 21: Cast from int4), int8 with
-        // each, then int8 as sparse Constants (31 nonzero codes: 279 bytes), never 4-bit sparse.
-        #expect(choices.map(\.element) == [.int4, .int4, .int8, .int8, .int8, .int8])
-        #expect(choices.map(\.sparse) == [false, false, false, false, true, true])
+        // each, int4 packed two per byte (16 bytes, 16 of Reshape's shape and two more nodes: 160),
+        // then int8 as sparse Constants (31 nonzero codes: 279 bytes), never 4-bit sparse.
+        #expect(choices.map(\.element) == [.int4, .int4, .int8, .int8, .uint8, .int8, .int8])
+        #expect(choices.map(\.sparse) == [false, false, false, false, false, true, true])
+        #expect(choices.map(\.packed) == [false, false, false, false, true, false, false])
         #expect(choices[0].dequantize && choices[0].opset == 21 && choices[0].bytes == 16)
+        #expect(choices[4].opset == 7 && choices[4].bytes == 16 + 16 + 2 * CompactTensor.packedNodeBytes)
         let underThirteen = try #require(choices.first { $0.opset <= 13 })
         #expect(underThirteen.element == .int8 && underThirteen.dequantize && underThirteen.bytes == 32)
         let underTwelve = try #require(choices.first { $0.opset <= 12 })
         #expect(underTwelve.element == .int8 && !underTwelve.dequantize && underTwelve.opset == 7)
         // Symmetric codes: code 0 is 0, so a sparse Constant could hold them (it is larger here).
         #expect(codes.zeroIsCodeZero && choices.contains { $0.sparse })
+    }
+
+    @Test func pairTablesHoldWhatEachNibbleDecodesTo() throws {
+        let tensor = Tensor(
+            name: "w", dtype: .float32, shape: [2, 3], storage: .dense(TensorBuffer(values: [Float](repeating: 0, count: 6))),
+            origin: .initializer(graph: .main))
+        // Signed codes: nibbles 8…15 are −8…−1, two's complement as `pack` writes them.
+        let signed = QuantizedStorage(scheme: .linear(bits: 4, signed: true), scales: [0.5, 2], zeroPoints: [], codes: [-8, -1, 0, 7, 3, -3])
+        let table = try #require(try CompactTensor(Self.with(tensor, .quantized(signed))).pairTable())
+        #expect(table.element == .float32 && table.bytes == 2048)
+        let rows = table.elements
+        #expect(rows.count == 512 && rows[2 * 0x8F] == -1 && rows[2 * 0x8F + 1] == -8 && rows[2 * 0x70] == 0 && rows[2 * 0x70 + 1] == 7)
+        let packed = CompactTensor.pack(signed.codes, as: .uint4)
+        let unpacked = packed.flatMap { [rows[2 * Int($0)], rows[2 * Int($0) + 1]] }
+        #expect(unpacked == signed.codes.map(Float.init))
+        // Unsigned codes with one zero point for every channel: the table holds code − zero point.
+        let unsigned = QuantizedStorage(scheme: .linear(bits: 4, signed: false), scales: [0.5, 2], zeroPoints: [3, 3], codes: [0, 1, 2, 15, 3, 4])
+        #expect(try CompactTensor(Self.with(tensor, .quantized(unsigned))).pairTable()?.elements.prefix(4) == [-3, -3, -2, -3])
+        // Codebook indices, one codebook or one per channel: the nibbles as int32, the same table for
+        // every codebook; more than 16 entries: none.
+        let codebook = CodebookStorage(bits: 4, centroids: (0..<16).map { Float($0) / 3 }, channels: 1, indices: [0, 15, 2, 3, 4, 5], zeroIsReserved: false)
+        let codebookTable = try #require(try CompactTensor(Self.with(tensor, .codebook(codebook))).pairTable())
+        #expect(codebookTable.element == .int32 && codebookTable.bytes == 2048 && codebookTable.elements[2 * 0xF0 + 1] == 15)
+        let perChannel = CodebookStorage(bits: 4, centroids: (0..<32).map(Float.init), channels: 2, indices: [0, 1, 2, 3, 4, 5], zeroIsReserved: false)
+        #expect(try CompactTensor(Self.with(tensor, .codebook(perChannel))).pairTable() == codebookTable)
+        #expect(codebookTable.rawData.count == 2048 && codebookTable.rawData[8 * 0xF0 + 4] == 15)
+        let wide = CodebookStorage(bits: 5, centroids: (0..<32).map(Float.init), channels: 1, indices: [0, 1, 2, 3, 4, 31], zeroIsReserved: false)
+        #expect(try CompactTensor(Self.with(tensor, .codebook(wide))).pairTable() == nil)
     }
 
     @Test func aSparseCodebookGivesPrunedElementsTheIndexOfZero() throws {
@@ -206,19 +237,14 @@ import PithTestSupport
         try Self.expectUniqueNames(model)
     }
 
-    /// A model whose nodes would change at the opset the best form needs keeps its opset: int4 codes
-    /// become int8, and per-axis DequantizeLinear (opset 13) becomes Cast and Mul.
-    @Test func anOpsetThatCannotBeRaisedKeepsEightBitCodes() throws {
-        let folder = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let path = Fixtures.path("lenet-300-100.onnx")
-        var tensors = try ONNXReader.read(contentsOf: path).tensors
-        // The skeleton at opset 12 with a Softmax (redefined at 13) in place of the last Relu.
-        let skeleton = try ONNXSkeleton.strip(contentsOf: path).withUnsafeBytes { bytes in
+    /// LeNet's skeleton at `opset` with a Softmax (redefined at 13) in place of the last Relu, so that
+    /// the opset cannot be raised to 13 or beyond.
+    static func skeletonKeptBelowThirteen(opset: Int32 = 12) throws -> [UInt8] {
+        try ONNXSkeleton.strip(contentsOf: Fixtures.path("lenet-300-100.onnx")).withUnsafeBytes { bytes in
             try #require(
                 ProtobufCalls.withUnpackedModel(bytes) { model -> [UInt8] in
                     let arena = Arena()
-                    model.pointee.opset_import[0]!.pointee.version = 12
+                    model.pointee.opset_import[0]!.pointee.version = Int64(opset)
                     let relu = messages(model.pointee.graph!.pointee.n_node, model.pointee.graph!.pointee.node).last { string($0.pointee.op_type) == "Relu" }!
                     let saved = relu.pointee.op_type
                     relu.pointee.op_type = arena.cString("Softmax")
@@ -226,14 +252,83 @@ import PithTestSupport
                     return ProtobufCalls.pack(model)
                 })
         }
-        let i = tensors.firstIndex { $0.name == "fc1.weight" }!
+    }
+
+    /// A model whose nodes would change at the opset the best form needs keeps its opset: int4 codes
+    /// are packed two per byte and decoded by Cast, Gather from a table of pairs and Reshape; the
+    /// signed int4 table is shared by fc1 and fc3, fc2's 16-entry codebook is indexed from a table of nibbles.
+    @Test func anOpsetThatCannotBeRaisedPacksFourBitCodes() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var tensors = try ONNXReader.read(contentsOf: Fixtures.path("lenet-300-100.onnx")).tensors
+        let index = Dictionary(uniqueKeysWithValues: tensors.enumerated().map { ($1.name, $0) })
+        for name in ["fc1.weight", "fc3.weight"] {
+            tensors[index[name]!] = Self.with(tensors[index[name]!], .quantized(Self.quantized(tensors[index[name]!], bits: 4, perChannel: true)))
+        }
+        tensors[index["fc2.weight"]!] = Self.with(tensors[index["fc2.weight"]!], .codebook(Self.codebook(tensors[index["fc2.weight"]!], entries: 16)))
+        let (report, model, bytes, dense) = try writeBoth(skeleton: try Self.skeletonKeptBelowThirteen(), tensors: tensors, in: folder)
+        #expect(report.opset! == (12, 12) && report.densified.isEmpty)
+        let forms = Dictionary(uniqueKeysWithValues: report.compact.map { ($0.tensor, $0.form) })
+        let fc1 = try #require(forms["fc1.weight"])
+        #expect(
+            fc1.hasPrefix(
+                "int4 codes packed two per byte, 300 scales along axis 0 → Cast, Gather, Reshape, Mul (int4 codes with DequantizeLinear would need opset 21"))
+        #expect(fc1.contains("would change node `relu2` (Softmax is redefined at opset 13)"), "\(fc1)")
+        #expect(forms["fc2.weight"]?.hasPrefix("uint4 indices packed two per byte into a codebook of 16 float32 → Cast, Gather, Reshape, Gather (") == true)
+        #expect(forms["fc3.weight"]?.hasPrefix("int4 codes packed two per byte, 10 scales along axis 0 → Cast, Gather, Reshape, Mul (") == true)
+        let stored = Dictionary(uniqueKeysWithValues: model.tensors.map { ($0.name, $0) })
+        #expect(stored["fc1.weight_quantized"]?.dtype == .uint8 && stored["fc1.weight_quantized"]?.shape == [300 * 784 / 2])
+        #expect(stored["fc2.weight_indices"]?.shape == [100 * 300 / 2])
+        // One signed int4 table for fc1 and fc3, one of nibbles for fc2.
+        #expect(model.tensors.filter { $0.shape == [256, 2] }.map(\.name).sorted() == ["int4_pairs", "nibble_pairs"])
+        #expect(Double(bytes) < 0.2 * Double(dense))
+        let decoder = GraphDecoder(model: model)
+        for name in ["fc1.weight", "fc2.weight", "fc3.weight"] {
+            #expect(try decoder.value(name, in: [model.graph!]) == tensors[index[name]!].densified().decodedFloats(), "\(name)")
+        }
+        try Self.expectUniqueNames(model)
+    }
+
+    /// Packed codes that save fewer bytes than their pair table takes stay one code per byte, and
+    /// the report says so.
+    @Test func aPairTableMustRepayItsBytes() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var tensors = try ONNXReader.read(contentsOf: Fixtures.path("lenet-300-100.onnx")).tensors
+        let i = tensors.firstIndex { $0.name == "fc3.weight" }!
         tensors[i] = Self.with(tensors[i], .quantized(Self.quantized(tensors[i], bits: 4, perChannel: true)))
-        let (report, model, _, _) = try writeBoth(skeleton: skeleton, tensors: tensors, in: folder)
-        #expect(report.opset! == (12, 12))
+        let (report, model, _, _) = try writeBoth(skeleton: try Self.skeletonKeptBelowThirteen(), tensors: tensors, in: folder)
         let form = try #require(report.compact.first?.form)
-        #expect(form.hasPrefix("int8 codes, 300 scales along axis 0 → Cast, Mul"))
-        #expect(form.contains("would change node `relu2` (Softmax is redefined at opset 13)"), "\(form)")
-        #expect(model.tensors.first { $0.name == "fc1.weight_quantized" }?.dtype == .int8)
+        // 1,000 codes: 500 bytes packed, 16 of shape and two more nodes (644) against 1,000 bytes of int8.
+        #expect(form.hasPrefix("int8 codes, 10 scales along axis 0 → Cast, Mul (int4 codes with DequantizeLinear would need opset 21"), "\(form)")
+        #expect(form.hasSuffix("; packed two per byte they would save 356 bytes, less than their 2048-byte pair table)"), "\(form)")
+        #expect(model.tensors.first { $0.name == "fc3.weight_quantized" }?.dtype == .int8)
+        #expect(try GraphDecoder(model: model).value("fc3.weight", in: [model.graph!]) == tensors[i].densified().decodedFloats())
+    }
+
+    /// Per-channel codebooks of 16 entries: packed indices looked up as int32 nibbles, offset by
+    /// the channel's table and gathered from the codebooks.
+    @Test func packedIndicesIntoPerChannelCodebooks() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var tensors = try ONNXReader.read(contentsOf: Fixtures.path("lenet-300-100.onnx")).tensors
+        let i = tensors.firstIndex { $0.name == "fc1.weight" }!
+        let values = tensors[i].decodedFloats()
+        var centroids: [Float] = [], indices: [UInt8] = []
+        for row in 0..<300 {
+            let slice = values[(row * 784)..<((row + 1) * 784)]
+            let low = slice.min()!, high = slice.max()!
+            let table = (0..<16).map { low + (high - low) * Float($0) / 15 }
+            centroids += table
+            indices += slice.map { v in UInt8((0..<16).min { abs(table[$0] - v) < abs(table[$1] - v) }!) }
+        }
+        tensors[i] = Self.with(
+            tensors[i], .codebook(CodebookStorage(bits: 4, centroids: centroids, channels: 300, axis: 0, indices: indices, zeroIsReserved: false)))
+        let (report, model, _, _) = try writeBoth(skeleton: try Self.skeletonKeptBelowThirteen(), tensors: tensors, in: folder)
+        let form = try #require(report.compact.first?.form)
+        #expect(
+            form.hasPrefix("uint4 indices packed two per byte into 300 codebooks of 16 float32 along axis 0 → Cast, Gather, Reshape, Add, Gather ("), "\(form)")
+        #expect(model.tensors.first { $0.name == "nibble_pairs" }?.dtype == .int32)
         #expect(try GraphDecoder(model: model).value("fc1.weight", in: [model.graph!]) == tensors[i].densified().decodedFloats())
     }
 
@@ -277,7 +372,8 @@ struct DecodeError: Error, CustomStringConvertible {
 }
 
 /// Runs the nodes that produce a value from constants, for the operators compact writing emits
-/// (Constant, DequantizeLinear, Cast, Gather, Add, Sub, Mul) in float32, as ONNX defines them.
+/// (Constant, DequantizeLinear, Cast, Gather, Reshape, Slice, Add, Sub, Mul) in float32, as ONNX
+/// defines them.
 struct GraphDecoder {
     let model: Model
 
@@ -329,7 +425,24 @@ struct GraphDecoder {
                     }
                 return Value(shape: inputs[0].shape, values: rounded)
             case "Gather":
-                return Value(shape: inputs[1].shape, values: inputs[1].values.map { inputs[0].values[Int($0)] })
+                // Axis 0: one row of the data per index.
+                let data = inputs[0], row = data.shape.dropFirst().reduce(1, *)
+                return Value(
+                    shape: inputs[1].shape + data.shape.dropFirst(),
+                    values: inputs[1].values.flatMap { data.values[(Int($0) * row)..<((Int($0) + 1) * row)] })
+            case "Reshape":
+                let shape = inputs[1].values.map { Int($0) }
+                guard shape.reduce(1, *) == inputs[0].values.count else { throw DecodeError("cannot reshape \(inputs[0].shape) to \(shape)") }
+                return Value(shape: shape, values: inputs[0].values)
+            case "Slice":
+                // One axis: before opset 10 its bounds are attributes, from 10 inputs.
+                var bounds: [Int] = []
+                for attribute in ["starts", "ends"] {
+                    if case .ints(let v)? = node.attributes.first(where: { $0.name == attribute })?.value { bounds.append(Int(v[0])) }
+                }
+                if bounds.isEmpty { bounds = [Int(inputs[1].values[0]), Int(inputs[2].values[0])] }
+                guard inputs[0].shape.count == 1 else { throw DecodeError("Slice of rank \(inputs[0].shape.count)") }
+                return Value(shape: [bounds[1] - bounds[0]], values: Array(inputs[0].values[bounds[0]..<bounds[1]]))
             case "Add", "Sub", "Mul":
                 return try broadcast(inputs[0], inputs[1]) { a, b in node.opType == "Add" ? a + b : node.opType == "Sub" ? a - b : a * b }
             default:

@@ -82,6 +82,36 @@ def stored_bits(model):
     return {t["name"]: t["bits_per_weight"] for t in json.loads(result.stdout)["tensors"]}
 
 
+def decoded_by_onnxruntime(compact, names, feeds):
+    """The weights `names` (main-graph values) as onnxruntime computes them from the compact file's
+    stored codes, graph optimisations off: the decoder nodes' outputs made graph outputs."""
+    model = onnx.load(str(compact))
+    model.graph.output.extend(helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in names)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    values = ort.InferenceSession(model.SerializeToString(), options).run(list(names), feeds)
+    return dict(zip(names, values))
+
+
+def same_bits(have, want):
+    """Equal bit for bit (so that −0 and 0, or two NaNs, are told apart as the file would)."""
+    return have.dtype == want.dtype and have.shape == want.shape and np.array_equal(have.view(np.uint32), want.view(np.uint32))
+
+
+def pinned_below_13(source, path, opset):
+    """`source` at `opset` with its output passed through Unsqueeze and Squeeze (attributes `axes`,
+    which become inputs at opset 13), so that its opset cannot be raised to 13 or beyond."""
+    model = onnx.load(str(source))
+    model.opset_import[0].version = opset
+    output = model.graph.output[0].name
+    for node in model.graph.node:
+        node.output[:] = [output + "_raw" if o == output else o for o in node.output]
+    model.graph.node.extend([helper.make_node("Unsqueeze", [output + "_raw"], [output + "_u"], axes=[0], name="unsqueeze"),
+                             helper.make_node("Squeeze", [output + "_u"], [output], axes=[0], name="squeeze")])
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+
+
 def names_are_unique(model):
     values, nodes = [], []
 
@@ -140,6 +170,119 @@ def test_lenet_compact_runs_as_the_dense_restore(tmp_path, flags, bits, limit):
     evaluated = pith_eval(compact, tmp_path / "x.npy", tmp_path / "c.npz")
     assert close(evaluated, want)
     assert all(np.array_equal(a, b) for a, b in zip(evaluated, pith_eval(dense, tmp_path / "x.npy", tmp_path / "d.npz")))
+
+
+@pytest.mark.parametrize("opset", [12, 9])
+@pytest.mark.parametrize("flags, form", [
+    (["--quantize", "int4-channel"], "int4 codes packed two per byte, {} scales along axis 0 → Cast, Gather, Reshape, Mul"),
+    (["--cluster", "4"], "uint4 indices packed two per byte into a codebook of 16 float32 → Cast, Gather, Reshape, Gather"),
+    (["--prune", "0.7", "--cluster", "4"], "uint4 indices packed two per byte into a codebook of 16 float32 → Cast, Gather, Reshape, Gather"),
+])
+def test_lenet_four_bit_codes_are_packed_below_opset_21(tmp_path, flags, form, opset):
+    """An opset that cannot be raised to 21 (nor to 13): 4-bit codes are stored two per byte in a uint8
+    initializer and decoded by Cast, Gather from a 256 × 2 table of pairs and Reshape (then Mul by the
+    scales, or Gather from the codebook); the decoded weights are the dense restore's bit for bit, in
+    onnxruntime and in pith eval."""
+    source, container = tmp_path / "pinned.onnx", tmp_path / "pinned.pith"
+    pinned_below_13(LENET, source, opset)
+    assert run_pith("compress", str(source), *flags, "-o", str(container)).returncode == 0
+    dense, compact, report = restore_both(container, tmp_path, "pinned")
+    onnx.checker.check_model(str(compact), full_check=True)
+    model = onnx.load(str(compact))
+    assert model.opset_import[0].version == opset and "opset:" not in report and "dense:" not in report
+    forms = {line.split(": ")[1]: line.split(": ", 2)[2] for line in report.splitlines() if line.startswith("compact:")}
+    assert list(forms) == ["fc1.weight", "fc2.weight", "fc3.weight"]
+    for name, rows in (("fc1.weight", 300), ("fc2.weight", 100), ("fc3.weight", 10)):
+        assert forms[name].startswith(form.format(rows) + " ("), forms[name]
+        assert "would need opset 21: raising opset" in forms[name]
+    initializers = {t.name: t for t in model.graph.initializer}
+    codes = {name: t for name, t in initializers.items() if name.endswith(("_quantized", "_indices"))}
+    assert {name: (t.data_type, tuple(t.dims)) for name, t in codes.items()} == {
+        f"{layer}.weight_{'quantized' if form.startswith('int4') else 'indices'}": (TensorProto.UINT8, (n // 2,))
+        for layer, n in (("fc1", 235200), ("fc2", 30000), ("fc3", 1000))}
+    tables = sorted(name for name, t in initializers.items() if tuple(t.dims) == (256, 2))
+    # One table for the three weights: signed int4 values, or the nibbles that index each codebook.
+    assert tables == (["int4_pairs"] if form.startswith("int4") else ["nibble_pairs"])
+    # `pith inspect` counts the weights the bytes decode to: 4 bits each.
+    assert {name: bits for name, bits in stored_bits(compact).items() if name in codes} == dict.fromkeys(codes, 4)
+    ratio, _ = reported_ratio(report, compact)
+    assert ratio <= 0.2, ratio
+    x = (idx(IMAGES)[:1000].reshape(-1, 784) / 255).astype(np.float32)
+    weights = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(dense)).graph.initializer}
+    decoded = decoded_by_onnxruntime(compact, ["fc1.weight", "fc2.weight", "fc3.weight"], {"input": x})
+    assert all(same_bits(decoded[name], weights[name]) for name in decoded)
+    want = session(dense).run(None, {"input": x})
+    assert close(session(compact).run(None, {"input": x}), want)
+    assert close(session(compact, optimise=False).run(None, {"input": x}), session(dense, optimise=False).run(None, {"input": x}))
+    np.save(tmp_path / "x.npy", x)
+    evaluated = pith_eval(compact, tmp_path / "x.npy", tmp_path / "c.npz")
+    assert close(evaluated, want)
+    assert all(np.array_equal(a, b) for a, b in zip(evaluated, pith_eval(dense, tmp_path / "x.npy", tmp_path / "d.npz")))
+
+
+def test_affine_int4_channel_codes_packed_with_their_zero_points(tmp_path):
+    """Affine per-channel int4 below opset 13: zero points that differ by channel are subtracted after
+    the lookup (Sub), and the weights are still the dense restore's bit for bit."""
+    source, container, recipe = tmp_path / "pinned.onnx", tmp_path / "affine.pith", tmp_path / "affine.yaml"
+    pinned_below_13(LENET, source, 12)
+    recipe.write_text("seed: 0\npasses:\n  - quantize: {format: int4, mode: affine, granularity: channel}\n")
+    assert run_pith("compress", str(source), "--recipe", str(recipe), "-o", str(container)).returncode == 0
+    dense, compact, report = restore_both(container, tmp_path, "affine")
+    onnx.checker.check_model(str(compact), full_check=True)
+    assert ("compact: fc1.weight: int4 codes packed two per byte, 300 scales along axis 0 and zero points → "
+            "Cast, Gather, Reshape, Sub, Mul (") in report
+    x = np.random.default_rng(13).random((7, 784)).astype(np.float32)
+    weights = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(dense)).graph.initializer}
+    decoded = decoded_by_onnxruntime(compact, ["fc1.weight", "fc2.weight", "fc3.weight"], {"input": x})
+    assert all(same_bits(decoded[name], weights[name]) for name in decoded)
+    assert close(session(compact, optimise=False).run(None, {"input": x}), session(dense, optimise=False).run(None, {"input": x}))
+
+
+def odd_model(path, opset):
+    """Two Gemm weights of odd element counts (127 × 129 and 9 × 127), pinned below opset 13."""
+    rng = np.random.default_rng(11)
+    w1, w2 = (rng.standard_normal((127, 129)) / 11).astype(np.float32), (rng.standard_normal((9, 127)) / 11).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1, name="fc1"), helper.make_node("Relu", ["h"], ["r"], name="relu"),
+         helper.make_node("Gemm", ["r", "w2", "b2"], ["y"], transB=1, name="fc2")],
+        "odd", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 129])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 9])],
+        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2"),  # Gemm before opset 11 needs its C
+         numpy_helper.from_array(np.zeros(127, np.float32), "b1"), numpy_helper.from_array(np.zeros(9, np.float32), "b2")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path) + ".src")
+    pinned_below_13(str(path) + ".src", path, opset)
+
+
+@pytest.mark.parametrize("opset", [12, 9])
+def test_odd_counts_drop_the_padding_nibble_with_the_slice_of_their_opset(tmp_path, opset):
+    """An odd number of codes pads the last byte: the decoder flattens, Slices the padding off (bounds as
+    inputs from opset 10, attributes before) and Reshapes."""
+    source = tmp_path / "odd.onnx"
+    odd_model(source, opset)
+    x = np.random.default_rng(12).standard_normal((5, 129)).astype(np.float32)
+    for flags in (["--quantize", "int4-channel"], ["--cluster", "4"]):
+        stem = "odd" + flags[0]
+        container = tmp_path / f"{stem}.pith"
+        assert run_pith("compress", str(source), *flags, "-o", str(container)).returncode == 0
+        dense, compact, report = restore_both(container, tmp_path, stem)
+        onnx.checker.check_model(str(compact), full_check=True)
+        model = onnx.load(str(compact))
+        assert model.opset_import[0].version == opset
+        forms = {line.split(": ")[1]: line.split(": ", 2)[2] for line in report.splitlines() if line.startswith("compact:")}
+        for name in ("w1", "w2"):
+            assert " packed two per byte" in forms[name] and "→ Cast, Gather, Reshape, Slice, Reshape" in forms[name], forms[name]
+        slices = [n for n in model.graph.node if n.op_type == "Slice"]
+        assert len(slices) == 2
+        assert all((len(n.input) == 1 and [a.name for a in n.attribute] == ["starts", "ends"]) if opset < 10 else len(n.input) == 3 for n in slices)
+        bits = stored_bits(compact)
+        assert bits["w1_quantized" if "int4" in flags[1] else "w1_indices"] == pytest.approx(8 * 8192 / 16383)
+        weights = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(dense)).graph.initializer}
+        decoded = decoded_by_onnxruntime(compact, ["w1", "w2"], {"x": x})
+        assert all(same_bits(decoded[name], weights[name]) for name in decoded), flags
+        assert close(session(compact, optimise=False).run(None, {"x": x}), session(dense, optimise=False).run(None, {"x": x}))
+        assert close(session(compact).run(None, {"x": x}), session(dense).run(None, {"x": x}))
+        np.save(tmp_path / "x.npy", x)
+        assert all(np.array_equal(a, b) for a, b in zip(pith_eval(compact, tmp_path / "x.npy", tmp_path / "c.npz"),
+                                                         pith_eval(dense, tmp_path / "x.npy", tmp_path / "d.npz")))
 
 
 def test_export_writes_what_restore_compact_writes(tmp_path):
@@ -242,7 +385,8 @@ def test_weights_inside_if_branches_are_decoded_in_their_branch(tmp_path, quanti
 
 def test_an_opset_that_cannot_be_raised_keeps_every_node_and_says_why(tmp_path):
     """Opset 12 with a Squeeze (its `axes` become an input at 13): int4 codes would need opset 21, a
-    per-axis DequantizeLinear 13, so the codes are int8 with Cast and Mul, and the opset stays 12."""
+    per-axis DequantizeLinear 13; 960 codes packed two per byte would not repay their pair table, so
+    the codes are int8 with Cast and Mul, and the opset stays 12."""
     rng = np.random.default_rng(5)
     w = (rng.standard_normal((24, 40)) / 6).astype(np.float32)
     nodes = [helper.make_node("Gemm", ["x", "w"], ["h"], transB=1, name="fc"),
@@ -255,7 +399,8 @@ def test_an_opset_that_cannot_be_raised_keeps_every_node_and_says_why(tmp_path):
     assert run_pith("compress", str(source), "--quantize", "int4-channel", "-o", str(container)).returncode == 0
     dense, compact, report = restore_both(container, tmp_path, "s")
     assert ("compact: w: int8 codes, 24 scales along axis 0 → Cast, Mul (int4 codes with DequantizeLinear would need opset 21: "
-            "raising opset 12 to 13 would change node `unsqueeze` (Unsqueeze is redefined at opset 13))") in report
+            "raising opset 12 to 13 would change node `unsqueeze` (Unsqueeze is redefined at opset 13); "
+            "packed two per byte they would save 336 bytes, less than their 2048-byte pair table)") in report
     onnx.checker.check_model(str(compact), full_check=True)
     model = onnx.load(str(compact))
     assert model.opset_import[0].version == 12 and [n.op_type for n in model.graph.node][:2] == ["Cast", "Mul"]
@@ -359,3 +504,37 @@ def test_rapidocr_models_int8_per_channel(tmp_path):
             onnx.checker.check_model(str(compact4), full_check=True)
             assert close(session(compact4, optimise=False).run(None, {"x": x}), session(dense4, optimise=False).run(None, {"x": x}))
             assert reported_ratio(report4, compact4)[0] <= 0.2
+
+
+def test_rapidocr_rec_and_cls_int4_codes_packed_at_their_opset(tmp_path):
+    """rec and cls keep their opset (Softmax-11 and Squeeze-11 change at 13): int4 codes are packed two
+    per byte, one signed int4 pair table for every weight; a weight too small to repay its extra nodes
+    stays int8. rec must reach 0.2× of its fp32 file."""
+    from test_real_models import fetch
+    models = {os.path.basename(p)[:-len(".onnx")]: p for p in fetch("rapidocr-onnxruntime==1.4.4", ".onnx")}
+    for name, limit in (("ch_PP-OCRv4_rec_infer", 0.2), ("ch_ppocr_mobile_v2.0_cls_infer", 0.35)):
+        container = tmp_path / f"{name}.pith"
+        assert run_pith("compress", models[name], "--quantize", "int4-channel", "-o", str(container)).returncode == 0
+        dense, compact, report = restore_both(container, tmp_path, name)
+        onnx.checker.check_model(str(compact), full_check=True)
+        assert "opset:" not in report and "dense:" not in report, report
+        model = onnx.load(str(compact))
+        assert model.opset_import[0].version == onnx.load(models[name]).opset_import[0].version < 13
+        forms = [line.split(": ", 2)[2] for line in report.splitlines() if line.startswith("compact:")]
+        packed = [f for f in forms if " packed two per byte" in f]
+        assert len(packed) > 0.8 * len(forms) and all(f.startswith(("int4 codes packed two per byte", "int8 codes")) for f in forms)
+        assert [t.name for t in model.graph.initializer if tuple(t.dims) == (256, 2)] == ["int4_pairs"]
+        x = page(RAPIDOCR_SHAPES[name])
+        # Every weight as onnxruntime decodes it is the dense restore's, bit for bit.
+        restored = onnx.load(str(dense)).graph
+        weights = {t.name: numpy_helper.to_array(t) for t in restored.initializer}
+        weights |= {n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in restored.node if n.op_type == "Constant"}
+        names = [line.split(": ")[1] for line in report.splitlines() if line.startswith("compact:")]
+        decoded = decoded_by_onnxruntime(compact, names, {"x": x})
+        assert all(same_bits(decoded[n], weights[n]) for n in names), name
+        assert close(session(compact, optimise=False).run(None, {"x": x}), session(dense, optimise=False).run(None, {"x": x})), name
+        assert close(session(compact).run(None, {"x": x}), session(dense).run(None, {"x": x})), name
+        np.save(tmp_path / "x.npy", x)
+        evaluated = pith_eval(compact, tmp_path / "x.npy", tmp_path / "c.npz")
+        assert all(np.array_equal(a, b) for a, b in zip(evaluated, pith_eval(dense, tmp_path / "x.npy", tmp_path / "d.npz"))), name
+        assert reported_ratio(report, compact)[0] <= limit, name
