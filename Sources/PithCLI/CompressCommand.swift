@@ -123,6 +123,9 @@ struct Compress: ParsableCommand {
     @Option(name: .customLong("only"), help: "Apply the flag passes only to tensors whose name matches this glob (repeatable).")
     var only: [String] = []
 
+    @Flag(help: "Write the container even when the passes compress no tensor (a selection that matches nothing is an error otherwise).")
+    var allowEmpty = false
+
     @Option(help: "Seed of every random choice.")
     var seed: UInt64 = 0
 
@@ -270,7 +273,11 @@ struct Compress: ParsableCommand {
         return recipe
     }
 
-    func flagSteps() -> Recipe {
+    func flagSteps() -> Recipe { flagStepsWithLabels().recipe }
+
+    /// The flag passes in order, each with the flags it came from (`--cluster 12`), which name it
+    /// in errors.
+    func flagStepsWithLabels() -> (recipe: Recipe, labels: [String]) {
         var steps: [Recipe.Step] = []
         if let structured { steps.append(.init(structured: StructuredOptions(fraction: structured, criterion: structuredCriterion))) }
         if let prune { steps.append(.init(prune: PruneOptions(sparsity: prune, scope: pruneScope))) }
@@ -302,13 +309,27 @@ struct Compress: ParsableCommand {
         }
         if biasCorrection { steps.append(.init(biasCorrection: BiasCorrectionOptions())) }
         if let indexBits { steps.append(.init(encode: EncodeOptions(indexBits: Int(indexBits)))) }
-        return Recipe(seed: seed, steps: steps, damp: damp)
+        var labels: [String] = []
+        if let structured { labels.append("--structured \(structured)") }
+        if let prune { labels.append("--prune \(prune)") }
+        if let pruneThreshold { labels.append("--prune-threshold \(pruneThreshold)") }
+        if let pruneQuality { labels.append("--prune-quality \(pruneQuality)") }
+        if let cluster { labels.append("--cluster \(cluster)") }
+        if let refit { labels.append("--refit \(refit)") }
+        if let method = factorizeMethod { labels.append("--factorize \(method.rawValue)") }
+        if let quantize { labels.append("--quantize \(quantize.rawValue)") }
+        if biasCorrection { labels.append("--bias-correction") }
+        if let indexBits { labels.append("--index-bits \(indexBits)") }
+        return (Recipe(seed: seed, steps: steps, damp: damp), labels.count == steps.count ? labels : [])
     }
 
     func run() throws {
         if auto { return try runAuto() }
         try reportingErrors {
             let recipe = try self.recipe.map(Compression.loadRecipe) ?? flagRecipe()
+            if self.recipe == nil, !recipe.steps.isEmpty {
+                do { try recipe.validate(labels: flagStepsWithLabels().labels) } catch let error as PassError { throw PithError(.usage, error.message) }
+            }
             if !dryRun, let output { try AtomicFile.checkWritable(output, input: file, force: force) }
             if let export {
                 try Compression.checkExportable(file)
@@ -320,6 +341,15 @@ struct Compress: ParsableCommand {
             let request = calibration.map { Calibration.Request(path: $0, samples: calibrationSamples, scale: calibrationScale) }
             let compressed = try Compression.run(recipe, on: file, calibration: request)
             let report = compressed.report
+            if let report, report.tensors.isEmpty, !allowEmpty {
+                let what =
+                    only.isEmpty
+                    ? "the passes selected no tensor" : "--only \(only.joined(separator: " ")) matches no tensor the passes compress"
+                throw PithError(
+                    .usage,
+                    "\(file): \(what) (`pith inspect \(file)` lists the tensors and `--dry-run` says why each was left alone); "
+                        + "nothing was written: --allow-empty writes the container anyway")
+            }
             var containerBytes: Int?
             if let report {
                 print(format == .json ? report.renderJSON() : report.renderText(file: file), terminator: "")

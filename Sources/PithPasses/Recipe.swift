@@ -74,11 +74,13 @@ public struct Recipe: Sendable, Codable, Equatable {
         }
     }
 
-    /// Checks every option's range; throws naming the step and field.
-    public func validate() throws {
+    /// Checks every option's range; throws naming the step and field. A step is named by its
+    /// entry in `labels` when there is one (the command-line flag it came from, `--cluster 12`), else
+    /// as `recipe pass N`.
+    public func validate(labels: [String] = []) throws {
         guard !steps.isEmpty else { throw PassError(.invalidRecipe, "recipe: `passes` is empty") }
         for (index, step) in steps.enumerated() {
-            let label = "recipe pass \(index + 1)"
+            let label = index < labels.count ? labels[index] : "recipe pass \(index + 1)"
             guard let pass = step.pass else {
                 throw PassError(
                     .invalidRecipe,

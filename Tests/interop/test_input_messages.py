@@ -108,3 +108,25 @@ def test_a_name_of_a_million_characters_is_printed_bounded(tmp_path):
         assert "w" * 42 + "…" + "w" * 21 in result.stdout, args
     full = run_pith("inspect", "--format", "json", str(model), timeout=60)
     assert full.returncode == 0 and name in full.stdout
+
+
+def test_flag_errors_name_the_flag_and_an_empty_selection_is_refused(tmp_path):
+    """A pass flag out of range is blamed on the flag the user typed, not on "recipe pass 1"; `--only`
+    that matches no tensor the passes compress is a usage error and writes nothing, unless
+    --allow-empty; a lossless run (no pass flags) is not an empty selection."""
+    out = tmp_path / "out.pith"
+    for flags, message in ((["--cluster", "12"], "--cluster 12: cluster bits must be 1…8, got 12"),
+                           (["--prune", "0.5", "--cluster", "4", "--quantize", "int8"], None),
+                           (["--prune", "1.5"], "--prune 1.5: prune sparsity must be in 0…1, got 1.5")):
+        result = run_pith("compress", LENET, *flags, "-o", str(out))
+        if message is None:
+            continue
+        assert result.returncode == 64 and message in result.stderr and "recipe pass" not in result.stderr, result.stderr
+        assert not out.exists()
+    empty = run_pith("compress", LENET, "--only", "nomatch*", "--cluster", "4", "-o", str(out))
+    assert empty.returncode == 64 and "--only nomatch* matches no tensor the passes compress" in empty.stderr, empty.stderr
+    assert not out.exists()
+    allowed = run_pith("compress", LENET, "--only", "nomatch*", "--cluster", "4", "--allow-empty", "-o", str(out))
+    assert allowed.returncode == 0 and out.exists(), allowed.stderr
+    lossless = run_pith("compress", LENET, "-o", str(tmp_path / "lossless.pith"))
+    assert lossless.returncode == 0, lossless.stderr
