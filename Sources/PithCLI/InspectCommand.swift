@@ -5,11 +5,15 @@ extension InspectSort: ExpressibleByArgument {}
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show every weight tensor of a model: shape, type, sparsity, distinct values, bits, bytes, statistics.",
+        abstract: "Show what a model is and where its bytes are: inputs, outputs, operators, then its weights.",
         discussion: """
-            One row per tensor, then totals and a per-layer summary. Distinct values are counted \
-            exactly up to --distinct-cap, then shown as ≥cap. Optimizer state in Keras files is \
-            counted separately, never as model weights.
+            First the model: format, opsets and producer, the graph's inputs and outputs with their \
+            types and shapes, operator counts and the parameters each operator type holds. Then the \
+            weights (the 20 largest; --all lists every tensor, biases and constants too) with shape, \
+            type, sparsity, distinct values, bits, bytes and statistics, the other tensors in one \
+            line, and totals; --layers adds the per-layer table. Distinct values are counted exactly \
+            up to --distinct-cap, then shown as ≥cap. Optimizer state in Keras files is counted \
+            separately, never as model weights. JSON (--format json) always holds everything.
             """)
 
     @Argument(help: "The model file (.onnx, .h5, .hdf5, .weights.h5).")
@@ -24,6 +28,12 @@ struct Inspect: ParsableCommand {
     @Option(help: "Show only the first N rows (totals still cover every tensor).")
     var top: Int?
 
+    @Flag(help: "List every tensor (biases, normalization parameters, shape constants too), not only the largest weights.")
+    var all = false
+
+    @Flag(help: "Add the per-layer table.")
+    var layers = false
+
     @Option(help: "Count distinct values exactly up to this many per tensor.")
     var distinctCap: Int = Inspector.defaultDistinctCap
 
@@ -36,7 +46,7 @@ struct Inspect: ParsableCommand {
         try reportingErrors {
             let report = try Inspection.run(file, sort: sort, top: top, distinctCap: distinctCap)
             switch format {
-            case .text: print(report.renderText(), terminator: "")
+            case .text: print(report.renderText(.init(all: all || top != nil, layers: layers)), terminator: "")
             case .json: print(report.renderJSON(), terminator: "")
             case .csv: print(report.renderCSV(), terminator: "")
             }

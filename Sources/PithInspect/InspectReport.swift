@@ -40,6 +40,8 @@ public struct InspectReport: Sendable, Codable, Equatable {
     public var optimizerState: OptimizerState?
     /// The exact-count limit used for `distinct`.
     public var distinctCap: Int
+    /// What the model is before its tensors: inputs, outputs, operators, parameters per operator.
+    public var summary: ModelSummary?
     /// For a `.pith` container: the Deep Compression accounting of every tensor, before and after
     /// entropy coding, and the file's size.
     public var container: ContainerSummary?
@@ -115,6 +117,8 @@ public enum Inspector {
         distinctCap: Int = defaultDistinctCap, storedBytes: [Int]? = nil, container: InspectReport.ContainerSummary? = nil
     ) -> InspectReport {
         var statistics = measure(model.tensors, distinctCap: distinctCap)
+        let roles = model.tensorRoles()
+        for (i, role) in roles.enumerated() where i < statistics.count { statistics[i].role = role.kind.rawValue }
         if let storedBytes {
             for i in statistics.indices {
                 statistics[i].bytes = storedBytes[i]
@@ -163,9 +167,11 @@ public enum Inspector {
                 bytes: model.optimizerState.reduce(0) { $0 + $1.bytes })
         var producer = model.metadata.producerName
         if !model.metadata.producerVersion.isEmpty { producer += (producer.isEmpty ? "" : " ") + model.metadata.producerVersion }
-        return InspectReport(
+        var report = InspectReport(
             file: file, format: model.format, producer: producer, tensors: rows, totals: totals,
             layers: layers, optimizerState: optimizer, distinctCap: distinctCap, container: container)
+        report.summary = ModelSummary(model, statistics: statistics, roles: roles)
+        return report
     }
 
     /// Statistics of every tensor, in order, computed on every core.

@@ -32,6 +32,9 @@ public struct TensorStatistics: Sendable, Codable, Equatable {
     public var std: Double?
     /// NaN and infinite elements.
     public var nonFinite: Int
+    /// What the tensor is to the model (`TensorRole.Kind`: weight, bias, normalization, embedding,
+    /// shape, other, unknown); empty until `Inspector.inspect` assigns it.
+    public var role: String = ""
 
     /// Measures `tensor`. Distinct values are counted exactly up to `distinctCap`.
     public init(measuring tensor: Tensor, distinctCap: Int) {

@@ -38,12 +38,23 @@ import PithTestSupport
         #expect(!run.standardError.contains("Fatal error"))
     }
 
-    @Test func textReportShowsTotalsAndLayers() throws {
+    @Test func textReportShowsTheModelWeightsTotalsAndLayersOnRequest() throws {
         let run = try runPith(["inspect", Fixtures.path("lenet-300-100.onnx")])
         #expect(run.exitCode == 0)
+        let lines = run.standardOutput.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines.first?.hasSuffix("lenet-300-100.onnx: ONNX model (IR 8; opset ai.onnx 17), produced by pith-fixtures 1") == true)
+        #expect(lines.contains { $0.hasPrefix("  input ") && $0.hasSuffix("float32  [N, 784]") }, "\(run.standardOutput)")
+        #expect(lines.contains { $0.hasPrefix("  logits ") && $0.hasSuffix("float32  [N, 10]") }, "\(run.standardOutput)")
+        #expect(run.standardOutput.contains("operators (5 nodes): Gemm 3, Relu 2"))
         #expect(run.standardOutput.contains("fc1.weight"))
+        // Biases are summarised in one line, listed with --all.
+        #expect(!run.standardOutput.contains("fc1.bias"))
+        #expect(run.standardOutput.contains("other tensors: 3 (3 biases), 410 elements, 1,640 bytes; --all lists them"))
         #expect(run.standardOutput.contains("total: 6 tensors, 266,610 elements"))
-        #expect(run.standardOutput.contains("per layer:"))
+        #expect(!run.standardOutput.contains("per layer:"))
+        let all = try runPith(["inspect", "--all", "--layers", Fixtures.path("lenet-300-100.onnx")])
+        #expect(all.standardOutput.contains("fc1.bias"))
+        #expect(all.standardOutput.contains("per layer:"))
     }
 
     @Test func topAndSortLimitRowsButNotTotals() throws {

