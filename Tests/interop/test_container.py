@@ -118,6 +118,36 @@ def test_restore_refuses_a_manifest_that_disagrees_with_its_skeleton(pith, tmp_p
                 "retyped": "tensor `fc1.bias`: the container holds int32"}[lie]
     assert expected in result.stderr, result.stderr
     assert not restored.exists()
+    checked = run_pith("check", str(hostile))
+    # check decodes every stream first, so a retyped tensor may be refused by its decoder instead.
+    assert checked.returncode == 65 and (expected in checked.stderr or "tensor `fc1.bias`" in checked.stderr), checked.stderr
     if lie == "swapped":
         evaluated = run_pith("eval", str(hostile), "--data", os.path.join(ROOT, "Fixtures", "lenet-300-100.onnx"))
         assert evaluated.returncode == 65 and "disagree" in evaluated.stderr, evaluated.stderr
+
+
+@pytest.mark.parametrize("flags", [[], ["--prune", "0.8", "--cluster", "4"], ["--quantize", "int8-channel"], ["--factorize", "svd", "--rank", "16"]])
+def test_check_passes_whole_containers_and_names_the_damaged_stream(pith, tmp_path, flags):
+    """`pith check` decodes every stream without writing: exit 0 on a container just written; a flipped
+    bit in any stream's bytes is exit 65 naming the tensor and stream; nothing is created."""
+    data = write(tmp_path, *flags)
+    container = tmp_path / "model.pith"
+    ok = run_pith("check", str(container))
+    assert ok.returncode == 0 and "every checksum holds and every stream decodes" in ok.stdout, ok.stderr
+    _, _, _, offset, _, _, _ = struct.unpack("<HHIQQII", data[8:40])
+    damaged = tmp_path / "damaged.pith"
+    before = sorted(os.listdir(tmp_path))
+    for position in range(64, offset, max(1, (offset - 64) // 7)):
+        flipped = bytearray(data)
+        flipped[position] ^= 0x04
+        damaged.write_bytes(bytes(flipped))
+        result = run_pith("check", str(damaged))
+        assert result.returncode == 65, (position, result.returncode, result.stdout, result.stderr)
+        assert "the file is damaged" in result.stderr, result.stderr
+    damaged.unlink()
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_check_refuses_a_model_file_and_writes_nothing(pith, tmp_path):
+    result = run_pith("check", LENET)
+    assert result.returncode == 65 and "not a .pith container: it looks like an ONNX model" in result.stderr, result.stderr
