@@ -9,7 +9,7 @@ set -euo pipefail
 
 debian_build=(libhdf5-dev libprotobuf-c-dev libopenblas-dev liblapacke-dev libzstd-dev zlib1g-dev pkg-config)
 debian_test=(libonnx-testdata zstd xz-utils)
-python_test=(numpy onnx onnxruntime h5py ml_dtypes jsonschema pytest)
+python_test=(numpy onnx onnxruntime h5py ml_dtypes jsonschema pytest safetensors)
 
 mode=${1:-all}
 packages=("${debian_build[@]}")

@@ -309,3 +309,18 @@ extension DataFiles {
         return out
     }
 }
+
+extension DataFiles {
+    /// zlib's CRC-32 (the zip format's checksum) of `bytes`, continuing from `previous`.
+    public static func zipChecksum(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
+        var crc = UInt(previous)
+        var offset = 0
+        // zlib takes lengths as UInt32: large buffers in pieces.
+        while offset < bytes.count {
+            let piece = min(bytes.count - offset, 1 << 30)
+            crc = crc32(crc, bytes.baseAddress!.advanced(by: offset).assumingMemoryBound(to: UInt8.self), UInt32(piece))
+            offset += piece
+        }
+        return UInt32(truncatingIfNeeded: crc)
+    }
+}
