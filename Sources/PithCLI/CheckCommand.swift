@@ -16,7 +16,7 @@ struct Check: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            print(try Checking.run(file).renderText(), terminator: "")
+            print(StandardStreams.displayed(try Checking.run(try StandardStreams.input(file)).renderText()), terminator: "")
         }
     }
 }

@@ -326,6 +326,20 @@ struct Compress: ParsableCommand {
     func run() throws {
         if auto { return try runAuto() }
         try reportingErrors {
+            // `-`: the model from standard input, the container to standard output (the report then
+            // goes to standard error).
+            let file = try StandardStreams.input(self.file)
+            let toStandardOutput = self.output == "-"
+            let output = try self.output.map { try StandardStreams.output($0, suffix: "pith") }
+            let force = force || toStandardOutput
+            func say(_ text: String, terminator: String = "\n") {
+                let text = StandardStreams.displayed(text)
+                if toStandardOutput {
+                    printError(String(text.dropLast(text.hasSuffix("\n") && terminator.isEmpty ? 1 : 0)))
+                } else {
+                    print(text, terminator: terminator)
+                }
+            }
             let recipe = try self.recipe.map(Compression.loadRecipe) ?? flagRecipe()
             if self.recipe == nil, !recipe.steps.isEmpty {
                 do { try recipe.validate(labels: flagStepsWithLabels().labels) } catch let error as PassError { throw PithError(.usage, error.message) }
@@ -352,22 +366,23 @@ struct Compress: ParsableCommand {
             }
             var containerBytes: Int?
             if let report {
-                print(format == .json ? report.renderJSON() : report.renderText(file: file), terminator: "")
+                say(format == .json ? report.renderJSON() : report.renderText(file: file), terminator: "")
             }
             if !dryRun, let output {
                 let accounting = try Compression.writeContainer(compressed, to: output, force: force)
                 let inputSize = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
                 if format == .text {
-                    print(accounting.renderText(compressedOnly: report.map { Set($0.tensors.map(\.tensor)) }), terminator: "")
+                    say(accounting.renderText(compressedOnly: report.map { Set($0.tensors.map(\.tensor)) }), terminator: "")
                 }
                 let summary =
-                    "wrote \(output): \(accounting.fileBytes) bytes (\(file): \(inputSize) bytes, \(String(format: "%.2f", Double(inputSize) / Double(max(1, accounting.fileBytes))))×)"
-                if format == .json, report != nil { printError(summary) } else { print(summary) }
+                    "wrote \(self.output ?? output): \(accounting.fileBytes) bytes (\(file): \(inputSize) bytes, \(String(format: "%.2f", Double(inputSize) / Double(max(1, accounting.fileBytes))))×)"
+                if format == .json, report != nil { printError(StandardStreams.displayed(summary)) } else { say(summary) }
                 containerBytes = accounting.fileBytes
+                try StandardStreams.finish(self.output ?? output, spooled: output)
             }
             if let export {
                 let text = try Compression.exportCompact(compressed, to: export, force: force).renderText(output: export, containerBytes: containerBytes)
-                if format == .json, report != nil { printError(String(text.dropLast())) } else { print(text, terminator: "") }
+                if format == .json, report != nil { printError(String(text.dropLast())) } else { say(text, terminator: "") }
             }
         }
     }

@@ -38,7 +38,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let (report, _) = try Evaluation.run(
-                model: model, data: input.data ?? "", labels: input.labels, batchSize: input.batchSize, scale: input.scale,
+                model: try StandardStreams.input(model), data: input.data ?? "", labels: input.labels, batchSize: input.batchSize, scale: input.scale,
                 outputs: outputs.isEmpty ? nil : outputs, saveOutputs: saveOutputs)
             print(format == .json ? report.renderJSON() : report.renderText(), terminator: "")
         }

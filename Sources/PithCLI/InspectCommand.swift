@@ -44,11 +44,11 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let report = try Inspection.run(file, sort: sort, top: top, distinctCap: distinctCap)
+            let report = try Inspection.run(try StandardStreams.input(file), sort: sort, top: top, distinctCap: distinctCap)
             switch format {
-            case .text: print(report.renderText(.init(all: all || top != nil, layers: layers)), terminator: "")
-            case .json: print(report.renderJSON(), terminator: "")
-            case .csv: print(report.renderCSV(), terminator: "")
+            case .text: print(StandardStreams.displayed(report.renderText(.init(all: all || top != nil, layers: layers))), terminator: "")
+            case .json: print(StandardStreams.displayed(report.renderJSON()), terminator: "")
+            case .csv: print(StandardStreams.displayed(report.renderCSV()), terminator: "")
             }
         }
     }

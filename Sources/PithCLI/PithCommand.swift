@@ -19,12 +19,15 @@ struct PithCommand: ParsableCommand {
 }
 
 /// Runs `body`, turning library errors into a message on standard error and a sysexits code.
+/// Standard input or output given as `-` is spooled through a temporary file, removed here; messages
+/// name it `-` rather than the temporary path.
 func reportingErrors(_ body: () throws -> Void) throws {
     Runtime.start()
+    defer { StandardStreams.removeSpools() }
     do {
         try body()
     } catch let error as any ReportableError {
-        printError("pith: error: \(error.description)")
+        printError("pith: error: \(StandardStreams.displayed(error.description))")
         throw ExitCode(error.exitKind.rawValue)
     } catch let error as ExitCode {
         throw error

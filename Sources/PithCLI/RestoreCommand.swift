@@ -39,8 +39,15 @@ struct Restore: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let result = try Restoration.run(file, to: output, force: force, form: compact ? .compact : factored ? .factored : .dense)
-            print(result.renderText(output: output), terminator: "")
+            // `-`: the container from standard input, the model to standard output (the report then
+            // goes to standard error).
+            let file = try StandardStreams.input(self.file)
+            let spooled = try StandardStreams.output(output, suffix: "out")
+            let result = try Restoration.run(
+                file, to: spooled, force: force || output == "-", form: compact ? .compact : factored ? .factored : .dense)
+            try StandardStreams.finish(output, spooled: spooled)
+            let text = StandardStreams.displayed(result.renderText(output: output))
+            if output == "-" { printError(String(text.dropLast())) } else { print(text, terminator: "") }
         }
     }
 }

@@ -130,3 +130,27 @@ def test_flag_errors_name_the_flag_and_an_empty_selection_is_refused(tmp_path):
     assert allowed.returncode == 0 and out.exists(), allowed.stderr
     lossless = run_pith("compress", LENET, "-o", str(tmp_path / "lossless.pith"))
     assert lossless.returncode == 0, lossless.stderr
+
+
+def test_dash_reads_standard_input_and_writes_standard_output(tmp_path):
+    """`-` as the model reads standard input; `-o -` writes the container or the restored model to
+    standard output, the report going to standard error; messages say `-`, and no temporary file is
+    left behind."""
+    import subprocess
+    from conftest import PITH
+    model = open(LENET, "rb").read()
+    before = set(os.listdir(os.environ.get("TMPDIR") or "/tmp"))
+    inspected = subprocess.run([PITH, "inspect", "-"], input=model, capture_output=True)
+    assert inspected.returncode == 0 and inspected.stdout.startswith(b"-: ONNX model"), inspected.stderr
+    compressed = subprocess.run([PITH, "compress", "-", "--cluster", "4", "-o", "-"], input=model, capture_output=True)
+    assert compressed.returncode == 0, compressed.stderr
+    assert compressed.stdout[:8] == b"\x89PITH\r\n\x1a" and b"wrote -:" in compressed.stderr
+    restored = subprocess.run([PITH, "restore", "-", "-o", "-"], input=compressed.stdout, capture_output=True)
+    assert restored.returncode == 0, restored.stderr
+    (tmp_path / "r.onnx").write_bytes(restored.stdout)
+    onnx_model = __import__("onnx").load(str(tmp_path / "r.onnx"))
+    assert [t.name for t in onnx_model.graph.initializer][0] == "fc1.weight"
+    bad = subprocess.run([PITH, "inspect", "-"], input=b"hello\n", capture_output=True, text=False)
+    assert bad.returncode == 65 and b"-: not an ONNX model: it looks like a text file" in bad.stderr
+    after = set(os.listdir(os.environ.get("TMPDIR") or "/tmp"))
+    assert not [name for name in after - before if name.startswith("pith-")]
