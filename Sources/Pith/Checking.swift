@@ -52,10 +52,12 @@ public enum Checking {
         let started = DispatchTime.now().uptimeNanoseconds
         try ModelFile.requireContainer(path)
         let container = try PithError.translatingErrors { try ContainerFile(path) }
+        let progress = ProgressReport.Counter("check", total: container.tensorCount, unit: "tensors")
         let sizes = try PithError.translatingErrors {
             try Parallel.map(count: container.tensorCount, makeWorker: { container.makeWorker() }) { worker, index in
                 var bytes = 0
                 try container.denseBytes(index, worker: &worker) { _, piece in bytes += piece.count }
+                progress.advance()
                 return bytes
             }
         }

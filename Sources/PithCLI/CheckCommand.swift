@@ -14,8 +14,10 @@ struct Check: ParsableCommand {
     @Argument(help: "The .pith container.")
     var file: String
 
+    @OptionGroup var display: DisplayOptions
+
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(display: display) {
             print(StandardStreams.displayed(try Checking.run(try StandardStreams.input(file)).renderText()), terminator: "")
         }
     }

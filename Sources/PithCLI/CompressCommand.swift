@@ -48,6 +48,8 @@ struct Compress: ParsableCommand {
     @Argument(help: "The model file (.onnx, .h5, .weights.h5).")
     var file: String
 
+    @OptionGroup var display: DisplayOptions
+
     @Option(name: .shortAndLong, help: "Output file (.pith).")
     var output: String?
 
@@ -325,7 +327,7 @@ struct Compress: ParsableCommand {
 
     func run() throws {
         if auto { return try runAuto() }
-        try reportingErrors {
+        try reportingErrors(display: display) {
             // `-`: the model from standard input, the container to standard output (the report then
             // goes to standard error).
             let file = try StandardStreams.input(self.file)
@@ -392,7 +394,7 @@ extension Compress {
     /// `--auto`: the search, then the container and its recipe beside it; exit 1 when the budget is missed.
     func runAuto() throws {
         var missed: String?
-        try reportingErrors {
+        try reportingErrors(display: display) {
             guard let output, let budget else { return }
             let recipePath = AutoCompression.recipePath(for: output)
             try AtomicFile.checkWritable(output, input: file, force: force)

@@ -19,6 +19,8 @@ struct Dump: ParsableCommand {
     @Argument(help: "The model file or .pith container.")
     var file: String
 
+    @OptionGroup var display: DisplayOptions
+
     @Option(name: .shortAndLong, help: "The output file: .npz or .safetensors.")
     var output: String?
 
@@ -37,7 +39,7 @@ struct Dump: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(display: display) {
             if let tensor {
                 print(try Dumping.describe(file, tensor: tensor), terminator: "")
             } else if let output {

@@ -17,6 +17,8 @@ struct Eval: ParsableCommand {
     @Argument(help: "The model file.")
     var model: String
 
+    @OptionGroup var display: DisplayOptions
+
     @OptionGroup var input: DataOptions
 
     @Option(
@@ -36,7 +38,7 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(display: display) {
             let (report, _) = try Evaluation.run(
                 model: try StandardStreams.input(model), data: input.data ?? "", labels: input.labels, batchSize: input.batchSize, scale: input.scale,
                 outputs: outputs.isEmpty ? nil : outputs, saveOutputs: saveOutputs)

@@ -19,6 +19,8 @@ struct Inspect: ParsableCommand {
     @Argument(help: "The model file (.onnx, .h5, .hdf5, .weights.h5).")
     var file: String
 
+    @OptionGroup var display: DisplayOptions
+
     @Option(help: "Output format: text, json, csv.")
     var format: ReportFormat = .text
 
@@ -43,7 +45,7 @@ struct Inspect: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(display: display) {
             let report = try Inspection.run(try StandardStreams.input(file), sort: sort, top: top, distinctCap: distinctCap)
             switch format {
             case .text: print(StandardStreams.displayed(report.renderText(.init(all: all || top != nil, layers: layers))), terminator: "")

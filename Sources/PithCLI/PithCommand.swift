@@ -21,9 +21,13 @@ struct PithCommand: ParsableCommand {
 /// Runs `body`, turning library errors into a message on standard error and a sysexits code.
 /// Standard input or output given as `-` is spooled through a temporary file, removed here; messages
 /// name it `-` rather than the temporary path.
-func reportingErrors(_ body: () throws -> Void) throws {
+func reportingErrors(display: DisplayOptions? = nil, _ body: () throws -> Void) throws {
     Runtime.start()
-    defer { StandardStreams.removeSpools() }
+    if let display { ProgressLine.install(display) }
+    defer {
+        ProgressLine.finish()
+        StandardStreams.removeSpools()
+    }
     do {
         try body()
     } catch let error as any ReportableError {

@@ -21,6 +21,8 @@ struct Restore: ParsableCommand {
     @Argument(help: "The .pith container.")
     var file: String
 
+    @OptionGroup var display: DisplayOptions
+
     @Option(name: .shortAndLong, help: "The output model file.")
     var output: String
 
@@ -38,7 +40,7 @@ struct Restore: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(display: display) {
             // `-`: the container from standard input, the model to standard output (the report then
             // goes to standard error).
             let file = try StandardStreams.input(self.file)

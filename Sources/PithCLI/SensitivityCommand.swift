@@ -19,6 +19,8 @@ struct SensitivityCommand: ParsableCommand {
     @Argument(help: "The model file (ONNX).")
     var model: String
 
+    @OptionGroup var display: DisplayOptions
+
     @Option(help: "Calibration data for the data-aware passes (.npy, .npz, IDX; unlabeled samples).")
     var calibration: String
 
@@ -52,7 +54,7 @@ struct SensitivityCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(display: display) {
             let request = Sensitivity.Request(
                 model: model, calibration: Calibration.Request(path: calibration, samples: calibrationSamples, scale: calibrationScale),
                 data: input.data ?? "", labels: input.labels, scale: input.scale, batchSize: input.batchSize,

@@ -18,6 +18,8 @@ struct Verify: ParsableCommand {
     @Argument(help: "The original model.")
     var original: String
 
+    @OptionGroup var display: DisplayOptions
+
     @Argument(help: "The candidate (compressed or restored) model.")
     var candidate: String
 
@@ -66,7 +68,7 @@ struct Verify: ParsableCommand {
 
     func run() throws {
         var failed = false
-        try reportingErrors {
+        try reportingErrors(display: display) {
             let report = try Verification.run(
                 original: original, candidate: candidate, data: input.data, labels: input.labels, batchSize: input.batchSize, scale: input.scale,
                 thresholds: .init(

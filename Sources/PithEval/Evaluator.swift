@@ -112,8 +112,13 @@ public struct Evaluator: Sendable {
         }
         let size = max(1, batchSize)
         let starts = Array(stride(from: 0, to: samples, by: size))
+        let progress = ProgressReport.Counter("eval", total: samples, unit: "samples")
         let batches = try EvaluationThreads.whileRunning {
-            try Parallel.map(starts) { start in try run(values.map { $0.rows(start..<min(start + size, samples)) }, plan: plan) }
+            try Parallel.map(starts) { start in
+                let outputs = try run(values.map { $0.rows(start..<min(start + size, samples)) }, plan: plan)
+                progress.advance(by: min(size, samples - start))
+                return outputs
+            }
         }
         guard let first = batches.first else { return [] }
         return first.indices.map { k in Value.joinRows(batches.map { $0[k] }) }

@@ -178,7 +178,11 @@ public enum Inspector {
     public static func measure(_ tensors: [Tensor], distinctCap: Int = defaultDistinctCap) -> [TensorStatistics] {
         // Largest first, so one big tensor does not start last and run alone.
         let order = tensors.indices.sorted { tensors[$0].storedBytes > tensors[$1].storedBytes }
-        let results = Parallel.map(order) { TensorStatistics(measuring: tensors[$0], distinctCap: distinctCap) }
+        let progress = ProgressReport.Counter("inspect", total: tensors.count, unit: "tensors")
+        let results = Parallel.map(order) { index in
+            defer { progress.advance() }
+            return TensorStatistics(measuring: tensors[index], distinctCap: distinctCap)
+        }
         var inFileOrder = [TensorStatistics?](repeating: nil, count: tensors.count)
         for (position, index) in order.enumerated() { inFileOrder[index] = results[position] }
         return inFileOrder.map { $0! }

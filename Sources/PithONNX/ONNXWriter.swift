@@ -207,6 +207,7 @@ final class Filler<Source: TensorSource> {
             throw ONNXError(.invalidTensor, file: file, "the skeleton holds more tensors than the container's \(source.tensorCount)")
         }
         defer { next += 1 }
+        ProgressReport.report("restore", done: next + 1, total: source.tensorCount, unit: "tensors")
         return next
     }
 

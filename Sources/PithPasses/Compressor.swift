@@ -20,8 +20,10 @@ public enum Compressor {
         run.damp = recipe.damp ?? ErrorFeedback.defaultDamp
         for (index, step) in recipe.steps.enumerated() {
             guard let pass = step.pass else { preconditionFailure("a validated step has exactly one action") }
+            ProgressReport.report("compress (\(step.action))", done: index, total: recipe.steps.count, unit: "passes")
             try pass.run(selecting: step.select ?? TensorSelector(), in: &run, step: index + 1)
         }
+        ProgressReport.report("compress", done: recipe.steps.count, total: recipe.steps.count, unit: "passes")
         run.settleStorage()
         var report = run.report()
         report.untouched = run.untouched(recipe)

@@ -154,3 +154,23 @@ def test_dash_reads_standard_input_and_writes_standard_output(tmp_path):
     assert bad.returncode == 65 and b"-: not an ONNX model: it looks like a text file" in bad.stderr
     after = set(os.listdir(os.environ.get("TMPDIR") or "/tmp"))
     assert not [name for name in after - before if name.startswith("pith-")]
+
+
+def test_progress_lines_only_when_asked_or_on_a_terminal(tmp_path):
+    """Evaluating the 10,000 MNIST test images: `--progress` writes progress lines to standard error
+    (here not a terminal) ending at 10000/10000; without it, or with --quiet, standard error stays
+    empty; standard output is the same either way."""
+    mnist = os.path.join(ROOT, "..", "shared", "data", "mnist", "t10k-images.idx3-ubyte.gz")
+    if not os.path.exists(mnist):
+        mnist = "/work/shared/data/mnist/t10k-images.idx3-ubyte.gz"
+    if not os.path.exists(mnist):
+        pytest.skip("SKIPPED: MNIST is not in ../shared/data/mnist")
+    plain = run_pith("eval", LENET, "--data", mnist)
+    shown = run_pith("eval", LENET, "--data", mnist, "--progress")
+    quiet = run_pith("eval", LENET, "--data", mnist, "--progress", "--quiet")
+    assert plain.returncode == shown.returncode == quiet.returncode == 0, (plain.stderr, shown.stderr)
+    assert plain.stderr == "" and quiet.stderr == ""
+    lines = shown.stderr.splitlines()
+    assert lines and lines[-1].startswith("eval: 10000/10000 samples (100%)"), shown.stderr
+    strip = lambda text: "\n".join(line for line in text.splitlines() if not line.startswith("time:"))
+    assert strip(plain.stdout) == strip(shown.stdout)
