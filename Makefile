@@ -31,6 +31,7 @@ test: deps check-architecture lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	$(SWIFT) build --product pith
+	$(SWIFT) build --product pith-library-example
 	PITH_BINARY=$(CURDIR)/.build/debug/pith python3 -m pytest -q -rs Tests/interop Tests/scripts
 
 # The rules of docs/architecture.md (imports, C call sites, hand-written C, file names).

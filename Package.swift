@@ -76,6 +76,9 @@ let package = Package(
             name: "PithCLI",
             dependencies: ["Pith", "PithBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
+        // Pith as a Swift library, a compiled example (README, "As a Swift library").
+        .executableTarget(name: "pith-library-example", dependencies: ["Pith"], path: "Examples/LibraryExample"),
+
         // Shared by every test target: fixture lookup, seeded generators, running the built binary.
         .target(name: "PithTestSupport", path: "Tests/PithTestSupport"),
 
