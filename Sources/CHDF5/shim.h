@@ -17,6 +17,8 @@ static inline unsigned chdf5_f_acc_trunc(void) { return H5F_ACC_TRUNC; }
 static inline hid_t chdf5_p_link_create(void) { return H5P_LINK_CREATE; }
 static inline hid_t chdf5_p_file_access(void) { return H5P_FILE_ACCESS; }
 static inline hid_t chdf5_p_dataset_create(void) { return H5P_DATASET_CREATE; }
+static inline hid_t chdf5_p_file_create(void) { return H5P_FILE_CREATE; }
+static inline hid_t chdf5_p_group_create(void) { return H5P_GROUP_CREATE; }
 static inline haddr_t chdf5_haddr_undef(void) { return HADDR_UNDEF; }
 static inline hid_t chdf5_t_ieee_f32le(void) { return H5T_IEEE_F32LE; }
 static inline hid_t chdf5_t_ieee_f64le(void) { return H5T_IEEE_F64LE; }

@@ -150,9 +150,16 @@ private struct Writer {
     let path: String
     let file: HDF5Handle
 
+    /// Creates the group `name` and each missing group above it, one at a time: groups HDF5 would
+    /// make on the way itself (intermediate groups) would record their creation times, and a
+    /// restore must give the same bytes each time.
     func ensureGroup(_ name: String) throws {
         guard name != "/", !name.isEmpty, !file.linkExists(name) else { return }
-        _ = try file.createGroup(name)
+        var prefix = name.hasPrefix("/") ? "/" : ""
+        for part in name.split(separator: "/") {
+            prefix += (prefix.isEmpty || prefix == "/" ? "" : "/") + part
+            if !file.linkExists(prefix) { _ = try file.createGroup(prefix) }
+        }
     }
 
     /// A string attribute: fixed-length bytes (as Keras 2 writes them) or variable-length UTF-8.
@@ -246,6 +253,7 @@ private struct Writer {
             try info.shape.isEmpty
             ? HDF5Handle.scalarSpace(file: path, object: name)
             : HDF5Handle.simpleSpace(info.shape, file: path, object: name)
+        if let slash = name.lastIndex(of: "/"), slash != name.startIndex { try ensureGroup(String(name[..<slash])) }
         let dataset = try file.createDataset(name, type: type, space: space)
         return info.bytes > 0 ? try dataset.dataOffset() : nil
     }

@@ -70,3 +70,20 @@ def test_restored_keras2_model_loads_in_keras(pith, tmp_path):
     model = tf_keras.models.load_model(restored, compile=False)
     assert [w.shape for w in model.get_weights()] == [(784, 300), (300,), (300, 100), (100,), (100, 10), (10,)]
     assert len(np.unique(model.get_weights()[0])) <= 32
+
+
+def test_two_restores_of_one_container_are_byte_identical(tmp_path):
+    """HDF5 objects record no creation or modification times (libhdf5 stamps them by default, and
+    intermediate groups it makes itself), so a container restores to the same bytes every time —
+    restores a second apart are compared."""
+    import glob
+    import time
+    sources = [os.path.join(ROOT, "Fixtures", "lenet-300-100.h5")] + sorted(glob.glob(os.path.join(ROOT, "Fixtures", "keras", "*.h5")))
+    for source in sources:
+        container = str(tmp_path / "k.pith")
+        assert run_pith("compress", source, "-o", container, "--force").returncode == 0, source
+        first, second = str(tmp_path / "a.h5"), str(tmp_path / "b.h5")
+        assert run_pith("restore", container, "-o", first, "--force").returncode == 0
+        time.sleep(1.05)
+        assert run_pith("restore", container, "-o", second, "--force").returncode == 0
+        assert open(first, "rb").read() == open(second, "rb").read(), source

@@ -117,10 +117,14 @@ final class HDF5Handle {
 extension HDF5Handle {
     /// Creates the file at `path`, replacing any file there, in the HDF5 1.8 format or later:
     /// its dense attribute storage lifts the 64 KiB limit on attributes such as `model_config`.
+    /// No object records its creation and modification times, so that one container always
+    /// restores to the same bytes.
     static func createFile(_ path: String) throws -> HDF5Handle {
         let access = try HDF5Handle(H5Pcreate(chdf5_p_file_access()), .propertyList, call: "H5Pcreate", file: path, object: "/")
         try access.check(H5Pset_libver_bounds(access.id, H5F_LIBVER_V18, H5F_LIBVER_V110), "H5Pset_libver_bounds")
-        return try HDF5Handle(H5Fcreate(path, chdf5_f_acc_trunc(), chdf5_p_default(), access.id), .file, call: "H5Fcreate", file: path, object: "/")
+        let creation = try HDF5Handle(H5Pcreate(chdf5_p_file_create()), .propertyList, call: "H5Pcreate", file: path, object: "/")
+        try creation.check(H5Pset_obj_track_times(creation.id, false), "H5Pset_obj_track_times")
+        return try HDF5Handle(H5Fcreate(path, chdf5_f_acc_trunc(), creation.id, access.id), .file, call: "H5Fcreate", file: path, object: "/")
     }
 
     /// Whether the link `name` exists below this file or group (false when a group on the way is
@@ -141,7 +145,9 @@ extension HDF5Handle {
     /// Creates the group `name` below this file or group, with any missing groups on the way.
     func createGroup(_ name: String) throws -> HDF5Handle {
         let links = try creatingIntermediateGroups()
-        return try HDF5Handle(H5Gcreate2(id, name, links.id, chdf5_p_default(), chdf5_p_default()), .group, call: "H5Gcreate2", file: file, object: name)
+        let creation = try HDF5Handle(H5Pcreate(chdf5_p_group_create()), .propertyList, call: "H5Pcreate", file: file, object: name)
+        try creation.check(H5Pset_obj_track_times(creation.id, false), "H5Pset_obj_track_times")
+        return try HDF5Handle(H5Gcreate2(id, name, links.id, creation.id, chdf5_p_default()), .group, call: "H5Gcreate2", file: file, object: name)
     }
 
     /// Opens the group or dataset `name` below this file or group; `/` (or nothing) is the root group.
@@ -390,6 +396,7 @@ extension HDF5Handle {
         let creation = try HDF5Handle(H5Pcreate(chdf5_p_dataset_create()), .propertyList, call: "H5Pcreate", file: file, object: name)
         try creation.check(H5Pset_alloc_time(creation.id, H5D_ALLOC_TIME_EARLY), "H5Pset_alloc_time")
         try creation.check(H5Pset_fill_time(creation.id, H5D_FILL_TIME_NEVER), "H5Pset_fill_time")
+        try creation.check(H5Pset_obj_track_times(creation.id, false), "H5Pset_obj_track_times")
         return try HDF5Handle(
             H5Dcreate2(id, name, type.id, space.id, links.id, creation.id, chdf5_p_default()),
             .dataset, call: "H5Dcreate2", file: file, object: name)
