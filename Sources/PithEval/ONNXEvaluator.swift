@@ -195,6 +195,8 @@ extension EvalError {
     func `in`(_ node: Node) -> EvalError {
         guard uncomputableType == nil else { return self }
         let label = node.name.isEmpty ? node.opType : "\(node.opType) node `\(node.name)`"
+        // Operators name themselves in some messages (`Expand: output shape …`): said once.
+        let message = self.message.hasPrefix("\(node.opType): ") ? String(self.message.dropFirst(node.opType.count + 2)) : self.message
         switch kind {
         case .unsupported:
             let what =
