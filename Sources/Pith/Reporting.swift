@@ -117,7 +117,11 @@ public enum Reporting {
         }
     }
 
-    static func fileSize(_ path: String) -> Int { (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
+    /// The size of the file at `path`, following symbolic links (a linked model is measured, not its link).
+    static func fileSize(_ path: String) -> Int {
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        return (try? FileManager.default.attributesOfItem(atPath: resolved)[.size] as? Int) ?? 0
+    }
 
     /// The header comments of the recipe `--auto` wrote beside `container` (`OUT.recipe.yaml`), when there is one.
     static func recipeNote(beside container: String) -> ModelReport.RecipeNote? {
