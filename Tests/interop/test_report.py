@@ -23,7 +23,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import ROOT, run_pith
+from conftest import PITH, ROOT, run_pith
 from test_eval import IMAGES, LABELS, LENET, MNIST, idx
 from test_real_models import fetch
 
@@ -116,12 +116,13 @@ def save_for_docs(image, shot, name):
     if not UPDATE:
         return
     target = os.path.join(DOCS, name)
-    image.open(shot).convert("RGB").quantize(colors=128, method=image.Quantize.MEDIANCUT).save(target, optimize=True)
+    image.open(shot).convert("RGB").quantize(colors=256, method=image.Quantize.FASTOCTREE).save(target, optimize=True)
     assert os.path.getsize(target) <= 400_000, f"{target}: {os.path.getsize(target)} bytes"
 
 
-def report(*arguments):
-    result = run_pith("report", *arguments, "--force", timeout=900)
+def report(*arguments, cwd=None):
+    """`pith report`, run in `cwd` so that the page names files as given (short, for the screenshots)."""
+    result = subprocess.run([PITH, "report", *arguments, "--force"], capture_output=True, text=True, timeout=900, cwd=cwd)
     assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
     return result
 
@@ -132,11 +133,14 @@ def report(*arguments):
 def test_lenet_report_against_its_pruned_and_clustered_container(pith, chromium, image, tmp_path):
     if not os.path.exists(IMAGES):
         pytest.skip(f"SKIPPED: MNIST not found at {MNIST}")
+    os.symlink(LENET, tmp_path / "lenet-300-100.onnx")
+    os.symlink(MNIST, tmp_path / "mnist")
     container = tmp_path / "lenet.pith"
     result = run_pith("compress", LENET, "--prune", "0.7", "--cluster", "4", "-o", str(container))
     assert result.returncode == 0, result.stderr
     page = tmp_path / "report-lenet.html"
-    report(LENET, "--compare", str(container), "--data", IMAGES, "--labels", LABELS, "-o", str(page))
+    report("lenet-300-100.onnx", "--compare", "lenet.pith", "--data", "mnist/t10k-images.idx3-ubyte.gz",
+           "--labels", "mnist/t10k-labels.idx1-ubyte.gz", "-o", page.name, cwd=tmp_path)
     text = page.read_text()
     assert len(text) < 200_000
     assert_self_contained(text)
@@ -148,6 +152,7 @@ def test_lenet_report_against_its_pruned_and_clustered_container(pith, chromium,
     accuracy = float((session.run(None, {session.get_inputs()[0].name: x})[0].argmax(1) == y).mean())
     assert f"{accuracy * 100:.2f}% →" in text
     assert "[N, 784]" in text and "15 centroids and a reserved zero (4 bits)" in text
+    assert f"<b>{os.path.getsize(LENET) / os.path.getsize(container):.1f}×</b><span>smaller" in text  # through the symlink
 
     shot, dom, console = browse(chromium, page, tmp_path, 2000)
     assert_rendered(console, dom)
@@ -183,8 +188,9 @@ def test_ocr_detector_report_against_its_int8_container(pith, chromium, image, t
     data = tmp_path / "page.npy"
     np.save(data, np.broadcast_to((page_image - 0.5) / 0.5, (1, 3, 96, 160)).astype(np.float32).copy())
 
+    os.symlink(model, tmp_path / os.path.basename(model))
     page = tmp_path / "report-ocr.html"
-    report(model, "--compare", str(container), "--data", str(data), "-o", str(page))
+    report(os.path.basename(model), "--compare", container.name, "--data", data.name, "-o", page.name, cwd=tmp_path)
     text = page.read_text()
     assert len(text) < 400_000
     assert_self_contained(text)
@@ -195,6 +201,7 @@ def test_ocr_detector_report_against_its_int8_container(pith, chromium, image, t
     convs = sum(1 for node in graph.node if node.op_type == "Conv")
     assert f"Conv: {convs}</title>" in text
     assert "int8 per channel" in text
+    assert f"<b>{os.path.getsize(model) / os.path.getsize(container):.1f}×</b><span>smaller" in text
 
     shot, dom, console = browse(chromium, page, tmp_path, 3000)
     assert_rendered(console, dom)
@@ -274,3 +281,17 @@ def test_hostile_names_are_bounded_and_escaped(pith, chromium, tmp_path):
     assert_self_contained(text)
     _, dom, console = browse(chromium, page, tmp_path, 1600)
     assert_rendered(console, dom)
+
+
+def test_refusals_name_the_flag_and_write_nothing(pith, tmp_path):
+    page = tmp_path / "page.html"
+    no_compare = run_pith("report", LENET, "--data", LENET, "-o", str(page))
+    assert no_compare.returncode == 64 and "--compare" in no_compare.stderr
+    missing = run_pith("report", LENET, "--compare", str(tmp_path / "missing.pith"), "-o", str(page))
+    assert missing.returncode == 66 and "missing.pith" in missing.stderr
+    assert not page.exists()
+    page.write_text("kept")
+    exists = run_pith("report", LENET, "-o", str(page))
+    assert exists.returncode == 73 and "--force" in exists.stderr and page.read_text() == "kept"
+    over_input = run_pith("report", LENET, "-o", LENET, "--force")
+    assert over_input.returncode == 64
