@@ -28,7 +28,7 @@ extension ModelReport {
 
     func header() -> String {
         var out = "<header>\n<h1>\(HTMLText.name(Self.baseName(file)))"
-        if let comparison { out += " <span class=\"vs\">and</span> \(HTMLText.name(Self.baseName(comparison.file)))" }
+        if let comparison, !containerAlone { out += " <span class=\"vs\">and</span> \(HTMLText.name(Self.baseName(comparison.file)))" }
         out += "</h1>\n"
         var facts = [inspect.format.rawValue]
         if !inspect.producer.isEmpty { facts.append("made by \(inspect.producer)") }
@@ -42,8 +42,14 @@ extension ModelReport {
             out += "<div class=\"card \(cssClass)\"><b>\(value)</b><span>\(label)</span></div>\n"
         }
         card(TextTable.grouped(inspect.totals.count), "parameters in \(TextTable.grouped(inspect.totals.tensors)) tensors")
-        card(HTMLText.bytes(fileBytes), "model file")
-        if let comparison {
+        if let container = comparison?.container, containerAlone {
+            let dense = container.rows.reduce(0) { $0 + $1.denseBytes }
+            card(HTMLText.bytes(dense), "the tensors dense")
+            card(HTMLText.bytes(fileBytes), "container", "accent")
+            if fileBytes > 0 { card(String(format: "%.1f×", Double(dense) / Double(fileBytes)), "smaller than the dense tensors", "accent") }
+            card(TextTable.percent(inspect.totals.sparsity), "zeros")
+        } else if let comparison {
+            card(HTMLText.bytes(fileBytes), "model file")
             card(HTMLText.bytes(comparison.fileBytes), comparison.container != nil ? "container" : "compressed model", "accent")
             if comparison.fileBytes > 0, fileBytes > 0 {
                 card(String(format: "%.1f×", Double(fileBytes) / Double(comparison.fileBytes)), "smaller", "accent")
@@ -55,6 +61,7 @@ extension ModelReport {
                 card(TextTable.percent(Double(after.0 - after.1) / Double(after.0)), "zeros after (before: \(TextTable.percent(inspect.totals.sparsity)))")
             }
         } else {
+            card(HTMLText.bytes(fileBytes), "model file")
             card(TextTable.percent(inspect.totals.sparsity), "zeros")
         }
         if let outputs = verify?.outputs {
@@ -78,7 +85,7 @@ extension ModelReport {
     func modelSection() -> String {
         var out = "<section id=\"model\">\n<h2>Model</h2>\n"
         out += "<p class=\"path\">\(HTMLText.name(file, limit: 240))"
-        if let comparison { out += "<br>compared with \(HTMLText.name(comparison.file, limit: 240))" }
+        if let comparison, !containerAlone { out += "<br>compared with \(HTMLText.name(comparison.file, limit: 240))" }
         out += "</p>\n"
         guard let summary = inspect.summary else { return out + "</section>\n" }
         if !summary.inputs.isEmpty || !summary.outputs.isEmpty {
@@ -178,7 +185,7 @@ extension ModelReport {
         let compared = comparison != nil
         out += "<p class=\"legend\">"
         if compared {
-            out += "<span class=\"swatch before\"></span> before <span class=\"swatch after\"></span> after"
+            out += "<span class=\"swatch before\"></span> " + (containerAlone ? "dense" : "before") + " <span class=\"swatch after\"></span> after"
             if let container = comparison?.container {
                 out += " (bytes in the container after entropy coding; \(HTMLText.bytes(container.overheadBytes)) of header, manifest and graph not in any row)"
             }
@@ -195,7 +202,8 @@ extension ModelReport {
         if others > 0 {
             out +=
                 "<p class=\"note\">\(TextTable.grouped(others)) other tensors (\(layers.count < weightCount ? "smaller weights, " : "")biases, normalization, constants; <code>--all</code> draws them): "
-            out += HTMLText.bytes(max(0, inspect.totals.bytes - shownBefore))
+            let beforeTotal = containerAlone ? (comparison?.container?.rows.reduce(0) { $0 + $1.denseBytes } ?? 0) : inspect.totals.bytes
+            out += HTMLText.bytes(max(0, beforeTotal - shownBefore))
             if let comparison {
                 let afterTotal = comparison.container.map { $0.rows.reduce(0) { $0 + $1.bytes } } ?? comparison.statistics.reduce(0) { $0 + $1.bytes }
                 out += " → \(HTMLText.bytes(max(0, afterTotal - shownAfter)))"
@@ -213,7 +221,7 @@ extension ModelReport {
             var group = groups[row.encoding] ?? (0, 0, 0, 0)
             group.tensors += 1
             group.elements += row.elements
-            group.before += original[row.tensor] ?? row.denseBytes
+            group.before += containerAlone ? row.denseBytes : original[row.tensor] ?? row.denseBytes
             group.after += row.bytes
             groups[row.encoding] = group
         }

@@ -12,6 +12,8 @@ public struct ModelReport: Sendable {
     public var layers: [LayerRow] = []
     /// Weights in the model (tensors whose role is a weight).
     public var weightCount = 0
+    /// The model is a `.pith` container reported alone: "before" is its tensors dense.
+    public var containerAlone = false
     public var histograms: [Histogram] = []
     /// Weights and, with data, outputs compared (`pith verify` without gates).
     public var verify: VerifyReport?
@@ -145,27 +147,28 @@ public struct ModelReport: Sendable {
             guard let twin, after.count == values.count else { return }
 
             var storage = twin.storage
-            var sparse = false
             if case .sparse(let entries) = storage {
-                sparse = true
                 switch entries.values {
                 case .codebook(let c): storage = .codebook(c)
                 case .quantized(let q): storage = .quantized(q)
                 case .dense: storage = .dense(TensorBuffer(values: [Float]()))
                 }
             }
-            // Zeros the compression chose (sparse storage, a reserved zero code, zeros in dense values)
-            // are pruning; zeros a quantizer or a codebook rounds to are not.
-            var pruning = sparse
-            switch storage {
-            case .codebook(let c): pruning = pruning || c.zeroIsReserved
-            case .dense: pruning = true
-            default: break
-            }
+            // Zeros the compression chose (dense values, a reserved zero code, a quantized value
+            // beyond half a step of zero) are pruning; zeros a quantizer rounds to are not.
             var zeroed = 0, band: Float = 0
             for (x, y) in zip(values, after) where y == 0 && x != 0 && x.isFinite {
                 zeroed += 1
                 band = max(band, abs(x))
+            }
+            let pruning: Bool
+            switch storage {
+            case .dense: pruning = true
+            case .codebook(let c): pruning = c.zeroIsReserved
+            case .quantized(let q):
+                let widest = q.scales.map { abs(Double($0)) }.max() ?? 0
+                pruning = q.codeBits < 16 && Double(band) > 0.5 * widest * 1.001
+            default: pruning = false
             }
             let share = values.isEmpty ? 0 : Double(zeroed) / Double(values.count)
             var words: [String] = []

@@ -87,6 +87,7 @@ public enum Reporting {
         } else if original.container != nil {
             // A container alone: its own accounting is the "after".
             compared = original
+            report.containerAlone = true
             report.comparison = .init(
                 file: request.model, fileBytes: report.fileBytes, container: original.container, recipe: recipeNote(beside: request.model),
                 statistics: statistics.tensors)
@@ -154,10 +155,13 @@ public enum Reporting {
                 row.sparsityAfter = stored.sparsity
                 row.encoding = stored.dtype.rawValue
             }
+            if let entry = accounting?[tensor.name], report.containerAlone {
+                row.bytesBefore = entry.denseBytes
+                row.bitsBefore = entry.elements == 0 ? 0 : Double(entry.denseBytes * 8) / Double(entry.elements)
+            }
             if let entry = accounting?[tensor.name] {
                 row.bytesAfter = entry.bytes
                 row.bitsAfter = entry.elements == 0 ? 0 : Double(entry.bytes * 8) / Double(entry.elements)
-                row.sparsityAfter = entry.elements == 0 ? 0 : Double(entry.elements - entry.kept) / Double(entry.elements)
                 row.encoding = entry.encoding
             }
             if let compared = snr?[tensor.name] {
