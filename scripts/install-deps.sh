@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Pith needs and is missing: Debian packages (C libraries, the ONNX
-# test corpus) and the Python packages the interop tests and fixture scripts use.
+# test corpus, chromium for the browser test of `pith report`) and the Python packages
+# the interop tests and fixture scripts use.
 # Safe to run repeatedly: it only installs what is not there.
 #
 #   scripts/install-deps.sh          build + test dependencies
@@ -8,8 +9,9 @@
 set -euo pipefail
 
 debian_build=(libhdf5-dev libprotobuf-c-dev libopenblas-dev liblapacke-dev libzstd-dev zlib1g-dev pkg-config)
-debian_test=(libonnx-testdata zstd xz-utils)
-python_test=(numpy onnx onnxruntime h5py ml_dtypes jsonschema pytest safetensors)
+debian_test=(libonnx-testdata zstd xz-utils chromium)
+# module[:pip name] when the two differ.
+python_test=(numpy onnx onnxruntime h5py ml_dtypes jsonschema pytest PIL:pillow safetensors)
 
 mode=${1:-all}
 packages=("${debian_build[@]}")
@@ -30,7 +32,7 @@ fi
 
 py_missing=()
 for p in "${python_test[@]}"; do
-    python3 -c "import $p" 2>/dev/null || py_missing+=("$p")
+    python3 -c "import ${p%%:*}" 2>/dev/null || py_missing+=("${p##*:}")
 done
 if [ ${#py_missing[@]} -gt 0 ]; then
     echo "installing Python packages: ${py_missing[*]}"

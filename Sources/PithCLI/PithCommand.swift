@@ -15,7 +15,9 @@ struct PithCommand: ParsableCommand {
             74 I/O error.
             """,
         version: "0.1.0",
-        subcommands: [Inspect.self, Compress.self, SensitivityCommand.self, Restore.self, Check.self, Dump.self, Eval.self, Verify.self, Bench.self])
+        subcommands: [
+            Inspect.self, Compress.self, SensitivityCommand.self, Restore.self, Check.self, Dump.self, Eval.self, Verify.self, Report.self, Bench.self,
+        ])
 }
 
 /// Runs `body`, turning library errors into a message on standard error and a sysexits code.
