@@ -240,7 +240,7 @@ public enum AutoCompression {
         let candidateSeconds = clock.seconds
         let frontier = Self.mergedFront(options, cap: frontierCap)
         progress?("auto: \(frontier.count) points on the size-versus-layer-error frontier")
-        let sourceBytes = (try? FileManager.default.attributesOfItem(atPath: request.model)[.size] as? Int) ?? 0
+        let sourceBytes = ModelFile.fileSize(request.model)
 
         var search = Search(
             model: model, skeleton: skeleton, source: request.model, sourceBytes: sourceBytes, layers: layers, options: options, settings: settings,

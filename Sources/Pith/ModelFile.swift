@@ -68,6 +68,13 @@ public enum ModelFile {
         throw PithError(.data, "\(path): not a .pith container: \(what)")
     }
 
+    /// The size of the file at `path` in bytes, following symbolic links (a linked model is
+    /// measured, not its link); 0 when it cannot be read.
+    public static func fileSize(_ path: String) -> Int {
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        return (try? FileManager.default.attributesOfItem(atPath: resolved)[.size] as? Int) ?? 0
+    }
+
     /// Reads the model at `path`.
     public static func load(_ path: String) throws -> Model {
         try PithError.translatingErrors {

@@ -120,8 +120,7 @@ public enum Reporting {
 
     /// The size of the file at `path`, following symbolic links (a linked model is measured, not its link).
     static func fileSize(_ path: String) -> Int {
-        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
-        return (try? FileManager.default.attributesOfItem(atPath: resolved)[.size] as? Int) ?? 0
+        ModelFile.fileSize(path)
     }
 
     /// The header comments of the recipe `--auto` wrote beside `container` (`OUT.recipe.yaml`), when there is one.

@@ -372,7 +372,7 @@ struct Compress: ParsableCommand {
             }
             if !dryRun, let output {
                 let accounting = try Compression.writeContainer(compressed, to: output, force: force)
-                let inputSize = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+                let inputSize = ModelFile.fileSize(file)
                 if format == .text {
                     say(accounting.renderText(compressedOnly: report.map { Set($0.tensors.map(\.tensor)) }), terminator: "")
                 }
