@@ -126,24 +126,52 @@ public struct Evaluator: Sendable {
 
     /// `value` shaped for input `index`: cast to float when the model computes floats, and each
     /// sample reshaped to the declared shape when the element counts agree (an MNIST image of
-    /// 28×28 for an input of 784, or the reverse).
+    /// 28×28 for an input of 784, or the reverse). Data whose shape cannot be the declared one is
+    /// refused here, with the shape the model expects — not deep inside the graph — and data laid
+    /// out channels-last for a channels-first input (or the reverse) is named as such rather than
+    /// reshaped into nonsense.
     public func prepare(_ value: Value, forInput index: Int) throws -> Value {
         var v = value
         if let dtype = inputs[index].dtype, dtype.isFloatingPoint, !v.isFloat { v = try v.cast(to: dtype) }
-        guard let declared = inputs[index].shape, declared.count >= 1, let samples = v.shape.first else { return v }
+        // Exporters write -1 (or 0) for a dimension they do not fix: as a symbolic one.
+        guard let declared = inputs[index].shape?.map({ $0.flatMap { $0 > 0 ? $0 : nil } }), declared.count >= 1, let samples = v.shape.first else {
+            return v
+        }
         // Already of the declared shape (symbolic dimensions match anything).
         if declared.count == v.rank, zip(declared, v.shape).allSatisfy({ $0 == nil || $0 == $1 }) { return v }
+        let name = inputs[index].name
+        let expected = "[" + declared.enumerated().map { $1.map(String.init) ?? ($0 == 0 ? "N" : "?") }.joined(separator: ", ") + "]"
+        if declared.count == v.rank, v.rank >= 3 {
+            // The same sizes in another order, with an axis of more than one element moved: a
+            // layout mistake (NHWC data for an NCHW model), which a reshape would scramble.
+            let want = declared.dropFirst(), have = Array(v.shape.dropFirst())
+            let fixed = want.enumerated().compactMap { axis, size in size.map { (axis, $0) } }
+            let moved = fixed.filter { have[$0.0] != $0.1 }
+            if let (axis, size) = moved.first(where: { $0.1 > 1 }), have.contains(size) {
+                let from = have.firstIndex(of: size)! + 1, to = axis + 1
+                var order = Array(0..<v.rank)
+                order.remove(at: from)
+                order.insert(from, at: to)
+                throw EvalError.invalid(
+                    "input `\(name)` expects \(expected), the data has \(v.shape): its axis \(from) of \(size) belongs at axis \(to) "
+                        + "(\(to < from ? "channels first, the data is channels last" : "channels last, the data is channels first")); "
+                        + "transpose it, e.g. numpy's x.transpose(\(order.map(String.init).joined(separator: ", ")))")
+            }
+        }
         let perSample = declared.dropFirst()
         guard declared[0] == nil, perSample.allSatisfy({ $0 != nil }), samples > 0 else {
             // A fixed-shape input: the data is taken as it is, as far as its element count allows.
             if declared.allSatisfy({ $0 != nil }), declared.reduce(1, { $0 * $1! }) == v.count { return v.reshaped(declared.map { $0! }) }
+            if declared.count == v.rank, zip(declared, v.shape).contains(where: { $0 != nil && $0 != $1 }) || declared.count != v.rank {
+                throw EvalError.invalid("input `\(name)` expects \(expected), the data has \(v.shape)")
+            }
             return v
         }
         let size = perSample.reduce(1) { $0 * $1! }
         let have = v.count / samples
         guard have == size else {
             throw EvalError.invalid(
-                "input `\(inputs[index].name)` takes samples of shape \(perSample.map { $0! }), the data has samples of shape \(Array(v.shape.dropFirst())) (\(have) values)"
+                "input `\(name)` expects \(expected): samples of shape \(perSample.map { $0! }), the data has samples of shape \(Array(v.shape.dropFirst())) (\(have) values)"
             )
         }
         return v.reshaped([samples] + perSample.map { $0! })

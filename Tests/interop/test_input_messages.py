@@ -174,3 +174,27 @@ def test_progress_lines_only_when_asked_or_on_a_terminal(tmp_path):
     assert lines and lines[-1].startswith("eval: 10000/10000 samples (100%)"), shown.stderr
     strip = lambda text: "\n".join(line for line in text.splitlines() if not line.startswith("time:"))
     assert strip(plain.stdout) == strip(shown.stdout)
+
+
+def test_an_input_of_the_wrong_layout_or_shape_is_refused_with_the_expected_shape(tmp_path):
+    """A model whose input is [N, 3, H, W] given channels-last data is told so, with the transpose to
+    apply, before any node runs; a wrong channel count names the expected shape; data of the right
+    layout runs."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    weight = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
+    node = helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, "height", "width"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    model = tmp_path / "conv.onnx"
+    onnx.save(helper.make_model(helper.make_graph([node], "g", [x], [y], [weight]), opset_imports=[helper.make_opsetid("", 17)]), str(model))
+    for name, shape, message in (("nhwc", (2, 16, 16, 3), "input `x` expects [N, 3, ?, ?], the data has [2, 16, 16, 3]: its axis 3 of 3 belongs at axis 1 "
+                                                          "(channels first, the data is channels last); transpose it, e.g. numpy's x.transpose(0, 3, 1, 2)"),
+                                 ("gray", (2, 1, 16, 16), "input `x` expects [N, 3, ?, ?], the data has [2, 1, 16, 16]")):
+        data = tmp_path / f"{name}.npy"
+        np.save(data, np.zeros(shape, np.float32))
+        result = run_pith("eval", str(model), "--data", str(data))
+        assert result.returncode == 65 and message in result.stderr, result.stderr
+    good = tmp_path / "good.npy"
+    np.save(good, np.zeros((2, 3, 16, 16), np.float32))
+    assert run_pith("eval", str(model), "--data", str(good)).returncode == 0
