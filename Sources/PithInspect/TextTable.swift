@@ -5,7 +5,7 @@ public enum TextTable {
     /// The longest cell a table prints: longer ones (a tensor name of a million characters, which a
     /// file may well hold) keep their start and end around an ellipsis, so that no column is padded
     /// to them. JSON reports keep every name whole.
-    public static let cellLimit = 64
+    public static let cellLimit = 120
 
     /// `text` itself when it has at most `limit` characters; else its first and last characters
     /// around `…`, `limit` characters in all.
