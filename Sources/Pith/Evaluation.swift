@@ -62,6 +62,7 @@ public enum Evaluation {
     ) throws -> (EvalReport, EvaluatedOutputs) {
         try PithError.translatingErrors {
             if let saveOutputs { try AtomicFile.checkWritable(saveOutputs, input: path, force: true) }
+            Evaluator.prepareHeap()
             let evaluator = try Evaluator(model: ModelFile.loadForEvaluation(path))
             let (inputs, factor) = try EvaluationInputs.inputs(data, for: evaluator, scale: scale)
             let samples = inputs.first?.shape.first ?? 0

@@ -159,6 +159,7 @@ public struct EvalBenchmark: Sendable, Codable {
             let result = try body()
             return (result, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
+        Evaluator.prepareHeap()  // as `pith eval` does, before the model is read
         let (loaded, load) = try timed { try ModelFile.loadForEvaluation(model) }
         let (evaluator, build) = try timed { try Evaluator(model: loaded) }
         let ((inputs, _), read) = try timed { try EvaluationInputs.inputs(data, for: evaluator, scale: scale) }

@@ -17,9 +17,17 @@ public enum DataFiles {
         // Only regular files are opened (a FIFO would block); a missing file is a missing input (66).
         let file: MappedFile
         do { file = try MappedFile(path) } catch { throw DataFileError(path, error.reason, exitKind: error.exitKind == .noInput ? .noInput : error.exitKind) }
-        var bytes = [UInt8](file.bytes)
+        // Arrays are read where they lie in the mapping (one copy, into the values); a gzip'd file
+        // is inflated first.
+        return try withExtendedLifetime(file) {
+            if file.bytes.starts(with: [0x1F, 0x8B]) { return try gunzip(file.bytes, file: path).withUnsafeBytes { try read($0, path: path) } }
+            return try read(file.bytes, path: path)
+        }
+    }
+
+    /// The arrays in `bytes`, the contents of the file at `path`.
+    private static func read(_ bytes: UnsafeRawBufferPointer, path: String) throws -> [(name: String, value: Value)] {
         let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        if bytes.starts(with: [0x1F, 0x8B]) { bytes = try gunzip(bytes, file: path) }
         if bytes.starts(with: [0x93] + Array("NUMPY".utf8)) { return [(stem, try npy(bytes, file: path))] }
         if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) || bytes.starts(with: [0x50, 0x4B, 0x05, 0x06]) { return try npz(bytes, file: path) }
         if bytes.count >= 4, bytes[0] == 0, bytes[1] == 0, (0x08...0x0E).contains(bytes[2]) {
@@ -35,7 +43,7 @@ public enum DataFiles {
 
     /// The array in `bytes[start..<end]` (the whole of `bytes` by default): a `.npy` file or a
     /// stored `.npz` member, read where it lies.
-    static func npy(_ bytes: [UInt8], start: Int = 0, end: Int? = nil, file: String) throws -> Value {
+    static func npy(_ bytes: UnsafeRawBufferPointer, start: Int = 0, end: Int? = nil, file: String) throws -> Value {
         let end = end ?? bytes.count, count = end - start
         guard count >= 10 else { throw DataFileError(file, "the .npy header is truncated") }
         let major = bytes[start + 6]
@@ -80,7 +88,7 @@ public enum DataFiles {
         return String(t.dropFirst().dropLast())
     }
 
-    static func array(_ bytes: [UInt8], from offset: Int, end: Int? = nil, descr: String, shape: [Int], file: String) throws -> Value {
+    static func array(_ bytes: UnsafeRawBufferPointer, from offset: Int, end: Int? = nil, descr: String, shape: [Int], file: String) throws -> Value {
         let end = end ?? bytes.count
         var count = 1
         for d in shape {
@@ -119,23 +127,21 @@ public enum DataFiles {
         }
         if dtype == .float32 {
             // The evaluator's own representation: one memory copy, straight from the file's bytes.
-            let floats = bytes.withUnsafeBytes { raw in
-                [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                    UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[offset..<offset + count * 4]))
-                    initialized = count
-                }
+            let floats = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count * 4]))
+                initialized = count
             }
             return Value(floats: floats, shape: shape)
         }
         // One memory copy (a generic copy of the slice goes byte by byte).
-        let buffer = bytes.withUnsafeBytes { TensorBuffer(copying: UnsafeRawBufferPointer(rebasing: $0[offset..<offset + count * width])) }
+        let buffer = TensorBuffer(copying: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count * width]))
         let tensor = Tensor(name: file, dtype: dtype, shape: shape, storage: .dense(buffer), origin: .initializer(graph: .main))
         return try Value(tensor)
     }
 
     // MARK: npz (zip)
 
-    static func npz(_ bytes: [UInt8], file: String) throws -> [(name: String, value: Value)] {
+    static func npz(_ bytes: UnsafeRawBufferPointer, file: String) throws -> [(name: String, value: Value)] {
         func u16(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
         func u32(_ at: Int) -> Int { u16(at) | u16(at + 2) << 16 }
         var result: [(String, Value)] = []
@@ -152,7 +158,7 @@ public enum DataFiles {
                 let endExtra = e + extraLength
                 while e + 4 <= endExtra {
                     let id = u16(e), length = u16(e + 2)
-                    if id == 1, length >= 16 { size = u32(e + 4) | u32(e + 8) << 32; compressed = u32(e + 12) | u32(e + 16) << 32 }
+                    if id == 1, length >= 16, e + 20 <= endExtra { size = u32(e + 4) | u32(e + 8) << 32; compressed = u32(e + 12) | u32(e + 16) << 32 }
                     e += 4 + length
                 }
             }
@@ -163,8 +169,9 @@ public enum DataFiles {
             switch method {
             case 0: result.append((arrayName, try npy(bytes, start: start, end: start + compressed, file: "\(file) member `\(name)`")))
             case 8:
-                let member = try inflate(Array(bytes[start..<start + compressed]), expected: size, windowBits: -15, file: "\(file) member `\(name)`")
-                result.append((arrayName, try npy(member, file: "\(file) member `\(name)`")))
+                let member = try inflate(
+                    UnsafeRawBufferPointer(rebasing: bytes[start..<start + compressed]), expected: size, windowBits: -15, file: "\(file) member `\(name)`")
+                result.append((arrayName, try member.withUnsafeBytes { try npy($0, file: "\(file) member `\(name)`") }))
             default: throw DataFileError(file, "member `\(name)` uses zip compression method \(method); only stored and deflate are read")
             }
             position = start + compressed
@@ -174,7 +181,7 @@ public enum DataFiles {
 
     // MARK: IDX
 
-    static func idx(_ bytes: [UInt8], file: String) throws -> Value {
+    static func idx(_ bytes: UnsafeRawBufferPointer, file: String) throws -> Value {
         let rank = Int(bytes[3])
         guard bytes.count >= 4 + 4 * rank else { throw DataFileError(file, "the IDX header of \(rank) dimensions is truncated") }
         let shape = (0..<rank).map { i in (0..<4).reduce(0) { $0 << 8 | Int(bytes[4 + 4 * i + $1]) } }
@@ -200,20 +207,21 @@ public enum DataFiles {
 
     // MARK: zlib
 
-    static func gunzip(_ bytes: [UInt8], file: String) throws -> [UInt8] {
+    static func gunzip(_ bytes: UnsafeRawBufferPointer, file: String) throws -> [UInt8] {
         // gzip stores the size modulo 2^32 in its last four bytes: a hint, capped, not trusted.
         let hint = bytes.count >= 4 ? bytes.suffix(4).reversed().reduce(0) { $0 << 8 | Int($1) } : 0
         return try inflate(bytes, expected: nil, capacityHint: min(hint, 1 << 30), windowBits: 15 + 16, file: file)
     }
 
-    static func inflate(_ input: [UInt8], expected: Int?, capacityHint: Int = 0, windowBits: Int32, file: String) throws -> [UInt8] {
+    static func inflate(_ input: UnsafeRawBufferPointer, expected: Int?, capacityHint: Int = 0, windowBits: Int32, file: String) throws -> [UInt8] {
         var stream = z_stream()
         guard czlib_inflate_init(&stream, windowBits) == Z_OK else { throw DataFileError(file, "zlib could not start inflating") }
         defer { inflateEnd(&stream) }
         var output = [UInt8](repeating: 0, count: max(expected ?? capacityHint, 1 << 16))
         var produced = 0
         var status: Int32 = Z_OK
-        try input.withUnsafeBufferPointer { inBuffer in
+        do {
+            let inBuffer = input.bindMemory(to: UInt8.self)
             stream.next_in = UnsafeMutablePointer(mutating: inBuffer.baseAddress)
             stream.avail_in = UInt32(inBuffer.count)
             while status != Z_STREAM_END {

@@ -15,7 +15,7 @@ public struct Evaluator: Sendable {
     public let inputs: [(name: String, shape: [Int?]?, dtype: DType?)]
 
     public init(model: Model) throws {
-        EvaluationThreads.prepareHeap()
+        Self.prepareHeap()
         if model.graph != nil {
             let evaluator = try ONNXEvaluator(model: model)
             engine = .onnx(evaluator)
@@ -28,6 +28,10 @@ public struct Evaluator: Sendable {
             inputs = evaluator.inputShapes.enumerated().map { ("input_\($0.offset)", $0.element, DType.float32) }
         }
     }
+
+    /// Tunes the process's heap for evaluation, once (see `EvaluationThreads`); every evaluator made
+    /// does this first. Called before a model is loaded, the model's tensors share the huge pages too.
+    public static func prepareHeap() { EvaluationThreads.prepareHeap() }
 
     /// The model's outputs by name: the ONNX graph outputs, or `output_0`, `output_1`, … for Keras.
     public var outputNames: [String] {
@@ -186,7 +190,12 @@ public struct Evaluator: Sendable {
 ///
 /// The first evaluator made also keeps freed activations in the heap for the next node rather than returning
 /// them to the system (glibc's `M_MMAP_THRESHOLD` and `M_TRIM_THRESHOLD`): a fresh mapping per
-/// tensor costs a page fault and a page clearing per 4 KiB, a reused block nothing.
+/// tensor costs a page fault and a page clearing per 4 KiB, a reused block nothing. And it grows the
+/// heap once by `hugePageHeapBytes` of address space, untouched, marked for transparent huge pages
+/// (`MADV_HUGEPAGE`): the activations a run first writes there fault in 2 MiB at a time, not 4 KiB
+/// (what glibc's own `glibc.malloc.hugetlb=1` tunable does, which a process cannot set for itself).
+/// On PP-OCRv4 det, batch 8, a `pith eval` took 24,600 page faults and 0.07 s of system time; with
+/// the huge pages, about 4,000 and 0.01 s.
 enum EvaluationThreads {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var running = 0
@@ -196,11 +205,39 @@ enum EvaluationThreads {
         // `mallopt` is not in Swift's Glibc module; M_TRIM_THRESHOLD is -1, M_MMAP_THRESHOLD -3 (malloc.h).
         guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "mallopt") else { return false }
         let mallopt = unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
-        return mallopt(-3, 32 << 20) == 1 && mallopt(-1, 1 << 30) == 1
+        guard mallopt(-3, 32 << 20) == 1 && mallopt(-1, 1 << 30) == 1 else { return false }
+        reserveHugePageHeap()
+        return true
         #else
         return false
         #endif
     }()
+
+    /// Address space the heap grows by, for huge pages: more than the activations of the largest
+    /// model measured (PP-OCRv4 det, batch 8: about 100 MB); only the pages a run touches cost memory.
+    static let hugePageHeapBytes = 256 << 20
+
+    /// Grows the heap by `hugePageHeapBytes` (blocks below the mapping threshold, so that they come
+    /// from the heap, allocated and freed untouched: freed, they join the heap's top, which is never
+    /// trimmed) and marks the range for transparent huge pages, when the blocks lie end to end.
+    private static func reserveHugePageHeap() {
+        #if canImport(Glibc)
+        let block = 24 << 20, huge = 1 << 21
+        var blocks: [UnsafeMutableRawPointer] = []
+        for _ in 0..<hugePageHeapBytes / block {
+            guard let p = malloc(block) else { break }
+            blocks.append(p)
+        }
+        defer { for p in blocks { free(p) } }
+        let addresses = blocks.map { UInt(bitPattern: $0) }.sorted()
+        guard let first = addresses.first, let last = addresses.last,
+            zip(addresses, addresses.dropFirst()).allSatisfy({ $1 - $0 >= UInt(block) && $1 - $0 <= UInt(block + 64) })
+        else { return }
+        let start = (first + UInt(huge - 1)) & ~UInt(huge - 1), end = (last + UInt(block)) & ~UInt(huge - 1)
+        guard end > start, let region = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(region, Int(end - start), 14)  // MADV_HUGEPAGE
+        #endif
+    }
 
     /// Keeps freed blocks in the heap from now on (once per process); reading the inputs then
     /// already reuses memory the run will reuse.

@@ -96,9 +96,11 @@ struct ConvGeometry2D: Sendable {
 
     /// `depthwise` for column strides 1 and 2, with the image first copied into `scratch` with its
     /// zero padding made explicit (and widened to whole vectors), so that every output is summed
-    /// eight at a time in registers with no bounds checks.
+    /// eight at a time in registers with no bounds checks, and `epilogue` (the channel's steps)
+    /// applied to each output row while it is in cache.
     func depthwisePadded(
-        _ image: UnsafePointer<Float>, _ w: UnsafePointer<Float>, bias: Float, into out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+        _ image: UnsafePointer<Float>, _ w: UnsafePointer<Float>, bias: Float, epilogue: ChannelSteps = ChannelSteps(start: nil, count: 0),
+        into out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
     ) {
         let vectorWidth = (outWidth + 7) / 8 * 8
         let paddedWidth = strideX * vectorWidth + (kernelWidth - 1) * dilationX
@@ -137,6 +139,128 @@ struct ConvGeometry2D: Sendable {
                     (row + ox).update(from: spill, count: outWidth - ox)
                 }
                 ox &+= 8
+            }
+            if epilogue.count > 0 { epilogue.apply(row, count: outWidth) }
+        }
+    }
+
+    // MARK: Kernels of few taps
+
+    /// Most taps (input channels × kernel positions) `direct` takes: with more, GEMM on the
+    /// unfolded input does better.
+    static let directTapLimit = 32
+
+    /// Floats in one row of the phase planes `direct` builds.
+    private var phaseLength: Int { (outWidth + 7) / 8 * 8 + (kernelWidth - 1) * dilationX / strideX }
+
+    /// Floats of scratch `direct` needs for `channels` input channels.
+    func directScratchCount(channels: Int) -> Int { channels * kernelHeight * strideX * phaseLength + 8 }
+
+    /// The weights of `filters` filters of `taps` taps each (`weights[f · taps + t]`) as `direct`
+    /// reads them: for each group of four filters and each tap, the four weights each repeated
+    /// over a vector (zero for the filters past the last).
+    static func directWeights(_ weights: [Float], filters: Int, taps: Int) -> [SIMD8<Float>] {
+        let groups = (filters + 3) / 4
+        var splat = [SIMD8<Float>](repeating: .zero, count: groups * taps * 4)
+        for f in 0..<filters {
+            for t in 0..<taps { splat[((f / 4) * taps + t) * 4 + f % 4] = SIMD8(repeating: weights[f * taps + t]) }
+        }
+        return splat
+    }
+
+    /// out[f, oy, ox] = epilogue(bias[f] + Σ_t w[f, t] · image[tap t of (oy, ox)]) for output rows
+    /// `rows` of every filter: the direct convolution of a kernel of few taps (channels × kernel
+    /// positions ≤ `directTapLimit`), such as a network's first layer (3 channels, 3×3), where the
+    /// unfolded input would be as large as the output and GEMM's packing would cost more than the
+    /// products. For each output row, the input rows it reads are copied, zero-padded, into one
+    /// row per column phase (`ix mod strideX`), so that every tap reads eight consecutive floats;
+    /// four filters at a time are summed over all taps in registers and stored once.
+    ///
+    /// `weights` comes from `directWeights`; `out` is filter 0's plane of this image, the planes
+    /// `outCount` apart.
+    func direct(
+        _ image: UnsafePointer<Float>, channels: Int, filters: Int, weights: UnsafePointer<SIMD8<Float>>, bias: UnsafePointer<Float>,
+        epilogue: ResolvedEpilogue.Channels, rows: Range<Int>, into out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+    ) {
+        let length = phaseLength, taps = channels * kernelCount, groups = (filters + 3) / 4
+        let phases = scratch, spill = scratch + channels * kernelHeight * strideX * length
+        // Where tap t reads in the phase rows: its channel and kernel row's rows, its column's phase and shift.
+        var offsets = [Int](repeating: 0, count: taps)
+        for c in 0..<channels {
+            for ky in 0..<kernelHeight {
+                for kx in 0..<kernelWidth {
+                    let o = kx * dilationX
+                    offsets[(c * kernelHeight + ky) * kernelWidth + kx] = ((c * kernelHeight + ky) * strideX + o % strideX) * length + o / strideX
+                }
+            }
+        }
+        offsets.withUnsafeBufferPointer { offsets in
+            for oy in rows {
+                // Phase rows: phase p, entry j = image[c, iy, j·strideX + p − left] (0 outside).
+                for c in 0..<channels {
+                    for ky in 0..<kernelHeight {
+                        let iy = oy * strideY - top + ky * dilationY
+                        let base = phases + (c * kernelHeight + ky) * strideX * length
+                        guard iy >= 0, iy < height else {
+                            base.initialize(repeating: 0, count: strideX * length)
+                            continue
+                        }
+                        let source = image + (c * height + iy) * width
+                        for p in 0..<strideX {
+                            let target = base + p * length
+                            // Entries j with 0 ≤ j·strideX + p − left < width.
+                            let shift = p - left
+                            let first = shift >= 0 ? 0 : min(length, (-shift + strideX - 1) / strideX)
+                            let last = width - 1 - shift
+                            let end = last < 0 ? first : max(first, min(length, last / strideX + 1))
+                            target.initialize(repeating: 0, count: first)
+                            if strideX == 1 {
+                                (target + first).initialize(from: source + first + shift, count: end - first)
+                            } else {
+                                for j in first..<end { target[j] = source[j * strideX + shift] }
+                            }
+                            (target + end).initialize(repeating: 0, count: length - end)
+                        }
+                    }
+                }
+                // Four filters at a time along the whole row (their four output rows written in
+                // order; the phase rows stay in the first-level cache), then their epilogue.
+                let row = out + oy * outWidth
+                for g in 0..<groups {
+                    let w = weights + g * taps * 4
+                    let f0 = g * 4
+                    let b0 = bias[f0], b1 = f0 + 1 < filters ? bias[f0 + 1] : 0
+                    let b2 = f0 + 2 < filters ? bias[f0 + 2] : 0, b3 = f0 + 3 < filters ? bias[f0 + 3] : 0
+                    var ox = 0
+                    while ox < outWidth {
+                        var a0 = SIMD8<Float>(repeating: b0), a1 = SIMD8<Float>(repeating: b1)
+                        var a2 = SIMD8<Float>(repeating: b2), a3 = SIMD8<Float>(repeating: b3)
+                        for t in 0..<taps {
+                            let x = VectorLoops.load(phases + offsets[t] + ox)
+                            let wt = w + t * 4
+                            a0 += x * wt[0]
+                            a1 += x * wt[1]
+                            a2 += x * wt[2]
+                            a3 += x * wt[3]
+                        }
+                        @inline(__always) func store(_ sum: SIMD8<Float>, _ f: Int) {
+                            guard f < filters else { return }
+                            let target = row + f * outCount + ox
+                            if ox + 8 <= outWidth {
+                                VectorLoops.store(sum, target)
+                            } else {
+                                VectorLoops.store(sum, spill)
+                                target.update(from: spill, count: outWidth - ox)
+                            }
+                        }
+                        store(a0, f0)
+                        store(a1, f0 + 1)
+                        store(a2, f0 + 2)
+                        store(a3, f0 + 3)
+                        ox += 8
+                    }
+                    for f in f0..<min(filters, f0 + 4) where epilogue[f].count > 0 { epilogue[f].apply(row + f * outCount, count: outWidth) }
+                }
             }
         }
     }

@@ -18,7 +18,13 @@ struct ConvKernel: PreparedKernel {
     /// One per filter (zeros when the node has none).
     let bias: [Float]
     let epilogue: [EpilogueStep]
+    /// `epilogue` with each filter's numbers picked out.
+    let resolvedEpilogue: ResolvedEpilogue
     let group: Int
+    /// For a kernel larger than 1×1 of at most `ConvGeometry2D.directTapLimit` taps (one group, one
+    /// or two spatial axes): the weights as the direct loop reads them (`ConvGeometry2D.directWeights`);
+    /// else empty. (A 1×1 kernel is a plain GEMM on the image, which does better.)
+    let directWeights: [SIMD8<Float>]
 
     init(node: Node, opset: Int, weights: [Float], weightShape: [Int], bias: [Float]?, epilogue: [EpilogueStep] = []) throws {
         let group = Operators(node: node, opset: opset).int("group", 1)
@@ -32,7 +38,13 @@ struct ConvKernel: PreparedKernel {
         self.weightShape = weightShape
         self.bias = bias ?? [Float](repeating: 0, count: weightShape[0])
         self.epilogue = epilogue
+        resolvedEpilogue = ResolvedEpilogue(epilogue, channels: weightShape[0])
         self.group = group
+        let taps = weightShape[1...].reduce(1, *)
+        directWeights =
+            group == 1 && weightShape.count <= 4 && taps <= ConvGeometry2D.directTapLimit && taps > weightShape[1]
+                && weights.count == weightShape[0] * taps
+            ? ConvGeometry2D.directWeights(weights, filters: weightShape[0], taps: taps) : []
     }
 
     func run(_ inputs: inout [Value?], _ operators: Operators) throws -> [Value] {
@@ -87,7 +99,7 @@ struct ConvKernel: PreparedKernel {
     private func run2D(_ x: SharedPointer<Float>, batch: Int, channels: Int, _ g: ConvGeometry2D, into out: SharedPointer<Float>) {
         let filters = weightShape[0], cg = channels / group, mg = filters / group
         let kernelCount = g.kernelCount, rows = cg * kernelCount
-        weights.withUnsafeBufferPointer { pw in
+        resolvedEpilogue.withSteps { steps in weights.withUnsafeBufferPointer { pw in
             let w = SharedPointer(pw.baseAddress!)
             if cg == 1 && mg == 1 {
                 // Depthwise: one direct loop per plane, planes shared out in chunks.
@@ -101,11 +113,32 @@ struct ConvKernel: PreparedKernel {
                         let target = out.pointer + plane * g.outCount
                         if padded {
                             g.depthwisePadded(
-                                x.pointer + plane * g.inCount, w.pointer + f * kernelCount, bias: bias[f], into: target, scratch: scratch.floats(g.paddedCount))
+                                x.pointer + plane * g.inCount, w.pointer + f * kernelCount, bias: bias[f], epilogue: steps[f], into: target,
+                                scratch: scratch.floats(g.paddedCount))
                         } else {
                             g.depthwise(x.pointer + plane * g.inCount, w.pointer + f * kernelCount, bias: bias[f], into: target)
+                            if steps[f].count > 0 { steps[f].apply(target, count: g.outCount) }
                         }
-                        for step in epilogue { step.apply(target, count: g.outCount, channel: f) }
+                    }
+                }
+                return
+            }
+            if !directWeights.isEmpty && !g.isPointwise {
+                // Few taps: the direct loop, on bands of output rows of every image.
+                let bands = min(g.outHeight, max(1, (4 * Parallel.cores + batch - 1) / batch))
+                let bandRows = (g.outHeight + bands - 1) / bands
+                let bandCount = (g.outHeight + bandRows - 1) / bandRows
+                let scratchCount = g.directScratchCount(channels: channels)
+                directWeights.withUnsafeBufferPointer { dw in
+                    bias.withUnsafeBufferPointer { pb in
+                        let weights = SharedPointer(dw.baseAddress!), biases = SharedPointer(pb.baseAddress!)
+                        _ = Parallel.map(count: batch * bandCount, makeWorker: { Scratch() }) { (scratch: inout Scratch, item: Int) in
+                            let n = item / bandCount, band = item % bandCount
+                            g.direct(
+                                x.pointer + n * channels * g.inCount, channels: channels, filters: filters, weights: weights.pointer, bias: biases.pointer,
+                                epilogue: steps, rows: band * bandRows..<min(g.outHeight, (band + 1) * bandRows),
+                                into: out.pointer + n * filters * g.outCount, scratch: scratch.floats(scratchCount))
+                        }
                     }
                 }
                 return
@@ -117,7 +150,7 @@ struct ConvKernel: PreparedKernel {
                     transposeA: false, transposeB: true, m: batch, n: filters, k: channels, x.pointer, lda: channels, w.pointer, ldb: channels, out.pointer,
                     ldc: filters)
                 for n in 0..<batch {
-                    for f in 0..<filters { epilogue.finish(out.pointer + n * filters + f, count: 1, bias: bias[f], channel: f) }
+                    for f in 0..<filters { steps[f].finish(out.pointer + n * filters + f, count: 1, bias: bias[f]) }
                 }
                 return
             }
@@ -149,9 +182,9 @@ struct ConvKernel: PreparedKernel {
                 LinearAlgebra.gemm(
                     transposeA: false, transposeB: false, m: mg, n: columns, k: rows, w.pointer + gi * mg * rows, lda: rows, b, ldb: ldb,
                     c, ldc: g.outCount)
-                for f in 0..<mg { epilogue.finish(c + f * g.outCount, count: columns, bias: bias[gi * mg + f], channel: gi * mg + f) }
+                for f in 0..<mg { steps[gi * mg + f].finish(c + f * g.outCount, count: columns, bias: bias[gi * mg + f]) }
             }
-        }
+        } }
     }
 
     /// Convolutions of three or more spatial axes: GEMM on the whole unfolded image.
@@ -163,7 +196,7 @@ struct ConvKernel: PreparedKernel {
         let cg = channels / group, mg = filters / group, rows = cg * kernelCount
         let plan = Im2Col(inSpatial: inSpatial, outSpatial: outSpatial, kernel: kernelShape, strides: strides, dilations: dilations, begin: begin)
         var columns = [Float](repeating: 0, count: plan.isIdentity ? 0 : rows * outCount)
-        x.floats.withUnsafeBufferPointer { px in
+        resolvedEpilogue.withSteps { steps in x.floats.withUnsafeBufferPointer { px in
             weights.withUnsafeBufferPointer { pw in
                 out.withUnsafeMutableBufferPointer { po in
                     columns.withUnsafeMutableBufferPointer { pc in
@@ -181,12 +214,12 @@ struct ConvKernel: PreparedKernel {
                                 LinearAlgebra.gemm(
                                     transposeA: false, transposeB: false, m: mg, n: outCount, k: rows,
                                     pw.baseAddress! + g * mg * rows, lda: rows, source, ldb: outCount, c, ldc: outCount)
-                                for f in 0..<mg { epilogue.finish(c + f * outCount, count: outCount, bias: bias[g * mg + f], channel: g * mg + f) }
+                                for f in 0..<mg { steps[g * mg + f].finish(c + f * outCount, count: outCount, bias: bias[g * mg + f]) }
                             }
                         }
                     }
                 }
             }
-        }
+        } }
     }
 }
