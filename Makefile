@@ -4,7 +4,7 @@
 SWIFT ?= swift
 RELEASE_BIN := .build/release/pith
 
-.PHONY: all deps build release demo test check-architecture format lint bench fixtures regenerate-proto clean
+.PHONY: all deps build release demo test test-asan fuzz fuzz-build fuzz-corpus check-architecture format lint bench fixtures regenerate-proto clean
 
 all: build
 
@@ -33,6 +33,35 @@ test: deps check-architecture lint
 	$(SWIFT) build --product pith
 	$(SWIFT) build --product pith-library-example
 	PITH_BINARY=$(CURDIR)/.build/debug/pith python3 -m pytest -q -rs Tests/interop Tests/scripts
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_TEST_SECONDS)
+
+# The Swift suites once under AddressSanitizer, in a build folder of their own (.build/asan), so
+# that the ordinary debug build is left alone. ASAN_OPTIONS: see docs/architecture.md, "Sanitizers".
+ASAN_BUILD := --build-path .build/asan -Xswiftc -sanitize=address
+test-asan: deps
+	$(SWIFT) build --build-tests $(ASAN_BUILD)
+	SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=$(ASAN_OPTIONS_TEST) $(SWIFT) test --skip-build $(ASAN_BUILD)
+ASAN_OPTIONS_TEST := detect_leaks=0:allocator_may_return_null=1:handle_abort=1
+
+# Fuzzing (Fuzz/, a package of its own that depends on this one by path, so `swift build` here
+# never builds it): libFuzzer targets for the container reader, the Huffman decoder, the ONNX reader
+# and the HDF5 reader, in release mode with AddressSanitizer and coverage, in .build/fuzz.
+# `make fuzz FUZZ_SECONDS=N` runs each target N seconds; `make test` runs each FUZZ_TEST_SECONDS.
+FUZZ_SECONDS ?= 60
+FUZZ_TEST_SECONDS ?= 25
+FUZZER_LIBRARY = $(firstword $(wildcard $(dir $(realpath $(shell which $(SWIFT))))../lib/clang/*/lib/linux/libclang_rt.fuzzer_no_main-$(shell uname -m).a))
+FUZZ_BUILD = -c release --build-path $(CURDIR)/.build/fuzz -Xswiftc -sanitize=address \
+	-Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table -Xlinker $(FUZZER_LIBRARY) -Xlinker -lstdc++
+fuzz-build: deps
+	@test -n "$(FUZZER_LIBRARY)" || { echo "libFuzzer (libclang_rt.fuzzer_no_main) is not in this Swift toolchain"; exit 1; }
+	cd Fuzz && $(SWIFT) build $(FUZZ_BUILD)
+
+fuzz-corpus:
+	$(SWIFT) build --product pith
+	python3 scripts/fuzz_corpus.py --pith $(CURDIR)/.build/debug/pith --out .build/fuzz/corpus
+
+fuzz: fuzz-build fuzz-corpus
+	python3 scripts/fuzz.py --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
 
 # The rules of docs/architecture.md (imports, C call sites, hand-written C, file names).
 check-architecture:
@@ -41,10 +70,10 @@ check-architecture:
 # The Swift sources in the layout of .swift-format (swift-format ships with the toolchain):
 # `make format` rewrites them, `make lint` (part of `make test`) fails on any difference.
 format:
-	$(SWIFT) format -i -r --parallel Sources Tests Package.swift
+	$(SWIFT) format -i -r --parallel Sources Tests Package.swift Fuzz/Sources Fuzz/Package.swift
 
 lint:
-	$(SWIFT) format lint --strict -r --parallel Sources Tests Package.swift
+	$(SWIFT) format lint --strict -r --parallel Sources Tests Package.swift Fuzz/Sources Fuzz/Package.swift
 
 # Benchmarks (not tests): writes docs/benchmarks.md sections from measured numbers.
 bench: deps release
@@ -69,6 +98,8 @@ fixtures:
 	python3 Fixtures/generate/make_onnx_fixtures.py
 	python3 Fixtures/generate/make_keras_fixtures.py
 	python3 Fixtures/generate/make_broken.py
+	python3 Fixtures/generate/make_golden.py --build
+	python3 Fixtures/generate/make_broken_containers.py
 	python3 Fixtures/generate/make_reference_tables.py
 
 regenerate-proto:

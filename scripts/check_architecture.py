@@ -5,13 +5,14 @@ The module table in docs/architecture.md is the single source of the import rule
 its "may import" cell lists (in backticks or as plain words) what its files may import. The script
 reads that table, so the document and the check cannot drift apart. It also checks:
 
-  - every folder under Sources/ is a module in the table, and every module in the table exists;
+  - every folder under Sources/ (and Fuzz/Sources/, the fuzz targets' package) is a module in the
+    table, and every module in the table exists;
   - each C module (`C…` folder) is imported by exactly one Swift module, never `public`/`@_exported`;
   - every call into a C library goes through the one internal file named in CALL_SITES;
   - hand-written C exists only where allowed: `.c` files only in CCRC32C and the generated
     CONNXProto, and every `static inline` function in a shim header is a single `return` (it only
     evaluates a macro Swift cannot import);
-  - Swift file names are unique across Sources/ and Tests/;
+  - Swift file names are unique across Sources/, Tests/ and Fuzz/Sources/;
   - every file the "command → file" table of the document names exists.
 
 Usage: scripts/check_architecture.py [--root DIR]
@@ -83,20 +84,26 @@ def check(root):
     problems = []
     sources = os.path.join(root, "Sources")
     modules = sorted(d for d in os.listdir(sources) if os.path.isdir(os.path.join(sources, d)))
+    # The fuzz targets are a package of their own (Fuzz/) whose modules follow the same table.
+    fuzz_sources = os.path.join(root, "Fuzz", "Sources")
+    fuzz_modules = sorted(d for d in os.listdir(fuzz_sources) if os.path.isdir(os.path.join(fuzz_sources, d))) if os.path.isdir(fuzz_sources) else []
+    module_home = {m: sources for m in modules}
+    module_home.update({m: fuzz_sources for m in fuzz_modules})
+    modules = sorted(modules + fuzz_modules)
     doc_path = os.path.join(root, "docs", "architecture.md")
     doc = open(doc_path, encoding="utf-8").read()
     allowed = parse_table(doc, set(modules) | {"PithTestSupport"})
 
     for module in modules:
         if module not in allowed:
-            problems.append(f"Sources/{module}: module missing from the table in docs/architecture.md")
+            problems.append(f"{os.path.relpath(module_home[module], root)}/{module}: module missing from the table in docs/architecture.md")
     for module in allowed:
         if module not in modules and module != "PithTestSupport":
-            problems.append(f"docs/architecture.md: module `{module}` is in the table but not in Sources/")
+            problems.append(f"docs/architecture.md: module `{module}` is in the table but not in Sources/ or Fuzz/Sources/")
 
     swift_files = collections.defaultdict(list)  # module -> [(relpath, text)]
     for module in modules:
-        for folder, _, files in os.walk(os.path.join(sources, module)):
+        for folder, _, files in os.walk(os.path.join(module_home[module], module)):
             for name in files:
                 if name.endswith(".swift"):
                     path = os.path.join(folder, name)
@@ -137,7 +144,7 @@ def check(root):
                         problems.append(f"{path}:{number}: calls {library} (`{match.group(0).rstrip('( ')}`) outside {home}")
 
     for module in c_modules:
-        for folder, _, files in os.walk(os.path.join(sources, module)):
+        for folder, _, files in os.walk(os.path.join(module_home[module], module)):
             for name in files:
                 path = os.path.join(folder, name)
                 rel = os.path.relpath(path, root)
@@ -156,7 +163,7 @@ def check(root):
                             problems.append(f"{rel}: `{head}` is more than one `return` of a macro (hand-written C belongs in CCRC32C)")
 
     names = collections.defaultdict(list)
-    for top in ("Sources", "Tests"):
+    for top in ("Sources", "Tests", os.path.join("Fuzz", "Sources")):
         for folder, _, files in os.walk(os.path.join(root, top)):
             for name in files:
                 if name.endswith(".swift"):

@@ -13,23 +13,37 @@ import Glibc
 /// files that a killed process left behind (its PID no longer runs) are removed when the next output is
 /// written into the same folder; those of a running process are never touched.
 public enum AtomicFile {
-    /// Refuses an output that cannot be written before any work is done: an empty path or a folder
-    /// (usage, 64); the input itself (usage, 64); an existing file without `force`, or a folder that
-    /// does not exist or cannot be written (cannot create, 73).
+    /// Refuses an output that cannot be written before any work is done: an empty path, a folder, a
+    /// name or path longer than the system allows, or something other than a regular file or a
+    /// symbolic link (a device, a FIFO, a socket: the rename would replace it — `/dev/null` with a
+    /// regular file) (usage, 64); the input itself (usage, 64); an existing file or link without
+    /// `force` (with it, the rename replaces the link itself, not what it points to), or a folder
+    /// that does not exist or cannot be written (cannot create, 73).
     public static func checkWritable(_ output: String, input: String?, force: Bool) throws {
         guard !output.isEmpty else { throw PithError(.usage, "the output path is empty; give a file name with -o") }
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: output, isDirectory: &isFolder), isFolder.boolValue {
-            throw PithError(.usage, "\(output): is a folder; give the output file's name")
+        var status = stat()
+        if lstat(output, &status) == 0 {
+            switch status.st_mode & S_IFMT {
+            case S_IFDIR: throw PithError(.usage, "\(output): is a folder; give the output file's name")
+            case S_IFREG, S_IFLNK: break
+            default:
+                throw PithError(
+                    .usage,
+                    "\(output): is \(status.st_mode & S_IFMT == S_IFIFO ? "a pipe (FIFO)" : status.st_mode & S_IFMT == S_IFSOCK ? "a socket" : "a device"), "
+                        + "not a regular file: Pith writes its output to a new file it renames into place, which would replace it (--dry-run writes nothing)")
+            }
+        } else if errno == ENAMETOOLONG {
+            throw PithError(.usage, "\(output): the path or one of its names is longer than the system allows")
         }
         if let input {
             let inputPath = URL(fileURLWithPath: input).standardizedFileURL.resolvingSymlinksInPath().path
             let outputPath = URL(fileURLWithPath: output).standardizedFileURL.resolvingSymlinksInPath().path
             guard inputPath != outputPath else { throw PithError(.usage, "\(output): is the input file; choose another output") }
         }
-        if FileManager.default.fileExists(atPath: output), !force {
+        if lstat(output, &status) == 0, !force {
             throw PithError(.cannotCreate, "\(output): exists; use --force to replace it")
         }
+        var isFolder: ObjCBool = false
         let folder = URL(fileURLWithPath: output).standardizedFileURL.deletingLastPathComponent().path
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
             throw PithError(.cannotCreate, "\(output): the folder \(folder) does not exist")
@@ -61,7 +75,7 @@ public enum AtomicFile {
     public static func write(to output: String, _ body: (String) throws -> Void) throws {
         let url = URL(fileURLWithPath: output).standardizedFileURL
         let folder = url.deletingLastPathComponent().path
-        let prefix = "." + url.lastPathComponent + ".tmp-"
+        let prefix = temporaryPrefix(url.lastPathComponent)
         removeStale(in: folder, prefix: prefix)
         let temporary = folder + "/" + prefix + "\(getpid())"
         let slot = Interruption.register(temporary)
@@ -84,6 +98,20 @@ public enum AtomicFile {
             _ = fsync(directory)
             close(directory)
         }
+    }
+
+    /// `.NAME.tmp-` for the temporary files of output NAME; for a name too long to take the
+    /// additions within the system's 255 bytes, its first 200 bytes and a hash of the whole name.
+    static func temporaryPrefix(_ name: String) -> String {
+        guard name.utf8.count > 220 else { return "." + name + ".tmp-" }
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        var start = ""
+        for character in name {
+            guard start.utf8.count + character.utf8.count <= 200 else { break }
+            start.append(character)
+        }
+        return "." + start + "-" + String(hash, radix: 16) + ".tmp-"
     }
 
     /// `fsync` of the finished temporary file.

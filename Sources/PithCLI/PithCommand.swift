@@ -33,14 +33,14 @@ func reportingErrors(display: DisplayOptions? = nil, _ body: () throws -> Void) 
     do {
         try body()
     } catch let error as any ReportableError {
-        printError("pith: error: \(StandardStreams.displayed(error.description))")
+        printError("pith: error: \(PithError.bounded(StandardStreams.displayed(error.description)))")
         throw ExitCode(error.exitKind.rawValue)
     } catch let error as ExitCode {
         throw error
     } catch {
         // Every library error is a ReportableError; anything else still ends with the documented prefix
         // and a documented code (bad input data) rather than ArgumentParser's bare `Error:`.
-        printError("pith: error: \(error)")
+        printError("pith: error: \(PithError.bounded("\(error)"))")
         throw ExitCode(ExitKind.data.rawValue)
     }
 }

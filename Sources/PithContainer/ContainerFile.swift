@@ -57,15 +57,30 @@ public final class ContainerFile: TensorSource, @unchecked Sendable {
         guard let format = SourceFormat(rawValue: manifest.source.format) else {
             throw ContainerError(.unsupported, file: file, "source format `\(manifest.source.format)` is not one this Pith knows")
         }
+        // The largest dense tensor this file may declare: what its bytes can justify (no encoding
+        // expands a byte of streams into more than `maximumExpansion` bytes of tensor, short of a
+        // tensor that is nearly all zeros), or `freeAllowance`. Nothing later multiplies a count
+        // that could overflow, or allocates for a size the file cannot back.
+        let (justified, overflow) = bytes.count.multipliedReportingOverflow(by: ContainerReader.maximumExpansion)
+        let denseLimit = max(ContainerReader.freeAllowance, overflow ? Int.max : justified)
         headers = try manifest.tensors.map { entry in
             guard let dtype = DType(rawValue: entry.dtype) else {
                 throw ContainerError(.unsupported, file: file, "tensor `\(entry.name)`: dtype `\(entry.dtype)` is not one this Pith knows")
             }
-            guard Shape.elementCount(entry.shape) != nil else {
+            guard let count = Shape.elementCount(entry.shape) else {
                 throw ContainerError(.malformed, file: file, "tensor `\(entry.name)`: shape \(entry.shape) is negative or too large")
+            }
+            if dtype != .string {
+                guard let dense = dtype.storageBytes(count: count), dense <= denseLimit else {
+                    throw ContainerError(
+                        .malformed, file: file,
+                        "tensor `\(entry.name)`: shape \(entry.shape) of \(dtype.rawValue) takes more than \(denseLimit) bytes dense, "
+                            + "more than a container of \(bytes.count) bytes may declare (\(ContainerReader.maximumExpansion)× its size, at least 1 GiB)")
+                }
             }
             return TensorInfo(name: entry.name, dtype: dtype, shape: entry.shape)
         }
+        try OriginCoding.validate(manifest.tensors, format: format, file: file)
         try reader.validatePools()
         try reader.decodeSharedStreams()
         var metadata = ModelMetadata()

@@ -12,6 +12,11 @@ public enum ContainerReader {
     public static let maximumStreams = 1 << 22
     /// Most bytes a zstd-coded (metadata) stream may decode to.
     public static let maximumMetadataBytes = 1 << 30
+    /// Most bytes of dense tensor a container may declare per byte of its file: Huffman-coded
+    /// 1-bit codes of float64 values give 64; sparse and factored tensors more, 1,100 as for HDF5
+    /// datasets. Tensors up to `freeAllowance` bytes need no justification.
+    public static let maximumExpansion = 1100
+    public static let freeAllowance = 1 << 30
 
     /// What a container holds: the model (tensors in their compressed storage), the manifest, the
     /// bytes each tensor's streams occupy, and the source skeleton.

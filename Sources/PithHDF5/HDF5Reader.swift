@@ -17,9 +17,30 @@ public import PithIR
 /// Optimizer state (`optimizer_weights`, Keras 3 `optimizer`) is described in
 /// `Model.optimizerState` without loading its data, and is never a model weight.
 public enum HDF5Reader {
+    /// Whether `read` first reads the file in a child process (`HDF5Probe`), so that a damaged file
+    /// on which libhdf5 crashes is refused instead of ending the process. Off by default: a
+    /// process must be single-threaded when it forks (another thread inside libhdf5 or the Swift
+    /// runtime would leave the child a lock it never gets). The `pith` command turns it on at start.
+    nonisolated(unsafe) public static var isolatesCrashes = false
+
     public static func read(contentsOf path: String) throws -> Model {
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw HDF5Error(.io, file: path, "cannot read the file")
+        }
+        // Collections libhdf5 would loop on or read past are refused before libhdf5 sees the file.
+        let fileBytes: Int
+        do {
+            let mapped = try MappedFile(path, populate: false)
+            fileBytes = mapped.bytes.count
+            try GlobalHeapCheck.check(mapped.bytes, file: path)
+        } catch let error as MappedFile.OpenError {
+            throw HDF5Error(error.exitKind == .data ? .malformed : .io, file: path, error.reason)
+        }
+        if isolatesCrashes {
+            try HDF5Probe.run(path, fileBytes: fileBytes) {
+                var reader = KerasReader(file: try HDF5File(path: path, probing: true))
+                _ = try reader.read()
+            }
         }
         let file = try HDF5File(path: path)
         var reader = KerasReader(file: file)

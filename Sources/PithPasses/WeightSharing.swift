@@ -126,6 +126,9 @@ enum WeightSharing {
         let codebook = CodebookStorage(
             bits: options.bits, centroids: centroids, channels: channels, axis: layout.axis, indices: indices, zeroIsReserved: hasZeros)
         let mode = (options.mode ?? .lloyd) == .optimal ? "optimal" : "\((options.initialization ?? .linear).rawValue) init, \(iterations) iterations"
-        return (codebook, "k-means \(k) clusters\(hasZeros ? " + exact zero" : "")\(channels > 1 ? " × \(channels) channels" : ""), \(mode), SSE \(String(format: "%.4g", objective))")
+        return (
+            codebook,
+            "k-means \(k) clusters\(hasZeros ? " + exact zero" : "")\(channels > 1 ? " × \(channels) channels" : ""), \(mode), SSE \(String(format: "%.4g", objective))"
+        )
     }
 }

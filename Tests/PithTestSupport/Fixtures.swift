@@ -28,17 +28,28 @@ public enum Fixtures {
 
     /// The broken-file corpus: file name → expected exit code and message phrase.
     public static func brokenCorpus() throws -> [(file: String, exitCode: Int32, message: String)] {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path("broken/expected.json")))
-        let entries = try JSONDecoder().decode([String: BrokenEntry].self, from: data)
-        return entries.map { ($0.key, $0.value.exitCode, $0.value.message) }.sorted { $0.0 < $1.0 }
+        try corpus("broken").map { ($0.file, $0.entry.exitCode, $0.entry.message) }
     }
 
-    struct BrokenEntry: Decodable {
-        var exitCode: Int32
-        var message: String
+    /// A corpus of bad files below `Fixtures/<folder>/` and what Pith must answer for each
+    /// (`<folder>/expected.json`: broken models, broken containers, fuzzing regressions), by file name.
+    public static func corpus(_ folder: String) throws -> [(file: String, entry: BrokenEntry)] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path(folder + "/expected.json")))
+        let entries = try JSONDecoder().decode([String: BrokenEntry].self, from: data)
+        return entries.map { ($0.key, $0.value) }.sorted { $0.0 < $1.0 }
+    }
+
+    /// One file of a bad-file corpus: the exit code and a phrase of the message the command must end
+    /// with; for containers, the output `restore` is asked for and whether `inspect` may list it.
+    public struct BrokenEntry: Decodable, Sendable {
+        public var exitCode: Int32
+        public var message: String
+        public var output: String?
+        public var inspectOK: Bool?
         enum CodingKeys: String, CodingKey {
             case exitCode = "exit_code"
-            case message
+            case message, output
+            case inspectOK = "inspect_ok"
         }
     }
 }

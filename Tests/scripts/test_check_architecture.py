@@ -1,6 +1,6 @@
 """scripts/check_architecture.py fails, naming the file and the rule, when a rule of docs/architecture.md breaks.
 
-Each test copies the tree's Sources/, Tests/ and docs/ to a temporary folder, breaks one rule there, and runs
+Each test copies the tree's Sources/, Tests/, docs/ and Fuzz/Sources/ to a temporary folder, breaks one rule there, and runs
 the script on the copy. The unbroken tree itself is checked by `make test` before any test runs."""
 import os
 import shutil
@@ -15,7 +15,7 @@ SCRIPT = os.path.join(ROOT, "scripts", "check_architecture.py")
 
 @pytest.fixture
 def tree(tmp_path):
-    for name in ("Sources", "Tests", "docs"):
+    for name in ("Sources", "Tests", "docs", os.path.join("Fuzz", "Sources")):
         shutil.copytree(os.path.join(ROOT, name), tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
 
@@ -99,3 +99,11 @@ def test_a_command_file_that_is_gone(tree):
     result = check(tree)
     assert result.returncode == 1
     assert "names `Sources/Pith/Restoration.swift`, which does not exist" in result.stderr
+
+
+def test_a_fuzz_target_importing_the_cli(tree):
+    path = tree / "Fuzz" / "Sources" / "FuzzONNX" / "FuzzONNX.swift"
+    path.write_text("import PithCLI\n" + path.read_text())
+    result = check(tree)
+    assert result.returncode == 1
+    assert "Fuzz/Sources/FuzzONNX/FuzzONNX.swift: imports `PithCLI`" in result.stderr

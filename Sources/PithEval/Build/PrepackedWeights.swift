@@ -99,92 +99,94 @@ struct ConvKernel: PreparedKernel {
     private func run2D(_ x: SharedPointer<Float>, batch: Int, channels: Int, _ g: ConvGeometry2D, into out: SharedPointer<Float>) {
         let filters = weightShape[0], cg = channels / group, mg = filters / group
         let kernelCount = g.kernelCount, rows = cg * kernelCount
-        resolvedEpilogue.withSteps { steps in weights.withUnsafeBufferPointer { pw in
-            let w = SharedPointer(pw.baseAddress!)
-            if cg == 1 && mg == 1 {
-                // Depthwise: one direct loop per plane, planes shared out in chunks.
-                let planes = batch * filters
-                let chunk = max(1, planes / (8 * Parallel.cores))
-                let items = (planes + chunk - 1) / chunk
-                let padded = g.strideX <= 2
-                _ = Parallel.map(count: items, makeWorker: { Scratch() }) { (scratch: inout Scratch, item: Int) in
-                    for plane in item * chunk..<min(planes, (item + 1) * chunk) {
-                        let f = plane % filters
-                        let target = out.pointer + plane * g.outCount
-                        if padded {
-                            g.depthwisePadded(
-                                x.pointer + plane * g.inCount, w.pointer + f * kernelCount, bias: bias[f], epilogue: steps[f], into: target,
-                                scratch: scratch.floats(g.paddedCount))
-                        } else {
-                            g.depthwise(x.pointer + plane * g.inCount, w.pointer + f * kernelCount, bias: bias[f], into: target)
-                            if steps[f].count > 0 { steps[f].apply(target, count: g.outCount) }
+        resolvedEpilogue.withSteps { steps in
+            weights.withUnsafeBufferPointer { pw in
+                let w = SharedPointer(pw.baseAddress!)
+                if cg == 1 && mg == 1 {
+                    // Depthwise: one direct loop per plane, planes shared out in chunks.
+                    let planes = batch * filters
+                    let chunk = max(1, planes / (8 * Parallel.cores))
+                    let items = (planes + chunk - 1) / chunk
+                    let padded = g.strideX <= 2
+                    _ = Parallel.map(count: items, makeWorker: { Scratch() }) { (scratch: inout Scratch, item: Int) in
+                        for plane in item * chunk..<min(planes, (item + 1) * chunk) {
+                            let f = plane % filters
+                            let target = out.pointer + plane * g.outCount
+                            if padded {
+                                g.depthwisePadded(
+                                    x.pointer + plane * g.inCount, w.pointer + f * kernelCount, bias: bias[f], epilogue: steps[f], into: target,
+                                    scratch: scratch.floats(g.paddedCount))
+                            } else {
+                                g.depthwise(x.pointer + plane * g.inCount, w.pointer + f * kernelCount, bias: bias[f], into: target)
+                                if steps[f].count > 0 { steps[f].apply(target, count: g.outCount) }
+                            }
                         }
                     }
+                    return
                 }
-                return
-            }
-            if !directWeights.isEmpty && !g.isPointwise {
-                // Few taps: the direct loop, on bands of output rows of every image.
-                let bands = min(g.outHeight, max(1, (4 * Parallel.cores + batch - 1) / batch))
+                if !directWeights.isEmpty && !g.isPointwise {
+                    // Few taps: the direct loop, on bands of output rows of every image.
+                    let bands = min(g.outHeight, max(1, (4 * Parallel.cores + batch - 1) / batch))
+                    let bandRows = (g.outHeight + bands - 1) / bands
+                    let bandCount = (g.outHeight + bandRows - 1) / bandRows
+                    let scratchCount = g.directScratchCount(channels: channels)
+                    directWeights.withUnsafeBufferPointer { dw in
+                        bias.withUnsafeBufferPointer { pb in
+                            let weights = SharedPointer(dw.baseAddress!), biases = SharedPointer(pb.baseAddress!)
+                            _ = Parallel.map(count: batch * bandCount, makeWorker: { Scratch() }) { (scratch: inout Scratch, item: Int) in
+                                let n = item / bandCount, band = item % bandCount
+                                g.direct(
+                                    x.pointer + n * channels * g.inCount, channels: channels, filters: filters, weights: weights.pointer, bias: biases.pointer,
+                                    epilogue: steps, rows: band * bandRows..<min(g.outHeight, (band + 1) * bandRows),
+                                    into: out.pointer + n * filters * g.outCount, scratch: scratch.floats(scratchCount))
+                            }
+                        }
+                    }
+                    return
+                }
+                if g.isPointwise && g.inCount == 1 && group == 1 {
+                    // A 1×1 convolution of 1×1 images (squeeze-and-excitation): one product for the
+                    // batch, out [N, M] = X [N, C] · Wᵀ [C, M].
+                    LinearAlgebra.gemm(
+                        transposeA: false, transposeB: true, m: batch, n: filters, k: channels, x.pointer, lda: channels, w.pointer, ldb: channels, out.pointer,
+                        ldc: filters)
+                    for n in 0..<batch {
+                        for f in 0..<filters { steps[f].finish(out.pointer + n * filters + f, count: 1, bias: bias[f]) }
+                    }
+                    return
+                }
+                // Bands of output rows: enough items to keep every core busy, and unfolded bands of at
+                // most about a megabyte.
+                let images = batch * group
+                var bands = max(1, (4 * Parallel.cores + images - 1) / images)
+                if !g.isPointwise { bands = max(bands, (rows * g.outCount + (1 << 18) - 1) / (1 << 18)) }
+                bands = min(bands, g.outHeight)
                 let bandRows = (g.outHeight + bands - 1) / bands
                 let bandCount = (g.outHeight + bandRows - 1) / bandRows
-                let scratchCount = g.directScratchCount(channels: channels)
-                directWeights.withUnsafeBufferPointer { dw in
-                    bias.withUnsafeBufferPointer { pb in
-                        let weights = SharedPointer(dw.baseAddress!), biases = SharedPointer(pb.baseAddress!)
-                        _ = Parallel.map(count: batch * bandCount, makeWorker: { Scratch() }) { (scratch: inout Scratch, item: Int) in
-                            let n = item / bandCount, band = item % bandCount
-                            g.direct(
-                                x.pointer + n * channels * g.inCount, channels: channels, filters: filters, weights: weights.pointer, bias: biases.pointer,
-                                epilogue: steps, rows: band * bandRows..<min(g.outHeight, (band + 1) * bandRows),
-                                into: out.pointer + n * filters * g.outCount, scratch: scratch.floats(scratchCount))
-                        }
+                _ = Parallel.map(count: images * bandCount, makeWorker: { Scratch() }) { (scratch: inout Scratch, item: Int) in
+                    let image = item / bandCount, band = item % bandCount
+                    let n = image / group, gi = image % group
+                    let rowRange = band * bandRows..<min(g.outHeight, (band + 1) * bandRows)
+                    let columns = rowRange.count * g.outWidth
+                    let source = x.pointer + (n * channels + gi * cg) * g.inCount
+                    let b: UnsafePointer<Float>, ldb: Int
+                    if g.isPointwise {
+                        b = UnsafePointer(source + rowRange.lowerBound * g.width)
+                        ldb = g.inCount
+                    } else {
+                        let buffer = scratch.floats(rows * columns)
+                        g.unfold(source, channels: cg, rows: rowRange, into: buffer)
+                        b = UnsafePointer(buffer)
+                        ldb = columns
                     }
+                    let c = out.pointer + (n * filters + gi * mg) * g.outCount + rowRange.lowerBound * g.outWidth
+                    LinearAlgebra.gemm(
+                        transposeA: false, transposeB: false, m: mg, n: columns, k: rows, w.pointer + gi * mg * rows, lda: rows, b, ldb: ldb,
+                        c, ldc: g.outCount)
+                    for f in 0..<mg { steps[gi * mg + f].finish(c + f * g.outCount, count: columns, bias: bias[gi * mg + f]) }
                 }
-                return
             }
-            if g.isPointwise && g.inCount == 1 && group == 1 {
-                // A 1×1 convolution of 1×1 images (squeeze-and-excitation): one product for the
-                // batch, out [N, M] = X [N, C] · Wᵀ [C, M].
-                LinearAlgebra.gemm(
-                    transposeA: false, transposeB: true, m: batch, n: filters, k: channels, x.pointer, lda: channels, w.pointer, ldb: channels, out.pointer,
-                    ldc: filters)
-                for n in 0..<batch {
-                    for f in 0..<filters { steps[f].finish(out.pointer + n * filters + f, count: 1, bias: bias[f]) }
-                }
-                return
-            }
-            // Bands of output rows: enough items to keep every core busy, and unfolded bands of at
-            // most about a megabyte.
-            let images = batch * group
-            var bands = max(1, (4 * Parallel.cores + images - 1) / images)
-            if !g.isPointwise { bands = max(bands, (rows * g.outCount + (1 << 18) - 1) / (1 << 18)) }
-            bands = min(bands, g.outHeight)
-            let bandRows = (g.outHeight + bands - 1) / bands
-            let bandCount = (g.outHeight + bandRows - 1) / bandRows
-            _ = Parallel.map(count: images * bandCount, makeWorker: { Scratch() }) { (scratch: inout Scratch, item: Int) in
-                let image = item / bandCount, band = item % bandCount
-                let n = image / group, gi = image % group
-                let rowRange = band * bandRows..<min(g.outHeight, (band + 1) * bandRows)
-                let columns = rowRange.count * g.outWidth
-                let source = x.pointer + (n * channels + gi * cg) * g.inCount
-                let b: UnsafePointer<Float>, ldb: Int
-                if g.isPointwise {
-                    b = UnsafePointer(source + rowRange.lowerBound * g.width)
-                    ldb = g.inCount
-                } else {
-                    let buffer = scratch.floats(rows * columns)
-                    g.unfold(source, channels: cg, rows: rowRange, into: buffer)
-                    b = UnsafePointer(buffer)
-                    ldb = columns
-                }
-                let c = out.pointer + (n * filters + gi * mg) * g.outCount + rowRange.lowerBound * g.outWidth
-                LinearAlgebra.gemm(
-                    transposeA: false, transposeB: false, m: mg, n: columns, k: rows, w.pointer + gi * mg * rows, lda: rows, b, ldb: ldb,
-                    c, ldc: g.outCount)
-                for f in 0..<mg { steps[gi * mg + f].finish(c + f * g.outCount, count: columns, bias: bias[gi * mg + f]) }
-            }
-        } }
+        }
     }
 
     /// Convolutions of three or more spatial axes: GEMM on the whole unfolded image.
@@ -196,30 +198,32 @@ struct ConvKernel: PreparedKernel {
         let cg = channels / group, mg = filters / group, rows = cg * kernelCount
         let plan = Im2Col(inSpatial: inSpatial, outSpatial: outSpatial, kernel: kernelShape, strides: strides, dilations: dilations, begin: begin)
         var columns = [Float](repeating: 0, count: plan.isIdentity ? 0 : rows * outCount)
-        resolvedEpilogue.withSteps { steps in x.floats.withUnsafeBufferPointer { px in
-            weights.withUnsafeBufferPointer { pw in
-                out.withUnsafeMutableBufferPointer { po in
-                    columns.withUnsafeMutableBufferPointer { pc in
-                        for n in 0..<batch {
-                            for g in 0..<group {
-                                let image = px.baseAddress! + (n * channels + g * cg) * inCount
-                                let source: UnsafePointer<Float>
-                                if plan.isIdentity {
-                                    source = image
-                                } else {
-                                    plan.fill(pc.baseAddress!, from: image, channels: cg)
-                                    source = UnsafePointer(pc.baseAddress!)
+        resolvedEpilogue.withSteps { steps in
+            x.floats.withUnsafeBufferPointer { px in
+                weights.withUnsafeBufferPointer { pw in
+                    out.withUnsafeMutableBufferPointer { po in
+                        columns.withUnsafeMutableBufferPointer { pc in
+                            for n in 0..<batch {
+                                for g in 0..<group {
+                                    let image = px.baseAddress! + (n * channels + g * cg) * inCount
+                                    let source: UnsafePointer<Float>
+                                    if plan.isIdentity {
+                                        source = image
+                                    } else {
+                                        plan.fill(pc.baseAddress!, from: image, channels: cg)
+                                        source = UnsafePointer(pc.baseAddress!)
+                                    }
+                                    let c = po.baseAddress! + (n * filters + g * mg) * outCount
+                                    LinearAlgebra.gemm(
+                                        transposeA: false, transposeB: false, m: mg, n: outCount, k: rows,
+                                        pw.baseAddress! + g * mg * rows, lda: rows, source, ldb: outCount, c, ldc: outCount)
+                                    for f in 0..<mg { steps[g * mg + f].finish(c + f * outCount, count: outCount, bias: bias[g * mg + f]) }
                                 }
-                                let c = po.baseAddress! + (n * filters + g * mg) * outCount
-                                LinearAlgebra.gemm(
-                                    transposeA: false, transposeB: false, m: mg, n: outCount, k: rows,
-                                    pw.baseAddress! + g * mg * rows, lda: rows, source, ldb: outCount, c, ldc: outCount)
-                                for f in 0..<mg { steps[g * mg + f].finish(c + f * outCount, count: outCount, bias: bias[g * mg + f]) }
                             }
                         }
                     }
                 }
             }
-        } }
+        }
     }
 }

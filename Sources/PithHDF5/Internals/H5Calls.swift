@@ -1,5 +1,8 @@
 internal import CHDF5
 import PithIR
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Every libhdf5 call of Pith goes through this file, the only one in PithHDF5 that imports CHDF5:
 /// thin wrappers that turn negative return codes into `HDF5Error`s carrying the library's own
@@ -432,6 +435,15 @@ extension HDF5Handle {
     func storageSize() throws -> Int {
         try h5Int(H5Dget_storage_size(id), "H5Dget_storage_size", file: file, object: object)
     }
+
+    /// Whether this dataset is stored in chunks (which libhdf5 finds through a B-tree and may filter),
+    /// rather than in one contiguous block or inside its object header.
+    func isChunked() throws -> Bool {
+        let plist = try HDF5Handle(H5Dget_create_plist(id), .propertyList, call: "H5Dget_create_plist", file: file, object: object)
+        let layout = H5Pget_layout(plist.id)
+        try check(layout.rawValue, "H5Pget_layout")
+        return layout == H5D_CHUNKED
+    }
 }
 
 // MARK: - Reading files
@@ -448,7 +460,15 @@ struct HDF5File {
     let path: String
     let handle: HDF5Handle
 
-    init(path: String) throws {
+    /// True in the child process of `HDF5Probe`, which reads chunked datasets only.
+    let probing: Bool
+    /// The file's size: an attribute's elements are stored in the file, so it bounds their count.
+    let fileBytes: Int
+
+    init(path: String, probing: Bool = false) throws {
+        var status = stat()
+        guard stat(path, &status) == 0 else { throw HDF5Error(.io, file: path, "cannot read the file's status") }
+        fileBytes = Int(status.st_size)
         h5Quiet()
         let id = H5Fopen(path, chdf5_f_acc_rdonly(), chdf5_p_default())
         if id < 0 {
@@ -456,6 +476,7 @@ struct HDF5File {
             throw HDF5Error(.malformed, file: path, "not a readable HDF5 file" + (stack.isEmpty ? "" : " (\(stack))"))
         }
         self.path = path
+        self.probing = probing
         handle = try HDF5Handle(id, .file, call: "H5Fopen", file: path, object: "/")
     }
 
@@ -575,8 +596,10 @@ struct HDF5File {
             throw HDF5Error(.malformed, file: path, "attribute `\(label)`: expected strings, found a non-string type")
         }
         if H5Tis_variable_str(type.id) > 0 {
-            guard count <= Self.maximumAttributeBytes / MemoryLayout<UnsafeMutablePointer<CChar>?>.stride else {
-                throw HDF5Error(.malformed, file: path, "attribute `\(label)`: \(count) strings is not plausible")
+            // Each element is a 16-byte global-heap reference in the file: the file bounds the count
+            // (a damaged dataspace can claim billions, each of which libhdf5 would allocate).
+            guard count <= fileBytes / 16 else {
+                throw HDF5Error(.malformed, file: path, "attribute `\(label)`: \(count) strings do not fit in the \(fileBytes)-byte file")
             }
             let memory = try HDF5Handle.copyType(.cString, file: path, object: label)
             try memory.setVariableLength()
@@ -596,7 +619,7 @@ struct HDF5File {
             throw HDF5Error(.malformed, file: path, "attribute `\(label)`: string size \(size) is not plausible")
         }
         let (byteCount, overflow) = count.multipliedReportingOverflow(by: size)
-        guard !overflow, byteCount <= Self.maximumAttributeBytes else {
+        guard !overflow, byteCount <= Self.maximumAttributeBytes, byteCount <= fileBytes else {
             throw HDF5Error(.malformed, file: path, "attribute `\(label)`: \(count) strings of \(size) bytes is not plausible")
         }
         var bytes = [UInt8](repeating: 0, count: byteCount)

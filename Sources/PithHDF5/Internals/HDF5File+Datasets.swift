@@ -93,6 +93,9 @@ extension HDF5File {
                 "dataset `\(name)`: shape \(Shape.describe(info.shape)) of \(dtype.rawValue) needs \(byteCount) bytes, but the file stores only \(stored) for it"
             )
         }
+        // The probe (`HDF5Probe`) leaves out contiguous and compact data, which libhdf5 copies from
+        // one place of the file without walking anything the file says.
+        if probing, try !dataset.isChunked() { return (dtype, info.shape, TensorBuffer(bytes: [])) }
         let memoryType = try dataset.datasetType().copyType()
         if dtype != .bool {
             try memoryType.setLittleEndian()

@@ -1,0 +1,200 @@
+"""Golden containers: one `.pith` per container format version, written by the last Pith that wrote
+that version, which every later Pith must keep reading and restoring to the same tensors.
+
+    python3 Fixtures/generate/make_golden.py --build          # builds the old writers, then writes
+    python3 Fixtures/generate/make_golden.py --writer 1.2=.build/debug/pith [--writer 1.0=… …]
+
+Writers (docs/container-format.md, "Version history"):
+  1.0  commit 06fd85d, the last before 1.1 (float-split, pooled small tensors, Huffman skeleton)
+  1.1  commit c994c89, the last before 1.2 (zstd manifest and skeleton)
+  1.2  the Pith this script is given (`factored` encoding)
+`--build` extracts the two old commits into .build/golden-writers/<commit>/ (git archive) and builds
+their `pith` there (a few minutes each); the current one is `.build/debug/pith`.
+
+For every version it writes, into Fixtures/golden/:
+  v<version>-lenet-mixed.pith      LeNet-300-100 with fc1 pruned to 10% and 5-bit k-means (sparse with
+                                   codebook values), fc2 int8 per output channel, fc3 float16, the biases
+                                   lossless (pooled float-split streams)
+  v<version>-subgraphs.pith        Fixtures/onnx/subgraphs.onnx, lossless (If / Loop / Scan bodies and a
+                                   function in the skeleton)
+  v<version>-keras2-cnn.pith       Fixtures/keras/keras2-cnn.h5, lossless (a Keras container: origins)
+and for 1.2 also
+  v1.2-lenet-factored.pith         LeNet with fc1 split by a rank-8 SVD and fc2 as a tensor train
+                                   (`factored`, new in 1.2), fc3 float16
+and expected.json: per container, its format version (as its header says) and every tensor its own
+writer's Pith restores, as (name, dtype, shape, FNV-1a 64 of the little-endian bytes), read from the
+restored file with onnx / h5py, never with Pith. Needs: numpy, onnx, h5py.
+"""
+import argparse
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import FIXTURES, onnx_inventory  # noqa: E402
+
+ROOT = os.path.normpath(os.path.join(FIXTURES, ".."))
+OUT = os.path.join(FIXTURES, "golden")
+WRITERS = {"1.0": "06fd85d", "1.1": "c994c89"}
+
+MIXED_RECIPE = """# fc1 pruned to 10% then 5-bit k-means (sparse, codebook values), fc2 int8 per output channel,
+# fc3 float16; the biases stay lossless.
+seed: 1510
+passes:
+  - prune: {sparsity: 0.9, scope: tensor}
+    select: {names: ["fc1.weight"]}
+  - cluster: {bits: 5, init: linear}
+    select: {names: ["fc1.weight"]}
+  - quantize: {format: int8, granularity: channel}
+    select: {names: ["fc2.weight"]}
+  - quantize: {format: fp16}
+    select: {names: ["fc3.weight"]}
+  - encode: {index_bits: 5}
+"""
+
+FACTORED_RECIPE = """# fc1 split by a rank-8 SVD (`factored`, format 1.2), fc2 as a tensor train, fc3 float16.
+seed: 1510
+passes:
+  - factorize: {method: svd, rank: 8}
+    select: {names: ["fc1.weight"]}
+  - factorize: {method: tt, tt_rank: 4}
+    select: {names: ["fc2.weight"]}
+  - quantize: {format: fp16}
+    select: {names: ["fc3.weight"]}
+"""
+
+
+def fnv1a64(data):
+    h = 0xCBF29CE484222325
+    for byte in data:
+        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return "%016x" % h
+
+
+def onnx_tensors(path):
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(path)
+    result = []
+    for name, value, kind in onnx_inventory(model):
+        if kind == "tensor":
+            array = numpy_helper.to_array(value)
+        elif kind == "sparse":
+            values = numpy_helper.to_array(value.values)
+            indices = numpy_helper.to_array(value.indices)
+            dense = np.zeros(int(np.prod(value.dims)), values.dtype)
+            flat = indices if indices.ndim == 1 else np.ravel_multi_index(indices.T, tuple(value.dims))
+            dense[flat] = values
+            array = dense.reshape(tuple(value.dims))
+        else:  # a Constant's value_float(s), value_int(s), value_string(s)
+            dtype = {"value_float": np.float32, "value_floats": np.float32, "value_int": np.int64, "value_ints": np.int64}.get(kind, object)
+            array = np.array(value, dtype)
+        result.append(entry(name, array))
+    return result
+
+
+def entry(name, array):
+    if array.dtype == object:  # strings: each element's bytes, as Pith's dense form has none
+        data = b"".join(struct.pack("<I", len(s)) + (s if isinstance(s, bytes) else s.encode()) for s in array.ravel())
+        dtype = "string"
+    else:
+        data = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
+        dtype = {"float32": "float32", "float64": "float64", "float16": "float16", "int8": "int8", "int16": "int16",
+                 "int32": "int32", "int64": "int64", "uint8": "uint8", "uint16": "uint16", "uint32": "uint32",
+                 "uint64": "uint64", "bool": "bool"}[array.dtype.name]
+    return {"name": name, "dtype": dtype, "shape": list(array.shape), "fnv1a64": fnv1a64(data)}
+
+
+def hdf5_tensors(path):
+    import h5py
+
+    result = []
+    with h5py.File(path, "r") as f:
+        def visit(name, item):
+            if isinstance(item, h5py.Dataset) and item.dtype.kind in "fiub" and not name.startswith("optimizer_weights"):
+                result.append(entry(name, item[()]))
+        f.visititems(visit)
+    return sorted(result, key=lambda e: e["name"])
+
+
+def build_writers():
+    for version, commit in WRITERS.items():
+        folder = os.path.join(ROOT, ".build", "golden-writers", commit)
+        if not os.path.exists(os.path.join(folder, "Package.swift")):
+            os.makedirs(folder, exist_ok=True)
+            archive = subprocess.run(["git", "-C", ROOT, "archive", commit], capture_output=True, check=True).stdout
+            subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+        subprocess.run(["swift", "build", "--product", "pith"], cwd=folder, check=True)
+    return {v: os.path.join(ROOT, ".build", "golden-writers", c, ".build", "debug", "pith") for v, c in WRITERS.items()}
+
+
+def run(binary, *arguments):
+    result = subprocess.run([binary, *arguments], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{binary} {' '.join(arguments)}: exit {result.returncode}\n{result.stderr}")
+
+
+def header_version(path):
+    with open(path, "rb") as f:
+        head = f.read(12)
+    return "%d.%d" % struct.unpack_from("<HH", head, 8)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--build", action="store_true", help="build the old writers (and use .build/debug/pith for 1.2)")
+    parser.add_argument("--writer", action="append", default=[], help="VERSION=BINARY")
+    args = parser.parse_args()
+    writers = {}
+    if args.build:
+        writers.update(build_writers())
+        writers["1.2"] = os.path.join(ROOT, ".build", "debug", "pith")
+    for item in args.writer:
+        version, binary = item.split("=", 1)
+        writers[version] = binary
+    if not writers:
+        parser.error("give --build or --writer VERSION=BINARY")
+
+    os.makedirs(OUT, exist_ok=True)
+    expected_path = os.path.join(OUT, "expected.json")
+    expected = json.load(open(expected_path)) if os.path.exists(expected_path) else {}
+    with tempfile.TemporaryDirectory() as scratch:
+        recipe = os.path.join(scratch, "mixed.yaml")
+        with open(recipe, "w") as f:
+            f.write(MIXED_RECIPE)
+        factored = os.path.join(scratch, "factored.yaml")
+        with open(factored, "w") as f:
+            f.write(FACTORED_RECIPE)
+        for version, binary in sorted(writers.items()):
+            jobs = [
+                ("lenet-mixed", os.path.join(FIXTURES, "lenet-300-100.onnx"), ["--recipe", recipe], "onnx"),
+                ("subgraphs", os.path.join(FIXTURES, "onnx", "subgraphs.onnx"), [], "onnx"),
+                ("keras2-cnn", os.path.join(FIXTURES, "keras", "keras2-cnn.h5"), [], "h5"),
+            ]
+            if version == "1.2":
+                jobs.append(("lenet-factored", os.path.join(FIXTURES, "lenet-300-100.onnx"),
+                             ["--recipe", factored], "onnx"))
+            for name, source, flags, extension in jobs:
+                container = os.path.join(OUT, f"v{version}-{name}.pith")
+                run(binary, "compress", source, "-o", container, "--force", *flags)
+                restored = os.path.join(scratch, f"{name}.{extension}")
+                run(binary, "restore", container, "-o", restored, "--force")
+                tensors = onnx_tensors(restored) if extension == "onnx" else hdf5_tensors(restored)
+                expected[os.path.basename(container)] = {
+                    "version": header_version(container), "source": os.path.relpath(source, FIXTURES),
+                    "restores_to": extension, "lossless": not flags, "tensors": tensors}
+                print(f"{container}: format {header_version(container)}, {os.path.getsize(container):,} bytes, {len(tensors)} tensors")
+    with open(expected_path, "w") as f:
+        json.dump(expected, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()

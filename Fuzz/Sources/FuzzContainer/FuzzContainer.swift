@@ -1,0 +1,30 @@
+import Glibc
+import Pith
+import PithContainer
+import PithFuzzSupport
+
+/// The container reader, and restore from it, on any bytes. Each input is read as it is (which
+/// mostly exercises the header and checksum checks), then with its checksums made valid
+/// (`ContainerFixup`); a container that opens is decoded whole (as `inspect` does), read for
+/// evaluation (the ONNX graph rebuilt from the skeleton) and restored to its source format in each
+/// form (dense, factored, compact), from a file in a scratch folder. Nothing may crash or trap; a
+/// restore that fails must leave no output.
+@main enum FuzzContainer {
+    static func main() {
+        let input = scratchFolder + "/input.pith", output = scratchFolder + "/restored"
+        runFuzzer { bytes in
+            _ = try? ContainerReader.read(bytes: bytes, file: "fuzz.pith")
+            let fixed = ContainerFixup.fixed(bytes)
+            guard (try? fixed.withUnsafeBytes({ try ContainerReader.read(bytes: $0, file: "fuzz.pith") })) != nil,
+                fixed.withUnsafeBytes({ writeFile(input, $0) })
+            else { return }
+            _ = try? ModelFile.loadForEvaluation(input)
+            for form in [Restoration.Form.dense, .factored, .compact] {
+                unlink(output)
+                if (try? Restoration.run(input, to: output, force: true, form: form)) == nil, access(output, F_OK) == 0 {
+                    fatalError("a failed restore (\(form)) left \(output) behind")
+                }
+            }
+        }
+    }
+}
