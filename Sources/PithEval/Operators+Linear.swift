@@ -197,7 +197,9 @@ extension Operators {
                             ws.pointer + g * cg * rows, lda: rows, xs.pointer + (n * channels + g * cg) * inCount, ldb: inCount, columns, ldc: inCount)
                         let target = os.pointer + (n * filters + g * mg) * outCount
                         plan.scatter(UnsafePointer(columns), into: target, channels: mg)
-                        if let bias { for f in 0..<mg { ChannelSteps(start: nil, count: 0).finish(target + f * outCount, count: outCount, bias: bias[g * mg + f]) } }
+                        if let bias {
+                            for f in 0..<mg { ChannelSteps(start: nil, count: 0).finish(target + f * outCount, count: outCount, bias: bias[g * mg + f]) }
+                        }
                     }
                 }
             }

@@ -214,6 +214,8 @@ struct ResolvedEpilogue: Sendable {
         let perChannel: Int
 
         @inline(__always)
-        subscript(channel: Int) -> ChannelSteps { ChannelSteps(start: perChannel == 0 ? nil : base.unsafelyUnwrapped + channel * perChannel, count: perChannel) }
+        subscript(channel: Int) -> ChannelSteps {
+            ChannelSteps(start: perChannel == 0 ? nil : base.unsafelyUnwrapped + channel * perChannel, count: perChannel)
+        }
     }
 }
