@@ -56,9 +56,14 @@ fuzz-build: deps
 	@test -n "$(FUZZER_LIBRARY)" || { echo "libFuzzer (libclang_rt.fuzzer_no_main) is not in this Swift toolchain"; exit 1; }
 	cd Fuzz && $(SWIFT) build $(FUZZ_BUILD)
 
-fuzz-corpus:
+# Seeds the corpora again only when a fixture or the script changed (corpus files found earlier stay).
+FUZZ_SEEDED := .build/fuzz/corpus/.seeded
+$(FUZZ_SEEDED): scripts/fuzz_corpus.py $(shell find Fixtures -type f -not -name '*.py' 2>/dev/null)
 	$(SWIFT) build --product pith
 	python3 scripts/fuzz_corpus.py --pith $(CURDIR)/.build/debug/pith --out .build/fuzz/corpus
+	touch $@
+
+fuzz-corpus: $(FUZZ_SEEDED)
 
 fuzz: fuzz-build fuzz-corpus
 	python3 scripts/fuzz.py --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
