@@ -160,21 +160,8 @@ private struct Importer {
         }
         if let supplied, tensors.count < supplied.count {
             var tensor = supplied[tensors.count]
-            guard tensor.name == name else {
-                throw ONNXError(
-                    .malformed, file: file,
-                    "tensor \(tensors.count + 1) of the container is `\(tensor.name)` but slot \(tensors.count + 1) of its graph holds `\(name)`: "
-                        + "the container's manifest and its ONNX skeleton disagree")
-            }
-            if case .tensor(let t) = slot, t.pointee.has_data_type != 0 {
-                let dims = Array(UnsafeBufferPointer(start: t.pointee.dims, count: t.pointee.dims == nil ? 0 : t.pointee.n_dims)).map(Int.init)
-                guard t.pointee.data_type == ONNXDataType(tensor.dtype).rawValue, dims == tensor.shape else {
-                    let declared = ONNXDataType(rawValue: t.pointee.data_type).dtype.map(\.rawValue) ?? "data type \(t.pointee.data_type)"
-                    throw ONNXError(
-                        .malformed, file: file,
-                        "tensor `\(name)`: the container holds \(tensor.dtype.rawValue) \(tensor.shape) but its ONNX skeleton declares \(declared) \(dims)")
-                }
-            }
+            try TensorSlots.checkPairing(
+                slot, at: place, index: tensors.count, name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, kind: .malformed, file: file)
             tensor.origin = origin
             tensor.consumer = consumer
             tensors.append(tensor)

@@ -233,22 +233,9 @@ final class Filler<Source: TensorSource> {
     /// skeleton is refused rather than restored into a model its own checker rejects.
     func fill(_ slot: TensorSlots.Slot, at place: TensorSlots.Place) throws {
         let index = try take()
-        let header = source.header(index), name = TensorSlots.tensorName(slot, at: place)
-        guard header.name == name else {
-            throw ONNXError(
-                .invalidTensor, file: file,
-                "tensor \(index + 1) of the container is `\(header.name)` but slot \(index + 1) of its graph holds `\(name)`: "
-                    + "the container's manifest and its ONNX skeleton disagree")
-        }
-        if case .tensor(let t) = slot, t.pointee.has_data_type != 0 {
-            let dims = Array(UnsafeBufferPointer(start: t.pointee.dims, count: t.pointee.dims == nil ? 0 : t.pointee.n_dims)).map(Int.init)
-            guard t.pointee.data_type == ONNXDataType(header.dtype).rawValue, dims == header.shape else {
-                let skeletonType = ONNXDataType(rawValue: t.pointee.data_type).dtype.map(\.rawValue) ?? "data type \(t.pointee.data_type)"
-                throw ONNXError(
-                    .invalidTensor, file: file,
-                    "tensor `\(name)`: the container holds \(header.dtype.rawValue) \(header.shape) but its ONNX skeleton declares \(skeletonType) \(dims)")
-            }
-        }
+        let header = source.header(index)
+        try TensorSlots.checkPairing(
+            slot, at: place, index: index, name: header.name, dtype: header.dtype, shape: header.shape, kind: .invalidTensor, file: file)
         switch slot {
         case .tensor(let t): try set(t, index: index)
         case .sparseTensor(let s): try set(s, try tensor(index))

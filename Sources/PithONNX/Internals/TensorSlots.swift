@@ -189,6 +189,27 @@ enum TensorSlots {
         }
     }
 
+    /// Checks that tensor `index` of a container (`name`, `dtype`, `shape`) is what `slot` of the
+    /// skeleton it fills holds: the same name, and for an initializer the type and shape it declares.
+    /// A manifest listing tensors in another order, or with other shapes or types, is refused here
+    /// rather than restored or evaluated into a model its own checker rejects.
+    static func checkPairing(
+        _ slot: Slot, at place: Place, index: Int, name: String, dtype: DType, shape: [Int], kind: ONNXError.Kind, file: String
+    ) throws {
+        let expected = tensorName(slot, at: place)
+        guard name == expected else {
+            throw ONNXError(
+                kind, file: file,
+                "tensor \(index + 1) of the container is `\(name)` but slot \(index + 1) of its graph holds `\(expected)`: "
+                    + "the container's manifest and its ONNX skeleton disagree")
+        }
+        guard case .tensor(let t) = slot, t.pointee.has_data_type != 0 else { return }
+        let dims = Array(UnsafeBufferPointer(start: t.pointee.dims, count: t.pointee.dims == nil ? 0 : t.pointee.n_dims)).map(Int.init)
+        guard t.pointee.data_type != ONNXDataType(dtype).rawValue || dims != shape else { return }
+        let declared = ONNXDataType(rawValue: t.pointee.data_type).dtype.map(\.rawValue) ?? "data type \(t.pointee.data_type)"
+        throw ONNXError(kind, file: file, "tensor `\(name)`: the container holds \(dtype.rawValue) \(shape) but its ONNX skeleton declares \(declared) \(dims)")
+    }
+
     /// Calls `visit` for every slot of `model`, in the order above. `file` names the model in errors.
     static func forEach(
         in model: UnsafeMutablePointer<Onnx__ModelProto>, file: String,
