@@ -97,47 +97,85 @@ struct ConvGeometry2D: Sendable {
     /// `depthwise` for column strides 1 and 2, with the image first copied into `scratch` with its
     /// zero padding made explicit (and widened to whole vectors), so that every output is summed
     /// eight at a time in registers with no bounds checks, and `epilogue` (the channel's steps)
-    /// applied to each output row while it is in cache.
+    /// applied to each output row while it is in cache. `splat` holds the channel's weights each
+    /// repeated over a vector (`kernelCount` of them, row by row). With unit row stride and
+    /// dilation, two output rows are summed at once, each input row loaded once for both.
     func depthwisePadded(
-        _ image: UnsafePointer<Float>, _ w: UnsafePointer<Float>, bias: Float, epilogue: ChannelSteps = ChannelSteps(start: nil, count: 0),
-        into out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+        _ image: UnsafePointer<Float>, splat: UnsafePointer<SIMD8<Float>>, bias: Float,
+        epilogue: ChannelSteps = ChannelSteps(start: nil, count: 0), into out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
     ) {
         let vectorWidth = (outWidth + 7) / 8 * 8
         let paddedWidth = strideX * vectorWidth + (kernelWidth - 1) * dilationX
         let paddedHeight = (outHeight - 1) * strideY + (kernelHeight - 1) * dilationY + 1
         let padded = scratch, spill = scratch + paddedWidth * paddedHeight
-        padded.initialize(repeating: 0, count: paddedWidth * paddedHeight)
+        // The image's rows at `left`, zeros around them (only the padding is cleared).
+        let first = max(0, -left), last = min(width, paddedWidth - left)
         for r in 0..<paddedHeight {
+            let target = padded + r * paddedWidth
             let iy = r - top
-            guard iy >= 0, iy < height else { continue }
-            let first = max(0, -left), last = min(width, paddedWidth - left)
-            guard first < last else { continue }
-            (padded + r * paddedWidth + left + first).update(from: image + iy * width + first, count: last - first)
+            guard iy >= 0, iy < height, first < last else {
+                target.initialize(repeating: 0, count: paddedWidth)
+                continue
+            }
+            let start = left + first, end = left + last
+            target.initialize(repeating: 0, count: start)
+            (target + start).initialize(from: image + iy * width + first, count: last - first)
+            (target + end).initialize(repeating: 0, count: paddedWidth - end)
+        }
+        @inline(__always) func load(_ at: UnsafePointer<Float>) -> SIMD8<Float> {
+            strideX == 1 ? VectorLoops.load(at) : UnsafeRawPointer(at).loadUnaligned(as: SIMD16<Float>.self).evenHalf
+        }
+        @inline(__always) func store(_ sum: SIMD8<Float>, _ row: UnsafeMutablePointer<Float>, _ ox: Int) {
+            if ox &+ 8 <= outWidth {
+                VectorLoops.store(sum, row + ox)
+            } else {
+                VectorLoops.store(sum, spill)
+                (row + ox).update(from: spill, count: outWidth - ox)
+            }
         }
         let vb = SIMD8<Float>(repeating: bias)
-        for oy in 0..<outHeight {
+        let pairs = strideY == 1 && dilationY == 1 ? outHeight / 2 : 0
+        for pair in 0..<pairs {
+            // Output rows oy and oy + 1 read input rows oy … oy + kernelHeight: row r adds to the
+            // first with kernel row r, to the second with kernel row r − 1.
+            let oy = 2 * pair
+            let row0 = out + oy * outWidth, row1 = row0 + outWidth
+            var ox = 0
+            while ox < outWidth {
+                var s0 = vb, s1 = vb
+                let base = padded + oy * paddedWidth + ox * strideX
+                for kx in 0..<kernelWidth { s0 += load(base + kx * dilationX) * splat[kx] }
+                for r in 1..<kernelHeight {
+                    let source = base + r * paddedWidth
+                    let w0 = splat + r * kernelWidth, w1 = w0 - kernelWidth
+                    for kx in 0..<kernelWidth {
+                        let x = load(source + kx * dilationX)
+                        s0 += x * w0[kx]
+                        s1 += x * w1[kx]
+                    }
+                }
+                let source = base + kernelHeight * paddedWidth, w1 = splat + (kernelHeight - 1) * kernelWidth
+                for kx in 0..<kernelWidth { s1 += load(source + kx * dilationX) * w1[kx] }
+                store(s0, row0, ox)
+                store(s1, row1, ox)
+                ox &+= 8
+            }
+            if epilogue.count > 0 {
+                epilogue.apply(row0, count: outWidth)
+                epilogue.apply(row1, count: outWidth)
+            }
+        }
+        for oy in 2 * pairs..<outHeight {
             let row = out + oy * outWidth
             var ox = 0
             while ox < outWidth {
                 var sum = vb
                 for ky in 0..<kernelHeight {
                     let source = padded + (oy * strideY + ky * dilationY) * paddedWidth + ox * strideX
-                    let taps = w + ky * kernelWidth
-                    if strideX == 1 {
-                        for kx in 0..<kernelWidth { sum += SIMD8<Float>(repeating: taps[kx]) * VectorLoops.load(source + kx * dilationX) }
-                    } else {
-                        for kx in 0..<kernelWidth {
-                            let pair = UnsafeRawPointer(source + kx * dilationX).loadUnaligned(as: SIMD16<Float>.self)
-                            sum += SIMD8<Float>(repeating: taps[kx]) * pair.evenHalf
-                        }
-                    }
+                    let taps = splat + ky * kernelWidth
+                    for kx in 0..<kernelWidth { sum += load(source + kx * dilationX) * taps[kx] }
                 }
-                if ox &+ 8 <= outWidth {
-                    VectorLoops.store(sum, row + ox)
-                } else {
-                    VectorLoops.store(sum, spill)
-                    (row + ox).update(from: spill, count: outWidth - ox)
-                }
+                store(sum, row, ox)
                 ox &+= 8
             }
             if epilogue.count > 0 { epilogue.apply(row, count: outWidth) }

@@ -25,6 +25,9 @@ struct ConvKernel: PreparedKernel {
     /// or two spatial axes): the weights as the direct loop reads them (`ConvGeometry2D.directWeights`);
     /// else empty. (A 1×1 kernel is a plain GEMM on the image, which does better.)
     let directWeights: [SIMD8<Float>]
+    /// For a depthwise convolution (one channel per group): each weight repeated over a vector,
+    /// as the padded depthwise loop reads them; else empty.
+    let depthwiseWeights: [SIMD8<Float>]
 
     init(node: Node, opset: Int, weights: [Float], weightShape: [Int], bias: [Float]?, epilogue: [EpilogueStep] = []) throws {
         let group = Operators(node: node, opset: opset).int("group", 1)
@@ -45,6 +48,7 @@ struct ConvKernel: PreparedKernel {
             group == 1 && weightShape.count <= 4 && taps <= ConvGeometry2D.directTapLimit && taps > weightShape[1]
                 && weights.count == weightShape[0] * taps
             ? ConvGeometry2D.directWeights(weights, filters: weightShape[0], taps: taps) : []
+        depthwiseWeights = weightShape[1] == 1 && group == weightShape[0] ? weights.map { SIMD8(repeating: $0) } : []
     }
 
     func run(_ inputs: inout [Value?], _ operators: Operators) throws -> [Value] {
@@ -106,18 +110,21 @@ struct ConvKernel: PreparedKernel {
                 let planes = batch * filters
                 let chunk = max(1, planes / (8 * Parallel.cores))
                 let items = (planes + chunk - 1) / chunk
-                let padded = g.strideX <= 2
-                _ = Parallel.map(count: items, makeWorker: { Scratch() }) { (scratch: inout Scratch, item: Int) in
-                    for plane in item * chunk..<min(planes, (item + 1) * chunk) {
-                        let f = plane % filters
-                        let target = out.pointer + plane * g.outCount
-                        if padded {
-                            g.depthwisePadded(
-                                x.pointer + plane * g.inCount, w.pointer + f * kernelCount, bias: bias[f], epilogue: steps[f], into: target,
-                                scratch: scratch.floats(g.paddedCount))
-                        } else {
-                            g.depthwise(x.pointer + plane * g.inCount, w.pointer + f * kernelCount, bias: bias[f], into: target)
-                            if steps[f].count > 0 { steps[f].apply(target, count: g.outCount) }
+                let padded = g.strideX <= 2 && depthwiseWeights.count == filters * kernelCount
+                depthwiseWeights.withUnsafeBufferPointer { dw in
+                    let splats = dw.baseAddress.map { SharedPointer($0) }
+                    _ = Parallel.map(count: items, makeWorker: { Scratch() }) { (scratch: inout Scratch, item: Int) in
+                        for plane in item * chunk..<min(planes, (item + 1) * chunk) {
+                            let f = plane % filters
+                            let target = out.pointer + plane * g.outCount
+                            if padded, let splats {
+                                g.depthwisePadded(
+                                    x.pointer + plane * g.inCount, splat: splats.pointer + f * kernelCount, bias: bias[f], epilogue: steps[f], into: target,
+                                    scratch: scratch.floats(g.paddedCount))
+                            } else {
+                                g.depthwise(x.pointer + plane * g.inCount, w.pointer + f * kernelCount, bias: bias[f], into: target)
+                                if steps[f].count > 0 { steps[f].apply(target, count: g.outCount) }
+                            }
                         }
                     }
                 }
