@@ -186,6 +186,10 @@ struct ConvGeometry2D: Sendable {
     /// 0 in the padding: the unfolding of output rows `rows` for `channels` channels.
     func unfold(_ image: UnsafePointer<Float>, channels: Int, rows: Range<Int>, into unfolded: UnsafeMutablePointer<Float>) {
         let band = rows.count * outWidth
+        // Unit strides and rows as wide as the input's ("same" padding): a tap's source rows follow
+        // one another in the image as its target rows do in the band, so they are copied in one
+        // piece and the border columns cleared after.
+        let whole = strideX == 1 && strideY == 1 && width == outWidth
         for c in 0..<channels {
             let plane = image + c * inCount
             for ky in 0..<kernelHeight {
@@ -193,6 +197,30 @@ struct ConvGeometry2D: Sendable {
                     let row = unfolded + ((c * kernelHeight + ky) * kernelWidth + kx) * band
                     let offset = kx * dilationX - left
                     let range = columns(offset: offset)
+                    if whole {
+                        // Output rows whose input row iy = oy − top + ky·dy lies in the image.
+                        let low = min(rows.upperBound, max(rows.lowerBound, top - ky * dilationY))
+                        let high = max(low, min(rows.upperBound, height + top - ky * dilationY))
+                        let t0 = (low - rows.lowerBound) * outWidth, n = (high - low) * outWidth
+                        row.initialize(repeating: 0, count: t0)
+                        (row + t0 + n).initialize(repeating: 0, count: band - t0 - n)
+                        guard n > 0 else { continue }
+                        // Target t0 + j reads plane[s0 + j]; only indices inside the plane are read
+                        // (the others are border columns, cleared below).
+                        let s0 = (low - top + ky * dilationY) * width + offset
+                        let first = max(0, -s0), last = max(first, min(n, inCount - s0))
+                        (row + t0).initialize(repeating: 0, count: first)
+                        (row + t0 + first).initialize(from: plane + s0 + first, count: last - first)
+                        (row + t0 + last).initialize(repeating: 0, count: n - last)
+                        if range.lowerBound > 0 || range.upperBound < outWidth {
+                            for oy in low..<high {
+                                let target = row + (oy - rows.lowerBound) * outWidth
+                                target.update(repeating: 0, count: range.lowerBound)
+                                (target + range.upperBound).update(repeating: 0, count: outWidth - range.upperBound)
+                            }
+                        }
+                        continue
+                    }
                     for oy in rows {
                         let target = row + (oy - rows.lowerBound) * outWidth
                         let iy = oy * strideY - top + ky * dilationY
