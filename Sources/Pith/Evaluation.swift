@@ -1,5 +1,6 @@
 import Foundation
 @_exported public import PithEval
+import PithIR
 
 /// What `pith eval` measured.
 public struct EvalReport: Sendable, Codable {
@@ -63,8 +64,9 @@ public enum Evaluation {
         try PithError.translatingErrors {
             if let saveOutputs { try AtomicFile.checkWritable(saveOutputs, input: path, force: true) }
             Evaluator.prepareHeap()
-            let evaluator = try Evaluator(model: ModelFile.loadForEvaluation(path))
-            let (inputs, factor) = try EvaluationInputs.inputs(data, for: evaluator, scale: scale)
+            // The model is loaded and prepared on one core while the data file is read on another.
+            let (evaluator, arrays) = try loadConcurrently(model: path, data: data)
+            let (inputs, factor) = try EvaluationInputs.inputs(data, for: evaluator, scale: scale, arrays: arrays)
             let samples = inputs.first?.shape.first ?? 0
             let truth = try labelPath.map { try EvaluationInputs.labels($0, samples: samples) }
             let start = DispatchTime.now().uptimeNanoseconds
@@ -85,6 +87,22 @@ public enum Evaluation {
             }
             return (report, result)
         }
+    }
+}
+
+extension Evaluation {
+    /// The evaluator of the model at `path` and the arrays of the data file at `data`, made at the
+    /// same time on two cores (the model's errors first, as when done one after the other).
+    static func loadConcurrently(model path: String, data: String) throws -> (Evaluator, [(name: String, value: Value)]) {
+        enum Part: Sendable {
+            case evaluator(Evaluator)
+            case arrays([(name: String, value: Value)])
+        }
+        let parts = try Parallel.map(count: 2, makeWorker: {}) { (_: inout Void, k: Int) throws -> Part in
+            k == 0 ? .evaluator(try Evaluator(model: ModelFile.loadForEvaluation(path))) : .arrays(try DataFiles.read(data))
+        }
+        guard case .evaluator(let evaluator) = parts[0], case .arrays(let arrays) = parts[1] else { preconditionFailure("two parts, in order") }
+        return (evaluator, arrays)
     }
 }
 

@@ -5,19 +5,22 @@ import PithEval
 public enum EvaluationInputs {
     /// Inputs from `dataPath` for the evaluator: arrays matched to inputs by name (`.npz`) or in
     /// order, multiplied by `scale` (default: 1/255 for 8-bit IDX images, else 1).
-    public static func inputs(_ dataPath: String, for evaluator: Evaluator, scale: Double?) throws -> (values: [Value], scale: Double) {
-        let (values, factor, _) = try inputs(dataPath, for: evaluator, scale: scale, first: nil)
+    /// `arrays` are the file's arrays when the caller has read them already (`DataFiles.read`).
+    public static func inputs(
+        _ dataPath: String, for evaluator: Evaluator, scale: Double?, arrays: [(name: String, value: Value)]? = nil
+    ) throws -> (values: [Value], scale: Double) {
+        let (values, factor, _) = try inputs(dataPath, for: evaluator, scale: scale, first: nil, arrays: arrays)
         return (values, factor)
     }
 
-    /// As `inputs(_:for:scale:)`, only the first `first` samples (all when nil) prepared and scaled;
-    /// `available` is how many samples the file holds.
+    /// As `inputs(_:for:scale:arrays:)`, only the first `first` samples (all when nil) prepared and
+    /// scaled; `available` is how many samples the file holds.
     static func inputs(
-        _ dataPath: String, for evaluator: Evaluator, scale: Double?, first: Int?
+        _ dataPath: String, for evaluator: Evaluator, scale: Double?, first: Int?, arrays read: [(name: String, value: Value)]? = nil
     ) throws -> (
         values: [Value], scale: Double, available: Int
     ) {
-        let arrays = try DataFiles.read(dataPath)
+        let arrays = try read ?? DataFiles.read(dataPath)
         var chosen: [Value] = []
         for (index, input) in evaluator.inputs.enumerated() {
             if let named = arrays.first(where: { $0.name == input.name }) {

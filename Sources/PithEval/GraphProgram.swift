@@ -80,14 +80,6 @@ final class GraphProgram: Sendable {
 
         // Constants: initializers (named, in subgraphs, with their graph path as a prefix) and Constant nodes.
         var constants: [String: Value] = [:], uncomputable: [String: DType] = [:]
-        func load(_ id: TensorID, as name: String) throws {
-            guard id >= 0, id < model.tensors.count else {
-                throw EvalError.invalid("\(Self.where(path))constant `\(name)` refers to tensor \(id), which the model does not hold")
-            }
-            do { constants[name] = try Value(model.tensors[id]) } catch let error as EvalError where error.uncomputableType != nil {
-                uncomputable[name] = error.uncomputableType
-            }
-        }
         // Initializers decoded over the cores (each into the evaluator's floats or integers), then
         // stored in file order, so that a name given twice keeps the later tensor as before.
         let ids = (graph.initializers + graph.sparseInitializers).filter { $0 >= 0 && $0 < model.tensors.count }
@@ -105,17 +97,34 @@ final class GraphProgram: Sendable {
             case .failure(let error): throw error
             }
         }
-        var constantNodes = Set<Int>()
+        // Constant nodes' tensors (where PaddleOCR's exports keep every weight) the same way: decoded
+        // over the cores, stored in graph order.
+        var constantSlots: [(index: Int, output: String, id: TensorID)] = []
         for (index, node) in graph.nodes.enumerated() where node.opType == "Constant" && (node.domain.isEmpty || node.domain == "ai.onnx") {
             guard let output = node.outputs.first, !output.isEmpty else { continue }
             for attribute in node.attributes {
                 switch attribute.value {
-                case .tensor(let id), .sparseTensor(let id):
-                    try load(id, as: output)
-                    constantNodes.insert(index)
+                case .tensor(let id), .sparseTensor(let id): constantSlots.append((index, output, id))
                 default: continue
                 }
             }
+        }
+        let slotValues = Parallel.map(constantSlots.map(\.id)) { id -> Result<Value, EvalError>? in
+            guard id >= 0, id < tensors.count else { return nil }
+            do { return .success(try Value(tensors[id])) } catch let error as EvalError { return .failure(error) } catch {
+                return .failure(.invalid("\(error)"))
+            }
+        }
+        var constantNodes = Set<Int>()
+        for (slot, result) in zip(constantSlots, slotValues) {
+            switch result {
+            case nil:
+                throw EvalError.invalid("\(Self.where(path))constant `\(slot.output)` refers to tensor \(slot.id), which the model does not hold")
+            case .success(let value): constants[slot.output] = value
+            case .failure(let error) where error.uncomputableType != nil: uncomputable[slot.output] = error.uncomputableType
+            case .failure(let error): throw error
+            }
+            constantNodes.insert(slot.index)
         }
         var nodes = graph.nodes.enumerated().filter { !constantNodes.contains($0.offset) }.map { (index: $0.offset, node: $0.element) }
         var fusedConvs: [String: GraphBuild.FusedConv] = [:], gemmEpilogues: [String: [EpilogueStep]] = [:]

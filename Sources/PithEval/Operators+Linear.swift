@@ -228,33 +228,54 @@ extension Operators {
         let taps = Im2Col(inSpatial: inSpatial, outSpatial: outSpatial, kernel: kernel, strides: stride, dilations: dilations, begin: begin)
         var out = [Float](repeating: 0, count: planes * outCount)
         var argmax = [Int64](repeating: 0, count: isMax ? planes * outCount : 0)
+        // Each output position's window: its in-bounds taps, and how many taps count for the
+        // average with count_include_pad.
         var position = [Int](repeating: 0, count: spatial)
-        for o in 0..<outCount {
+        let windows = (0..<outCount).map { o -> (offsets: [Int], padded: Int) in
             var rest = o
             for a in (0..<spatial).reversed() { position[a] = rest % outSpatial[a]; rest /= outSpatial[a] }
             let offsets = (0..<taps.kernelCount).compactMap { t in
                 let k = taps.sources[t * outCount + o]
                 return k >= 0 ? Int(k) : nil
             }
-            // How many taps count for the average with count_include_pad.
             var padded = 1
             for a in 0..<spatial {
                 let startA = position[a] * stride[a] - begin[a]
                 let endA = min(startA + dilated[a], inSpatial[a] + end[a])
                 padded *= (endA - startA + dilations[a] - 1) / dilations[a]
             }
-            for plane in 0..<planes {
-                let base = plane * inCount
-                if isMax {
-                    var best = -Float.infinity, bestIndex = offsets.first ?? 0
-                    for offset in offsets where values[base + offset] > best { best = values[base + offset]; bestIndex = offset }
-                    out[plane * outCount + o] = best
-                    argmax[plane * outCount + o] = Int64(base + (columnMajor ? Self.columnMajor(bestIndex, inSpatial) : bestIndex))
-                } else {
-                    var sum: Float = 0
-                    for offset in offsets { sum += values[base + offset] }
-                    let divisor = includePad ? padded : offsets.count
-                    out[plane * outCount + o] = divisor == 0 ? 0 : sum / Float(divisor)
+            return (offsets, padded)
+        }
+        // Planes shared out over the cores in chunks.
+        let chunk = max(1, min(planes, (1 << 16) / max(1, outCount * taps.kernelCount)))
+        let chunks = (planes + chunk - 1) / chunk
+        values.withUnsafeBufferPointer { pv in
+            out.withUnsafeMutableBufferPointer { po in
+                argmax.withUnsafeMutableBufferPointer { pa in
+                    guard let vBase = pv.baseAddress, let oBase = po.baseAddress else { return }
+                    let source = SharedPointer(vBase), target = SharedPointer(oBase), indices = pa.baseAddress.map { SharedPointer($0) }
+                    _ = Parallel.map(count: chunks, workers: chunks == 1 ? 1 : Parallel.cores, makeWorker: {}) { (_: inout Void, item: Int) in
+                        for plane in item * chunk..<min(planes, (item + 1) * chunk) {
+                            let base = plane * inCount
+                            for (o, window) in windows.enumerated() {
+                                let offsets = window.offsets
+                                if isMax {
+                                    var best = -Float.infinity, bestIndex = offsets.first ?? 0
+                                    for offset in offsets where source.pointer[base + offset] > best {
+                                        best = source.pointer[base + offset]
+                                        bestIndex = offset
+                                    }
+                                    target.pointer[plane * outCount + o] = best
+                                    indices!.pointer[plane * outCount + o] = Int64(base + (columnMajor ? Self.columnMajor(bestIndex, inSpatial) : bestIndex))
+                                } else {
+                                    var sum: Float = 0
+                                    for offset in offsets { sum += source.pointer[base + offset] }
+                                    let divisor = includePad ? window.padded : offsets.count
+                                    target.pointer[plane * outCount + o] = divisor == 0 ? 0 : sum / Float(divisor)
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }

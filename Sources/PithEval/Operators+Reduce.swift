@@ -69,6 +69,30 @@ extension Operators {
         let shape = keepDimensions ? kept : x.shape.indices.filter { !axisSet.contains($0) }.map { x.shape[$0] }
         let outCount = kept.reduce(1, *)
         let n = axes.reduce(1) { $0 * x.shape[$1] }
+        let trailing = axisSet.count == axes.count && axisSet == Set((x.rank - axisSet.count)..<x.rank)
+        if x.isFloat, trailing, n > 0, [.sum, .mean, .l1, .l2, .sumSquare, .logSum].contains(kind) {
+            // The last axes: each output sums one contiguous row, in order (the same sums as below).
+            var acc = [Double](repeating: 0, count: outCount)
+            x.floats.withUnsafeBufferPointer { v in
+                for r in 0..<outCount {
+                    var sum: Double = 0
+                    let row = v.baseAddress! + r * n
+                    switch kind {
+                    case .l1: for j in 0..<n { sum += abs(Double(row[j])) }
+                    case .l2, .sumSquare: for j in 0..<n { let d = Double(row[j]); sum += d * d }
+                    default: for j in 0..<n { sum += Double(row[j]) }
+                    }
+                    acc[r] = sum
+                }
+            }
+            switch kind {
+            case .mean: acc = acc.map { $0 / Double(n) }
+            case .l2: acc = acc.map { $0.squareRoot() }
+            case .logSum: acc = acc.map { Foundation.log($0) }
+            default: break
+            }
+            return roundedValue(acc.map { Float($0) }, shape: shape, dtype: x.dtype)
+        }
         // For each input element, the output element it folds into.
         let target = broadcastIndices(from: kept, to: x.shape)
         if x.isFloat {

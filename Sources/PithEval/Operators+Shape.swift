@@ -72,6 +72,7 @@ extension Operators {
         out.floats = []
         out.ints = []
         let isFloat = parts.contains { $0.isFloat }
+        if isFloat { out.floats.reserveCapacity(shape.reduce(1, *)) } else { out.ints.reserveCapacity(shape.reduce(1, *)) }
         for o in 0..<outer {
             for p in parts {
                 let block = p.shape[axis...].reduce(1, *)
@@ -170,6 +171,26 @@ extension Operators {
         }
         let source = strides(x.shape)
         let total = shape.reduce(1, *)
+        if x.isFloat, total > 0, step.allSatisfy({ $0 == 1 }) {
+            // Unit steps: runs of the innermost axes copied whole (the axes after `k` are not sliced).
+            var k = x.rank - 1
+            while k > 0, shape[k] == x.shape[k] { k -= 1 }
+            let run = shape[k...].reduce(1, *), outer = total / run
+            var out = [Float](repeating: 0, count: total)
+            var index = [Int](repeating: 0, count: k)
+            let outerShape = Array(shape[..<k])
+            x.floats.withUnsafeBufferPointer { v in
+                out.withUnsafeMutableBufferPointer { o in
+                    for r in 0..<outer {
+                        var offset = begin[k] * source[k]
+                        for a in 0..<k { offset += (begin[a] + index[a]) * source[a] }
+                        (o.baseAddress! + r * run).update(from: v.baseAddress! + offset, count: run)
+                        advance(&index, within: outerShape)
+                    }
+                }
+            }
+            return Value(floats: out, shape: shape, dtype: x.dtype)
+        }
         var order = [Int](repeating: 0, count: total)
         var index = [Int](repeating: 0, count: x.rank)
         for i in 0..<total {

@@ -70,6 +70,9 @@ struct Operators {
                         return a / b
                     })
             ]
+        case "Pow" where inputs.count == 2 && inputs[0]?.isFloat == true && inputs[1]?.count == 1 && inputs[1]?.asFloats.first == 2:
+            // A square (the variance of a normalization): x·x, the correctly rounded x², without a call per value.
+            return [try unary(inputs) { $0 * $0 }]
         case "Pow": return [try binary(inputs, { pow($0, $1) }, { a, b in b < 0 ? 0 : (0..<b).reduce(Int64(1)) { r, _ in r &* a } })]
         case "Sqrt": return [try unary(inputs) { $0.squareRoot() }]
         case "Exp": return [try unary(inputs) { exp($0) }]

@@ -25,7 +25,7 @@ enum ConvBatchNormFusion {
                 fused.weights.withUnsafeMutableBufferPointer { w in
                     for f in 0..<filters {
                         let s = scale.count == 1 ? scale[0] : scale[f], t = shift.count == 1 ? shift[0] : shift[f]
-                        EpilogueStep.affine(scale: [s], shift: [0]).apply(w.baseAddress! + f * perFilter, count: perFilter, channel: 0)
+                        ChannelStep.affine(scale: s, shift: 0).apply(w.baseAddress! + f * perFilter, count: perFilter)
                         bias[f] = bias[f] * s + t
                     }
                 }

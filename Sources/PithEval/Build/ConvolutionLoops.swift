@@ -97,171 +97,88 @@ struct ConvGeometry2D: Sendable {
     /// `depthwise` for column strides 1 and 2, with the image first copied into `scratch` with its
     /// zero padding made explicit (and widened to whole vectors), so that every output is summed
     /// eight at a time in registers with no bounds checks, and `epilogue` (the channel's steps)
-    /// applied to each output row while it is in cache.
+    /// applied to each output row while it is in cache. `splat` holds the channel's weights each
+    /// repeated over a vector (`kernelCount` of them, row by row). With unit row stride and
+    /// dilation, two output rows are summed at once, each input row loaded once for both.
     func depthwisePadded(
-        _ image: UnsafePointer<Float>, _ w: UnsafePointer<Float>, bias: Float, epilogue: ChannelSteps = ChannelSteps(start: nil, count: 0),
-        into out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+        _ image: UnsafePointer<Float>, splat: UnsafePointer<SIMD8<Float>>, bias: Float,
+        epilogue: ChannelSteps = ChannelSteps(start: nil, count: 0), into out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
     ) {
         let vectorWidth = (outWidth + 7) / 8 * 8
         let paddedWidth = strideX * vectorWidth + (kernelWidth - 1) * dilationX
         let paddedHeight = (outHeight - 1) * strideY + (kernelHeight - 1) * dilationY + 1
         let padded = scratch, spill = scratch + paddedWidth * paddedHeight
-        padded.initialize(repeating: 0, count: paddedWidth * paddedHeight)
+        // The image's rows at `left`, zeros around them (only the padding is cleared).
+        let first = max(0, -left), last = min(width, paddedWidth - left)
         for r in 0..<paddedHeight {
+            let target = padded + r * paddedWidth
             let iy = r - top
-            guard iy >= 0, iy < height else { continue }
-            let first = max(0, -left), last = min(width, paddedWidth - left)
-            guard first < last else { continue }
-            (padded + r * paddedWidth + left + first).update(from: image + iy * width + first, count: last - first)
+            guard iy >= 0, iy < height, first < last else {
+                target.initialize(repeating: 0, count: paddedWidth)
+                continue
+            }
+            let start = left + first, end = left + last
+            target.initialize(repeating: 0, count: start)
+            (target + start).initialize(from: image + iy * width + first, count: last - first)
+            (target + end).initialize(repeating: 0, count: paddedWidth - end)
+        }
+        @inline(__always) func load(_ at: UnsafePointer<Float>) -> SIMD8<Float> {
+            strideX == 1 ? VectorLoops.load(at) : UnsafeRawPointer(at).loadUnaligned(as: SIMD16<Float>.self).evenHalf
+        }
+        @inline(__always) func store(_ sum: SIMD8<Float>, _ row: UnsafeMutablePointer<Float>, _ ox: Int) {
+            if ox &+ 8 <= outWidth {
+                VectorLoops.store(sum, row + ox)
+            } else {
+                VectorLoops.store(sum, spill)
+                (row + ox).update(from: spill, count: outWidth - ox)
+            }
         }
         let vb = SIMD8<Float>(repeating: bias)
-        for oy in 0..<outHeight {
+        let pairs = strideY == 1 && dilationY == 1 ? outHeight / 2 : 0
+        for pair in 0..<pairs {
+            // Output rows oy and oy + 1 read input rows oy … oy + kernelHeight: row r adds to the
+            // first with kernel row r, to the second with kernel row r − 1.
+            let oy = 2 * pair
+            let row0 = out + oy * outWidth, row1 = row0 + outWidth
+            var ox = 0
+            while ox < outWidth {
+                var s0 = vb, s1 = vb
+                let base = padded + oy * paddedWidth + ox * strideX
+                for kx in 0..<kernelWidth { s0 += load(base + kx * dilationX) * splat[kx] }
+                for r in 1..<kernelHeight {
+                    let source = base + r * paddedWidth
+                    let w0 = splat + r * kernelWidth, w1 = w0 - kernelWidth
+                    for kx in 0..<kernelWidth {
+                        let x = load(source + kx * dilationX)
+                        s0 += x * w0[kx]
+                        s1 += x * w1[kx]
+                    }
+                }
+                let source = base + kernelHeight * paddedWidth, w1 = splat + (kernelHeight - 1) * kernelWidth
+                for kx in 0..<kernelWidth { s1 += load(source + kx * dilationX) * w1[kx] }
+                store(s0, row0, ox)
+                store(s1, row1, ox)
+                ox &+= 8
+            }
+            if epilogue.count > 0 {
+                epilogue.apply(row0, count: outWidth)
+                epilogue.apply(row1, count: outWidth)
+            }
+        }
+        for oy in 2 * pairs..<outHeight {
             let row = out + oy * outWidth
             var ox = 0
             while ox < outWidth {
                 var sum = vb
                 for ky in 0..<kernelHeight {
                     let source = padded + (oy * strideY + ky * dilationY) * paddedWidth + ox * strideX
-                    let taps = w + ky * kernelWidth
-                    if strideX == 1 {
-                        for kx in 0..<kernelWidth { sum += SIMD8<Float>(repeating: taps[kx]) * VectorLoops.load(source + kx * dilationX) }
-                    } else {
-                        for kx in 0..<kernelWidth {
-                            let pair = UnsafeRawPointer(source + kx * dilationX).loadUnaligned(as: SIMD16<Float>.self)
-                            sum += SIMD8<Float>(repeating: taps[kx]) * pair.evenHalf
-                        }
-                    }
+                    let taps = splat + ky * kernelWidth
+                    for kx in 0..<kernelWidth { sum += load(source + kx * dilationX) * taps[kx] }
                 }
-                if ox &+ 8 <= outWidth {
-                    VectorLoops.store(sum, row + ox)
-                } else {
-                    VectorLoops.store(sum, spill)
-                    (row + ox).update(from: spill, count: outWidth - ox)
-                }
+                store(sum, row, ox)
                 ox &+= 8
             }
             if epilogue.count > 0 { epilogue.apply(row, count: outWidth) }
-        }
-    }
-
-    // MARK: Kernels of few taps
-
-    /// Most taps (input channels × kernel positions) `direct` takes: with more, GEMM on the
-    /// unfolded input does better.
-    static let directTapLimit = 32
-
-    /// Floats in one row of the phase planes `direct` builds.
-    private var phaseLength: Int { (outWidth + 7) / 8 * 8 + (kernelWidth - 1) * dilationX / strideX }
-
-    /// Floats of scratch `direct` needs for `channels` input channels.
-    func directScratchCount(channels: Int) -> Int { channels * kernelHeight * strideX * phaseLength + 8 }
-
-    /// The weights of `filters` filters of `taps` taps each (`weights[f · taps + t]`) as `direct`
-    /// reads them: for each group of four filters and each tap, the four weights each repeated
-    /// over a vector (zero for the filters past the last).
-    static func directWeights(_ weights: [Float], filters: Int, taps: Int) -> [SIMD8<Float>] {
-        let groups = (filters + 3) / 4
-        var splat = [SIMD8<Float>](repeating: .zero, count: groups * taps * 4)
-        for f in 0..<filters {
-            for t in 0..<taps { splat[((f / 4) * taps + t) * 4 + f % 4] = SIMD8(repeating: weights[f * taps + t]) }
-        }
-        return splat
-    }
-
-    /// out[f, oy, ox] = epilogue(bias[f] + Σ_t w[f, t] · image[tap t of (oy, ox)]) for output rows
-    /// `rows` of every filter: the direct convolution of a kernel of few taps (channels × kernel
-    /// positions ≤ `directTapLimit`), such as a network's first layer (3 channels, 3×3), where the
-    /// unfolded input would be as large as the output and GEMM's packing would cost more than the
-    /// products. For each output row, the input rows it reads are copied, zero-padded, into one
-    /// row per column phase (`ix mod strideX`), so that every tap reads eight consecutive floats;
-    /// four filters at a time are summed over all taps in registers and stored once.
-    ///
-    /// `weights` comes from `directWeights`; `out` is filter 0's plane of this image, the planes
-    /// `outCount` apart.
-    func direct(
-        _ image: UnsafePointer<Float>, channels: Int, filters: Int, weights: UnsafePointer<SIMD8<Float>>, bias: UnsafePointer<Float>,
-        epilogue: ResolvedEpilogue.Channels, rows: Range<Int>, into out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
-    ) {
-        let length = phaseLength, taps = channels * kernelCount, groups = (filters + 3) / 4
-        let phases = scratch, spill = scratch + channels * kernelHeight * strideX * length
-        // Where tap t reads in the phase rows: its channel and kernel row's rows, its column's phase and shift.
-        var offsets = [Int](repeating: 0, count: taps)
-        for c in 0..<channels {
-            for ky in 0..<kernelHeight {
-                for kx in 0..<kernelWidth {
-                    let o = kx * dilationX
-                    offsets[(c * kernelHeight + ky) * kernelWidth + kx] = ((c * kernelHeight + ky) * strideX + o % strideX) * length + o / strideX
-                }
-            }
-        }
-        offsets.withUnsafeBufferPointer { offsets in
-            for oy in rows {
-                // Phase rows: phase p, entry j = image[c, iy, j·strideX + p − left] (0 outside).
-                for c in 0..<channels {
-                    for ky in 0..<kernelHeight {
-                        let iy = oy * strideY - top + ky * dilationY
-                        let base = phases + (c * kernelHeight + ky) * strideX * length
-                        guard iy >= 0, iy < height else {
-                            base.initialize(repeating: 0, count: strideX * length)
-                            continue
-                        }
-                        let source = image + (c * height + iy) * width
-                        for p in 0..<strideX {
-                            let target = base + p * length
-                            // Entries j with 0 ≤ j·strideX + p − left < width.
-                            let shift = p - left
-                            let first = shift >= 0 ? 0 : min(length, (-shift + strideX - 1) / strideX)
-                            let last = width - 1 - shift
-                            let end = last < 0 ? first : max(first, min(length, last / strideX + 1))
-                            target.initialize(repeating: 0, count: first)
-                            if strideX == 1 {
-                                (target + first).initialize(from: source + first + shift, count: end - first)
-                            } else {
-                                for j in first..<end { target[j] = source[j * strideX + shift] }
-                            }
-                            (target + end).initialize(repeating: 0, count: length - end)
-                        }
-                    }
-                }
-                // Four filters at a time along the whole row (their four output rows written in
-                // order; the phase rows stay in the first-level cache), then their epilogue.
-                let row = out + oy * outWidth
-                for g in 0..<groups {
-                    let w = weights + g * taps * 4
-                    let f0 = g * 4
-                    let b0 = bias[f0], b1 = f0 + 1 < filters ? bias[f0 + 1] : 0
-                    let b2 = f0 + 2 < filters ? bias[f0 + 2] : 0, b3 = f0 + 3 < filters ? bias[f0 + 3] : 0
-                    var ox = 0
-                    while ox < outWidth {
-                        var a0 = SIMD8<Float>(repeating: b0), a1 = SIMD8<Float>(repeating: b1)
-                        var a2 = SIMD8<Float>(repeating: b2), a3 = SIMD8<Float>(repeating: b3)
-                        for t in 0..<taps {
-                            let x = VectorLoops.load(phases + offsets[t] + ox)
-                            let wt = w + t * 4
-                            a0 += x * wt[0]
-                            a1 += x * wt[1]
-                            a2 += x * wt[2]
-                            a3 += x * wt[3]
-                        }
-                        @inline(__always) func store(_ sum: SIMD8<Float>, _ f: Int) {
-                            guard f < filters else { return }
-                            let target = row + f * outCount + ox
-                            if ox + 8 <= outWidth {
-                                VectorLoops.store(sum, target)
-                            } else {
-                                VectorLoops.store(sum, spill)
-                                target.update(from: spill, count: outWidth - ox)
-                            }
-                        }
-                        store(a0, f0)
-                        store(a1, f0 + 1)
-                        store(a2, f0 + 2)
-                        store(a3, f0 + 3)
-                        ox += 8
-                    }
-                    for f in f0..<min(filters, f0 + 4) where epilogue[f].count > 0 { epilogue[f].apply(row + f * outCount, count: outWidth) }
-                }
-            }
         }
     }
 
@@ -269,6 +186,10 @@ struct ConvGeometry2D: Sendable {
     /// 0 in the padding: the unfolding of output rows `rows` for `channels` channels.
     func unfold(_ image: UnsafePointer<Float>, channels: Int, rows: Range<Int>, into unfolded: UnsafeMutablePointer<Float>) {
         let band = rows.count * outWidth
+        // Unit strides and rows as wide as the input's ("same" padding): a tap's source rows follow
+        // one another in the image as its target rows do in the band, so they are copied in one
+        // piece and the border columns cleared after.
+        let whole = strideX == 1 && strideY == 1 && width == outWidth
         for c in 0..<channels {
             let plane = image + c * inCount
             for ky in 0..<kernelHeight {
@@ -276,6 +197,30 @@ struct ConvGeometry2D: Sendable {
                     let row = unfolded + ((c * kernelHeight + ky) * kernelWidth + kx) * band
                     let offset = kx * dilationX - left
                     let range = columns(offset: offset)
+                    if whole {
+                        // Output rows whose input row iy = oy − top + ky·dy lies in the image.
+                        let low = min(rows.upperBound, max(rows.lowerBound, top - ky * dilationY))
+                        let high = max(low, min(rows.upperBound, height + top - ky * dilationY))
+                        let t0 = (low - rows.lowerBound) * outWidth, n = (high - low) * outWidth
+                        row.initialize(repeating: 0, count: t0)
+                        (row + t0 + n).initialize(repeating: 0, count: band - t0 - n)
+                        guard n > 0 else { continue }
+                        // Target t0 + j reads plane[s0 + j]; only indices inside the plane are read
+                        // (the others are border columns, cleared below).
+                        let s0 = (low - top + ky * dilationY) * width + offset
+                        let first = max(0, -s0), last = max(first, min(n, inCount - s0))
+                        (row + t0).initialize(repeating: 0, count: first)
+                        (row + t0 + first).initialize(from: plane + s0 + first, count: last - first)
+                        (row + t0 + last).initialize(repeating: 0, count: n - last)
+                        if range.lowerBound > 0 || range.upperBound < outWidth {
+                            for oy in low..<high {
+                                let target = row + (oy - rows.lowerBound) * outWidth
+                                target.update(repeating: 0, count: range.lowerBound)
+                                (target + range.upperBound).update(repeating: 0, count: outWidth - range.upperBound)
+                            }
+                        }
+                        continue
+                    }
                     for oy in rows {
                         let target = row + (oy - rows.lowerBound) * outWidth
                         let iy = oy * strideY - top + ky * dilationY

@@ -21,10 +21,9 @@ struct ConvKernel: PreparedKernel {
     /// `epilogue` with each filter's numbers picked out.
     let resolvedEpilogue: ResolvedEpilogue
     let group: Int
-    /// For a kernel larger than 1×1 of at most `ConvGeometry2D.directTapLimit` taps (one group, one
-    /// or two spatial axes): the weights as the direct loop reads them (`ConvGeometry2D.directWeights`);
-    /// else empty. (A 1×1 kernel is a plain GEMM on the image, which does better.)
-    let directWeights: [SIMD8<Float>]
+    /// For a depthwise convolution (one channel per group): each weight repeated over a vector,
+    /// as the padded depthwise loop reads them; else empty.
+    let depthwiseWeights: [SIMD8<Float>]
 
     init(node: Node, opset: Int, weights: [Float], weightShape: [Int], bias: [Float]?, epilogue: [EpilogueStep] = []) throws {
         let group = Operators(node: node, opset: opset).int("group", 1)
@@ -40,11 +39,7 @@ struct ConvKernel: PreparedKernel {
         self.epilogue = epilogue
         resolvedEpilogue = ResolvedEpilogue(epilogue, channels: weightShape[0])
         self.group = group
-        let taps = weightShape[1...].reduce(1, *)
-        directWeights =
-            group == 1 && weightShape.count <= 4 && taps <= ConvGeometry2D.directTapLimit && taps > weightShape[1]
-                && weights.count == weightShape[0] * taps
-            ? ConvGeometry2D.directWeights(weights, filters: weightShape[0], taps: taps) : []
+        depthwiseWeights = weightShape[1] == 1 && group == weightShape[0] ? weights.map { SIMD8(repeating: $0) } : []
     }
 
     func run(_ inputs: inout [Value?], _ operators: Operators) throws -> [Value] {
@@ -107,38 +102,21 @@ struct ConvKernel: PreparedKernel {
                     let planes = batch * filters
                     let chunk = max(1, planes / (8 * Parallel.cores))
                     let items = (planes + chunk - 1) / chunk
-                    let padded = g.strideX <= 2
-                    _ = Parallel.map(count: items, makeWorker: { Scratch() }) { (scratch: inout Scratch, item: Int) in
-                        for plane in item * chunk..<min(planes, (item + 1) * chunk) {
-                            let f = plane % filters
-                            let target = out.pointer + plane * g.outCount
-                            if padded {
-                                g.depthwisePadded(
-                                    x.pointer + plane * g.inCount, w.pointer + f * kernelCount, bias: bias[f], epilogue: steps[f], into: target,
-                                    scratch: scratch.floats(g.paddedCount))
-                            } else {
-                                g.depthwise(x.pointer + plane * g.inCount, w.pointer + f * kernelCount, bias: bias[f], into: target)
-                                if steps[f].count > 0 { steps[f].apply(target, count: g.outCount) }
-                            }
-                        }
-                    }
-                    return
-                }
-                if !directWeights.isEmpty && !g.isPointwise {
-                    // Few taps: the direct loop, on bands of output rows of every image.
-                    let bands = min(g.outHeight, max(1, (4 * Parallel.cores + batch - 1) / batch))
-                    let bandRows = (g.outHeight + bands - 1) / bands
-                    let bandCount = (g.outHeight + bandRows - 1) / bandRows
-                    let scratchCount = g.directScratchCount(channels: channels)
-                    directWeights.withUnsafeBufferPointer { dw in
-                        bias.withUnsafeBufferPointer { pb in
-                            let weights = SharedPointer(dw.baseAddress!), biases = SharedPointer(pb.baseAddress!)
-                            _ = Parallel.map(count: batch * bandCount, makeWorker: { Scratch() }) { (scratch: inout Scratch, item: Int) in
-                                let n = item / bandCount, band = item % bandCount
-                                g.direct(
-                                    x.pointer + n * channels * g.inCount, channels: channels, filters: filters, weights: weights.pointer, bias: biases.pointer,
-                                    epilogue: steps, rows: band * bandRows..<min(g.outHeight, (band + 1) * bandRows),
-                                    into: out.pointer + n * filters * g.outCount, scratch: scratch.floats(scratchCount))
+                    let padded = g.strideX <= 2 && depthwiseWeights.count == filters * kernelCount
+                    depthwiseWeights.withUnsafeBufferPointer { dw in
+                        let splats = dw.baseAddress.map { SharedPointer($0) }
+                        _ = Parallel.map(count: items, makeWorker: { Scratch() }) { (scratch: inout Scratch, item: Int) in
+                            for plane in item * chunk..<min(planes, (item + 1) * chunk) {
+                                let f = plane % filters
+                                let target = out.pointer + plane * g.outCount
+                                if padded, let splats {
+                                    g.depthwisePadded(
+                                        x.pointer + plane * g.inCount, splat: splats.pointer + f * kernelCount, bias: bias[f], epilogue: steps[f], into: target,
+                                        scratch: scratch.floats(g.paddedCount))
+                                } else {
+                                    g.depthwise(x.pointer + plane * g.inCount, w.pointer + f * kernelCount, bias: bias[f], into: target)
+                                    if steps[f].count > 0 { steps[f].apply(target, count: g.outCount) }
+                                }
                             }
                         }
                     }
