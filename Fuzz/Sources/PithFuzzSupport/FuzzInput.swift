@@ -26,13 +26,26 @@ public struct FuzzInput {
 }
 
 /// A scratch folder of this process in memory (`/dev/shm` when it exists), for targets whose reader
-/// needs a path (libhdf5, restore).
+/// needs a path (libhdf5, restore); removed with what it holds when the process exits.
 public let scratchFolder: String = {
     let base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
     let folder = "\(base)/pith-fuzz-\(getpid())"
     mkdir(folder, 0o700)
+    scratchOwner = getpid()
+    atexit {
+        // Only the process that made it (not a child the code under test forked) removes it.
+        guard getpid() == scratchOwner, let entries = opendir(scratchFolder) else { return }
+        while let entry = readdir(entries) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { unlink(scratchFolder + "/" + name) }
+        }
+        closedir(entries)
+        rmdir(scratchFolder)
+    }
     return folder
 }()
+
+nonisolated(unsafe) private var scratchOwner: pid_t = 0
 
 /// Writes `bytes` to `path`, replacing it; false when the file cannot be written.
 @discardableResult
