@@ -46,9 +46,11 @@ ASAN_OPTIONS_TEST := detect_leaks=0:allocator_may_return_null=1:handle_abort=1
 # Fuzzing (Fuzz/, a package of its own that depends on this one by path, so `swift build` here
 # never builds it): libFuzzer targets for the container reader, the Huffman decoder, the ONNX reader
 # and the HDF5 reader, in release mode with AddressSanitizer and coverage, in .build/fuzz.
-# `make fuzz FUZZ_SECONDS=N` runs each target N seconds; `make test` runs each FUZZ_TEST_SECONDS.
+# `make fuzz FUZZ_SECONDS=N [FUZZ_JOBS=J]` runs each target N seconds, J targets at a time;
+# `make test` runs each FUZZ_TEST_SECONDS.
 FUZZ_SECONDS ?= 60
 FUZZ_TEST_SECONDS ?= 25
+FUZZ_JOBS ?= 1
 FUZZER_LIBRARY = $(firstword $(wildcard $(dir $(realpath $(shell which $(SWIFT))))../lib/clang/*/lib/linux/libclang_rt.fuzzer_no_main-$(shell uname -m).a))
 FUZZ_BUILD = -c release --build-path $(CURDIR)/.build/fuzz -Xswiftc -sanitize=address \
 	-Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table -Xlinker $(FUZZER_LIBRARY) -Xlinker -lstdc++
@@ -66,7 +68,7 @@ $(FUZZ_SEEDED): scripts/fuzz_corpus.py $(shell find Fixtures -type f -not -name 
 fuzz-corpus: $(FUZZ_SEEDED)
 
 fuzz: fuzz-build fuzz-corpus
-	python3 scripts/fuzz.py --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
+	python3 scripts/fuzz.py --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS) $(FUZZ_ARGS)
 
 # The rules of docs/architecture.md (imports, C call sites, hand-written C, file names).
 check-architecture:

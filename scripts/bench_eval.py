@@ -21,6 +21,8 @@ the load than wall time does (though onnxruntime's spinning worker threads count
 with one thread (intra_op_num_threads=1), timed in the same rounds, shows what its spinning costs it
 under load: on a busy machine it can beat its own two-thread run.
 Outputs are checked against onnxruntime (largest error relative to the largest output magnitude).
+Each timed measurement starts after a pause of SETTLE_SECONDS, so that none runs while onnxruntime's
+worker threads still spin after the previous session.run.
 The load average is printed before and after. With --baseline, an earlier pith binary's whole
 command is timed in the same rounds (before/after). With --write, updates docs/benchmarks.md.
 """
@@ -72,6 +74,17 @@ def idx(path):
     rank = data[3]
     shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(rank)]
     return np.frombuffer(data, np.uint8, offset=4 + 4 * rank).reshape(shape)
+
+
+def settle():
+    """A pause before each timed measurement: onnxruntime's worker threads keep spinning for a while
+    after session.run returns (allow_spinning, its default), and a pith process started at once
+    shares the cores with them (measured: det's whole command 0.197 s right after a run, 0.149 s
+    after a 0.1 s pause, 0.165 s with no onnxruntime in the loop)."""
+    time.sleep(SETTLE_SECONDS)
+
+
+SETTLE_SECONDS = 0.25
 
 
 class Case:
@@ -154,9 +167,12 @@ def main():
         if args.baseline:
             case.baseline(args.baseline)  # warm-up
         for _ in range(args.runs):
+            settle()
             case.pith(args.pith)
+            settle()
             case.onnxruntime()
             if args.baseline:
+                settle()
                 case.baseline(args.baseline)
         with np.load(out) as saved:  # members are the model's output names, in model order
             have = saved[saved.files[0]]
@@ -193,7 +209,7 @@ def main():
         cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.machine())
         replace_section("eval", f"Measured {time.strftime('%Y-%m-%d')} on {cpu} ({os.cpu_count()} cores, shared; {load}), by "
                         f"`scripts/bench_eval.py --write`: {args.runs} interleaved rounds, medians; onnxruntime {ort.__version__} with "
-                        f"intra_op_num_threads={os.cpu_count()}, session made once and warmed up; Pith's whole command includes "
+                        f"intra_op_num_threads={os.cpu_count()}, session made once and warmed up; {SETTLE_SECONDS} s pause before each timed measurement (onnxruntime's threads spin after a run); Pith's whole command includes "
                         f"process start, model load and build step, reading the data, the run and the report (the outputs are saved, for "
                         f"the comparison, in one more run, untimed). The largest difference is "
                         f"relative to the largest output magnitude.\n\n{table}")

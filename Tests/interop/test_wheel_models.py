@@ -31,9 +31,6 @@ class KnownFailure(AssertionError):
 
 # key → (status, a substring of the reason that identifies the failure, the reason shown by pytest).
 KNOWN = {
-    "rapidocr3-rec-v6": ("mismatch", "fetch_name_0:",
-                         "mismatch: fetch_name_0 max rel. diff 1.27e-4, 1.03× the tolerance since the evaluator's new kernels "
-                         "(0.95× before); onnxruntime's optimized and unoptimized runs differ by 0.55× the tolerance"),
     "smart-turn-v3.2": ("mismatch", "logits:",
                         "mismatch: logits max |Δ| 3.2e-3 (228× the tolerance; pith 0.04427, onnxruntime 0.04105) in an int8 QDQ "
                         "model: a MatMul output 1 ulp apart (1.3096266 vs 1.3096268) sits on the rounding tie 26.5 of the next "
