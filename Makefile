@@ -29,7 +29,7 @@ demo: deps release
 # onnx / h5py / real models and the tests of the project's scripts.
 test: deps check-architecture lint
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --disable-xctest
 	$(SWIFT) build --product pith
 	$(SWIFT) build --product pith-library-example
 	PITH_BINARY=$(CURDIR)/.build/debug/pith python3 -m pytest -q -rs Tests/interop Tests/scripts

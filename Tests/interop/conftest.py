@@ -13,6 +13,23 @@ sys.path.insert(0, os.path.join(ROOT, "Fixtures", "generate"))
 
 PITH = os.environ.get("PITH_BINARY", os.path.join(ROOT, ".build", "debug", "pith"))
 
+# MNIST is not in the repository: it is read from the shared data folder beside the checkout. Every test
+# that needs it carries the `mnist` mark and is skipped, naming the missing files, when it is not there
+# (as `make demo` skips its MNIST steps).
+MNIST = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "mnist"))
+MNIST_FILES = ("train-images.idx3-ubyte.gz", "t10k-images.idx3-ubyte.gz", "t10k-labels.idx1-ubyte.gz")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "mnist: needs the MNIST files in ../shared/data/mnist beside the checkout")
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("mnist"):
+        missing = [name for name in MNIST_FILES if not os.path.isfile(os.path.join(MNIST, name))]
+        if missing:
+            pytest.skip(f"needs MNIST beside the checkout: {', '.join(missing)} not in {MNIST}")
+
 # ONNX TensorProto.DataType code → Pith dtype name.
 DTYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 8: "string",
           9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 14: "complex64", 15: "complex128",

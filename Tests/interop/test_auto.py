@@ -14,9 +14,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from conftest import ROOT, run_pith
+from conftest import MNIST, ROOT, run_pith
 
-MNIST = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "mnist"))
+pytestmark = pytest.mark.mnist
+
 LENET = os.path.join(ROOT, "Fixtures", "lenet-300-100.onnx")
 SMALL_LAYERS = ["--only", "fc2.weight", "--only", "fc3.weight"]
 SETTINGS = "keep,kmeans4,kmeans3,kmeans2,prune0.5+kmeans3,prune0.8+kmeans3"

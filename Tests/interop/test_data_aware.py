@@ -13,9 +13,8 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from conftest import ROOT, run_pith
+from conftest import MNIST, ROOT, run_pith
 
-MNIST = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "mnist"))
 TRAIN = os.path.join(MNIST, "train-images.idx3-ubyte.gz")
 TEST = os.path.join(MNIST, "t10k-images.idx3-ubyte.gz")
 LENET = os.path.join(ROOT, "Fixtures", "lenet-300-100.onnx")
@@ -81,6 +80,7 @@ PAIRS = {
 LAYERS = {"svd-whiten": 2}
 
 
+@pytest.mark.mnist
 @pytest.mark.parametrize("name", sorted(PAIRS))
 def test_each_pass_lowers_every_layer_output_error_against_its_twin(pith, tmp_path, name):
     common, aware = PAIRS[name]
@@ -98,6 +98,7 @@ def test_each_pass_lowers_every_layer_output_error_against_its_twin(pith, tmp_pa
     assert report["calibration"]["samples"] == SAMPLES
 
 
+@pytest.mark.mnist
 def test_reported_layer_error_is_what_numpy_measures(pith, tmp_path):
     """For GPTQ rounding the report's `after` is ‖X(W − Ŵ)ᵀ‖² / ‖XWᵀ‖², X each layer's input in the
     compressed model on the calibration samples."""
@@ -112,6 +113,7 @@ def test_reported_layer_error_is_what_numpy_measures(pith, tmp_path):
         assert rows[f"fc{i + 1}.weight"]["rows"] == SAMPLES
 
 
+@pytest.mark.mnist
 def test_refit_lowers_the_layer_error_it_reports(pith, tmp_path):
     report, _ = compress(tmp_path, "refit", "--cluster", "3", "--refit", "3", *CALIBRATION)
     rows = [p for p in report["passes"] if p["action"] == "refit"]
@@ -120,6 +122,7 @@ def test_refit_lowers_the_layer_error_it_reports(pith, tmp_path):
     assert any(r["layer_error"]["after"] < r["layer_error"]["before"] for r in rows)
 
 
+@pytest.mark.mnist
 def test_bias_correction_zeroes_the_mean_shift_of_the_calibration_data(pith, tmp_path):
     _, model = compress(tmp_path, "bias", "--prune", "0.9", "--bias-correction", *CALIBRATION)
     x = images(TRAIN, SAMPLES)
@@ -173,6 +176,7 @@ def test_bad_calibration_data_is_refused_with_a_named_error(pith, tmp_path, case
         assert str(data) in result.stderr
 
 
+@pytest.mark.mnist
 def test_fewer_samples_than_inputs_work_with_damping(pith, tmp_path):
     data = tmp_path / "few.npy"
     np.save(data, images(TRAIN, 20).astype(np.float32))

@@ -13,10 +13,9 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from conftest import PITH, ROOT, run_pith, by_index
+from conftest import MNIST, PITH, ROOT, by_index, run_pith
 from test_real_models import fetch
 
-MNIST = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "mnist"))
 IMAGES = os.path.join(MNIST, "t10k-images.idx3-ubyte.gz")
 LABELS = os.path.join(MNIST, "t10k-labels.idx1-ubyte.gz")
 LENET = os.path.join(ROOT, "Fixtures", "lenet-300-100.onnx")
@@ -44,6 +43,7 @@ def eval_outputs(tmp_path, model, arrays, *extra):
     return np.load(out)
 
 
+@pytest.mark.mnist
 def test_lenet_accuracy_matches_onnxruntime_to_the_image(tmp_path):
     out = tmp_path / "out.npz"
     result = run_pith("eval", LENET, "--data", IMAGES, "--labels", LABELS, "--save-outputs", str(out), "--format", "json")
@@ -61,6 +61,7 @@ def test_lenet_accuracy_matches_onnxruntime_to_the_image(tmp_path):
     assert abs(report["accuracy"] - 0.9832) < 1e-9  # the fixture's measured 1.68% error
 
 
+@pytest.mark.mnist
 def test_lenet_keras_and_onnx_agree(tmp_path):
     a = run_pith("eval", LENET, "--data", IMAGES, "--labels", LABELS, "--format", "json")
     b = run_pith("eval", os.path.join(ROOT, "Fixtures", "lenet-300-100.h5"), "--data", IMAGES, "--labels", LABELS, "--format", "json")
@@ -145,6 +146,7 @@ def test_restored_keras_file_gives_the_containers_outputs(tmp_path):
     assert not np.array_equal(original, from_restored)  # the lossy recipe changed something
 
 
+@pytest.mark.mnist
 def test_verify_reports_accuracy_of_both_and_restore_runs_in_onnxruntime(tmp_path):
     container, restored = tmp_path / "l.pith", tmp_path / "l.onnx"
     assert run_pith("compress", LENET, "--prune", "0.7", "--cluster", "5", "-o", str(container)).returncode == 0

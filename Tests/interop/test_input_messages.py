@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_pith
+from conftest import MNIST, ROOT, run_pith
 
 LENET = os.path.join(ROOT, "Fixtures", "lenet-300-100.onnx")
 
@@ -156,15 +156,12 @@ def test_dash_reads_standard_input_and_writes_standard_output(tmp_path):
     assert not [name for name in after - before if name.startswith("pith-")]
 
 
+@pytest.mark.mnist
 def test_progress_lines_only_when_asked_or_on_a_terminal(tmp_path):
     """Evaluating the 10,000 MNIST test images: `--progress` writes progress lines to standard error
     (here not a terminal) ending at 10000/10000; without it, or with --quiet, standard error stays
     empty; standard output is the same either way."""
-    mnist = os.path.join(ROOT, "..", "shared", "data", "mnist", "t10k-images.idx3-ubyte.gz")
-    if not os.path.exists(mnist):
-        mnist = "/work/shared/data/mnist/t10k-images.idx3-ubyte.gz"
-    if not os.path.exists(mnist):
-        pytest.skip("SKIPPED: MNIST is not in ../shared/data/mnist")
+    mnist = os.path.join(MNIST, "t10k-images.idx3-ubyte.gz")
     plain = run_pith("eval", LENET, "--data", mnist)
     shown = run_pith("eval", LENET, "--data", mnist, "--progress")
     quiet = run_pith("eval", LENET, "--data", mnist, "--progress", "--quiet")

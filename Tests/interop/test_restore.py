@@ -10,11 +10,10 @@ import pytest
 from onnx import helper, numpy_helper
 
 from common import onnx_inventory
-from conftest import ROOT, run_pith
+from conftest import MNIST, ROOT, run_pith
 
 FIXTURES = [os.path.join(ROOT, "Fixtures", "lenet-300-100.onnx")] + sorted(glob.glob(os.path.join(ROOT, "Fixtures", "onnx", "*.onnx")))
 CORPUS = sorted(glob.glob("/usr/share/libonnx-testdata/data/*/*/model.onnx"))
-MNIST = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "mnist"))
 
 
 def values(model):
@@ -77,10 +76,9 @@ def mnist():
     return idx("t10k-images.idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255, idx("t10k-labels.idx1-ubyte.gz")
 
 
+@pytest.mark.mnist
 def test_restored_lenet_runs_in_onnxruntime(pith, tmp_path):
     ort = pytest.importorskip("onnxruntime")
-    if not os.path.isdir(MNIST):
-        pytest.skip(f"SKIPPED: MNIST not found at {MNIST}")
     source = os.path.join(ROOT, "Fixtures", "lenet-300-100.onnx")
     x, y = mnist()
     original = ort.InferenceSession(source).run(None, {"input": x})[0]
