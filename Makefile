@@ -29,7 +29,7 @@ demo: deps release
 # onnx / h5py / real models and the tests of the project's scripts.
 test: deps check-architecture lint
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --disable-xctest
+	$(SWIFT) test --skip-build --disable-xctest --quiet
 	$(SWIFT) build --product pith
 	$(SWIFT) build --product pith-library-example
 	PITH_BINARY=$(CURDIR)/.build/debug/pith python3 -m pytest -q -rs Tests/interop Tests/scripts
@@ -40,7 +40,7 @@ test: deps check-architecture lint
 ASAN_BUILD := --build-path .build/asan -Xswiftc -sanitize=address
 test-asan: deps
 	$(SWIFT) build --build-tests $(ASAN_BUILD)
-	SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=$(ASAN_OPTIONS_TEST) $(SWIFT) test --skip-build $(ASAN_BUILD)
+	SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=$(ASAN_OPTIONS_TEST) $(SWIFT) test --skip-build --disable-xctest $(ASAN_BUILD)
 ASAN_OPTIONS_TEST := detect_leaks=0:allocator_may_return_null=1:handle_abort=1
 
 # Fuzzing (Fuzz/, a package of its own that depends on this one by path, so `swift build` here

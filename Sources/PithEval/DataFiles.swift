@@ -64,14 +64,18 @@ public enum DataFiles {
         guard let descr = field(header, "descr").flatMap(quoted), let order = field(header, "fortran_order"), let shapeText = field(header, "shape") else {
             throw DataFileError(file, "the .npy header `\(header.trimmingCharacters(in: .whitespacesAndNewlines))` lacks descr, fortran_order or shape")
         }
-        guard order.hasPrefix("False") else { throw DataFileError(file, "Fortran-ordered arrays are not read; save with np.ascontiguousarray") }
+        let fortran = order.hasPrefix("True")
+        guard fortran || order.hasPrefix("False") else { throw DataFileError(file, "fortran_order is `\(order)`, not True or False") }
         let shape = try shapeText.dropFirst().prefix { $0 != ")" }.split(separator: ",").map { part -> Int in
             guard let d = Int(part.trimmingCharacters(in: .whitespaces)), d >= 0 else {
                 throw DataFileError(file, "shape \(shapeText) is not a tuple of sizes")
             }
             return d
         }
-        return try array(bytes, from: headerStart + headerLength, end: end, descr: descr, shape: shape, file: file)
+        // Fortran order (column-major, as numpy saves a transposed view): the bytes are the
+        // row-major array of the reversed shape.
+        guard fortran else { return try array(bytes, from: headerStart + headerLength, end: end, descr: descr, shape: shape, file: file) }
+        return try array(bytes, from: headerStart + headerLength, end: end, descr: descr, shape: shape.reversed(), file: file).axesReversed()
     }
 
     /// The value of `key` in a Python dict literal header (up to the next top-level comma).

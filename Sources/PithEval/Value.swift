@@ -175,6 +175,26 @@ public struct EvalError: ReportableError {
     public var description: String { message }
 }
 
+extension Value {
+    /// The value with its axes in reverse order: a Fortran-ordered array, read as row-major with its
+    /// shape reversed, is its own transpose.
+    func axesReversed() -> Value {
+        guard rank > 1 else { return self }
+        let reversed = Array(shape.reversed())
+        let indices = stridedOffsets(reversed, strides: strides(shape).reversed())
+        var out = self
+        out.shape = reversed
+        if isString {
+            out.strings = indices.map { strings[$0] }
+        } else if isFloat {
+            out.floats = indices.map { floats[$0] }
+        } else {
+            out.ints = indices.map { ints[$0] }
+        }
+        return out
+    }
+}
+
 /// Row-major strides of `shape`.
 func strides(_ shape: [Int]) -> [Int] {
     var result = [Int](repeating: 1, count: shape.count)

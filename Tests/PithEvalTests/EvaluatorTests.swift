@@ -160,6 +160,21 @@ func seeded(_ count: Int, seed: UInt64) -> [Float] {
         #expect { _ = try DataFiles.read(url.path) } throws: { "\($0)".contains("remain") }
     }
 
+    /// A Fortran-ordered array (numpy saves a transposed view that way) reads as the same array.
+    @Test func fortranOrderedNpyReadsAsTheArray() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("pith-\(UUID()).npy")
+        defer { try? FileManager.default.removeItem(at: url) }
+        // a = [[[0, 1, 2], [3, 4, 5]]] has shape (1, 2, 3); stored column-major, element a[i][j][k] is at
+        // i + 1·j + 2·k: 0, 3, 1, 4, 2, 5.
+        let header = "{'descr': '<i2', 'fortran_order': True, 'shape': (1, 2, 3), }"
+        let stored: [Int16] = [0, 3, 1, 4, 2, 5]
+        let bytes = stored.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }
+        try Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count), 0] + Array(header.utf8) + bytes).write(to: url)
+        let value = try DataFiles.read(url.path)[0].value
+        #expect(value.shape == [1, 2, 3])
+        #expect(value.ints == [0, 1, 2, 3, 4, 5])
+    }
+
     @Test func npyHeaderMistakesAreNamed() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("pith-\(UUID()).npy")
         defer { try? FileManager.default.removeItem(at: url) }

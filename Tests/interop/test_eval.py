@@ -69,6 +69,22 @@ def test_lenet_keras_and_onnx_agree(tmp_path):
     assert json.loads(a.stdout)["correct"] == json.loads(b.stdout)["correct"]
 
 
+def test_fortran_ordered_data_gives_the_same_outputs(tmp_path):
+    """A transposed view saved by numpy is stored column-major (`fortran_order: True`); as .npy and
+    as an .npz member it evaluates like the same values stored row-major."""
+    x = np.random.default_rng(3).random((784, 16), dtype=np.float32).T  # shape (16, 784), Fortran order
+    assert x.flags.f_contiguous and not x.flags.c_contiguous
+    outputs = []
+    for name, save in (("c.npy", lambda p: np.save(p, np.ascontiguousarray(x))), ("f.npy", lambda p: np.save(p, x)),
+                       ("f.npz", lambda p: np.savez(p, input=x))):
+        save(str(tmp_path / name))
+        out = tmp_path / (name + ".out.npz")
+        result = run_pith("eval", LENET, "--data", str(tmp_path / name), "--save-outputs", str(out))
+        assert result.returncode == 0, result.stderr
+        outputs.append(by_index(np.load(out), 0))
+    assert np.array_equal(outputs[0], outputs[1]) and np.array_equal(outputs[0], outputs[2])
+
+
 def test_constants_fixture_matches_onnxruntime(tmp_path):
     # Every kind of Constant (value_float(s), value_int(s), sparse_value, tensors) and a sparse
     # initializer; the string outputs are dropped, the evaluator computes numbers only.
