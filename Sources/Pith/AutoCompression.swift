@@ -540,24 +540,38 @@ public enum AutoCompression {
             }
         }
 
-        /// The frontier points smaller than the best model (by their layers' bytes) not checked yet,
-        /// largest first, at most `scanLimit` in the whole search: the bisection and the local moves judge each
-        /// model by one measurement on --data, whose noise (a 10,000-sample test resolves about ±0.07
-        /// point) can put models of nearly the same size on either side of the budget. True when one
-        /// of them became the best.
+        /// The frontier points smaller than the best model (by their layers' bytes, down to
+        /// `scanWindow` of it) not checked yet, largest first, at most `scanLimit` in the whole search:
+        /// the bisection and the local moves
+        /// judge each model by one measurement on --data, whose noise (a 10,000-sample test resolves
+        /// about ±0.07 point) can put models of nearly the same size on either side of the budget. A
+        /// point that differs from a checked model only in layers holding less than `sameDraw` of the
+        /// weights is passed over: it would be nearly the same measurement again. True when one of them
+        /// became the best.
         mutating func scan(_ frontier: [Point]) throws -> Bool {
             guard let start = best?.choice, best?.probe.meets == true else { return false }
+            let total = Double(Swift.max(1, layers.reduce(0) { $0 + $1.elements }))
             var improved = false
             for point in frontier.reversed() where point.bytes < estimatedBytes(best?.choice ?? start) && probes[point.choice] == nil {
                 if scanned >= Self.scanLimit || exhausted() { break }
+                if Double(point.bytes) < Self.scanWindow * Double(estimatedBytes(best?.choice ?? start)) { break }
+                let repeated = probes.keys.contains { checked in
+                    let differing = layers.indices.filter { checked[$0] != point.choice[$0] }.reduce(0) { $0 + layers[$1].elements }
+                    return Double(differing) < Self.sameDraw * total
+                }
+                if repeated { continue }
                 scanned += 1
                 if try check(point.choice).probe.meets, best?.choice == point.choice { improved = true }
             }
             return improved
         }
 
-        /// Frontier points the scans of one search check at most.
-        static let scanLimit = 24
+        /// Frontier points the scans of one search check at most, and how far below the best they go
+        /// (a fraction of its layers' bytes).
+        static let scanLimit = 16
+        static let scanWindow = 0.8
+        /// The share of the weights below which two models count as one measurement in a scan.
+        static let sameDraw = 0.01
 
         /// The sum of the layers' bytes of a choice (what the frontier is sorted by).
         func estimatedBytes(_ choice: [Int]) -> Int {
