@@ -63,7 +63,8 @@ extension EntropyQuantizeOptions: CompressionPass {
 /// H_A = B̂·H·B̂ᵀ. Each factor is stored as codes with its own step (in CSR when that is smaller).
 ///
 /// Pruned weights (exact zeros) stay zero. Layers calibration cannot reach are quantized with H = I
-/// (rate-distortion rounding without feedback), and listed.
+/// (rate-distortion rounding without feedback), and listed; that is also the data-free twin the
+/// report compares with (the same grid and λ).
 enum EntropyQuantization {
     /// λ₀: bits per squared step at an average weight (see the type's comment).
     static let deadZoneWeight = 0.25
@@ -152,7 +153,10 @@ enum EntropyQuantization {
                 meanInverse = total / Double(Swift.max(1, factorList.count * layout.columns))
             }
             let delta = Self.step(lambda: lambda, meanInverseDiagonal: meanInverse, meanRowWeight: 1)
-            twinValues = layout.stored(w.enumerated().map { mask[$0.offset] ? 0 : delta * Float(code(nearest: $0.element, step: delta)) })
+            // The data-free twin: the same grid and λ with H = I (no feedback), as uncalibrated layers get.
+            var twin = w
+            _ = sweep(&twin, rows: layout.rows, columns: layout.columns, factor: nil, rowWeights: nil, mask: mask, step: delta, lambda: lambda, iterations: iterations)
+            twinValues = layout.stored(twin)
             var codes = [Int32](repeating: 0, count: w.count)
             if let geometry, let factorList {
                 for g in 0..<geometry.groups {
@@ -248,7 +252,9 @@ enum EntropyQuantization {
             meanB = (0..<k).reduce(0.0) { $0 + Double(f.factor[$1 * k + $1]) * Double(f.factor[$1 * k + $1]) } / Double(Swift.max(1, k))
         }
         let stepB = step(lambda: lambda, meanInverseDiagonal: meanB, meanRowWeight: Swift.max(meanWeight, .leastNonzeroMagnitude))
-        let twinB = b.map { stepB * Float(code(nearest: $0, step: stepB)) }
+        // The data-free twin: each factor on its grid with the same λ and H = I, no refit.
+        var twinB = b
+        _ = sweep(&twinB, rows: r, columns: k, factor: nil, rowWeights: rowWeights, mask: nil, step: stepB, lambda: lambda, iterations: iterations)
         let codesB = sweep(
             &b, rows: r, columns: k, factor: factorB, rowWeights: rowWeights, mask: nil, step: stepB, lambda: lambda, iterations: iterations)
         // A refitted through B̂: A = W·H·B̂ᵀ·(B̂·H·B̂ᵀ)⁻¹; then quantized against H_A = B̂·H·B̂ᵀ.
@@ -264,7 +270,8 @@ enum EntropyQuantization {
         let fa = try ErrorFeedback.inverseFactor(gram, n: r, damp: damp, layer: label)
         let meanA = (0..<r).reduce(0.0) { $0 + Double(fa.factor[$1 * r + $1]) * Double(fa.factor[$1 * r + $1]) } / Double(Swift.max(1, r))
         let stepA = step(lambda: lambda, meanInverseDiagonal: meanA, meanRowWeight: 1)
-        let twinA = a.map { stepA * Float(code(nearest: $0, step: stepA)) }
+        var twinA = a
+        _ = sweep(&twinA, rows: n, columns: r, factor: nil, rowWeights: nil, mask: nil, step: stepA, lambda: lambda, iterations: iterations)
         let codesA = sweep(
             &refitted, rows: n, columns: r, factor: fa.factor, rowWeights: nil, mask: nil, step: stepA, lambda: lambda, iterations: iterations)
         // Back to the stored orientation.
