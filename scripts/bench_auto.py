@@ -106,7 +106,7 @@ def main():
         f"Measured {datetime.date.today()} on {platform.machine()}, {os.cpu_count()} cores, by `scripts/bench_auto.py --write` (release build). "
         f"LeNet-300-100 (`Fixtures/lenet-300-100.onnx`, {source:,} bytes, fp32 test error {base:.2f}%). `--auto` calibrates on the first "
         f"{SAMPLES:,} MNIST training images and checks each model on the 10,000 test images with labels (default settings: "
-        "11 sparsities × int8 / int4 / k-means 2–6 bits, fp16, none, per layer); error: onnxruntime on the 10,000 test images after "
+        "11 sparsities × int8 / int4 / k-means 2–6 bits, `ecq` at 6 λ, `svdR+ecqL` at 3 × 4, fp16, none, per layer); error: onnxruntime on the 10,000 test images after "
         "`pith restore`. Data-free: the lowest-error `--prune S --cluster B` (one global magnitude threshold, k-means per tensor) of a "
         f"{len(SPARSITIES)} × {len(BITS)} grid whose container is no larger.",
         "",

@@ -37,7 +37,8 @@ struct Compress: ParsableCommand {
             to a .pith container (-o); without any pass the container is lossless.
 
             --auto chooses a setting per layer (OBS pruning steps × GPTQ-rounded k-means bits, int8, \
-            int4, fp16, or none) for the smallest container that keeps a budget on --data: \
+            int4, entropy-constrained quantization of the weight or of a whitened low-rank split, fp16, \
+            or none) for the smallest container that keeps a budget on --data: \
             --max-accuracy-drop POINTS (with --labels), --min-agreement F or --min-output-snr DB. \
             Every model it checks is compressed for real and run with the evaluator; it prints the \
             size-versus-metric frontier it explored and writes the chosen recipe beside the output \
@@ -97,6 +98,12 @@ struct Compress: ParsableCommand {
 
     @Option(help: "Quantization: int8, int8-channel, int4, int4-channel, fp16, bf16.")
     var quantize: QuantizeFlag?
+
+    @Option(
+        help: ArgumentHelp(
+            "Data-aware entropy-constrained quantization: codes chosen by rate and output error in the GPTQ sweep; LAMBDA (0…1] is what a bit is worth (e.g. 0.005). After --factorize svd --whiten it quantizes the factors.",
+            valueName: "LAMBDA"))
+    var entropyQuantize: Double?
 
     @Option(help: "CSR gap bits for pruned tensors: auto (search 2…8) or 1…16.")
     var indexBits: String?
@@ -161,7 +168,7 @@ struct Compress: ParsableCommand {
     @Option(help: "Data-aware passes: damping as a fraction of the mean of diag(H) (default 0.01).")
     var damp: Double?
 
-    var hasDataAwareFlags: Bool { gptq || obs || refit != nil || biasCorrection || whiten }
+    var hasDataAwareFlags: Bool { gptq || obs || refit != nil || biasCorrection || whiten || entropyQuantize != nil }
 
     @Flag(help: "Choose a setting per layer for the smallest model that keeps a budget on --data (needs --calibration and one budget).")
     var auto = false
@@ -190,7 +197,7 @@ struct Compress: ParsableCommand {
     @Option(help: "--auto: check no further model after this many seconds (the best so far is written).")
     var timeBudget: Double?
 
-    @Option(help: "--auto: the settings each layer may take, comma-separated (keep, pruneS, fp16, int8, int4, kmeansB, pruneS+ENCODING).")
+    @Option(help: "--auto: the settings each layer may take, comma-separated (keep, pruneS, fp16, int8, int4, kmeansB, ecqL, svdR+ecqL, pruneS+ENCODING).")
     var settings: String?
 
     var budget: AutoBudget? {
@@ -205,7 +212,7 @@ struct Compress: ParsableCommand {
 
     var hasPassFlags: Bool {
         prune != nil || pruneThreshold != nil || pruneQuality != nil || structured != nil || cluster != nil || quantize != nil || indexBits != nil
-            || factorizeMethod != nil || refit != nil || biasCorrection
+            || factorizeMethod != nil || refit != nil || biasCorrection || entropyQuantize != nil
     }
 
     func validate() throws {
@@ -237,6 +244,12 @@ struct Compress: ParsableCommand {
             throw ValidationError("nothing to report: a dry run needs --recipe or a pass flag (--prune, --cluster, --quantize, …)")
         }
         if cluster != nil, quantize != nil { throw ValidationError("--cluster and --quantize both set a tensor's encoding; choose one") }
+        if entropyQuantize != nil, cluster != nil || quantize != nil {
+            throw ValidationError("--entropy-quantize and --cluster / --quantize both set a tensor's encoding; choose one")
+        }
+        if let entropyQuantize, !(entropyQuantize > 0 && entropyQuantize <= 1) {
+            throw ValidationError("--entropy-quantize must be in (0, 1], got \(entropyQuantize)")
+        }
         if factorizeMethod != nil, cluster != nil || quantize != nil {
             throw ValidationError("--factorize and --cluster / --quantize both set a tensor's encoding; use a recipe to give them different tensors")
         }
@@ -247,7 +260,9 @@ struct Compress: ParsableCommand {
             throw ValidationError("choose one of --prune, --prune-threshold, --prune-quality")
         }
         if let indexBits, indexBits != "auto", Int(indexBits) == nil { throw ValidationError("--index-bits is auto or a number, not \(indexBits)") }
-        if hasDataAwareFlags, calibration == nil { throw ValidationError("--gptq, --obs, --refit, --bias-correction and --whiten need --calibration FILE") }
+        if hasDataAwareFlags, calibration == nil {
+            throw ValidationError("--gptq, --obs, --refit, --bias-correction, --whiten and --entropy-quantize need --calibration FILE")
+        }
         if gptq, cluster == nil, quantize == nil { throw ValidationError("--gptq rounds --quantize int8/int4 or --cluster; give one") }
         if obs, prune == nil, pruneThreshold == nil, pruneQuality == nil {
             throw ValidationError("--obs prunes: give --prune (or --prune-threshold, --prune-quality)")
@@ -304,6 +319,7 @@ struct Compress: ParsableCommand {
                         method: method, rank: rank, energy: energy, ratio: paramRatio, ttRank: ttRank, ttError: ttError, cores: ttCores,
                         whiten: whiten ? true : nil)))
         }
+        if let entropyQuantize { steps.append(.init(entropyQuantize: EntropyQuantizeOptions(lambda: entropyQuantize))) }
         if let quantize {
             var options = quantize.options
             if gptq { options.rounding = .gptq }
@@ -352,7 +368,8 @@ struct Compress: ParsableCommand {
                 try AtomicFile.checkWritable(export, input: file, force: force)
             }
             if let calibration, !recipe.isDataAware {
-                throw PithError(.usage, "--calibration \(calibration): the recipe has no data-aware pass (--gptq, --obs, --refit, --bias-correction)")
+                throw PithError(
+                    .usage, "--calibration \(calibration): the recipe has no data-aware pass (--gptq, --obs, --refit, --bias-correction, --entropy-quantize)")
             }
             let request = calibration.map { Calibration.Request(path: $0, samples: calibrationSamples, scale: calibrationScale) }
             let compressed = try Compression.run(recipe, on: file, calibration: request)

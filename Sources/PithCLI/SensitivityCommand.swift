@@ -32,7 +32,7 @@ struct SensitivityCommand: ParsableCommand {
 
     @OptionGroup var input: DataOptions
 
-    @Option(help: "The settings to try, comma-separated (default: fp16,int8,int4,kmeans2…6,prune0.5…0.95,svd0.5,0.25,0.125).")
+    @Option(help: "The settings to try, comma-separated (default: fp16,int8,int4,kmeans2…6,prune0.5…0.95,svd0.5,0.25,0.125,ecq0.002…0.02,svd0.3+ecq0.01).")
     var settings: String?
 
     @Option(name: .customLong("only"), help: "Only the weights whose name matches this glob (repeatable).")

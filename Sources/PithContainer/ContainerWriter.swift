@@ -128,7 +128,15 @@ public enum ContainerWriter {
             case .circulant: encoding.method = .circulant
             case .separable(let rank): encoding.method = .separable; encoding.rank = rank
             }
-            encoding.factors = factored.factors.map { denseEncoding(TensorBuffer(values: $0), dtype: .float32, into: &streams) }
+            if let stored = factored.encodings {
+                // Each factor in its own storage (quantized codes, a codebook, or either in CSR).
+                let shapes = factored.factorShapes(tensorShape: tensor.shape)
+                encoding.factors = try zip(stored, shapes).map { storage, shape in
+                    try self.encoding(of: Tensor(name: tensor.name, dtype: .float32, shape: shape, storage: storage, origin: tensor.origin), into: &streams)
+                }
+            } else {
+                encoding.factors = factored.factors.map { denseEncoding(TensorBuffer(values: $0), dtype: .float32, into: &streams) }
+            }
             return encoding
         case .sparse(let sparse):
             var encoding = Manifest.Encoding(kind: .sparse)

@@ -136,13 +136,20 @@ public struct FactoredStorage: Sendable, Equatable {
     public var method: Method
     public var rows: Int
     public var columns: Int
+    /// The factors' values (row-major, shapes from `factorShapes`): what the product multiplies.
     public var factors: [[Float]]
+    /// How each factor is stored, one per factor, when not as float32: quantized codes, a codebook,
+    /// or either in CSR (`entropy_quantize` of a low-rank split). `factors` then holds the values
+    /// these storages decode to. Nil: every factor is stored as float32.
+    public var encodings: [TensorStorage]?
 
-    public init(method: Method, rows: Int, columns: Int, factors: [[Float]]) {
+    public init(method: Method, rows: Int, columns: Int, factors: [[Float]], encodings: [TensorStorage]? = nil) {
+        precondition(encodings.map { $0.count == factors.count } ?? true, "one encoding per factor")
         self.method = method
         self.rows = rows
         self.columns = columns
         self.factors = factors
+        self.encodings = encodings
     }
 
     /// The shape each factor must have.

@@ -8,7 +8,7 @@ extension TensorStorage {
     /// | codebook | `codebook(6)` (bits per index) |
     /// | quantized | `int8`, `int4 per-channel`, `int8 affine`, `int8 per-channel affine`, `uint8`, `float16`, `bfloat16` |
     /// | sparse | `csr(5) + ` and the label of its entries: `csr(5) + codebook(6)`, `csr(4) + int8 per-channel`, `csr(5) + float32` |
-    /// | factored | `svd rank 20`, `tt ranks 1-4-4-1`, `circulant`, `separable rank 2` |
+    /// | factored | `svd rank 20`, `tt ranks 1-4-4-1`, `circulant`, `separable rank 2`; with stored factors `svd rank 64 (csr(8) + int8; int8)` |
     ///
     /// "per-channel" means more than one scale; "affine" a nonzero zero point.
     public func label(dtype: DType) -> String {
@@ -40,12 +40,15 @@ extension TensorStorage {
     }
 
     static func label(_ factored: FactoredStorage) -> String {
+        let method: String
         switch factored.method {
-        case .lowRank(let rank): return "svd rank \(rank)"
-        case .tensorTrain(_, _, let ranks): return "tt ranks \(ranks.map(String.init).joined(separator: "-"))"
-        case .circulant: return "circulant"
-        case .separable(let rank): return "separable rank \(rank)"
+        case .lowRank(let rank): method = "svd rank \(rank)"
+        case .tensorTrain(_, _, let ranks): method = "tt ranks \(ranks.map(String.init).joined(separator: "-"))"
+        case .circulant: method = "circulant"
+        case .separable(let rank): method = "separable rank \(rank)"
         }
+        guard let encodings = factored.encodings else { return method }
+        return method + " (" + encodings.map { $0.label(dtype: .float32) }.joined(separator: "; ") + ")"
     }
 }
 

@@ -28,7 +28,16 @@ extension Tensor {
         case .strings(let values): return StorageBits(weights: values.reduce(0) { $0 + $1.count } * 8)
         case .codebook(let codebook): return Self.bits(codebook)
         case .quantized(let quantized): return Self.bits(quantized)
-        case .factored(let factored): return StorageBits(weights: factored.parameters * 32)
+        case .factored(let factored):
+            guard let encodings = factored.encodings else { return StorageBits(weights: factored.parameters * 32) }
+            // Each factor's own accounting, summed.
+            let shapes = factored.factorShapes(tensorShape: shape)
+            return zip(encodings, shapes).reduce(StorageBits()) { total, pair in
+                let bits = Tensor(name: name, dtype: .float32, shape: pair.1, storage: pair.0, origin: origin).storageBits
+                return StorageBits(
+                    weights: total.weights + bits.weights, indices: total.indices + bits.indices, rowPointers: total.rowPointers + bits.rowPointers,
+                    tables: total.tables + bits.tables)
+            }
         case .sparse(let sparse):
             var bits: StorageBits
             switch sparse.values {

@@ -55,7 +55,21 @@ extension CompressionRun {
                 }
             case .codebook(let c): weightBits = c.bits
             case .quantized(let q): weightBits = q.codeBits
-            case .factored: weightBits = 32
+            case .factored(let factored):
+                // Stored factors: the widest code of any factor; float32 factors otherwise.
+                weightBits = factored.encodings?.map { storage -> Int in
+                    switch storage {
+                    case .quantized(let q): return q.codeBits
+                    case .codebook(let c): return c.bits
+                    case .sparse(let sparse):
+                        switch sparse.values {
+                        case .quantized(let q): return q.codeBits
+                        case .codebook(let c): return c.bits
+                        case .dense: return 32
+                        }
+                    default: return 32
+                    }
+                }.max() ?? 32
             default: weightBits = tensor.dtype.bitWidth
             }
             let kept = s.nonzero

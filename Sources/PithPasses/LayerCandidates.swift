@@ -2,8 +2,8 @@ public import PithIR
 
 /// One way to compress one layer's weight, as `pith sensitivity` and `pith compress --auto` try them:
 /// OBS pruning to `sparsity` (saliency mask, survivors updated), then one encoding of the values
-/// (GPTQ-rounded where it rounds), then bias correction. Written `prune0.8+kmeans3`, `int8`, `svd0.25`
-/// (`init(parsing:)`, `description`).
+/// (GPTQ-rounded where it rounds), then bias correction. Written `prune0.8+kmeans3`, `int8`, `svd0.25`,
+/// `ecq0.005`, `svd0.3+ecq0.01` (`init(parsing:)`, `description`).
 public struct LayerSetting: Sendable, Hashable, Codable, CustomStringConvertible {
     /// How the surviving values are stored.
     public enum Kind: String, Sendable, Codable, CaseIterable {
@@ -20,6 +20,9 @@ public struct LayerSetting: Sendable, Hashable, Codable, CustomStringConvertible
         /// Low rank: the truncated SVD with at most `ratio` of the parameters (dense layers and 1×1
         /// convolutions; never after pruning).
         case svd
+        /// Entropy-constrained quantization with `lambda` (`entropy_quantize`); with `ratio`, of the
+        /// factors of the whitened truncated SVD with at most `ratio` of the parameters.
+        case ecq
     }
 
     /// Fraction 0…1 of the weights pruned (0: none).
@@ -27,14 +30,17 @@ public struct LayerSetting: Sendable, Hashable, Codable, CustomStringConvertible
     public var kind: Kind
     /// `kmeans`: bits per index, 1…8.
     public var bits: Int?
-    /// `svd`: the largest fraction of the parameters kept, 0 < ratio < 1.
+    /// `svd` (and `ecq` of a split): the largest fraction of the parameters kept, 0 < ratio < 1.
     public var ratio: Double?
+    /// `ecq`: λ, what a bit is worth (`EntropyQuantizeOptions.lambda`).
+    public var lambda: Double?
 
-    public init(sparsity: Double = 0, kind: Kind, bits: Int? = nil, ratio: Double? = nil) {
+    public init(sparsity: Double = 0, kind: Kind, bits: Int? = nil, ratio: Double? = nil, lambda: Double? = nil) {
         self.sparsity = sparsity
         self.kind = kind
         self.bits = bits
         self.ratio = ratio
+        self.lambda = lambda
     }
 
     /// The setting that leaves the layer as it is.
@@ -51,18 +57,21 @@ public struct LayerSetting: Sendable, Hashable, Codable, CustomStringConvertible
         case .fp16, .int8, .int4: encoding = kind.rawValue
         case .kmeans: encoding = "kmeans\(bits ?? 0)"
         case .svd: encoding = "svd\(ratio ?? 0)"
+        case .ecq: encoding = (ratio.map { "svd\($0)+" } ?? "") + "ecq\(lambda ?? 0)"
         }
         let prune = sparsity > 0 ? "prune\(sparsity)" : nil
         let parts = [prune, encoding].compactMap { $0 }
         return parts.isEmpty ? "keep" : parts.joined(separator: "+")
     }
 
-    /// Reads one setting: `keep`, or `pruneS` and/or one of `fp16`, `int8`, `int4`, `kmeansB`, `svdR`
-    /// joined by `+` (`prune0.8+kmeans3`). Throws `PassError(.invalidRecipe)` naming the part.
+    /// Reads one setting: `keep`, or `pruneS` and/or one of `fp16`, `int8`, `int4`, `kmeansB`, `svdR`,
+    /// `ecqL` joined by `+` (`prune0.8+kmeans3`); `svdR+ecqL` quantizes the factors of a whitened split.
+    /// Throws `PassError(.invalidRecipe)` naming the part.
     public init(parsing text: String) throws {
         let spec = text.trimmingWhitespace.lowercased()
         func bad(_ why: String) -> PassError {
-            PassError(.invalidRecipe, "setting `\(text)`: \(why) (settings are keep, pruneS, fp16, int8, int4, kmeansB, svdR, or pruneS+ENCODING)")
+            PassError(
+                .invalidRecipe, "setting `\(text)`: \(why) (settings are keep, pruneS, fp16, int8, int4, kmeansB, svdR, ecqL, svdR+ecqL, or pruneS+ENCODING)")
         }
         self.init(kind: .float32)
         if spec == "keep" { return }
@@ -76,7 +85,14 @@ public struct LayerSetting: Sendable, Hashable, Codable, CustomStringConvertible
                 continue
             }
             encodings += 1
-            guard encodings == 1 else { throw bad("one encoding only") }
+            if part.hasPrefix("ecq"), encodings == 2, kind == .svd {
+                // svdR+ecqL: the factors of the split, quantized.
+                guard let value = Double(part.dropFirst(3)), value > 0, value <= 1 else { throw bad("`\(part)`: the ecq lambda must be in (0, 1]") }
+                kind = .ecq
+                lambda = value
+                continue
+            }
+            guard encodings == 1 else { throw bad("one encoding only (or svdR+ecqL)") }
             switch part {
             case "fp16": kind = .fp16
             case "int8": kind = .int8
@@ -89,10 +105,14 @@ public struct LayerSetting: Sendable, Hashable, Codable, CustomStringConvertible
                 guard let value = Double(part.dropFirst(3)), value > 0, value < 1 else { throw bad("`\(part)`: the svd ratio must be between 0 and 1") }
                 kind = .svd
                 ratio = value
+            case _ where part.hasPrefix("ecq"):
+                guard let value = Double(part.dropFirst(3)), value > 0, value <= 1 else { throw bad("`\(part)`: the ecq lambda must be in (0, 1]") }
+                kind = .ecq
+                lambda = value
             default: throw bad("`\(part)` is not a setting")
             }
         }
-        if kind == .svd, sparsity > 0 { throw bad("svd factors a dense weight; it does not follow prune") }
+        if ratio != nil, sparsity > 0 { throw bad("svd factors a dense weight; it does not follow prune") }
     }
 
     /// Reads a comma-separated list of settings (`int8,int4,prune0.8+kmeans3`).
@@ -109,6 +129,8 @@ public struct LayerSetting: Sendable, Hashable, Codable, CustomStringConvertible
         + (2...6).map { LayerSetting(kind: .kmeans, bits: $0) }
         + [0.5, 0.7, 0.8, 0.9, 0.95].map { LayerSetting(sparsity: $0, kind: .float32) }
         + [0.5, 0.25, 0.125].map { LayerSetting(kind: .svd, ratio: $0) }
+        + [0.002, 0.005, 0.01, 0.02].map { LayerSetting(kind: .ecq, lambda: $0) }
+        + [0.3].map { LayerSetting(kind: .ecq, ratio: $0, lambda: 0.01) }
 
     /// The settings `pith compress --auto` chooses among for each layer: every sparsity step with every
     /// value encoding (pruning is what makes large layers small; fewer bits what makes the rest small).
@@ -121,6 +143,12 @@ public struct LayerSetting: Sendable, Hashable, Codable, CustomStringConvertible
                 settings.append(encoding)
             }
         }
+        // Entropy-constrained quantization, of the weight and of the factors of whitened splits.
+        let lambdas = [0.001, 0.002, 0.005, 0.01, 0.02, 0.04]
+        settings += lambdas.map { LayerSetting(kind: .ecq, lambda: $0) }
+        for ratio in [0.3, 0.4, 0.5] {
+            settings += lambdas.dropFirst().dropLast().map { LayerSetting(kind: .ecq, ratio: ratio, lambda: $0) }
+        }
         return settings
     }()
 
@@ -131,18 +159,26 @@ public struct LayerSetting: Sendable, Hashable, Codable, CustomStringConvertible
             select: TensorSelector(names: [name]), prune: PruneOptions(sparsity: sparsity, scope: .tensor, method: .obs, mask: .saliency))
     }
 
-    /// The encoding step of the setting for tensor `name`, if it encodes the values.
-    func encodingStep(_ name: String) -> Recipe.Step? {
+    /// The steps that encode the values of tensor `name` (none for `keep` and plain pruning): one, or
+    /// for `svdR+ecqL` the whitened split and then the quantization of its factors.
+    func encodingSteps(_ name: String) -> [Recipe.Step] {
         let select = TensorSelector(names: [name])
         switch kind {
-        case .float32: return nil
-        case .fp16: return Recipe.Step(select: select, quantize: QuantizeOptions(format: .fp16))
-        case .int8: return Recipe.Step(select: select, quantize: QuantizeOptions(format: .int8, granularity: .channel, rounding: .gptq))
-        case .int4: return Recipe.Step(select: select, quantize: QuantizeOptions(format: .int4, granularity: .channel, rounding: .gptq))
-        case .kmeans: return Recipe.Step(select: select, cluster: ClusterOptions(bits: bits ?? 8, assign: .gptq, weighting: .hessian))
-        case .svd: return Recipe.Step(select: select, factorize: FactorizeOptions(method: .svd, ratio: ratio))
+        case .float32: return []
+        case .fp16: return [Recipe.Step(select: select, quantize: QuantizeOptions(format: .fp16))]
+        case .int8: return [Recipe.Step(select: select, quantize: QuantizeOptions(format: .int8, granularity: .channel, rounding: .gptq))]
+        case .int4: return [Recipe.Step(select: select, quantize: QuantizeOptions(format: .int4, granularity: .channel, rounding: .gptq))]
+        case .kmeans: return [Recipe.Step(select: select, cluster: ClusterOptions(bits: bits ?? 8, assign: .gptq, weighting: .hessian))]
+        case .svd: return [Recipe.Step(select: select, factorize: FactorizeOptions(method: .svd, ratio: ratio))]
+        case .ecq:
+            let quantize = Recipe.Step(select: select, entropyQuantize: EntropyQuantizeOptions(lambda: lambda ?? 0.01))
+            guard let ratio else { return [quantize] }
+            return [Recipe.Step(select: select, factorize: FactorizeOptions(method: .svd, ratio: ratio, whiten: true)), quantize]
         }
     }
+
+    /// Whether the setting factorizes the weight first (and does not apply when that would not be smaller).
+    var factorizes: Bool { kind == .svd || (kind == .ecq && ratio != nil) }
 
     /// The recipe that gives each tensor its setting: every prune step (graph order), then every
     /// encoding step, then bias correction of every changed layer. Each layer is calibrated on the
@@ -150,7 +186,7 @@ public struct LayerSetting: Sendable, Hashable, Codable, CustomStringConvertible
     /// when every setting is `keep`.
     public static func recipe(_ choices: [(tensor: String, setting: LayerSetting)], seed: UInt64, damp: Double?) -> Recipe {
         var steps = choices.compactMap { $0.setting.pruneStep($0.tensor) }
-        steps += choices.compactMap { $0.setting.encodingStep($0.tensor) }
+        steps += choices.flatMap { $0.setting.encodingSteps($0.tensor) }
         let changed = choices.filter { !$0.setting.isKeep }.map(\.tensor)
         if !changed.isEmpty { steps.append(Recipe.Step(select: TensorSelector(names: changed), biasCorrection: BiasCorrectionOptions())) }
         return Recipe(seed: seed, steps: steps, damp: damp)
@@ -201,7 +237,8 @@ public enum LayerCandidates {
     }
 
     /// Measures each of `settings` on each of `layers`, one layer compressed at a time: OBS pruning is
-    /// done once per sparsity and shared by the encodings that follow it. A setting that does not apply
+    /// done once per sparsity, and the whitened split once per ratio, and shared by the encodings that
+    /// follow it. A setting that does not apply
     /// to a layer (a factorization that would not be smaller) gives nil. `progress(layer, done, total)`
     /// is called after each layer.
     public static func measure(
@@ -219,6 +256,7 @@ public enum LayerCandidates {
             let statistics = try base.statistics(geometry)
             var row = [LayerCandidate?](repeating: nil, count: settings.count)
             var pruned: [Double: CompressionRun] = [:]
+            var split: [Double: CompressionRun] = [:]
             for (index, setting) in settings.enumerated() {
                 if setting.isKeep {
                     row[index] = LayerCandidate(
@@ -233,8 +271,19 @@ public enum LayerCandidates {
                     if let step = setting.pruneStep(layer.tensor) { try step.pass!.run(selecting: step.select!, in: &run, step: 1) }
                     pruned[setting.sparsity] = run
                 }
-                if let step = setting.encodingStep(layer.tensor) { try step.pass!.run(selecting: step.select!, in: &run, step: 2) }
-                guard let state = run.working[layer.id], setting.kind != .svd || state.factored != nil else { continue }
+                var steps = setting.encodingSteps(layer.tensor)
+                if setting.kind == .ecq, let ratio = setting.ratio {
+                    // The whitened split of this ratio, once.
+                    if let done = split[ratio] {
+                        run = done
+                    } else {
+                        try steps[0].pass!.run(selecting: steps[0].select!, in: &run, step: 2)
+                        split[ratio] = run
+                    }
+                    steps.removeFirst()
+                }
+                for step in steps { try step.pass!.run(selecting: step.select!, in: &run, step: 2) }
+                guard let state = run.working[layer.id], !setting.factorizes || state.factored != nil else { continue }
                 try BiasCorrectionOptions().run(selecting: TensorSelector(names: [layer.tensor]), in: &run, step: 3)
                 run.settleStorage()
                 let proxy = run.layerError(geometry, statistics, approximation: geometry.layerForm(run.working[layer.id]!.values))

@@ -39,17 +39,21 @@ public struct Recipe: Sendable, Codable, Equatable {
         public var factorize: FactorizeOptions?
         public var refit: RefitOptions?
         public var biasCorrection: BiasCorrectionOptions?
+        public var entropyQuantize: EntropyQuantizeOptions?
 
         enum CodingKeys: String, CodingKey {
             case select, prune, structured, cluster, quantize, encode, factorize, refit
             case biasCorrection = "bias_correction"
+            case entropyQuantize = "entropy_quantize"
         }
 
         public init(
             select: TensorSelector? = nil, prune: PruneOptions? = nil, structured: StructuredOptions? = nil,
             cluster: ClusterOptions? = nil, quantize: QuantizeOptions? = nil, encode: EncodeOptions? = nil,
-            factorize: FactorizeOptions? = nil, refit: RefitOptions? = nil, biasCorrection: BiasCorrectionOptions? = nil
+            factorize: FactorizeOptions? = nil, refit: RefitOptions? = nil, biasCorrection: BiasCorrectionOptions? = nil,
+            entropyQuantize: EntropyQuantizeOptions? = nil
         ) {
+            self.entropyQuantize = entropyQuantize
             self.refit = refit
             self.biasCorrection = biasCorrection
             self.select = select
@@ -69,7 +73,7 @@ public struct Recipe: Sendable, Codable, Equatable {
 
         /// Every action set, in a fixed order: a valid step has exactly one.
         var actions: [any CompressionPass] {
-            let all: [(any CompressionPass)?] = [prune, structured, cluster, quantize, encode, factorize, refit, biasCorrection]
+            let all: [(any CompressionPass)?] = [prune, structured, cluster, quantize, encode, factorize, refit, biasCorrection, entropyQuantize]
             return all.compactMap { $0 }
         }
     }
@@ -84,7 +88,7 @@ public struct Recipe: Sendable, Codable, Equatable {
             guard let pass = step.pass else {
                 throw PassError(
                     .invalidRecipe,
-                    "\(label): needs exactly one of prune, structured, cluster, quantize, encode, factorize, refit, bias_correction; found \(step.actions.count)"
+                    "\(label): needs exactly one of prune, structured, cluster, quantize, entropy_quantize, encode, factorize, refit, bias_correction; found \(step.actions.count)"
                 )
             }
             try pass.validate(label)

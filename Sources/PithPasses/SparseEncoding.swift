@@ -1,8 +1,9 @@
+import Foundation
 import PithIR
 
 /// Sparse (CSR) storage of pruned tensors.
 public struct EncodeOptions: Sendable, Codable, Equatable {
-    /// Gap bits: `nil` searches 2…8 for the smallest total; a number fixes it (1…16).
+    /// Gap bits: `nil` searches 2…8 for the smallest total once entropy-coded; a number fixes it (1…16).
     public var indexBits: Int?
     /// Never store selected tensors as CSR, even when that would be smaller.
     public var dense: Bool?
@@ -48,8 +49,9 @@ extension EncodeOptions: CompressionPass {
 
 extension CompressionRun {
     /// Gives every tensor a pass touched its final storage: CSR when that is smaller than its
-    /// storage now, or whenever an `encode` step fixed the gap width; never for tensors without
-    /// zeros, factorized tensors, or tensors an `encode` step keeps dense.
+    /// storage now once entropy-coded (`SparseEncoding.estimatedCodedBits`), or whenever an `encode`
+    /// step fixed the gap width; never for tensors without zeros or tensors an `encode` step keeps
+    /// dense. The stored factors of a factorized tensor are each settled the same way.
     mutating func settleStorage() {
         // CSR candidates, searched on every core (the index-bit search is the costly part).
         let candidates: [(id: TensorID, tensor: Tensor, values: [Float], indexBits: Int?)] = order.compactMap { id in
@@ -71,15 +73,37 @@ extension CompressionRun {
         for id in order {
             guard let s = working[id] else { continue }
             var tensor = provisional(id, s)
+            if case .factored(var factored) = tensor.storage, factored.encodings != nil, s.encode?.dense != true {
+                factored.encodings = Self.sparseFactors(factored, tensor: tensor, indexBits: s.encode?.indexBits)
+                tensor.storage = .factored(factored)
+            }
             if let sparse = sparseEncodings[id] {
                 var candidate = tensor
                 candidate.storage = .sparse(sparse)
-                if s.encode?.indexBits != nil || candidate.storageBits.total < tensor.storageBits.total {
+                if s.encode?.indexBits != nil || SparseEncoding.estimatedCodedBits(candidate) < SparseEncoding.estimatedCodedBits(tensor) {
                     tensor = candidate
                 }
             }
             model.tensors[id] = tensor
         }
+    }
+}
+
+extension CompressionRun {
+    /// The encodings of a factored tensor's stored factors, each in CSR where that is smaller (or
+    /// whenever `indexBits` is fixed) and the factor has zeros.
+    static func sparseFactors(_ factored: FactoredStorage, tensor: Tensor, indexBits: Int?) -> [TensorStorage]? {
+        guard var encodings = factored.encodings else { return nil }
+        let shapes = factored.factorShapes(tensorShape: tensor.shape)
+        for i in encodings.indices where !factored.factors[i].allSatisfy({ $0 != 0 }) {
+            guard case .quantized = encodings[i] else { continue }
+            let factor = Tensor(name: tensor.name, dtype: .float32, shape: shapes[i], storage: encodings[i], origin: tensor.origin)
+            guard let sparse = SparseEncoding.encode(factor, values: factored.factors[i], indexBits: indexBits) else { continue }
+            var candidate = factor
+            candidate.storage = .sparse(sparse)
+            if indexBits != nil || SparseEncoding.estimatedCodedBits(candidate) < SparseEncoding.estimatedCodedBits(factor) { encodings[i] = .sparse(sparse) }
+        }
+        return encodings
     }
 }
 
@@ -89,27 +113,26 @@ enum SparseEncoding {
     static let searchedIndexBits = 2...8
 
     /// Encodes `tensor` (whose current storage is dense, codebook or quantized, over the logical
-    /// `values`) as CSR. With `indexBits` nil, the width in 2…8 with the fewest total bits is chosen.
-    /// Nil when the storage cannot hold fillers (a codebook without a zero code).
+    /// `values`) as CSR. With `indexBits` nil, the width in 2…8 whose CSR costs the fewest bits once
+    /// entropy-coded (as the container codes it; `codedBits`) is chosen. Nil when the storage cannot
+    /// hold fillers (a codebook without a zero code).
     static func encode(_ tensor: Tensor, values: [Float], indexBits: Int?) -> SparseStorage? {
         if case .codebook(let codebook) = tensor.storage, !codebook.zeroIsReserved { return nil }
         let rows = tensor.rowCount
         let columns = rows == 0 ? 0 : tensor.count / rows
-        let candidates = indexBits.map { [$0] } ?? Array(searchedIndexBits)
-        let valueBits: Int
-        switch tensor.storage {
-        case .codebook(let c): valueBits = c.bits
-        case .quantized(let q): valueBits = q.codeBits
-        default: valueBits = tensor.dtype.bitWidth
+        let chosen: Int
+        if let indexBits {
+            chosen = indexBits
+        } else {
+            let runs = zeroRuns(values, rows: rows, columns: columns)
+            let codes = entryCodes(tensor.storage, values: values)
+            var best: (bits: Int, total: Double)?
+            for b in searchedIndexBits {
+                let total = codedBits(runs: runs, codes: codes, indexBits: b, valueBits: tensor.dtype.bitWidth, rows: rows)
+                if best == nil || total < best!.total { best = (b, total) }
+            }
+            chosen = best!.bits
         }
-        // Choose the width: entries(b) · (b + valueBits) + row pointers.
-        var best: (bits: Int, total: Int)?
-        for b in candidates {
-            let entries = nonzeroCount(values) + fillers(values, rows: rows, columns: columns, indexBits: b)
-            let total = entries * (b + valueBits) + (rows + 1) * Swift.max(1, Int.bitWidth - entries.leadingZeroBitCount)
-            if best == nil || total < best!.total { best = (b, total) }
-        }
-        guard let chosen = best?.bits else { return nil }
         let limit = 1 << chosen
         var rowStarts = [0], gaps: [UInt16] = [], positions: [Int] = [], fillerCount = 0
         for row in 0..<rows {
@@ -144,6 +167,103 @@ enum SparseEncoding {
     }
 
     static func nonzeroCount(_ values: [Float]) -> Int { values.reduce(0) { $0 + ($1 == 0 ? 0 : 1) } }
+
+    /// An estimate of the bits `tensor` takes in a container, whose streams are Huffman-coded: each
+    /// stream of symbols (codes, indices, gaps) at the length of its Huffman code (`huffmanBits`),
+    /// dense values and tables as stored.
+    static func estimatedCodedBits(_ tensor: Tensor) -> Double {
+        func entropy<S: Sequence>(_ symbols: S) -> Double where S.Element: Hashable {
+            var histogram: [S.Element: Int] = [:]
+            for symbol in symbols { histogram[symbol, default: 0] += 1 }
+            return Double(huffmanBits(Array(histogram.values)))
+        }
+        let bits = tensor.storageBits
+        switch tensor.storage {
+        case .codebook(let codebook): return entropy(codebook.indices) + Double(bits.tables)
+        case .quantized(let quantized): return entropy(quantized.codes) + Double(bits.tables)
+        case .sparse(let sparse):
+            var total = entropy(sparse.gaps) + Double(bits.rowPointers + bits.tables)
+            switch sparse.values {
+            case .codebook(let codebook): total += entropy(codebook.indices)
+            case .quantized(let quantized): total += entropy(quantized.codes)
+            case .dense: total += Double(bits.weights)
+            }
+            return total
+        default: return Double(bits.total)
+        }
+    }
+
+    /// The bits of a Huffman code for symbols of these counts: Σ count · code length (at least a bit
+    /// per symbol; without the container's limit on code lengths, which rarely binds).
+    static func huffmanBits(_ counts: [Int]) -> Int {
+        let weights = counts.filter { $0 > 0 }.sorted()
+        guard weights.count > 1 else { return weights.first ?? 0 }
+        // Two queues: the sorted leaves and the merged nodes (which come out sorted too); each merge
+        // adds its weight once per level the symbols below it descend.
+        var leaves = weights[...], merged: [Int] = [], next = 0, total = 0
+        func smallest() -> Int {
+            if next < merged.count, leaves.first.map({ merged[next] <= $0 }) ?? true {
+                next += 1
+                return merged[next - 1]
+            }
+            return leaves.removeFirst()
+        }
+        for _ in 1..<weights.count {
+            let sum = smallest() + smallest()
+            total += sum
+            merged.append(sum)
+        }
+        return total
+    }
+
+    /// For every nonzero in row order, the zeros before it in its row.
+    static func zeroRuns(_ values: [Float], rows: Int, columns: Int) -> [Int] {
+        var runs: [Int] = []
+        for row in 0..<rows {
+            var previous = -1
+            for column in 0..<columns where values[row * columns + column] != 0 {
+                runs.append(column - previous - 1)
+                previous = column
+            }
+        }
+        return runs
+    }
+
+    /// The code every nonzero stores, in row order, and the code a filler stores: codebook indices or
+    /// quantized codes (nil for dense values, which the estimate counts raw).
+    static func entryCodes(_ storage: TensorStorage, values: [Float]) -> (nonzero: [Int32], filler: Int32)? {
+        switch storage {
+        case .codebook(let codebook):
+            return (values.indices.filter { values[$0] != 0 }.map { Int32(codebook.indices[$0]) }, 0)
+        case .quantized(let quantized):
+            return (values.indices.filter { values[$0] != 0 }.map { quantized.codes[$0] }, quantized.zeroPoints.first ?? 0)
+        default:
+            return nil
+        }
+    }
+
+    /// An estimate of the bits of a CSR with `indexBits`-bit gaps once the container has Huffman-coded
+    /// its streams: gaps and values (fillers included) at the length of their Huffman codes, dense
+    /// values `valueBits` each, row pointers as stored (32 bits).
+    static func codedBits(runs: [Int], codes: (nonzero: [Int32], filler: Int32)?, indexBits: Int, valueBits: Int, rows: Int) -> Double {
+        let limit = 1 << indexBits
+        var gaps = [Int](repeating: 0, count: limit)
+        var fillerCount = 0
+        for run in runs {
+            gaps[run % limit] += 1
+            gaps[limit - 1] += run / limit
+            fillerCount += run / limit
+        }
+        var total = Double(huffmanBits(gaps))
+        if let codes {
+            var histogram: [Int32: Int] = [codes.filler: fillerCount]
+            for code in codes.nonzero { histogram[code, default: 0] += 1 }
+            total += Double(huffmanBits(Array(histogram.values)))
+        } else {
+            total += Double((runs.count + fillerCount) * valueBits)
+        }
+        return total + Double(32 * (rows + 1))
+    }
 
     /// Fillers needed at gap width `indexBits`: ⌊gap / 2^b⌋ for every run of zeros before a nonzero.
     static func fillers(_ values: [Float], rows: Int, columns: Int, indexBits: Int) -> Int {

@@ -59,6 +59,24 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
                 name: "circ", dtype: .float32, shape: [8, 8],
                 storage: .factored(FactoredStorage(method: .circulant, rows: 8, columns: 8, factors: [randomFloats(8, seed: 6)])),
                 origin: .initializer(graph: .main)))
+        // A low-rank split whose factors are stored as codes: one dense, one in CSR.
+        let codesA: [Int32] = (0..<90).map { (i: Int) -> Int32 in Int32(i % 9) - 4 }
+        let codesB: [Int32] = (0..<300).map { (i: Int) -> Int32 in i % 5 == 0 ? Int32(i % 3) - 1 : 0 }
+        let quantizedA = QuantizedStorage(scheme: .linear(bits: 4, signed: true), scales: [0.05], zeroPoints: [0], axis: 0, codes: codesA)
+        var sparseB: [UInt16] = [], startsB = [0], keptB: [Int32] = []
+        for row in 0..<3 {
+            var previous = -1
+            for column in 0..<100 where codesB[row * 100 + column] != 0 {
+                sparseB.append(UInt16(column - previous - 1)); previous = column; keptB.append(codesB[row * 100 + column])
+            }
+            startsB.append(sparseB.count)
+        }
+        let quantizedB = QuantizedStorage(scheme: .linear(bits: 2, signed: true), scales: [0.5], zeroPoints: [0], axis: 0, codes: keptB)
+        let storedB = SparseStorage(rows: 3, columns: 100, indexBits: 6, rowStarts: startsB, gaps: sparseB, fillers: 0, values: .quantized(quantizedB))
+        let coded = FactoredStorage(
+            method: .lowRank(rank: 3), rows: 30, columns: 100, factors: [codesA.map { 0.05 * Float($0) }, codesB.map { 0.5 * Float($0) }],
+            encodings: [.quantized(quantizedA), .sparse(storedB)])
+        tensors.append(Tensor(name: "svd-codes", dtype: .float32, shape: [30, 100], storage: .factored(coded), origin: .initializer(graph: .main)))
         let separable = FactoredStorage(
             method: .separable(rank: 2), rows: 4, columns: 27, factors: [randomFloats(24, seed: 7), randomFloats(24, seed: 8), randomFloats(24, seed: 9)])
         tensors.append(Tensor(name: "sep", dtype: .float32, shape: [4, 3, 3, 3], storage: .factored(separable), origin: .initializer(graph: .main)))

@@ -19,7 +19,10 @@ struct QuietMLP: CalibrationSource {
 }
 
 @Suite(.serialized) struct LayerCandidatesTests {
-    @Test(arguments: ["keep", "prune0.8", "int8", "int4", "fp16", "kmeans3", "prune0.925+kmeans2", "prune0.5+int4", "svd0.25"])
+    @Test(arguments: [
+        "keep", "prune0.8", "int8", "int4", "fp16", "kmeans3", "prune0.925+kmeans2", "prune0.5+int4", "svd0.25", "ecq0.005", "svd0.3+ecq0.01",
+        "prune0.5+ecq0.02",
+    ])
     func settingsReadBackFromTheirNames(text: String) throws {
         let setting = try LayerSetting(parsing: text)
         #expect(setting.description == text)
@@ -29,6 +32,8 @@ struct QuietMLP: CalibrationSource {
     @Test(arguments: [
         ("kmeans9", "k-means bits must be 1…8"), ("prune1.5", "sparsity between 0 and 1"), ("int8+int4", "one encoding only"),
         ("prune0.5+svd0.5", "does not follow prune"), ("int3", "is not a setting"), ("prune0.5+prune0.6", "one prune"),
+        ("ecq0", "lambda must be in (0, 1]"), ("ecq0.01+svd0.3", "one encoding only"), ("prune0.5+svd0.3+ecq0.01", "does not follow prune"),
+        ("int8+ecq0.01", "one encoding only"),
     ])
     func badSettingsAreRefusedNamingThePart(text: String, message: String) {
         #expect(throws: PassError.self) { try LayerSetting(parsing: text) }

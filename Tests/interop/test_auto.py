@@ -89,6 +89,27 @@ def test_auto_keeps_its_budget_in_onnxruntime_and_its_recipe_repeats_the_contain
     assert again.read_bytes() == output.read_bytes()
 
 
+def test_entropy_quantized_settings_keep_the_budget_and_their_recipe_repeats_the_container(pith, data, tmp_path):
+    """The ecq and svd+ecq settings (factors stored as codes, container 1.3) go through the same search:
+    the model keeps the budget in onnxruntime and the recipe beside it repeats it byte for byte."""
+    budget = 0.3
+    output = tmp_path / "ecq.pith"
+    result = auto(data, output, "--max-accuracy-drop", str(budget), "--settings", "keep,ecq0.002,ecq0.01,ecq0.04,svd0.5+ecq0.005", *SMALL_LAYERS)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert any(s.startswith("ecq") or "+ecq" in s for p in report["probes"] for s in p["settings"])
+    restored = tmp_path / "ecq.onnx"
+    assert run_pith("restore", "--force", "-o", str(restored), str(output)).returncode == 0
+    base = error_in_onnxruntime(LENET, data["x"], data["y"])
+    assert error_in_onnxruntime(str(restored), data["x"], data["y"]) - base <= budget + 1e-9
+    recipe = tmp_path / "ecq.recipe.yaml"
+    if any(s != "keep" for s in report["chosen"]["settings"]):
+        again = tmp_path / "again.pith"
+        repeat = run_pith("compress", LENET, "--recipe", str(recipe), "--calibration", data["calibration"], "-o", str(again))
+        assert repeat.returncode == 0, repeat.stderr
+        assert again.read_bytes() == output.read_bytes()
+
+
 def test_a_budget_nothing_meets_writes_the_best_model_found_and_exits_1(pith, data, tmp_path):
     output = tmp_path / "lenet.pith"
     result = auto(data, output, "--max-accuracy-drop=-5", "--settings", "keep,kmeans3", *SMALL_LAYERS)

@@ -151,6 +151,40 @@ def test_a_matrix_shaped_bias_is_left_alone(pith, tmp_path):
     assert "Gemm `fc1`" in left["fc1.bias"]["reason"]
 
 
+def test_entropy_quantized_split_restores_dense_factored_and_compact(pith, tmp_path):
+    """fc1 split by whitened SVD and its factors entropy-quantized (container 1.3): the dense, factored
+    and compact restores pass onnx.checker and give the same outputs in onnxruntime, the dense weight is
+    the product of the factors, every entropy-quantized layer's error is below its twin's (H = I), and
+    the model stays within half a point of the original on the test images."""
+    import onnxruntime as ort
+    flags = ["--only", "fc1.weight", "--factorize", "svd", "--param-ratio", "0.4", "--whiten", "--entropy-quantize", "0.005", "--bias-correction"]
+    report, model = compress(tmp_path, "ecq", *flags, *CALIBRATION)
+    row = next(p for p in report["passes"] if p["action"] == "entropy_quantize")
+    assert row["layer_error"]["after"] < row["layer_error"]["data_free"]
+    (weight,) = [t for t in report["tensors"] if t["tensor"] == "fc1.weight"]
+    assert weight["encoding"].startswith("svd rank ") and "int" in weight["encoding"], weight["encoding"]
+    x = images(TEST).astype(np.float32)
+    outputs = {}
+    for form in ("dense", "factored", "compact"):
+        restored = tmp_path / f"ecq-{form}.onnx"
+        result = run_pith("restore", "--force", *([] if form == "dense" else [f"--{form}"]), "-o", str(restored), str(tmp_path / "ecq.pith"))
+        assert result.returncode == 0, result.stderr
+        onnx.checker.check_model(onnx.load(restored))
+        session = ort.InferenceSession(str(restored))
+        outputs[form] = session.run(None, {session.get_inputs()[0].name: x})[0]
+    for form in ("factored", "compact"):
+        assert np.abs(outputs[form] - outputs["dense"]).max() < 1e-3 * np.abs(outputs["dense"]).max(), form
+    factored = {t.name: numpy_helper.to_array(t) for t in onnx.load(tmp_path / "ecq-factored.onnx").graph.initializer}
+    # Gemm transB = 1 becomes x·Bᵀ then ·Aᵀ: the first factor is B (rank × 784), the second A (300 × rank).
+    product = factored["fc1.weight__factor_second"] @ factored["fc1.weight__factor_first"]
+    assert np.abs(product - model[0][0]).max() < 1e-5
+    labels = idx(os.path.join(MNIST, "t10k-labels.idx1-ubyte.gz"))
+    base = layers(LENET)
+    _, logits = activations(base, x.astype(np.float64))
+    error = 100 * float((outputs["dense"].argmax(1) != labels).mean())
+    assert error <= 100 * float((logits[-1].argmax(1) != labels).mean()) + 0.5
+
+
 @pytest.mark.parametrize("case", ["shape", "empty", "nan", "missing", "no-calibration", "not-data-aware"])
 def test_bad_calibration_data_is_refused_with_a_named_error(pith, tmp_path, case):
     data = tmp_path / f"{case}.npy"

@@ -35,7 +35,7 @@ extension Reader {
         case .sparse:
             return .sparse(try sparse(e, dtype: dtype, count: count, shape: shape, label: label))
         case .factored:
-            return .factored(try factored(e, count: count, shape: shape, label: label))
+            return .factored(try factored(e, count: count, shape: shape, label: label, tensor: tensor))
         default:
             let known = Manifest.Encoding.Kind.known.map(\.rawValue).joined(separator: ", ")
             throw ContainerError(.unsupported, file: file, "\(label): encoding `\(e.kind)` is not one this Pith knows (\(known)): upgrade Pith")
@@ -150,7 +150,7 @@ extension Reader {
     }
 
     /// Factors of a factored tensor, their shapes checked against the method and the tensor.
-    mutating func factored(_ e: Manifest.Encoding, count: Int, shape: [Int], label: String) throws -> FactoredStorage {
+    mutating func factored(_ e: Manifest.Encoding, count: Int, shape: [Int], label: String, tensor: String) throws -> FactoredStorage {
         guard let rows = e.rows, let columns = e.columns, rows >= 0, columns >= 0, rows.multipliedReportingOverflow(by: columns) == (count, false),
             shape.first.map({ $0 == rows }) ?? (rows == 1), let method = e.method, let encodings = e.factors
         else {
@@ -187,15 +187,26 @@ extension Reader {
         let storage = FactoredStorage(method: kind, rows: rows, columns: columns, factors: [])
         let shapes = storage.factorShapes(tensorShape: shape)
         guard shapes.count == encodings.count else { throw fail("\(label): \(method) needs \(shapes.count) factors, found \(encodings.count)") }
-        var factors: [[Float]] = []
+        var factors: [[Float]] = [], stored: [TensorStorage] = []
         for (factorShape, encoding) in zip(shapes, encodings) {
-            guard let n = Shape.elementCount(factorShape), Manifest.Encoding.Kind.elementwise.contains(encoding.kind) else {
-                throw fail("\(label): factor of shape \(factorShape) is too large or not stored as float32")
+            guard let n = Shape.elementCount(factorShape), Manifest.Encoding.Kind.factorKinds.contains(encoding.kind) else {
+                throw fail(
+                    "\(label): factor of shape \(factorShape) is too large or stored as `\(encoding.kind)` (factors are float32 dense, planes or float-split, or codebook, quantized or sparse)"
+                )
             }
-            let buffer = try dense(encoding, dtype: .float32, count: n, label: label)
-            factors.append(buffer.withUnsafeBufferPointer(as: Float.self) { Array($0) })
+            if Manifest.Encoding.Kind.elementwise.contains(encoding.kind) {
+                let buffer = try dense(encoding, dtype: .float32, count: n, label: label)
+                factors.append(buffer.withUnsafeBufferPointer(as: Float.self) { Array($0) })
+                stored.append(.dense(buffer))
+            } else {
+                // Since 1.3: a factor in a compressed storage of its own.
+                let storage = try decode(encoding, dtype: .float32, count: n, shape: factorShape, tensor: tensor)
+                factors.append(Tensor(name: tensor, dtype: .float32, shape: factorShape, storage: storage, origin: .initializer(graph: .main)).decodedFloats())
+                stored.append(storage)
+            }
         }
-        return FactoredStorage(method: kind, rows: rows, columns: columns, factors: factors)
+        let compressed = stored.contains { $0.isCompressed }
+        return FactoredStorage(method: kind, rows: rows, columns: columns, factors: factors, encodings: compressed ? stored : nil)
     }
 
     mutating func codebook(_ e: Manifest.Encoding, count: Int, shape: [Int], label: String) throws -> CodebookStorage {

@@ -40,6 +40,10 @@ extension Manifest.Encoding {
         /// encodings of sparse values and of factors.
         public static let elementwise: [Kind] = [.dense, .planes, .floatSplit]
 
+        /// The kinds a factor of a `factored` encoding may have: elementwise float32, and since 1.3
+        /// `codebook`, `quantized` or `sparse` (a factor quantized on its own).
+        public static let factorKinds: [Kind] = elementwise + [.codebook, .quantized, .sparse]
+
         public var description: String { rawValue }
     }
 }
