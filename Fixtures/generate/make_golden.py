@@ -2,12 +2,13 @@
 that version, which every later Pith must keep reading and restoring to the same tensors.
 
     python3 Fixtures/generate/make_golden.py --build          # builds the old writers, then writes
-    python3 Fixtures/generate/make_golden.py --writer 1.2=.build/debug/pith [--writer 1.0=… …]
+    python3 Fixtures/generate/make_golden.py --writer 1.3=.build/debug/pith [--writer 1.0=… …]
 
 Writers (docs/container-format.md, "Version history"):
   1.0  commit 06fd85d, the last before 1.1 (float-split, pooled small tensors, Huffman skeleton)
   1.1  commit c994c89, the last before 1.2 (zstd manifest and skeleton)
-  1.2  the Pith this script is given (`factored` encoding)
+  1.2  commit bac5088, the last before 1.3 (`factored` encoding)
+  1.3  the Pith this script is given (factors stored as codes)
 `--build` extracts the two old commits into .build/golden-writers/<commit>/ (git archive) and builds
 their `pith` there (a few minutes each); the current one is `.build/debug/pith`.
 
@@ -21,6 +22,10 @@ For every version it writes, into Fixtures/golden/:
 and for 1.2 also
   v1.2-lenet-factored.pith         LeNet with fc1 split by a rank-8 SVD and fc2 as a tensor train
                                    (`factored`, new in 1.2), fc3 float16
+and for 1.3 also
+  v1.3-lenet-factored-codes.pith   LeNet with fc1 split by a whitened rank-16 SVD whose factors are
+                                   entropy-quantized (stored as quantized codes and CSR, new in 1.3), fc2
+                                   entropy-quantized; calibrated on 64 seeded uniform random samples
 and expected.json: per container, its format version (as its header says) and every tensor its own
 writer's Pith restores, as (name, dtype, shape, FNV-1a 64 of the little-endian bytes), read from the
 restored file with onnx / h5py, never with Pith. Needs: numpy, onnx, h5py.
@@ -41,7 +46,7 @@ from common import FIXTURES, onnx_inventory  # noqa: E402
 
 ROOT = os.path.normpath(os.path.join(FIXTURES, ".."))
 OUT = os.path.join(FIXTURES, "golden")
-WRITERS = {"1.0": "06fd85d", "1.1": "c994c89"}
+WRITERS = {"1.0": "06fd85d", "1.1": "c994c89", "1.2": "bac5088"}
 
 MIXED_RECIPE = """# fc1 pruned to 10% then 5-bit k-means (sparse, codebook values), fc2 int8 per output channel,
 # fc3 float16; the biases stay lossless.
@@ -56,6 +61,16 @@ passes:
   - quantize: {format: fp16}
     select: {names: ["fc3.weight"]}
   - encode: {index_bits: 5}
+"""
+
+FACTORED_CODES_RECIPE = """# fc1 split by a whitened rank-16 SVD, its factors entropy-quantized (format 1.3: a factor
+# stored as codes); fc2 entropy-quantized.
+seed: 1510
+passes:
+  - factorize: {method: svd, rank: 16, whiten: true}
+    select: {names: ["fc1.weight"]}
+  - entropy_quantize: {lambda: 0.01}
+    select: {names: ["fc1.weight", "fc2.weight"]}
 """
 
 FACTORED_RECIPE = """# fc1 split by a rank-8 SVD (`factored`, format 1.2), fc2 as a tensor train, fc3 float16.
@@ -149,13 +164,13 @@ def header_version(path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--build", action="store_true", help="build the old writers (and use .build/debug/pith for 1.2)")
+    parser.add_argument("--build", action="store_true", help="build the old writers (and use .build/debug/pith for 1.3)")
     parser.add_argument("--writer", action="append", default=[], help="VERSION=BINARY")
     args = parser.parse_args()
     writers = {}
     if args.build:
         writers.update(build_writers())
-        writers["1.2"] = os.path.join(ROOT, ".build", "debug", "pith")
+        writers["1.3"] = os.path.join(ROOT, ".build", "debug", "pith")
     for item in args.writer:
         version, binary = item.split("=", 1)
         writers[version] = binary
@@ -172,6 +187,11 @@ def main():
         factored = os.path.join(scratch, "factored.yaml")
         with open(factored, "w") as f:
             f.write(FACTORED_RECIPE)
+        factored_codes = os.path.join(scratch, "factored-codes.yaml")
+        with open(factored_codes, "w") as f:
+            f.write(FACTORED_CODES_RECIPE)
+        calibration = os.path.join(scratch, "calibration.npy")
+        np.save(calibration, np.random.default_rng(1510).random((64, 784), dtype=np.float32))
         for version, binary in sorted(writers.items()):
             jobs = [
                 ("lenet-mixed", os.path.join(FIXTURES, "lenet-300-100.onnx"), ["--recipe", recipe], "onnx"),
@@ -181,6 +201,9 @@ def main():
             if version == "1.2":
                 jobs.append(("lenet-factored", os.path.join(FIXTURES, "lenet-300-100.onnx"),
                              ["--recipe", factored], "onnx"))
+            if version == "1.3":
+                jobs.append(("lenet-factored-codes", os.path.join(FIXTURES, "lenet-300-100.onnx"),
+                             ["--recipe", factored_codes, "--calibration", calibration], "onnx"))
             for name, source, flags, extension in jobs:
                 container = os.path.join(OUT, f"v{version}-{name}.pith")
                 run(binary, "compress", source, "-o", container, "--force", *flags)
