@@ -208,7 +208,7 @@ struct ConvGeometry2D: Sendable {
                         // Target t0 + j reads plane[s0 + j]; only indices inside the plane are read
                         // (the others are border columns, cleared below).
                         let s0 = (low - top + ky * dilationY) * width + offset
-                        let first = max(0, -s0), last = max(first, min(n, inCount - s0))
+                        let first = min(n, max(0, -s0)), last = max(first, min(n, inCount - s0))
                         (row + t0).initialize(repeating: 0, count: first)
                         (row + t0 + first).initialize(from: plane + s0 + first, count: last - first)
                         (row + t0 + last).initialize(repeating: 0, count: n - last)
