@@ -156,6 +156,18 @@ def main():
           edited(lambda c: tensor(c, "fc2.weight")["encoding"].update(ranks=[1, 4096, 4096, 1]), source="v1.2-lenet-factored"), 65,
           "stream 12 holds 320 symbols, 327680 expected")
 
+    # Factors stored as codes (format 1.3): fc1's factor A is int7 codes, B a CSR of int4 codes.
+    codes = "v1.3-lenet-factored-codes"
+    write("factor-codes-short.pith",
+          edited(lambda c: tensor(c, "fc1.weight")["encoding"].update(rank=17), source=codes), 65, "expected")
+    write("factor-sparse-shape-lies.pith",
+          edited(lambda c: tensor(c, "fc1.weight")["encoding"]["factors"][1].update(rows=32), source=codes), 65, "fc1.weight")
+    write("factor-nested-factored.pith",
+          edited(lambda c: tensor(c, "fc1.weight")["encoding"]["factors"].__setitem__(
+              0, copy.deepcopy(tensor(c, "fc1.weight")["encoding"])), source=codes), 65, "fc1.weight")
+    write("factor-scales-missing.pith",
+          edited(lambda c: tensor(c, "fc1.weight")["encoding"]["factors"][0].update(scales=999), source=codes), 65, "scales do not match")
+
     # Consistent in itself, wrong against the model it restores to (restore checks each manifest
     # tensor against the skeleton slot it fills).
     def swap(c):
