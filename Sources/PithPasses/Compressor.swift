@@ -57,19 +57,20 @@ extension CompressionRun {
             case .quantized(let q): weightBits = q.codeBits
             case .factored(let factored):
                 // Stored factors: the widest code of any factor; float32 factors otherwise.
-                weightBits = factored.encodings?.map { storage -> Int in
-                    switch storage {
-                    case .quantized(let q): return q.codeBits
-                    case .codebook(let c): return c.bits
-                    case .sparse(let sparse):
-                        switch sparse.values {
+                weightBits =
+                    factored.encodings?.map { storage -> Int in
+                        switch storage {
                         case .quantized(let q): return q.codeBits
                         case .codebook(let c): return c.bits
-                        case .dense: return 32
+                        case .sparse(let sparse):
+                            switch sparse.values {
+                            case .quantized(let q): return q.codeBits
+                            case .codebook(let c): return c.bits
+                            case .dense: return 32
+                            }
+                        default: return 32
                         }
-                    default: return 32
-                    }
-                }.max() ?? 32
+                    }.max() ?? 32
             default: weightBits = tensor.dtype.bitWidth
             }
             let kept = s.nonzero

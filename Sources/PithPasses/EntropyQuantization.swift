@@ -149,13 +149,17 @@ enum EntropyQuantization {
             var meanInverse = 1.0
             if let factorList {
                 var total = 0.0
-                for f in factorList { for j in 0..<layout.columns { total += Double(f.factor[j * layout.columns + j]) * Double(f.factor[j * layout.columns + j]) } }
+                for f in factorList {
+                    for j in 0..<layout.columns { total += Double(f.factor[j * layout.columns + j]) * Double(f.factor[j * layout.columns + j]) }
+                }
                 meanInverse = total / Double(Swift.max(1, factorList.count * layout.columns))
             }
             let delta = Self.step(lambda: lambda, meanInverseDiagonal: meanInverse, meanRowWeight: 1)
             // The data-free twin: the same grid and λ with H = I (no feedback), as uncalibrated layers get.
             var twin = w
-            _ = sweep(&twin, rows: layout.rows, columns: layout.columns, factor: nil, rowWeights: nil, mask: mask, step: delta, lambda: lambda, iterations: iterations)
+            _ = sweep(
+                &twin, rows: layout.rows, columns: layout.columns, factor: nil, rowWeights: nil, mask: mask, step: delta, lambda: lambda, iterations: iterations
+            )
             twinValues = layout.stored(twin)
             var codes = [Int32](repeating: 0, count: w.count)
             if let geometry, let factorList {
@@ -177,7 +181,8 @@ enum EntropyQuantization {
             s.quantized = storage
             s.unencoded = s.values
             s.values = GPTQ.decode(.quantized(storage), like: tensor)
-            detail = "step \(delta) (\(storage.codeBits)-bit codes), λ \(options.lambda), \(iterations) sweeps"
+            detail =
+                "step \(delta) (\(storage.codeBits)-bit codes), λ \(options.lambda), \(iterations) sweeps"
                 + (factorList.map { ", damp \($0.map(\.damp).max() ?? run.damp)" } ?? ", H = I")
         }
         run.working[id] = s

@@ -42,7 +42,8 @@ import PithLinearAlgebra
             #expect(zip(swept, codes).allSatisfy { $0 == step * Float($1) })
             let nearestCodes = w.map { EntropyQuantization.code(nearest: $0, step: step) }
             var plain = w
-            let plainCodes = EntropyQuantization.sweep(&plain, rows: rows, columns: k, factor: nil, rowWeights: nil, mask: nil, step: step, lambda: lambda, iterations: 3)
+            let plainCodes = EntropyQuantization.sweep(
+                &plain, rows: rows, columns: k, factor: nil, rowWeights: nil, mask: nil, step: step, lambda: lambda, iterations: 3)
             let ours = cost(swept, codes)
             #expect(ours < cost(nearestCodes.map { step * Float($0) }, nearestCodes), "seed \(seed)")
             #expect(ours < cost(plain, plainCodes), "seed \(seed)")
