@@ -107,7 +107,8 @@ class Campaign:
             self.runs[klass] += 1
             self.codes[klass]["hang" if hung else code] += 1
             self.slowest[klass] = max(self.slowest[klass], elapsed)
-            if klass in ("special-files", "huge-names"):
+            # Every run of the small classes; and any I/O error (74), which hostile data should not cause.
+            if klass in ("special-files", "huge-names") or code == 74:
                 self.outcomes[klass].append(f"{code}: pith {' '.join(a if len(a) < 80 else a[:30] + '…' + a[-30:] for a in arguments)}"
                                             + (f"  [{err.decode(errors='replace').strip()[:160]}]" if code else ""))
         if problems:
