@@ -192,6 +192,14 @@ def main():
         return lambda c: c.manifest["tensors"][1].update(origin=value)
     write("keras-origin-empty.pith", edited(origin(""), source="v1.2-keras2-cnn"), 65, "origin `` is not a `keras:` weight", output="restored.h5")
     write("keras-origin-slash.pith", edited(origin("keras:conv\x1f/\x1f/"), source="v1.2-keras2-cnn"), 65, "is not a plain HDF5 path", output="restored.h5")
+    # Keras properties become root attributes on restore: an empty or repeated name (found by the
+    # campaign: H5Acreate2 refused it while writing, exit 74 blaming the output).
+    write("keras-property-empty.pith",
+          edited(lambda c: c.manifest["source"]["properties"][0].update(key=""), source="v1.2-keras2-cnn"), 65,
+          "needs a non-empty name of its own", output="restored.h5")
+    write("keras-property-duplicate.pith",
+          edited(lambda c: c.manifest["source"]["properties"].append(dict(c.manifest["source"]["properties"][0])), source="v1.2-keras2-cnn"), 65,
+          "needs a non-empty name of its own", output="restored.h5")
     write("keras-origin-duplicate.pith",
           edited(lambda c: c.manifest["tensors"][1].update(origin=c.manifest["tensors"][0]["origin"]), source="v1.2-keras2-cnn"), 65,
           "is another tensor's", output="restored.h5")

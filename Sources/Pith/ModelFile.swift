@@ -24,7 +24,10 @@ public enum ModelFile {
         let file: MappedFile
         do { file = try MappedFile(path, populate: false) } catch {
             switch error.exitKind {
-            case .noInput: throw PithError(.noInput, "\(path): no such file")
+            case .noInput:
+                // Missing, or a path that leads to no readable file (a link loop, no permission).
+                let missing = !FileManager.default.fileExists(atPath: path) && (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) == nil
+                throw PithError(.noInput, missing ? "\(path): no such file" : error.description)
             default:
                 var isDirectory: ObjCBool = false
                 let folder = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue

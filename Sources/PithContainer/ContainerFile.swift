@@ -81,6 +81,18 @@ public final class ContainerFile: TensorSource, @unchecked Sendable {
             return TensorInfo(name: entry.name, dtype: dtype, shape: entry.shape)
         }
         try OriginCoding.validate(manifest.tensors, format: format, file: file)
+        if format != .onnx {
+            // Keras / HDF5 properties become attributes of the file's root group on restore: each
+            // needs a name of its own.
+            var keys: Set<String> = []
+            for property in manifest.source.properties {
+                guard !property.key.isEmpty, keys.insert(property.key).inserted else {
+                    throw ContainerError(
+                        .malformed, file: file,
+                        "source property `\(property.key)`: a \(format.rawValue) property is a root attribute and needs a non-empty name of its own")
+                }
+            }
+        }
         try reader.validatePools()
         try reader.decodeSharedStreams()
         var metadata = ModelMetadata()

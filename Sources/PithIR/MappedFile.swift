@@ -27,7 +27,7 @@ public final class MappedFile: @unchecked Sendable {  // immutable after init; t
             let number = errno
             throw OpenError(
                 path: path, reason: "cannot open the file (\(FileIO.describe(errorNumber: number)))",
-                exitKind: number == ENOENT || number == ENOTDIR || number == ENAMETOOLONG ? .noInput : .io)
+                exitKind: FileIO.inputOpenExitKind(errorNumber: number))
         }
         defer { close(descriptor) }
         var status = stat()

@@ -74,6 +74,11 @@ def test_a_folder_or_a_fifo_as_the_model_is_bad_input_not_an_io_error(tmp_path):
     os.mkfifo(fifo)
     result = run_pith("inspect", str(fifo), timeout=20)
     assert result.returncode == 65 and "is not a regular file" in result.stderr, result.stderr
+    # A symbolic-link loop leads to no file: a missing input (66), like a path that does not exist.
+    loop = tmp_path / "loop.onnx"
+    os.symlink(loop.name, loop)
+    result = run_pith("inspect", str(loop))
+    assert result.returncode == 66 and "Too many levels of symbolic links" in result.stderr, result.stderr
 
 
 def test_restore_refuses_an_output_extension_of_another_format(tmp_path):
