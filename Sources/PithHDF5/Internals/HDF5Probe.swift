@@ -23,8 +23,10 @@ import Glibc
 ///
 /// Costs a fork and a second walk of the metadata (milliseconds for a Keras file; chunked data twice).
 enum HDF5Probe {
-    /// Memory the child may use beyond what the process has mapped when it forks.
-    static let memoryAllowance = 2 << 30
+    /// Memory the child may use beyond what the process has mapped when it forks (and 1,100× the
+    /// file): reading a real Keras file's structure takes a few megabytes; a damaged attribute
+    /// datatype of 256 MB had libhdf5 allocate 1.6 GB for a 50 KB file (found by fuzzing).
+    static let memoryAllowance = 256 << 20
     /// Seconds the child may take, plus one per 20 MB of file.
     static let secondsAllowed = 20
 
