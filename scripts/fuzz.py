@@ -57,8 +57,8 @@ def run(target, seconds):
         watchdog.start()
         _, code, usage = os.wait4(child.pid, 0)
         watchdog.cancel()
-        child.returncode = os.waitstatus_to_exitcode(code)
-        status = child.returncode
+        # Popen is told the status too: it was reaped here, not by Popen.wait.
+        child.returncode = status = os.waitstatus_to_exitcode(code)
     text = open(log_path, errors="replace").read()
     executions = re.findall(r"stat::number_of_executed_units:\s*(\d+)", text)
     done = re.findall(r"Done (\d+) runs in (\d+) second", text)

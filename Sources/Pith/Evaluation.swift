@@ -93,7 +93,16 @@ public enum Evaluation {
 extension Evaluation {
     /// The evaluator of the model at `path` and the arrays of the data file at `data`, made at the
     /// same time on two cores (the model's errors first, as when done one after the other).
+    ///
+    /// Not for HDF5 models: their reader forks a child process to read the file first
+    /// (`HDF5Reader.isolatesCrashes`), and a child forked while another thread holds a lock of the
+    /// Swift runtime waits for it forever (seen: the data read instantiating type metadata). They are
+    /// small; model, then data.
     static func loadConcurrently(model path: String, data: String) throws -> (Evaluator, [(name: String, value: Value)]) {
+        if try ModelFile.detectFormat(of: path) == .hdf5 {
+            let evaluator = try Evaluator(model: ModelFile.loadForEvaluation(path))
+            return (evaluator, try DataFiles.read(data))
+        }
         enum Part: Sendable {
             case evaluator(Evaluator)
             case arrays([(name: String, value: Value)])

@@ -251,19 +251,12 @@ extension Value {
     /// The slice at `index` along `axis`, without that axis.
     func slice(at index: Int, along axis: Int) -> Value {
         let outer = shape[..<axis].reduce(1, *), n = shape[axis], inner = shape[(axis + 1)...].reduce(1, *)
-        var out = self
-        out.shape.remove(at: axis)
         var indices: [Int] = []
         indices.reserveCapacity(outer * inner)
         for o in 0..<outer { indices.append(contentsOf: (o * n + index) * inner..<(o * n + index + 1) * inner) }
-        if isString {
-            out.strings = indices.map { strings[$0] }
-        } else if isFloat {
-            out.floats = indices.map { floats[$0] }
-        } else {
-            out.ints = indices.map { ints[$0] }
-        }
-        return out
+        var sliced = shape
+        sliced.remove(at: axis)
+        return gathered(indices, shape: sliced)
     }
 
     /// `parts`, all of one shape and kind, stacked on a new first axis.

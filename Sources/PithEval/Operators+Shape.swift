@@ -4,18 +4,7 @@ import PithIR
 /// Operators that move elements without arithmetic, and Resize.
 extension Operators {
     /// Elements of `x` gathered at `indices`, keeping the value's type.
-    func pick(_ x: Value, _ indices: [Int], shape: [Int]) -> Value {
-        var out = x
-        out.shape = shape
-        if x.isString {
-            out.strings = indices.map { x.strings[$0] }
-        } else if x.isFloat {
-            out.floats = indices.map { x.floats[$0] }
-        } else {
-            out.ints = indices.map { x.ints[$0] }
-        }
-        return out
-    }
+    func pick(_ x: Value, _ indices: [Int], shape: [Int]) -> Value { x.gathered(indices, shape: shape) }
 
     func flatten(_ inputs: [Value?]) throws -> Value {
         let x = try required(inputs, 0)

@@ -176,14 +176,11 @@ public struct EvalError: ReportableError {
 }
 
 extension Value {
-    /// The value with its axes in reverse order: a Fortran-ordered array, read as row-major with its
-    /// shape reversed, is its own transpose.
-    func axesReversed() -> Value {
-        guard rank > 1 else { return self }
-        let reversed = Array(shape.reversed())
-        let indices = stridedOffsets(reversed, strides: strides(shape).reversed())
+    /// The elements at `indices` (row-major positions in this value) as a value of `shape`, of this
+    /// value's kind: what Transpose, Gather, Slice and the like move without arithmetic.
+    func gathered(_ indices: [Int], shape: [Int]) -> Value {
         var out = self
-        out.shape = reversed
+        out.shape = shape
         if isString {
             out.strings = indices.map { strings[$0] }
         } else if isFloat {
@@ -192,6 +189,14 @@ extension Value {
             out.ints = indices.map { ints[$0] }
         }
         return out
+    }
+
+    /// The value with its axes in reverse order: a Fortran-ordered array, read as row-major with its
+    /// shape reversed, is its own transpose.
+    func axesReversed() -> Value {
+        guard rank > 1 else { return self }
+        let reversed = Array(shape.reversed())
+        return gathered(stridedOffsets(reversed, strides: strides(shape).reversed()), shape: reversed)
     }
 }
 

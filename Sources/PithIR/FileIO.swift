@@ -44,14 +44,4 @@ public enum FileIO {
 
     /// `strerror(errno)` as a Swift string.
     public static func describe(errorNumber: Int32) -> String { String(cString: strerror(errorNumber)) }
-
-    /// The exit status for an input that `open` refused with `errorNumber`: a path that leads to no
-    /// readable file (missing, a symbolic-link loop, a name too long, no permission) is a missing input
-    /// (66); anything else is an I/O error (74).
-    public static func inputOpenExitKind(errorNumber: Int32) -> ExitKind {
-        switch errorNumber {
-        case ENOENT, ENOTDIR, ENAMETOOLONG, ELOOP, EACCES: .noInput
-        default: .io
-        }
-    }
 }

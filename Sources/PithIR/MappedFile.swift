@@ -27,7 +27,9 @@ public final class MappedFile: @unchecked Sendable {  // immutable after init; t
             let number = errno
             throw OpenError(
                 path: path, reason: "cannot open the file (\(FileIO.describe(errorNumber: number)))",
-                exitKind: FileIO.inputOpenExitKind(errorNumber: number))
+                // A path that leads to no readable file (missing, a symbolic-link loop, a name
+                // too long, no permission) is a missing input (66); anything else an I/O error.
+                exitKind: [ENOENT, ENOTDIR, ENAMETOOLONG, ELOOP, EACCES].contains(number) ? .noInput : .io)
         }
         defer { close(descriptor) }
         var status = stat()
