@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
-"""Benchmark: Pith's lossless container against zstd -19, xz -9 and ZipNN on real models.
+"""Benchmark: Pith's lossless container against zstd -19, xz -9e and ZipNN, on every model Pith is tested on.
 
-Issue 4: on the fp32 fixtures and the real models used in tests, the lossless container is smaller
-than `zstd -19` of the same model file and smaller than ZipNN on the same weights.
+Issue 15: on every fixture and every real model used in tests (and the ONNX backend corpus), the lossless
+container is smaller than `zstd -19`, `xz -9e` and ZipNN (byte mode, float32) of the model file, and its
+tensor streams are smaller than ZipNN on the same weights.
 
-For each model: the file size; `zstd -19` and `xz -9e` of the whole file; `pith compress -o` (lossless,
-no pass) — the whole container, and the bytes of its tensor streams alone (from the container's
-accounting); ZipNN (byte mode, float32) on the model's weights concatenated as raw float32 bytes, read
-with onnx / h5py. Sizes only; times are in the other sections. With --write, replaces the lossless
-section of docs/benchmarks.md. Needs zipnn, zstd, xz.
+Models: the fixtures (`Fixtures/lenet-300-100.*`, `Fixtures/onnx/*.onnx`, `Fixtures/keras/*.h5`), every
+ONNX / HDF5 model of the wheels the tests fetch (`.cache/wheels`, `scripts/wheel_models.py`), and the
+benchmark models of `.cache/bench`. For each: the file size; `zstd -19` and `xz -9e` of the whole file;
+ZipNN (byte mode, float32) of the whole file (padded with zero bytes to a multiple of 4: ZipNN 0.5.4 does
+not round-trip other lengths); `pith compress -o` (lossless, no pass) — the whole container, and its
+tensor streams alone (from the container's accounting), against ZipNN on the model's float32 weights
+concatenated (read with onnx / h5py). With `--corpus`, every `model.onnx` of the ONNX backend corpus
+(Debian libonnx-testdata) too, summarised by file size (those models are 93 bytes to a few KB: a
+container's 64-byte header and its manifest weigh there). Sizes only; the time of each compressor is
+in the speed section. With --write, replaces the `lossless` section of docs/benchmarks.md.
+Needs: zipnn, zstd, xz, onnx, h5py.
 """
 import argparse
 import glob
-import io
 import os
 import re
 import subprocess
@@ -24,12 +30,13 @@ import warnings
 import numpy as np
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), ".."))
+CORPUS = "/usr/share/libonnx-testdata/data"
 sys.path.insert(0, os.path.join(ROOT, "Tests", "interop"))
 sys.path.insert(0, os.path.join(ROOT, "Fixtures", "generate"))
 
 
 def weights(path):
-    """The model's fp32 tensors as one byte string, in file order."""
+    """The model's float32 tensors as one byte string, in file order."""
     if path.endswith(".onnx"):
         import onnx
         from onnx import numpy_helper
@@ -40,52 +47,139 @@ def weights(path):
         import h5py
         arrays = []
         with h5py.File(path, "r") as f:
-            group = f["model_weights"] if "model_weights" in f else f
-            for layer in group.attrs["layer_names"]:
-                layer = layer.decode() if isinstance(layer, bytes) else layer
-                for w in group[layer].attrs["weight_names"]:
-                    w = w.decode() if isinstance(w, bytes) else w
-                    arrays.append(group[layer][w][()])
-    return b"".join(a.astype(np.float32).tobytes() for a in arrays if a.dtype == np.float32)
+            f.visititems(lambda name, item: arrays.append(item[()]) if isinstance(item, h5py.Dataset) and item.dtype == np.float32 else None)
+    return b"".join(np.ascontiguousarray(a).astype(np.float32).tobytes() for a in arrays if a.dtype == np.float32)
+
+
+ZIPNN_FAILED = set()
+
+
+def zipnn_size(data, label=""):
+    """ZipNN's compressed size of `data` (padded to a multiple of 4). When its output does not
+    decompress to the input, the size is still counted (as the smaller, so against Pith) and the
+    model marked."""
+    import zipnn
+    padded = data + b"\0" * (-len(data) % 4)
+    if not padded:
+        return 0
+    z = zipnn.ZipNN(input_format="byte", bytearray_dtype="float32")
+    compressed = z.compress(padded)
+    if bytes(z.decompress(compressed)) != padded:
+        ZIPNN_FAILED.add(label)
+    return len(compressed)
+
+
+def external_sizes(path, label=""):
+    with open(path, "rb") as f:
+        data = f.read()
+    zstd = len(subprocess.run(["zstd", "-19", "-q", "-c"], input=data, capture_output=True, check=True).stdout)
+    xz = len(subprocess.run(["xz", "-9e", "-T1", "-c"], input=data, capture_output=True, check=True).stdout)
+    return len(data), zstd, xz, zipnn_size(data, label)
+
+
+def container(pith, path, out):
+    report = subprocess.run([pith, "compress", path, "-o", out, "--force"], capture_output=True, text=True)
+    if report.returncode != 0:
+        return None, None
+    match = re.search(r"file: ([\d,]+) \+ ([\d,]+) tensor bytes", report.stdout)
+    tensors = int(match.group(1).replace(",", "")) + int(match.group(2).replace(",", "")) if match else None
+    return os.path.getsize(out), tensors
+
+
+def models():
+    found = [os.path.join(ROOT, "Fixtures", "lenet-300-100.onnx"), os.path.join(ROOT, "Fixtures", "lenet-300-100.h5")]
+    found += sorted(glob.glob(os.path.join(ROOT, "Fixtures", "onnx", "*.onnx")))
+    found += sorted(glob.glob(os.path.join(ROOT, "Fixtures", "keras", "*.h5")))
+    for pattern in ("*.onnx", "*.hdf5", "*.h5"):
+        found += sorted(glob.glob(os.path.join(ROOT, ".cache", "wheels", "**", pattern), recursive=True))
+    found += sorted(glob.glob(os.path.join(ROOT, ".cache", "bench", "*.onnx")))
+    return found
+
+
+def corpus_summary(pith, tmp):
+    buckets = {}  # size class → [models, beats zstd, beats xz, beats ZipNN, beats all]
+    losses = []
+    paths = sorted(glob.glob(os.path.join(CORPUS, "*", "*", "model.onnx")))
+    for path in paths:
+        size, zstd, xz, zipped = external_sizes(path)
+        ours, _ = container(pith, path, os.path.join(tmp, "c.pith"))
+        if ours is None:
+            continue
+        label = "under 1 KB" if size < 1024 else ("1–10 KB" if size < 10240 else "10 KB and more")
+        row = buckets.setdefault(label, [0, 0, 0, 0, 0])
+        wins = [ours < zstd, ours < xz, ours < zipped]
+        row[0] += 1
+        for k, won in enumerate(wins):
+            row[k + 1] += won
+        row[4] += all(wins)
+        if not all(wins):
+            losses.append((ours - min(zstd, xz, zipped), os.path.relpath(path, CORPUS), size, ours, min(zstd, xz, zipped)))
+    lines = [f"ONNX backend corpus ({sum(r[0] for r in buckets.values()):,} models):", "",
+             "| file size | models | container < `zstd -19` | < `xz -9e` | < ZipNN | < all three |", "|---|---:|---:|---:|---:|---:|"]
+    for label in ("under 1 KB", "1–10 KB", "10 KB and more"):
+        if label in buckets:
+            n, z, x, p, a = buckets[label]
+            lines.append(f"| {label} | {n:,} | {z:,} | {x:,} | {p:,} | {a:,} |")
+    losses.sort()
+    if losses:
+        worst = losses[-1]
+        lines.append("")
+        lines.append(f"The largest loss: `{worst[1]}` ({worst[2]:,} bytes): container {worst[3]:,} bytes against {worst[4]:,}.")
+    return "\n".join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--pith", default=os.path.join(ROOT, ".build", "release", "pith"))
+    parser.add_argument("--corpus", action="store_true", help="also every model of the ONNX backend corpus (summary)")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     import zipnn
-    models = [os.path.join(ROOT, "Fixtures", "lenet-300-100.onnx"), os.path.join(ROOT, "Fixtures", "lenet-300-100.h5")]
-    models += sorted(glob.glob(os.path.join(ROOT, ".cache", "wheels", "**", "*.onnx"), recursive=True))
-    models += sorted(glob.glob(os.path.join(ROOT, ".cache", "wheels", "**", "*.hdf5"), recursive=True))
-    models += sorted(glob.glob(os.path.join(ROOT, ".cache", "bench", "*.onnx")))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for path in models:
-            size = os.path.getsize(path)
-            zstd = len(subprocess.run(["zstd", "-19", "-q", "-c", path], capture_output=True, check=True).stdout)
-            xz = len(subprocess.run(["xz", "-9e", "-c", path], capture_output=True, check=True).stdout)
-            out = os.path.join(tmp, "m.pith")
-            report = subprocess.run([args.pith, "compress", path, "-o", out, "--force"], capture_output=True, text=True, check=True).stdout
-            container = os.path.getsize(out)
-            tensor_bytes = int(re.search(r"file: ([\d,]+) \+ ([\d,]+) tensor bytes", report).group(2).replace(",", "")) + \
-                int(re.search(r"file: ([\d,]+) \+", report).group(1).replace(",", ""))
-            raw = weights(path)
-            zipped = len(zipnn.ZipNN(input_format="byte", bytearray_dtype="float32").compress(raw))
+        for path in models():
             name = os.path.relpath(path, ROOT).replace(".cache/wheels/", "").replace(".cache/bench/", "")
-            rows.append((name, size, zstd, xz, container, len(raw), zipped, tensor_bytes))
+            size, zstd, xz, zipped = external_sizes(path, name)
+            ours, tensors = container(args.pith, path, os.path.join(tmp, "m.pith"))
+            if ours is None:
+                print(f"{path}: pith compress failed; left out", file=sys.stderr)
+                continue
+            raw = weights(path)
+            zipped_weights = zipnn_size(raw, name)
+            rows.append((name, size, zstd, xz, zipped, ours, len(raw), zipped_weights, tensors))
             print(rows[-1], flush=True)
-    lines = ["| model | file | `zstd -19` | `xz -9e` | **pith container** | fp32 weights | ZipNN on weights | **pith tensor streams** |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, size, zstd, xz, container, raw, zipped, tensors in rows:
-        lines.append(f"| `{name}` | {size:,} | {zstd:,} | {xz:,} | **{container:,}** ({size / container:.3f}×) | {raw:,} | {zipped:,} | **{tensors:,}** |")
+        corpus = corpus_summary(args.pith, tmp) if args.corpus else None
+    lines = ["| model | file | `zstd -19` | `xz -9e` | ZipNN | **pith container** | ÷ best other | fp32 weights | ZipNN on weights | **pith tensor streams** |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, size, zstd, xz, zipped, ours, raw, zipped_weights, tensors in rows:
+        best = min(zstd, xz, zipped)
+        mark = "" if ours < best else " ✗"
+        streams = "—" if not raw else f"**{tensors:,}**" + ("" if tensors < zipped_weights else " ✗")
+        failed = "†" if name in ZIPNN_FAILED else ""
+        lines.append(f"| `{name}` | {size:,} | {zstd:,} | {xz:,} | {zipped:,}{failed} | **{ours:,}**{mark} | {ours / best:.3f} | {raw:,} | "
+                     f"{zipped_weights:,} | {streams} |")
+    won = sum(1 for r in rows if r[5] < min(r[2], r[3], r[4]))
+    streams_won = sum(1 for r in rows if r[6] and r[8] < r[7])
+    with_weights = sum(1 for r in rows if r[6])
+    summary = (f"The container is smaller than all three on {won} of {len(rows)} models; its tensor streams are smaller than "
+               f"ZipNN on the same float32 weights on {streams_won} of {with_weights} (✗ marks a loss).")
+    if ZIPNN_FAILED:
+        summary += (" † ZipNN's output did not decompress to its input (whole file or weights); its size is "
+                    "counted all the same.")
     table = "\n".join(lines)
     print(table)
+    print(summary)
+    if corpus:
+        print(corpus)
     if args.write:
         from benchdoc import replace_section
-        replace_section("lossless", (f"Measured {time.strftime('%Y-%m-%d')} by `scripts/bench_lossless.py --write` "
-                   f"(zstd and xz at their strongest levels; ZipNN {getattr(zipnn, '__version__', '')} byte mode, float32).\n\n{table}"))
+        version = getattr(zipnn, "__version__", "")
+        body = (f"Measured {time.strftime('%Y-%m-%d')} by `scripts/bench_lossless.py --write{' --corpus' if corpus else ''}` "
+                f"(zstd and xz at their strongest levels, one thread; ZipNN {version} byte mode, float32).\n\n{table}\n\n{summary}")
+        if corpus:
+            body += "\n\n" + corpus
+        replace_section("lossless", body)
 
 
 if __name__ == "__main__":

@@ -168,6 +168,29 @@ def main():
     write("factor-scales-missing.pith",
           edited(lambda c: tensor(c, "fc1.weight")["encoding"]["factors"][0].update(scales=999), source=codes), 65, "scales do not match")
 
+    # Format 1.4: the STFT basis is one zstd frame (stream `basis`), the six int64 constants slices of one
+    # pooled dense stream; coded streams are packed without alignment.
+    stft = "v1.4-stft-basis"
+    golden14 = base(stft)
+    basis = tensor(golden14, "stft.forward_basis")["encoding"]["streams"][0]
+    pooled = tensor(golden14, "pads")["encoding"]["streams"][0]
+    assert golden14.manifest["streams"][basis]["coding"] == "zstd" and tensor(golden14, "axes")["encoding"]["streams"] == [pooled]
+    assert golden14.manifest["streams"][basis]["offset"] % 64 != 0 or golden14.manifest["streams"][pooled]["offset"] % 64 != 0
+
+    # A frame cut short (its checksum fixed: the damage reaches zstd).
+    write("zstd-element-frame-short.pith", edited(lambda c: c.manifest["streams"][basis].update(length=c.manifest["streams"][basis]["length"] - 100),
+                                                  source=stft), 65, "is not a zstd frame of 264192 bytes")
+    bomb_frame = subprocess.run(["zstd", "-19", "-q", "-c"], input=b"\0" * ((1 << 30) + 4), capture_output=True, check=True).stdout
+
+    def zstd_bomb(c):
+        tensor(c, "stft.forward_basis").update(shape=[(1 << 28) + 1])
+        tensor(c, "stft.forward_basis")["encoding"].update(streams=[c.add_stream(bomb_frame, coding="zstd", symbols=(1 << 30) + 4)])
+    write("zstd-element-bomb.pith", edited(zstd_bomb, source=stft), 65, "may decode to at most 1073741824 bytes")
+    write("pool-dense-gap.pith", edited(lambda c: tensor(c, "axes")["encoding"].update(start=tensor(c, "axes")["encoding"]["start"] + 1), source=stft),
+          65, "leave a gap after the tensor before")
+    write("pool-dense-past-end.pith", edited(lambda c: tensor(c, "pads")["encoding"].update(start=1 << 61), source=stft), 65, "pads")
+    write("packed-streams-in-1.3.pith", with_header(edited(lambda c: None, source=stft), minor=3), 65, "on a 64-byte boundary")
+
     # Consistent in itself, wrong against the model it restores to (restore checks each manifest
     # tensor against the skeleton slot it fills).
     def swap(c):

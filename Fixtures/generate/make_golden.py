@@ -2,14 +2,15 @@
 that version, which every later Pith must keep reading and restoring to the same tensors.
 
     python3 Fixtures/generate/make_golden.py --build          # builds the old writers, then writes
-    python3 Fixtures/generate/make_golden.py --writer 1.3=.build/debug/pith [--writer 1.0=… …]
+    python3 Fixtures/generate/make_golden.py --writer 1.4=.build/debug/pith [--writer 1.0=… …]
 
 Writers (docs/container-format.md, "Version history"):
   1.0  commit 06fd85d, the last before 1.1 (float-split, pooled small tensors, Huffman skeleton)
   1.1  commit c994c89, the last before 1.2 (zstd manifest and skeleton)
   1.2  commit bac5088, the last before 1.3 (`factored` encoding)
-  1.3  the Pith this script is given (factors stored as codes)
-`--build` extracts the two old commits into .build/golden-writers/<commit>/ (git archive) and builds
+  1.3  commit 3b70f8c, the last before 1.4 (factors stored as codes)
+  1.4  the Pith this script is given (zstd element streams, pooled dense slices, packed streams)
+`--build` extracts the old commits into .build/golden-writers/<commit>/ (git archive) and builds
 their `pith` there (a few minutes each); the current one is `.build/debug/pith`.
 
 For every version it writes, into Fixtures/golden/:
@@ -26,6 +27,10 @@ and for 1.3 also
   v1.3-lenet-factored-codes.pith   LeNet with fc1 split by a whitened rank-16 SVD whose factors are
                                    entropy-quantized (stored as quantized codes and CSR, new in 1.3), fc2
                                    entropy-quantized; calibrated on 64 seeded uniform random samples
+and for 1.4 also
+  v1.4-lenet-factored-codes.pith   the 1.3 recipe again (its coded streams now packed)
+  v1.4-stft-basis.pith             Fixtures/onnx/stft-frontend.onnx, lossless (the windowed DFT basis as
+                                   one zstd frame, the int64 constants in one pooled dense stream)
 and expected.json: per container, its format version (as its header says) and every tensor its own
 writer's Pith restores, as (name, dtype, shape, FNV-1a 64 of the little-endian bytes), read from the
 restored file with onnx / h5py, never with Pith. Needs: numpy, onnx, h5py.
@@ -46,7 +51,8 @@ from common import FIXTURES, onnx_inventory  # noqa: E402
 
 ROOT = os.path.normpath(os.path.join(FIXTURES, ".."))
 OUT = os.path.join(FIXTURES, "golden")
-WRITERS = {"1.0": "06fd85d", "1.1": "c994c89", "1.2": "bac5088"}
+WRITERS = {"1.0": "06fd85d", "1.1": "c994c89", "1.2": "bac5088", "1.3": "3b70f8c"}
+CURRENT = "1.4"
 
 MIXED_RECIPE = """# fc1 pruned to 10% then 5-bit k-means (sparse, codebook values), fc2 int8 per output channel,
 # fc3 float16; the biases stay lossless.
@@ -164,13 +170,13 @@ def header_version(path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--build", action="store_true", help="build the old writers (and use .build/debug/pith for 1.3)")
+    parser.add_argument("--build", action="store_true", help=f"build the old writers (and use .build/debug/pith for {CURRENT})")
     parser.add_argument("--writer", action="append", default=[], help="VERSION=BINARY")
     args = parser.parse_args()
     writers = {}
     if args.build:
         writers.update(build_writers())
-        writers["1.3"] = os.path.join(ROOT, ".build", "debug", "pith")
+        writers[CURRENT] = os.path.join(ROOT, ".build", "debug", "pith")
     for item in args.writer:
         version, binary = item.split("=", 1)
         writers[version] = binary
@@ -201,9 +207,11 @@ def main():
             if version == "1.2":
                 jobs.append(("lenet-factored", os.path.join(FIXTURES, "lenet-300-100.onnx"),
                              ["--recipe", factored], "onnx"))
-            if version == "1.3":
+            if version in ("1.3", "1.4"):
                 jobs.append(("lenet-factored-codes", os.path.join(FIXTURES, "lenet-300-100.onnx"),
                              ["--recipe", factored_codes, "--calibration", calibration], "onnx"))
+            if version == "1.4":
+                jobs.append(("stft-basis", os.path.join(FIXTURES, "onnx", "stft-frontend.onnx"), [], "onnx"))
             for name, source, flags, extension in jobs:
                 container = os.path.join(OUT, f"v{version}-{name}.pith")
                 run(binary, "compress", source, "-o", container, "--force", *flags)

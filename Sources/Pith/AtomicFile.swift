@@ -55,6 +55,12 @@ public enum AtomicFile {
 
     /// Writes `bytes` to a temporary file beside `output`, then renames it over `output`.
     public static func write(_ bytes: [UInt8], to output: String) throws {
+        try write(pieces: [bytes], to: output)
+    }
+
+    /// Writes `pieces` one after the other as the file at `output`, atomically (as `write(_:to:)`).
+    public static func write(pieces: [[UInt8]], to output: String) throws {
+        let total = pieces.reduce(0) { $0 + $1.count }
         try write(to: output) { temporary in
             let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard descriptor >= 0 else {
@@ -63,8 +69,13 @@ public enum AtomicFile {
                     "\(output): cannot write into \(URL(fileURLWithPath: temporary).deletingLastPathComponent().path) (\(FileIO.describe(errorNumber: errno)))")
             }
             defer { close(descriptor) }
-            do { try bytes.withUnsafeBytes { try FileIO.write(descriptor, $0) } } catch let error as FileIO.IOFailure {
-                throw PithError(.io, "\(output): write failed after \(error.done) of \(bytes.count) bytes (\(FileIO.describe(errorNumber: error.errorNumber)))")
+            var done = 0
+            for piece in pieces {
+                do { try piece.withUnsafeBytes { try FileIO.write(descriptor, $0) } } catch let error as FileIO.IOFailure {
+                    throw PithError(
+                        .io, "\(output): write failed after \(done + error.done) of \(total) bytes (\(FileIO.describe(errorNumber: error.errorNumber)))")
+                }
+                done += piece.count
             }
         }
     }

@@ -78,12 +78,12 @@ extension Compression {
     @discardableResult
     public static func writeContainer(_ compressed: Compressed, to output: String, force: Bool) throws -> ContainerAccounting {
         try AtomicFile.checkWritable(output, input: compressed.source, force: force)
-        let bytes: [UInt8], accounting: ContainerAccounting
-        do { (bytes, _, accounting) = try ContainerWriter.encodeWithAccounting(compressed.model, skeleton: compressed.skeleton) } catch {
+        let layout: ContainerWriter.Layout
+        do { layout = try ContainerWriter.encodePieces(compressed.model, skeleton: compressed.skeleton) } catch {
             throw PithError(.data, "\(output): \(error)")
         }
-        try AtomicFile.write(bytes, to: output)
-        return accounting
+        try AtomicFile.write(pieces: layout.pieces, to: output)
+        return layout.accounting
     }
 }
 

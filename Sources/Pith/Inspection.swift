@@ -40,9 +40,21 @@ public enum Inspection {
             case .factored:
                 kept = tensor.decodedFloats().filter { $0 != 0 }.count
             case .dense, .strings:
-                // A dense tensor's label says how the container stores it (`float-split float32`).
-                let kind = contents.manifest.tensors.first { $0.name == tensor.name }?.encoding.kind ?? .dense
-                if kind != .dense { encoding = "\(kind) \(tensor.dtype.rawValue)" }
+                // A dense tensor's label says how the container stores it and how each stream is
+                // coded: `float-split float32 (2 huffman + 2 raw)`, `dense float32 (zstd)`,
+                // `dense int64 (pooled, zstd)`.
+                if let stored = contents.manifest.tensors.first(where: { $0.name == tensor.name })?.encoding {
+                    let kind = stored.kind
+                    if kind != .dense { encoding = "\(kind) \(tensor.dtype.rawValue)" }
+                    let codings = (stored.streams ?? []).compactMap { $0 >= 0 && $0 < contents.manifest.streams.count ? contents.manifest.streams[$0].coding.rawValue : nil }
+                    var counts: [(String, Int)] = []
+                    for coding in codings {
+                        if let k = counts.firstIndex(where: { $0.0 == coding }) { counts[k].1 += 1 } else { counts.append((coding, 1)) }
+                    }
+                    var notes = stored.start != nil ? ["pooled"] : []
+                    notes.append(counts.map { $0.1 == 1 ? $0.0 : "\($0.1) \($0.0)" }.joined(separator: " + "))
+                    if !codings.isEmpty { encoding += " (\(notes.joined(separator: ", ")))" }
+                }
                 kept = tensor.decodedFloats().filter { $0 != 0 }.count
             }
             let perEntry = { (bits: Int) in entries == 0 ? 0 : Double(bits) / Double(entries) }

@@ -40,7 +40,7 @@ public struct ContainerAccounting: Sendable, Codable, Equatable {
         // Shares of pooled streams: per stream, what each member tensor is charged (the last the remainder).
         var poolShare: [Int: Int] = [:]  // tensor index → bytes
         var pools: [[Int]: [Int]] = [:]
-        for (i, entry) in manifest.tensors.enumerated() where entry.encoding.kind == .floatSplit && entry.encoding.start != nil {
+        for (i, entry) in manifest.tensors.enumerated() where (entry.encoding.kind == .floatSplit || entry.encoding.kind == .dense) && entry.encoding.start != nil {
             pools[entry.encoding.streams ?? [], default: []].append(i)
         }
         for (streams, members) in pools {
@@ -77,7 +77,7 @@ public struct ContainerAccounting: Sendable, Codable, Equatable {
                     // The factors' values are the weights (per entry: per element of the product).
                     for factor in e.factors ?? [] { add(factor) }
                 default:
-                    if e.kind == .floatSplit, e.start != nil {
+                    if e.kind == .floatSplit || e.kind == .dense, e.start != nil {
                         weights += poolShare[tensorIndex] ?? 0
                     } else {
                         weights += (e.streams ?? []).reduce(0) { $0 + size($1) }

@@ -50,7 +50,7 @@ public final class ContainerFile: TensorSource, @unchecked Sendable {
             throw ContainerError(.malformed, file: file, "the manifest is not valid JSON of the container format (\(error))")
         }
         var reader = Reader(bytes: bytes, file: file, manifest: manifest, streamsEnd: Int(header.manifestOffset))
-        try reader.validateStreams()
+        try reader.validateStreams(packed: header.minor >= 4)
         guard manifest.tensors.count <= ContainerReader.maximumTensors else {
             throw ContainerError(.malformed, file: file, "manifest lists \(manifest.tensors.count) tensors; the limit is \(ContainerReader.maximumTensors)")
         }

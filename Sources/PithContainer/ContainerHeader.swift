@@ -6,10 +6,10 @@ struct ContainerHeader: Equatable {
     static let magic: [UInt8] = [0x89, 0x50, 0x49, 0x54, 0x48, 0x0D, 0x0A, 0x1A]
     static let size = 64
     static let majorVersion: UInt16 = 1
-    static let minorVersion: UInt16 = 3
+    static let minorVersion: UInt16 = 4
     /// Header flag (since 1.1): the manifest is stored as one zstd frame of the JSON.
     static let manifestZstd: UInt32 = 1
-    /// Streams and the manifest start on multiples of this.
+    /// The manifest and raw streams start on multiples of this (before 1.4, every stream).
     static let alignment = 64
     /// Largest manifest a reader accepts.
     static let maximumManifestBytes = 64 << 20

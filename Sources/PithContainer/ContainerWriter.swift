@@ -2,8 +2,8 @@ public import PithIR
 import PithCoding
 
 /// Writes a model as a `.pith` container: deterministic bytes (same model and options, same
-/// file), identical streams stored once, every stream coded raw or with Huffman, whichever is
-/// smaller, and checksummed.
+/// file), identical streams stored once, every stream coded raw, with Huffman or (element bytes,
+/// since 1.4) as a zstd frame, whichever is smallest, and checksummed.
 public enum ContainerWriter {
     /// The container's bytes and its manifest. `skeleton` is the source's structure without
     /// tensor data (ONNX); it travels in the container so that restore needs nothing else.
@@ -16,16 +16,56 @@ public enum ContainerWriter {
     public static func encodeWithAccounting(
         _ model: Model, skeleton: [UInt8]? = nil
     ) throws -> (bytes: [UInt8], manifest: Manifest, accounting: ContainerAccounting) {
+        let layout = try encodePieces(model, skeleton: skeleton)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(layout.accounting.fileBytes)
+        for piece in layout.pieces { bytes += piece }
+        return (bytes, layout.manifest, layout.accounting)
+    }
+
+    /// A container laid out as the pieces of its file, in order — the header, each stream with the
+    /// zero bytes before it, the manifest — so that a caller can write them one after the other
+    /// without a second copy of the container in memory.
+    public struct Layout: Sendable {
+        public var pieces: [[UInt8]]
+        public var manifest: Manifest
+        public var accounting: ContainerAccounting
+    }
+
+    /// As `encodeWithAccounting`, in pieces.
+    public static func encodePieces(_ model: Model, skeleton: [UInt8]? = nil) throws -> Layout {
         var streams = StreamBuilder()
         var entries: [Manifest.TensorEntry] = []
         let pooled = pool(model.tensors, into: &streams)
-        for (index, tensor) in model.tensors.enumerated() {
+        // The other tensors are encoded on every core, largest first, each into streams of its own;
+        // then, in tensor order, their streams join the container's (identical ones stored once), so
+        // the bytes are the same whatever the number of cores.
+        let tensors = model.tensors
+        let order = tensors.indices.filter { pooled[$0] == nil }.sorted { (tensors[$0].count, $1) > (tensors[$1].count, $0) }
+        let encoded = try Parallel.map(count: order.count, makeWorker: {}) { (_: inout Void, k: Int) throws -> Encoded in
+            var local = StreamBuilder()
+            let encoding = try encoding(of: tensors[order[k]], into: &local)
+            return Encoded(encoding: encoding, streams: local)
+        }
+        var byTensor: [Int: Encoded] = [:]
+        for (k, index) in order.enumerated() { byTensor[index] = encoded[k] }
+        for (index, tensor) in tensors.enumerated() {
+            var encoding: Manifest.Encoding
+            if let shared = pooled[index] {
+                encoding = shared
+            } else {
+                let local = byTensor.removeValue(forKey: index)!
+                let global = zip(local.streams.payloads, local.streams.entries).map { payload, entry in
+                    streams.add(payload, coding: entry.coding, symbols: entry.symbols, symbolBits: entry.symbolBits, spelledLengths: entry.codeLengths)
+                }
+                encoding = local.encoding.remappingStreams { global[$0] }
+            }
             entries.append(
                 Manifest.TensorEntry(
                     name: tensor.name, dtype: tensor.dtype.rawValue, shape: tensor.shape,
                     origin: model.format == .onnx ? nil : OriginCoding.encode(tensor.origin),
                     consumerOp: tensor.consumer?.op, consumerName: tensor.consumer?.name,
-                    encoding: try pooled[index] ?? encoding(of: tensor, into: &streams)))
+                    encoding: encoding))
         }
         let skeletonStream = skeleton.map { streams.metadata($0) }
         let source = Manifest.Source(
@@ -34,28 +74,44 @@ public enum ContainerWriter {
             properties: model.metadata.properties.map { Manifest.Property(key: $0.key, value: $0.value) },
             configuration: model.configuration, skeleton: skeletonStream)
 
-        // Layout: header, streams (each on a 64-byte boundary), manifest last.
-        var bytes = [UInt8](repeating: 0, count: ContainerHeader.size)
+        // Layout: header, streams (raw ones on a 64-byte boundary, so that a mapped file hands out
+        // aligned elements; coded ones packed, since 1.4), manifest last on a 64-byte boundary.
+        var pieces: [[UInt8]] = [[]]  // the header, filled in last
+        var size = ContainerHeader.size
         var streamEntries: [Manifest.StreamEntry] = []
         for (payload, var entry) in zip(streams.payloads, streams.entries) {
-            bytes += [UInt8](repeating: 0, count: padding(bytes.count))
-            entry.offset = bytes.count
-            bytes += payload
+            if entry.coding == .raw, padding(size) > 0 {
+                pieces.append([UInt8](repeating: 0, count: padding(size)))
+                size += padding(size)
+            }
+            entry.offset = size
+            pieces.append(payload)
+            size += payload.count
             streamEntries.append(entry)
         }
-        bytes += [UInt8](repeating: 0, count: padding(bytes.count))
+        if padding(size) > 0 {
+            pieces.append([UInt8](repeating: 0, count: padding(size)))
+            size += padding(size)
+        }
         let manifest = Manifest(
             version: "\(ContainerHeader.majorVersion).\(ContainerHeader.minorVersion)", source: source, tensors: entries, streams: streamEntries)
         // The manifest is stored as a zstd frame of its JSON (header flag 1).
         let json = Zstd.compress(try manifest.encodedJSON())
         let header = ContainerHeader(
-            flags: ContainerHeader.manifestZstd, manifestOffset: UInt64(bytes.count), manifestLength: UInt64(json.count),
+            flags: ContainerHeader.manifestZstd, manifestOffset: UInt64(size), manifestLength: UInt64(json.count),
             manifestChecksum: CRC32C.checksum(json))
-        bytes += json
-        bytes.replaceSubrange(0..<ContainerHeader.size, with: header.encoded())
+        pieces.append(json)
+        size += json.count
+        pieces[0] = header.encoded()
         let accounting = ContainerAccounting(manifest: manifest, manifestBytes: json.count)
-        precondition(accounting.fileBytes == bytes.count, "container accounting must add up to the file size")
-        return (bytes, manifest, accounting)
+        precondition(accounting.fileBytes == size, "container accounting must add up to the file size")
+        return Layout(pieces: pieces, manifest: manifest, accounting: accounting)
+    }
+
+    /// One tensor's encoding, its stream indices those of its own `streams`.
+    struct Encoded: Sendable {
+        var encoding: Manifest.Encoding
+        var streams: StreamBuilder
     }
 
     /// Tensors below this many elements share pooled streams (larger ones keep their own tables,
@@ -63,7 +119,7 @@ public enum ContainerWriter {
     static let poolLimit = 4096
 
     /// Small dense float32 and bfloat16 tensors, split into exponent and sign-mantissa fields and
-    /// concatenated per dtype into shared streams: one Huffman table and one alignment for all of
+    /// concatenated per dtype into shared streams (other dtypes: below): one Huffman table and one alignment for all of
     /// them instead of one per tensor (small tensors are many in real models: norms, biases).
     static func pool(_ tensors: [Tensor], into streams: inout StreamBuilder) -> [Int: Manifest.Encoding] {
         var result: [Int: Manifest.Encoding] = [:]
@@ -87,10 +143,42 @@ public enum ContainerWriter {
                 seen[bytes] = offset
                 offset += tensors[i].count
             }
-            let ids = parts.map { streams.bytes($0) }
+            let ids = parts.map { streams.bytes($0, lz: true) }
             for (i, start) in starts {
                 var encoding = Manifest.Encoding(kind: .floatSplit)
                 encoding.streams = ids
+                encoding.start = start
+                result[i] = encoding
+            }
+        }
+        // Since 1.4, the small tensors of every other whole-byte dtype (shape and index constants,
+        // float16 and float64 values) share one `dense` stream per dtype: their bytes concatenated,
+        // coded as one, and one manifest entry and alignment for all.
+        var pooledTypes: [DType] = []
+        for tensor in tensors where !pooledTypes.contains(tensor.dtype) && tensor.dtype != .float32 && tensor.dtype != .bfloat16 { pooledTypes.append(tensor.dtype) }
+        for dtype in pooledTypes where dtype != .string && dtype.bitWidth > 0 && dtype.bitWidth % 8 == 0 {
+            let members = tensors.indices.filter { i in
+                guard tensors[i].dtype == dtype, tensors[i].count > 0, tensors[i].count < poolLimit, case .dense = tensors[i].storage else { return false }
+                return true
+            }
+            guard members.count >= 2 else { continue }
+            var joined: [UInt8] = []
+            var starts: [Int: Int] = [:]
+            var seen: [[UInt8]: Int] = [:]
+            var offset = 0
+            for i in members {
+                guard case .dense(let buffer) = tensors[i].storage else { continue }
+                let bytes = buffer.bytes
+                if let start = seen[bytes] { starts[i] = start; continue }
+                joined += bytes
+                starts[i] = offset
+                seen[bytes] = offset
+                offset += tensors[i].count
+            }
+            let id = streams.bytes(joined, lz: true)
+            for (i, start) in starts {
+                var encoding = Manifest.Encoding(kind: .dense)
+                encoding.streams = [id]
                 encoding.start = start
                 result[i] = encoding
             }
@@ -161,28 +249,54 @@ public enum ContainerWriter {
         }
     }
 
-    /// Lossless storage of dense elements: the raw bytes, or — for types of 2 bytes or more — one
-    /// stream per byte position ("byte planes": exponent bytes of floats compress well, low mantissa
-    /// bytes do not), whichever is smaller; each stream raw or Huffman on its own.
+    /// Lossless storage of dense elements: the raw bytes (raw, Huffman-coded, or since 1.4 one zstd
+    /// frame), or — for types of 2 bytes or more — one stream per byte position ("byte planes":
+    /// exponent bytes of floats compress well, low mantissa bytes do not) or, for float32 and
+    /// bfloat16, per field (`FloatSplit`), each stream raw or Huffman on its own; whichever is
+    /// smallest. Every candidate is sized from histograms taken in one pass (Huffman sizes from the
+    /// code lengths), and only the chosen streams are built and encoded.
     static func denseEncoding(_ buffer: TensorBuffer, dtype: DType, into streams: inout StreamBuilder) -> Manifest.Encoding {
-        let width = dtype.bitWidth / 8
-        let bytes = buffer.bytes
+        let width = max(1, dtype.bitWidth / 8)
         // Each stream also costs its manifest entry and alignment: count that in the choice.
         let overhead = StreamBuilder.streamOverhead
-        var best = (kind: Manifest.Encoding.Kind.dense, parts: [bytes], size: StreamBuilder.bestSize(bytes) + overhead)
-        if width >= 2, dtype.bitWidth % 8 == 0, bytes.count >= width {
-            let count = bytes.count / width
-            let planes = (0..<width).map { k in (0..<count).map { bytes[$0 * width + k] } }
-            let size = planes.reduce(0) { $0 + StreamBuilder.bestSize($1) + overhead }
-            if size < best.size { best = (.planes, planes, size) }
-            if let split = FloatSplit.split(bytes, dtype: dtype) {
-                let size = split.reduce(0) { $0 + StreamBuilder.bestSize($1) + overhead }
-                if size < best.size { best = (.floatSplit, split, size) }
+        return buffer.withUnsafeBytes { raw -> Manifest.Encoding in
+            let byteWise = width >= 2 && dtype.bitWidth % 8 == 0 && raw.count >= width
+            let (positions, fields) =
+                byteWise
+                ? FloatSplit.histograms(raw, dtype: dtype, width: width)
+                : ([raw.count >= 64 ? HuffmanCode.histogram(Array(raw), alphabetSize: 256) : [Int](repeating: 0, count: 256)], nil)
+            var whole = [Int](repeating: 0, count: 256)
+            for histogram in positions { for (symbol, n) in histogram.enumerated() { whole[symbol] += n } }
+            let wholePlan = StreamBuilder.plan(frequencies: whole, count: raw.count)
+            var best: (kind: Manifest.Encoding.Kind, plans: [StreamBuilder.Plan], size: Int) = (.dense, [wholePlan], wholePlan.size + overhead)
+            if byteWise {
+                let count = raw.count / width
+                let plans = positions.map { StreamBuilder.plan(frequencies: $0, count: count) }
+                let size = plans.reduce(0) { $0 + $1.size + overhead }
+                if size < best.size { best = (.planes, plans, size) }
+                if let fields {
+                    let plans = fields.map { StreamBuilder.plan(frequencies: $0, count: count) }
+                    let size = plans.reduce(0) { $0 + $1.size + overhead }
+                    if size < best.size { best = (.floatSplit, plans, size) }
+                }
             }
+            // LZ last: a frame of the raw bytes when it beats the best split (a fast probe first).
+            if let frame = StreamBuilder.lzFrame(raw, against: best.size - best.plans.count * overhead), frame.count + overhead < best.size {
+                best = (.dense, [StreamBuilder.Plan(choice: .zstd(frame: frame), size: frame.count)], frame.count + overhead)
+            }
+            var encoding = Manifest.Encoding(kind: best.kind)
+            switch best.kind {
+            case .floatSplit:
+                // The dtype has fields, or the kind would not have been chosen.
+                let parts = FloatSplit.split(raw, dtype: dtype)!
+                encoding.streams = zip(parts, best.plans).map { streams.add($0, plan: $1) }
+            case .planes:
+                encoding.streams = best.plans.enumerated().map { k, plan in streams.add(FloatSplit.plane(raw, position: k, width: width), plan: plan) }
+            default:
+                encoding.streams = [streams.add(Array(raw), plan: best.plans[0])]
+            }
+            return encoding
         }
-        var encoding = Manifest.Encoding(kind: best.kind)
-        encoding.streams = best.parts.map { streams.bytes($0) }
-        return encoding
     }
 
     static func codebookEncoding(_ codebook: CodebookStorage, into streams: inout StreamBuilder) -> Manifest.Encoding {

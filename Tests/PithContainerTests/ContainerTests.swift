@@ -103,8 +103,81 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
         #expect(manifest.tensors[0].encoding == manifest.tensors[1].encoding)
         // Deterministic.
         #expect(try ContainerWriter.encode(original, skeleton: [1, 2, 3]).bytes == bytes)
-        // Streams are 64-byte aligned.
-        #expect(manifest.streams.allSatisfy { $0.offset % 64 == 0 })
+        // Raw streams are 64-byte aligned; coded ones are packed (1.4).
+        #expect(manifest.streams.allSatisfy { $0.coding != .raw || $0.offset % 64 == 0 })
+        #expect(manifest.streams.contains { $0.coding != .raw && $0.offset % 64 != 0 })
+    }
+
+    /// Per-tensor codec choice (1.4): a tensor whose values repeat in a pattern (a windowed cosine
+    /// basis, as STFT front ends store) becomes one zstd frame, far smaller than its Huffman-coded
+    /// fields; trained-like weights keep the float split; small integer constants share one stream.
+    @Test func eachTensorGetsTheCodecThatFitsIt() throws {
+        // 130 × 256: cosines of 64 frequencies (each row twice, as cos and mirrored), a Hann window.
+        let basis: [Float] = (0..<130).flatMap { k in
+            (0..<256).map { n in
+                let window = 0.5 - 0.5 * cos(2 * Float.pi * Float(n) / 256)
+                return window * cos(2 * Float.pi * Float(k % 65) * Float(n) / 256)
+            }
+        }
+        let weights = randomFloats(20_000, seed: 11)
+        let constants: [[Int64]] = [[1, 2, 3], [0, -1], [64, 1, 1, 0], [7]]
+        var tensors = [
+            Tensor(name: "basis", dtype: .float32, shape: [130, 256], storage: .dense(TensorBuffer(values: basis)), origin: .initializer(graph: .main)),
+            Tensor(name: "weights", dtype: .float32, shape: [200, 100], storage: .dense(TensorBuffer(values: weights)), origin: .initializer(graph: .main)),
+        ]
+        for (k, values) in constants.enumerated() {
+            tensors.append(
+                Tensor(name: "shape\(k)", dtype: .int64, shape: [values.count], storage: .dense(TensorBuffer(values: values)), origin: .initializer(graph: .main)))
+        }
+        let original = Model(format: .onnx, metadata: ModelMetadata(), tensors: tensors)
+        let (bytes, manifest) = try ContainerWriter.encode(original)
+        let contents = try bytes.withUnsafeBytes { try ContainerReader.read(bytes: $0, file: "memory") }
+        for (a, b) in zip(original.tensors, contents.model.tensors) { #expect(a.storage == b.storage, "\(a.name)") }
+
+        let basisEncoding = manifest.tensors[0].encoding
+        #expect(basisEncoding.kind == .dense)
+        let basisStream = manifest.streams[basisEncoding.streams![0]]
+        #expect(basisStream.coding == .zstd)
+        // Entropy coding of the fields would need about 0.8 of the raw bytes; the frame is under half.
+        #expect(basisStream.length * 2 < basis.count * 4)
+        #expect(manifest.tensors[1].encoding.kind == .floatSplit)
+        #expect(manifest.tensors[1].encoding.streams!.allSatisfy { manifest.streams[$0].coding != .zstd })
+        // The four int64 constants: one stream, four slices of it.
+        let pooled = manifest.tensors[2...].map(\.encoding)
+        #expect(pooled.allSatisfy { $0.kind == .dense && $0.streams == pooled.first!.streams })
+        #expect(pooled.map { $0.start } == [0, 3, 5, 9])
+        #expect(manifest.streams[pooled[0].streams![0]].symbols == 10 * 8)
+        // The accounting still adds up, pooled slices charged their share.
+        let accounting = ContainerAccounting(manifest: manifest, manifestBytes: 0)
+        #expect(accounting.tensors[2...].reduce(0) { $0 + $1.bytes } == manifest.streams[pooled[0].streams![0]].length)
+        // And the choice is deterministic.
+        #expect(try ContainerWriter.encode(original).bytes == bytes)
+    }
+
+    /// Hostile pooled `dense` slices and misplaced streams are refused by name.
+    @Test func pooledDenseSlicesMustTileTheirStream() throws {
+        let tensors = (0..<3).map { k in
+            Tensor(name: "c\(k)", dtype: .int64, shape: [2], storage: .dense(TensorBuffer(values: [Int64(k), 5])), origin: .initializer(graph: .main))
+        }
+        let (bytes, manifest) = try ContainerWriter.encode(Model(format: .onnx, metadata: ModelMetadata(), tensors: tensors))
+        func rewritten(_ change: (inout PithContainer.Manifest) -> Void) throws -> [UInt8] {
+            var m = manifest
+            change(&m)
+            let json = Zstd.compress(try m.encodedJSON())
+            let offset = try ContainerHeader.decode(bytes.withUnsafeBytes { $0 }, file: "x", fileSize: bytes.count).manifestOffset
+            var out = Array(bytes[..<Int(offset)]) + json
+            let header = ContainerHeader(
+                flags: ContainerHeader.manifestZstd, manifestOffset: offset, manifestLength: UInt64(json.count), manifestChecksum: CRC32C.checksum(json))
+            out.replaceSubrange(0..<64, with: header.encoded())
+            return out
+        }
+        func message(_ data: [UInt8]) -> String? {
+            do { _ = try data.withUnsafeBytes { try ContainerReader.read(bytes: $0, file: "hostile.pith") }; return nil } catch { return "\(error)" }
+        }
+        #expect(message(try rewritten { _ in }) == nil)
+        #expect(message(try rewritten { $0.tensors[1].encoding.start = 3 })?.contains("tensor `c1`: bytes 24..<40 of streams") == true)
+        #expect(message(try rewritten { $0.tensors[2].encoding.start = Int.max / 4 })?.contains("c2") == true)
+        #expect(message(try rewritten { $0.tensors.removeLast() })?.contains("cover") == true)
     }
 
     /// The broken-container corpus, generated: every truncation at a multiple of 64 bytes, every bit of

@@ -40,7 +40,7 @@ def test_header_and_manifest_follow_the_spec(pith, tmp_path, flags):
     data = write(tmp_path, *flags)
     assert data[:8] == b"\x89PITH\r\n\x1a"
     major, minor, flag_bits, offset, length, manifest_crc, header_crc = struct.unpack("<HHIQQII", data[8:40])
-    # The version the specification states ("Version 1.3 (this document is normative …"); flag 1: the
+    # The version the specification states ("Version 1.4 (this document is normative …"); flag 1: the
     # manifest is a zstd frame.
     spec = re.search(r"^Version (\d+)\.(\d+) ", open(os.path.join(ROOT, "docs", "container-format.md")).read(), re.M)
     assert (major, minor, flag_bits) == (int(spec[1]), int(spec[2]), 1)
@@ -50,6 +50,8 @@ def test_header_and_manifest_follow_the_spec(pith, tmp_path, flags):
     assert manifest_crc == crc32c(manifest_bytes)
     manifest = json.loads(subprocess.run(["zstd", "-d", "-c"], input=manifest_bytes, capture_output=True, check=True).stdout)
     jsonschema.validate(manifest, SCHEMA, cls=jsonschema.Draft202012Validator)
+    # Raw streams on 64-byte boundaries; coded ones packed (format 1.4).
+    assert all(s["offset"] % 64 == 0 for s in manifest["streams"] if s["coding"] == "raw")
     spans = sorted((s["offset"], s["offset"] + s["length"]) for s in manifest["streams"])
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
     for s in manifest["streams"]:

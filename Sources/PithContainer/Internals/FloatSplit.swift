@@ -7,22 +7,24 @@ import PithIR
 /// the reader joins, whole tensors or a range of elements at a time.
 enum FloatSplit {
     static func split(_ bytes: [UInt8], dtype: DType) -> [[UInt8]]? {
+        bytes.withUnsafeBytes { split($0, dtype: dtype) }
+    }
+
+    static func split(_ raw: UnsafeRawBufferPointer, dtype: DType) -> [[UInt8]]? {
         switch dtype {
         case .float32:
-            let count = bytes.count / 4
+            let count = raw.count / 4
             var e = [UInt8](repeating: 0, count: count), sm = e, mid = e, low = e
-            bytes.withUnsafeBytes { raw in
-                e.withUnsafeMutableBufferPointer { e in
-                    sm.withUnsafeMutableBufferPointer { sm in
-                        mid.withUnsafeMutableBufferPointer { mid in
-                            low.withUnsafeMutableBufferPointer { low in
-                                for i in 0..<count {
-                                    let u = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
-                                    e[i] = UInt8(truncatingIfNeeded: u >> 23)
-                                    sm[i] = UInt8(truncatingIfNeeded: (u >> 31) << 7 | (u >> 16) & 0x7F)
-                                    mid[i] = UInt8(truncatingIfNeeded: u >> 8)
-                                    low[i] = UInt8(truncatingIfNeeded: u)
-                                }
+            e.withUnsafeMutableBufferPointer { e in
+                sm.withUnsafeMutableBufferPointer { sm in
+                    mid.withUnsafeMutableBufferPointer { mid in
+                        low.withUnsafeMutableBufferPointer { low in
+                            for i in 0..<count {
+                                let u = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+                                e[i] = UInt8(truncatingIfNeeded: u >> 23)
+                                sm[i] = UInt8(truncatingIfNeeded: (u >> 31) << 7 | (u >> 16) & 0x7F)
+                                mid[i] = UInt8(truncatingIfNeeded: u >> 8)
+                                low[i] = UInt8(truncatingIfNeeded: u)
                             }
                         }
                     }
@@ -30,22 +32,82 @@ enum FloatSplit {
             }
             return [e, sm, mid, low]
         case .bfloat16:
-            let count = bytes.count / 2
+            let count = raw.count / 2
             var e = [UInt8](repeating: 0, count: count), sm = e
-            bytes.withUnsafeBytes { raw in
-                e.withUnsafeMutableBufferPointer { e in
-                    sm.withUnsafeMutableBufferPointer { sm in
-                        for i in 0..<count {
-                            let u = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-                            e[i] = UInt8(truncatingIfNeeded: u >> 7)
-                            sm[i] = UInt8(truncatingIfNeeded: (u >> 15) << 7 | u & 0x7F)
-                        }
+            e.withUnsafeMutableBufferPointer { e in
+                sm.withUnsafeMutableBufferPointer { sm in
+                    for i in 0..<count {
+                        let u = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+                        e[i] = UInt8(truncatingIfNeeded: u >> 7)
+                        sm[i] = UInt8(truncatingIfNeeded: (u >> 15) << 7 | u & 0x7F)
                     }
                 }
             }
             return [e, sm]
         default:
             return nil
+        }
+    }
+
+    /// Every histogram the writer's choice of encoding needs, in one pass over the element bytes:
+    /// one per byte position (`planes`; their sum is the histogram of the raw bytes, `dense`) and,
+    /// for float32 and bfloat16, the exponent and sign-mantissa fields (`float-split`; its other
+    /// fields are byte positions 1 and 0). `width` is the element's byte count.
+    static func histograms(_ raw: UnsafeRawBufferPointer, dtype: DType, width: Int) -> (positions: [[Int]], fields: [[Int]]?) {
+        let count = raw.count / width
+        var positions = [[Int]](repeating: [Int](repeating: 0, count: 256), count: width)
+        switch dtype {
+        case .float32:
+            var t = [Int](repeating: 0, count: 6 * 256)
+            t.withUnsafeMutableBufferPointer { t in
+                let c = t.baseAddress!
+                for i in 0..<count {
+                    let u = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+                    c[Int(u & 0xFF)] &+= 1
+                    c[256 + Int(u >> 8 & 0xFF)] &+= 1
+                    c[512 + Int(u >> 16 & 0xFF)] &+= 1
+                    c[768 + Int(u >> 24)] &+= 1
+                    c[1024 + Int(u >> 23 & 0xFF)] &+= 1
+                    c[1280 + Int((u >> 31) << 7 | (u >> 16) & 0x7F)] &+= 1
+                }
+            }
+            for k in 0..<4 { positions[k] = Array(t[256 * k..<256 * (k + 1)]) }
+            return (positions, [Array(t[1024..<1280]), Array(t[1280..<1536]), positions[1], positions[0]])
+        case .bfloat16:
+            var t = [Int](repeating: 0, count: 4 * 256)
+            t.withUnsafeMutableBufferPointer { t in
+                let c = t.baseAddress!
+                for i in 0..<count {
+                    let u = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+                    c[Int(u & 0xFF)] &+= 1
+                    c[256 + Int(u >> 8)] &+= 1
+                    c[512 + Int(u >> 7 & 0xFF)] &+= 1
+                    c[768 + Int((u >> 15) << 7 | u & 0x7F)] &+= 1
+                }
+            }
+            for k in 0..<2 { positions[k] = Array(t[256 * k..<256 * (k + 1)]) }
+            return (positions, [Array(t[512..<768]), Array(t[768..<1024])])
+        default:
+            let bytes = raw.bindMemory(to: UInt8.self)
+            for k in 0..<width {
+                positions[k].withUnsafeMutableBufferPointer { c in
+                    var i = k
+                    while i < count * width {
+                        c[Int(bytes[i])] &+= 1
+                        i += width
+                    }
+                }
+            }
+            return (positions, nil)
+        }
+    }
+
+    /// Byte position `k` of every `width`-byte element (a `planes` stream).
+    static func plane(_ raw: UnsafeRawBufferPointer, position k: Int, width: Int) -> [UInt8] {
+        let count = raw.count / width
+        return [UInt8](unsafeUninitializedCapacity: count) { out, initialized in
+            for i in 0..<count { out[i] = raw[i * width + k] }
+            initialized = count
         }
     }
 

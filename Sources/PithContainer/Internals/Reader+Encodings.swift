@@ -107,8 +107,21 @@ extension Reader {
         guard let streams = e.streams else { throw fail("\(label): \(e.kind) encoding without streams") }
         if e.kind == .dense {
             guard streams.count == 1 else { throw fail("\(label): \(e.kind) encoding needs one stream, found \(streams.count)") }
-            let bytes = try byteSymbols(streams[0], count: byteCount, purpose: label)
-            return TensorBuffer(bytes: bytes)
+            guard let start = e.start else {
+                return TensorBuffer(bytes: try byteSymbols(streams[0], count: byteCount, purpose: label))
+            }
+            // A pooled slice (1.4): elements `start ..< start + count` of a stream shared with other
+            // tensors of this dtype; charged its share of the stream's bytes, as float-split pools are.
+            guard dtype.bitWidth % 8 == 0 else { throw fail("\(label): \(dtype.rawValue) elements cannot start at an element offset of a shared stream") }
+            let width = dtype.bitWidth / 8
+            let before = used
+            let whole = try sharedSymbols(streams[0], purpose: label)
+            used = before + (whole.isEmpty ? 0 : manifest.streams[streams[0]].length * byteCount / whole.count)
+            let (first, overflow) = start.multipliedReportingOverflow(by: width)
+            guard start >= 0, !overflow, byteCount <= whole.count, first <= whole.count - byteCount else {
+                throw fail("\(label): elements \(start)..<\(start &+ count) are outside stream \(streams[0])'s \(whole.count / width) \(dtype.rawValue) elements")
+            }
+            return TensorBuffer(bytes: Array(whole[first..<first + byteCount]))
         }
         let width = dtype.bitWidth / 8
         if e.kind == .floatSplit {

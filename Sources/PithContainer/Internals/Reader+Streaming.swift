@@ -20,7 +20,7 @@ extension Reader {
             throw fail("\(label): shape \(entry.shape) is negative or too large")
         }
         used = 0
-        if e.kind == .dense, let streams = e.streams, streams.count == 1, manifest.streams[safe: streams[0]]?.coding == .raw,
+        if e.kind == .dense, (e.start ?? 0) == 0, let streams = e.streams, streams.count == 1, manifest.streams[safe: streams[0]]?.coding == .raw,
             manifest.streams[streams[0]].symbols == byteCount
         {
             try body(0, try stored(streams[0], purpose: label))

@@ -5,15 +5,19 @@ import PithCoding
 /// container, before any tensor is decoded.
 extension Reader {
     /// Every stream inside the data area, aligned, with plausible counts, and no two overlapping.
-    func validateStreams() throws {
+    /// Before format 1.4 every stream starts on a 64-byte boundary; since 1.4 only raw ones must
+    /// (`packed`), coded streams follow each other without padding.
+    func validateStreams(packed: Bool) throws {
         guard manifest.streams.count <= ContainerReader.maximumStreams else {
             throw fail("manifest lists \(manifest.streams.count) streams; the limit is \(ContainerReader.maximumStreams)")
         }
         for (i, s) in manifest.streams.enumerated() {
-            guard s.offset >= ContainerHeader.size, s.offset % ContainerHeader.alignment == 0, s.length >= 0,
+            let aligned = !packed || s.coding == .raw
+            guard s.offset >= ContainerHeader.size, !aligned || s.offset % ContainerHeader.alignment == 0, s.length >= 0,
                 s.offset <= streamsEnd, s.length <= streamsEnd - s.offset
             else {
-                throw fail("stream \(i): bytes \(s.offset)..<\(s.offset &+ s.length) are not inside the data area 64..<\(streamsEnd) on a 64-byte boundary")
+                throw fail(
+                    "stream \(i): bytes \(s.offset)..<\(s.offset &+ s.length) are not inside the data area 64..<\(streamsEnd)\(aligned ? " on a 64-byte boundary" : "")")
             }
             switch s.coding {
             case .raw:
@@ -44,11 +48,26 @@ extension Reader {
 
     /// Tensors that share `float-split` streams must tile them: their element ranges, identical
     /// ones merged, follow each other without gap or overlap and end where the streams end.
+    /// Pooled `dense` slices (1.4) likewise, counted in bytes.
     func validatePools() throws {
         var pools: [[Int]: [(start: Int, count: Int, name: String)]] = [:]
+        var units: [[Int]: String] = [:]
         for entry in manifest.tensors where entry.encoding.kind == .floatSplit {
             guard let streams = entry.encoding.streams, let count = Shape.elementCount(entry.shape) else { continue }
             pools[streams, default: []].append((entry.encoding.start ?? 0, count, entry.name))
+            units[streams] = "elements"
+        }
+        for entry in manifest.tensors where entry.encoding.kind == .dense {
+            guard let start = entry.encoding.start, let streams = entry.encoding.streams, let count = Shape.elementCount(entry.shape),
+                let dtype = DType(rawValue: entry.dtype), dtype.bitWidth > 0, dtype.bitWidth % 8 == 0
+            else { continue }
+            let width = dtype.bitWidth / 8
+            let (first, overflow) = start.multipliedReportingOverflow(by: width)
+            let (bytes, overflow2) = count.multipliedReportingOverflow(by: width)
+            guard !overflow, !overflow2 else { throw fail("tensor `\(entry.name)`: elements \(start)..<\(start &+ count) are past any stream") }
+            // Counted in bytes: the stream's symbols.
+            pools[streams, default: []].append((first, bytes, entry.name))
+            units[streams] = "bytes"
         }
         for (streams, members) in pools {
             guard let first = streams.first, let symbols = manifest.streams[safe: first]?.symbols else { continue }
@@ -61,7 +80,7 @@ extension Reader {
             for range in ranges {
                 guard range.start == next else {
                     throw fail(
-                        "tensor `\(range.name)`: elements \(range.start)..<\(range.start &+ range.count) of streams \(streams) \(range.start < next ? "overlap the tensor before" : "leave a gap after the tensor before")"
+                        "tensor `\(range.name)`: \(units[streams] ?? "elements") \(range.start)..<\(range.start &+ range.count) of streams \(streams) \(range.start < next ? "overlap the tensor before" : "leave a gap after the tensor before")"
                     )
                 }
                 next = range.start + range.count

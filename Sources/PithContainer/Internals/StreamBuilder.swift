@@ -17,31 +17,96 @@ struct StreamBuilder {
     /// half an alignment unit of padding.
     static let streamOverhead = 160
 
-    /// Bytes of the smaller of raw and Huffman coding of `bytes` (tables counted at half a byte per symbol).
-    static func bestSize(_ bytes: [UInt8]) -> Int {
-        guard let (payload, lengths) = huffman(bytes, alphabet: 256) else { return bytes.count }
-        return min(bytes.count, payload.count + lengths.count / 2)
+    /// How one byte stream will be stored, chosen before any Huffman payload is written: the
+    /// smallest of raw, Huffman (its size from the histogram) and, for element bytes, a zstd frame.
+    struct Plan {
+        enum Choice {
+            case raw
+            case huffman(lengths: [UInt8])
+            case zstd(frame: [UInt8])
+        }
+        var choice: Choice
+        /// Stored bytes, Huffman tables counted at half a byte per symbol (their manifest hex digits).
+        var size: Int
     }
 
-    static func huffman(_ bytes: [UInt8], alphabet: Int) -> ([UInt8], [UInt8])? {
-        guard bytes.count >= 64 else { return nil }
-        let lengths = HuffmanCode.codeLengths(frequencies: HuffmanCode.histogram(bytes, alphabetSize: alphabet))
-        guard let code = try? HuffmanCode(lengths: lengths) else { return nil }
-        return (HuffmanStreams.encode(bytes, code: code), lengths)
+    /// The plan for `bytes`, symbols below `alphabet`. With `lz`, a zstd frame is a candidate too
+    /// (`lzFrame`): element bytes of tensors whose values repeat in runs or patterns (an STFT basis,
+    /// a lookup table) that per-byte entropy coding cannot see.
+    static func plan(_ bytes: [UInt8], alphabet: Int = 256, lz: Bool = false) -> Plan {
+        var best = plan(frequencies: bytes.count >= 64 ? HuffmanCode.histogram(bytes, alphabetSize: alphabet) : nil, count: bytes.count)
+        if lz, let frame = bytes.withUnsafeBytes({ lzFrame($0, against: best.size) }), frame.count < best.size {
+            best = Plan(choice: .zstd(frame: frame), size: frame.count)
+        }
+        return best
     }
+
+    /// The smaller of raw and Huffman for `count` byte symbols with these `frequencies` (nil: too few
+    /// symbols for a table to pay); the Huffman size is computed from the code lengths, not encoded.
+    static func plan(frequencies: [Int]?, count: Int) -> Plan {
+        var best = Plan(choice: .raw, size: count)
+        guard count >= 64, let frequencies else { return best }
+        let lengths = HuffmanCode.codeLengths(frequencies: frequencies)
+        if (try? HuffmanCode(lengths: lengths)) != nil {
+            var bits = 0
+            for (symbol, n) in frequencies.enumerated() where n > 0 { bits += n * Int(lengths[symbol]) }
+            // Four streams, each padded to a byte, after the block header.
+            let size = (bits + 7) / 8 + 4 + HuffmanStreams.headerBytes + lengths.count / 2
+            if size < best.size { best = Plan(choice: .huffman(lengths: lengths), size: size) }
+        }
+        return best
+    }
+
+    /// Streams below this many bytes are never tried with zstd: a frame's own header is a good part of
+    /// what it could save.
+    static let lzMinimum = 128
+    /// Streams up to this many bytes are compressed in full at zstd's strongest level right away; larger
+    /// ones are first probed (`lzProbeLevel` on at most `lzProbeBytes`, in four evenly spaced pieces).
+    static let lzDirect = 32 << 10
+    static let lzProbeBytes = 1 << 20
+    /// A probe must come below this share of the best other coding for the full frame to be made.
+    static let lzProbeShare = 0.9
+
+    /// A zstd frame of `bytes` when it may beat `against` bytes: small streams are compressed at level
+    /// 19 directly; larger ones only when a fast probe (zstd level 3 on up to 1 MiB of it) shows
+    /// repetition that entropy coding misses, so trained weights (whose bytes LZ cannot shrink below
+    /// their entropy) cost one cheap probe. Level 19 for streams up to 8 MiB, 12 above.
+    static func lzFrame(_ bytes: UnsafeRawBufferPointer, against: Int) -> [UInt8]? {
+        guard bytes.count >= lzMinimum else { return nil }
+        if bytes.count > lzDirect {
+            var compressedProbe = 0
+            let piece = bytes.count <= lzProbeBytes ? bytes.count : lzProbeBytes / 4
+            let pieces = bytes.count <= lzProbeBytes ? 1 : 4
+            for k in 0..<pieces {
+                let start = pieces == 1 ? 0 : (bytes.count - piece) / 3 * k
+                compressedProbe += Zstd.compress(UnsafeRawBufferPointer(rebasing: bytes[start..<start + piece]), level: Zstd.probeLevel).count
+            }
+            let probed = piece * pieces
+            guard Double(compressedProbe) / Double(probed) < lzProbeShare * Double(against) / Double(bytes.count) else { return nil }
+        }
+        return Zstd.compress(bytes, level: bytes.count <= 8 << 20 ? Zstd.level : 12)
+    }
+
+    /// Bytes `plan` would store `bytes` in.
+    static func bestSize(_ bytes: [UInt8], lz: Bool = false) -> Int { plan(bytes, lz: lz).size }
 
     /// Stores `payload` once; returns its stream index.
     mutating func add(_ payload: [UInt8], coding: Manifest.StreamEntry.Coding, symbols: Int, symbolBits: Int?, codeLengths: [UInt8]?) -> Int {
+        add(payload, coding: coding, symbols: symbols, symbolBits: symbolBits, spelledLengths: codeLengths.map(Self.hexDigits))
+    }
+
+    /// As above, with the code lengths as the manifest spells them (a stream of another builder).
+    mutating func add(_ payload: [UInt8], coding: Manifest.StreamEntry.Coding, symbols: Int, symbolBits: Int?, spelledLengths codeLengths: String?) -> Int {
         let checksum = CRC32C.checksum(payload)
         let key = Key(checksum: checksum, length: payload.count, coding: coding, symbols: symbols)
-        if let existing = index[key], payloads[existing] == payload, entries[existing].codeLengths == codeLengths.map(Self.hexDigits) {
+        if let existing = index[key], payloads[existing] == payload, entries[existing].codeLengths == codeLengths {
             return existing
         }
         payloads.append(payload)
         entries.append(
             Manifest.StreamEntry(
                 offset: 0, length: payload.count, coding: coding, symbols: symbols, symbolBits: symbolBits,
-                codeLengths: codeLengths.map(Self.hexDigits), crc32c: hex(checksum)))
+                codeLengths: codeLengths, crc32c: hex(checksum)))
         index[key] = payloads.count - 1
         return payloads.count - 1
     }
@@ -66,12 +131,24 @@ struct StreamBuilder {
         return self.bytes(bytes)
     }
 
-    /// Byte symbols below `alphabet`: Huffman when smaller than raw.
-    mutating func bytes(_ bytes: [UInt8], alphabet: Int = 256) -> Int {
-        if let (payload, lengths) = Self.huffman(bytes, alphabet: alphabet), payload.count + lengths.count / 2 < bytes.count {
-            return add(payload, coding: .huffman, symbols: bytes.count, symbolBits: 8, codeLengths: lengths)
+    /// Byte symbols below `alphabet`: Huffman when smaller than raw; with `lz`, a zstd frame when
+    /// smaller still (format 1.4).
+    mutating func bytes(_ bytes: [UInt8], alphabet: Int = 256, lz: Bool = false) -> Int {
+        add(bytes, plan: Self.plan(bytes, alphabet: alphabet, lz: lz))
+    }
+
+    /// Stores `bytes` as `plan` says (a plan made for these bytes).
+    mutating func add(_ bytes: [UInt8], plan: Plan) -> Int {
+        switch plan.choice {
+        case .raw:
+            return raw(bytes)
+        case .huffman(let lengths):
+            // The lengths came from this histogram, so they form a valid code.
+            let code = try! HuffmanCode(lengths: lengths)
+            return add(HuffmanStreams.encode(bytes, code: code), coding: .huffman, symbols: bytes.count, symbolBits: 8, codeLengths: lengths)
+        case .zstd(let frame):
+            return add(frame, coding: .zstd, symbols: bytes.count, symbolBits: nil, codeLengths: nil)
         }
-        return raw(bytes)
     }
 
     /// 16-bit symbols below `alphabet`: Huffman when it applies (≤ 4096 distinct) and is smaller, else raw little-endian.

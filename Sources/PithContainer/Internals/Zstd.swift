@@ -1,19 +1,24 @@
 private import CZstd
 
-/// The container's metadata codec: zstd frames (from libzstd) for the manifest and the source
-/// skeleton, text and protobuf that repeat names and that entropy coding alone shrinks little.
+/// The container's LZ codec: zstd frames (from libzstd) for the manifest and the source skeleton,
+/// text and protobuf that repeat names and that entropy coding alone shrinks little, and (format 1.4)
+/// for tensor element streams whose values repeat in patterns.
 /// Every call into `CZstd` is in this file.
 enum Zstd {
     /// Level for metadata: small inputs, so the strongest level costs little time.
     static let level: Int32 = 19
+    /// Level of the quick look at a large tensor stream that decides whether a full frame is worth making.
+    static let probeLevel: Int32 = 3
 
-    static func compress(_ bytes: [UInt8]) -> [UInt8] {
-        let bound = ZSTD_compressBound(bytes.count)
+    static func compress(_ bytes: [UInt8], level: Int32 = level) -> [UInt8] {
+        bytes.withUnsafeBytes { compress($0, level: level) }
+    }
+
+    static func compress(_ input: UnsafeRawBufferPointer, level: Int32 = level) -> [UInt8] {
+        let bound = ZSTD_compressBound(input.count)
         var output = [UInt8](repeating: 0, count: bound)
         let written = output.withUnsafeMutableBytes { out in
-            bytes.withUnsafeBytes { input in
-                ZSTD_compress(out.baseAddress, bound, input.baseAddress, input.count, level)
-            }
+            ZSTD_compress(out.baseAddress, bound, input.baseAddress, input.count, level)
         }
         precondition(ZSTD_isError(written) == 0, "ZSTD_compress cannot fail with a bound-sized output")
         output.removeLast(bound - written)

@@ -49,8 +49,9 @@ public struct Manifest: Sendable, Codable, Equatable {
         /// `dense`: one stream of the raw little-endian elements. `planes`: one stream per byte of the
         /// element (byte 0 = least significant), each coded on its own. `strings`: lengths + bytes.
         public var streams: [Int]?
-        /// `float-split`: the tensor's first element within its streams, which several small tensors
-        /// may share (their fields concatenated in tensor order, coded with one table). Default 0.
+        /// `float-split`, and since 1.4 `dense`: the tensor's first element within its streams, which
+        /// several small tensors may share (their fields or bytes concatenated in tensor order, coded
+        /// as one). Default 0 (for `dense`: absent, the stream is the tensor's own).
         public var start: Int?
         // codebook
         public var bits: Int?
