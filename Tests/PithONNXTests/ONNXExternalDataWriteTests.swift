@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+import PithIR
+@testable import PithONNX
+import PithTestSupport
+
+/// Restore writes external data where the skeleton's `external_data` entries say, and those entries
+/// come from a container: every location, offset and length is checked before a file is created.
+@Suite struct ONNXExternalDataWriteTests {
+    func temporaryFolder() throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pith-external-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
+    /// The broken models' skeletons keep their hostile entries; writing them back with a 4×4
+    /// float32 `w` is refused before any file is created, with the reason.
+    @Test(arguments: [
+        ("broken/external-escapes-folder.onnx", "contains `..`"),
+        ("broken/external-absolute-path.onnx", "absolute path"),
+        ("broken/external-length-mismatch.onnx", "`length` is"),
+        ("broken/external-bad-offset.onnx", "`offset` is"),
+    ])
+    func hostileEntriesAreRefusedBeforeWriting(fixture: String, words: String) throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let skeleton = try ONNXSkeleton.strip(contentsOf: Fixtures.path(fixture))
+        let w = Tensor(
+            name: "w", dtype: .float32, shape: [4, 4], storage: .dense(TensorBuffer(values: [Float](repeating: 1, count: 16))),
+            origin: .initializer(graph: .main))
+        let output = folder.appendingPathComponent("model.onnx").path
+        var created: [String] = []
+        let options = ExternalDataOptions(layout: .source, modelName: "model.onnx") { location in
+            created.append(location)
+            return folder.appendingPathComponent(location).path
+        }
+        do {
+            _ = try ONNXWriter.write(skeleton: skeleton, source: TensorArray([w]), file: "c.pith", to: output, externalData: options)
+            Issue.record("\(fixture): written")
+        } catch let error as ONNXError {
+            #expect(error.kind == .externalData)
+            #expect(error.message.contains(words), "\(error.message)")
+        }
+        #expect(created.isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).isEmpty)
+    }
+
+    func plan() -> ExternalDataPlan { ExternalDataPlan(layout: .source(overflow: nil), modelName: "model.onnx", file: "c.pith") }
+
+    @Test func tiedTensorsMayShareBytesButNotOverlap() throws {
+        let tied = plan()
+        _ = try tied.sourcePlacement([("location", "w.bin"), ("offset", "0"), ("length", "64")], name: "a", bytes: 64)
+        _ = try tied.sourcePlacement([("location", "./w.bin"), ("offset", "0"), ("length", "64")], name: "b", bytes: 64)
+        _ = try tied.sourcePlacement([("location", "w.bin"), ("offset", "64")], name: "c", bytes: 16)
+        #expect(try tied.finish() == [80])
+        #expect(tied.locations == ["w.bin"])
+
+        let overlapping = plan()
+        _ = try overlapping.sourcePlacement([("location", "w.bin"), ("offset", "0")], name: "a", bytes: 64)
+        _ = try overlapping.sourcePlacement([("location", "w.bin"), ("offset", "32")], name: "b", bytes: 64)
+        #expect { try overlapping.finish() } throws: { ($0 as? ONNXError)?.message.contains("overlaps tensor `a`") == true }
+    }
+
+    @Test func paddingIsBoundedAndTheModelsOwnNameRefused() throws {
+        let padded = plan()
+        _ = try padded.sourcePlacement([("location", "w.bin"), ("offset", "\(ExternalDataPlan.maximumGap)")], name: "a", bytes: 8)
+        #expect(try padded.finish() == [ExternalDataPlan.maximumGap + 8])
+
+        let far = plan()
+        _ = try far.sourcePlacement([("location", "w.bin"), ("offset", "\(ExternalDataPlan.maximumGap + 1)")], name: "a", bytes: 8)
+        #expect { try far.finish() } throws: { ($0 as? ONNXError)?.message.contains("padding") == true }
+
+        #expect { try plan().sourcePlacement([("location", "./model.onnx")], name: "a", bytes: 8) } throws: {
+            ($0 as? ONNXError)?.message.contains("own file") == true
+        }
+        #expect { try plan().sourcePlacement([("location", "w.bin"), ("offset", "\(Int.max)")], name: "a", bytes: 8) } throws: {
+            ($0 as? ONNXError)?.message.contains("too large") == true
+        }
+    }
+
+    @Test func dataLocationsMustStayInTheFolder() {
+        #expect(ONNXWriter.problem(withDataLocation: "w.bin") == nil)
+        #expect(ONNXWriter.problem(withDataLocation: "data/w.bin") == nil)
+        #expect(ONNXWriter.problem(withDataLocation: "") != nil)
+        #expect(ONNXWriter.problem(withDataLocation: "/etc/passwd")?.contains("absolute") == true)
+        #expect(ONNXWriter.problem(withDataLocation: "a/../../w.bin")?.contains("`..`") == true)
+        #expect(ONNXWriter.problem(withDataLocation: "./") != nil)
+        #expect(ONNXWriter.normalized(dataLocation: "./a//b.bin") == "a/b.bin")
+    }
+}
