@@ -71,7 +71,8 @@ final class ExternalDataPlan {
     /// for inline.
     func place(_ proto: UnsafeMutablePointer<Onnx__TensorProto>, name: String, bytes: Int) throws -> Placement? {
         let p = proto.pointee
-        let external = p.has_data_location != 0 && p.data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL && p.n_external_data > 0
+        // In a skeleton, entries mark a tensor the source stored outside the model (`ONNXSkeleton`).
+        let external = p.n_external_data > 0
         switch layout {
         case .source(let overflow):
             if external {
