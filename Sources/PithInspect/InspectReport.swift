@@ -181,7 +181,11 @@ public enum Inspector {
         let progress = ProgressReport.Counter("inspect", total: tensors.count, unit: "tensors")
         let results = Parallel.map(order) { index in
             defer { progress.advance() }
-            return TensorStatistics(measuring: tensors[index], distinctCap: distinctCap)
+            let statistics = TensorStatistics(measuring: tensors[index], distinctCap: distinctCap)
+            // A tensor read from a mapped data file (ONNX external data) gives its pages back once
+            // measured, so inspecting a model of several gigabytes stays within a bounded footprint.
+            if case .dense(let buffer) = tensors[index].storage { buffer.releasePages() }
+            return statistics
         }
         var inFileOrder = [TensorStatistics?](repeating: nil, count: tensors.count)
         for (position, index) in order.enumerated() { inFileOrder[index] = results[position] }

@@ -87,4 +87,23 @@ import PithTestSupport
         #expect(ONNXWriter.problem(withDataLocation: "./") != nil)
         #expect(ONNXWriter.normalized(dataLocation: "./a//b.bin") == "a/b.bin")
     }
+
+    /// External data is mapped: a tensor that starts 64-byte aligned in its file (the fixture's
+    /// offsets are 4096-aligned) is a view of the mapping, and stays readable after its pages are
+    /// given back.
+    @Test func alignedExternalTensorsAreViewsOfTheMapping() throws {
+        let model = try ONNXReader.read(contentsOf: Fixtures.path("onnx/external-data.onnx"))
+        let external = model.tensors.filter { $0.name.hasPrefix("ext_") }
+        #expect(!external.isEmpty)
+        for tensor in external {
+            guard case .dense(let buffer) = tensor.storage else {
+                Issue.record("\(tensor.name) is not dense")
+                continue
+            }
+            let before = buffer.bytes
+            #expect(buffer.isMappedView, "\(tensor.name)")
+            buffer.releasePages()
+            #expect(buffer.bytes == before)
+        }
+    }
 }
