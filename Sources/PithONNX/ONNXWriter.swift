@@ -62,8 +62,7 @@ public enum ONNXWriter {
                                 ? "write its tensors to a data file beside it (pith restore --external-data FILE)"
                                 : "too much of it stays inline (tensors under \(externalThreshold) bytes, the graph)"))
                 }
-                let dataFiles = try openDataFiles(plan, options: externalData)
-                defer { for data in dataFiles { close(data.descriptor) } }
+                let dataFiles = try createDataFiles(plan, options: externalData)
                 return try withOutput(path) { descriptor in
                     // -1 (SIZE_MAX to C) until the packer places the tensor.
                     var offsets = [Int](repeating: -1, count: source.tensorCount)
@@ -83,29 +82,27 @@ public enum ONNXWriter {
         }
     }
 
-    /// Creates every data file of `plan` (through `options.createFile`) at its full size; its holes
-    /// read as zeros, as ONNX's own padding does.
-    private static func openDataFiles(_ plan: ExternalDataPlan?, options: ExternalDataOptions?) throws -> [(descriptor: Int32, path: String)] {
+    /// Creates every data file of `plan` (through `options.createFile`) at its full size, its holes
+    /// reading as zeros as ONNX's own padding does, and returns their paths. The files are closed
+    /// again: a tensor's writer opens its file, so a model with a file per tensor (thousands, as
+    /// some exporters write) never holds more descriptors than there are cores.
+    private static func createDataFiles(_ plan: ExternalDataPlan?, options: ExternalDataOptions?) throws -> [String] {
         guard let plan, let options else { return [] }
         let sizes = try plan.finish()
-        var files: [(descriptor: Int32, path: String)] = []
-        do {
-            for (location, size) in zip(plan.locations, sizes) {
-                let path = try options.createFile(location)
-                let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-                guard descriptor >= 0 else {
-                    throw ONNXError(.io, file: path, "cannot create the data file `\(location)` (\(String(cString: strerror(errno))))")
-                }
-                files.append((descriptor, path))
-                guard ftruncate(descriptor, off_t(size)) == 0 else {
-                    throw ONNXError(.io, file: path, "cannot extend the data file `\(location)` to \(size) bytes (\(String(cString: strerror(errno))))")
-                }
+        var paths: [String] = []
+        for (location, size) in zip(plan.locations, sizes) {
+            let path = try options.createFile(location)
+            let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else {
+                throw ONNXError(.io, file: path, "cannot create the data file `\(location)` (\(String(cString: strerror(errno))))")
             }
-        } catch {
-            for file in files { close(file.descriptor) }
-            throw error
+            defer { close(descriptor) }
+            guard ftruncate(descriptor, off_t(size)) == 0 else {
+                throw ONNXError(.io, file: path, "cannot extend the data file `\(location)` to \(size) bytes (\(String(cString: strerror(errno))))")
+            }
+            paths.append(path)
         }
-        return files
+        return paths
     }
 
     static func withOutput<R>(_ path: String, _ body: (Int32) throws -> R) throws -> R {
@@ -129,30 +126,38 @@ public enum ONNXWriter {
     }
 
     /// Writes the data of every slot: into the model file (`descriptor`) at the offset the packer
-    /// gave it, or into its data file (`dataFiles`) at the offset the plan gave it.
+    /// gave it, or into its data file (`dataFiles`, paths) at the offset the plan gave it.
     static func fill<Source: TensorSource>(
-        _ slots: [FillerSlot], offsets: [Int], source: Source, descriptor: Int32, path: String,
-        dataFiles: [(descriptor: Int32, path: String)] = []
+        _ slots: [FillerSlot], offsets: [Int], source: Source, descriptor: Int32, path: String, dataFiles: [String] = []
     ) throws {
         for slot in slots where slot.file == nil && offsets[slot.index] < 0 {
             throw ONNXError(.invalidTensor, file: path, "tensor `\(source.header(slot.index).name)` was not placed in the file")
         }
-        let targets = slots.map { slot in
-            slot.file.map { (dataFiles[$0.file].descriptor, $0.offset, dataFiles[$0.file].path) } ?? (descriptor, offsets[slot.index], path)
+        let targets = slots.map { slot -> (descriptor: Int32?, offset: Int, path: String) in
+            slot.file.map { (nil, $0.offset, dataFiles[$0.file]) } ?? (descriptor, offsets[slot.index], path)
         }
         try fill(slots.map { ($0.index, $0.bytes) }, targets: targets, source: source)
     }
 
-    /// Writes the data of every slot at its target (file descriptor, offset, path for messages),
-    /// largest tensors first, on every core. The error thrown is that of the largest failing tensor
-    /// (the first in the order they are written).
+    /// Writes the data of every slot at its target (an open file descriptor, or nil to open `path`
+    /// for this tensor; the offset; the path for messages), largest tensors first, on every core.
+    /// The error thrown is that of the largest failing tensor (the first in the order they are written).
     static func fill<Source: TensorSource>(
-        _ slots: [(index: Int, bytes: Int)], targets: [(descriptor: Int32, offset: Int, path: String)], source: Source
+        _ slots: [(index: Int, bytes: Int)], targets: [(descriptor: Int32?, offset: Int, path: String)], source: Source
     ) throws {
         let order = slots.indices.sorted { (slots[$0].bytes, slots[$1].index) > (slots[$1].bytes, slots[$0].index) }
         _ = try Parallel.map(count: order.count, makeWorker: { source.makeWorker() }) { (worker: inout Source.Worker, k: Int) throws in
             let target = targets[order[k]]
-            try write(slots[order[k]], at: target.offset, source: source, worker: &worker, descriptor: target.descriptor, path: target.path)
+            if let descriptor = target.descriptor {
+                try write(slots[order[k]], at: target.offset, source: source, worker: &worker, descriptor: descriptor, path: target.path)
+                return
+            }
+            let descriptor = open(target.path, O_WRONLY | O_CLOEXEC)
+            guard descriptor >= 0 else {
+                throw ONNXError(.io, file: target.path, "cannot open the data file (\(String(cString: strerror(errno))))")
+            }
+            defer { close(descriptor) }
+            try write(slots[order[k]], at: target.offset, source: source, worker: &worker, descriptor: descriptor, path: target.path)
         }
     }
 

@@ -106,4 +106,61 @@ import PithTestSupport
             #expect(buffer.bytes == before)
         }
     }
+
+    /// A model of two float32 initializers of 1.25 GiB each, as a skeleton (no data): hand-encoded
+    /// `ModelProto { graph { initializer { dims, data_type = FLOAT, name } … } }`.
+    static func bigSkeleton(elements: Int) -> [UInt8] {
+        func varint(_ value: Int) -> [UInt8] {
+            var v = UInt64(value), out: [UInt8] = []
+            while v >= 0x80 {
+                out.append(UInt8(v & 0x7F) | 0x80)
+                v >>= 7
+            }
+            return out + [UInt8(v)]
+        }
+        func field(_ tag: UInt8, _ bytes: [UInt8]) -> [UInt8] { [tag] + varint(bytes.count) + bytes }
+        let tensors = ["a", "b"].flatMap { name in field(0x2A, [0x08] + varint(elements) + [0x10, 0x01] + field(0x42, Array(name.utf8))) }
+        return field(0x3A, tensors)
+    }
+
+    /// Headers of any size; producing data is an error (the tests stop before or at the first write).
+    struct HeadersOnly: TensorSource {
+        let headers: [TensorInfo]
+        var tensorCount: Int { headers.count }
+        func header(_ index: Int) -> TensorInfo { headers[index] }
+        func makeWorker() {}
+        func denseTensor(_ index: Int, worker: inout Void) throws -> Tensor { throw ONNXError(.io, file: "source", "no data") }
+        func denseBytes(_ index: Int, worker: inout Void, _ body: (Int, UnsafeRawBufferPointer) throws -> Void) throws {
+            throw ONNXError(.io, file: "source", "no data for `\(headers[index].name)`")
+        }
+    }
+
+    /// Inline, the model would pass protobuf's 2 GiB: without external data options it is refused
+    /// before any file is created; with the source's layout its large tensors go to `MODEL.data`.
+    @Test func aModelOverTwoGiBIsRefusedOrSpillsToADataFile() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let elements = 5 << 26  // 1.25 GiB of float32
+        let source = HeadersOnly(headers: ["a", "b"].map { TensorInfo(name: $0, dtype: .float32, shape: [elements]) })
+        let output = folder.appendingPathComponent("big.onnx").path
+        #expect { try ONNXWriter.write(skeleton: Self.bigSkeleton(elements: elements), source: source, file: "c.pith", to: output) } throws: {
+            guard let error = $0 as? ONNXError else { return false }
+            return error.kind == .unsupported && error.message.contains("--external-data")
+        }
+        #expect(!FileManager.default.fileExists(atPath: output))
+
+        var created: [String] = []
+        let options = ExternalDataOptions(layout: .source, modelName: "big.onnx") { location in
+            created.append(location)
+            return folder.appendingPathComponent(location).path
+        }
+        #expect {
+            try ONNXWriter.write(skeleton: Self.bigSkeleton(elements: elements), source: source, file: "c.pith", to: output, externalData: options)
+        } throws: {
+            ($0 as? ONNXError)?.message.contains("no data for") == true
+        }
+        #expect(created == ["big.onnx.data"])
+        let size = try FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent("big.onnx.data").path)[.size] as? Int
+        #expect(size == 2 * elements * 4)
+    }
 }
