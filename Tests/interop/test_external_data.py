@@ -243,3 +243,27 @@ def test_standard_output_gets_every_tensor_inline(pith, tmp_path):
     with open(path, "wb") as f:
         f.write(done.stdout)
     np.testing.assert_array_equal(run(path, X), run(source, X))
+
+
+def test_constant_node_tensors_in_external_data_keep_their_place(pith, tmp_path):
+    """`convert_attribute=True` also moves the tensors of node attributes (here a Constant's `value`)
+    to the data file; restore puts them back at their offsets too."""
+    model = make_model()
+    w4 = np.random.default_rng(3).standard_normal((16, 16)).astype(np.float32)
+    model.graph.node.insert(0, helper.make_node("Constant", [], ["W4"], value=numpy_helper.from_array(w4, "W4")))
+    model.graph.node[-1].input[0] = "h7"
+    model.graph.node.insert(len(model.graph.node) - 1, helper.make_node("MatMul", ["h6", "W4"], ["h7"]))
+    src = tmp_path / "src"
+    os.makedirs(src)
+    source = str(src / "model.onnx")
+    onnx.save_model(model, source, save_as_external_data=True, location="w.bin", size_threshold=1024, convert_attribute=True)
+    constant = onnx.load(source, load_external_data=False).graph.node[0].attribute[0].t
+    assert constant.data_location == TensorProto.EXTERNAL
+    _, restored, _ = compress_restore(source, tmp_path)
+    back = onnx.load(restored, load_external_data=False).graph.node[0].attribute[0].t
+    assert back.data_location == TensorProto.EXTERNAL
+    assert list(back.external_data) == list(constant.external_data)
+    assert layout(restored) == layout(source)
+    for name in ["model.onnx", "w.bin"]:
+        assert (src / name).read_bytes() == (tmp_path / "out" / name).read_bytes(), name
+    np.testing.assert_array_equal(run(restored, X), run(source, X))
