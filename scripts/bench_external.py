@@ -17,7 +17,7 @@ beside the total. compress is lossless (no recipe), restore writes into a folder
 restored model and data file are compared byte for byte with the source, and onnxruntime runs the
 source and the restored model on one seeded input, whose outputs must be equal. The generated files
 are deleted afterwards (unless --keep). With --write, updates the `external-data` section of
-docs/benchmarks.md.
+docs/benchmarks.md. Exits 1 when a check fails or a command's peak RSS reaches 1 GiB.
 """
 import argparse
 import hashlib
@@ -199,7 +199,8 @@ def main():
             "|---|---:|---:|---:|---:|---:|---|",
         ]
         for label, seconds, cpu, rss, peaks in rows:
-            lines.append(f"| `pith {label}` | {seconds:.1f} | {cpu:.1f} | {rss / 2**20:,.0f} | {peaks.get('RssAnon', 0) / 2**20:,.0f} | "
+            command, _, note = label.partition(" ")
+            lines.append(f"| `pith {command}`{' ' + note if note else ''} | {seconds:.1f} | {cpu:.1f} | {rss / 2**20:,.0f} | {peaks.get('RssAnon', 0) / 2**20:,.0f} | "
                          f"{peaks.get('RssFile', 0) / 2**20:,.0f} | {'yes' if rss < LIMIT else '**no**'} |")
         lines += [
             "",
