@@ -143,6 +143,90 @@ public enum AtomicFile {
     }
 }
 
+extension AtomicFile {
+    /// Files written with a main output, beside it (ONNX external data files): each is written to
+    /// its own temporary file, then `commit` flushes them all and renames them into place (called
+    /// by the writer just before the main output is renamed); `abandon` removes every temporary
+    /// file. A name must stay inside the main output's folder: its folder must exist and resolve
+    /// (symbolic links followed) to that folder or one below it.
+    public final class Companions {
+        /// The main output, as given.
+        let output: String
+        let folder: String
+        let input: String?
+        let force: Bool
+        private var pending: [(temporary: String, path: String, shown: String, slot: Int?)] = []
+        /// The files moved into place (named beside the output as it was given), with their sizes,
+        /// in the order they were named.
+        public private(set) var written: [(path: String, bytes: Int)] = []
+
+        public init(beside output: String, input: String?, force: Bool) {
+            self.output = output
+            folder = URL(fileURLWithPath: output).standardizedFileURL.deletingLastPathComponent().path
+            self.input = input
+            self.force = force
+        }
+
+        deinit { abandon() }
+
+        /// The temporary file to write the companion `name` (relative to the main output's folder)
+        /// into; refuses a name that leaves the folder, or an existing file without `force`.
+        public func temporary(for name: String) throws -> String {
+            let path = folder + "/" + name
+            let url = URL(fileURLWithPath: path).standardizedFileURL
+            let parent = url.deletingLastPathComponent().path
+            guard let resolvedParent = Self.resolve(parent) else {
+                throw PithError(.cannotCreate, "\(output): the folder of its data file `\(name)` does not exist")
+            }
+            let base = Self.resolve(folder) ?? folder
+            guard resolvedParent == base || resolvedParent.hasPrefix(base.hasSuffix("/") ? base : base + "/") else {
+                throw PithError(.data, "\(output): data file `\(name)` would be written to \(resolvedParent), outside the model's folder")
+            }
+            guard !pending.contains(where: { $0.path == url.path }) else {
+                throw PithError(.data, "\(output): data file `\(name)` is named twice")
+            }
+            try AtomicFile.checkWritable(url.path, input: input, force: force)
+            let prefix = AtomicFile.temporaryPrefix(url.lastPathComponent)
+            AtomicFile.removeStale(in: parent, prefix: prefix)
+            let temporary = parent + "/" + prefix + "\(getpid())"
+            let given = (output as NSString).deletingLastPathComponent
+            pending.append((temporary, url.path, given.isEmpty ? name : given + "/" + name, Interruption.register(temporary)))
+            return temporary
+        }
+
+        /// Flushes every companion and renames it into place.
+        public func commit() throws {
+            for file in pending { try AtomicFile.flush(file.temporary, output: file.path) }
+            for (k, file) in pending.enumerated() {
+                guard rename(file.temporary, file.path) == 0 else {
+                    let reason = FileIO.describe(errorNumber: errno)
+                    pending.removeFirst(k)
+                    throw PithError(.cannotCreate, "\(file.path): cannot move the finished file into place (\(reason))")
+                }
+                Interruption.unregister(file.slot)
+                var status = stat()
+                written.append((file.shown, lstat(file.path, &status) == 0 ? Int(status.st_size) : 0))
+            }
+            pending.removeAll()
+        }
+
+        /// Removes every temporary file not yet moved into place.
+        public func abandon() {
+            for file in pending {
+                unlink(file.temporary)
+                Interruption.unregister(file.slot)
+            }
+            pending.removeAll()
+        }
+
+        private static func resolve(_ path: String) -> String? {
+            guard let resolved = realpath(path, nil) else { return nil }
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+    }
+}
+
 /// The temporary files being written, removed by a signal handler if the process is interrupted.
 /// Paths live in fixed C buffers allocated once, so the handler only reads memory and calls `unlink`
 /// (both allowed in a signal handler).

@@ -18,6 +18,19 @@ public enum Restoration {
         case compact
     }
 
+    /// Where restore puts the tensor data of an ONNX model (`pith restore --external-data`).
+    public enum ExternalData: Sendable, Equatable {
+        /// As the source had it: tensors the source kept in external data files go back to the same
+        /// files at the same offsets, every other tensor inline; if the model would then pass
+        /// protobuf's 2 GiB limit, the large inline tensors go to `MODEL.data` beside it.
+        case source
+        /// Every tensor of at least 1,024 bytes in this one file beside the model (a name relative to
+        /// the model's folder), the rest inline.
+        case oneFile(String)
+        /// Every tensor inline (what restore to standard output writes); a model over 2 GiB is refused.
+        case inline
+    }
+
     /// What restore wrote: the file's size and, with `factored` or `compact`, which weights stayed
     /// compressed and which were written dense, and why.
     public struct Result: Sendable {
@@ -35,6 +48,8 @@ public enum Restoration {
         public var irVersion: (from: Int, to: Int)?
         /// The size of the container restored from (nil when written from a model in memory).
         public var containerBytes: Int?
+        /// The external data files written beside the model, with their sizes.
+        public var dataFiles: [(path: String, bytes: Int)] = []
 
         /// The report as printed: one line per tensor kept compressed (`compact:`, `factored:`) or
         /// written dense (`dense:` with the reason), the opset and IR version when raised, then
@@ -47,6 +62,7 @@ public enum Restoration {
             for (tensor, reason) in densified { lines.append("dense: \(tensor): \(reason)") }
             if let opset, opset.to != opset.from { lines.append("opset: \(opset.from) → \(opset.to) (the compact forms need it; every node is valid at both)") }
             if let irVersion, irVersion.to != irVersion.from { lines.append("IR version: \(irVersion.from) → \(irVersion.to)") }
+            for (path, bytes) in dataFiles { lines.append("wrote \(path): \(bytes) bytes of external data") }
             var summary = "wrote \(output): \(bytes) bytes"
             if let denseBytes, denseBytes > 0 {
                 summary += " (\(String(format: "%.3f", Double(bytes) / Double(denseBytes)))× the \(denseBytes) bytes of the dense ONNX"
@@ -79,8 +95,19 @@ public enum Restoration {
 
     /// Restores a container to its source format, its compressed tensors written as `form` says.
     /// `compact` is refused (unsupported) for Keras / HDF5 containers: HDF5 has no operators to
-    /// decode weights with.
-    public static func run(_ input: String, to output: String, force: Bool, form: Form = .dense) throws -> Result {
+    /// decode weights with. `externalData` says where an ONNX model's tensor data goes with the
+    /// dense form (`factored` and `compact` write every tensor inline); `.oneFile` is refused
+    /// (usage) with another form or for a Keras / HDF5 container, or when its name leaves the
+    /// model's folder.
+    public static func run(_ input: String, to output: String, force: Bool, form: Form = .dense, externalData: ExternalData = .source) throws -> Result {
+        if case .oneFile(let name) = externalData {
+            if let problem = ONNXWriter.problem(withDataLocation: name) {
+                throw PithError(.usage, "--external-data \(name): the name \(problem)")
+            }
+            guard form == .dense else {
+                throw PithError(.usage, "--external-data applies to the dense restore; --factored and --compact write every tensor inline")
+            }
+        }
         try AtomicFile.checkWritable(output, input: input, force: force)
         try ModelFile.requireContainer(input)
         let container = try PithError.translatingErrors { try ContainerFile(input) }
@@ -95,6 +122,9 @@ public enum Restoration {
             }
         }
         try checkExtension(of: output, restoring: container.format, from: input)
+        if case .oneFile = externalData, container.format != .onnx {
+            throw PithError(.usage, "\(input): --external-data applies to ONNX models; this container holds a \(container.format.rawValue) model")
+        }
         if form == .compact {
             let contents = try PithError.translatingErrors { try container.contents() }
             guard let skeleton = contents.skeleton else {
@@ -111,12 +141,29 @@ public enum Restoration {
                 throw PithError(.data, "\(input): the container has no ONNX skeleton to restore the graph from")
             }
             var bytes = 0
-            try AtomicFile.write(to: output) { temporary in
-                bytes = try writingONNX(to: output) {
-                    try ONNXWriter.write(skeleton: skeleton, source: container, file: input, to: temporary)
-                }
+            let companions = AtomicFile.Companions(beside: output, input: input, force: force)
+            let options: ExternalDataOptions?
+            let modelName = URL(fileURLWithPath: output).lastPathComponent
+            switch externalData {
+            case .inline: options = nil
+            case .source: options = ExternalDataOptions(layout: .source, modelName: modelName) { try companions.temporary(for: $0) }
+            case .oneFile(let name): options = ExternalDataOptions(layout: .oneFile(name), modelName: modelName) { try companions.temporary(for: $0) }
             }
-            return Result(bytes: bytes)
+            do {
+                try AtomicFile.write(to: output) { temporary in
+                    bytes = try writingONNX(to: output) {
+                        try ONNXWriter.write(skeleton: skeleton, source: container, file: input, to: temporary, externalData: options)
+                    }
+                    // The data files go into place just before the model does.
+                    try companions.commit()
+                }
+            } catch {
+                companions.abandon()
+                throw error
+            }
+            var result = Result(bytes: bytes)
+            result.dataFiles = companions.written
+            return result
         }
         if container.format != .onnx, !factored {
             // Streamed (Keras, HDF5): the file is laid out from the manifest (`model_config` is

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// An immutable, 64-byte aligned block of bytes holding a tensor's elements.
 ///
 /// A buffer is filled once, by the closure given to `init(count:initializingWith:)`,
@@ -11,12 +15,16 @@ public final class TensorBuffer: @unchecked Sendable {
     private let base: UnsafeMutableRawPointer?
     /// Number of bytes in the buffer.
     public let count: Int
+    /// For a view of a mapped file (`viewing(_:of:)`): what keeps the mapping alive. Nil when the
+    /// buffer owns its memory.
+    private let owner: AnyObject?
 
     /// Allocates `count` bytes and lets `body` fill them. The bytes start zeroed.
     /// If `body` throws, the memory is released and the error rethrown.
     public init(count: Int, initializingWith body: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
         precondition(count >= 0, "TensorBuffer: negative byte count")
         self.count = count
+        owner = nil
         if count == 0 {
             base = nil
         } else {
@@ -29,6 +37,40 @@ public final class TensorBuffer: @unchecked Sendable {
             }
             base = memory
         }
+    }
+
+    private init(view bytes: UnsafeRawBufferPointer, owner: AnyObject) {
+        base = bytes.count == 0 ? nil : UnsafeMutableRawPointer(mutating: bytes.baseAddress)
+        count = bytes.count
+        self.owner = owner
+    }
+
+    /// The bytes of a read-only file mapping (`MappedFile`) without copying them, when they start
+    /// on a multiple of `alignment`; else a copy. `owner` (the mapping) lives as long as the buffer.
+    /// The pages are read from the file when first used and count as the file's, not as memory the
+    /// process allocated; `releasePages` gives them back once the buffer has been read.
+    public static func viewing(_ bytes: UnsafeRawBufferPointer, of owner: AnyObject) -> TensorBuffer {
+        guard let start = bytes.baseAddress, UInt(bitPattern: start) % UInt(alignment) == 0 else {
+            return TensorBuffer(copying: bytes)
+        }
+        return TensorBuffer(view: bytes, owner: owner)
+    }
+
+    /// Whether the bytes are a view of a mapped file rather than memory the buffer owns.
+    public var isMappedView: Bool { owner != nil }
+
+    /// For a view of a mapped file: drops the pages wholly inside it from the process's resident
+    /// memory (`madvise(MADV_DONTNEED)`); they are read from the file again if used again. Nothing
+    /// for a buffer that owns its memory. For readers that go through a large model once.
+    public func releasePages() {
+        #if canImport(Glibc)
+        guard owner != nil, let base, count > 0 else { return }
+        let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (UInt(bitPattern: base) + page - 1) / page * page
+        let end = (UInt(bitPattern: base) + UInt(count)) / page * page
+        guard end > start, let pointer = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(pointer, Int(end - start), MADV_DONTNEED)
+        #endif
     }
 
     /// A buffer holding a copy of `bytes`.
@@ -62,7 +104,10 @@ public final class TensorBuffer: @unchecked Sendable {
         }
     }
 
-    deinit { base.map { PageMemory.deallocate($0, byteCount: count) } }
+    deinit {
+        guard owner == nil else { return }
+        base.map { PageMemory.deallocate($0, byteCount: count) }
+    }
 
     /// Calls `body` with the bytes.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {

@@ -174,15 +174,32 @@ public enum Inspector {
         return report
     }
 
-    /// Statistics of every tensor, in order, computed on every core.
+    /// Views of a mapped file (ONNX external data) at least this large are measured one at a time,
+    /// so that the pages resident at once stay near one tensor's size: two 750 MB tensors measured
+    /// side by side held 1.4 GB of a 3 GB model (docs/benchmarks.md, "external data").
+    public static let mappedOneAtATimeBytes = 256 << 20
+
+    /// Statistics of every tensor, in order, computed on every core (large views of mapped files one
+    /// at a time, first).
     public static func measure(_ tensors: [Tensor], distinctCap: Int = defaultDistinctCap) -> [TensorStatistics] {
         // Largest first, so one big tensor does not start last and run alone.
-        let order = tensors.indices.sorted { tensors[$0].storedBytes > tensors[$1].storedBytes }
-        let progress = ProgressReport.Counter("inspect", total: tensors.count, unit: "tensors")
-        let results = Parallel.map(order) { index in
-            defer { progress.advance() }
-            return TensorStatistics(measuring: tensors[index], distinctCap: distinctCap)
+        let sorted = tensors.indices.sorted { tensors[$0].storedBytes > tensors[$1].storedBytes }
+        let isLargeView = { (index: Int) -> Bool in
+            guard case .dense(let buffer) = tensors[index].storage else { return false }
+            return buffer.isMappedView && buffer.count >= mappedOneAtATimeBytes
         }
+        let order = sorted.filter(isLargeView) + sorted.filter { !isLargeView($0) }
+        let progress = ProgressReport.Counter("inspect", total: tensors.count, unit: "tensors")
+        let measureOne: @Sendable (Int) -> TensorStatistics = { index in
+            defer { progress.advance() }
+            let statistics = TensorStatistics(measuring: tensors[index], distinctCap: distinctCap)
+            // A tensor read from a mapped data file gives its pages back once measured, so inspecting
+            // a model of several gigabytes keeps about one large tensor resident.
+            if case .dense(let buffer) = tensors[index].storage { buffer.releasePages() }
+            return statistics
+        }
+        let serialCount = sorted.count(where: isLargeView)
+        let results = order[..<serialCount].map(measureOne) + Parallel.map(Array(order[serialCount...])) { measureOne($0) }
         var inFileOrder = [TensorStatistics?](repeating: nil, count: tensors.count)
         for (position, index) in order.enumerated() { inFileOrder[index] = results[position] }
         return inFileOrder.map { $0! }

@@ -1,9 +1,11 @@
 internal import CONNXProto
 
 /// The structure of an ONNX model without its tensor data: the `ModelProto` with the data fields
-/// of every tensor slot cleared (raw_data, typed fields, external data references, the numbers of
-/// a Constant's `value_floats` / `value_ints` / `value_strings`), everything else — graph,
-/// attributes, metadata, unknown fields — kept byte for byte by protobuf-c.
+/// of every tensor slot cleared (raw_data, typed fields, the numbers of a Constant's
+/// `value_floats` / `value_ints` / `value_strings`), everything else — graph, attributes,
+/// metadata, unknown fields, and the `external_data` entries (`location`, `offset`, `length`) of a
+/// tensor stored outside the model (its `data_location` is cleared) — kept byte for byte by
+/// protobuf-c, so that restore can write external data back in the source's layout.
 ///
 /// Slots are visited in `TensorSlots` order, the order `ONNXReader` lists tensors, so the i-th
 /// tensor of the IR is the i-th slot cleared here; restore fills them back in that order.
@@ -57,7 +59,9 @@ private final class Clearer {
         }
     }
 
-    /// Empties the data fields; the arrays stay allocated and are freed with the message.
+    /// Empties the data fields; the arrays stay allocated and are freed with the message. An
+    /// external data reference (entries and `data_location`) stays: it holds no data, only where
+    /// the data was.
     func clear(_ tensor: UnsafeMutablePointer<Onnx__TensorProto>) {
         let saved = tensor.pointee
         undo.append {
@@ -80,7 +84,12 @@ private final class Clearer {
         tensor.pointee.n_double_data = 0
         tensor.pointee.n_uint64_data = 0
         tensor.pointee.n_string_data = 0
-        tensor.pointee.n_external_data = 0
+        // A tensor stored outside the model keeps its `external_data` entries (where its data was)
+        // but not `data_location`: a restorer that knows the entries writes the data back there and
+        // sets `data_location = EXTERNAL`; one that does not (Pith 0.1.0) puts the data in
+        // `raw_data`, which onnx and onnxruntime read with the entries ignored.
+        let external = saved.has_data_location != 0 && saved.data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL
+        if !external { tensor.pointee.n_external_data = 0 }
         tensor.pointee.has_data_location = 0
     }
 }

@@ -25,7 +25,14 @@ public enum ONNXWriter {
     /// skeleton and each tensor's type and shape, leaving room for the data of every tensor of at
     /// least `inPlaceBytes`; those are then produced and written straight into their places on every
     /// core, so no copy of the model's data is held. Returns the number of bytes of the file.
-    public static func write<Source: TensorSource>(skeleton: [UInt8], source: Source, file: String, to path: String) throws -> Int {
+    ///
+    /// With `externalData`, tensors go to data files beside the model as it says (see
+    /// `ExternalDataOptions`), written the same way; without, every tensor is inline (the skeleton's
+    /// external data references are dropped). A model that would pass protobuf's 2 GiB limit is
+    /// refused (unsupported) rather than written as a file no ONNX reader opens.
+    public static func write<Source: TensorSource>(
+        skeleton: [UInt8], source: Source, file: String, to path: String, externalData: ExternalDataOptions? = nil
+    ) throws -> Int {
         // Address space without access: each tensor's placeholder data pointer (`ProtobufCalls.Holes`).
         let reserved = max(1, source.tensorCount)
         let placeholders = mmap(nil, reserved, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
@@ -33,22 +40,69 @@ public enum ONNXWriter {
             throw ONNXError(.io, file: path, "cannot reserve address space (\(String(cString: strerror(errno))))")
         }
         defer { munmap(placeholders, reserved) }
-        let filler = Filler(source: source, file: file, placeholders: UnsafeRawPointer(placeholders))
-        return try withFilledModel(skeleton: skeleton, filler: filler, file: file) { model in
-            try withOutput(path) { descriptor in
-                // -1 (SIZE_MAX to C) until the packer places the tensor.
-                var offsets = [Int](repeating: -1, count: source.tensorCount)
-                let size = try offsets.withUnsafeMutableBufferPointer { offsets in
-                    try pack(model, to: descriptor, path: path, holes: ProtobufCalls.Holes(base: UnsafeRawPointer(placeholders), offsets: offsets))
-                }
-                // The file has its full size even while its last bytes are still to be written.
-                guard ftruncate(descriptor, off_t(size)) == 0 else {
-                    throw ONNXError(.io, file: path, "cannot extend the file to \(size) bytes (\(String(cString: strerror(errno))))")
-                }
-                try fill(filler.slots, offsets: offsets, source: source, descriptor: descriptor, path: path)
-                return size
+        var layout: ExternalDataPlan.Layout? = externalData.map {
+            switch $0.layout {
+            case .source: return .source(overflow: nil)
+            case .oneFile(let location): return .oneFile(location)
             }
         }
+        while true {
+            let plan = layout.map { ExternalDataPlan(layout: $0, modelName: externalData?.modelName ?? "", file: file) }
+            let filler = Filler(source: source, file: file, placeholders: UnsafeRawPointer(placeholders), external: plan)
+            let written = try withFilledModel(skeleton: skeleton, filler: filler, file: file) { model -> Int? in
+                let size = ProtobufCalls.packedSize(model)
+                if size > protobufLimit {
+                    if case .source(overflow: nil) = layout, let externalData {
+                        return nil  // again, with the large inline tensors in a data file
+                    }
+                    throw ONNXError(
+                        .unsupported, file: file,
+                        "the restored model would be \(size) bytes, over protobuf's limit of \(protobufLimit) bytes (2 GiB): "
+                            + (externalData == nil
+                                ? "write its tensors to a data file beside it (pith restore --external-data FILE)"
+                                : "too much of it stays inline (tensors under \(externalThreshold) bytes, the graph)"))
+                }
+                let dataFiles = try createDataFiles(plan, options: externalData)
+                return try withOutput(path) { descriptor in
+                    // -1 (SIZE_MAX to C) until the packer places the tensor.
+                    var offsets = [Int](repeating: -1, count: source.tensorCount)
+                    let size = try offsets.withUnsafeMutableBufferPointer { offsets in
+                        try pack(model, to: descriptor, path: path, holes: ProtobufCalls.Holes(base: UnsafeRawPointer(placeholders), offsets: offsets))
+                    }
+                    // The file has its full size even while its last bytes are still to be written.
+                    guard ftruncate(descriptor, off_t(size)) == 0 else {
+                        throw ONNXError(.io, file: path, "cannot extend the file to \(size) bytes (\(String(cString: strerror(errno))))")
+                    }
+                    try fill(filler.slots, offsets: offsets, source: source, descriptor: descriptor, path: path, dataFiles: dataFiles)
+                    return size
+                }
+            }
+            if let written { return written }
+            layout = .source(overflow: externalData?.overflowLocation)
+        }
+    }
+
+    /// Creates every data file of `plan` (through `options.createFile`) at its full size, its holes
+    /// reading as zeros as ONNX's own padding does, and returns their paths. The files are closed
+    /// again: a tensor's writer opens its file, so a model with a file per tensor (thousands, as
+    /// some exporters write) never holds more descriptors than there are cores.
+    private static func createDataFiles(_ plan: ExternalDataPlan?, options: ExternalDataOptions?) throws -> [String] {
+        guard let plan, let options else { return [] }
+        let sizes = try plan.finish()
+        var paths: [String] = []
+        for (location, size) in zip(plan.locations, sizes) {
+            let path = try options.createFile(location)
+            let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else {
+                throw ONNXError(.io, file: path, "cannot create the data file `\(location)` (\(String(cString: strerror(errno))))")
+            }
+            defer { close(descriptor) }
+            guard ftruncate(descriptor, off_t(size)) == 0 else {
+                throw ONNXError(.io, file: path, "cannot extend the data file `\(location)` to \(size) bytes (\(String(cString: strerror(errno))))")
+            }
+            paths.append(path)
+        }
+        return paths
     }
 
     static func withOutput<R>(_ path: String, _ body: (Int32) throws -> R) throws -> R {
@@ -71,15 +125,39 @@ public enum ONNXWriter {
         }
     }
 
-    /// Writes the data of every slot at its offset, largest tensors first, on every core. The error
-    /// thrown is that of the largest failing tensor (the first in the order they are written).
-    static func fill<Source: TensorSource>(_ slots: [(index: Int, bytes: Int)], offsets: [Int], source: Source, descriptor: Int32, path: String) throws {
-        for slot in slots where offsets[slot.index] < 0 {
+    /// Writes the data of every slot: into the model file (`descriptor`) at the offset the packer
+    /// gave it, or into its data file (`dataFiles`, paths) at the offset the plan gave it.
+    static func fill<Source: TensorSource>(
+        _ slots: [FillerSlot], offsets: [Int], source: Source, descriptor: Int32, path: String, dataFiles: [String] = []
+    ) throws {
+        for slot in slots where slot.file == nil && offsets[slot.index] < 0 {
             throw ONNXError(.invalidTensor, file: path, "tensor `\(source.header(slot.index).name)` was not placed in the file")
         }
-        let order = slots.sorted { ($0.bytes, $1.index) > ($1.bytes, $0.index) }
+        let targets = slots.map { slot -> (descriptor: Int32?, offset: Int, path: String) in
+            slot.file.map { (nil, $0.offset, dataFiles[$0.file]) } ?? (descriptor, offsets[slot.index], path)
+        }
+        try fill(slots.map { ($0.index, $0.bytes) }, targets: targets, source: source)
+    }
+
+    /// Writes the data of every slot at its target (an open file descriptor, or nil to open `path`
+    /// for this tensor; the offset; the path for messages), largest tensors first, on every core.
+    /// The error thrown is that of the largest failing tensor (the first in the order they are written).
+    static func fill<Source: TensorSource>(
+        _ slots: [(index: Int, bytes: Int)], targets: [(descriptor: Int32?, offset: Int, path: String)], source: Source
+    ) throws {
+        let order = slots.indices.sorted { (slots[$0].bytes, slots[$1].index) > (slots[$1].bytes, slots[$0].index) }
         _ = try Parallel.map(count: order.count, makeWorker: { source.makeWorker() }) { (worker: inout Source.Worker, k: Int) throws in
-            try write(order[k], at: offsets[order[k].index], source: source, worker: &worker, descriptor: descriptor, path: path)
+            let target = targets[order[k]]
+            if let descriptor = target.descriptor {
+                try write(slots[order[k]], at: target.offset, source: source, worker: &worker, descriptor: descriptor, path: target.path)
+                return
+            }
+            let descriptor = open(target.path, O_WRONLY | O_CLOEXEC)
+            guard descriptor >= 0 else {
+                throw ONNXError(.io, file: target.path, "cannot open the data file (\(String(cString: strerror(errno))))")
+            }
+            defer { close(descriptor) }
+            try write(slots[order[k]], at: target.offset, source: source, worker: &worker, descriptor: descriptor, path: target.path)
         }
     }
 
@@ -170,6 +248,14 @@ public enum ONNXWriter {
     }
 }
 
+/// A tensor whose data is written after packing: into the model file at the offset the packer gives
+/// it (`file` nil), or into data file `file.file` of the plan at `file.offset`.
+struct FillerSlot {
+    var index: Int
+    var bytes: Int
+    var file: (file: Int, offset: Int)?
+}
+
 /// Points the skeleton's tensor fields at Swift-owned data for packing, and puts the skeleton's own
 /// pointers back afterwards so that protobuf-c frees only what it allocated. With `placeholders`,
 /// a tensor of at least `ONNXWriter.inPlaceBytes` gets a placeholder instead of its data (pointer
@@ -178,9 +264,11 @@ final class Filler<Source: TensorSource> {
     let source: Source
     let file: String
     let placeholders: UnsafeRawPointer?
+    /// Where tensors stored outside the model go; nil: every tensor inline.
+    let external: ExternalDataPlan?
     var next = 0
-    /// Tensors written in place: index and byte count.
-    private(set) var slots: [(index: Int, bytes: Int)] = []
+    /// Tensors written in place, in the model file or in a data file.
+    private(set) var slots: [FillerSlot] = []
     private var worker: Source.Worker
     private var undo: [() -> Void] = []
     /// Memory handed to the message; freed after packing.
@@ -188,10 +276,11 @@ final class Filler<Source: TensorSource> {
     /// Tensor buffers the message points into, kept alive until packing is done.
     private var keep: [TensorBuffer] = []
 
-    init(source: Source, file: String, placeholders: UnsafeRawPointer?) {
+    init(source: Source, file: String, placeholders: UnsafeRawPointer?, external: ExternalDataPlan? = nil) {
         self.source = source
         self.file = file
         self.placeholders = placeholders
+        self.external = external
         worker = source.makeWorker()
     }
 
@@ -223,6 +312,21 @@ final class Filler<Source: TensorSource> {
         return pointer.assumingMemoryBound(to: UInt8.self)
     }
 
+    /// `byteCount` bytes (at least one) that live until the writer finishes.
+    func allocate(_ byteCount: Int) -> UnsafeMutableRawPointer {
+        let pointer = UnsafeMutableRawPointer.allocate(byteCount: max(1, byteCount), alignment: 16)
+        owned.append(pointer)
+        return pointer
+    }
+
+    /// A NUL-terminated copy of `text` that lives until the writer finishes.
+    func cString(_ text: String) -> UnsafeMutablePointer<CChar> {
+        let bytes = Array(text.utf8CString)
+        let pointer = allocate(bytes.count).bindMemory(to: CChar.self, capacity: bytes.count)
+        pointer.update(from: bytes, count: bytes.count)
+        return pointer
+    }
+
     func copy<T>(_ values: [T]) -> UnsafeMutablePointer<T>? {
         values.withUnsafeBytes { copy($0) }.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: T.self) }
     }
@@ -250,9 +354,36 @@ final class Filler<Source: TensorSource> {
         return buffer
     }
 
-    /// Tensor `index` into `proto`: a placeholder when it is written in place, else its data.
+    /// Tensor `index` into `proto`: an external data reference when the plan puts it in a data
+    /// file, a placeholder when it is written in place, else its data.
     func set(_ proto: UnsafeMutablePointer<Onnx__TensorProto>, index: Int) throws {
         let header = source.header(index)
+        if placeholders != nil, let external, header.dtype != .string,
+            let placement = try external.place(proto, name: header.name, bytes: header.bytes)
+        {
+            let sourceEntries = proto.pointee.n_external_data
+            setHeader(proto, dtype: header.dtype, shape: header.shape)
+            proto.pointee.has_data_location = 1
+            proto.pointee.data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL
+            proto.pointee.has_raw_data = 0
+            if let entries = placement.entries {
+                let list = allocate(MemoryLayout<UnsafeMutablePointer<Onnx__StringStringEntryProto>?>.stride * entries.count)
+                    .bindMemory(to: UnsafeMutablePointer<Onnx__StringStringEntryProto>?.self, capacity: entries.count)
+                for (i, (key, value)) in entries.enumerated() {
+                    let entry = allocate(MemoryLayout<Onnx__StringStringEntryProto>.stride).bindMemory(to: Onnx__StringStringEntryProto.self, capacity: 1)
+                    ProtobufCalls.initialize(entry)
+                    entry.pointee.key = cString(key)
+                    entry.pointee.value = cString(value)
+                    list[i] = entry
+                }
+                proto.pointee.n_external_data = entries.count
+                proto.pointee.external_data = list
+            } else {
+                proto.pointee.n_external_data = sourceEntries  // the skeleton's own entries, as the source had them
+            }
+            slots.append(FillerSlot(index: index, bytes: header.bytes, file: (placement.file, placement.offset)))
+            return
+        }
         guard let placeholders, header.dtype != .string, header.bytes >= ONNXWriter.inPlaceBytes else {
             try set(proto, try tensor(index))
             return
@@ -261,13 +392,17 @@ final class Filler<Source: TensorSource> {
         proto.pointee.has_raw_data = 1
         proto.pointee.raw_data = ProtobufCBinaryData(
             len: header.bytes, data: UnsafeMutablePointer(mutating: (placeholders + index).assumingMemoryBound(to: UInt8.self)))
-        slots.append((index, header.bytes))
+        slots.append(FillerSlot(index: index, bytes: header.bytes, file: nil))
     }
 
-    /// Type and dims; the skeleton's fields are put back after packing.
+    /// Type and dims, and no external data reference (the data goes inline unless the caller says
+    /// otherwise); the skeleton's fields are put back after packing.
     func setHeader(_ proto: UnsafeMutablePointer<Onnx__TensorProto>, dtype: DType, shape: [Int]) {
         let saved = proto.pointee
         undo.append { proto.pointee = saved }
+        proto.pointee.n_external_data = 0
+        proto.pointee.has_data_location = 0
+        proto.pointee.data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__DEFAULT
         proto.pointee.data_type = ONNXDataType(dtype).rawValue
         proto.pointee.has_data_type = 1
         proto.pointee.n_dims = shape.count

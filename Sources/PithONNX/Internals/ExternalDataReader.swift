@@ -7,8 +7,9 @@ import PithIR
 
 /// Reads tensors stored outside the model file (`data_location = EXTERNAL`).
 ///
-/// Each data file is opened once and read with `pread` (`FileIO.read`) straight
-/// into the tensor's buffer, so no data file is ever held in memory twice.
+/// Each data file is opened once and mapped (`MappedFile`, pages read when first used); a tensor
+/// whose data starts 64-byte aligned in the mapping is a view of it (`TensorBuffer.viewing`), any
+/// other a copy, so a model of several gigabytes is read without allocating its size.
 /// Locations must stay inside the model's folder: absolute paths, `..`
 /// components and symbolic links that resolve outside it are refused. Only
 /// regular files are read: a FIFO, socket or device is refused before any read,
@@ -17,16 +18,12 @@ final class ExternalDataReader {
     let file: String
     /// The model's folder, resolved.
     let folder: String
-    private var open: [String: (descriptor: Int32, size: Int)] = [:]
+    private var open: [String: MappedFile] = [:]
 
     init(modelFile: String) {
         file = modelFile
         let parent = modelFile.contains("/") ? String(modelFile[..<modelFile.lastIndex(of: "/")!]) : "."
         folder = Self.resolve(parent.isEmpty ? "/" : parent) ?? parent
-    }
-
-    deinit {
-        for (_, entry) in open { close(entry.descriptor) }
     }
 
     private static func resolve(_ path: String) -> String? {
@@ -64,22 +61,17 @@ final class ExternalDataReader {
         if let length, length != byteCount {
             throw fail(tensor, "`length` is \(length) bytes, but the tensor's shape and type need \(byteCount)")
         }
-        let (descriptor, size) = try openFile(location, tensor: tensor)
+        let mapped = try openFile(location, tensor: tensor)
+        let size = mapped.bytes.count
         let (end, overflow) = offset.addingReportingOverflow(byteCount)
         guard !overflow, end <= size else {
             throw fail(tensor, "file `\(location)` is \(size) bytes; the tensor needs bytes \(offset)..<\(overflow ? Int.max : end)")
         }
-        return try TensorBuffer(count: byteCount) { out in
-            do throws(FileIO.IOFailure) {
-                try FileIO.read(descriptor, into: out, at: offset)
-            } catch {
-                let reason = error.errorNumber == 0 ? "the file ended" : FileIO.describe(errorNumber: error.errorNumber)
-                throw fail(tensor, "file `\(location)`: read failed after \(error.done) of \(byteCount) bytes (\(reason))")
-            }
-        }
+        guard byteCount > 0 else { return TensorBuffer(bytes: []) }
+        return TensorBuffer.viewing(UnsafeRawBufferPointer(rebasing: mapped.bytes[offset..<end]), of: mapped)
     }
 
-    private func openFile(_ location: String, tensor: String) throws -> (Int32, Int) {
+    private func openFile(_ location: String, tensor: String) throws -> MappedFile {
         if let entry = open[location] { return entry }
         let path = folder + "/" + location
         guard let resolved = Self.resolve(path) else {
@@ -99,8 +91,13 @@ final class ExternalDataReader {
             close(descriptor)
             throw fail(tensor, "`\(location)` is not a regular file (a pipe, socket, device or folder)")
         }
-        let entry = (descriptor, Int(info.st_size))
-        open[location] = entry
-        return entry
+        close(descriptor)
+        // The checked path, mapped without reading it in: pages come in as tensors are used.
+        let mapped: MappedFile
+        do { mapped = try MappedFile(resolved, populate: false) } catch {
+            throw fail(tensor, "file `\(location)`: \(error.reason)")
+        }
+        open[location] = mapped
+        return mapped
     }
 }

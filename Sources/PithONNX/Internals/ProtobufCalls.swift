@@ -52,6 +52,7 @@ enum ProtobufCalls {
     static func initialize(_ node: UnsafeMutablePointer<Onnx__NodeProto>) { onnx__node_proto__init(node) }
     static func initialize(_ tensor: UnsafeMutablePointer<Onnx__TensorProto>) { onnx__tensor_proto__init(tensor) }
     static func initialize(_ sparse: UnsafeMutablePointer<Onnx__SparseTensorProto>) { onnx__sparse_tensor_proto__init(sparse) }
+    static func initialize(_ entry: UnsafeMutablePointer<Onnx__StringStringEntryProto>) { onnx__string_string_entry_proto__init(entry) }
 
     // MARK: - Packing straight into a file
 
