@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+import PithIR
+@testable import PithHDF5
+import PithTestSupport
+
+/// The whole-file skeleton: every Keras / HDF5 fixture written back from its skeleton and its tensors
+/// has the same skeleton again (every group, dataset, link and attribute with its exact type, in its
+/// order), the same tensors, and the same bytes when written twice; a damaged skeleton is refused
+/// with an error naming the container, never a crash.
+@Suite struct HDF5SkeletonTests {
+    static let fixtures = KerasFixtureTests.fixtures
+
+    func withTemporaryFolder<R>(_ body: (String) throws -> R) throws -> R {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pith-skeleton-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        return try body(folder)
+    }
+
+    func write(_ model: Model, skeleton: [UInt8], to path: String) throws {
+        try HDF5Writer.write(
+            skeleton: skeleton, container: "test.pith", placements: HDF5WriterTests.placements(model),
+            source: TensorArray(model.tensors), to: path)
+    }
+
+    @Test(arguments: fixtures)
+    func fileComesBackWhole(fixture: String) throws {
+        let (model, skeleton, gap) = try HDF5Reader.readWithSkeleton(contentsOf: Fixtures.path(fixture))
+        #expect(gap == nil)
+        let bytes = try #require(skeleton)
+        try withTemporaryFolder { folder in
+            let first = folder + "/first.h5", second = folder + "/second.h5"
+            try write(model, skeleton: bytes, to: first)
+            try write(model, skeleton: bytes, to: second)
+            let (back, again, _) = try HDF5Reader.readWithSkeleton(contentsOf: first)
+            #expect(again == skeleton, "the restored file's structure differs from the source's")
+            HDF5WriterTests().expectSameModel(model, back, "\(fixture)")
+            #expect(FileManager.default.contents(atPath: first) == FileManager.default.contents(atPath: second), "two writes differ")
+        }
+    }
+
+    @Test func droppingTheOptimizerRemovesItsGroupOnly() throws {
+        let (model, skeleton, _) = try HDF5Reader.readWithSkeleton(contentsOf: Fixtures.path("keras/keras3-nested.weights.h5"))
+        let dropped = try HDF5Skeleton.droppingOptimizer(#require(skeleton), format: model.format, file: "x")
+        let before = try HDF5Tree(decoding: #require(skeleton), file: "x"), after = try HDF5Tree(decoding: dropped, file: "x")
+        #expect(before.root.children.map(\.name) == ["layers", "optimizer", "vars"])
+        #expect(after.root.children.map(\.name) == ["layers", "vars"])
+        var weights = model
+        weights.tensors.removeAll(where: \.isOptimizerState)
+        try withTemporaryFolder { folder in
+            try write(weights, skeleton: dropped, to: folder + "/w.h5")
+            let back = try HDF5Reader.read(contentsOf: folder + "/w.h5")
+            #expect(back.tensors.map(\.name) == weights.tensors.map(\.name))
+        }
+    }
+
+    @Test func damagedSkeletonsAreRefusedNamingTheContainer() throws {
+        let (model, skeleton, _) = try HDF5Reader.readWithSkeleton(contentsOf: Fixtures.path("keras/keras3-nested.weights.h5"))
+        let bytes = try #require(skeleton)
+        // Every prefix, and every single byte flipped in the header and first nodes: an error, never a trap.
+        var damaged: [[UInt8]] = (0..<min(bytes.count, 400)).map { Array(bytes.prefix($0)) }
+        for i in 0..<min(bytes.count, 200) {
+            var copy = bytes
+            copy[i] ^= 0xFF
+            damaged.append(copy)
+        }
+        try withTemporaryFolder { folder in
+            for candidate in damaged {
+                do {
+                    try write(model, skeleton: candidate, to: folder + "/d.h5")
+                } catch let error as HDF5Error {
+                    #expect(error.file == "test.pith" || error.file == folder + "/d.h5", "\(error)")
+                }
+            }
+        }
+        #expect(throws: HDF5Error.self) { try HDF5Tree(decoding: Array(bytes.dropLast()), file: "x") }
+    }
+}
