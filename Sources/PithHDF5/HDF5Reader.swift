@@ -28,6 +28,22 @@ public enum HDF5Reader {
     nonisolated(unsafe) public static var isolatesCrashes = false
 
     public static func read(contentsOf path: String) throws -> Model {
+        try read(path, withSkeleton: false).model
+    }
+
+    /// Reads the model at `path` and the skeleton of the whole file: every group, dataset, link and
+    /// attribute with its exact type, in the source's order, without the tensors' data (see
+    /// `HDF5Tree`), for `HDF5Writer.write(skeleton:…)`. The skeleton is nil when the file holds
+    /// something Pith cannot write back exactly (references, variable-length data other than
+    /// strings, opaque or bitfield types, external links, named datatypes); `gap` then says what,
+    /// naming the object.
+    public static func readWithSkeleton(contentsOf path: String) throws -> (model: Model, skeleton: [UInt8]?, gap: String?) {
+        try read(path, withSkeleton: true)
+    }
+
+    /// With `isolatesCrashes`, the child process does all of the reading the parent then does
+    /// (the walk of every object and attribute for the skeleton too), but contiguous tensor data.
+    private static func read(_ path: String, withSkeleton: Bool) throws -> (model: Model, skeleton: [UInt8]?, gap: String?) {
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw HDF5Error(.io, file: path, "cannot read the file")
         }
@@ -42,31 +58,29 @@ public enum HDF5Reader {
         }
         if isolatesCrashes {
             try HDF5Probe.run(path, fileBytes: fileBytes) {
-                var reader = KerasReader(file: try HDF5File(path: path, probing: true))
-                _ = try reader.read()
+                let file = try HDF5File(path: path, probing: true)
+                var reader = KerasReader(file: file)
+                let model = try reader.read()
+                if withSkeleton { _ = try skeleton(of: file, model: model) }
             }
         }
         let file = try HDF5File(path: path)
         var reader = KerasReader(file: file)
-        return try reader.read()
+        let model = try reader.read()
+        guard withSkeleton else { return (model, nil, nil) }
+        let (tree, gap) = try skeleton(of: file, model: model)
+        return (model, tree, gap)
     }
 
-    /// Reads the model at `path` and the skeleton of the whole file: every group, dataset, link and
-    /// attribute with its exact type, in the source's order, without the tensors' data (see
-    /// `HDF5Tree`), for `HDF5Writer.write(skeleton:…)`. The skeleton is nil when the file holds
-    /// something Pith cannot write back exactly (references, variable-length data other than
-    /// strings, external links, named datatypes); `gap` then says what, naming the object.
-    public static func readWithSkeleton(contentsOf path: String) throws -> (model: Model, skeleton: [UInt8]?, gap: String?) {
-        let model = try read(contentsOf: path)
-        let file = try HDF5File(path: path)
+    private static func skeleton(of file: HDF5File, model: Model) throws -> (skeleton: [UInt8]?, gap: String?) {
         var walk = TreeWalk(file: file)
         for path in model.tensors.compactMap(\.origin.datasetPath) {
             if let object = file.object(path, in: file.root) { walk.tensorAt[object.address] = path }
         }
         do {
-            return (model, try walk.tree().encoded(), nil)
+            return (try walk.tree().encoded(), nil)
         } catch let error as HDF5Error where error.kind == .unsupported {
-            return (model, nil, error.message)
+            return (nil, error.message)
         }
     }
 }

@@ -215,3 +215,19 @@ def test_subclassed_keras3_file_is_read_as_keras3_weights(pith, built):
     assert info["format"] == "keras3-weights-h5"
     assert [t["name"] for t in info["tensors"]] == ["dense1/vars/0", "dense1/vars/1", "dense2/vars/0", "dense2/vars/1"]
     assert info["optimizer_state"]["tensors"] == 6
+
+
+def test_file_pith_cannot_write_back_whole_says_so(pith, tmp_path):
+    """An attribute holding an object reference (an address in this file) cannot be written back exactly:
+    compress says so, naming it, and restore still writes every weight."""
+    path = str(tmp_path / "refs.h5")
+    with h5py.File(path, "w") as f:
+        d = f.create_dataset("w", data=np.arange(9, dtype=np.float32).reshape(3, 3))
+        f.attrs["ref"] = d.ref
+    container, restored = str(tmp_path / "refs.pith"), str(tmp_path / "refs.restored.h5")
+    result = run_pith("compress", path, "-o", container)
+    assert result.returncode == 0, result.stderr
+    assert "note:" in result.stdout and "`/@ref`" in result.stdout, result.stdout
+    assert run_pith("restore", container, "-o", restored).returncode == 0
+    with h5py.File(restored, "r") as f:
+        assert f["w"][()].tobytes() == np.arange(9, dtype=np.float32).tobytes()
