@@ -133,8 +133,10 @@ public enum Restoration {
                             format: container.format, metadata: container.metadata, configuration: container.manifest.source.configuration,
                             placements: placements, source: container, to: temporary)
                     }
-                } catch let error as HDF5Error where error.kind == .malformed && error.file == input {
-                    throw PithError(.data, "\(input): \(error.message)")
+                } catch let error as HDF5Error where error.kind == .malformed && container.skeleton != nil {
+                    // Everything written from a skeleton comes from the container: what libhdf5 or
+                    // the skeleton's checks refuse is bad data in it.
+                    throw PithError(.data, "\(input): \(error.message)" + (error.file == input ? "" : " (writing \(output))"))
                 } catch let error as HDF5Error {
                     throw PithError(error.kind == .unsupported ? .unsupported : .io, "\(output): \(error.message)")
                 } catch {

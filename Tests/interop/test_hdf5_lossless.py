@@ -231,3 +231,40 @@ def test_file_pith_cannot_write_back_whole_says_so(pith, tmp_path):
     assert run_pith("restore", container, "-o", restored).returncode == 0
     with h5py.File(restored, "r") as f:
         assert f["w"][()].tobytes() == np.arange(9, dtype=np.float32).tobytes()
+
+
+def test_damaged_skeleton_is_refused_naming_the_container(pith, built, tmp_path):
+    """A container whose HDF5 skeleton was damaged (checksums made valid again) restores or is refused
+    with exit 65 naming the container: never a crash, never another status, nothing left behind."""
+    import random
+    import subprocess
+    import pith_container
+    source = built["hdf5-exact-types.h5"]
+    container = str(tmp_path / "good.pith")
+    assert run_pith("compress", source, "-o", container).returncode == 0
+    original = pith_container.Container.read(container)
+    index = original.manifest["source"]["skeleton"]
+    skeleton = subprocess.run(["zstd", "-d", "-c", "-q"], input=original.stream_bytes(index), capture_output=True, check=True).stdout
+    assert skeleton.startswith(b"PITHH5T1")
+    rng = random.Random(15)
+    variants = [skeleton[:-1], skeleton[:9], skeleton + b"\0"]
+    for _ in range(60):
+        damaged = bytearray(skeleton)
+        for _ in range(rng.randint(1, 3)):
+            damaged[rng.randrange(9, len(damaged))] = rng.randrange(256)
+        variants.append(bytes(damaged))
+    refused = 0
+    for k, damaged in enumerate(variants):
+        c = pith_container.Container.read(container)
+        c.manifest["source"]["skeleton"] = c.add_stream(damaged, coding="raw", symbols=len(damaged))
+        path, out = str(tmp_path / f"bad{k}.pith"), str(tmp_path / f"bad{k}.h5")
+        with open(path, "wb") as f:
+            f.write(c.encoded())
+        result = run_pith("restore", path, "-o", out)
+        assert result.returncode in (0, 65), f"variant {k}: exit {result.returncode}: {result.stderr}"
+        if result.returncode == 65:
+            refused += 1
+            assert path in result.stderr, result.stderr
+            assert not os.path.exists(out), f"variant {k}: output left behind"
+    print(f"{refused} of {len(variants)} damaged skeletons refused, the others restored")
+    assert refused >= 3
