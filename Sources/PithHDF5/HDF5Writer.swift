@@ -100,7 +100,8 @@ public enum HDF5Writer {
         if let missing = layout.tensorAt.keys.sorted().first {
             throw HDF5Error(.malformed, file: container, "tensor `\(source.header(tensorAt[missing]!).name)`: the skeleton has no dataset `\(missing)` for it")
         }
-        let regions = layout.regions
+        // The source is asked for its tensors in its own order, whatever order the file lists them in.
+        let regions = layout.regions.sorted { $0.tensor < $1.tensor }
         try writer.file.closeFile()
         try writeTensors(regions, source: source, to: path)
     }

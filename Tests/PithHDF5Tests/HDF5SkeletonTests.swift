@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import PithIR
 @testable import PithHDF5
@@ -37,6 +38,43 @@ import PithTestSupport
             #expect(again == skeleton, "the restored file's structure differs from the source's")
             HDF5WriterTests().expectSameModel(model, back, "\(fixture)")
             #expect(FileManager.default.contents(atPath: first) == FileManager.default.contents(atPath: second), "two writes differ")
+        }
+    }
+
+    /// The file lists its objects in creation order (root `z` before `a`), the source hands out
+    /// tensors in its own order: each is asked for once, in that order, and lands in its dataset.
+    @Test func eachTensorIsAskedForOnceInTheSourcesOrder() throws {
+        try withTemporaryFolder { folder in
+            let path = folder + "/ordered.h5"
+            let tensors = ["z/w", "a/w"].enumerated().map { index, name in
+                let values = (0..<6).map { Float(index * 10 + $0) }
+                return Tensor(
+                    name: name, dtype: .float32, shape: [2, 3],
+                    storage: .dense(TensorBuffer(bytes: values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })),
+                    origin: .dataset(path: name))
+            }
+            // Two tensors at `z/w` and `a/w`, in a file whose root tracks creation order (z first).
+            var tree = HDF5Tree(root: HDF5Tree.Node(kind: .group, name: ""), earliestFormat: false)
+            tree.root.order = HDF5CreationOrder(links: 3, attributes: 0)
+            for name in ["z", "a"] {
+                var group = HDF5Tree.Node(kind: .group, name: name)
+                var dataset = HDF5Tree.Node(kind: .dataset, name: "w")
+                dataset.type = .float(size: 4, order: 0, precision: 32, offset: 0, pad: [0, 0, 0], norm: 1, bias: 127, fields: [31, 23, 8, 0, 23])
+                dataset.space = .simple([2, 3])
+                dataset.tensorPath = name + "/w"
+                group.children = [dataset]
+                tree.root.children.append(group)
+            }
+            let model = Model(format: .hdf5, tensors: tensors.sorted { $0.name < $1.name })
+            let source = HDF5WriterTests.CountingSource(model.tensors)
+            try HDF5Writer.write(
+                skeleton: tree.encoded(), container: "test.pith", placements: HDF5WriterTests.placements(model), source: source, to: path)
+            #expect(source.requests.withLock { $0 } == [0, 1])
+            let back = try HDF5Reader.readWithSkeleton(contentsOf: path)
+            #expect(back.model.tensors.map(\.name) == ["a/w", "z/w"])
+            let root = try HDF5Tree(decoding: #require(back.skeleton), file: path).root
+            #expect(root.children.map(\.name) == ["z", "a"], "creation order kept")
+            HDF5WriterTests().expectSameModel(model, back.model, "ordered")
         }
     }
 
