@@ -211,7 +211,7 @@ public enum AutoCompression {
 
     public static func run(_ request: Request, progress: ((String) -> Void)? = nil) throws -> Result {
         let clock = Stopwatch()
-        let (model, skeleton) = try ModelFile.loadWithSkeleton(request.model)
+        let (model, skeleton, _) = try ModelFile.loadWithSkeleton(request.model)
         let (layers, others) = try Sensitivity.calibratedLayers(model, only: request.only, file: request.model)
         let (calibration, validation) = try Sensitivity.prepare(
             model, calibration: request.calibration, data: request.data, labels: request.labels, scale: request.scale, batchSize: request.batchSize)

@@ -5,6 +5,7 @@ import Foundation
 import Yams
 import PithONNX
 import PithContainer
+import PithHDF5
 
 /// The compress pipeline: a recipe (from YAML or from flags) run over a loaded model.
 public enum Compression {
@@ -47,25 +48,50 @@ public enum Compression {
         public var model: Model
         /// What the recipe did; nil for a recipe without passes (lossless).
         public var report: CompressionReport?
-        /// The source's ONNX skeleton (the protobuf tree with its tensor slots cleared), from the
-        /// same parse as `model`; nil for HDF5 sources.
+        /// The source's skeleton: ONNX, the protobuf tree with its tensor slots cleared, from the
+        /// same parse as `model`; HDF5, the whole file's structure (`HDF5Reader.readWithSkeleton`),
+        /// nil when the file holds something Pith cannot write back exactly.
         public var skeleton: [UInt8]?
         /// The file the model was read from.
         public var source: String
+        /// What the report should say besides the passes: optimizer state dropped, or an HDF5 file
+        /// that restores without some of its structure.
+        public var notes: [String] = []
     }
 
     /// Loads `path` (parsed once: for ONNX the model and its skeleton come from the same parse), runs
     /// `recipe`, and returns the compressed model with its report. A recipe without passes is
     /// lossless: every tensor stays as it is. The data-aware passes run the model on `calibration`
     /// (see `Calibration`); a recipe with such a pass is refused without it.
-    public static func run(_ recipe: Recipe, on path: String, calibration: Calibration.Request? = nil) throws -> Compressed {
-        let (loaded, skeleton) = try ModelFile.loadWithSkeleton(path)
-        var model = loaded
-        if recipe.steps.isEmpty { return Compressed(model: model, report: nil, skeleton: skeleton, source: path) }
+    ///
+    /// Optimizer state (Keras `optimizer_weights`, `optimizer`) is kept exactly and never selected;
+    /// `dropOptimizer` removes it from the model and the skeleton, and a note says so.
+    public static func run(
+        _ recipe: Recipe, on path: String, calibration: Calibration.Request? = nil, dropOptimizer: Bool = false
+    ) throws -> Compressed {
+        var (model, skeleton, gap) = try ModelFile.loadWithSkeleton(path)
+        var notes: [String] = []
+        if let gap {
+            notes.append("note: \(path): restore will write the Keras weights and attributes Pith knows, not the whole file: \(gap)")
+        }
+        if dropOptimizer {
+            let dropped = model.tensors.filter(\.isOptimizerState)
+            if dropped.isEmpty {
+                notes.append("optimizer state: none in \(path), nothing dropped (--drop-optimizer)")
+            } else {
+                model.tensors.removeAll(where: \.isOptimizerState)
+                if let kept = skeleton, model.format != .onnx {
+                    skeleton = try PithError.translatingErrors { try HDF5Skeleton.droppingOptimizer(kept, format: model.format, file: path) }
+                }
+                let bytes = dropped.reduce(0) { $0 + $1.storedBytes }
+                notes.append("optimizer state dropped (--drop-optimizer): \(dropped.count) tensors, \(bytes) bytes")
+            }
+        }
+        if recipe.steps.isEmpty { return Compressed(model: model, report: nil, skeleton: skeleton, source: path, notes: notes) }
         do {
             let data = try recipe.isDataAware ? calibration.map { try Calibration.load($0, for: model) } : nil
             let report = try Compressor.run(recipe, on: &model, calibration: data)
-            return Compressed(model: model, report: report, skeleton: skeleton, source: path)
+            return Compressed(model: model, report: report, skeleton: skeleton, source: path, notes: notes)
         } catch let error as PassError {
             throw PithError(error.exitKind, "\(path): \(error.message)")
         }
@@ -105,7 +131,7 @@ extension Compression {
     /// HDF5 sources, whose format has no operators to decode weights with.
     public static func exportCompact(_ compressed: Compressed, to output: String, force: Bool) throws -> Restoration.Result {
         try AtomicFile.checkWritable(output, input: compressed.source, force: force)
-        guard let skeleton = compressed.skeleton else {
+        guard compressed.model.format == .onnx, let skeleton = compressed.skeleton else {
             throw PithError(.unsupported, "\(compressed.source): --export writes a compact ONNX model, and this is not an ONNX model")
         }
         return try Restoration.writeCompact(skeleton: skeleton, tensors: compressed.model.tensors, file: compressed.source, to: output)

@@ -89,13 +89,21 @@ public enum ModelFile {
         }
     }
 
-    /// Reads the model at `path` and, for ONNX, its skeleton from the same parse (see
-    /// `ONNXReader.readWithSkeleton`).
-    public static func loadWithSkeleton(_ path: String) throws -> (model: Model, skeleton: [UInt8]?) {
+    /// Reads the model at `path` and its skeleton: for ONNX from the same parse (see
+    /// `ONNXReader.readWithSkeleton`); for HDF5 the whole file's structure (see
+    /// `HDF5Reader.readWithSkeleton`), nil when the file holds something Pith cannot write back
+    /// exactly, which `gap` then names.
+    public static func loadWithSkeleton(_ path: String) throws -> (model: Model, skeleton: [UInt8]?, gap: String?) {
         try PithError.translatingErrors {
-            guard try detectFormat(of: path) == .onnx else { return (try load(path), nil) }
-            let (model, skeleton) = try explainingLookalikes(path) { try ONNXReader.readWithSkeleton(contentsOf: path) }
-            return (model, skeleton)
+            switch try detectFormat(of: path) {
+            case .onnx:
+                let (model, skeleton) = try explainingLookalikes(path) { try ONNXReader.readWithSkeleton(contentsOf: path) }
+                return (model, skeleton, nil)
+            case .hdf5:
+                return try HDF5Reader.readWithSkeleton(contentsOf: path)
+            case .pith:
+                return (try load(path), nil, nil)
+            }
         }
     }
 

@@ -168,12 +168,22 @@ public enum Restoration {
         if container.format != .onnx, !factored {
             // Streamed (Keras, HDF5): the file is laid out from the manifest (`model_config` is
             // there too), then each tensor is decoded once, in pieces, straight into its dataset.
+            // With the source's skeleton (containers written since the HDF5 skeleton), the whole
+            // file comes back: every group, dataset and attribute, optimizer state included.
             let placements = (0..<container.tensorCount).map { HDF5Writer.Placement(origin: container.origin($0), layer: container.consumerName($0)) }
             try AtomicFile.write(to: output) { temporary in
                 do {
-                    try HDF5Writer.write(
-                        format: container.format, metadata: container.metadata, configuration: container.manifest.source.configuration,
-                        placements: placements, source: container, to: temporary)
+                    if let skeleton = container.skeleton {
+                        try HDF5Writer.write(skeleton: skeleton, container: input, placements: placements, source: container, to: temporary)
+                    } else {
+                        try HDF5Writer.write(
+                            format: container.format, metadata: container.metadata, configuration: container.manifest.source.configuration,
+                            placements: placements, source: container, to: temporary)
+                    }
+                } catch let error as HDF5Error where error.kind == .malformed && container.skeleton != nil {
+                    // Everything written from a skeleton comes from the container: what libhdf5 or
+                    // the skeleton's checks refuse is bad data in it.
+                    throw PithError(.data, "\(input): \(error.message)" + (error.file == input ? "" : " (writing \(output))"))
                 } catch let error as HDF5Error {
                     throw PithError(error.kind == .unsupported ? .unsupported : .io, "\(output): \(error.message)")
                 } catch {

@@ -132,6 +132,9 @@ struct Compress: ParsableCommand {
     @Option(name: .customLong("only"), help: "Apply the flag passes only to tensors whose name matches this glob (repeatable).")
     var only: [String] = []
 
+    @Flag(help: "Leave out the optimizer state of a Keras file (optimizer_weights, optimizer): kept exactly otherwise.")
+    var dropOptimizer = false
+
     @Flag(help: "Write the container even when the passes compress no tensor (a selection that matches nothing is an error otherwise).")
     var allowEmpty = false
 
@@ -229,6 +232,7 @@ struct Compress: ParsableCommand {
             if let minAgreement, !(minAgreement > 0 && minAgreement <= 1) { throw ValidationError("--min-agreement must be in (0, 1], got \(minAgreement)") }
             if let value = maxAccuracyDrop ?? minOutputSnr, !value.isFinite { throw ValidationError("the budget must be a finite number") }
             if let timeBudget, !(timeBudget >= 0) { throw ValidationError("--time-budget must be 0 or more seconds") }
+            if dropOptimizer { throw ValidationError("--drop-optimizer belongs to the flag and recipe passes, not --auto") }
             if dryRun || output == nil { throw ValidationError("--auto writes the chosen model: give -o OUT.pith (the recipe goes beside it)") }
             if let calibrationSamples, calibrationSamples < 1 { throw ValidationError("--calibration-samples must be at least 1") }
             if let damp, !(damp > 0 && damp <= 10) { throw ValidationError("--damp must be in (0, 10], got \(damp)") }
@@ -372,7 +376,7 @@ struct Compress: ParsableCommand {
                     .usage, "--calibration \(calibration): the recipe has no data-aware pass (--gptq, --obs, --refit, --bias-correction, --entropy-quantize)")
             }
             let request = calibration.map { Calibration.Request(path: $0, samples: calibrationSamples, scale: calibrationScale) }
-            let compressed = try Compression.run(recipe, on: file, calibration: request)
+            let compressed = try Compression.run(recipe, on: file, calibration: request, dropOptimizer: dropOptimizer)
             let report = compressed.report
             if let report, report.tensors.isEmpty, !allowEmpty {
                 let what =
@@ -386,6 +390,9 @@ struct Compress: ParsableCommand {
             var containerBytes: Int?
             if let report {
                 say(format == .json ? report.renderJSON() : report.renderText(file: file), terminator: "")
+            }
+            for note in compressed.notes {
+                if format == .json { printError(StandardStreams.displayed(note)) } else { say(note) }
             }
             if !dryRun, let output {
                 let accounting = try Compression.writeContainer(compressed, to: output, force: force)

@@ -6,11 +6,15 @@ import Glibc
 /// Writes models back as HDF5 in the layout they were read from (Keras 2 / Keras 3 legacy `.h5`,
 /// Keras 3 `.weights.h5`, plain HDF5), from the tensors' origins and the model's metadata.
 ///
-/// Keras files get their root attributes back (`keras_version`, `backend`, `model_config`,
+/// Two ways. With the source's skeleton (`write(skeleton:…)`, what `pith restore` uses for
+/// containers that hold one), the whole file comes back: every group, dataset, link and attribute
+/// with its exact type and in its order, optimizer state included. Without (`write(_:to:)`, older
+/// containers, `restore --factored`), the layout is rebuilt from the tensors' origins: Keras files
+/// get their root attributes back (`keras_version`, `backend`, `model_config`,
 /// `training_config`: every property the reader kept), `layer_names` and each layer's
-/// `weight_names` as byte-string arrays as Keras writes them, and every weight at its original path.
-/// Layers without weights and optimizer state are not written (Keras loads weights by
-/// `weight_names`; optimizer state was never loaded).
+/// `weight_names` as byte-string arrays as Keras writes them, and every weight at its original path;
+/// layers without weights are not written (Keras loads weights by `weight_names`), and optimizer
+/// state, when the model holds it, only as its datasets.
 ///
 /// Tensors are streamed. The file is laid out first, from each tensor's name, type and shape and
 /// its `Placement`: every dataset is created with its storage allocated (contiguous, never filled),
@@ -63,6 +67,47 @@ public enum HDF5Writer {
         let regions = try layOut(
             format: format, metadata: metadata, configuration: configuration,
             placements: placements, source: source, to: path)
+        try writeTensors(regions, source: source, to: path)
+    }
+
+    /// Writes the whole file `skeleton` describes (from `HDF5Reader.readWithSkeleton`: every group,
+    /// dataset, link and attribute of the source, with their exact types and in their order), each
+    /// dataset the skeleton marks as a tensor filled with the tensor of `source` whose placement has
+    /// its path. Tensor datasets are written contiguous, in the tensor's dtype, little-endian.
+    /// `container` names the file the skeleton came from in errors. `placements` must have one entry
+    /// per tensor of `source`.
+    public static func write(
+        skeleton: [UInt8], container: String, placements: [Placement], source: some TensorSource, to path: String
+    ) throws {
+        precondition(placements.count == source.tensorCount, "HDF5Writer.write: \(placements.count) placements for \(source.tensorCount) tensors")
+        h5Quiet()
+        let tree = try HDF5Tree(decoding: skeleton, file: container)
+        var tensorAt: [String: Int] = [:]
+        for (index, placement) in placements.enumerated() {
+            let datasetPath: String
+            switch placement.origin {
+            case .kerasWeight(_, _, let path), .dataset(let path): datasetPath = path
+            default: datasetPath = source.header(index).name
+            }
+            guard tensorAt.updateValue(index, forKey: datasetPath) == nil else {
+                throw HDF5Error(.malformed, file: container, "two tensors go to the dataset `\(datasetPath)`")
+            }
+        }
+        let writer = Writer(path: path, file: try HDF5Handle.createFile(path, order: tree.root.order, earliestFormat: tree.earliestFormat))
+        var layout = SkeletonLayout(writer: writer, container: container, tensorAt: tensorAt, infos: (0..<source.tensorCount).map { source.header($0) })
+        try layout.attributes(tree.root.attributes, on: writer.file.openObject("/"), label: "/")
+        for child in tree.root.children { try layout.node(child, parent: "") }
+        if let missing = layout.tensorAt.keys.sorted().first {
+            throw HDF5Error(.malformed, file: container, "tensor `\(source.header(tensorAt[missing]!).name)`: the skeleton has no dataset `\(missing)` for it")
+        }
+        // The source is asked for its tensors in its own order, whatever order the file lists them in.
+        let regions = layout.regions.sorted { $0.tensor < $1.tensor }
+        try writer.file.closeFile()
+        try writeTensors(regions, source: source, to: path)
+    }
+
+    /// Writes each tensor's bytes at its region of the file `path` (laid out and closed).
+    private static func writeTensors(_ regions: [(tensor: Int, offset: Int, bytes: Int)], source: some TensorSource, to path: String) throws {
         let descriptor = open(path, O_WRONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw HDF5Error(.io, file: path, "cannot open the file to write the tensors (\(FileIO.describe(errorNumber: errno)))")
@@ -112,7 +157,9 @@ public enum HDF5Writer {
             switch placement.origin {
             case .kerasWeight(let layer, let weight, let path):
                 datasetPath = path
-                if keras {
+                if layer.isEmpty {
+                    // A weight of no layer (optimizer state): its dataset only.
+                } else if keras {
                     if weightNames[layer] == nil { layers.append(layer) }
                     weightNames[layer, default: []].append(weight)
                     layerGroup[layer] = String(path.dropLast(weight.count + 1))
@@ -124,7 +171,7 @@ public enum HDF5Writer {
             case .dataset(let path): datasetPath = path
             default: datasetPath = info.name
             }
-            if let offset = try writer.dataset(datasetPath, info: info) {
+            if let offset = try writer.dataset(datasetPath, info: info).offset {
                 regions.append((index, offset, info.bytes))
             }
         }
@@ -143,6 +190,78 @@ public enum HDF5Writer {
         }
         try writer.file.closeFile()
         return regions
+    }
+}
+
+/// Creates the objects of an `HDF5Tree` in order, recording which dataset each tensor went to.
+private struct SkeletonLayout {
+    let writer: Writer
+    let container: String
+    /// Dataset path → tensor index, for the tensors not yet placed.
+    var tensorAt: [String: Int]
+    let infos: [TensorInfo]
+    /// Where each tensor placed goes in the file, in file order (tensors with bytes only).
+    var regions: [(tensor: Int, offset: Int, bytes: Int)] = []
+
+    init(writer: Writer, container: String, tensorAt: [String: Int], infos: [TensorInfo]) {
+        self.writer = writer
+        self.container = container
+        self.tensorAt = tensorAt
+        self.infos = infos
+    }
+
+    func elements(_ space: HDF5Tree.Space, _ name: String) throws -> Int {
+        guard let count = HDF5Handle.elementCount(space) else {
+            throw HDF5Error(.malformed, file: container, "`\(name)`: the stored dataspace is too large to address")
+        }
+        return count
+    }
+
+    func attributes(_ attributes: [HDF5Tree.Attribute], on object: HDF5Handle, label: String) throws {
+        for attribute in attributes {
+            let name = label + "@" + attribute.name
+            let type = try HDF5Handle.buildType(attribute.type, file: container, object: name)
+            let space = try HDF5Handle.space(attribute.space, file: writer.path, object: name)
+            let handle = try object.createAttribute(attribute.name, type: type, space: space)
+            try handle.write(attribute.value, type: type, elements: try elements(attribute.space, name))
+        }
+    }
+
+    mutating func node(_ node: HDF5Tree.Node, parent: String) throws {
+        let path = parent.isEmpty ? node.name : parent + "/" + node.name
+        switch node.kind {
+        case .group:
+            let group = try writer.file.createGroup(path, order: node.order)
+            try attributes(node.attributes, on: group, label: path)
+            for child in node.children { try self.node(child, parent: path) }
+        case .dataset:
+            let dataset: HDF5Handle
+            if let tensorPath = node.tensorPath {
+                guard let index = tensorAt.removeValue(forKey: tensorPath) else {
+                    throw HDF5Error(
+                        .malformed, file: container,
+                        "dataset `\(path)`: the skeleton gives it tensor `\(tensorPath)`, which the container does not hold (or gives twice)")
+                }
+                // The source's own type when it describes the tensor's bytes as they are (h5py's
+                // bool enum, its float16), else the standard little-endian type of the dtype.
+                let exact = try HDF5Handle.buildType(node.type, file: container, object: path)
+                let (handle, offset) = try writer.dataset(
+                    path, info: infos[index], order: node.order,
+                    type: HDF5File.elementType(exact).0 == infos[index].dtype && exact.isLittleEndian ? exact : nil)
+                dataset = handle
+                if let offset { regions.append((index, offset, infos[index].bytes)) }
+            } else {
+                let type = try HDF5Handle.buildType(node.type, file: container, object: path)
+                let space = try HDF5Handle.space(node.space, file: writer.path, object: path)
+                dataset = try writer.file.createDataset(path, type: type, space: space, order: node.order, written: false)
+                if let value = node.value { try dataset.write(value, type: type, elements: try elements(node.space, path), dataset: true) }
+            }
+            try attributes(node.attributes, on: dataset, label: path)
+        case .hardLink:
+            try writer.file.createHardLink(path, to: node.target)
+        case .softLink:
+            try writer.file.createSoftLink(path, to: node.target)
+        }
     }
 }
 
@@ -244,8 +363,10 @@ private struct Writer {
 
     /// Creates the dataset `name` for a tensor described by `info`, its storage allocated; returns
     /// where that storage starts in the file, or nil when the tensor has no bytes.
-    func dataset(_ name: String, info: TensorInfo) throws -> Int? {
-        let type = try fileType(info.dtype, name: name)
+    func dataset(
+        _ name: String, info: TensorInfo, order: HDF5CreationOrder = HDF5CreationOrder(), type exact: HDF5Handle? = nil
+    ) throws -> (handle: HDF5Handle, offset: Int?) {
+        let type = try exact ?? fileType(info.dtype, name: name)
         guard let count = Shape.elementCount(info.shape), info.dtype.storageBytes(count: count) != nil else {
             throw HDF5Error(.unsupported, file: path, "tensor `\(name)`: shape \(Shape.describe(info.shape)) is too large to address")
         }
@@ -254,7 +375,7 @@ private struct Writer {
             ? HDF5Handle.scalarSpace(file: path, object: name)
             : HDF5Handle.simpleSpace(info.shape, file: path, object: name)
         if let slash = name.lastIndex(of: "/"), slash != name.startIndex { try ensureGroup(String(name[..<slash])) }
-        let dataset = try file.createDataset(name, type: type, space: space)
-        return info.bytes > 0 ? try dataset.dataOffset() : nil
+        let dataset = try file.createDataset(name, type: type, space: space, order: order)
+        return (dataset, info.bytes > 0 ? try dataset.dataOffset() : nil)
     }
 }

@@ -106,8 +106,9 @@ public struct Model: Sendable {
     public var functions: [Function]
     /// The model configuration as JSON text (Keras `model_config`), when the file has one.
     public var configuration: String?
-    /// Optimizer state found in the file (Keras `optimizer_weights`): described, never loaded,
-    /// and never counted as model weights.
+    /// Optimizer state described without its data, never counted as model weights. The HDF5 reader
+    /// loads optimizer state as tensors instead (`Tensor.isOptimizerState`, kept exactly);
+    /// `separatingOptimizerState()` moves those here for reports.
     public var optimizerState: [TensorInfo]
 
     public init(

@@ -22,6 +22,9 @@ public struct TensorRole: Sendable, Hashable, Codable, CustomStringConvertible {
         case other
         /// Nothing says: no graph or layer configuration (plain HDF5, Keras 3 weights of unknown class).
         case unknown
+        /// Optimizer state saved with a Keras model (`optimizer_weights/…`, Keras 3 `optimizer/…`): kept
+        /// exactly, never selected by a pass, and counted apart from the model's weights.
+        case optimizer
     }
 
     public var kind: Kind
@@ -63,6 +66,7 @@ public struct TensorRole: Sendable, Hashable, Codable, CustomStringConvertible {
         case .shape: noun = "shape or index constant"
         case .other: noun = op.isEmpty ? "read by no node" : "constant"
         case .unknown: return "role unknown (no graph or layer configuration)"
+        case .optimizer: return "optimizer state"
         }
         guard !op.isEmpty || !layer.isEmpty else { return noun }
         let place = slot.map { " (input \($0))" } ?? ""
@@ -99,7 +103,7 @@ private struct ONNXRoles {
 
     /// Uses of one tensor, strongest first: a tensor that is both a weight and something else is a weight.
     static let strength: [TensorRole.Kind: Int] = [
-        .weight: 6, .embedding: 5, .bias: 4, .normalization: 3, .other: 2, .shape: 1, .unknown: 0,
+        .weight: 6, .embedding: 5, .bias: 4, .normalization: 3, .other: 2, .shape: 1, .unknown: 0, .optimizer: 0,
     ]
 
     static let shapeSlots: [String: Set<Int>] = [
@@ -232,6 +236,7 @@ private struct ONNXRoles {
 private enum KerasRoles {
     static func role(_ tensor: Tensor) -> TensorRole {
         guard case .kerasWeight(let layer, let weight, _) = tensor.origin else { return TensorRole(.unknown) }
+        if tensor.isOptimizerState { return TensorRole(.optimizer, op: "", layer: layer) }
         let op = tensor.consumer?.op ?? ""
         let rank = tensor.shape.count
         var name = weight.split(separator: "/").last.map(String.init) ?? weight
@@ -255,5 +260,30 @@ private enum KerasRoles {
         default:
             return TensorRole(.unknown, op: op, layer: layer)
         }
+    }
+}
+
+extension Tensor {
+    /// Whether this is optimizer state saved with a Keras model: a weight of no layer below the
+    /// file's top-level `optimizer_weights` (Keras 2, Keras 3 legacy `.h5`) or `optimizer` (Keras 3
+    /// `.weights.h5`) group, as `HDF5Reader` reads it.
+    public var isOptimizerState: Bool {
+        guard case .kerasWeight(let layer, _, let path) = origin, layer.isEmpty else { return false }
+        let top = path.split(separator: "/", maxSplits: 1).first ?? ""
+        return top == "optimizer_weights" || top == "optimizer"
+    }
+}
+
+extension Model {
+    /// The model without its optimizer state (`Tensor.isOptimizerState`), which is added to
+    /// `optimizerState` as descriptions, and the indices in `tensors` of the tensors kept: what
+    /// reports count as the model's weights.
+    public func separatingOptimizerState() -> (model: Model, kept: [Int]) {
+        let kept = tensors.indices.filter { !tensors[$0].isOptimizerState }
+        guard kept.count < tensors.count else { return (self, kept) }
+        var model = self
+        model.tensors = kept.map { tensors[$0] }
+        model.optimizerState += tensors.filter(\.isOptimizerState).map { TensorInfo(name: $0.name, dtype: $0.dtype, shape: $0.shape) }
+        return (model, kept)
     }
 }

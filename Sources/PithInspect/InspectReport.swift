@@ -112,10 +112,13 @@ public enum Inspector {
 
     /// Measures every tensor of `model` (both cores, one tensor per task) and builds the report.
     /// `top` keeps the first N rows after sorting; totals and layers always cover the whole model.
+    /// Optimizer state (`Tensor.isOptimizerState`) is counted apart, in `optimizerState`.
     public static func inspect(
-        _ model: Model, file: String, sort: InspectSort = .file, top: Int? = nil,
-        distinctCap: Int = defaultDistinctCap, storedBytes: [Int]? = nil, container: InspectReport.ContainerSummary? = nil
+        _ whole: Model, file: String, sort: InspectSort = .file, top: Int? = nil,
+        distinctCap: Int = defaultDistinctCap, storedBytes allStoredBytes: [Int]? = nil, container: InspectReport.ContainerSummary? = nil
     ) -> InspectReport {
+        let (model, kept) = whole.separatingOptimizerState()
+        let storedBytes = allStoredBytes.map { bytes in kept.map { bytes[$0] } }
         var statistics = measure(model.tensors, distinctCap: distinctCap)
         let roles = model.tensorRoles()
         for (i, role) in roles.enumerated() where i < statistics.count { statistics[i].role = role.kind.rawValue }

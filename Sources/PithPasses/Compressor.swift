@@ -82,16 +82,18 @@ extension CompressionRun {
                     originalBytes: initialBytes[id], bytes: tensor.storedBytes,
                     error: WeightError(original: originals[id]!, approximation: s.values)))
         }
-        let originalTotal = initialBytes.reduce(0, +)
-        let total = model.tensors.reduce(0) { $0 + $1.storedBytes }
-        let kept = model.tensors.indices.reduce(0) { sum, id in
+        // Totals count the model's weights; optimizer state (kept exactly) is counted apart, as in `inspect`.
+        let weights = model.tensors.indices.filter { !model.tensors[$0].isOptimizerState }
+        let originalTotal = weights.reduce(0) { $0 + initialBytes[$1] }
+        let total = weights.reduce(0) { $0 + model.tensors[$1].storedBytes }
+        let kept = weights.reduce(0) { sum, id in
             sum + (working[id]?.nonzero ?? model.tensors[id].count)
         }
         return CompressionReport(
             seed: seed, passes: passes, factorizations: factorizations, skipped: skipped, tensors: rows,
             totals: .init(
-                tensors: model.tensors.count, compressedTensors: rows.count,
-                elements: model.tensors.reduce(0) { $0 + $1.count }, kept: kept,
+                tensors: weights.count, compressedTensors: rows.count,
+                elements: weights.reduce(0) { $0 + model.tensors[$1].count }, kept: kept,
                 originalBytes: originalTotal, bytes: total, ratio: total == 0 ? 0 : Double(originalTotal) / Double(total)))
     }
 }

@@ -68,6 +68,8 @@ public struct TensorSelector: Sendable, Codable, Equatable {
 
     /// Why `tensor` is not selected (nil when it is): its role, type, size or name.
     public func exclusion(_ tensor: Tensor, role: TensorRole) -> String? {
+        // Optimizer state is kept exactly, whatever the selection says (`--drop-optimizer` removes it).
+        if role.kind == .optimizer { return "optimizer state (kept exactly; never compressed lossily)" }
         guard tensor.dtype.isFloatingPoint else { return "not floating point (\(tensor.dtype))" }
         if let roles {
             if !roles.contains(role.kind) { return "\(role) (the selection takes \(roles.map(\.rawValue).joined(separator: ", ")))" }

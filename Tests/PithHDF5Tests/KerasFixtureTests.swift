@@ -5,7 +5,8 @@ import PithIR
 import PithTestSupport
 
 /// Every Keras / HDF5 fixture imports with exactly the tensors h5py saw, in the
-/// layout the generator recorded; optimizer state is described, never loaded.
+/// layout the generator recorded; optimizer state is loaded as tensors of its own role, after the
+/// weights, and counted apart (`separatingOptimizerState`).
 @Suite struct KerasFixtureTests {
     static let fixtures: [String] =
         (try? Fixtures.manifests())?
@@ -14,7 +15,9 @@ import PithTestSupport
     @Test(arguments: fixtures)
     func importsExactlyTheRecordedTensors(fixture: String) throws {
         let manifest = try #require(try Fixtures.manifests().first { $0.fixture == fixture }?.manifest)
-        let model = try HDF5Reader.read(contentsOf: Fixtures.path(fixture))
+        let whole = try HDF5Reader.read(contentsOf: Fixtures.path(fixture))
+        let model = whole.separatingOptimizerState().model
+        #expect(whole.tensors.prefix(model.tensors.count).map(\.name) == model.tensors.map(\.name), "optimizer state comes after the weights")
         #expect(model.format.rawValue == manifest.format)
         #expect(model.tensors.map(\.name) == manifest.tensors.map(\.name))
         if let optimizer = manifest.optimizerStateTensors { #expect(model.optimizerState.count == optimizer) }
@@ -48,11 +51,21 @@ import PithTestSupport
         #expect(model.metadata.producerVersion == "2.0.5")
     }
 
-    @Test func optimizerStateIsNeverAModelWeight() throws {
-        let model = try HDF5Reader.read(contentsOf: Fixtures.path("keras/keras2-cnn.h5"))
-        #expect(!model.optimizerState.isEmpty)
-        #expect(!model.tensors.contains { $0.name.hasPrefix("optimizer_weights") })
-        #expect(model.optimizerState.allSatisfy { $0.name.hasPrefix("optimizer_weights/") })
+    @Test(arguments: ["keras/keras2-cnn.h5", "keras/keras3-nested.h5", "keras/keras3-nested.weights.h5"])
+    func optimizerStateIsLoadedButNeverAModelWeight(fixture: String) throws {
+        let whole = try HDF5Reader.read(contentsOf: Fixtures.path(fixture))
+        let optimizer = whole.tensors.filter(\.isOptimizerState)
+        #expect(!optimizer.isEmpty)
+        #expect(optimizer.allSatisfy { $0.name.hasPrefix("optimizer_weights/") || $0.name.hasPrefix("optimizer/vars/") })
+        #expect(
+            optimizer.allSatisfy {
+                if case .dense(let buffer) = $0.storage { return buffer.count == $0.dtype.storageBytes(count: $0.count) } else { return false }
+            })
+        let roles = whole.tensorRoles()
+        for (tensor, role) in zip(whole.tensors, roles) { #expect((role.kind == .optimizer) == tensor.isOptimizerState, "\(tensor.name)") }
+        let model = whole.separatingOptimizerState().model
+        #expect(!model.tensors.contains { $0.isOptimizerState })
+        #expect(model.optimizerState.map(\.name) == optimizer.map(\.name))
     }
 
     @Test func brokenFilesThrowInsteadOfCrashing() {

@@ -84,7 +84,10 @@ import PithTestSupport
             check(try file.contents().model, against: expected, "\(container) read")
         }
         if expected.lossless {
-            check(try ModelFile.load(Fixtures.path(expected.source)), against: expected, "\(container)'s source \(expected.source)")
+            // The source's weights: Pith now loads a Keras file's optimizer state too, which the
+            // golden containers, written before, do not hold.
+            let source = try ModelFile.load(Fixtures.path(expected.source)).separatingOptimizerState().model
+            check(source, against: expected, "\(container)'s source \(expected.source)")
         }
     }
 

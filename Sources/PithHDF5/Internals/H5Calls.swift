@@ -122,11 +122,16 @@ extension HDF5Handle {
     /// its dense attribute storage lifts the 64 KiB limit on attributes such as `model_config`.
     /// No object records its creation and modification times, so that one container always
     /// restores to the same bytes.
-    static func createFile(_ path: String) throws -> HDF5Handle {
+    /// `order` gives the root group's creation-order flags (as `creationOrder(of:)` reads them);
+    /// `earliestFormat` writes every object in the oldest format that can hold it, as h5py does by
+    /// default (a file of superblock version 0 or 1, see `HDF5File.usesEarliestFormat`).
+    static func createFile(_ path: String, order: HDF5CreationOrder = HDF5CreationOrder(), earliestFormat: Bool = false) throws -> HDF5Handle {
         let access = try HDF5Handle(H5Pcreate(chdf5_p_file_access()), .propertyList, call: "H5Pcreate", file: path, object: "/")
-        try access.check(H5Pset_libver_bounds(access.id, H5F_LIBVER_V18, H5F_LIBVER_V110), "H5Pset_libver_bounds")
+        try access.check(
+            H5Pset_libver_bounds(access.id, earliestFormat ? H5F_LIBVER_EARLIEST : H5F_LIBVER_V18, H5F_LIBVER_V110), "H5Pset_libver_bounds")
         let creation = try HDF5Handle(H5Pcreate(chdf5_p_file_create()), .propertyList, call: "H5Pcreate", file: path, object: "/")
         try creation.check(H5Pset_obj_track_times(creation.id, false), "H5Pset_obj_track_times")
+        try creation.setCreationOrder(order, links: true)
         return try HDF5Handle(H5Fcreate(path, chdf5_f_acc_trunc(), creation.id, access.id), .file, call: "H5Fcreate", file: path, object: "/")
     }
 
@@ -146,10 +151,12 @@ extension HDF5Handle {
     }
 
     /// Creates the group `name` below this file or group, with any missing groups on the way.
-    func createGroup(_ name: String) throws -> HDF5Handle {
+    /// `order` gives its creation-order flags (tracked / indexed links and attributes).
+    func createGroup(_ name: String, order: HDF5CreationOrder = HDF5CreationOrder()) throws -> HDF5Handle {
         let links = try creatingIntermediateGroups()
         let creation = try HDF5Handle(H5Pcreate(chdf5_p_group_create()), .propertyList, call: "H5Pcreate", file: file, object: name)
         try creation.check(H5Pset_obj_track_times(creation.id, false), "H5Pset_obj_track_times")
+        try creation.setCreationOrder(order, links: true)
         return try HDF5Handle(H5Gcreate2(id, name, links.id, creation.id, chdf5_p_default()), .group, call: "H5Gcreate2", file: file, object: name)
     }
 
@@ -310,6 +317,14 @@ extension HDF5Handle {
         return (exponentBits, mantissaBits)
     }
 
+    /// Whether this datatype's elements are little-endian (or have no byte order: one byte).
+    /// The corresponding C constants are `H5T_ORDER_LE` and `H5T_ORDER_NONE`.
+    var isLittleEndian: Bool {
+        let order = H5Tget_order(id)
+        if order.rawValue < 0 { h5ClearErrors() }
+        return order == H5T_ORDER_LE || order == H5T_ORDER_NONE || (order.rawValue >= 0 && typeSize == 1)
+    }
+
     /// Whether this integer datatype is two's-complement signed. The corresponding C constant is `H5T_SGN_2`.
     var isSigned: Bool { H5Tget_sign(id) == H5T_SGN_2 }
 
@@ -394,11 +409,18 @@ extension HDF5Handle {
     /// contiguous, its storage allocated in the file at once and never filled (the caller writes
     /// every byte of it, at `dataOffset()`). The corresponding C constants are
     /// `H5D_ALLOC_TIME_EARLY` and `H5D_FILL_TIME_NEVER`.
-    func createDataset(_ name: String, type: HDF5Handle, space: HDF5Handle) throws -> HDF5Handle {
+    /// With `written` false (a dataset libhdf5 writes itself, `write(_:type:dataset:)`), the
+    /// storage is left to libhdf5's defaults, which variable-length types need.
+    func createDataset(
+        _ name: String, type: HDF5Handle, space: HDF5Handle, order: HDF5CreationOrder = HDF5CreationOrder(), written: Bool = true
+    ) throws -> HDF5Handle {
         let links = try creatingIntermediateGroups()
         let creation = try HDF5Handle(H5Pcreate(chdf5_p_dataset_create()), .propertyList, call: "H5Pcreate", file: file, object: name)
-        try creation.check(H5Pset_alloc_time(creation.id, H5D_ALLOC_TIME_EARLY), "H5Pset_alloc_time")
-        try creation.check(H5Pset_fill_time(creation.id, H5D_FILL_TIME_NEVER), "H5Pset_fill_time")
+        try creation.setCreationOrder(order, links: false)
+        if written {
+            try creation.check(H5Pset_alloc_time(creation.id, H5D_ALLOC_TIME_EARLY), "H5Pset_alloc_time")
+            try creation.check(H5Pset_fill_time(creation.id, H5D_FILL_TIME_NEVER), "H5Pset_fill_time")
+        }
         try creation.check(H5Pset_obj_track_times(creation.id, false), "H5Pset_obj_track_times")
         return try HDF5Handle(
             H5Dcreate2(id, name, type.id, space.id, links.id, creation.id, chdf5_p_default()),
@@ -631,5 +653,454 @@ struct HDF5File {
             let end = slice.firstIndex(of: 0) ?? slice.endIndex
             return String(decoding: slice[slice.startIndex..<end], as: UTF8.self)
         }
+    }
+}
+
+// MARK: - Exact structure (the whole-file tree of `HDF5Tree`)
+
+/// Whether a group tracks (and indexes) the creation order of its links, and an object that of its
+/// attributes: HDF5's `H5P_CRT_ORDER_TRACKED` (1) and `H5P_CRT_ORDER_INDEXED` (2) flags, as stored.
+struct HDF5CreationOrder: Hashable {
+    var links: UInt32 = 0
+    var attributes: UInt32 = 0
+
+    /// Whether links (or attributes) can be listed in creation order (tracked and indexed).
+    static func listsInCreationOrder(_ flags: UInt32) -> Bool { flags & 3 == 3 }
+}
+
+/// The kind of a link in a group.
+enum HDF5LinkKind { case hard, soft, other }
+
+extension HDF5Handle {
+    /// Sets `order` on this group, dataset or file creation property list (`links` only for groups
+    /// and files). The corresponding C functions are `H5Pset_link_creation_order` and
+    /// `H5Pset_attr_creation_order`.
+    fileprivate func setCreationOrder(_ order: HDF5CreationOrder, links: Bool) throws {
+        if links, order.links != 0 { try check(H5Pset_link_creation_order(id, UInt32(order.links)), "H5Pset_link_creation_order") }
+        if order.attributes != 0 { try check(H5Pset_attr_creation_order(id, UInt32(order.attributes)), "H5Pset_attr_creation_order") }
+    }
+
+    /// The datatype `description` describes, built with libhdf5's calls (each of which checks its
+    /// arguments), for `object` in `file`. The corresponding C functions are `H5Tset_size`,
+    /// `H5Tset_order`, `H5Tset_precision`, `H5Tset_offset`, `H5Tset_pad`, `H5Tset_sign`,
+    /// `H5Tset_fields`, `H5Tset_ebias`, `H5Tset_norm`, `H5Tset_inpad`, `H5Tset_cset`, `H5Tset_strpad`,
+    /// `H5Tenum_create`, `H5Tenum_insert`, `H5Tcreate`, `H5Tinsert` and `H5Tarray_create2`.
+    static func buildType(_ description: HDF5Tree.ElementType, file: String, object: String) throws -> HDF5Handle {
+        func order(_ code: UInt8) throws -> H5T_order_t {
+            switch code {
+            case 0: return H5T_ORDER_LE
+            case 1: return H5T_ORDER_BE
+            default: throw HDF5Error(.malformed, file: file, "`\(object)`: byte order \(code) is not one Pith writes")
+            }
+        }
+        func pads(_ bytes: [UInt8], _ count: Int) throws -> [H5T_pad_t] {
+            guard bytes.count == count, bytes.allSatisfy({ $0 <= 2 }) else {
+                throw HDF5Error(.malformed, file: file, "`\(object)`: the stored padding is not valid")
+            }
+            return bytes.map { H5T_pad_t(rawValue: Int32($0)) }
+        }
+        switch description {
+        case .integer(let size, let byteOrder, let signed, let precision, let offset, let pad):
+            let type = try HDF5Handle(H5Tcopy(chdf5_t_std_i64le()), .datatype, call: "H5Tcopy", file: file, object: object)
+            let padding = try pads(pad, 2)
+            try type.check(H5Tset_offset(type.id, 0), "H5Tset_offset")
+            try type.check(H5Tset_size(type.id, size), "H5Tset_size")
+            try type.check(H5Tset_precision(type.id, precision), "H5Tset_precision")
+            try type.check(H5Tset_offset(type.id, offset), "H5Tset_offset")
+            try type.check(H5Tset_pad(type.id, padding[0], padding[1]), "H5Tset_pad")
+            try type.check(H5Tset_sign(type.id, signed ? H5T_SGN_2 : H5T_SGN_NONE), "H5Tset_sign")
+            if size > 1 { try type.check(H5Tset_order(type.id, try order(byteOrder)), "H5Tset_order") }
+            return type
+        case .float(let size, let byteOrder, let precision, let offset, let pad, let norm, let bias, let fields):
+            guard fields.count == 5, norm <= 2 else { throw HDF5Error(.malformed, file: file, "`\(object)`: the stored float fields are not valid") }
+            let padding = try pads(pad, 3)
+            let type = try HDF5Handle(H5Tcopy(chdf5_t_ieee_f64le()), .datatype, call: "H5Tcopy", file: file, object: object)
+            try type.check(H5Tset_fields(type.id, fields[0], fields[1], fields[2], fields[3], fields[4]), "H5Tset_fields")
+            try type.check(H5Tset_size(type.id, size), "H5Tset_size")
+            try type.check(H5Tset_offset(type.id, 0), "H5Tset_offset")
+            try type.check(H5Tset_precision(type.id, precision), "H5Tset_precision")
+            try type.check(H5Tset_offset(type.id, offset), "H5Tset_offset")
+            try type.check(H5Tset_fields(type.id, fields[0], fields[1], fields[2], fields[3], fields[4]), "H5Tset_fields")
+            try type.check(H5Tset_ebias(type.id, bias), "H5Tset_ebias")
+            try type.check(H5Tset_norm(type.id, H5T_norm_t(rawValue: Int32(norm))), "H5Tset_norm")
+            try type.check(H5Tset_pad(type.id, padding[0], padding[1]), "H5Tset_pad")
+            try type.check(H5Tset_inpad(type.id, padding[2]), "H5Tset_inpad")
+            if size > 1 { try type.check(H5Tset_order(type.id, try order(byteOrder)), "H5Tset_order") }
+            return type
+        case .string(let size, let cset, let pad):
+            guard cset <= 1, pad <= 2 else { throw HDF5Error(.malformed, file: file, "`\(object)`: the stored string type is not valid") }
+            let type = try copyType(.cString, file: file, object: object)
+            if let size { try type.setSize(size) } else { try type.setVariableLength() }
+            try type.check(H5Tset_cset(type.id, H5T_cset_t(rawValue: Int32(cset))), "H5Tset_cset")
+            try type.check(H5Tset_strpad(type.id, H5T_str_t(rawValue: Int32(pad))), "H5Tset_strpad")
+            return type
+        case .enumeration(let baseDescription, let members):
+            guard case .integer = baseDescription else { throw HDF5Error(.malformed, file: file, "`\(object)`: an enumeration over a non-integer type") }
+            let base = try buildType(baseDescription, file: file, object: object)
+            let type = try HDF5Handle(H5Tenum_create(base.id), .datatype, call: "H5Tenum_create", file: file, object: object)
+            for member in members {
+                // libhdf5 reads as many bytes as the base type has.
+                guard member.value.count == base.typeSize else {
+                    throw HDF5Error(
+                        .malformed, file: file,
+                        "`\(object)`: enumeration member `\(member.name)` has \(member.value.count) bytes for a \(base.typeSize)-byte type")
+                }
+                try member.value.withUnsafeBytes { try type.check(H5Tenum_insert(type.id, member.name, $0.baseAddress), "H5Tenum_insert") }
+            }
+            return type
+        case .compound(let size, let members):
+            guard size > 0 else { throw HDF5Error(.malformed, file: file, "`\(object)`: a compound type of size 0") }
+            let type = try HDF5Handle(H5Tcreate(H5T_COMPOUND, size), .datatype, call: "H5Tcreate", file: file, object: object)
+            for member in members {
+                guard let memberType = member.type else { throw HDF5Error(.malformed, file: file, "`\(object)`: compound member without a type") }
+                let built = try buildType(memberType, file: file, object: object)
+                try type.check(H5Tinsert(type.id, member.name, member.offset, built.id), "H5Tinsert")
+            }
+            return type
+        case .array(let dimensions, let baseDescription):
+            guard !dimensions.isEmpty, dimensions.count <= 32, Shape.elementCount(dimensions) != nil else {
+                throw HDF5Error(.malformed, file: file, "`\(object)`: the stored array dimensions are not valid")
+            }
+            let base = try buildType(baseDescription, file: file, object: object)
+            var sizes = dimensions.map { hsize_t($0) }
+            return try HDF5Handle(H5Tarray_create2(base.id, UInt32(dimensions.count), &sizes), .datatype, call: "H5Tarray_create2", file: file, object: object)
+        }
+    }
+
+    /// A dataspace with no elements (h5py's `Empty`). The corresponding C constant is `H5S_NULL`.
+    static func nullSpace(file: String, object: String) throws -> HDF5Handle {
+        try HDF5Handle(H5Screate(H5S_NULL), .dataspace, call: "H5Screate", file: file, object: object)
+    }
+
+    /// The number of elements of `space`, nil when it overflows.
+    static func elementCount(_ space: HDF5Tree.Space) -> Int? {
+        switch space {
+        case .null: return 0
+        case .scalar: return 1
+        case .simple(let dimensions): return Shape.elementCount(dimensions)
+        }
+    }
+
+    /// The dataspace `space` describes.
+    static func space(_ space: HDF5Tree.Space, file: String, object: String) throws -> HDF5Handle {
+        switch space {
+        case .null: return try nullSpace(file: file, object: object)
+        case .scalar: return try scalarSpace(file: file, object: object)
+        case .simple(let dimensions): return try simpleSpace(dimensions, file: file, object: object)
+        }
+    }
+
+    /// A second hard link `name`, below this file or group, to the object at `target`.
+    func createHardLink(_ name: String, to target: String) throws {
+        try check(H5Lcreate_hard(id, target, id, name, chdf5_p_default(), chdf5_p_default()), "H5Lcreate_hard")
+    }
+
+    /// A soft link `name`, below this file or group, to the path `target`.
+    func createSoftLink(_ name: String, to target: String) throws {
+        try check(H5Lcreate_soft(target, id, name, chdf5_p_default(), chdf5_p_default()), "H5Lcreate_soft")
+    }
+
+    /// Writes `value` into this attribute (`type` its datatype) or, with `dataset`, this dataset,
+    /// of `elements` elements. The value must fit the type as `HDF5File.readExactly` reads it —
+    /// checked first, as the value comes from a container: libhdf5 reads as many bytes as the type
+    /// and dataspace say, and follows whatever a variable-length or reference element holds.
+    func write(_ value: HDF5Tree.Value, type: HDF5Handle, elements: Int, dataset: Bool = false) throws {
+        let isVariableString = type.typeClass == .string && H5Tis_variable_str(type.id) > 0
+        if isVariableString { h5ClearErrors() }
+        switch value {
+        case .bytes(let bytes):
+            let holdsPointers =
+                isVariableString || H5Tdetect_class(type.id, H5T_VLEN) != 0 || H5Tdetect_class(type.id, H5T_REFERENCE) != 0
+                || (type.typeClass != .string && H5Tdetect_class(type.id, H5T_STRING) != 0)
+            let (expected, overflow) = elements.multipliedReportingOverflow(by: type.typeSize)
+            guard !holdsPointers, type.typeSize > 0, !overflow, bytes.count == expected else {
+                throw HDF5Error(
+                    .malformed, file: file, "`\(object)`: the stored value (\(bytes.count) bytes) does not fit its type and dataspace (\(elements) elements)")
+            }
+        case .strings(let strings):
+            guard isVariableString, strings.count == elements else {
+                throw HDF5Error(
+                    .malformed, file: file, "`\(object)`: the stored strings (\(strings.count)) do not fit its type and dataspace (\(elements) elements)")
+            }
+        }
+        h5ClearErrors()
+        func put(_ pointer: UnsafeRawPointer?) throws {
+            if dataset {
+                try check(H5Dwrite(id, type.id, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), pointer), "H5Dwrite")
+            } else {
+                try check(H5Awrite(id, type.id, pointer), "H5Awrite")
+            }
+        }
+        switch value {
+        case .bytes(let bytes):
+            guard !bytes.isEmpty else { return }
+            try bytes.withUnsafeBytes { try put($0.baseAddress) }
+        case .strings(let strings):
+            guard !strings.isEmpty else { return }
+            // Each string as a NUL-terminated copy; a missing one (a null pointer in the source) stays null.
+            let copies: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
+            defer { for copy in copies { free(copy) } }
+            try copies.withUnsafeBytes { try put($0.baseAddress) }
+        }
+    }
+}
+
+extension HDF5File {
+    /// Whether the file was written in the oldest format (superblock version 0 or 1, as h5py
+    /// writes by default), rather than with HDF5 1.8's formats as the low bound.
+    func usesEarliestFormat() throws -> Bool {
+        var info = H5F_info2_t()
+        try h5Check(H5Fget_info2(root, &info), "H5Fget_info2", file: path, object: "/")
+        return info.super.version < 2
+    }
+
+    /// The creation-order flags of the group or dataset `object`.
+    func creationOrder(of object: HDF5ObjectID, isGroup: Bool, name: String) throws -> HDF5CreationOrder {
+        let plist = try HDF5Handle(
+            isGroup ? H5Gget_create_plist(object) : H5Dget_create_plist(object), .propertyList,
+            call: isGroup ? "H5Gget_create_plist" : "H5Dget_create_plist", file: path, object: name)
+        var order = HDF5CreationOrder()
+        var flags: UInt32 = 0
+        if isGroup {
+            try h5Check(H5Pget_link_creation_order(plist.id, &flags), "H5Pget_link_creation_order", file: path, object: name)
+            order.links = flags
+        }
+        flags = 0
+        try h5Check(H5Pget_attr_creation_order(plist.id, &flags), "H5Pget_attr_creation_order", file: path, object: name)
+        order.attributes = flags
+        return order
+    }
+
+    /// The links of a group with their kinds, in creation order when `creationOrder`, else in name order.
+    func links(of group: HDF5ObjectID, creationOrder: Bool, name: String) throws -> [(name: String, kind: HDF5LinkKind)] {
+        final class Collector { var links: [(String, HDF5LinkKind)] = [] }
+        let collector = Collector()
+        var index: hsize_t = 0
+        let status = H5Literate(
+            group, creationOrder ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME, H5_ITER_INC, &index,
+            { _, linkName, info, data in
+                guard let linkName, let info, let data else { return 0 }
+                let kind: HDF5LinkKind
+                switch info.pointee.type {
+                case H5L_TYPE_HARD: kind = .hard
+                case H5L_TYPE_SOFT: kind = .soft
+                default: kind = .other
+                }
+                Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue().links.append((String(cString: linkName), kind))
+                return 0
+            }, Unmanaged.passUnretained(collector).toOpaque())
+        try h5Check(status, "H5Literate", file: path, object: name)
+        return collector.links
+    }
+
+    /// The path a soft link `name` of `group` points to.
+    func softLinkTarget(_ name: String, in group: HDF5ObjectID, label: String) throws -> String {
+        var info = H5L_info_t()
+        try h5Check(H5Lget_info(group, name, &info, chdf5_p_default()), "H5Lget_info", file: path, object: label)
+        let size = try h5Int(info.u.val_size, "H5Lget_info", file: path, object: label)
+        guard size > 0, size <= 1 << 16 else { throw HDF5Error(.malformed, file: path, "soft link `\(label)`: a target of \(size) bytes is not plausible") }
+        var buffer = [CChar](repeating: 0, count: size + 1)
+        try h5Check(H5Lget_val(group, name, &buffer, size, chdf5_p_default()), "H5Lget_val", file: path, object: label)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Everything libhdf5 says of `type` (class, size, byte order, precision, offset, padding,
+    /// sign, float fields, character set, string padding, members), for `HDF5Handle.buildType`.
+    /// Types Pith does not write back (references, variable-length sequences, opaque, bitfield,
+    /// time) are refused as unsupported, naming `label`.
+    func describe(type: HDF5Handle, label: String, depth: Int = 0) throws -> HDF5Tree.ElementType {
+        guard depth <= 32 else { throw HDF5Error(.unsupported, file: path, "`\(label)`: its type nests deeper than 32") }
+        func value<T: BinaryInteger>(_ result: T, _ call: String) throws -> Int {
+            try h5Int(try h5Check(result, call, file: path, object: label), call, file: path, object: label)
+        }
+        func order() throws -> UInt8 {
+            let order = H5Tget_order(type.id)
+            switch order {
+            case H5T_ORDER_LE: return 0
+            case H5T_ORDER_BE: return 1
+            case H5T_ORDER_NONE: return 2
+            default:
+                h5ClearErrors()
+                throw HDF5Error(.unsupported, file: path, "`\(label)`: its type has a byte order Pith does not write back")
+            }
+        }
+        func padding(float: Bool) throws -> [UInt8] {
+            var low = H5T_PAD_ZERO, high = H5T_PAD_ZERO
+            try h5Check(H5Tget_pad(type.id, &low, &high), "H5Tget_pad", file: path, object: label)
+            var pads = [UInt8(truncatingIfNeeded: low.rawValue), UInt8(truncatingIfNeeded: high.rawValue)]
+            if float { pads.append(UInt8(truncatingIfNeeded: H5Tget_inpad(type.id).rawValue)) }
+            guard pads.allSatisfy({ $0 <= 2 }) else { throw HDF5Error(.malformed, file: path, "`\(label)`: its type's padding cannot be read") }
+            return pads
+        }
+        let size = type.typeSize
+        guard size > 0 else { throw HDF5Error(.malformed, file: path, "`\(label)`: its type has no size") }
+        switch type.typeClass {
+        case .integer:
+            return .integer(
+                size: size, order: try order(), signed: type.isSigned, precision: try value(H5Tget_precision(type.id), "H5Tget_precision"),
+                offset: try value(H5Tget_offset(type.id), "H5Tget_offset"), pad: try padding(float: false))
+        case .float:
+            var s = 0, e = 0, eSize = 0, m = 0, mSize = 0
+            try h5Check(H5Tget_fields(type.id, &s, &e, &eSize, &m, &mSize), "H5Tget_fields", file: path, object: label)
+            let norm = H5Tget_norm(type.id)
+            guard norm.rawValue >= 0 else { throw HDF5Error(.malformed, file: path, "`\(label)`: H5Tget_norm failed (\(h5ErrorStack()))") }
+            return .float(
+                size: size, order: try order(), precision: try value(H5Tget_precision(type.id), "H5Tget_precision"),
+                offset: try value(H5Tget_offset(type.id), "H5Tget_offset"), pad: try padding(float: true), norm: UInt8(norm.rawValue),
+                bias: try value(H5Tget_ebias(type.id), "H5Tget_ebias"), fields: [s, e, eSize, m, mSize])
+        case .string:
+            let variable = H5Tis_variable_str(type.id) > 0
+            let cset = H5Tget_cset(type.id), pad = H5Tget_strpad(type.id)
+            guard cset.rawValue >= 0, cset.rawValue <= 1, pad.rawValue >= 0, pad.rawValue <= 2 else {
+                h5ClearErrors()
+                throw HDF5Error(.unsupported, file: path, "`\(label)`: its string type has a character set or padding Pith does not write back")
+            }
+            return .string(size: variable ? nil : size, cset: UInt8(cset.rawValue), pad: UInt8(pad.rawValue))
+        case .enumeration:
+            let base = try HDF5Handle(H5Tget_super(type.id), .datatype, call: "H5Tget_super", file: path, object: label)
+            let baseDescription = try describe(type: base, label: label, depth: depth + 1)
+            var members: [HDF5Tree.ElementType.Member] = []
+            for index in 0..<(try value(H5Tget_nmembers(type.id), "H5Tget_nmembers")) {
+                guard let name = H5Tget_member_name(type.id, UInt32(index)) else {
+                    throw HDF5Error(.malformed, file: path, "`\(label)`: H5Tget_member_name failed")
+                }
+                defer { H5free_memory(name) }
+                var bytes = [UInt8](repeating: 0, count: base.typeSize)
+                _ = try bytes.withUnsafeMutableBytes {
+                    try h5Check(H5Tget_member_value(type.id, UInt32(index), $0.baseAddress), "H5Tget_member_value", file: path, object: label)
+                }
+                members.append(.init(name: String(decoding: UnsafeRawBufferPointer(start: name, count: strlen(name)), as: UTF8.self), value: bytes))
+            }
+            return .enumeration(base: baseDescription, members: members)
+        case .compound:
+            var members: [HDF5Tree.ElementType.Member] = []
+            for index in 0..<(try value(H5Tget_nmembers(type.id), "H5Tget_nmembers")) {
+                guard let name = H5Tget_member_name(type.id, UInt32(index)) else {
+                    throw HDF5Error(.malformed, file: path, "`\(label)`: H5Tget_member_name failed")
+                }
+                defer { H5free_memory(name) }
+                let memberType = try HDF5Handle(H5Tget_member_type(type.id, UInt32(index)), .datatype, call: "H5Tget_member_type", file: path, object: label)
+                members.append(
+                    .init(
+                        name: String(decoding: UnsafeRawBufferPointer(start: name, count: strlen(name)), as: UTF8.self),
+                        offset: H5Tget_member_offset(type.id, UInt32(index)), type: try describe(type: memberType, label: label, depth: depth + 1)))
+            }
+            return .compound(size: size, members: members)
+        case .array:
+            let rank = try value(H5Tget_array_ndims(type.id), "H5Tget_array_ndims")
+            guard rank >= 1, rank <= 32 else { throw HDF5Error(.malformed, file: path, "`\(label)`: array rank \(rank)") }
+            var dimensions = [hsize_t](repeating: 0, count: rank)
+            try h5Check(H5Tget_array_dims2(type.id, &dimensions), "H5Tget_array_dims2", file: path, object: label)
+            let base = try HDF5Handle(H5Tget_super(type.id), .datatype, call: "H5Tget_super", file: path, object: label)
+            return .array(
+                dimensions: try dimensions.map { try h5Int($0, "H5Tget_array_dims2", file: path, object: label) },
+                base: try describe(type: base, label: label, depth: depth + 1))
+        default:
+            throw HDF5Error(
+                .unsupported, file: path, "`\(label)`: its type (references, variable-length sequences, opaque, bitfield or time) is not one Pith writes back")
+        }
+    }
+
+    /// The shape of a dataspace: null, scalar or simple with its current dimensions.
+    func describe(space: HDF5Handle, label: String) throws -> HDF5Tree.Space {
+        switch H5Sget_simple_extent_type(space.id) {
+        case H5S_NULL: return .null
+        case H5S_SCALAR: return .scalar
+        case H5S_SIMPLE:
+            let rank = try space.rank()
+            guard rank <= 32 else { throw HDF5Error(.malformed, file: path, "`\(label)`: rank \(rank) exceeds HDF5's limit of 32") }
+            return .simple(try space.dimensions(rank: rank).map { try h5Int($0, "H5Sget_simple_extent_dims", file: path, object: label) })
+        default:
+            throw HDF5Error(.malformed, file: path, "`\(label)`: the dataspace has no known class")
+        }
+    }
+
+    /// Reads every element of an attribute or dataset (`handle`), of datatype `type` and `count`
+    /// elements, as the file stores it: the bytes of a fixed-size type unconverted, variable-length
+    /// strings as strings. Types holding other variable-length data or references (addresses in
+    /// this file) are refused as unsupported.
+    func readExactly(_ handle: HDF5Handle, type: HDF5Handle, space: HDF5Handle, count: Int, dataset: Bool, label: String) throws -> HDF5Tree.Value {
+        func read(_ memory: HDF5Handle, _ buffer: UnsafeMutableRawPointer?) throws {
+            if dataset {
+                try h5Check(H5Dread(handle.id, memory.id, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), buffer), "H5Dread", file: path, object: label)
+            } else {
+                try h5Check(H5Aread(handle.id, memory.id, buffer), "H5Aread", file: path, object: label)
+            }
+        }
+        if type.typeClass == .string, H5Tis_variable_str(type.id) > 0 {
+            if count == 0 { return .strings([]) }
+            guard count <= fileBytes / 16 else {
+                throw HDF5Error(.malformed, file: path, "`\(label)`: \(count) strings do not fit in the \(fileBytes)-byte file")
+            }
+            let memory = try HDF5Handle.copyType(.cString, file: path, object: label)
+            try memory.setVariableLength()
+            try h5Check(H5Tset_cset(memory.id, H5Tget_cset(type.id)), "H5Tset_cset", file: path, object: label)
+            try h5Check(H5Tset_strpad(memory.id, H5Tget_strpad(type.id)), "H5Tset_strpad", file: path, object: label)
+            var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
+            try pointers.withUnsafeMutableBytes { try read(memory, $0.baseAddress) }
+            let strings = pointers.map { $0.map { String(cString: $0) } }
+            pointers.withUnsafeMutableBufferPointer { buffer in
+                _ = H5Dvlen_reclaim(memory.id, space.id, chdf5_p_default(), buffer.baseAddress)
+            }
+            return .strings(strings)
+        }
+        for (kind, what) in [(H5T_VLEN, "variable-length data"), (H5T_REFERENCE, "references")] where H5Tdetect_class(type.id, kind) > 0 {
+            throw HDF5Error(.unsupported, file: path, "`\(label)`: its type holds \(what), which Pith cannot restore exactly")
+        }
+        if type.typeClass != .string, H5Tdetect_class(type.id, H5T_STRING) > 0 {
+            throw HDF5Error(.unsupported, file: path, "`\(label)`: strings inside a compound or array type are not restored exactly")
+        }
+        let size = type.typeSize
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: size)
+        guard size > 0, !overflow, bytes <= Self.maximumAttributeBytes, bytes / Self.maximumExpansion <= fileBytes else {
+            throw HDF5Error(.malformed, file: path, "`\(label)`: \(count) elements of \(size) bytes is not plausible")
+        }
+        if bytes == 0 { return .bytes([]) }
+        let memory = try type.copyType()
+        var buffer = [UInt8](repeating: 0, count: bytes)
+        try buffer.withUnsafeMutableBytes { try read(memory, $0.baseAddress) }
+        return .bytes(buffer)
+    }
+
+    /// Every attribute of `object`, in creation order when `creationOrder`, else in name order, each
+    /// with its exact datatype, dataspace and value.
+    func exactAttributes(of object: HDF5ObjectID, creationOrder: Bool, name: String) throws -> [HDF5Tree.Attribute] {
+        final class Collector { var names: [String] = [] }
+        let collector = Collector()
+        var index: hsize_t = 0
+        let status = H5Aiterate2(
+            object, creationOrder ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME, H5_ITER_INC, &index,
+            { _, attributeName, _, data in
+                guard let attributeName, let data else { return 0 }
+                Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue().names.append(String(cString: attributeName))
+                return 0
+            }, Unmanaged.passUnretained(collector).toOpaque())
+        try h5Check(status, "H5Aiterate2", file: path, object: name)
+        return try collector.names.map { attribute in
+            let label = name + "@" + attribute
+            let handle = try HDF5Handle(H5Aopen(object, attribute, chdf5_p_default()), .attribute, call: "H5Aopen", file: path, object: label)
+            let type = try HDF5Handle(H5Aget_type(handle.id), .datatype, call: "H5Aget_type", file: path, object: label)
+            let space = try HDF5Handle(H5Aget_space(handle.id), .dataspace, call: "H5Aget_space", file: path, object: label)
+            let shape = try describe(space: space, label: label)
+            let count = shape == .null ? 0 : try space.elementCount()
+            let value = try readExactly(handle, type: type, space: space, count: count, dataset: false, label: label)
+            return HDF5Tree.Attribute(name: attribute, type: try describe(type: type, label: label), space: shape, value: value)
+        }
+    }
+
+    /// The exact datatype, dataspace and, when `withData`, the stored value of the dataset `name`.
+    func exactDataset(
+        _ name: String, in location: HDF5ObjectID, label: String, withData: Bool
+    ) throws -> (type: HDF5Tree.ElementType, space: HDF5Tree.Space, value: HDF5Tree.Value?) {
+        let dataset = try openDataset(name, in: location)
+        let type = try dataset.datasetType()
+        let space = try dataset.datasetSpace()
+        let shape = try describe(space: space, label: label)
+        var value: HDF5Tree.Value?
+        if withData {
+            let count = shape == .null ? 0 : try space.elementCount()
+            value = try readExactly(dataset, type: type, space: space, count: count, dataset: true, label: label)
+        }
+        return (try describe(type: type, label: label), shape, value)
     }
 }

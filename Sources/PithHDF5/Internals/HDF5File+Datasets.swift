@@ -15,7 +15,8 @@ extension HDF5File {
     /// Datasets up to this size need no stored bytes to justify them (fill values).
     static let freeAllowance = 1 << 20
 
-    private func elementType(_ type: HDF5Handle) -> (DType?, String) {
+    /// The dtype of an HDF5 element type, or nil with a description of the type found.
+    static func elementType(_ type: HDF5Handle) -> (DType?, String) {
         let size = type.typeSize
         switch type.typeClass {
         case .float:
@@ -70,7 +71,7 @@ extension HDF5File {
             guard let size = Int(exactly: dimension) else { throw HDF5Error(.malformed, file: path, "dataset `\(name)`: dimension \(dimension) is too large") }
             return size
         }
-        let (dtype, description) = elementType(type)
+        let (dtype, description) = Self.elementType(type)
         return HDF5DatasetInfo(dtype: dtype, shape: shape, unsupportedType: description)
     }
 
