@@ -52,7 +52,7 @@ public enum ONNXWriter {
             let written = try withFilledModel(skeleton: skeleton, filler: filler, file: file) { model -> Int? in
                 let size = ProtobufCalls.packedSize(model)
                 if size > protobufLimit {
-                    if case .source(overflow: nil) = layout, let externalData {
+                    if case .source(overflow: nil) = layout, externalData != nil {
                         return nil  // again, with the large inline tensors in a data file
                     }
                     throw ONNXError(
