@@ -46,7 +46,9 @@ public enum Inspection {
                 if let stored = contents.manifest.tensors.first(where: { $0.name == tensor.name })?.encoding {
                     let kind = stored.kind
                     if kind != .dense { encoding = "\(kind) \(tensor.dtype.rawValue)" }
-                    let codings = (stored.streams ?? []).compactMap { $0 >= 0 && $0 < contents.manifest.streams.count ? contents.manifest.streams[$0].coding.rawValue : nil }
+                    let codings = (stored.streams ?? []).compactMap {
+                        $0 >= 0 && $0 < contents.manifest.streams.count ? contents.manifest.streams[$0].coding.rawValue : nil
+                    }
                     var counts: [(String, Int)] = []
                     for coding in codings {
                         if let k = counts.firstIndex(where: { $0.0 == coding }) { counts[k].1 += 1 } else { counts.append((coding, 1)) }

@@ -40,7 +40,8 @@ public struct ContainerAccounting: Sendable, Codable, Equatable {
         // Shares of pooled streams: per stream, what each member tensor is charged (the last the remainder).
         var poolShare: [Int: Int] = [:]  // tensor index → bytes
         var pools: [[Int]: [Int]] = [:]
-        for (i, entry) in manifest.tensors.enumerated() where (entry.encoding.kind == .floatSplit || entry.encoding.kind == .dense) && entry.encoding.start != nil {
+        for (i, entry) in manifest.tensors.enumerated()
+        where (entry.encoding.kind == .floatSplit || entry.encoding.kind == .dense) && entry.encoding.start != nil {
             pools[entry.encoding.streams ?? [], default: []].append(i)
         }
         for (streams, members) in pools {

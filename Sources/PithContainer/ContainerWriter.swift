@@ -155,7 +155,9 @@ public enum ContainerWriter {
         // float16 and float64 values) share one `dense` stream per dtype: their bytes concatenated,
         // coded as one, and one manifest entry and alignment for all.
         var pooledTypes: [DType] = []
-        for tensor in tensors where !pooledTypes.contains(tensor.dtype) && tensor.dtype != .float32 && tensor.dtype != .bfloat16 { pooledTypes.append(tensor.dtype) }
+        for tensor in tensors where !pooledTypes.contains(tensor.dtype) && tensor.dtype != .float32 && tensor.dtype != .bfloat16 {
+            pooledTypes.append(tensor.dtype)
+        }
         for dtype in pooledTypes where dtype != .string && dtype.bitWidth > 0 && dtype.bitWidth % 8 == 0 {
             let members = tensors.indices.filter { i in
                 guard tensors[i].dtype == dtype, tensors[i].count > 0, tensors[i].count < poolLimit, case .dense = tensors[i].storage else { return false }

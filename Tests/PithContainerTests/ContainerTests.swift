@@ -127,7 +127,8 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
         ]
         for (k, values) in constants.enumerated() {
             tensors.append(
-                Tensor(name: "shape\(k)", dtype: .int64, shape: [values.count], storage: .dense(TensorBuffer(values: values)), origin: .initializer(graph: .main)))
+                Tensor(
+                    name: "shape\(k)", dtype: .int64, shape: [values.count], storage: .dense(TensorBuffer(values: values)), origin: .initializer(graph: .main)))
         }
         let original = Model(format: .onnx, metadata: ModelMetadata(), tensors: tensors)
         let (bytes, manifest) = try ContainerWriter.encode(original)

@@ -119,7 +119,8 @@ extension Reader {
             used = before + (whole.isEmpty ? 0 : manifest.streams[streams[0]].length * byteCount / whole.count)
             let (first, overflow) = start.multipliedReportingOverflow(by: width)
             guard start >= 0, !overflow, byteCount <= whole.count, first <= whole.count - byteCount else {
-                throw fail("\(label): elements \(start)..<\(start &+ count) are outside stream \(streams[0])'s \(whole.count / width) \(dtype.rawValue) elements")
+                throw fail(
+                    "\(label): elements \(start)..<\(start &+ count) are outside stream \(streams[0])'s \(whole.count / width) \(dtype.rawValue) elements")
             }
             return TensorBuffer(bytes: Array(whole[first..<first + byteCount]))
         }

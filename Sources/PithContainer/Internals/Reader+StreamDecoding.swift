@@ -28,7 +28,9 @@ extension Reader {
     mutating func decodeSharedStreams() throws {
         for entry in manifest.tensors where entry.encoding.kind == .floatSplit || (entry.encoding.kind == .dense && entry.encoding.start != nil) {
             guard let streams = entry.encoding.streams, let count = Shape.elementCount(entry.shape) else { continue }
-            if entry.encoding.kind == .floatSplit, (entry.encoding.start ?? 0) == 0, streams.allSatisfy({ manifest.streams[safe: $0]?.symbols == count }) { continue }
+            if entry.encoding.kind == .floatSplit, (entry.encoding.start ?? 0) == 0, streams.allSatisfy({ manifest.streams[safe: $0]?.symbols == count }) {
+                continue
+            }
             for index in streams { _ = try sharedSymbols(index, purpose: "tensor `\(entry.name)`") }
         }
     }

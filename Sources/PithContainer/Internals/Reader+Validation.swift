@@ -17,7 +17,8 @@ extension Reader {
                 s.offset <= streamsEnd, s.length <= streamsEnd - s.offset
             else {
                 throw fail(
-                    "stream \(i): bytes \(s.offset)..<\(s.offset &+ s.length) are not inside the data area 64..<\(streamsEnd)\(aligned ? " on a 64-byte boundary" : "")")
+                    "stream \(i): bytes \(s.offset)..<\(s.offset &+ s.length) are not inside the data area 64..<\(streamsEnd)\(aligned ? " on a 64-byte boundary" : "")"
+                )
             }
             switch s.coding {
             case .raw:
