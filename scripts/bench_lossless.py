@@ -128,12 +128,68 @@ def corpus_summary(pith, tmp):
     return "\n".join(lines)
 
 
+def peak_and_time(command):
+    """Wall seconds and peak resident memory (bytes) of one run of `command`, from GNU time."""
+    start = time.perf_counter()
+    result = subprocess.run(["/usr/bin/time", "-f", "%M", *command], capture_output=True, text=True, check=True)
+    return time.perf_counter() - start, int(result.stderr.strip().splitlines()[-1]) * 1024
+
+
+def speed(pith, path, runs):
+    """Lossless compress of `path` by Pith (the whole command: read, encode, write, flush) against
+    ZipNN compressing the same float32 weights already in memory, in the same run, median of `runs`;
+    Pith's peak memory for lossless, k-means and int8 compression."""
+    import zipnn
+    raw = weights(path)
+    z = zipnn.ZipNN(input_format="byte", bytearray_dtype="float32")
+    size = os.path.getsize(path)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "m.pith")
+        pith_times, zipnn_times, peaks = [], [], []
+        for _ in range(runs):
+            time.sleep(0.25)
+            seconds, peak = peak_and_time([pith, "compress", path, "-o", out, "--force"])
+            pith_times.append(seconds)
+            peaks.append(peak)
+            time.sleep(0.25)
+            start = time.perf_counter()
+            z.compress(raw)
+            zipnn_times.append(time.perf_counter() - start)
+        lossy = {}
+        for label, flags in (("k-means 5 bits", ["--cluster", "5"]), ("int8 per channel", ["--quantize", "int8-channel"])):
+            lossy[label] = peak_and_time([pith, "compress", path, "-o", out, "--force", *flags])[1]
+    median = lambda xs: sorted(xs)[len(xs) // 2]
+    name = os.path.relpath(path, ROOT).replace(".cache/wheels/", "").replace(".cache/bench/", "")
+    lines = [f"Lossless compress of `{name}` ({size:,} bytes; {len(raw):,} bytes of float32 weights), median of {runs} runs, "
+             "side by side in one run:", "",
+             "| | seconds | MB/s of the model | peak memory | ÷ model size |", "|---|---:|---:|---:|---:|",
+             f"| `pith compress` (whole command: read, encode on 2 cores, write, flush) | {median(pith_times):.3f} | "
+             f"{size / median(pith_times) / 1e6:.0f} | {median(peaks) / 2**20:,.0f} MiB | {median(peaks) / size:.2f}× |",
+             f"| ZipNN `compress` of the weights, in memory (its default threads) | {median(zipnn_times):.3f} | "
+             f"{len(raw) / median(zipnn_times) / 1e6:.0f} | — | — |"]
+    for label, peak in lossy.items():
+        lines.append(f"| `pith compress` with {label} | — | — | {peak / 2**20:,.0f} MiB | {peak / size:.2f}× |")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--pith", default=os.path.join(ROOT, ".build", "release", "pith"))
     parser.add_argument("--corpus", action="store_true", help="also every model of the ONNX backend corpus (summary)")
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--speed", metavar="MODEL", help="time lossless compress of MODEL against ZipNN instead (section `lossless-speed`)")
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
+    if args.speed:
+        warnings.filterwarnings("ignore")
+        text = speed(args.pith, args.speed, args.runs)
+        print(text)
+        if args.write:
+            from benchdoc import replace_section
+            replace_section("lossless-speed", f"Measured {time.strftime('%Y-%m-%d')} by `scripts/bench_lossless.py --speed MODEL --write` "
+                            f"(release build, 2 cores).\n\n{text}")
+        return
     warnings.filterwarnings("ignore")
     import zipnn
     rows = []
@@ -174,7 +230,8 @@ def main():
         print(corpus)
     if args.write:
         from benchdoc import replace_section
-        version = getattr(zipnn, "__version__", "")
+        from importlib.metadata import version as package_version
+        version = package_version("zipnn")
         body = (f"Measured {time.strftime('%Y-%m-%d')} by `scripts/bench_lossless.py --write{' --corpus' if corpus else ''}` "
                 f"(zstd and xz at their strongest levels, one thread; ZipNN {version} byte mode, float32).\n\n{table}\n\n{summary}")
         if corpus:
