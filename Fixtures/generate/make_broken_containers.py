@@ -191,6 +191,21 @@ def main():
     write("pool-dense-past-end.pith", edited(lambda c: tensor(c, "pads")["encoding"].update(start=1 << 61), source=stft), 65, "pads")
     write("packed-streams-in-1.3.pith", with_header(edited(lambda c: None, source=stft), minor=3), 65, "on a 64-byte boundary")
 
+    # The Keras skeleton as a zstd frame made with the model configuration as its dictionary (1.4).
+    keras14 = "v1.4-keras2-cnn"
+    primed = base(keras14).manifest["source"]["skeleton"]
+    assert base(keras14).manifest["streams"][primed].get("dictionary") == "configuration"
+    write("stream-dictionary-unknown.pith", edited(set_stream(primed, dictionary="weights"), source=keras14), 69,
+          "dictionary `weights` is not one this Pith knows", output="restored.h5")
+    write("stream-dictionary-without-configuration.pith", edited(lambda c: c.manifest["source"].pop("configuration"), source=keras14), 65,
+          "the model configuration as its dictionary, and the manifest has none", output="restored.h5")
+    raw = next(i for i, s in enumerate(base(keras14).manifest["streams"]) if s["coding"] == "raw")
+    write("stream-dictionary-on-raw.pith", edited(set_stream(raw, dictionary="configuration"), source=keras14), 65,
+          "has no dictionary", output="restored.h5")
+    write("stream-dictionary-other-configuration.pith",
+          edited(lambda c: c.manifest["source"].update(configuration=c.manifest["source"]["configuration"].replace("conv", "vnoc")), source=keras14), 65,
+          "made with the model configuration as its dictionary", output="restored.h5")
+
     # Consistent in itself, wrong against the model it restores to (restore checks each manifest
     # tensor against the skeleton slot it fills).
     def swap(c):

@@ -67,7 +67,7 @@ public enum ContainerWriter {
                     consumerOp: tensor.consumer?.op, consumerName: tensor.consumer?.name,
                     encoding: encoding))
         }
-        let skeletonStream = skeleton.map { streams.metadata($0) }
+        let skeletonStream = skeleton.map { streams.metadata($0, configuration: model.configuration) }
         let source = Manifest.Source(
             format: model.format.rawValue, producerName: model.metadata.producerName,
             producerVersion: model.metadata.producerVersion,

@@ -155,6 +155,28 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
         #expect(try ContainerWriter.encode(original).bytes == bytes)
     }
 
+    /// A skeleton that repeats the model configuration (a Keras file's `model_config` attribute) is
+    /// stored as a zstd frame made with the configuration as its dictionary (1.4), and reads back.
+    @Test func skeletonIsCodedWithTheConfigurationAsDictionary() throws {
+        let configuration =
+            #"{"class_name": "Sequential", "config": {"name": "sequential", "layers": [{"class_name": "Dense", "config": {"name": "dense", "units": 10, "activation": "relu", "use_bias": true, "kernel_initializer": {"class_name": "GlorotUniform"}}}]}}"#
+        var skeleton = Array("model_config\u{0}".utf8) + Array(configuration.utf8) + Array("\u{0}layer_names\u{0}dense\u{0}weight_names".utf8)
+        skeleton += (0..<200).map { UInt8($0 % 7) }
+        let tensor = Tensor(
+            name: "dense/kernel:0", dtype: .float32, shape: [4, 10], storage: .dense(TensorBuffer(values: randomFloats(40, seed: 3))),
+            origin: .dataset(path: "model_weights/dense/dense/kernel:0"))
+        let keras = Model(format: .hdf5, metadata: ModelMetadata(), tensors: [tensor], configuration: configuration)
+        let (bytes, manifest) = try ContainerWriter.encode(keras, skeleton: skeleton)
+        let stream = manifest.streams[try #require(manifest.source.skeleton)]
+        #expect(stream.coding == .zstd && stream.dictionary == "configuration")
+        #expect(stream.length < Zstd.compress(skeleton).count)
+        let contents = try bytes.withUnsafeBytes { try ContainerReader.read(bytes: $0, file: "memory") }
+        #expect(contents.skeleton == skeleton)
+        // Without a configuration, the skeleton is coded on its own.
+        let plain = try ContainerWriter.encode(Model(format: .hdf5, metadata: ModelMetadata(), tensors: [tensor]), skeleton: skeleton).manifest
+        #expect(plain.streams[try #require(plain.source.skeleton)].dictionary == nil)
+    }
+
     /// Hostile pooled `dense` slices and misplaced streams are refused by name.
     @Test func pooledDenseSlicesMustTileTheirStream() throws {
         let tensors = (0..<3).map { k in

@@ -45,8 +45,18 @@ extension Reader {
         case .raw:
             if count > 0 { UnsafeMutableRawBufferPointer(output).copyMemory(from: payload) }
         case .zstd:
-            guard Zstd.decompress(payload, into: UnsafeMutableRawBufferPointer(output)) else {
-                throw fail("\(purpose): stream \(index) is not a zstd frame of \(count) bytes")
+            if s.dictionary != nil {
+                // `validateStreams` let only a known dictionary through; the text must be there.
+                guard let configuration = manifest.source.configuration, !configuration.isEmpty else {
+                    throw fail("\(purpose): stream \(index) was made with the model configuration as its dictionary, and the manifest has none")
+                }
+                guard Zstd.decompress(payload, dictionary: Array(configuration.utf8), into: UnsafeMutableRawBufferPointer(output)) else {
+                    throw fail("\(purpose): stream \(index) is not a zstd frame of \(count) bytes made with the model configuration as its dictionary")
+                }
+            } else {
+                guard Zstd.decompress(payload, into: UnsafeMutableRawBufferPointer(output)) else {
+                    throw fail("\(purpose): stream \(index) is not a zstd frame of \(count) bytes")
+                }
             }
         default:  // huffman: `validateStreams` refused every other coding
             guard s.symbolBits == 8 else { throw fail("\(purpose): stream \(index) has \(s.symbolBits ?? 0)-bit symbols, 8 expected") }

@@ -12,6 +12,9 @@ extension Reader {
             throw fail("manifest lists \(manifest.streams.count) streams; the limit is \(ContainerReader.maximumStreams)")
         }
         for (i, s) in manifest.streams.enumerated() {
+            guard s.dictionary == nil || s.coding == .zstd else {
+                throw fail("stream \(i): a \(s.coding) stream has no dictionary (`dictionary` is for zstd streams)")
+            }
             let aligned = !packed || s.coding == .raw
             guard s.offset >= ContainerHeader.size, !aligned || s.offset % ContainerHeader.alignment == 0, s.length >= 0,
                 s.offset <= streamsEnd, s.length <= streamsEnd - s.offset
@@ -33,6 +36,12 @@ extension Reader {
                     throw fail("stream \(i): \(s.length) bytes cannot hold \(s.symbols) Huffman symbols")
                 }
             case .zstd:
+                if let dictionary = s.dictionary, !Manifest.StreamEntry.knownDictionaries.contains(dictionary) {
+                    throw ContainerError(
+                        .unsupported, file: file,
+                        "stream \(i): dictionary `\(dictionary)` is not one this Pith knows (\(Manifest.StreamEntry.knownDictionaries.joined(separator: ", "))): upgrade Pith"
+                    )
+                }
                 guard s.symbols >= 0, s.symbols <= ContainerReader.maximumMetadataBytes else {
                     throw fail("stream \(i): a \(s.coding) stream may decode to at most \(ContainerReader.maximumMetadataBytes) bytes, not \(s.symbols)")
                 }

@@ -122,9 +122,22 @@ struct StreamBuilder {
         add(bytes, coding: .raw, symbols: bytes.count, symbolBits: nil, codeLengths: nil)
     }
 
-    /// Metadata bytes (the source skeleton): the smallest of raw, Huffman and a zstd frame.
-    mutating func metadata(_ bytes: [UInt8]) -> Int {
+    /// Metadata bytes (the source skeleton): the smallest of raw, Huffman, a zstd frame and (1.4) a
+    /// zstd frame made with the model's configuration as its dictionary, which a Keras file's HDF5
+    /// skeleton repeats.
+    mutating func metadata(_ bytes: [UInt8], configuration: String? = nil) -> Int {
         let frame = Zstd.compress(bytes)
+        if let configuration, !configuration.isEmpty, let primed = Zstd.compress(bytes, dictionary: Array(configuration.utf8)) {
+            if primed.count < frame.count, primed.count < Self.bestSize(bytes) {
+                let before = payloads.count
+                let index = add(primed, coding: .zstd, symbols: bytes.count, symbolBits: nil, codeLengths: nil)
+                // A new stream only: identical bytes already stored mean something else without it.
+                if index == before {
+                    entries[index].dictionary = Manifest.StreamEntry.configurationDictionary
+                    return index
+                }
+            }
+        }
         if frame.count < Self.bestSize(bytes) {
             return add(frame, coding: .zstd, symbols: bytes.count, symbolBits: nil, codeLengths: nil)
         }

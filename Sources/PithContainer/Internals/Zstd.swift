@@ -25,6 +25,42 @@ enum Zstd {
         return output
     }
 
+    /// One frame of `bytes` compressed with `dictionary` as raw content (zstd's dictionary magic
+    /// cannot begin UTF-8 text, so a reader's automatic detection takes it as raw content too), with
+    /// zstd's content checksum, so that decoding with another dictionary fails instead of giving
+    /// other bytes; nil if libzstd cannot make a context.
+    static func compress(_ bytes: [UInt8], dictionary: [UInt8], level: Int32 = level) -> [UInt8]? {
+        guard let context = ZSTD_createCCtx() else { return nil }
+        defer { ZSTD_freeCCtx(context) }
+        guard ZSTD_isError(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level)) == 0,
+            ZSTD_isError(ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 1)) == 0,
+            ZSTD_isError(dictionary.withUnsafeBytes { ZSTD_CCtx_loadDictionary(context, $0.baseAddress, $0.count) }) == 0
+        else { return nil }
+        let bound = ZSTD_compressBound(bytes.count)
+        var output = [UInt8](repeating: 0, count: bound)
+        let written = output.withUnsafeMutableBytes { out in
+            bytes.withUnsafeBytes { input in ZSTD_compress2(context, out.baseAddress, bound, input.baseAddress, input.count) }
+        }
+        guard ZSTD_isError(written) == 0 else { return nil }
+        output.removeLast(bound - written)
+        return output
+    }
+
+    /// Decompresses one frame made with `dictionary` that must decode to exactly `output.count`
+    /// bytes into `output`; false otherwise.
+    static func decompress(_ frame: UnsafeRawBufferPointer, dictionary: [UInt8], into output: UnsafeMutableRawBufferPointer) -> Bool {
+        guard frame.count > 0 else { return output.isEmpty }
+        let size = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
+        guard size != czstd_content_size_unknown(), size != czstd_content_size_error(), size == UInt64(output.count),
+            let context = ZSTD_createDCtx()
+        else { return false }
+        defer { ZSTD_freeDCtx(context) }
+        let written = dictionary.withUnsafeBytes { dict in
+            ZSTD_decompress_usingDict(context, output.baseAddress, output.count, frame.baseAddress, frame.count, dict.baseAddress, dict.count)
+        }
+        return ZSTD_isError(written) == 0 && written == output.count
+    }
+
     /// The decompressed size a frame declares; nil when it declares none or is not a frame.
     static func frameContentSize(_ frame: UnsafeRawBufferPointer) -> Int? {
         guard frame.count > 0 else { return nil }

@@ -1,4 +1,9 @@
 extension Manifest.StreamEntry {
+    /// The `dictionary` of a zstd stream made with the UTF-8 of `source.configuration` (1.4).
+    public static let configurationDictionary = "configuration"
+    /// Every dictionary this Pith reads.
+    public static let knownDictionaries = [configurationDictionary]
+
     /// How a stream's stored bytes decode: the manifest's `coding` (docs/container-format.md,
     /// "Streams").
     ///

@@ -90,7 +90,8 @@ public struct Manifest: Sendable, Codable, Equatable {
     }
 
     public struct StreamEntry: Sendable, Codable, Equatable {
-        /// Byte offset from the start of the file; a multiple of 64.
+        /// Byte offset from the start of the file; a multiple of 64 for raw streams (for every stream
+        /// before 1.4).
         public var offset: Int
         /// Bytes stored.
         public var length: Int
@@ -104,5 +105,9 @@ public struct Manifest: Sendable, Codable, Equatable {
         public var codeLengths: String?
         /// CRC-32C of the stored bytes, 8 lowercase hex digits.
         public var crc32c: String
+        /// zstd only (1.4): the frame was made with this text as its dictionary. `configuration`:
+        /// the UTF-8 of `source.configuration` (the Keras model's configuration, which the HDF5
+        /// skeleton repeats as an attribute).
+        public var dictionary: String?
     }
 }
