@@ -50,7 +50,7 @@ final class ExternalDataPlan {
     }
 
     private func fail(_ tensor: String, _ message: String) -> ONNXError {
-        ONNXError(.externalData, file: file, "tensor `\(tensor)`: external data \(message)")
+        ExternalDataEntries.failure(tensor, file: file, message)
     }
 
     private func index(of location: String, tensor: String) throws -> Int {
@@ -89,19 +89,8 @@ final class ExternalDataPlan {
 
     /// Where a tensor the source stored at `entries` goes: the same file and offset, checked.
     func sourcePlacement(_ entries: [(String, String)], name: String, bytes: Int) throws -> Placement {
-        var location: String?, offset = 0, length: Int?
-        for (key, value) in entries {
-            switch key {
-            case "location": location = value
-            case "offset":
-                guard let parsed = Int(value), parsed >= 0 else { throw fail(name, "`offset` is \"\(value)\", not a non-negative decimal integer") }
-                offset = parsed
-            case "length":
-                guard let parsed = Int(value), parsed >= 0 else { throw fail(name, "`length` is \"\(value)\", not a non-negative decimal integer") }
-                length = parsed
-            default: break
-            }
-        }
+        let placed = try ExternalDataEntries(entries, tensor: name, file: file)
+        let (location, offset, length) = (placed.location, placed.offset, placed.length)
         guard let location else { throw fail(name, "has no `location`") }
         if let length, length != bytes {
             throw fail(name, "`length` is \(length) bytes, but the container's tensor has \(bytes)")

@@ -33,26 +33,13 @@ final class ExternalDataReader {
     }
 
     private func fail(_ tensor: String, _ message: String) -> ONNXError {
-        ONNXError(.externalData, file: file, "tensor `\(tensor)`: external data \(message)")
+        ExternalDataEntries.failure(tensor, file: file, message)
     }
 
     /// Reads `byteCount` bytes described by the `external_data` key/value `entries`.
     func read(entries: [(String, String)], byteCount: Int, tensor: String) throws -> TensorBuffer {
-        var location: String?
-        var offset = 0
-        var length: Int?
-        for (key, value) in entries {
-            switch key {
-            case "location": location = value
-            case "offset":
-                guard let parsed = Int(value), parsed >= 0 else { throw fail(tensor, "`offset` is \"\(value)\", not a non-negative decimal integer") }
-                offset = parsed
-            case "length":
-                guard let parsed = Int(value), parsed >= 0 else { throw fail(tensor, "`length` is \"\(value)\", not a non-negative decimal integer") }
-                length = parsed
-            default: break  // `checksum` and unknown keys are informational.
-            }
-        }
+        let placed = try ExternalDataEntries(entries, tensor: tensor, file: file)
+        let (location, offset, length) = (placed.location, placed.offset, placed.length)
         guard let location, !location.isEmpty else { throw fail(tensor, "has no `location`") }
         guard !location.hasPrefix("/") else { throw fail(tensor, "location `\(location)` is an absolute path; it must be relative to the model's folder") }
         guard !location.split(separator: "/").contains("..") else {
