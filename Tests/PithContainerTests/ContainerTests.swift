@@ -177,6 +177,17 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
         #expect(plain.streams[try #require(plain.source.skeleton)].dictionary == nil)
     }
 
+    /// The writer takes a float tensor's fields one at a time: each is the field `split` gives.
+    @Test func fieldsOneAtATimeMatchTheSplit() {
+        let bytes = randomFloats(1000, seed: 21).withUnsafeBytes { Array($0) }
+        for dtype in [DType.float32, .bfloat16] {
+            let parts = FloatSplit.split(bytes, dtype: dtype)!
+            for k in parts.indices {
+                #expect(bytes.withUnsafeBytes { FloatSplit.field(k, of: $0, dtype: dtype) } == parts[k], "\(dtype) field \(k)")
+            }
+        }
+    }
+
     /// Hostile pooled `dense` slices and misplaced streams are refused by name.
     @Test func pooledDenseSlicesMustTileTheirStream() throws {
         let tensors = (0..<3).map { k in

@@ -49,6 +49,33 @@ enum FloatSplit {
         }
     }
 
+    /// Field `k` of `split` alone (float32: 0 exponent, 1 sign-mantissa high, 2 and 3 the lower
+    /// mantissa bytes; bfloat16: 0 exponent, 1 sign-mantissa), so that the writer holds one field at
+    /// a time.
+    static func field(_ k: Int, of raw: UnsafeRawBufferPointer, dtype: DType) -> [UInt8] {
+        let width = dtype == .float32 ? 4 : 2
+        let count = raw.count / width
+        return [UInt8](unsafeUninitializedCapacity: count) { out, initialized in
+            switch (dtype, k) {
+            case (.float32, 0), (.float32, 1):
+                for i in 0..<count {
+                    let u = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+                    out[i] = UInt8(truncatingIfNeeded: k == 0 ? u >> 23 : (u >> 31) << 7 | (u >> 16) & 0x7F)
+                }
+            case (.float32, _):
+                // Fields 2 and 3 are bytes 1 and 0 of the element.
+                let byte = 3 - k
+                for i in 0..<count { out[i] = raw[4 * i + byte] }
+            default:
+                for i in 0..<count {
+                    let u = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+                    out[i] = UInt8(truncatingIfNeeded: k == 0 ? u >> 7 : (u >> 15) << 7 | u & 0x7F)
+                }
+            }
+            initialized = count
+        }
+    }
+
     /// Every histogram the writer's choice of encoding needs, in one pass over the element bytes:
     /// one per byte position (`planes`; their sum is the histogram of the raw bytes, `dense`) and,
     /// for float32 and bfloat16, the exponent and sign-mantissa fields (`float-split`; its other
