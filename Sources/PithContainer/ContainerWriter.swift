@@ -55,9 +55,7 @@ public enum ContainerWriter {
                 encoding = shared
             } else {
                 let local = byTensor.removeValue(forKey: index)!
-                let global = zip(local.streams.payloads, local.streams.entries).map { payload, entry in
-                    streams.add(payload, coding: entry.coding, symbols: entry.symbols, symbolBits: entry.symbolBits, spelledLengths: entry.codeLengths)
-                }
+                let global = local.streams.payloads.indices.map { streams.add($0, of: local.streams) }
                 encoding = local.encoding.remappingStreams { global[$0] }
             }
             entries.append(
@@ -263,10 +261,8 @@ public enum ContainerWriter {
         let overhead = StreamBuilder.streamOverhead
         return buffer.withUnsafeBytes { raw -> Manifest.Encoding in
             let byteWise = width >= 2 && dtype.bitWidth % 8 == 0 && raw.count >= width
-            let (positions, fields) =
-                byteWise
-                ? FloatSplit.histograms(raw, dtype: dtype, width: width)
-                : ([raw.count >= 64 ? HuffmanCode.histogram(Array(raw), alphabetSize: 256) : [Int](repeating: 0, count: 256)], nil)
+            // Element bytes of one-byte (and narrower) types are counted as one position, in place.
+            let (positions, fields) = FloatSplit.histograms(raw, dtype: dtype, width: byteWise ? width : 1)
             var whole = [Int](repeating: 0, count: 256)
             for histogram in positions { for (symbol, n) in histogram.enumerated() { whole[symbol] += n } }
             let wholePlan = StreamBuilder.plan(frequencies: whole, count: raw.count)

@@ -68,13 +68,7 @@ extension ONNXWriter {
                 if report.irVersion == (0, 0) { report.irVersion = (Int(model.pointee.ir_version), Int(model.pointee.ir_version)) }
 
                 return try withOutput(path) { descriptor in
-                    var offsets = [Int](repeating: -1, count: tensors.count)
-                    let size = try offsets.withUnsafeMutableBufferPointer { offsets in
-                        try pack(model, to: descriptor, path: path, holes: ProtobufCalls.Holes(base: UnsafeRawPointer(placeholders), offsets: offsets))
-                    }
-                    guard ftruncate(descriptor, off_t(size)) == 0 else {
-                        throw ONNXError(.io, file: path, "cannot extend the file to \(size) bytes (\(String(cString: strerror(errno))))")
-                    }
+                    let (size, offsets) = try packLeavingHoles(model, to: descriptor, path: path, placeholders: placeholders, tensorCount: tensors.count)
                     try fill(filler.slots.filter { !removed.contains($0.index) }, offsets: offsets, source: source, descriptor: descriptor, path: path)
                     return size
                 }

@@ -64,15 +64,7 @@ public enum ONNXWriter {
                 }
                 let dataFiles = try createDataFiles(plan, options: externalData)
                 return try withOutput(path) { descriptor in
-                    // -1 (SIZE_MAX to C) until the packer places the tensor.
-                    var offsets = [Int](repeating: -1, count: source.tensorCount)
-                    let size = try offsets.withUnsafeMutableBufferPointer { offsets in
-                        try pack(model, to: descriptor, path: path, holes: ProtobufCalls.Holes(base: UnsafeRawPointer(placeholders), offsets: offsets))
-                    }
-                    // The file has its full size even while its last bytes are still to be written.
-                    guard ftruncate(descriptor, off_t(size)) == 0 else {
-                        throw ONNXError(.io, file: path, "cannot extend the file to \(size) bytes (\(String(cString: strerror(errno))))")
-                    }
+                    let (size, offsets) = try packLeavingHoles(model, to: descriptor, path: path, placeholders: placeholders, tensorCount: source.tensorCount)
                     try fill(filler.slots, offsets: offsets, source: source, descriptor: descriptor, path: path, dataFiles: dataFiles)
                     return size
                 }
@@ -123,6 +115,24 @@ public enum ONNXWriter {
         } catch {
             throw ONNXError(.io, file: path, "write failed after \(error.written) of \(error.size) bytes (\(FileIO.describe(errorNumber: error.errorNumber)))")
         }
+    }
+
+    /// Packs `model` into `descriptor` with every tensor's data left as a hole (its placeholder in
+    /// `placeholders`), extends the file to its full size, and returns the size and where the packer
+    /// placed each of the `tensorCount` tensors (-1: not in the file), for `fill`.
+    static func packLeavingHoles(
+        _ model: UnsafeMutablePointer<Onnx__ModelProto>, to descriptor: Int32, path: String, placeholders: UnsafeMutableRawPointer, tensorCount: Int
+    ) throws -> (size: Int, offsets: [Int]) {
+        // -1 (SIZE_MAX to C) until the packer places the tensor.
+        var offsets = [Int](repeating: -1, count: tensorCount)
+        let size = try offsets.withUnsafeMutableBufferPointer { offsets in
+            try pack(model, to: descriptor, path: path, holes: ProtobufCalls.Holes(base: UnsafeRawPointer(placeholders), offsets: offsets))
+        }
+        // The file has its full size even while its last bytes are still to be written.
+        guard ftruncate(descriptor, off_t(size)) == 0 else {
+            throw ONNXError(.io, file: path, "cannot extend the file to \(size) bytes (\(String(cString: strerror(errno))))")
+        }
+        return (size, offsets)
     }
 
     /// Writes the data of every slot: into the model file (`descriptor`) at the offset the packer

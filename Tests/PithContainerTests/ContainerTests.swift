@@ -177,15 +177,19 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
         #expect(plain.streams[try #require(plain.source.skeleton)].dictionary == nil)
     }
 
-    /// The writer takes a float tensor's fields one at a time: each is the field `split` gives.
-    @Test func fieldsOneAtATimeMatchTheSplit() {
-        let bytes = randomFloats(1000, seed: 21).withUnsafeBytes { Array($0) }
+    /// The writer takes a float tensor's fields one at a time (`field`): joined again they give the
+    /// elements back, and field 0 is the biased exponent.
+    @Test func fieldsTakenOneAtATimeJoinBackToTheElements() {
+        let bytes = (randomFloats(999, seed: 21) + [1, -2.5]).withUnsafeBytes { Array($0) }
         for dtype in [DType.float32, .bfloat16] {
-            let parts = FloatSplit.split(bytes, dtype: dtype)!
-            for k in parts.indices {
-                #expect(bytes.withUnsafeBytes { FloatSplit.field(k, of: $0, dtype: dtype) } == parts[k], "\(dtype) field \(k)")
-            }
+            let width = dtype == .float32 ? 4 : 2
+            let fields = (0..<width).map { k in bytes.withUnsafeBytes { FloatSplit.field(k, of: $0, dtype: dtype) } }
+            let count = bytes.count / width
+            #expect(FloatSplit.join(fields, dtype: dtype, count: count).bytes == bytes, "\(dtype)")
         }
+        // 1.0f = 0x3F800000: exponent 127, sign and mantissa zero; -2.5f = 0xC0200000: exponent 128, sign set.
+        let ones = [Float(1), -2.5].withUnsafeBytes { raw in (FloatSplit.field(0, of: raw, dtype: .float32), FloatSplit.field(1, of: raw, dtype: .float32)) }
+        #expect(ones.0 == [127, 128] && ones.1 == [0, 0x80 | 0x20])
     }
 
     /// Hostile pooled `dense` slices and misplaced streams are refused by name.

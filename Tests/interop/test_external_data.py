@@ -190,15 +190,21 @@ def test_data_file_that_cannot_be_written_leaves_nothing(pith, tmp_path):
     assert os.listdir(out) == ["weights.bin"]
 
 
-def test_data_in_a_subfolder_needs_the_subfolder(pith, tmp_path):
-    """A source whose data sits in a subfolder restores into the same subfolder, which must exist:
-    restore creates no folders."""
+def subfolder_container(tmp_path):
+    """A model whose data sits in `data/w.bin` beside it, and its lossless container."""
     src = tmp_path / "src"
     os.makedirs(src / "data")
     source = str(src / "model.onnx")
     onnx.save_model(make_model(), source, save_as_external_data=True, location="data/w.bin", size_threshold=1024)
     container = str(tmp_path / "m.pith")
     assert run_pith("compress", source, "-o", container).returncode == 0
+    return source, container
+
+
+def test_data_in_a_subfolder_needs_the_subfolder(pith, tmp_path):
+    """A source whose data sits in a subfolder restores into the same subfolder, which must exist:
+    restore creates no folders."""
+    source, container = subfolder_container(tmp_path)
     out = tmp_path / "out"
     os.makedirs(out)
     result = run_pith("restore", container, "-o", str(out / "model.onnx"))
@@ -213,12 +219,7 @@ def test_data_in_a_subfolder_needs_the_subfolder(pith, tmp_path):
 
 
 def test_subfolder_that_links_outside_is_refused(pith, tmp_path):
-    src = tmp_path / "src"
-    os.makedirs(src / "data")
-    source = str(src / "model.onnx")
-    onnx.save_model(make_model(), source, save_as_external_data=True, location="data/w.bin", size_threshold=1024)
-    container = str(tmp_path / "m.pith")
-    assert run_pith("compress", source, "-o", container).returncode == 0
+    _, container = subfolder_container(tmp_path)
     out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
     os.makedirs(out)
     os.makedirs(elsewhere)

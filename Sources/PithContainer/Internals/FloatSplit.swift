@@ -12,40 +12,9 @@ enum FloatSplit {
 
     static func split(_ raw: UnsafeRawBufferPointer, dtype: DType) -> [[UInt8]]? {
         switch dtype {
-        case .float32:
-            let count = raw.count / 4
-            var e = [UInt8](repeating: 0, count: count), sm = e, mid = e, low = e
-            e.withUnsafeMutableBufferPointer { e in
-                sm.withUnsafeMutableBufferPointer { sm in
-                    mid.withUnsafeMutableBufferPointer { mid in
-                        low.withUnsafeMutableBufferPointer { low in
-                            for i in 0..<count {
-                                let u = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
-                                e[i] = UInt8(truncatingIfNeeded: u >> 23)
-                                sm[i] = UInt8(truncatingIfNeeded: (u >> 31) << 7 | (u >> 16) & 0x7F)
-                                mid[i] = UInt8(truncatingIfNeeded: u >> 8)
-                                low[i] = UInt8(truncatingIfNeeded: u)
-                            }
-                        }
-                    }
-                }
-            }
-            return [e, sm, mid, low]
-        case .bfloat16:
-            let count = raw.count / 2
-            var e = [UInt8](repeating: 0, count: count), sm = e
-            e.withUnsafeMutableBufferPointer { e in
-                sm.withUnsafeMutableBufferPointer { sm in
-                    for i in 0..<count {
-                        let u = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-                        e[i] = UInt8(truncatingIfNeeded: u >> 7)
-                        sm[i] = UInt8(truncatingIfNeeded: (u >> 15) << 7 | u & 0x7F)
-                    }
-                }
-            }
-            return [e, sm]
-        default:
-            return nil
+        case .float32: return (0..<4).map { field($0, of: raw, dtype: dtype) }
+        case .bfloat16: return (0..<2).map { field($0, of: raw, dtype: dtype) }
+        default: return nil
         }
     }
 
@@ -79,12 +48,13 @@ enum FloatSplit {
     /// Every histogram the writer's choice of encoding needs, in one pass over the element bytes:
     /// one per byte position (`planes`; their sum is the histogram of the raw bytes, `dense`) and,
     /// for float32 and bfloat16, the exponent and sign-mantissa fields (`float-split`; its other
-    /// fields are byte positions 1 and 0). `width` is the element's byte count.
+    /// fields are byte positions 1 and 0). `width` is the element's byte count, or 1 to count every
+    /// byte as one position (then no fields).
     static func histograms(_ raw: UnsafeRawBufferPointer, dtype: DType, width: Int) -> (positions: [[Int]], fields: [[Int]]?) {
         let count = raw.count / width
         var positions = [[Int]](repeating: [Int](repeating: 0, count: 256), count: width)
         switch dtype {
-        case .float32:
+        case .float32 where width == 4:
             var t = [Int](repeating: 0, count: 6 * 256)
             t.withUnsafeMutableBufferPointer { t in
                 let c = t.baseAddress!
@@ -100,7 +70,7 @@ enum FloatSplit {
             }
             for k in 0..<4 { positions[k] = Array(t[256 * k..<256 * (k + 1)]) }
             return (positions, [Array(t[1024..<1280]), Array(t[1280..<1536]), positions[1], positions[0]])
-        case .bfloat16:
+        case .bfloat16 where width == 2:
             var t = [Int](repeating: 0, count: 4 * 256)
             t.withUnsafeMutableBufferPointer { t in
                 let c = t.baseAddress!

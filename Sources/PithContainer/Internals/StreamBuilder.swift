@@ -4,6 +4,8 @@ import PithCoding
 struct StreamBuilder {
     var payloads: [[UInt8]] = []
     var entries: [Manifest.StreamEntry] = []
+    /// CRC-32C of each payload (`entries` holds it spelled in hex).
+    var checksums: [UInt32] = []
     private var index: [Key: Int] = [:]
 
     struct Key: Hashable {
@@ -87,22 +89,31 @@ struct StreamBuilder {
         return Zstd.compress(bytes, level: bytes.count <= 8 << 20 ? Zstd.level : 12)
     }
 
-    /// Bytes `plan` would store `bytes` in.
-    static func bestSize(_ bytes: [UInt8], lz: Bool = false) -> Int { plan(bytes, lz: lz).size }
-
     /// Stores `payload` once; returns its stream index.
     mutating func add(_ payload: [UInt8], coding: Manifest.StreamEntry.Coding, symbols: Int, symbolBits: Int?, codeLengths: [UInt8]?) -> Int {
         add(payload, coding: coding, symbols: symbols, symbolBits: symbolBits, spelledLengths: codeLengths.map(Self.hexDigits))
     }
 
-    /// As above, with the code lengths as the manifest spells them (a stream of another builder).
-    mutating func add(_ payload: [UInt8], coding: Manifest.StreamEntry.Coding, symbols: Int, symbolBits: Int?, spelledLengths codeLengths: String?) -> Int {
-        let checksum = CRC32C.checksum(payload)
+    /// Stream `index` of `other` (a tensor encoded on its own), its checksum not computed again.
+    mutating func add(_ index: Int, of other: StreamBuilder) -> Int {
+        let entry = other.entries[index]
+        return add(
+            other.payloads[index], coding: entry.coding, symbols: entry.symbols, symbolBits: entry.symbolBits, spelledLengths: entry.codeLengths,
+            checksum: other.checksums[index])
+    }
+
+    /// As above, with the code lengths as the manifest spells them, and the payload's checksum when known.
+    mutating func add(
+        _ payload: [UInt8], coding: Manifest.StreamEntry.Coding, symbols: Int, symbolBits: Int?, spelledLengths codeLengths: String?,
+        checksum known: UInt32? = nil
+    ) -> Int {
+        let checksum = known ?? CRC32C.checksum(payload)
         let key = Key(checksum: checksum, length: payload.count, coding: coding, symbols: symbols)
         if let existing = index[key], payloads[existing] == payload, entries[existing].codeLengths == codeLengths {
             return existing
         }
         payloads.append(payload)
+        checksums.append(checksum)
         entries.append(
             Manifest.StreamEntry(
                 offset: 0, length: payload.count, coding: coding, symbols: symbols, symbolBits: symbolBits,
@@ -126,22 +137,23 @@ struct StreamBuilder {
     /// zstd frame made with the model's configuration as its dictionary, which a Keras file's HDF5
     /// skeleton repeats.
     mutating func metadata(_ bytes: [UInt8], configuration: String? = nil) -> Int {
+        let entropy = Self.plan(bytes)
         let frame = Zstd.compress(bytes)
-        if let configuration, !configuration.isEmpty, let primed = Zstd.compress(bytes, dictionary: Array(configuration.utf8)) {
-            if primed.count < frame.count, primed.count < Self.bestSize(bytes) {
-                let before = payloads.count
-                let index = add(primed, coding: .zstd, symbols: bytes.count, symbolBits: nil, codeLengths: nil)
-                // A new stream only: identical bytes already stored mean something else without it.
-                if index == before {
-                    entries[index].dictionary = Manifest.StreamEntry.configurationDictionary
-                    return index
-                }
+        if let configuration, !configuration.isEmpty, let primed = Zstd.compress(bytes, dictionary: Array(configuration.utf8)),
+            primed.count < min(frame.count, entropy.size)
+        {
+            let before = payloads.count
+            let index = add(primed, coding: .zstd, symbols: bytes.count, symbolBits: nil, codeLengths: nil)
+            // A new stream only: identical bytes already stored mean something else without it.
+            if index == before {
+                entries[index].dictionary = Manifest.StreamEntry.configurationDictionary
+                return index
             }
         }
-        if frame.count < Self.bestSize(bytes) {
+        if frame.count < entropy.size {
             return add(frame, coding: .zstd, symbols: bytes.count, symbolBits: nil, codeLengths: nil)
         }
-        return self.bytes(bytes)
+        return add(bytes, plan: entropy)
     }
 
     /// Byte symbols below `alphabet`: Huffman when smaller than raw; with `lz`, a zstd frame when

@@ -562,13 +562,13 @@ struct HDF5File {
         return collector.names
     }
 
-    /// Names of the attributes of an object, in name order.
-    func attributeNames(of object: HDF5ObjectID, name: String) throws -> [String] {
+    /// Names of the attributes of an object, in name order (in creation order when `creationOrder`).
+    func attributeNames(of object: HDF5ObjectID, name: String, creationOrder: Bool = false) throws -> [String] {
         final class Collector { var names: [String] = [] }
         let collector = Collector()
         var index: hsize_t = 0
         let status = H5Aiterate2(
-            object, H5_INDEX_NAME, H5_ITER_INC, &index,
+            object, creationOrder ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME, H5_ITER_INC, &index,
             { _, attributeName, _, data in
                 guard let attributeName, let data else { return 0 }
                 Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue().names.append(String(cString: attributeName))
@@ -1065,18 +1065,7 @@ extension HDF5File {
     /// Every attribute of `object`, in creation order when `creationOrder`, else in name order, each
     /// with its exact datatype, dataspace and value.
     func exactAttributes(of object: HDF5ObjectID, creationOrder: Bool, name: String) throws -> [HDF5Tree.Attribute] {
-        final class Collector { var names: [String] = [] }
-        let collector = Collector()
-        var index: hsize_t = 0
-        let status = H5Aiterate2(
-            object, creationOrder ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME, H5_ITER_INC, &index,
-            { _, attributeName, _, data in
-                guard let attributeName, let data else { return 0 }
-                Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue().names.append(String(cString: attributeName))
-                return 0
-            }, Unmanaged.passUnretained(collector).toOpaque())
-        try h5Check(status, "H5Aiterate2", file: path, object: name)
-        return try collector.names.map { attribute in
+        try attributeNames(of: object, name: name, creationOrder: creationOrder).map { attribute in
             let label = name + "@" + attribute
             let handle = try HDF5Handle(H5Aopen(object, attribute, chdf5_p_default()), .attribute, call: "H5Aopen", file: path, object: label)
             let type = try HDF5Handle(H5Aget_type(handle.id), .datatype, call: "H5Aget_type", file: path, object: label)
