@@ -61,14 +61,7 @@ public enum AtomicFile {
     /// Writes `pieces` one after the other as the file at `output`, atomically (as `write(_:to:)`).
     public static func write(pieces: [[UInt8]], to output: String) throws {
         let total = pieces.reduce(0) { $0 + $1.count }
-        try write(to: output) { temporary in
-            let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard descriptor >= 0 else {
-                throw PithError(
-                    .cannotCreate,
-                    "\(output): cannot write into \(URL(fileURLWithPath: temporary).deletingLastPathComponent().path) (\(FileIO.describe(errorNumber: errno)))")
-            }
-            defer { close(descriptor) }
+        try write(to: output) { (descriptor: Int32) in
             var done = 0
             for piece in pieces {
                 do { try piece.withUnsafeBytes { try FileIO.write(descriptor, $0) } } catch let error as FileIO.IOFailure {
@@ -80,10 +73,25 @@ public enum AtomicFile {
         }
     }
 
+    /// Lets `body` write the new, empty temporary file beside `output` through `descriptor` (open
+    /// for reading and writing), then flushes it and renames it over `output`, as `write(to:_:)`.
+    public static func write(to output: String, _ body: (_ descriptor: Int32) throws -> Void) throws {
+        try write(to: output) { (temporary: String) in
+            let descriptor = open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else {
+                throw PithError(
+                    .cannotCreate,
+                    "\(output): cannot write into \(URL(fileURLWithPath: temporary).deletingLastPathComponent().path) (\(FileIO.describe(errorNumber: errno)))")
+            }
+            defer { close(descriptor) }
+            try body(descriptor)
+        }
+    }
+
     /// Lets `body` write a temporary file beside `output`, then flushes it to the disk and renames it
     /// over `output`; if `body` throws (or the process is interrupted), the temporary file is removed
     /// and `output` is left as it was.
-    public static func write(to output: String, _ body: (String) throws -> Void) throws {
+    public static func write(to output: String, _ body: (_ temporary: String) throws -> Void) throws {
         let url = URL(fileURLWithPath: output).standardizedFileURL
         let folder = url.deletingLastPathComponent().path
         let prefix = temporaryPrefix(url.lastPathComponent)

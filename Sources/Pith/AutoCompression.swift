@@ -485,7 +485,7 @@ public enum AutoCompression {
                 report = try Sensitivity.translating(source) { try Compressor.run(recipe, on: &compressed, calibration: calibration) }
             }
             let bytes: Int
-            do { bytes = try ContainerWriter.encodePieces(compressed, skeleton: skeleton).accounting.fileBytes } catch {
+            do { bytes = try ContainerWriter.encodeWithAccounting(compressed, skeleton: skeleton).accounting.fileBytes } catch {
                 throw PithError(.data, "\(source): \(error)")
             }
             let metrics = try validation.measure(compressed)

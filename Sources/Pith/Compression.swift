@@ -100,16 +100,24 @@ public enum Compression {
 
 extension Compression {
     /// Writes a compressed model as a `.pith` container at `output`, atomically; see `AtomicFile`.
-    /// Returns where the container's bytes went (its `fileBytes` is the size written).
+    /// The streams reach the file as they are coded (`ContainerWriter.write`), so no copy of the
+    /// container is held. Returns where the container's bytes went (its `fileBytes` is the size
+    /// written).
     @discardableResult
     public static func writeContainer(_ compressed: Compressed, to output: String, force: Bool) throws -> ContainerAccounting {
         try AtomicFile.checkWritable(output, input: compressed.source, force: force)
-        let layout: ContainerWriter.Layout
-        do { layout = try ContainerWriter.encodePieces(compressed.model, skeleton: compressed.skeleton) } catch {
-            throw PithError(.data, "\(output): \(error)")
+        var accounting: ContainerAccounting?
+        try AtomicFile.write(to: output) { (descriptor: Int32) in
+            var file = ContainerFileOutput(descriptor: descriptor, path: output)
+            do {
+                accounting = try ContainerWriter.write(compressed.model, skeleton: compressed.skeleton, to: &file).accounting
+            } catch let error as ContainerError {
+                throw PithError(error.exitKind, error.description)
+            } catch {
+                throw PithError(.data, "\(output): \(error)")
+            }
         }
-        try AtomicFile.write(pieces: layout.pieces, to: output)
-        return layout.accounting
+        return accounting!
     }
 }
 

@@ -223,7 +223,7 @@ public enum Sensitivity {
     /// The bytes `tensor` takes in a container (entropy-coded streams and tables).
     static func containerBytes(of tensor: Tensor, format: SourceFormat) throws -> Int {
         do {
-            let accounting = try ContainerWriter.encodePieces(Model(format: format, tensors: [tensor])).accounting
+            let accounting = try ContainerWriter.encodeWithAccounting(Model(format: format, tensors: [tensor])).accounting
             return accounting.tensors.first?.bytes ?? 0
         } catch {
             throw PithError(.data, "tensor `\(tensor.name)`: \(error)")

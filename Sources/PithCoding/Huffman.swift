@@ -167,10 +167,10 @@ public struct HuffmanCode: Sendable, Equatable {
         // Entry per symbol: code << 8 | length; length 0 marks symbols without a code.
         let entries = zip(codes, lengths).map { UInt32($0) << 8 | UInt32($1) }
         let capacity = (symbols.count * Swift.max(1, longestLength) + 7) / 8 + 8
-        var output = [UInt8](repeating: 0, count: capacity)
-        var written = 0
-        output.withUnsafeMutableBytes { raw in
-            let out = raw.baseAddress!
+        // Uninitialized: every byte up to `written` is stored below, and only those are kept.
+        return [UInt8](unsafeUninitializedCapacity: capacity) { raw, initialized in
+            var written = 0
+            let out = UnsafeMutableRawPointer(raw.baseAddress!)
             entries.withUnsafeBufferPointer { table in
                 var buffer: UInt64 = 0, count: UInt64 = 0
                 for symbol in symbols {
@@ -193,9 +193,8 @@ public struct HuffmanCode: Sendable, Equatable {
                     count = count >= 8 ? count - 8 : 0
                 }
             }
+            initialized = written
         }
-        output.removeLast(capacity - written)
-        return output
     }
 }
 

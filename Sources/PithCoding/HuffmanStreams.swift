@@ -25,14 +25,28 @@ public enum HuffmanStreams {
 
     @inline(__always)
     static func encode<T: FixedWidthInteger & UnsignedInteger>(_ symbols: UnsafeBufferPointer<T>, code: HuffmanCode) -> [UInt8] {
-        let quarter = (symbols.count + 3) / 4
-        let parts = (0..<4).map { k in
-            code.encodeSymbols(UnsafeBufferPointer(rebasing: symbols[min(k * quarter, symbols.count)..<min((k + 1) * quarter, symbols.count)]))
-        }
-        var output = [UInt8]()
+        let parts = (0..<4).map { k in code.encodeSymbols(UnsafeBufferPointer(rebasing: symbols[stream(k, of: symbols.count)])) }
+        var output = header(streamLengths: parts.map(\.count))
         output.reserveCapacity(headerBytes + parts.reduce(0) { $0 + $1.count })
-        for part in parts.prefix(3) { withUnsafeBytes(of: UInt32(part.count).littleEndian) { output.append(contentsOf: $0) } }
         for part in parts { output.append(contentsOf: part) }
+        return output
+    }
+
+    // A block made one stream at a time — `header(streamLengths:)` followed by `HuffmanCode.encode`
+    // of the symbols of each of `stream(0…3, of:)` — is the same bytes as `encode` of all of them,
+    // for a writer that codes the four streams of a large block on several cores, or without
+    // holding all its symbols at once.
+
+    /// The symbols stream `k` (0-based) of a block of `count` symbols holds.
+    public static func stream(_ k: Int, of count: Int) -> Range<Int> {
+        let quarter = (count + 3) / 4
+        return min(k * quarter, count)..<min((k + 1) * quarter, count)
+    }
+
+    /// The block header: the byte lengths of streams 1–3 (the fourth's is implied).
+    public static func header(streamLengths: [Int]) -> [UInt8] {
+        var output = [UInt8]()
+        for length in streamLengths.prefix(3) { withUnsafeBytes(of: UInt32(length).littleEndian) { output.append(contentsOf: $0) } }
         return output
     }
 

@@ -16,95 +16,105 @@ public enum ContainerWriter {
     public static func encodeWithAccounting(
         _ model: Model, skeleton: [UInt8]? = nil
     ) throws -> (bytes: [UInt8], manifest: Manifest, accounting: ContainerAccounting) {
-        let layout = try encodePieces(model, skeleton: skeleton)
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(layout.accounting.fileBytes)
-        for piece in layout.pieces { bytes += piece }
-        return (bytes, layout.manifest, layout.accounting)
+        var output = ContainerMemoryOutput()
+        let (manifest, accounting) = try write(model, skeleton: skeleton, to: &output)
+        return (output.bytes, manifest, accounting)
     }
 
-    /// A container laid out as the pieces of its file, in order — the header, each stream with the
-    /// zero bytes before it, the manifest — so that a caller can write them one after the other
-    /// without a second copy of the container in memory.
-    public struct Layout: Sendable {
-        public var pieces: [[UInt8]]
-        public var manifest: Manifest
-        public var accounting: ContainerAccounting
-    }
-
-    /// As `encodeWithAccounting`, in pieces.
-    public static func encodePieces(_ model: Model, skeleton: [UInt8]? = nil) throws -> Layout {
-        var streams = StreamBuilder()
-        var entries: [Manifest.TensorEntry] = []
-        let pooled = pool(model.tensors, into: &streams)
-        // The other tensors are encoded on every core, largest first, each into streams of its own;
-        // then, in tensor order, their streams join the container's (identical ones stored once), so
-        // the bytes are the same whatever the number of cores.
+    /// Writes the container to `output` (empty when given) as its streams are made, so that no copy
+    /// of the container is held: the header's placeholder, each tensor's streams in tensor order
+    /// (identical ones stored once), the skeleton, the manifest, then the header over its
+    /// placeholder. Returns the manifest and the accounting of where the bytes went.
+    ///
+    /// Tensors are encoded on every core: small ones in batches, each tensor into streams of its
+    /// own (`Encoded`), which join the container's in tensor order, so the bytes are the same
+    /// whatever the number of cores; a large dense one (`largeTensorBytes`) on its own, its streams
+    /// made a quarter at a time over the cores (`writeLarge`). The pages of a tensor that views a
+    /// mapped file are given back once it is written, so the working set stays bounded however
+    /// large the model.
+    public static func write<Output: ContainerOutput>(
+        _ model: Model, skeleton: [UInt8]? = nil, to output: inout Output
+    ) throws -> (manifest: Manifest, accounting: ContainerAccounting) {
+        precondition(output.size == 0, "ContainerWriter.write: the output must start empty")
+        try [UInt8](repeating: 0, count: ContainerHeader.size).withUnsafeBytes { try output.append($0) }
+        var sink = StreamSink(output: output)
+        defer { output = sink.output }
         let tensors = model.tensors
-        let order = tensors.indices.filter { pooled[$0] == nil }.sorted { (tensors[$0].count, $1) > (tensors[$1].count, $0) }
-        let encoded = try Parallel.map(count: order.count, makeWorker: {}) { (_: inout Void, k: Int) throws -> Encoded in
-            var local = StreamBuilder()
-            let encoding = try encoding(of: tensors[order[k]], into: &local)
-            return Encoded(encoding: encoding, streams: local)
-        }
-        var byTensor: [Int: Encoded] = [:]
-        for (k, index) in order.enumerated() { byTensor[index] = encoded[k] }
-        for (index, tensor) in tensors.enumerated() {
-            var encoding: Manifest.Encoding
-            if let shared = pooled[index] {
-                encoding = shared
-            } else {
-                let local = byTensor.removeValue(forKey: index)!
-                let global = local.streams.payloads.indices.map { streams.add($0, of: local.streams) }
-                encoding = local.encoding.remappingStreams { global[$0] }
+        var encodings = [Manifest.Encoding?](repeating: nil, count: tensors.count)
+
+        var pooledStreams = StreamBuilder()
+        let pooled = pool(tensors, into: &pooledStreams)
+        let pooledIndices = try pooledStreams.payloads.indices.map { try sink.add($0, of: pooledStreams) }
+        for (index, encoding) in pooled { encodings[index] = encoding.remappingStreams { pooledIndices[$0] } }
+
+        var batch: [Int] = [], batchBytes = 0
+        func writeBatch() throws {
+            defer { batch = []; batchBytes = 0 }
+            let order = batch.sorted { (tensors[$0].count, $1) > (tensors[$1].count, $0) }
+            let encoded = try Parallel.map(count: order.count, makeWorker: {}) { (_: inout Void, k: Int) throws -> Encoded in
+                var local = StreamBuilder()
+                let encoding = try encoding(of: tensors[order[k]], into: &local)
+                return Encoded(encoding: encoding, streams: local)
             }
-            entries.append(
-                Manifest.TensorEntry(
-                    name: tensor.name, dtype: tensor.dtype.rawValue, shape: tensor.shape,
-                    origin: model.format == .onnx ? nil : OriginCoding.encode(tensor.origin),
-                    consumerOp: tensor.consumer?.op, consumerName: tensor.consumer?.name,
-                    encoding: encoding))
+            var byTensor: [Int: Encoded] = [:]
+            for (k, index) in order.enumerated() { byTensor[index] = encoded[k] }
+            for index in batch {
+                let local = byTensor.removeValue(forKey: index)!
+                let global = try local.streams.payloads.indices.map { try sink.add($0, of: local.streams) }
+                encodings[index] = local.encoding.remappingStreams { global[$0] }
+                if case .dense(let buffer) = tensors[index].storage { buffer.releasePages() }
+            }
         }
-        let skeletonStream = skeleton.map { streams.metadata($0, configuration: model.configuration) }
+        for index in tensors.indices where encodings[index] == nil {
+            if case .dense(let buffer) = tensors[index].storage, buffer.count >= largeTensorBytes, tensors[index].dtype != .string {
+                try writeBatch()
+                encodings[index] = try writeLarge(buffer, dtype: tensors[index].dtype, into: &sink)
+                continue
+            }
+            batch.append(index)
+            batchBytes += tensors[index].storedBytes
+            if batchBytes >= batchBytesLimit || batch.count >= batchCountLimit { try writeBatch() }
+        }
+        try writeBatch()
+
+        let entries = zip(tensors, encodings).map { tensor, encoding in
+            Manifest.TensorEntry(
+                name: tensor.name, dtype: tensor.dtype.rawValue, shape: tensor.shape,
+                origin: model.format == .onnx ? nil : OriginCoding.encode(tensor.origin),
+                consumerOp: tensor.consumer?.op, consumerName: tensor.consumer?.name,
+                encoding: encoding!)
+        }
+        let skeletonStream = try skeleton.map { bytes in
+            var local = StreamBuilder()
+            return try sink.add(local.metadata(bytes, configuration: model.configuration), of: local)
+        }
         let source = Manifest.Source(
             format: model.format.rawValue, producerName: model.metadata.producerName,
             producerVersion: model.metadata.producerVersion,
             properties: model.metadata.properties.map { Manifest.Property(key: $0.key, value: $0.value) },
             configuration: model.configuration, skeleton: skeletonStream)
 
-        // Layout: header, streams (raw ones on a 64-byte boundary, so that a mapped file hands out
-        // aligned elements; coded ones packed, since 1.4), manifest last on a 64-byte boundary.
-        var pieces: [[UInt8]] = [[]]  // the header, filled in last
-        var size = ContainerHeader.size
-        var streamEntries: [Manifest.StreamEntry] = []
-        for (payload, var entry) in zip(streams.payloads, streams.entries) {
-            if entry.coding == .raw, padding(size) > 0 {
-                pieces.append([UInt8](repeating: 0, count: padding(size)))
-                size += padding(size)
-            }
-            entry.offset = size
-            pieces.append(payload)
-            size += payload.count
-            streamEntries.append(entry)
-        }
-        if padding(size) > 0 {
-            pieces.append([UInt8](repeating: 0, count: padding(size)))
-            size += padding(size)
-        }
+        // The manifest last, on a 64-byte boundary, stored as a zstd frame of its JSON (header flag 1).
+        let padding = padding(sink.output.size)
+        if padding > 0 { try [UInt8](repeating: 0, count: padding).withUnsafeBytes { try sink.output.append($0) } }
+        let manifestOffset = sink.output.size
         let manifest = Manifest(
-            version: "\(ContainerHeader.majorVersion).\(ContainerHeader.minorVersion)", source: source, tensors: entries, streams: streamEntries)
-        // The manifest is stored as a zstd frame of its JSON (header flag 1).
+            version: "\(ContainerHeader.majorVersion).\(ContainerHeader.minorVersion)", source: source, tensors: entries, streams: sink.entries)
         let json = Zstd.compress(try manifest.encodedJSON())
+        try json.withUnsafeBytes { try sink.output.append($0) }
         let header = ContainerHeader(
-            flags: ContainerHeader.manifestZstd, manifestOffset: UInt64(size), manifestLength: UInt64(json.count),
+            flags: ContainerHeader.manifestZstd, manifestOffset: UInt64(manifestOffset), manifestLength: UInt64(json.count),
             manifestChecksum: CRC32C.checksum(json))
-        pieces.append(json)
-        size += json.count
-        pieces[0] = header.encoded()
+        try header.encoded().withUnsafeBytes { try sink.output.overwrite(at: 0, with: $0) }
         let accounting = ContainerAccounting(manifest: manifest, manifestBytes: json.count)
-        precondition(accounting.fileBytes == size, "container accounting must add up to the file size")
-        return Layout(pieces: pieces, manifest: manifest, accounting: accounting)
+        precondition(accounting.fileBytes == sink.output.size, "container accounting must add up to the file size")
+        return (manifest, accounting)
     }
+
+    /// Small tensors are encoded in batches of up to this many bytes or tensors, whose streams are
+    /// written before the next batch is encoded.
+    static let batchBytesLimit = 16 << 20
+    static let batchCountLimit = 1024
 
     /// One tensor's encoding, its stream indices those of its own `streams`.
     struct Encoded: Sendable {
@@ -256,32 +266,10 @@ public enum ContainerWriter {
     /// smallest. Every candidate is sized from histograms taken in one pass (Huffman sizes from the
     /// code lengths), and only the chosen streams are built and encoded.
     static func denseEncoding(_ buffer: TensorBuffer, dtype: DType, into streams: inout StreamBuilder) -> Manifest.Encoding {
-        let width = max(1, dtype.bitWidth / 8)
-        // Each stream also costs its manifest entry and alignment: count that in the choice.
-        let overhead = StreamBuilder.streamOverhead
-        return buffer.withUnsafeBytes { raw -> Manifest.Encoding in
-            let byteWise = width >= 2 && dtype.bitWidth % 8 == 0 && raw.count >= width
-            // Element bytes of one-byte (and narrower) types are counted as one position, in place.
-            let (positions, fields) = FloatSplit.histograms(raw, dtype: dtype, width: byteWise ? width : 1)
-            var whole = [Int](repeating: 0, count: 256)
-            for histogram in positions { for (symbol, n) in histogram.enumerated() { whole[symbol] += n } }
-            let wholePlan = StreamBuilder.plan(frequencies: whole, count: raw.count)
-            var best: (kind: Manifest.Encoding.Kind, plans: [StreamBuilder.Plan], size: Int) = (.dense, [wholePlan], wholePlan.size + overhead)
-            if byteWise {
-                let count = raw.count / width
-                let plans = positions.map { StreamBuilder.plan(frequencies: $0, count: count) }
-                let size = plans.reduce(0) { $0 + $1.size + overhead }
-                if size < best.size { best = (.planes, plans, size) }
-                if let fields {
-                    let plans = fields.map { StreamBuilder.plan(frequencies: $0, count: count) }
-                    let size = plans.reduce(0) { $0 + $1.size + overhead }
-                    if size < best.size { best = (.floatSplit, plans, size) }
-                }
-            }
-            // LZ last: a frame of the raw bytes when it beats the best split (a fast probe first).
-            if let frame = StreamBuilder.lzFrame(raw, against: best.size - best.plans.count * overhead), frame.count + overhead < best.size {
-                best = (.dense, [StreamBuilder.Plan(choice: .zstd(frame: frame), size: frame.count)], frame.count + overhead)
-            }
+        buffer.withUnsafeBytes { raw -> Manifest.Encoding in
+            let width = DenseChoice.width(dtype, byteCount: raw.count)
+            let (positions, fields) = FloatSplit.histograms(raw, dtype: dtype, width: width)
+            let best = DenseChoice(raw, dtype: dtype, width: width, positions: positions, fields: fields)
             var encoding = Manifest.Encoding(kind: best.kind)
             switch best.kind {
             case .floatSplit:

@@ -2,12 +2,14 @@
 import Glibc
 #endif
 
-/// An immutable, 64-byte aligned block of bytes holding a tensor's elements.
+/// An immutable block of bytes holding a tensor's elements: 64-byte aligned memory it owns, or a
+/// view of a mapped file.
 ///
 /// A buffer is filled once, by the closure given to `init(count:initializingWith:)`,
 /// and never changes afterwards, so it can be shared between tensors and
 /// threads without copying. The alignment lets readers view the bytes as
-/// `Float`, `Double` or any other element type directly.
+/// `Float`, `Double` or any other element type directly; a view that starts anywhere in its file
+/// (`viewing(_:of:unaligned:)`) is viewed through an aligned copy when it does not suit the type.
 public final class TensorBuffer: @unchecked Sendable {
     /// Alignment of every buffer's first byte.
     public static let alignment = 64
@@ -49,8 +51,13 @@ public final class TensorBuffer: @unchecked Sendable {
     /// on a multiple of `alignment`; else a copy. `owner` (the mapping) lives as long as the buffer.
     /// The pages are read from the file when first used and count as the file's, not as memory the
     /// process allocated; `releasePages` gives them back once the buffer has been read.
-    public static func viewing(_ bytes: UnsafeRawBufferPointer, of owner: AnyObject) -> TensorBuffer {
-        guard let start = bytes.baseAddress, UInt(bitPattern: start) % UInt(alignment) == 0 else {
+    ///
+    /// With `unaligned`, a view wherever the bytes start (ONNX `raw_data` lies anywhere in its file):
+    /// `withUnsafeBytes` gives the file's bytes, and `withUnsafeBufferPointer(as:)` an aligned copy
+    /// for the call when they do not start on a multiple of the type's alignment. For readers that
+    /// go through the bytes (the container writer), no copy is ever made.
+    public static func viewing(_ bytes: UnsafeRawBufferPointer, of owner: AnyObject, unaligned: Bool = false) -> TensorBuffer {
+        guard let start = bytes.baseAddress, unaligned || UInt(bitPattern: start) % UInt(alignment) == 0 else {
             return TensorBuffer(copying: bytes)
         }
         return TensorBuffer(view: bytes, owner: owner)
@@ -62,12 +69,16 @@ public final class TensorBuffer: @unchecked Sendable {
     /// For a view of a mapped file: drops the pages wholly inside it from the process's resident
     /// memory (`madvise(MADV_DONTNEED)`); they are read from the file again if used again. Nothing
     /// for a buffer that owns its memory. For readers that go through a large model once.
-    public func releasePages() {
+    public func releasePages() { releasePages(bytes: 0..<count) }
+
+    /// As `releasePages()`, for the pages wholly inside bytes `range` of the buffer: a writer that
+    /// goes through a large tensor a piece at a time gives each piece back once read.
+    public func releasePages(bytes range: Range<Int>) {
         #if canImport(Glibc)
-        guard owner != nil, let base, count > 0 else { return }
+        guard owner != nil, let base, !range.isEmpty, range.upperBound <= count else { return }
         let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
-        let start = (UInt(bitPattern: base) + page - 1) / page * page
-        let end = (UInt(bitPattern: base) + UInt(count)) / page * page
+        let start = (UInt(bitPattern: base) + UInt(range.lowerBound) + page - 1) / page * page
+        let end = (UInt(bitPattern: base) + UInt(range.upperBound)) / page * page
         guard end > start, let pointer = UnsafeMutableRawPointer(bitPattern: start) else { return }
         _ = madvise(pointer, Int(end - start), MADV_DONTNEED)
         #endif
@@ -120,6 +131,13 @@ public final class TensorBuffer: @unchecked Sendable {
         as type: T.Type, _ body: (UnsafeBufferPointer<T>) throws -> R
     ) rethrows -> R {
         precondition(count % MemoryLayout<T>.stride == 0, "TensorBuffer: \(count) bytes is not a whole number of \(T.self)")
+        if let base, UInt(bitPattern: base) % UInt(MemoryLayout<T>.alignment) != 0 {
+            // An unaligned view: the elements through an aligned copy, for this call only.
+            let copy = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: Self.alignment)
+            defer { copy.deallocate() }
+            copy.copyMemory(from: base, byteCount: count)
+            return try body(UnsafeBufferPointer(start: copy.assumingMemoryBound(to: T.self), count: count / MemoryLayout<T>.stride))
+        }
         let typed = base.map { UnsafePointer($0.assumingMemoryBound(to: T.self)) }
         return try body(UnsafeBufferPointer(start: typed, count: count / MemoryLayout<T>.stride))
     }

@@ -12,10 +12,14 @@ internal import CONNXProto
 /// in any typed field (packed or not), or in external files next to the model.
 public enum ONNXReader {
     /// Reads the model at `path`. External data files are looked up relative to its folder.
+    ///
+    /// The large `raw_data` of the main graph's initializers is not copied: those tensors are views
+    /// of the mapped file (`InitializerViews`), which lives as long as they do.
     public static func read(contentsOf path: String) throws -> Model {
         let file = try mappedFile(path)
-        return try withExtendedLifetime(file) {
-            try read(bytes: file.bytes, file: path, externalData: ExternalDataReader(modelFile: path))
+        return try withParsedModel(file.bytes, file: path, viewsOf: file) { proto, views in
+            var importer = Importer(decoder: TensorDecoder(file: path, externalData: ExternalDataReader(modelFile: path), views: views))
+            return try importer.model(proto)
         }
     }
 
@@ -23,12 +27,10 @@ public enum ONNXReader {
     /// the same model as `read(contentsOf:)` and the same bytes as `ONNXSkeleton.strip(contentsOf:)`.
     public static func readWithSkeleton(contentsOf path: String) throws -> (model: Model, skeleton: [UInt8]) {
         let file = try mappedFile(path)
-        return try withExtendedLifetime(file) {
-            try withParsedModel(file.bytes, file: path) { proto in
-                var importer = Importer(decoder: TensorDecoder(file: path, externalData: ExternalDataReader(modelFile: path)))
-                let model = try importer.model(proto)
-                return (model, try ONNXSkeleton.strip(proto, file: path))
-            }
+        return try withParsedModel(file.bytes, file: path, viewsOf: file) { proto, views in
+            var importer = Importer(decoder: TensorDecoder(file: path, externalData: ExternalDataReader(modelFile: path), views: views))
+            let model = try importer.model(proto)
+            return (model, try ONNXSkeleton.strip(proto, file: path))
         }
     }
 
@@ -62,18 +64,54 @@ public enum ONNXReader {
         _ bytes: UnsafeRawBufferPointer, file: String,
         _ body: (UnsafeMutablePointer<Onnx__ModelProto>) throws -> R
     ) throws -> R {
+        try withParsedModel(bytes, file: file, viewsOf: nil) { proto, _ in try body(proto) }
+    }
+
+    /// As above; with `mapped` (the file `bytes` are), the large `raw_data` of the main graph's
+    /// initializers is left out of the unpacked message (`InitializerViews`) and given to `body` as
+    /// views of the file, by tensor message.
+    static func withParsedModel<R>(
+        _ bytes: UnsafeRawBufferPointer, file: String, viewsOf mapped: MappedFile?,
+        _ body: (UnsafeMutablePointer<Onnx__ModelProto>, TensorDecoder.Views?) throws -> R
+    ) throws -> R {
         guard !bytes.isEmpty else { throw ONNXError(.malformed, file: file, "the file is empty") }
         // The scan is cheap (it skips over tensor data by length) and bounds the nesting depth
         // before protobuf-c, which recurses without a limit, sees the bytes.
         if let problem = WireScanner(bytes: bytes).firstProblem() {
             throw ONNXError(.malformed, file: file, "not a valid ONNX model: \(problem)")
         }
-        guard let result = try ProtobufCalls.withUnpackedModel(bytes, body) else {
+        let stripped = mapped.flatMap { _ in InitializerViews(bytes) }
+        func unpack(_ wire: UnsafeRawBufferPointer) throws -> R? {
+            try ProtobufCalls.withUnpackedModel(wire) { proto in
+                guard let stripped, let mapped else { return try body(proto, nil) }
+                return try body(proto, try views(stripped, of: mapped, in: proto, file: file))
+            }
+        }
+        let unpacked = try withExtendedLifetime(mapped) { try stripped.map { try $0.stripped.withUnsafeBytes(unpack) } ?? unpack(bytes) }
+        guard let result = unpacked else {
             throw ONNXError(
                 .malformed, file: file,
                 "not a valid ONNX model: protobuf-c rejected the message (a field holds a value of the wrong type, or a string is not UTF-8)")
         }
         return result
+    }
+
+    /// The views `stripped` recorded, by the initializer message each belongs to.
+    private static func views(
+        _ stripped: InitializerViews, of mapped: MappedFile, in proto: UnsafeMutablePointer<Onnx__ModelProto>, file: String
+    ) throws -> TensorDecoder.Views {
+        let initializers = proto.pointee.graph.map { messages($0.pointee.n_initializer, $0.pointee.initializer) } ?? []
+        guard initializers.count == stripped.ranges.count else {
+            throw ONNXError(
+                .malformed, file: file,
+                "not a valid ONNX model: the graph holds \(stripped.ranges.count) initializers on the wire, \(initializers.count) once unpacked")
+        }
+        var views = TensorDecoder.Views(owner: mapped)
+        for (message, range) in zip(initializers, stripped.ranges) {
+            guard let range else { continue }
+            views.rawData[UnsafeMutableRawPointer(message)] = UnsafeRawBufferPointer(rebasing: mapped.bytes[range])
+        }
+        return views
     }
 }
 

@@ -8,6 +8,15 @@ struct TensorDecoder {
     /// The model file, for messages.
     let file: String
     let externalData: ExternalDataReader?
+    /// The `raw_data` of tensors whose bytes were left in the mapped model file (`InitializerViews`).
+    var views: Views? = nil
+
+    /// Raw data in the mapped model file, by the tensor message it was taken out of.
+    struct Views {
+        /// The mapping, kept alive by every tensor that views it.
+        var owner: MappedFile
+        var rawData: [UnsafeMutableRawPointer: UnsafeRawBufferPointer] = [:]
+    }
 
     /// A sparse tensor may expand to this many bytes, or to `maximumExpansion` times the
     /// bytes of its values and indices, whichever is larger: a few bytes cannot demand gigabytes.
@@ -66,6 +75,12 @@ struct TensorDecoder {
             let entries = messages(p.n_external_data, p.external_data).map { (string($0.pointee.key), string($0.pointee.value)) }
             let buffer = try externalData.read(entries: entries, byteCount: byteCount, tensor: name)
             return Decoded(dtype: dtype, shape: shape, storage: .dense(buffer))
+        }
+        if let views, let raw = views.rawData[UnsafeMutableRawPointer(proto)] {
+            guard raw.count == byteCount else {
+                throw fail(.invalidTensor, name, "raw_data holds \(raw.count) bytes; shape \(Shape.describe(shape)) of \(dtype.rawValue) needs \(byteCount)")
+            }
+            return Decoded(dtype: dtype, shape: shape, storage: .dense(TensorBuffer.viewing(raw, of: views.owner, unaligned: true)))
         }
         if p.has_raw_data != 0 {
             let raw = UnsafeRawBufferPointer(start: p.raw_data.data, count: p.raw_data.data == nil ? 0 : p.raw_data.len)

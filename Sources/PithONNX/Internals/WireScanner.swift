@@ -84,6 +84,55 @@ struct WireScanner {
         return nil
     }
 
+    /// One field of a message, as `fields(in:)` finds it.
+    struct Field {
+        var number: Int
+        var wireType: Int
+        /// The whole field: key, length (wire type 2) and content.
+        var whole: Range<Int>
+        /// Where the length varint starts (wire type 2).
+        var lengthStart: Int
+        /// The content of a length-delimited field; empty otherwise.
+        var content: Range<Int>
+    }
+
+    /// The fields of the message in `range`, in order, for bytes `firstProblem` found sound (it
+    /// stops at the first field it cannot read).
+    func fields(in range: Range<Int>) -> [Field] {
+        var result: [Field] = []
+        var position = range.lowerBound
+        while position < range.upperBound {
+            let start = position
+            guard let key = varint(&position, end: range.upperBound) else { break }
+            let wireType = Int(key & 7)
+            let lengthStart = position
+            var content = position..<position
+            switch wireType {
+            case 0: guard varint(&position, end: range.upperBound) != nil else { return result }
+            case 1: position += 8
+            case 5: position += 4
+            case 2:
+                guard let length = varint(&position, end: range.upperBound), length <= UInt64(range.upperBound - position) else { return result }
+                content = position..<position + Int(length)
+                position = content.upperBound
+            default: return result
+            }
+            guard position <= range.upperBound else { return result }
+            result.append(Field(number: Int(key >> 3), wireType: wireType, whole: start..<position, lengthStart: lengthStart, content: content))
+        }
+        return result
+    }
+
+    /// Appends `value` as a varint.
+    static func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
+        var v = value
+        while v >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        out.append(UInt8(v))
+    }
+
     private func varint(_ position: inout Int, end: Int) -> UInt64? {
         var result: UInt64 = 0
         var shift: UInt64 = 0

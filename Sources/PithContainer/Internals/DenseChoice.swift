@@ -1,0 +1,142 @@
+import PithCoding
+import PithIR
+
+/// How a dense tensor is stored losslessly, chosen from its histograms before any stream is made:
+/// the raw bytes as one stream (raw, Huffman, or since 1.4 a zstd frame), one stream per byte
+/// position (`planes`), or for float32 and bfloat16 one per field (`floatSplit`), each stream raw
+/// or Huffman on its own; whichever is smallest. Each stream also costs its manifest entry and
+/// alignment (`StreamBuilder.streamOverhead`), counted in the choice.
+struct DenseChoice {
+    var kind: Manifest.Encoding.Kind
+    /// One plan per stream of `kind`, in stream order.
+    var plans: [StreamBuilder.Plan]
+
+    /// The byte positions the histograms count: the element's bytes for whole-byte types of two
+    /// bytes or more, else 1 (every byte counted as one position).
+    static func width(_ dtype: DType, byteCount: Int) -> Int {
+        let width = max(1, dtype.bitWidth / 8)
+        return width >= 2 && dtype.bitWidth % 8 == 0 && byteCount >= width ? width : 1
+    }
+
+    /// The choice for the element bytes `raw`, from `FloatSplit.histograms(raw, dtype:, width:)`.
+    init(_ raw: UnsafeRawBufferPointer, dtype: DType, width: Int, positions: [[Int]], fields: [[Int]]?) {
+        let overhead = StreamBuilder.streamOverhead
+        var whole = [Int](repeating: 0, count: 256)
+        for histogram in positions { for (symbol, n) in histogram.enumerated() { whole[symbol] += n } }
+        let wholePlan = StreamBuilder.plan(frequencies: whole, count: raw.count)
+        var best: (kind: Manifest.Encoding.Kind, plans: [StreamBuilder.Plan], size: Int) = (.dense, [wholePlan], wholePlan.size + overhead)
+        if width >= 2 {
+            let count = raw.count / width
+            let plans = positions.map { StreamBuilder.plan(frequencies: $0, count: count) }
+            let size = plans.reduce(0) { $0 + $1.size + overhead }
+            if size < best.size { best = (.planes, plans, size) }
+            if let fields {
+                let plans = fields.map { StreamBuilder.plan(frequencies: $0, count: count) }
+                let size = plans.reduce(0) { $0 + $1.size + overhead }
+                if size < best.size { best = (.floatSplit, plans, size) }
+            }
+        }
+        // LZ last: a frame of the raw bytes when it beats the best split (a fast probe first).
+        if let frame = StreamBuilder.lzFrame(raw, against: best.size - best.plans.count * overhead), frame.count + overhead < best.size {
+            best = (.dense, [StreamBuilder.Plan(choice: .zstd(frame: frame), size: frame.count)], frame.count + overhead)
+        }
+        kind = best.kind
+        plans = best.plans
+    }
+}
+
+extension ContainerWriter {
+    /// Dense tensors of this many bytes or more are written on their own by `writeLarge`.
+    static let largeTensorBytes = 4 << 20
+    /// `writeLarge` counts histograms this many bytes at a time, on every core.
+    static let histogramChunkBytes = 4 << 20
+
+    /// A large dense tensor, written as `denseEncoding` would store it (the same streams, byte for
+    /// byte) with the work spread over the cores and little held at once: the histograms are
+    /// counted in chunks on every core, then each chosen stream is made as the four parts of a
+    /// Huffman block (`HuffmanStreams.stream(_:of:)`) or four raw pieces, a quarter of the elements
+    /// each, on every core, and written before the next stream is made. A view of a mapped file
+    /// gives back the pages of each piece once read: the tensor's own pages never all stay resident.
+    static func writeLarge<Output>(_ buffer: TensorBuffer, dtype: DType, into sink: inout StreamSink<Output>) throws -> Manifest.Encoding {
+        try buffer.withUnsafeBytes { raw -> Manifest.Encoding in
+            let width = DenseChoice.width(dtype, byteCount: raw.count)
+            let count = raw.count / width
+            // Histograms, a chunk (a whole number of elements) at a time, summed.
+            let chunk = max(width, histogramChunkBytes / width * width)
+            let chunks = (raw.count + chunk - 1) / chunk
+            let counted = Parallel.map(count: chunks, makeWorker: {}) { (_: inout Void, c: Int) -> ([[Int]], [[Int]]?) in
+                buffer.withUnsafeBytes { raw in
+                    let bytes = c * chunk..<min(raw.count, (c + 1) * chunk)
+                    defer { buffer.releasePages(bytes: bytes) }
+                    return FloatSplit.histograms(UnsafeRawBufferPointer(rebasing: raw[bytes]), dtype: dtype, width: width)
+                }
+            }
+            var (positions, fields) = counted[0]
+            for (p, f) in counted.dropFirst() {
+                add(p, to: &positions)
+                if let f { add(f, to: &fields!) }
+            }
+            let best = DenseChoice(raw, dtype: dtype, width: width, positions: positions, fields: fields)
+
+            let kind = best.kind
+            var encoding = Manifest.Encoding(kind: kind)
+            encoding.streams = try best.plans.enumerated().map { k, plan in
+                let symbolCount = best.kind == .dense ? raw.count : count
+                switch plan.choice {
+                case .zstd(let frame):
+                    return try frame.withUnsafeBytes { try sink.write([$0], coding: .zstd, symbols: symbolCount, symbolBits: nil, codeLengths: nil) }
+                case .raw where best.kind == .dense:
+                    defer { buffer.releasePages() }
+                    return try sink.write([raw], coding: .raw, symbols: symbolCount, symbolBits: nil, codeLengths: nil)
+                case .raw:
+                    let pieces = Parallel.map(count: 4, makeWorker: {}) { (_: inout Void, q: Int) in
+                        symbols(k, HuffmanStreams.stream(q, of: symbolCount), of: buffer, kind: kind, dtype: dtype, width: width)
+                    }
+                    return try write(pieces, to: &sink, coding: .raw, symbols: symbolCount, codeLengths: nil)
+                case .huffman(let lengths):
+                    // The lengths came from this histogram, so they form a valid code.
+                    let code = try! HuffmanCode(lengths: lengths)
+                    let parts = Parallel.map(count: 4, makeWorker: {}) { (_: inout Void, q: Int) in
+                        code.encode(symbols(k, HuffmanStreams.stream(q, of: symbolCount), of: buffer, kind: kind, dtype: dtype, width: width))
+                    }
+                    let header = HuffmanStreams.header(streamLengths: parts.map(\.count))
+                    return try write([header] + parts, to: &sink, coding: .huffman, symbols: symbolCount, codeLengths: StreamBuilder.hexDigits(lengths))
+                }
+            }
+            return encoding
+        }
+    }
+
+    /// Stream `k`'s symbols for `elements` of a tensor stored as `kind` (`dense`: its bytes), the
+    /// pages of those elements given back once read.
+    private static func symbols(
+        _ k: Int, _ elements: Range<Int>, of buffer: TensorBuffer, kind: Manifest.Encoding.Kind, dtype: DType, width: Int
+    ) -> [UInt8] {
+        let size = kind == .dense ? 1 : width
+        let bytes = elements.lowerBound * size..<elements.upperBound * size
+        defer { buffer.releasePages(bytes: bytes) }
+        return buffer.withUnsafeBytes { raw in
+            let part = UnsafeRawBufferPointer(rebasing: raw[bytes])
+            switch kind {
+            case .floatSplit: return FloatSplit.field(k, of: part, dtype: dtype)
+            case .planes: return FloatSplit.plane(part, position: k, width: width)
+            default: return Array(part)
+            }
+        }
+    }
+
+    private static func write<Output>(
+        _ pieces: [[UInt8]], to sink: inout StreamSink<Output>, coding: Manifest.StreamEntry.Coding, symbols: Int, codeLengths: String?
+    ) throws -> Int {
+        func withPointers(_ done: [UnsafeRawBufferPointer]) throws -> Int {
+            done.count == pieces.count
+                ? try sink.write(done, coding: coding, symbols: symbols, symbolBits: coding == .huffman ? 8 : nil, codeLengths: codeLengths)
+                : try pieces[done.count].withUnsafeBytes { try withPointers(done + [$0]) }
+        }
+        return try withPointers([])
+    }
+
+    private static func add(_ histograms: [[Int]], to sum: inout [[Int]]) {
+        for k in sum.indices { for s in sum[k].indices { sum[k][s] += histograms[k][s] } }
+    }
+}
