@@ -173,18 +173,37 @@ public struct HuffmanCode: Sendable, Equatable {
             let out = UnsafeMutableRawPointer(raw.baseAddress!)
             entries.withUnsafeBufferPointer { table in
                 var buffer: UInt64 = 0, count: UInt64 = 0
-                for symbol in symbols {
+                @inline(__always) func put(_ symbol: T) {
                     let s = Int(symbol)
                     precondition(s < table.count && table[s] & 0xFF != 0, "encode: symbol \(s) has no code")
                     let entry = table[s]
-                    buffer |= UInt64(entry >> 8) << count
-                    count += UInt64(entry & 0xFF)
+                    buffer |= UInt64(entry >> 8) &<< count
+                    count &+= UInt64(entry & 0xFF)
+                }
+                // Codes of up to 13 bits: four of them fit beside the (fewer than 8) bits left after
+                // each flush, which stores eight bytes and keeps the bits of the last partial one.
+                let unrolled = longestLength <= 13
+                var i = 0
+                if unrolled {
+                    while i + 4 <= symbols.count {
+                        put(symbols[i]); put(symbols[i + 1]); put(symbols[i + 2]); put(symbols[i + 3])
+                        (out + written).storeBytes(of: buffer.littleEndian, toByteOffset: 0, as: UInt64.self)
+                        let bytes = Int(count >> 3)
+                        written += bytes
+                        buffer = bytes == 8 ? 0 : buffer >> UInt64(8 * bytes)
+                        count &= 7
+                        i += 4
+                    }
+                }
+                while i < symbols.count {
+                    put(symbols[i])
                     if count >= 32 {  // flush four bytes at once
                         (out + written).storeBytes(of: UInt32(truncatingIfNeeded: buffer).littleEndian, toByteOffset: 0, as: UInt32.self)
                         written += 4
                         buffer >>= 32
                         count -= 32
                     }
+                    i += 1
                 }
                 while count > 0 {
                     out.storeBytes(of: UInt8(truncatingIfNeeded: buffer), toByteOffset: written, as: UInt8.self)

@@ -46,6 +46,11 @@ public struct ContainerFileOutput: ContainerOutput {
     /// The file as the user named it, for messages.
     public let path: String
     public private(set) var size = 0
+    /// Bytes before this offset have been handed to the kernel to write to the disk.
+    private var flushedUpTo = 0
+    /// Written bytes are handed to the kernel to write out in steps of this many, while the writer
+    /// goes on coding, so the `fsync` that ends the file has little left to wait for.
+    static let writeBackStep = 8 << 20
 
     public init(descriptor: Int32, path: String) {
         self.descriptor = descriptor
@@ -58,6 +63,12 @@ public struct ContainerFileOutput: ContainerOutput {
             throw failure("write failed after \(size + error.done) bytes", error.errorNumber)
         }
         size += bytes.count
+        if size - flushedUpTo >= Self.writeBackStep {
+            // POSIX_FADV_DONTNEED starts the write-back of the range's dirty pages without waiting
+            // for it (Linux); a hint, so its result does not matter.
+            _ = posix_fadvise(descriptor, off_t(flushedUpTo), off_t(size - flushedUpTo), POSIX_FADV_DONTNEED)
+            flushedUpTo = size
+        }
     }
 
     public mutating func overwrite(at offset: Int, with bytes: UnsafeRawBufferPointer) throws {
@@ -75,6 +86,7 @@ public struct ContainerFileOutput: ContainerOutput {
     public mutating func truncate(to size: Int) throws {
         guard ftruncate(descriptor, off_t(size)) == 0 else { throw failure("cannot shorten the file to \(size) bytes", errno) }
         self.size = size
+        flushedUpTo = min(flushedUpTo, size)
     }
 
     private func failure(_ what: String, _ errorNumber: Int32) -> ContainerError {

@@ -154,6 +154,22 @@ func skewed(_ n: Int, alphabet: Int, seed: UInt64) -> [UInt16] {
         }
     }
 
+    /// The encoder stores four codes at a time when they are at most 13 bits long and one at a time
+    /// otherwise; both must give the bits of writing each code in turn.
+    @Test func encodingIsEachCodeInTurnAtEveryLength() throws {
+        var g = Generator(state: 9)
+        let deep = (1...15).map { UInt8($0) } + [15]  // complete: 2^-1 + … + 2^-15 + 2^-15 = 1
+        let shallow = try HuffmanCode(lengths: HuffmanCode.codeLengths(frequencies: (0..<256).map { 1 + $0 % 7 }))
+        for code in [try HuffmanCode(lengths: deep), shallow] {
+            for n in [0, 1, 3, 4, 5, 7, 8, 1001, 4096] {
+                let symbols = (0..<n).map { _ in UInt8(Int.random(in: 0..<code.lengths.count, using: &g)) }
+                var writer = BitWriter()
+                for s in symbols { writer.write(UInt64(code.codes[Int(s)]), width: Int(code.lengths[Int(s)])) }
+                #expect(code.encode(symbols) == writer.finish(), "longest \(code.longestLength), \(n) symbols")
+            }
+        }
+    }
+
     @Test func bitWriterAndReaderAgree() {
         var g = Generator(state: 2)
         var writer = BitWriter()

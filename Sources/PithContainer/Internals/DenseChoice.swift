@@ -50,15 +50,21 @@ extension ContainerWriter {
     static let largeTensorBytes = 4 << 20
     /// `writeLarge` counts histograms this many bytes at a time, on every core.
     static let histogramChunkBytes = 4 << 20
+    /// A mapped tensor this large gives its pages back a piece at a time as `writeLarge` reads it
+    /// (each pass over it reads them in again); a smaller one once written, which costs one pass.
+    static let pieceByPieceReleaseBytes = 64 << 20
 
     /// A large dense tensor, written as `denseEncoding` would store it (the same streams, byte for
     /// byte) with the work spread over the cores and little held at once: the histograms are
     /// counted in chunks on every core, then each chosen stream is made as the four parts of a
     /// Huffman block (`HuffmanStreams.stream(_:of:)`) or four raw pieces, a quarter of the elements
     /// each, on every core, and written before the next stream is made. A view of a mapped file
-    /// gives back the pages of each piece once read: the tensor's own pages never all stay resident.
+    /// gives its pages back once written or, from `pieceByPieceReleaseBytes`, those of each piece
+    /// once read: a tensor of gigabytes never has all its pages resident.
     static func writeLarge<Output>(_ buffer: TensorBuffer, dtype: DType, into sink: inout StreamSink<Output>) throws -> Manifest.Encoding {
-        try buffer.withUnsafeBytes { raw -> Manifest.Encoding in
+        defer { buffer.releasePages() }
+        let release = buffer.count >= pieceByPieceReleaseBytes
+        return try buffer.withUnsafeBytes { raw -> Manifest.Encoding in
             let width = DenseChoice.width(dtype, byteCount: raw.count)
             let count = raw.count / width
             // Histograms, a chunk (a whole number of elements) at a time, summed.
@@ -67,7 +73,7 @@ extension ContainerWriter {
             let counted = Parallel.map(count: chunks, makeWorker: {}) { (_: inout Void, c: Int) -> ([[Int]], [[Int]]?) in
                 buffer.withUnsafeBytes { raw in
                     let bytes = c * chunk..<min(raw.count, (c + 1) * chunk)
-                    defer { buffer.releasePages(bytes: bytes) }
+                    defer { if release { buffer.releasePages(bytes: bytes) } }
                     return FloatSplit.histograms(UnsafeRawBufferPointer(rebasing: raw[bytes]), dtype: dtype, width: width)
                 }
             }
@@ -86,18 +92,17 @@ extension ContainerWriter {
                 case .zstd(let frame):
                     return try frame.withUnsafeBytes { try sink.write([$0], coding: .zstd, symbols: symbolCount, symbolBits: nil, codeLengths: nil) }
                 case .raw where best.kind == .dense:
-                    defer { buffer.releasePages() }
                     return try sink.write([raw], coding: .raw, symbols: symbolCount, symbolBits: nil, codeLengths: nil)
                 case .raw:
                     let pieces = Parallel.map(count: 4, makeWorker: {}) { (_: inout Void, q: Int) in
-                        symbols(k, HuffmanStreams.stream(q, of: symbolCount), of: buffer, kind: kind, dtype: dtype, width: width)
+                        symbols(k, HuffmanStreams.stream(q, of: symbolCount), of: buffer, kind: kind, dtype: dtype, width: width, release: release)
                     }
                     return try write(pieces, to: &sink, coding: .raw, symbols: symbolCount, codeLengths: nil)
                 case .huffman(let lengths):
                     // The lengths came from this histogram, so they form a valid code.
                     let code = try! HuffmanCode(lengths: lengths)
                     let parts = Parallel.map(count: 4, makeWorker: {}) { (_: inout Void, q: Int) in
-                        code.encode(symbols(k, HuffmanStreams.stream(q, of: symbolCount), of: buffer, kind: kind, dtype: dtype, width: width))
+                        code.encode(symbols(k, HuffmanStreams.stream(q, of: symbolCount), of: buffer, kind: kind, dtype: dtype, width: width, release: release))
                     }
                     let header = HuffmanStreams.header(streamLengths: parts.map(\.count))
                     return try write([header] + parts, to: &sink, coding: .huffman, symbols: symbolCount, codeLengths: StreamBuilder.hexDigits(lengths))
@@ -107,14 +112,14 @@ extension ContainerWriter {
         }
     }
 
-    /// Stream `k`'s symbols for `elements` of a tensor stored as `kind` (`dense`: its bytes), the
-    /// pages of those elements given back once read.
+    /// Stream `k`'s symbols for `elements` of a tensor stored as `kind` (`dense`: its bytes); with
+    /// `release`, the pages of those elements given back once read.
     private static func symbols(
-        _ k: Int, _ elements: Range<Int>, of buffer: TensorBuffer, kind: Manifest.Encoding.Kind, dtype: DType, width: Int
+        _ k: Int, _ elements: Range<Int>, of buffer: TensorBuffer, kind: Manifest.Encoding.Kind, dtype: DType, width: Int, release: Bool
     ) -> [UInt8] {
         let size = kind == .dense ? 1 : width
         let bytes = elements.lowerBound * size..<elements.upperBound * size
-        defer { buffer.releasePages(bytes: bytes) }
+        defer { if release { buffer.releasePages(bytes: bytes) } }
         return buffer.withUnsafeBytes { raw in
             let part = UnsafeRawBufferPointer(rebasing: raw[bytes])
             switch kind {

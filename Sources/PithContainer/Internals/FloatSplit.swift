@@ -25,23 +25,45 @@ enum FloatSplit {
         let width = dtype == .float32 ? 4 : 2
         let count = raw.count / width
         return [UInt8](unsafeUninitializedCapacity: count) { out, initialized in
-            switch (dtype, k) {
-            case (.float32, 0), (.float32, 1):
-                for i in 0..<count {
-                    let u = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
-                    out[i] = UInt8(truncatingIfNeeded: k == 0 ? u >> 23 : (u >> 31) << 7 | (u >> 16) & 0x7F)
+            initialized = count
+            guard count > 0, let base = raw.baseAddress, let output = out.baseAddress else { return }
+            if dtype == .float32 {
+                switch k {
+                case 0: extract(base, count, into: output) { (u: SIMD16<UInt32>) in u &>> 23 }
+                case 1: extract(base, count, into: output) { (u: SIMD16<UInt32>) in (u &>> 31) &<< 7 | (u &>> 16) & 0x7F }
+                default:
+                    // Fields 2 and 3 are bytes 1 and 0 of the element.
+                    let shift = UInt32(8 * (3 - k))
+                    extract(base, count, into: output) { (u: SIMD16<UInt32>) in u &>> shift }
                 }
-            case (.float32, _):
-                // Fields 2 and 3 are bytes 1 and 0 of the element.
-                let byte = 3 - k
-                for i in 0..<count { out[i] = raw[4 * i + byte] }
-            default:
-                for i in 0..<count {
-                    let u = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-                    out[i] = UInt8(truncatingIfNeeded: k == 0 ? u >> 7 : (u >> 15) << 7 | u & 0x7F)
+            } else {
+                if k == 0 {
+                    extract(base, count, into: output) { (u: SIMD16<UInt16>) in u &>> 7 }
+                } else {
+                    extract(base, count, into: output) { (u: SIMD16<UInt16>) in (u &>> 15) &<< 7 | u & 0x7F }
                 }
             }
-            initialized = count
+        }
+    }
+
+    /// `out[i]` = the low byte of `f` of element `i` (little-endian, of `Lanes.Scalar`), for
+    /// `count` elements from `base`: sixteen at a time as vectors, then one at a time.
+    @inline(__always)
+    private static func extract<Lanes: SIMD>(
+        _ base: UnsafeRawPointer, _ count: Int, into out: UnsafeMutablePointer<UInt8>, _ f: (Lanes) -> Lanes
+    ) where Lanes.Scalar: FixedWidthInteger & UnsignedInteger, Lanes.MaskStorage.Scalar: FixedWidthInteger {
+        let size = MemoryLayout<Lanes.Scalar>.size
+        var i = 0
+        while i + 16 <= count {
+            let lanes = f(base.loadUnaligned(fromByteOffset: i * size, as: Lanes.self))
+            for j in 0..<16 { out[i + j] = UInt8(truncatingIfNeeded: lanes[j]) }
+            i += 16
+        }
+        while i < count {
+            var one = Lanes()
+            one[0] = Lanes.Scalar(littleEndian: base.loadUnaligned(fromByteOffset: i * size, as: Lanes.Scalar.self))
+            out[i] = UInt8(truncatingIfNeeded: f(one)[0])
+            i += 1
         }
     }
 
@@ -54,12 +76,45 @@ enum FloatSplit {
         let count = raw.count / width
         var positions = [[Int]](repeating: [Int](repeating: 0, count: 256), count: width)
         switch dtype {
+        case .float32 where width == 4 && count >= 1 << 16:
+            // Large: the top 16 bits (sign, exponent, 7 mantissa bits) counted as one symbol, from
+            // which positions 3 and 2 and both fields follow, and the two low bytes apart: three
+            // counts per element instead of six.
+            var top = [UInt32](repeating: 0, count: 1 << 16)
+            var low = [UInt32](repeating: 0, count: 2 * 256)
+            precondition(count < Int(UInt32.max), "histograms: too many elements for 32-bit counters")
+            top.withUnsafeMutableBufferPointer { top in
+                low.withUnsafeMutableBufferPointer { low in
+                    let t = top.baseAddress!, l = low.baseAddress!
+                    for i in 0..<count {
+                        let u = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+                        t[Int(u >> 16)] &+= 1
+                        l[Int(u & 0xFF)] &+= 1
+                        l[256 + Int(u >> 8 & 0xFF)] &+= 1
+                    }
+                }
+            }
+            var sums = [[Int]](repeating: [Int](repeating: 0, count: 256), count: 6)
+            for v in 0..<(1 << 16) where top[v] > 0 {
+                let n = Int(top[v])
+                sums[2][v & 0xFF] += n
+                sums[3][v >> 8] += n
+                sums[4][v >> 7 & 0xFF] += n
+                sums[5][(v >> 15) << 7 | v & 0x7F] += n
+            }
+            for s in 0..<256 {
+                sums[0][s] = Int(low[s])
+                sums[1][s] = Int(low[256 + s])
+            }
+            for k in 0..<4 { positions[k] = sums[k] }
+            return (positions, [sums[4], sums[5], positions[1], positions[0]])
         case .float32 where width == 4:
-            var t = [Int](repeating: 0, count: 6 * 256)
+            // Two sets of tables, for even and odd elements: trained weights have few exponents, and
+            // counting one element into the counter the previous one just raised waits for it.
+            var t = [UInt32](repeating: 0, count: 2 * 6 * 256)
+            precondition(count < Int(UInt32.max), "histograms: too many elements for 32-bit counters")
             t.withUnsafeMutableBufferPointer { t in
-                let c = t.baseAddress!
-                for i in 0..<count {
-                    let u = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+                @inline(__always) func tally(_ u: UInt32, _ c: UnsafeMutablePointer<UInt32>) {
                     c[Int(u & 0xFF)] &+= 1
                     c[256 + Int(u >> 8 & 0xFF)] &+= 1
                     c[512 + Int(u >> 16 & 0xFF)] &+= 1
@@ -67,9 +122,19 @@ enum FloatSplit {
                     c[1024 + Int(u >> 23 & 0xFF)] &+= 1
                     c[1280 + Int((u >> 31) << 7 | (u >> 16) & 0x7F)] &+= 1
                 }
+                let even = t.baseAddress!, odd = even + 6 * 256
+                var i = 0
+                while i + 1 < count {
+                    let pair = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt64.self))
+                    tally(UInt32(truncatingIfNeeded: pair), even)
+                    tally(UInt32(truncatingIfNeeded: pair >> 32), odd)
+                    i += 2
+                }
+                if i < count { tally(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)), even) }
             }
-            for k in 0..<4 { positions[k] = Array(t[256 * k..<256 * (k + 1)]) }
-            return (positions, [Array(t[1024..<1280]), Array(t[1280..<1536]), positions[1], positions[0]])
+            let sums = (0..<6).map { k in (0..<256).map { Int(t[256 * k + $0]) + Int(t[6 * 256 + 256 * k + $0]) } }
+            for k in 0..<4 { positions[k] = sums[k] }
+            return (positions, [sums[4], sums[5], positions[1], positions[0]])
         case .bfloat16 where width == 2:
             var t = [Int](repeating: 0, count: 4 * 256)
             t.withUnsafeMutableBufferPointer { t in
