@@ -122,6 +122,16 @@ extension Compression {
 }
 
 extension Compression {
+    /// Encodes a compressed model as a container in memory, to measure it (`pith bench lossless`)
+    /// without writing a file; returns where its bytes went.
+    public static func encodeContainer(_ compressed: Compressed) throws -> ContainerAccounting {
+        do { return try ContainerWriter.encodeWithAccounting(compressed.model, skeleton: compressed.skeleton).accounting } catch {
+            throw PithError(.data, "\(compressed.source): \(error)")
+        }
+    }
+}
+
+extension Compression {
     /// Refuses (unsupported) to export a compact ONNX model from a source that is not ONNX, before
     /// anything is compressed or written.
     public static func checkExportable(_ path: String) throws {

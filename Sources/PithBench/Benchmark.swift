@@ -132,6 +132,39 @@ public struct HuffmanBenchmark: Sendable, Codable {
     }
 }
 
+/// `pith bench lossless`: lossless compression of a model file in one process, median of several
+/// runs: reading it (ONNX: parsed, large tensors left in the mapped file) and encoding the container
+/// in memory (on every core). Without the process's start, the output file and its flush, this is the
+/// work to compare with a compressor timed in memory on the same weights.
+public struct LosslessBenchmark: Sendable, Codable {
+    public var model: String
+    public var modelBytes: Int
+    public var containerBytes: Int
+    public var runs: Int
+    public var loadSeconds: Double
+    public var encodeSeconds: Double
+    /// Model megabytes per second of `loadSeconds + encodeSeconds`.
+    public var megabytesPerSecond: Double
+
+    public static func measure(_ path: String, runs: Int) throws -> LosslessBenchmark {
+        let clock = ContinuousClock()
+        var loads: [Double] = [], encodes: [Double] = [], containerBytes = 0
+        for _ in 0..<runs {
+            var start = clock.now
+            let compressed = try Compression.run(Recipe(steps: []), on: path)
+            loads.append(InspectBenchmark.seconds(clock.now - start))
+            start = clock.now
+            containerBytes = try Compression.encodeContainer(compressed).fileBytes
+            encodes.append(InspectBenchmark.seconds(clock.now - start))
+        }
+        let modelBytes = ModelFile.fileSize(path)
+        let load = InspectBenchmark.median(loads), encode = InspectBenchmark.median(encodes)
+        return LosslessBenchmark(
+            model: path, modelBytes: modelBytes, containerBytes: containerBytes, runs: runs, loadSeconds: load, encodeSeconds: encode,
+            megabytesPerSecond: Double(modelBytes) / (load + encode) / 1e6)
+    }
+}
+
 /// `pith bench eval`: the reference evaluator on a model and its data, loaded once, run `runs`
 /// times in batches on every core; with the time of each step before the runs (reading the model,
 /// preparing it — the build step's rewrites and prepacked weights —, reading the data) and of the

@@ -10,7 +10,7 @@ struct Bench: ParsableCommand {
             Side-by-side comparisons with other tools (numpy + onnx/h5py, zstd, …) are made by \
             the scripts in scripts/ and recorded in docs/benchmarks.md.
             """,
-        subcommands: [BenchInspect.self, BenchKMeans.self, BenchHuffman.self, BenchEval.self, BenchSVD.self])
+        subcommands: [BenchInspect.self, BenchLossless.self, BenchKMeans.self, BenchHuffman.self, BenchEval.self, BenchSVD.self])
 }
 
 struct BenchInspect: ParsableCommand {
@@ -96,6 +96,26 @@ struct BenchHuffman: ParsableCommand {
         try reportingErrors {
             printJSON(try HuffmanBenchmark.measure(file, runs: runs))
         }
+    }
+}
+
+struct BenchLossless: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lossless",
+        abstract: "Time lossless compression of a model in one process: reading it and encoding the container in memory (JSON).")
+
+    @Argument(help: "The model file.")
+    var file: String
+
+    @Option(help: "Number of runs; the median is reported.")
+    var runs: Int = 5
+
+    func validate() throws {
+        if runs < 1 { throw ValidationError("--runs must be at least 1, got \(runs)") }
+    }
+
+    func run() throws {
+        try reportingErrors { printJSON(try LosslessBenchmark.measure(file, runs: runs)) }
     }
 }
 

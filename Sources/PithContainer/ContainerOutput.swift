@@ -25,10 +25,11 @@ public protocol ContainerOutput {
 public struct ContainerMemoryOutput: ContainerOutput, Sendable {
     public private(set) var bytes: [UInt8] = []
 
-    public init() {}
+    /// With room for `capacity` bytes made at once (pages are only touched as bytes are written).
+    public init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
 
     public var size: Int { bytes.count }
-    public mutating func append(_ bytes: UnsafeRawBufferPointer) { self.bytes += bytes }
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) { self.bytes.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self)) }
     public mutating func overwrite(at offset: Int, with bytes: UnsafeRawBufferPointer) {
         self.bytes.replaceSubrange(offset..<offset + bytes.count, with: bytes)
     }

@@ -16,7 +16,8 @@ public enum ContainerWriter {
     public static func encodeWithAccounting(
         _ model: Model, skeleton: [UInt8]? = nil
     ) throws -> (bytes: [UInt8], manifest: Manifest, accounting: ContainerAccounting) {
-        var output = ContainerMemoryOutput()
+        // Room for the model as it is and its skeleton: a lossless container is rarely larger.
+        var output = ContainerMemoryOutput(capacity: model.tensors.reduce(skeleton?.count ?? 0) { $0 + $1.storedBytes } + (1 << 16))
         let (manifest, accounting) = try write(model, skeleton: skeleton, to: &output)
         return (output.bytes, manifest, accounting)
     }
@@ -37,14 +38,13 @@ public enum ContainerWriter {
     ) throws -> (manifest: Manifest, accounting: ContainerAccounting) {
         precondition(output.size == 0, "ContainerWriter.write: the output must start empty")
         try [UInt8](repeating: 0, count: ContainerHeader.size).withUnsafeBytes { try output.append($0) }
-        var sink = StreamSink(output: output)
-        defer { output = sink.output }
+        var sink = StreamSink()
         let tensors = model.tensors
         var encodings = [Manifest.Encoding?](repeating: nil, count: tensors.count)
 
         var pooledStreams = StreamBuilder()
         let pooled = pool(tensors, into: &pooledStreams)
-        let pooledIndices = try pooledStreams.payloads.indices.map { try sink.add($0, of: pooledStreams) }
+        let pooledIndices = try pooledStreams.payloads.indices.map { try sink.add($0, of: pooledStreams, to: &output) }
         for (index, encoding) in pooled { encodings[index] = encoding.remappingStreams { pooledIndices[$0] } }
 
         var batch: [Int] = [], batchBytes = 0
@@ -60,7 +60,7 @@ public enum ContainerWriter {
             for (k, index) in order.enumerated() { byTensor[index] = encoded[k] }
             for index in batch {
                 let local = byTensor.removeValue(forKey: index)!
-                let global = try local.streams.payloads.indices.map { try sink.add($0, of: local.streams) }
+                let global = try local.streams.payloads.indices.map { try sink.add($0, of: local.streams, to: &output) }
                 encodings[index] = local.encoding.remappingStreams { global[$0] }
                 if case .dense(let buffer) = tensors[index].storage { buffer.releasePages() }
             }
@@ -68,7 +68,7 @@ public enum ContainerWriter {
         for index in tensors.indices where encodings[index] == nil {
             if case .dense(let buffer) = tensors[index].storage, buffer.count >= largeTensorBytes, tensors[index].dtype != .string {
                 try writeBatch()
-                encodings[index] = try writeLarge(buffer, dtype: tensors[index].dtype, into: &sink)
+                encodings[index] = try writeLarge(buffer, dtype: tensors[index].dtype, into: &sink, output: &output)
                 continue
             }
             batch.append(index)
@@ -86,7 +86,7 @@ public enum ContainerWriter {
         }
         let skeletonStream = try skeleton.map { bytes in
             var local = StreamBuilder()
-            return try sink.add(local.metadata(bytes, configuration: model.configuration), of: local)
+            return try sink.add(local.metadata(bytes, configuration: model.configuration), of: local, to: &output)
         }
         let source = Manifest.Source(
             format: model.format.rawValue, producerName: model.metadata.producerName,
@@ -95,19 +95,19 @@ public enum ContainerWriter {
             configuration: model.configuration, skeleton: skeletonStream)
 
         // The manifest last, on a 64-byte boundary, stored as a zstd frame of its JSON (header flag 1).
-        let padding = padding(sink.output.size)
-        if padding > 0 { try [UInt8](repeating: 0, count: padding).withUnsafeBytes { try sink.output.append($0) } }
-        let manifestOffset = sink.output.size
+        let padding = padding(output.size)
+        if padding > 0 { try [UInt8](repeating: 0, count: padding).withUnsafeBytes { try output.append($0) } }
+        let manifestOffset = output.size
         let manifest = Manifest(
             version: "\(ContainerHeader.majorVersion).\(ContainerHeader.minorVersion)", source: source, tensors: entries, streams: sink.entries)
         let json = Zstd.compress(try manifest.encodedJSON())
-        try json.withUnsafeBytes { try sink.output.append($0) }
+        try json.withUnsafeBytes { try output.append($0) }
         let header = ContainerHeader(
             flags: ContainerHeader.manifestZstd, manifestOffset: UInt64(manifestOffset), manifestLength: UInt64(json.count),
             manifestChecksum: CRC32C.checksum(json))
-        try header.encoded().withUnsafeBytes { try sink.output.overwrite(at: 0, with: $0) }
+        try header.encoded().withUnsafeBytes { try output.overwrite(at: 0, with: $0) }
         let accounting = ContainerAccounting(manifest: manifest, manifestBytes: json.count)
-        precondition(accounting.fileBytes == sink.output.size, "container accounting must add up to the file size")
+        precondition(accounting.fileBytes == output.size, "container accounting must add up to the file size")
         return (manifest, accounting)
     }
 

@@ -18,8 +18,9 @@ struct DenseChoice {
         return width >= 2 && dtype.bitWidth % 8 == 0 && byteCount >= width ? width : 1
     }
 
-    /// The choice for the element bytes `raw`, from `FloatSplit.histograms(raw, dtype:, width:)`.
-    init(_ raw: UnsafeRawBufferPointer, dtype: DType, width: Int, positions: [[Int]], fields: [[Int]]?) {
+    /// The choice for the element bytes `raw`, from `FloatSplit.histograms(raw, dtype:, width:)`
+    /// and, when already taken, `StreamBuilder.lzProbe(raw)`.
+    init(_ raw: UnsafeRawBufferPointer, dtype: DType, width: Int, positions: [[Int]], fields: [[Int]]?, probe: Double?? = nil) {
         let overhead = StreamBuilder.streamOverhead
         var whole = [Int](repeating: 0, count: 256)
         for histogram in positions { for (symbol, n) in histogram.enumerated() { whole[symbol] += n } }
@@ -37,7 +38,8 @@ struct DenseChoice {
             }
         }
         // LZ last: a frame of the raw bytes when it beats the best split (a fast probe first).
-        if let frame = StreamBuilder.lzFrame(raw, against: best.size - best.plans.count * overhead), frame.count + overhead < best.size {
+        let against = best.size - best.plans.count * overhead
+        if let frame = StreamBuilder.lzFrame(raw, against: against, probe: probe ?? StreamBuilder.lzProbe(raw)), frame.count + overhead < best.size {
             best = (.dense, [StreamBuilder.Plan(choice: .zstd(frame: frame), size: frame.count)], frame.count + overhead)
         }
         kind = best.kind
@@ -61,51 +63,57 @@ extension ContainerWriter {
     /// each, on every core, and written before the next stream is made. A view of a mapped file
     /// gives its pages back once written or, from `pieceByPieceReleaseBytes`, those of each piece
     /// once read: a tensor of gigabytes never has all its pages resident.
-    static func writeLarge<Output>(_ buffer: TensorBuffer, dtype: DType, into sink: inout StreamSink<Output>) throws -> Manifest.Encoding {
+    static func writeLarge(
+        _ buffer: TensorBuffer, dtype: DType, into sink: inout StreamSink, output: inout some ContainerOutput
+    ) throws -> Manifest.Encoding {
         defer { buffer.releasePages() }
         let release = buffer.count >= pieceByPieceReleaseBytes
         return try buffer.withUnsafeBytes { raw -> Manifest.Encoding in
             let width = DenseChoice.width(dtype, byteCount: raw.count)
             let count = raw.count / width
-            // Histograms, a chunk (a whole number of elements) at a time, summed.
+            // Histograms, a chunk (a whole number of elements) at a time, summed; the zstd probe as
+            // one more task beside them (first, as the longest).
             let chunk = max(width, histogramChunkBytes / width * width)
             let chunks = (raw.count + chunk - 1) / chunk
-            let counted = Parallel.map(count: chunks, makeWorker: {}) { (_: inout Void, c: Int) -> ([[Int]], [[Int]]?) in
+            let counted = Parallel.map(count: chunks + 1, makeWorker: {}) { (_: inout Void, task: Int) -> ([[Int]], [[Int]]?, Double?) in
                 buffer.withUnsafeBytes { raw in
+                    if task == 0 { return ([], nil, StreamBuilder.lzProbe(raw)) }
+                    let c = task - 1
                     let bytes = c * chunk..<min(raw.count, (c + 1) * chunk)
                     defer { if release { buffer.releasePages(bytes: bytes) } }
-                    return FloatSplit.histograms(UnsafeRawBufferPointer(rebasing: raw[bytes]), dtype: dtype, width: width)
+                    let (positions, fields) = FloatSplit.histograms(UnsafeRawBufferPointer(rebasing: raw[bytes]), dtype: dtype, width: width)
+                    return (positions, fields, nil)
                 }
             }
-            var (positions, fields) = counted[0]
-            for (p, f) in counted.dropFirst() {
+            var (positions, fields, _) = counted[1]
+            for (p, f, _) in counted.dropFirst(2) {
                 add(p, to: &positions)
                 if let f { add(f, to: &fields!) }
             }
-            let best = DenseChoice(raw, dtype: dtype, width: width, positions: positions, fields: fields)
+            let best = DenseChoice(raw, dtype: dtype, width: width, positions: positions, fields: fields, probe: .some(counted[0].2))
 
             let kind = best.kind
             var encoding = Manifest.Encoding(kind: kind)
             encoding.streams = try best.plans.enumerated().map { k, plan in
                 let symbolCount = best.kind == .dense ? raw.count : count
+                @Sendable func piece(_ q: Int) -> [UInt8] {
+                    symbols(k, HuffmanStreams.stream(q, of: symbolCount), of: buffer, kind: kind, dtype: dtype, width: width, release: release)
+                }
                 switch plan.choice {
                 case .zstd(let frame):
-                    return try frame.withUnsafeBytes { try sink.write([$0], coding: .zstd, symbols: symbolCount, symbolBits: nil, codeLengths: nil) }
+                    return try write([frame], to: &sink, output: &output, coding: .zstd, symbols: symbolCount, codeLengths: nil)
                 case .raw where best.kind == .dense:
-                    return try sink.write([raw], coding: .raw, symbols: symbolCount, symbolBits: nil, codeLengths: nil)
+                    return try sink.write([raw], coding: .raw, symbols: symbolCount, symbolBits: nil, codeLengths: nil, to: &output)
                 case .raw:
-                    let pieces = Parallel.map(count: 4, makeWorker: {}) { (_: inout Void, q: Int) in
-                        symbols(k, HuffmanStreams.stream(q, of: symbolCount), of: buffer, kind: kind, dtype: dtype, width: width, release: release)
-                    }
-                    return try write(pieces, to: &sink, coding: .raw, symbols: symbolCount, codeLengths: nil)
+                    let pieces = Parallel.map(count: 4, makeWorker: {}) { (_: inout Void, q: Int) in piece(q) }
+                    return try write(pieces, to: &sink, output: &output, coding: .raw, symbols: symbolCount, codeLengths: nil)
                 case .huffman(let lengths):
                     // The lengths came from this histogram, so they form a valid code.
                     let code = try! HuffmanCode(lengths: lengths)
-                    let parts = Parallel.map(count: 4, makeWorker: {}) { (_: inout Void, q: Int) in
-                        code.encode(symbols(k, HuffmanStreams.stream(q, of: symbolCount), of: buffer, kind: kind, dtype: dtype, width: width, release: release))
-                    }
+                    let parts = Parallel.map(count: 4, makeWorker: {}) { (_: inout Void, q: Int) in code.encode(piece(q)) }
                     let header = HuffmanStreams.header(streamLengths: parts.map(\.count))
-                    return try write([header] + parts, to: &sink, coding: .huffman, symbols: symbolCount, codeLengths: StreamBuilder.hexDigits(lengths))
+                    let lengths = StreamBuilder.hexDigits(lengths)
+                    return try write([header] + parts, to: &sink, output: &output, coding: .huffman, symbols: symbolCount, codeLengths: lengths)
                 }
             }
             return encoding
@@ -130,12 +138,13 @@ extension ContainerWriter {
         }
     }
 
-    private static func write<Output>(
-        _ pieces: [[UInt8]], to sink: inout StreamSink<Output>, coding: Manifest.StreamEntry.Coding, symbols: Int, codeLengths: String?
+    private static func write(
+        _ pieces: [[UInt8]], to sink: inout StreamSink, output: inout some ContainerOutput, coding: Manifest.StreamEntry.Coding, symbols: Int,
+        codeLengths: String?
     ) throws -> Int {
         func withPointers(_ done: [UnsafeRawBufferPointer]) throws -> Int {
             done.count == pieces.count
-                ? try sink.write(done, coding: coding, symbols: symbols, symbolBits: coding == .huffman ? 8 : nil, codeLengths: codeLengths)
+                ? try sink.write(done, coding: coding, symbols: symbols, symbolBits: coding == .huffman ? 8 : nil, codeLengths: codeLengths, to: &output)
                 : try pieces[done.count].withUnsafeBytes { try withPointers(done + [$0]) }
         }
         return try withPointers([])

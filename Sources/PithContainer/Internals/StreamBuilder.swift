@@ -74,19 +74,31 @@ struct StreamBuilder {
     /// repetition that entropy coding misses, so trained weights (whose bytes LZ cannot shrink below
     /// their entropy) cost one cheap probe. Level 19 for streams up to 8 MiB, 12 above.
     static func lzFrame(_ bytes: UnsafeRawBufferPointer, against: Int) -> [UInt8]? {
+        lzFrame(bytes, against: against, probe: lzProbe(bytes))
+    }
+
+    /// As above, with the probe's ratio already taken (`lzProbe` of the same bytes), so that a
+    /// writer can take it on another core while it counts histograms.
+    static func lzFrame(_ bytes: UnsafeRawBufferPointer, against: Int, probe: Double?) -> [UInt8]? {
         guard bytes.count >= lzMinimum else { return nil }
         if bytes.count > lzDirect {
-            var compressedProbe = 0
-            let piece = bytes.count <= lzProbeBytes ? bytes.count : lzProbeBytes / 4
-            let pieces = bytes.count <= lzProbeBytes ? 1 : 4
-            for k in 0..<pieces {
-                let start = pieces == 1 ? 0 : (bytes.count - piece) / 3 * k
-                compressedProbe += Zstd.compress(UnsafeRawBufferPointer(rebasing: bytes[start..<start + piece]), level: Zstd.probeLevel).count
-            }
-            let probed = piece * pieces
-            guard Double(compressedProbe) / Double(probed) < lzProbeShare * Double(against) / Double(bytes.count) else { return nil }
+            guard let probe, probe < lzProbeShare * Double(against) / Double(bytes.count) else { return nil }
         }
         return Zstd.compress(bytes, level: bytes.count <= 8 << 20 ? Zstd.level : 12)
+    }
+
+    /// The probe of `lzFrame`: compressed over raw bytes of zstd level 3 on at most 1 MiB of
+    /// `bytes` (four evenly spaced pieces of a larger stream); nil for a stream compressed directly.
+    static func lzProbe(_ bytes: UnsafeRawBufferPointer) -> Double? {
+        guard bytes.count >= lzMinimum, bytes.count > lzDirect else { return nil }
+        var compressedProbe = 0
+        let piece = bytes.count <= lzProbeBytes ? bytes.count : lzProbeBytes / 4
+        let pieces = bytes.count <= lzProbeBytes ? 1 : 4
+        for k in 0..<pieces {
+            let start = pieces == 1 ? 0 : (bytes.count - piece) / 3 * k
+            compressedProbe += Zstd.compress(UnsafeRawBufferPointer(rebasing: bytes[start..<start + piece]), level: Zstd.probeLevel).count
+        }
+        return Double(compressedProbe) / Double(piece * pieces)
     }
 
     /// Stores `payload` once; returns its stream index.

@@ -3,22 +3,17 @@ import PithCoding
 /// The container's streams as they reach its output, in order: each written once (a stream equal
 /// to one already written is taken back and the earlier one used), raw streams on a 64-byte
 /// boundary (a mapped file hands out aligned elements), coded ones packed (since 1.4).
-struct StreamSink<Output: ContainerOutput> {
-    var output: Output
+struct StreamSink {
     private(set) var entries: [Manifest.StreamEntry] = []
     private var index: [StreamBuilder.Key: [Int]] = [:]
 
-    init(output: Output) {
-        self.output = output
-    }
-
     /// Stream `index` of `local` (a tensor encoded on its own), its checksum already computed.
-    mutating func add(_ index: Int, of local: StreamBuilder) throws -> Int {
+    mutating func add(_ index: Int, of local: StreamBuilder, to output: inout some ContainerOutput) throws -> Int {
         let entry = local.entries[index]
         return try local.payloads[index].withUnsafeBytes { payload in
             try write(
                 [payload], coding: entry.coding, symbols: entry.symbols, symbolBits: entry.symbolBits, codeLengths: entry.codeLengths,
-                dictionary: entry.dictionary, checksum: local.checksums[index])
+                dictionary: entry.dictionary, checksum: local.checksums[index], to: &output)
         }
     }
 
@@ -27,7 +22,7 @@ struct StreamSink<Output: ContainerOutput> {
     /// when it is read the same way too (code lengths, zstd dictionary).
     mutating func write(
         _ pieces: [UnsafeRawBufferPointer], coding: Manifest.StreamEntry.Coding, symbols: Int, symbolBits: Int?, codeLengths: String?,
-        dictionary: String? = nil, checksum known: UInt32? = nil
+        dictionary: String? = nil, checksum known: UInt32? = nil, to output: inout some ContainerOutput
     ) throws -> Int {
         let before = output.size
         if coding == .raw {
@@ -44,7 +39,7 @@ struct StreamSink<Output: ContainerOutput> {
         let length = output.size - start
         let key = StreamBuilder.Key(checksum: checksum, length: length, coding: coding, symbols: symbols)
         for existing in index[key, default: []] where entries[existing].codeLengths == codeLengths && entries[existing].dictionary == dictionary {
-            if try equal(existing, start: start) {
+            if try equal(existing, start: start, in: output) {
                 try output.truncate(to: before)
                 return existing
             }
@@ -59,7 +54,7 @@ struct StreamSink<Output: ContainerOutput> {
 
     /// Whether stream `existing` holds the bytes just written from `start` (of the same length),
     /// compared a piece at a time.
-    private func equal(_ existing: Int, start: Int) throws -> Bool {
+    private func equal(_ existing: Int, start: Int, in output: some ContainerOutput) throws -> Bool {
         let length = entries[existing].length
         let piece = min(length, 1 << 20)
         var a = [UInt8](repeating: 0, count: piece), b = [UInt8](repeating: 0, count: piece)
