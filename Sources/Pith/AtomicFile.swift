@@ -55,20 +55,10 @@ public enum AtomicFile {
 
     /// Writes `bytes` to a temporary file beside `output`, then renames it over `output`.
     public static func write(_ bytes: [UInt8], to output: String) throws {
-        try write(pieces: [bytes], to: output)
-    }
-
-    /// Writes `pieces` one after the other as the file at `output`, atomically (as `write(_:to:)`).
-    public static func write(pieces: [[UInt8]], to output: String) throws {
-        let total = pieces.reduce(0) { $0 + $1.count }
         try write(to: output) { (descriptor: Int32) in
-            var done = 0
-            for piece in pieces {
-                do { try piece.withUnsafeBytes { try FileIO.write(descriptor, $0) } } catch let error as FileIO.IOFailure {
-                    throw PithError(
-                        .io, "\(output): write failed after \(done + error.done) of \(total) bytes (\(FileIO.describe(errorNumber: error.errorNumber)))")
-                }
-                done += piece.count
+            do { try bytes.withUnsafeBytes { try FileIO.write(descriptor, $0) } } catch let error as FileIO.IOFailure {
+                throw PithError(
+                    .io, "\(output): write failed after \(error.done) of \(bytes.count) bytes (\(FileIO.describe(errorNumber: error.errorNumber)))")
             }
         }
     }

@@ -106,20 +106,11 @@ struct StreamBuilder {
         add(payload, coding: coding, symbols: symbols, symbolBits: symbolBits, spelledLengths: codeLengths.map(Self.hexDigits))
     }
 
-    /// Stream `index` of `other` (a tensor encoded on its own), its checksum not computed again.
-    mutating func add(_ index: Int, of other: StreamBuilder) -> Int {
-        let entry = other.entries[index]
-        return add(
-            other.payloads[index], coding: entry.coding, symbols: entry.symbols, symbolBits: entry.symbolBits, spelledLengths: entry.codeLengths,
-            checksum: other.checksums[index])
-    }
-
-    /// As above, with the code lengths as the manifest spells them, and the payload's checksum when known.
+    /// As above, with the code lengths as the manifest spells them.
     mutating func add(
-        _ payload: [UInt8], coding: Manifest.StreamEntry.Coding, symbols: Int, symbolBits: Int?, spelledLengths codeLengths: String?,
-        checksum known: UInt32? = nil
+        _ payload: [UInt8], coding: Manifest.StreamEntry.Coding, symbols: Int, symbolBits: Int?, spelledLengths codeLengths: String?
     ) -> Int {
-        let checksum = known ?? CRC32C.checksum(payload)
+        let checksum = CRC32C.checksum(payload)
         let key = Key(checksum: checksum, length: payload.count, coding: coding, symbols: symbols)
         if let existing = index[key], payloads[existing] == payload, entries[existing].codeLengths == codeLengths {
             return existing
