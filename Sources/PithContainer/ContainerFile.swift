@@ -19,8 +19,8 @@ public final class ContainerFile: TensorSource, @unchecked Sendable {
 
     /// Containers larger than this are read with their pages given back as they are decoded
     /// (`Reader.Paging`), so that a restore holds the streams of the tensors it is decoding, not
-    /// the file: 207 MiB instead of 1,005 for the 1 GB container of a 3 GB model. Smaller ones keep
-    /// their pages, which saves a restore of a model of a few hundred tensors about 4% of its time
+    /// the file: about 200 MiB instead of 1,005 for the 1 GB container of a 3 GB model. Smaller ones
+    /// keep their pages: giving them back costs a small restore 2–5% more CPU time
     /// (`docs/benchmarks.md`, external data).
     static let pagingThreshold = 128 << 20
 
