@@ -55,5 +55,25 @@ public final class MappedFile: @unchecked Sendable {  // immutable after init; t
         bytes = UnsafeRawBufferPointer(start: mapped, count: size)
     }
 
+    /// Drops the pages wholly inside `range` (byte offsets into `bytes`) from the process's resident
+    /// memory (`madvise(MADV_DONTNEED)`); they are read from the file again if used again, so what
+    /// `bytes` holds never changes. For readers that go through a large file once and need not hold
+    /// what they have read. A page `range` covers only in part stays (what is beside it may be in
+    /// use), unless it is the file's last.
+    public func releasePages(_ range: Range<Int>) {
+        #if canImport(Glibc)
+        guard let region, !range.isEmpty else { return }
+        precondition(range.lowerBound >= 0 && range.upperBound <= bytes.count, "pages \(range) are outside the \(bytes.count) bytes mapped")
+        let page = Self.pageSize
+        let start = (range.lowerBound + page - 1) / page * page
+        let end = range.upperBound == bytes.count ? range.upperBound : range.upperBound / page * page
+        guard end > start else { return }
+        _ = madvise(region + start, end - start, MADV_DONTNEED)
+        #endif
+    }
+
+    /// The size of a page of memory: the mapping starts on one, so offsets into `bytes` round as addresses do.
+    static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+
     deinit { region.map { _ = munmap($0, bytes.count) } }
 }

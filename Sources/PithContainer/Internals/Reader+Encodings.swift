@@ -3,7 +3,8 @@ import PithIR
 /// A tensor decoded from its encoding into its compressed storage, one function per `kind`, each
 /// checking the encoding's fields against the tensor's shape and its streams before allocating.
 extension Reader {
-    /// Tensor `entry` in its compressed storage, and the bytes of the streams it was read from.
+    /// Tensor `entry` in its compressed storage, and the bytes of the streams it was read from. With
+    /// `paging`, the streams' pages are given back once it is decoded.
     mutating func tensor(_ entry: Manifest.TensorEntry) throws -> (Tensor, Int) {
         guard let dtype = DType(rawValue: entry.dtype) else {
             throw ContainerError(.unsupported, file: file, "tensor `\(entry.name)`: dtype `\(entry.dtype)` is not one this Pith knows")
@@ -12,6 +13,7 @@ extension Reader {
             throw fail("tensor `\(entry.name)`: shape \(entry.shape) is negative or too large")
         }
         used = 0
+        defer { releaseHeld() }
         let storage = try decode(entry.encoding, dtype: dtype, count: count, shape: entry.shape, tensor: entry.name)
         let consumer = entry.consumerOp.map { Consumer(op: $0, name: entry.consumerName ?? "") }
         let tensor = Tensor(

@@ -9,9 +9,10 @@ extension Reader {
     static let pieceElements = 1 << 14
 
     /// The tensor's dense little-endian bytes, in pieces, without a buffer of the whole tensor where
-    /// the encoding allows: raw dense streams are handed on from the file's own bytes; float-split
-    /// streams are decoded a run at a time (`HuffmanStreamsReader`) and joined into pieces. Other
-    /// encodings decode to their storage, which is expanded in memory.
+    /// the encoding allows: raw dense streams are handed on from the file's own bytes (with `paging`,
+    /// a run at a time, each given back once handed on); float-split streams are decoded a run at a
+    /// time (`HuffmanStreamsReader`) and joined into pieces. Other encodings decode to their storage,
+    /// which is expanded in memory. With `paging`, the streams' pages are given back at the end.
     mutating func denseBytes(_ entry: Manifest.TensorEntry, dtype: DType, _ body: (_ offset: Int, _ piece: UnsafeRawBufferPointer) throws -> Void) throws {
         let label = "tensor `\(entry.name)`"
         let e = entry.encoding
@@ -20,10 +21,14 @@ extension Reader {
             throw fail("\(label): shape \(entry.shape) is negative or too large")
         }
         used = 0
+        defer { releaseHeld() }
         if e.kind == .dense, (e.start ?? 0) == 0, let streams = e.streams, streams.count == 1, manifest.streams[safe: streams[0]]?.coding == .raw,
             manifest.streams[streams[0]].symbols == byteCount
         {
-            try body(0, try stored(streams[0], purpose: label))
+            let offset = manifest.streams[streams[0]].offset
+            try inRuns(offset..<offset + stored(streams[0], purpose: label).count) { run in
+                try body(run.lowerBound - offset, UnsafeRawBufferPointer(rebasing: bytes[run]))
+            }
             return
         }
         let parts = dtype == .float32 ? 4 : (dtype == .bfloat16 ? 2 : 0)
@@ -82,6 +87,7 @@ extension Reader {
         let piece = planes[streams.count].bytes(run * width)
         let quarter = (count + 3) / 4
         var done = 0
+        var givenBack = 0  // with `paging`: elements of each quarter whose raw planes' pages were given back
         while done < quarter {
             let lengths = (0..<4).map { k in max(0, min(run, min(quarter, count - k * quarter) - done)) }
             for p in readers.indices where readers[p] != nil {
@@ -106,6 +112,20 @@ extension Reader {
                 try body(first * width, UnsafeRawBufferPointer(start: piece.baseAddress, count: lengths[k] * width))
             }
             done += run
+            if let paging, done - givenBack >= paging.run {
+                // The raw planes' bytes (one per element) joined so far are read for good: each
+                // quarter's are given back a run at a time. Huffman-coded planes are read in four
+                // interleaved streams whose positions the reader keeps to itself: they are given
+                // back with the tensor (`releaseHeld`), as is what is left here.
+                let joined = givenBack..<min(done, quarter)
+                for p in raw.indices where raw[p] != nil {
+                    let offset = manifest.streams[streams[p]].offset
+                    for k in 0..<4 {
+                        paging.file.releasePages(offset + min(count, k * quarter + joined.lowerBound)..<offset + min(count, k * quarter + joined.upperBound))
+                    }
+                }
+                givenBack = done
+            }
         }
         for p in readers.indices {
             do { try readers[p]?.finish() } catch let error as CodingError { throw fail("\(label): stream \(streams[p]): \(error)") }
