@@ -19,7 +19,7 @@ public final class TensorBuffer: @unchecked Sendable {
     public let count: Int
     /// For a view of a mapped file (`viewing(_:of:)`): what keeps the mapping alive. Nil when the
     /// buffer owns its memory.
-    private let owner: AnyObject?
+    private let owner: MappedFile?
 
     /// Allocates `count` bytes and lets `body` fill them. The bytes start zeroed.
     /// If `body` throws, the memory is released and the error rethrown.
@@ -41,7 +41,7 @@ public final class TensorBuffer: @unchecked Sendable {
         }
     }
 
-    private init(view bytes: UnsafeRawBufferPointer, owner: AnyObject) {
+    private init(view bytes: UnsafeRawBufferPointer, owner: MappedFile) {
         base = bytes.count == 0 ? nil : UnsafeMutableRawPointer(mutating: bytes.baseAddress)
         count = bytes.count
         self.owner = owner
@@ -56,7 +56,7 @@ public final class TensorBuffer: @unchecked Sendable {
     /// `withUnsafeBytes` gives the file's bytes, and `withUnsafeBufferPointer(as:)` an aligned copy
     /// for the call when they do not start on a multiple of the type's alignment. For readers that
     /// go through the bytes (the container writer), no copy is ever made.
-    public static func viewing(_ bytes: UnsafeRawBufferPointer, of owner: AnyObject, unaligned: Bool = false) -> TensorBuffer {
+    public static func viewing(_ bytes: UnsafeRawBufferPointer, of owner: MappedFile, unaligned: Bool = false) -> TensorBuffer {
         guard let start = bytes.baseAddress, unaligned || UInt(bitPattern: start) % UInt(alignment) == 0 else {
             return TensorBuffer(copying: bytes)
         }
@@ -74,14 +74,9 @@ public final class TensorBuffer: @unchecked Sendable {
     /// As `releasePages()`, for the pages wholly inside bytes `range` of the buffer: a writer that
     /// goes through a large tensor a piece at a time gives each piece back once read.
     public func releasePages(bytes range: Range<Int>) {
-        #if canImport(Glibc)
-        guard owner != nil, let base, !range.isEmpty, range.upperBound <= count else { return }
-        let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
-        let start = (UInt(bitPattern: base) + UInt(range.lowerBound) + page - 1) / page * page
-        let end = (UInt(bitPattern: base) + UInt(range.upperBound)) / page * page
-        guard end > start, let pointer = UnsafeMutableRawPointer(bitPattern: start) else { return }
-        _ = madvise(pointer, Int(end - start), MADV_DONTNEED)
-        #endif
+        guard let owner, let base, let file = owner.bytes.baseAddress, !range.isEmpty, range.upperBound <= count else { return }
+        let offset = base - UnsafeMutableRawPointer(mutating: file)
+        owner.releasePages(offset + range.lowerBound..<offset + range.upperBound)
     }
 
     /// A buffer holding a copy of `bytes`.
