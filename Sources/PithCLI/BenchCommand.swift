@@ -20,26 +20,24 @@ struct BenchInspect: ParsableCommand {
     @Argument(help: "The model file.")
     var file: String
 
-    @Option(help: "Number of runs; the median is reported.")
-    var runs: Int = 5
+    @OptionGroup var timing: BenchRuns
 
     @Option(help: "Output format: text or json.")
     var format: ReportFormat = .text
 
     func validate() throws {
-        if runs < 1 { throw ValidationError("--runs must be at least 1, got \(runs)") }
         try format.check(allowed: [.text, .json])
     }
 
     func run() throws {
         try reportingErrors {
-            let result = try InspectBenchmark.measure(file, runs: runs)
+            let result = try InspectBenchmark.measure(file, runs: timing.runs)
             if format == .json {
                 printJSON(result)
                 return
             }
             let megabytes = Double(result.tensorBytes) / 1_000_000
-            print("\(file): \(String(format: "%.1f", megabytes)) MB of tensors, median of \(runs) runs")
+            print("\(file): \(String(format: "%.1f", megabytes)) MB of tensors, median of \(timing.runs) runs")
             print(String(format: "  load        %8.3f s  (%6.0f MB/s)", result.loadSeconds, megabytes / result.loadSeconds))
             print(String(format: "  statistics  %8.3f s  (%6.0f MB/s)", result.statisticsSeconds, megabytes / result.statisticsSeconds))
             print(String(format: "  total       %8.3f s", result.totalSeconds))
@@ -60,20 +58,18 @@ struct BenchKMeans: ParsableCommand {
     @Option(help: "Initialisation: linear, density, forgy, kmeans++.")
     var `init`: KMeansInit = .linear
 
-    @Option(help: "Number of runs; the median is reported.")
-    var runs: Int = 5
+    @OptionGroup var timing: BenchRuns
 
     @Option(help: "Seed for forgy and kmeans++.")
     var seed: UInt64 = 0
 
     func validate() throws {
         if !(1...8).contains(bits) { throw ValidationError("--bits must be 1…8, got \(bits)") }
-        if runs < 1 { throw ValidationError("--runs must be at least 1, got \(runs)") }
     }
 
     func run() throws {
         try reportingErrors {
-            printJSON(try KMeansBenchmark.measure(file, bits: bits, initialization: `init`, runs: runs, seed: seed))
+            printJSON(try KMeansBenchmark.measure(file, bits: bits, initialization: `init`, runs: timing.runs, seed: seed))
         }
     }
 }
@@ -85,16 +81,11 @@ struct BenchHuffman: ParsableCommand {
     @Argument(help: "Any file: each byte is one symbol.")
     var file: String
 
-    @Option(help: "Number of runs; the median is reported.")
-    var runs: Int = 5
-
-    func validate() throws {
-        if runs < 1 { throw ValidationError("--runs must be at least 1, got \(runs)") }
-    }
+    @OptionGroup var timing: BenchRuns
 
     func run() throws {
         try reportingErrors {
-            printJSON(try HuffmanBenchmark.measure(file, runs: runs))
+            printJSON(try HuffmanBenchmark.measure(file, runs: timing.runs))
         }
     }
 }
@@ -107,15 +98,10 @@ struct BenchLossless: ParsableCommand {
     @Argument(help: "The model file.")
     var file: String
 
-    @Option(help: "Number of runs; the median is reported.")
-    var runs: Int = 5
-
-    func validate() throws {
-        if runs < 1 { throw ValidationError("--runs must be at least 1, got \(runs)") }
-    }
+    @OptionGroup var timing: BenchRuns
 
     func run() throws {
-        try reportingErrors { printJSON(try LosslessBenchmark.measure(file, runs: runs)) }
+        try reportingErrors { printJSON(try LosslessBenchmark.measure(file, runs: timing.runs)) }
     }
 }
 
@@ -128,17 +114,15 @@ struct BenchEval: ParsableCommand {
 
     @OptionGroup var input: DataOptions
 
-    @Option(help: "Number of runs; the median is reported.")
-    var runs: Int = 5
+    @OptionGroup var timing: BenchRuns
 
     func validate() throws {
-        if runs < 1 { throw ValidationError("--runs must be at least 1, got \(runs)") }
         if input.data == nil { throw ValidationError("give the input data with --data") }
     }
 
     func run() throws {
         try reportingErrors {
-            printJSON(try EvalBenchmark.measure(model: model, data: input.data ?? "", batchSize: input.batchSize, scale: input.scale, runs: runs))
+            printJSON(try EvalBenchmark.measure(model: model, data: input.data ?? "", batchSize: input.batchSize, scale: input.scale, runs: timing.runs))
         }
     }
 }
@@ -163,7 +147,6 @@ struct BenchSVD: ParsableCommand {
     var powerIterations: Int = 3
 
     func validate() throws {
-        if runs < 1 { throw ValidationError("--runs must be at least 1, got \(runs)") }
         if rank < 1 { throw ValidationError("--rank must be at least 1, got \(rank)") }
         if oversampling < 0 || powerIterations < 0 { throw ValidationError("--oversampling and --power-iterations must be 0 or more") }
     }
@@ -178,4 +161,14 @@ struct BenchSVD: ParsableCommand {
 /// Pretty, sorted, snake_case JSON on standard output: the form of every machine-readable benchmark.
 func printJSON<T: Encodable>(_ value: T) {
     print(ReportJSON.text(value), terminator: "")
+}
+
+/// `--runs`, shared by the benchmarks that report a median of 5 runs by default.
+struct BenchRuns: ParsableArguments {
+    @Option(help: "Number of runs; the median is reported.")
+    var runs: Int = 5
+
+    func validate() throws {
+        if runs < 1 { throw ValidationError("--runs must be at least 1, got \(runs)") }
+    }
 }
