@@ -26,12 +26,17 @@ public struct KMeansResult: Sendable {
 /// The values are sorted once (radix sort) and summarised by prefix sums of x and x².
 /// With sorted centroids, each cluster is a contiguous run of the sorted values bounded
 /// by the midpoints between neighbouring centroids, so a Lloyd step is k − 1 binary
-/// searches plus k constant-time means: O(k log n) per iteration instead of O(n k).
+/// searches plus k near-constant-time means: O(k log n) per iteration instead of O(n k).
+///
+/// The prefix sums are kept every `block` values (4.25 bytes per value with the sorted floats,
+/// not 20 as with a Double pair per value); a sum up to any index adds the values after the last
+/// kept one, in the same order, so it is bit for bit the sum a prefix per value would hold.
 public struct KMeans1D: Sendable {
     public let sorted: [Float]
-    /// prefix[i] = Σ sorted[0..<i]; squares likewise with x².
+    /// prefix[b] = Σ sorted[0..<b·block]; squares likewise with x².
     private let prefix: [Double]
     private let squares: [Double]
+    static let block = 64
 
     public init<C: Collection>(_ values: C) where C.Element == Float {
         self.init(sortedValues: RadixSort.sorted(Array(values)))
@@ -39,15 +44,34 @@ public struct KMeans1D: Sendable {
 
     public init(sortedValues: [Float]) {
         sorted = sortedValues
-        var prefix = [Double](repeating: 0, count: sortedValues.count + 1)
-        var squares = prefix
+        var prefix = [0.0], squares = [0.0]
+        prefix.reserveCapacity(sortedValues.count / Self.block + 1)
+        squares.reserveCapacity(sortedValues.count / Self.block + 1)
+        var sum = 0.0, sumOfSquares = 0.0
         for (i, value) in sortedValues.enumerated() {
             let x = Double(value)
-            prefix[i + 1] = prefix[i] + x
-            squares[i + 1] = squares[i] + x * x
+            sum = sum + x
+            sumOfSquares = sumOfSquares + x * x
+            if (i + 1) % Self.block == 0 {
+                prefix.append(sum)
+                squares.append(sumOfSquares)
+            }
         }
         self.prefix = prefix
         self.squares = squares
+    }
+
+    /// Σ sorted[0..<i] and Σ sorted[0..<i]², each added up in order from the start.
+    @inline(__always)
+    private func sums(upTo i: Int) -> (sum: Double, squares: Double) {
+        let b = i / Self.block
+        var sum = prefix[b], sumOfSquares = squares[b]
+        for j in b * Self.block..<i {
+            let x = Double(sorted[j])
+            sum = sum + x
+            sumOfSquares = sumOfSquares + x * x
+        }
+        return (sum, sumOfSquares)
     }
 
     public var count: Int { sorted.count }
@@ -60,7 +84,7 @@ public struct KMeans1D: Sendable {
         let n = sorted.count
         switch method {
         case .linear:
-            if k == 1 { return [Float(prefix[n] / Double(n))] }
+            if k == 1 { return [Float(sums(upTo: n).sum / Double(n))] }
             return (0..<k).map { j in Float(Double(low) + (Double(high) - Double(low)) * Double(j) / Double(k - 1)) }
         case .density:
             return (0..<k).map { j in sorted[min(n - 1, Int((Double(j) + 0.5) / Double(k) * Double(n)))] }
@@ -115,7 +139,7 @@ public struct KMeans1D: Sendable {
             var start = 0
             for j in 0..<centroids.count {
                 let end = bounds[j]
-                if end > start { centroids[j] = (prefix[end] - prefix[start]) / Double(end - start) }
+                if end > start { centroids[j] = (sums(upTo: end).sum - sums(upTo: start).sum) / Double(end - start) }
                 start = end
             }
             // Assignment: runs split at the new midpoints.
@@ -149,7 +173,8 @@ public struct KMeans1D: Sendable {
     private func objective(centroids: [Double], bounds: [Int]) -> Double {
         var total = 0.0, start = 0
         for (j, end) in bounds.enumerated() where end > start {
-            let n = Double(end - start), sum = prefix[end] - prefix[start], sq = squares[end] - squares[start]
+            let (high, low) = (sums(upTo: end), sums(upTo: start))
+            let n = Double(end - start), sum = high.sum - low.sum, sq = high.squares - low.squares
             total += max(0, sq - 2 * centroids[j] * sum + n * centroids[j] * centroids[j])
             start = end
         }

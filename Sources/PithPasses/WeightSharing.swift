@@ -93,16 +93,16 @@ enum WeightSharing {
         var indices = [UInt8](repeating: 0, count: values.count)
         var iterations = 0, objective = 0.0
         for channel in 0..<channels {
-            let members = layout.elements(of: channel)
-            let slice = members.map { values[$0] }
-            let survivors = slice.filter { $0 != 0 || !hasZeros }
-            let kmeans = KMeans1D(survivors)
+            // One table for the whole tensor: the values as they are, no list of positions.
+            let members: [Int]? = channels == 1 ? nil : layout.elements(of: channel)
+            let slice = members.map { $0.map { values[$0] } } ?? values
+            let kmeans = KMeans1D(hasZeros ? slice.filter { $0 != 0 } : slice)
             var result: KMeansResult
             if (options.mode ?? .lloyd) == .optimal {
                 guard let optimum = kmeans.optimal(k: k) else {
                     throw PassError(
                         .tooExpensive,
-                        "tensor `\(tensor)`: the exact k-means optimum for \(survivors.count) values and \(k) clusters exceeds the work limit; use mode lloyd")
+                        "tensor `\(tensor)`: the exact k-means optimum for \(kmeans.count) values and \(k) clusters exceeds the work limit; use mode lloyd")
                 }
                 result = optimum
             } else {
@@ -115,8 +115,8 @@ enum WeightSharing {
             if centroids.isEmpty { centroids = [0] }
             let offset = hasZeros ? 1 : 0
             let codes = slice.withUnsafeBufferPointer { KMeans1D.assign($0, to: centroids) }
-            for (i, element) in members.enumerated() {
-                indices[element] = (hasZeros && slice[i] == 0) ? 0 : codes[i] + UInt8(offset)
+            for i in slice.indices {
+                indices[members?[i] ?? i] = (hasZeros && slice[i] == 0) ? 0 : codes[i] + UInt8(offset)
             }
             tables.append((hasZeros ? [0] : []) + centroids)
         }
