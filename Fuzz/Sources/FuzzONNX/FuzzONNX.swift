@@ -17,7 +17,9 @@ import PithONNX
             let fromFile = try? ONNXReader.read(contentsOf: path)
             guard let model else { return }  // a file may name external data beside it; memory refuses it
             guard let fromFile else { fatalError("read from memory, refused from a file") }
-            guard fromFile.tensors.count == model.tensors.count else { fatalError("\(model.tensors.count) tensors from memory, \(fromFile.tensors.count) from a file") }
+            guard fromFile.tensors.count == model.tensors.count else {
+                fatalError("\(model.tensors.count) tensors from memory, \(fromFile.tensors.count) from a file")
+            }
             for (a, b) in zip(model.tensors, fromFile.tensors) where a.name != b.name || a.shape != b.shape || a.storage != b.storage {
                 fatalError("tensor `\(a.name)` differs between memory and a file")
             }
