@@ -55,17 +55,19 @@ public enum AtomicFile {
 
     /// Writes `bytes` to a temporary file beside `output`, then renames it over `output`.
     public static func write(_ bytes: [UInt8], to output: String) throws {
-        try write(to: output) { (descriptor: Int32) in
-            do { try bytes.withUnsafeBytes { try FileIO.write(descriptor, $0) } } catch let error as FileIO.IOFailure {
-                throw PithError(
-                    .io, "\(output): write failed after \(error.done) of \(bytes.count) bytes (\(FileIO.describe(errorNumber: error.errorNumber)))")
-            }
-        }
+        try write(
+            to: output,
+            through: { descriptor in
+                do { try bytes.withUnsafeBytes { try FileIO.write(descriptor, $0) } } catch let error as FileIO.IOFailure {
+                    throw PithError(
+                        .io, "\(output): write failed after \(error.done) of \(bytes.count) bytes (\(FileIO.describe(errorNumber: error.errorNumber)))")
+                }
+            })
     }
 
     /// Lets `body` write the new, empty temporary file beside `output` through `descriptor` (open
     /// for reading and writing), then flushes it and renames it over `output`, as `write(to:_:)`.
-    public static func write(to output: String, _ body: (_ descriptor: Int32) throws -> Void) throws {
+    public static func write(to output: String, through body: (_ descriptor: Int32) throws -> Void) throws {
         try write(to: output) { (temporary: String) in
             let descriptor = open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard descriptor >= 0 else {

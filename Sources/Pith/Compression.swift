@@ -107,16 +107,18 @@ extension Compression {
     public static func writeContainer(_ compressed: Compressed, to output: String, force: Bool) throws -> ContainerAccounting {
         try AtomicFile.checkWritable(output, input: compressed.source, force: force)
         var accounting: ContainerAccounting?
-        try AtomicFile.write(to: output) { (descriptor: Int32) in
-            var file = ContainerFileOutput(descriptor: descriptor, path: output)
-            do {
-                accounting = try ContainerWriter.write(compressed.model, skeleton: compressed.skeleton, to: &file).accounting
-            } catch let error as ContainerError {
-                throw PithError(error.exitKind, error.description)
-            } catch {
-                throw PithError(.data, "\(output): \(error)")
-            }
-        }
+        try AtomicFile.write(
+            to: output,
+            through: { descriptor in
+                var file = ContainerFileOutput(descriptor: descriptor, path: output)
+                do {
+                    accounting = try ContainerWriter.write(compressed.model, skeleton: compressed.skeleton, to: &file).accounting
+                } catch let error as ContainerError {
+                    throw PithError(error.exitKind, error.description)
+                } catch {
+                    throw PithError(.data, "\(output): \(error)")
+                }
+            })
         return accounting!
     }
 }
