@@ -16,21 +16,23 @@ public enum ONNXReader {
     /// The large `raw_data` of the main graph's initializers is not copied: those tensors are views
     /// of the mapped file (`InitializerViews`), which lives as long as they do.
     public static func read(contentsOf path: String) throws -> Model {
-        let file = try mappedFile(path)
-        return try withParsedModel(file.bytes, file: path, viewsOf: file) { proto, views in
-            var importer = Importer(decoder: TensorDecoder(file: path, externalData: ExternalDataReader(modelFile: path), views: views))
-            return try importer.model(proto)
-        }
+        try withFile(path) { proto, importer in try importer.model(proto) }
     }
 
     /// Reads the model at `path` and its skeleton (`ONNXSkeleton`) from one parse of the file:
     /// the same model as `read(contentsOf:)` and the same bytes as `ONNXSkeleton.strip(contentsOf:)`.
     public static func readWithSkeleton(contentsOf path: String) throws -> (model: Model, skeleton: [UInt8]) {
+        try withFile(path) { proto, importer in (try importer.model(proto), try ONNXSkeleton.strip(proto, file: path)) }
+    }
+
+    /// The model file at `path`, mapped and parsed with its initializers' large `raw_data` left in
+    /// the mapping, and an importer whose tensors view it and whose external data is looked up
+    /// beside the file.
+    private static func withFile<R>(_ path: String, _ body: (UnsafeMutablePointer<Onnx__ModelProto>, inout Importer) throws -> R) throws -> R {
         let file = try mappedFile(path)
         return try withParsedModel(file.bytes, file: path, viewsOf: file) { proto, views in
             var importer = Importer(decoder: TensorDecoder(file: path, externalData: ExternalDataReader(modelFile: path), views: views))
-            let model = try importer.model(proto)
-            return (model, try ONNXSkeleton.strip(proto, file: path))
+            return try body(proto, &importer)
         }
     }
 

@@ -70,7 +70,6 @@ extension ContainerWriter {
         let release = buffer.count >= pieceByPieceReleaseBytes
         return try buffer.withUnsafeBytes { raw -> Manifest.Encoding in
             let width = DenseChoice.width(dtype, byteCount: raw.count)
-            let count = raw.count / width
             // Histograms, a chunk (a whole number of elements) at a time, summed; the zstd probe as
             // one more task beside them (first, as the longest).
             let chunk = max(width, histogramChunkBytes / width * width)
@@ -93,16 +92,20 @@ extension ContainerWriter {
             let best = DenseChoice(raw, dtype: dtype, width: width, positions: positions, fields: fields, probe: .some(counted[0].2))
 
             let kind = best.kind
+            // A `dense` stream's symbols are the tensor's bytes; the other kinds' one per element.
+            let symbolWidth = kind == .dense ? 1 : width
+            let symbolCount = raw.count / symbolWidth
             var encoding = Manifest.Encoding(kind: kind)
             encoding.streams = try best.plans.enumerated().map { k, plan in
-                let symbolCount = best.kind == .dense ? raw.count : count
                 @Sendable func piece(_ q: Int) -> [UInt8] {
-                    symbols(k, HuffmanStreams.stream(q, of: symbolCount), of: buffer, kind: kind, dtype: dtype, width: width, release: release)
+                    let quarter = HuffmanStreams.stream(q, of: symbolCount)
+                    let bytes = quarter.lowerBound * symbolWidth..<quarter.upperBound * symbolWidth
+                    return symbols(k, bytes, of: buffer, kind: kind, dtype: dtype, width: width, release: release)
                 }
                 switch plan.choice {
                 case .zstd(let frame):
                     return try write([frame], to: &sink, output: &output, coding: .zstd, symbols: symbolCount, codeLengths: nil)
-                case .raw where best.kind == .dense:
+                case .raw where kind == .dense:
                     return try sink.write([raw], coding: .raw, symbols: symbolCount, symbolBits: nil, codeLengths: nil, to: &output)
                 case .raw:
                     let pieces = Parallel.map(count: 4, makeWorker: {}) { (_: inout Void, q: Int) in piece(q) }
@@ -120,13 +123,11 @@ extension ContainerWriter {
         }
     }
 
-    /// Stream `k`'s symbols for `elements` of a tensor stored as `kind` (`dense`: its bytes); with
-    /// `release`, the pages of those elements given back once read.
+    /// Stream `k`'s symbols from `bytes` of a tensor stored as `kind` (`dense`: the bytes
+    /// themselves); with `release`, the pages of those bytes given back once read.
     private static func symbols(
-        _ k: Int, _ elements: Range<Int>, of buffer: TensorBuffer, kind: Manifest.Encoding.Kind, dtype: DType, width: Int, release: Bool
+        _ k: Int, _ bytes: Range<Int>, of buffer: TensorBuffer, kind: Manifest.Encoding.Kind, dtype: DType, width: Int, release: Bool
     ) -> [UInt8] {
-        let size = kind == .dense ? 1 : width
-        let bytes = elements.lowerBound * size..<elements.upperBound * size
         defer { if release { buffer.releasePages(bytes: bytes) } }
         return buffer.withUnsafeBytes { raw in
             let part = UnsafeRawBufferPointer(rebasing: raw[bytes])
