@@ -157,7 +157,7 @@ public enum Dumping {
                         plain("codes", .uint8, entries, q.codes.map { UInt8(clamping: $0) })
                     }
                 } else {
-                    plain("codes", .int32, entries, q.codes)
+                    plain("codes", .int32, entries, Array(q.codes))
                 }
                 plain("scales", .float32, [q.scales.count], q.scales)
                 if !q.isSymmetric { plain("zero_points", .int32, [q.zeroPoints.count], q.zeroPoints) }

@@ -307,15 +307,14 @@ public enum ContainerWriter {
             encoding.scales = streams.raw(quantized.scales.withUnsafeBytes { Array($0) })
             if !quantized.isSymmetric { encoding.zeroPoints = streams.raw(quantized.zeroPoints.withUnsafeBytes { Array($0) }) }
             // Codes as their low `bits` bits (two's complement for signed codes).
-            let mask = Int32((1 << bits) - 1)
             if bits <= 8 {
-                encoding.codes = streams.bytes(quantized.codes.map { UInt8(truncatingIfNeeded: $0 & mask) }, alphabet: 1 << bits)
+                encoding.codes = streams.bytes(quantized.codes.lowBytes(bits: bits), alphabet: 1 << bits)
             } else {
-                encoding.codes = streams.wide(quantized.codes.map { UInt16(truncatingIfNeeded: $0 & mask) }, alphabet: 1 << bits)
+                encoding.codes = streams.wide(quantized.codes.lowHalfwords(bits: bits), alphabet: 1 << bits)
             }
         case .float16, .bfloat16:
             encoding.scheme = quantized.scheme == .float16 ? .float16 : .bfloat16
-            let bits = quantized.codes.map { UInt16(truncatingIfNeeded: $0) }
+            let bits = quantized.codes.lowHalfwords(bits: 16)
             encoding.streams = [streams.bytes(bits.map { UInt8(truncatingIfNeeded: $0) }), streams.bytes(bits.map { UInt8($0 >> 8) })]
         }
         return encoding

@@ -48,15 +48,28 @@ public struct QuantizedStorage: Sendable, Equatable {
     /// The tensor axis of the channels when there is more than one scale.
     public var axis: Int
     public var zeroPoints: [Int32]
-    /// One code per element: the integer code for linear schemes, the bit pattern for float schemes.
-    public var codes: [Int32]
+    /// One code per element: the integer code for linear schemes, the bit pattern for float schemes,
+    /// each held in the narrowest integer type (`QuantizedCodes`).
+    public var codes: QuantizedCodes
 
-    public init(scheme: Scheme, scales: [Float], zeroPoints: [Int32], axis: Int = 0, codes: [Int32]) {
+    public init(scheme: Scheme, scales: [Float], zeroPoints: [Int32], axis: Int = 0, codes: QuantizedCodes) {
         self.scheme = scheme
         self.scales = scales
         self.axis = axis
         self.zeroPoints = zeroPoints
         self.codes = codes
+    }
+
+    public init(scheme: Scheme, scales: [Float], zeroPoints: [Int32], axis: Int = 0, codes: [Int32]) {
+        self.init(scheme: scheme, scales: scales, zeroPoints: zeroPoints, axis: axis, codes: QuantizedCodes(codes))
+    }
+
+    /// The storage its codes need: 8 or 16 bits, signed for signed linear schemes.
+    public var codeWidth: QuantizedCodes.Width {
+        switch scheme {
+        case .linear(let bits, let signed): return QuantizedCodes.Width(bits: bits, signed: signed)
+        case .float16, .bfloat16: return .uint16
+        }
     }
 
     /// Bits one code occupies.

@@ -81,8 +81,8 @@ extension Tensor {
     public func decodedFloats() -> [Float] {
         switch storage {
         case .dense, .strings: return floatValues()
-        case .codebook(let codebook): return expand(codebook, positions: nil)
-        case .quantized(let quantized): return expand(quantized, positions: nil)
+        case .codebook(let codebook): return decodedFloats(elements: 0..<codebook.indices.count)
+        case .quantized(let quantized): return decodedFloats(elements: 0..<quantized.codes.count)
         case .factored(let factored): return factored.expand(tensorShape: shape)
         case .sparse(let sparse):
             // Where every stored entry sits in the row-major tensor.
@@ -104,6 +104,47 @@ extension Tensor {
             var result = [Float](repeating: 0, count: count)
             for (entry, position) in positions.enumerated() { result[position] = entryValues[entry] }
             return result
+        }
+    }
+
+    /// Elements `range` of the tensor as `Float`: what `decodedFloats()[range]` holds. Codebook
+    /// and quantized storage decode those elements alone, so a caller can go through a large
+    /// encoded tensor a piece at a time; other storage is decoded whole first.
+    public func decodedFloats(elements range: Range<Int>) -> [Float] {
+        // Element i's channel along `axis` is (i / inner) % extent, as `channel(ofElement:axis:)` gives.
+        func stride(_ axis: Int) -> (inner: Int, extent: Int) {
+            guard axis < shape.count else { return (Int.max, 1) }
+            return (Swift.max(1, shape[(axis + 1)...].reduce(1, *)), Swift.max(1, shape[axis]))
+        }
+        switch storage {
+        case .codebook(let codebook):
+            let perChannel = codebook.centroidsPerChannel
+            let (inner, extent) = stride(codebook.axis)
+            let single = codebook.channels == 1
+            return codebook.centroids.withUnsafeBufferPointer { centroids in
+                codebook.indices.withUnsafeBufferPointer { indices in
+                    range.map { i in centroids[(single ? 0 : (i / inner) % extent) * perChannel + Int(indices[i])] }
+                }
+            }
+        case .quantized(let quantized):
+            let codes = quantized.codes
+            switch quantized.scheme {
+            case .float16: return range.map { MiniFloat.float16ToFloat(UInt16(truncatingIfNeeded: codes[$0])) }
+            case .bfloat16: return range.map { MiniFloat.bfloat16ToFloat(UInt16(truncatingIfNeeded: codes[$0])) }
+            case .linear:
+                let (inner, extent) = stride(quantized.axis)
+                let single = quantized.scales.count == 1
+                return quantized.scales.withUnsafeBufferPointer { scales in
+                    quantized.zeroPoints.withUnsafeBufferPointer { zeroPoints in
+                        range.map { i in
+                            let c = single ? 0 : (i / inner) % extent
+                            return scales[c] * Float(codes[i] - zeroPoints[c])
+                        }
+                    }
+                }
+            }
+        default:
+            return Array(decodedFloats()[range])
         }
     }
 

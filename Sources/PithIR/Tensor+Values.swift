@@ -86,7 +86,14 @@ extension Tensor {
     public func floatValues() -> [Float] {
         guard dtype.isReal, case .dense(let buffer) = storage else { return [] }
         if dtype == .float32 {
-            return buffer.withUnsafeBufferPointer(as: Float.self) { Array($0) }
+            // Byte for byte into the array: a view of a file need not be aligned, and going through
+            // `withUnsafeBufferPointer(as:)` would make an aligned copy of it first.
+            return buffer.withUnsafeBytes { raw in
+                [Float](unsafeUninitializedCapacity: raw.count / 4) { destination, initialized in
+                    UnsafeMutableRawBufferPointer(destination).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<raw.count / 4 * 4]))
+                    initialized = raw.count / 4
+                }
+            }
         }
         var result: [Float] = []
         result.reserveCapacity(count)

@@ -179,7 +179,7 @@ struct CompactTensor {
         switch q.scheme {
         case .float16, .bfloat16:
             let type: DType = q.scheme == .float16 ? .float16 : .bfloat16
-            var values = positions == nil ? q.codes : [Int32](repeating: 0, count: count)
+            var values = positions == nil ? Array(q.codes) : [Int32](repeating: 0, count: count)
             if let positions { for (entry, position) in positions.enumerated() { values[position] = q.codes[entry] } }
             for i in values.indices { values[i] &= 0xFFFF }
             self.init(codes: .float(type), values: values, decoder: tensor.dtype == type ? .none : .cast, zeroIsCodeZero: true)
@@ -208,7 +208,7 @@ struct CompactTensor {
                 }
                 for (entry, position) in positions.enumerated() { values[position] = q.codes[entry] }
             } else {
-                values = q.codes
+                values = Array(q.codes)
             }
             self.init(
                 codes: .integer(bits: bits, signed: signed), values: values,

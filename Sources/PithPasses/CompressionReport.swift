@@ -12,16 +12,37 @@ public struct WeightError: Sendable, Codable, Equatable {
     /// Compares `approximation` with `original` element by element (same count).
     public init(original: [Float], approximation: [Float]) {
         precondition(original.count == approximation.count, "WeightError: counts differ")
-        var maxAbs = 0.0, noise = 0.0, signal = 0.0
-        for (x, y) in zip(original, approximation) {
-            let d = Double(x) - Double(y)
-            maxAbs = Swift.max(maxAbs, Swift.abs(d))
-            noise += d * d
-            signal += Double(x) * Double(x)
-        }
+        var sum = Sum()
+        sum.add(original[...], approximation[...])
+        self = sum.result(count: original.count)
+    }
+
+    init(maxAbs: Double, rmse: Double, snrDB: Double?) {
         self.maxAbs = maxAbs
-        rmse = original.isEmpty ? 0 : (noise / Double(original.count)).squareRoot()
-        snrDB = (noise == 0 || signal == 0) ? nil : 10 * log10(signal / noise)
+        self.rmse = rmse
+        self.snrDB = snrDB
+    }
+
+    /// The sums behind a `WeightError`, added to a piece at a time in element order (so the
+    /// result is the same as comparing the whole tensors at once).
+    struct Sum {
+        var maxAbs = 0.0, noise = 0.0, signal = 0.0
+
+        mutating func add(_ original: ArraySlice<Float>, _ approximation: ArraySlice<Float>) {
+            precondition(original.count == approximation.count, "WeightError: counts differ")
+            for (x, y) in zip(original, approximation) {
+                let d = Double(x) - Double(y)
+                maxAbs = Swift.max(maxAbs, Swift.abs(d))
+                noise += d * d
+                signal += Double(x) * Double(x)
+            }
+        }
+
+        func result(count: Int) -> WeightError {
+            WeightError(
+                maxAbs: maxAbs, rmse: count == 0 ? 0 : (noise / Double(count)).squareRoot(),
+                snrDB: (noise == 0 || signal == 0) ? nil : 10 * log10(signal / noise))
+        }
     }
 }
 

@@ -2,7 +2,12 @@ import PithIR
 
 /// A tensor being compressed: its current values and the encoding chosen so far.
 struct Working {
-    var values: [Float]
+    /// The values, or nil while they are exactly what `codebook` or `quantized` decodes to: an
+    /// encoded tensor then holds its codes alone, and `values` decodes them each time it is read.
+    private var held: [Float]?
+    /// The tensor's shape and origin, which decoding needs (set when `held` is dropped).
+    private var shape: [Int] = []
+    private var origin: TensorOrigin?
     var codebook: CodebookStorage?
     var quantized: QuantizedStorage?
     var factored: FactoredStorage?
@@ -10,7 +15,57 @@ struct Working {
     /// The values before `cluster` or `quantize` encoded them: what `refit` fits the codebook to.
     var unencoded: [Float]?
 
-    var nonzero: Int { values.reduce(0) { $0 + ($1 == 0 ? 0 : 1) } }
+    init(values: [Float]) { held = values }
+
+    /// The tensor's current values. Read them into a local before indexing them in a loop: an
+    /// encoded tensor decodes them anew on every read.
+    var values: [Float] {
+        get { held ?? decoded() }
+        set { held = newValue }
+        // In place, so that writing one element does not copy the array.
+        _modify {
+            if held == nil { held = decoded() }
+            yield &held!
+        }
+    }
+
+    private func decoded() -> [Float] {
+        let storage: TensorStorage = codebook.map { .codebook($0) } ?? .quantized(quantized!)
+        return Tensor(name: "", dtype: .float32, shape: shape, storage: storage, origin: origin!).decodedFloats()
+    }
+
+    /// Forgets the decoded values of an encoded tensor, whose codebook or quantized storage gives
+    /// them back exactly: with several tensors encoded, only their codes stay in memory.
+    mutating func dropDecodedValues(like tensor: Tensor) {
+        precondition(codebook != nil || quantized != nil, "only an encoded tensor can decode its values again")
+        shape = tensor.shape
+        origin = tensor.origin
+        held = nil
+    }
+
+    var nonzero: Int { measure(against: nil).nonzero }
+
+    /// The nonzero values, and with `original` the error against it, going through an encoded
+    /// tensor's values a piece at a time instead of decoding them whole.
+    func measure(against original: [Float]?) -> (nonzero: Int, error: WeightError?) {
+        var error = original.map { _ in WeightError.Sum() }
+        var nonzero = 0
+        func add(_ values: ArraySlice<Float>, from start: Int) {
+            for v in values where v != 0 { nonzero += 1 }
+            if let original { error!.add(original[start..<start + values.count], values) }
+        }
+        if let held {
+            add(held[...], from: 0)
+        } else {
+            let tensor = Tensor(
+                name: "", dtype: .float32, shape: shape, storage: codebook.map { .codebook($0) } ?? .quantized(quantized!), origin: origin!)
+            let piece = 1 << 16
+            for start in stride(from: 0, to: tensor.count, by: piece) {
+                add(tensor.decodedFloats(elements: start..<Swift.min(tensor.count, start + piece))[...], from: start)
+            }
+        }
+        return (nonzero, error.map { $0.result(count: original!.count) })
+    }
 }
 
 /// What the passes of one recipe share while it runs: the model, each touched tensor's working
@@ -57,6 +112,9 @@ struct CompressionRun {
         if let existing = working[id] { return existing }
         if let original = originals[id] { return Working(values: original) }
         let values = model.tensors[id].decodedFloats()
+        // The file's pages of a tensor read in place are not needed again once decoded: the run
+        // works on the copy, and the tensor gets new storage at the end.
+        if case .dense(let buffer) = model.tensors[id].storage { buffer.releasePages() }
         originals[id] = values
         order.append(id)
         return Working(values: values)
@@ -81,12 +139,13 @@ struct CompressionRun {
 
     mutating func record(step: Int, action: String, id: TensorID, before: Int, after s: Working, detail: String) {
         let tensor = provisional(id, s)
+        let measured = s.measure(against: originals[id]!)
         passes.append(
             .init(
-                step: step, action: action, tensor: tensor.name, elements: tensor.count, kept: s.nonzero,
+                step: step, action: action, tensor: tensor.name, elements: tensor.count, kept: measured.nonzero,
                 bitsPerWeight: tensor.count == 0 ? 0 : Double(tensor.storageBits.total) / Double(tensor.count),
                 bytesBefore: before, bytesAfter: tensor.storedBytes,
-                error: WeightError(original: originals[id]!, approximation: s.values), detail: detail))
+                error: measured.error, detail: detail))
     }
 
     func bytesNow(_ id: TensorID) -> Int {
@@ -145,7 +204,7 @@ struct CompressionRun {
             default: preconditionFailure("encodeEach: only codebook or quantized storage")
             }
             s.unencoded = s.values
-            s.values = Tensor(name: tensor.name, dtype: .float32, shape: tensor.shape, storage: storage, origin: tensor.origin).decodedFloats()
+            s.dropDecodedValues(like: tensor)
             working[id] = s
             record(step: step, action: action, id: id, before: before, after: s, detail: detail)
         }

@@ -73,14 +73,15 @@ extension CompressionRun {
                     }.max() ?? 32
             default: weightBits = tensor.dtype.bitWidth
             }
-            let kept = s.nonzero
+            let measured = s.measure(against: originals[id]!)
+            let kept = measured.nonzero
             rows.append(
                 .init(
                     tensor: tensor.name, layer: tensor.consumer?.name ?? "", op: tensor.consumer?.op ?? "", role: roles[id].kind.rawValue, shape: tensor.shape,
                     elements: tensor.count, kept: kept, keptFraction: tensor.count == 0 ? 0 : Double(kept) / Double(tensor.count),
                     encoding: tensor.storageLabel, weightBits: weightBits, indexBits: indexBits, fillers: fillers, bits: tensor.storageBits,
                     originalBytes: initialBytes[id], bytes: tensor.storedBytes,
-                    error: WeightError(original: originals[id]!, approximation: s.values)))
+                    error: measured.error))
         }
         // Totals count the model's weights; optimizer state (kept exactly) is counted apart, as in `inspect`.
         let weights = model.tensors.indices.filter { !model.tensors[$0].isOptimizerState }

@@ -42,7 +42,7 @@ enum GPTQ {
                 let grid = grids[perTensor ? 0 : r]
                 for j in 0..<k { codes[geometry.storedIndex(row: r, column: j)] = grid.code(w[r * k + j]) }
             }
-            let storage = Quantization.storage(grids, codes: codes, layout: layout, options: nearest)
+            let storage = Quantization.storage(grids, codes: QuantizedCodes(codes), layout: layout, options: nearest)
             s.quantized = storage
             s.unencoded = s.values
             s.values = decode(.quantized(storage), like: tensor)

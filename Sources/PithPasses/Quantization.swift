@@ -84,14 +84,14 @@ enum Quantization {
         let channels = layout.channels
         switch options.format {
         case .fp16:
-            let codes = values.map { Int32(FloatRounding.float16Bits($0)) }
+            let codes = QuantizedCodes(uint16: values.map { FloatRounding.float16Bits($0) })
             return (QuantizedStorage(scheme: .float16, scales: [], zeroPoints: [], codes: codes), "float16, round to nearest even")
         case .bf16:
-            let codes = values.map { Int32(FloatRounding.bfloat16Bits($0)) }
+            let codes = QuantizedCodes(uint16: values.map { FloatRounding.bfloat16Bits($0) })
             return (QuantizedStorage(scheme: .bfloat16, scales: [], zeroPoints: [], codes: codes), "bfloat16, round to nearest even")
         case .int8, .int4:
             let grids = Quantization.grids(values, layout: layout, options: options)
-            var codes = [Int32](repeating: 0, count: values.count)
+            var codes = QuantizedCodes(count: values.count, width: .int8)  // int8 and int4 codes are in −128…127
             for channel in 0..<channels {
                 let grid = grids[channel]
                 for i in layout.elements(of: channel) { codes[i] = grid.code(values[i]) }
@@ -149,7 +149,7 @@ enum Quantization {
         }
     }
 
-    static func storage(_ grids: [Grid], codes: [Int32], layout: ChannelLayout, options: QuantizeOptions) -> QuantizedStorage {
+    static func storage(_ grids: [Grid], codes: QuantizedCodes, layout: ChannelLayout, options: QuantizeOptions) -> QuantizedStorage {
         QuantizedStorage(
             scheme: .linear(bits: options.format == .int8 ? 8 : 4, signed: true), scales: grids.map(\.scale), zeroPoints: grids.map { Int32($0.zeroPoint) },
             axis: layout.axis, codes: codes)

@@ -54,20 +54,24 @@ extension CompressionRun {
     /// dense. The stored factors of a factorized tensor are each settled the same way.
     mutating func settleStorage() {
         // CSR candidates, searched on every core (the index-bit search is the costly part).
-        let candidates: [(id: TensorID, tensor: Tensor, values: [Float], indexBits: Int?)] = order.compactMap { id in
-            guard let s = working[id], s.encode?.dense != true, s.factored == nil, s.nonzero < model.tensors[id].count else { return nil }
+        // An encoded tensor's values are decoded where they are used (`Working.values`), one tensor
+        // at a time per core, so that the codes of every tensor are all that stays in memory.
+        let candidates: [(id: TensorID, tensor: Tensor, state: Working, indexBits: Int?)] = order.compactMap { id in
+            guard let s = working[id], s.encode?.dense != true, s.factored == nil else { return nil }
+            let nonzero = s.nonzero
+            guard nonzero < model.tensors[id].count else { return nil }
             let tensor = provisional(id, s)
             // Unless asked for, skip tensors CSR cannot shrink: every entry costs its weight bits and at
             // least one index bit, which must come in under the dense weight bits.
             let weightBits = tensor.storageBits.weights
-            if s.encode?.indexBits == nil, tensor.count > 0, s.nonzero * (weightBits / tensor.count + 1) >= weightBits { return nil }
-            return (id, tensor, s.values, s.encode?.indexBits)
+            if s.encode?.indexBits == nil, tensor.count > 0, nonzero * (weightBits / tensor.count + 1) >= weightBits { return nil }
+            return (id, tensor, s, s.encode?.indexBits)
         }
         var sparseEncodings: [TensorID: SparseStorage] = [:]
         for (id, encoding) in zip(
             candidates.map(\.id),
             Parallel.map(candidates.indices.map { $0 }) { i in
-                SparseEncoding.encode(candidates[i].tensor, values: candidates[i].values, indexBits: candidates[i].indexBits)
+                SparseEncoding.encode(candidates[i].tensor, values: candidates[i].state.values, indexBits: candidates[i].indexBits)
             })
         { sparseEncodings[id] = encoding }
         for id in order {
@@ -124,17 +128,28 @@ enum SparseEncoding {
         if let indexBits {
             chosen = indexBits
         } else {
-            let runs = zeroRuns(values, rows: rows, columns: columns)
-            let codes = entryCodes(tensor.storage, values: values)
+            let nonzeros = NonzeroSummary(tensor.storage, values: values, rows: rows, columns: columns)
             var best: (bits: Int, total: Double)?
             for b in searchedIndexBits {
-                let total = codedBits(runs: runs, codes: codes, indexBits: b, valueBits: tensor.dtype.bitWidth, rows: rows)
+                let total = codedBits(nonzeros, indexBits: b, valueBits: tensor.dtype.bitWidth, rows: rows)
                 if best == nil || total < best!.total { best = (b, total) }
             }
             chosen = best!.bits
         }
         let limit = 1 << chosen
-        var rowStarts = [0], gaps: [UInt16] = [], positions: [Int] = [], fillerCount = 0
+        // Each entry's value is taken from the element it stands for as the rows are walked: a
+        // codebook index or quantized code (fillers sit on zeros: code 0 of a reserved-zero
+        // codebook, the zero point's code), or the value itself.
+        var indices: [UInt8] = [], codes: QuantizedCodes?, dense: [Float] = []
+        var take: (Int) -> Void
+        switch tensor.storage {
+        case .codebook(let codebook): take = { indices.append(codebook.indices[$0]) }
+        case .quantized(let quantized):
+            codes = QuantizedCodes(count: 0, width: quantized.codes.width)
+            take = { codes!.append(quantized.codes[$0]) }
+        default: take = { dense.append(values[$0]) }
+        }
+        var rowStarts = [0], gaps: [UInt16] = [], fillerCount = 0
         for row in 0..<rows {
             var previous = -1
             for column in 0..<columns where values[row * columns + column] != 0 {
@@ -142,12 +157,12 @@ enum SparseEncoding {
                 while gap > limit - 1 {  // a filler zero `limit` columns on
                     previous += limit
                     gaps.append(UInt16(limit - 1))
-                    positions.append(row * columns + previous)
+                    take(row * columns + previous)
                     fillerCount += 1
                     gap -= limit
                 }
                 gaps.append(UInt16(gap))
-                positions.append(row * columns + column)
+                take(row * columns + column)
                 previous = column
             }
             rowStarts.append(gaps.count)
@@ -155,13 +170,13 @@ enum SparseEncoding {
         let entryValues: SparseStorage.EntryValues
         switch tensor.storage {
         case .codebook(var codebook):
-            codebook.indices = positions.map { codebook.indices[$0] }  // fillers sit on zeros: code 0
+            codebook.indices = indices
             entryValues = .codebook(codebook)
         case .quantized(var quantized):
-            quantized.codes = positions.map { quantized.codes[$0] }
+            quantized.codes = codes!
             entryValues = .quantized(quantized)
         default:
-            entryValues = .dense(Tensor.encode(positions.map { values[$0] }, as: tensor.dtype))
+            entryValues = .dense(Tensor.encode(dense, as: tensor.dtype))
         }
         return SparseStorage(rows: rows, columns: columns, indexBits: chosen, rowStarts: rowStarts, gaps: gaps, fillers: fillerCount, values: entryValues)
     }
@@ -216,51 +231,67 @@ enum SparseEncoding {
         return total
     }
 
-    /// For every nonzero in row order, the zeros before it in its row.
-    static func zeroRuns(_ values: [Float], rows: Int, columns: Int) -> [Int] {
-        var runs: [Int] = []
-        for row in 0..<rows {
-            var previous = -1
-            for column in 0..<columns where values[row * columns + column] != 0 {
-                runs.append(column - previous - 1)
-                previous = column
-            }
-        }
-        return runs
-    }
+    /// What the width search needs to know of a tensor's nonzeros, as counts: how many are
+    /// preceded in their row by each number of zeros, and how often each code is stored (codebook
+    /// indices or quantized codes; nil for dense values, which the estimate counts raw), with the
+    /// code a filler stores. Counts, not lists, so that a tensor of millions of weights is searched
+    /// without a list of millions.
+    struct NonzeroSummary {
+        /// runs[k]: nonzeros after k zeros, for k below 4,096; `longRuns` for longer runs.
+        var runs = [Int](repeating: 0, count: 4096)
+        var longRuns: [Int: Int] = [:]
+        var count = 0
+        var codes: [Int32: Int]?
+        var filler: Int32 = 0
 
-    /// The code every nonzero stores, in row order, and the code a filler stores: codebook indices or
-    /// quantized codes (nil for dense values, which the estimate counts raw).
-    static func entryCodes(_ storage: TensorStorage, values: [Float]) -> (nonzero: [Int32], filler: Int32)? {
-        switch storage {
-        case .codebook(let codebook):
-            return (values.indices.filter { values[$0] != 0 }.map { Int32(codebook.indices[$0]) }, 0)
-        case .quantized(let quantized):
-            return (values.indices.filter { values[$0] != 0 }.map { quantized.codes[$0] }, quantized.zeroPoints.first ?? 0)
-        default:
-            return nil
+        init(_ storage: TensorStorage, values: [Float], rows: Int, columns: Int) {
+            var code: ((Int) -> Int32)?
+            switch storage {
+            case .codebook(let codebook): code = { Int32(codebook.indices[$0]) }
+            case .quantized(let quantized):
+                code = { quantized.codes[$0] }
+                filler = quantized.zeroPoints.first ?? 0
+            default: break
+            }
+            var histogram: [Int32: Int] = [:]
+            for row in 0..<rows {
+                var previous = -1
+                for column in 0..<columns where values[row * columns + column] != 0 {
+                    let run = column - previous - 1
+                    if run < runs.count { runs[run] += 1 } else { longRuns[run, default: 0] += 1 }
+                    count += 1
+                    if let code { histogram[code(row * columns + column), default: 0] += 1 }
+                    previous = column
+                }
+            }
+            if code != nil { codes = histogram }
+        }
+
+        /// Calls `body` with each run length and how many nonzeros follow a run of that length.
+        func forEachRun(_ body: (_ length: Int, _ count: Int) -> Void) {
+            for (length, count) in runs.enumerated() where count > 0 { body(length, count) }
+            for (length, count) in longRuns { body(length, count) }
         }
     }
 
     /// An estimate of the bits of a CSR with `indexBits`-bit gaps once the container has Huffman-coded
     /// its streams: gaps and values (fillers included) at the length of their Huffman codes, dense
     /// values `valueBits` each, row pointers as stored (32 bits).
-    static func codedBits(runs: [Int], codes: (nonzero: [Int32], filler: Int32)?, indexBits: Int, valueBits: Int, rows: Int) -> Double {
+    static func codedBits(_ nonzeros: NonzeroSummary, indexBits: Int, valueBits: Int, rows: Int) -> Double {
         let limit = 1 << indexBits
         var gaps = [Int](repeating: 0, count: limit)
         var fillerCount = 0
-        for run in runs {
-            gaps[run % limit] += 1
-            gaps[limit - 1] += run / limit
-            fillerCount += run / limit
+        nonzeros.forEachRun { run, count in
+            gaps[run % limit] += count
+            gaps[limit - 1] += run / limit * count
+            fillerCount += run / limit * count
         }
         var total = Double(huffmanBits(gaps))
-        if let codes {
-            var histogram: [Int32: Int] = [codes.filler: fillerCount]
-            for code in codes.nonzero { histogram[code, default: 0] += 1 }
+        if var histogram = nonzeros.codes {
+            histogram[nonzeros.filler, default: 0] += fillerCount
             total += Double(huffmanBits(Array(histogram.values)))
         } else {
-            total += Double((runs.count + fillerCount) * valueBits)
+            total += Double((nonzeros.count + fillerCount) * valueBits)
         }
         return total + Double(32 * (rows + 1))
     }

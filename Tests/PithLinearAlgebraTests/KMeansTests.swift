@@ -73,6 +73,21 @@ import Testing
         #expect(Set(sorted.map(\.bitPattern)) == Set(values.map(\.bitPattern)))
     }
 
+    /// Weight-like inputs (most keys share their top bytes, values repeat, zeros of both signs) of
+    /// sizes around each cut-over, against the standard library's sort by the same key.
+    @Test func radixSortMatchesAComparisonSortBitForBit() {
+        func key(_ v: Float) -> UInt32 { v.bitPattern & 0x8000_0000 != 0 ? ~v.bitPattern : v.bitPattern | 0x8000_0000 }
+        var g = SplitMix64(seed: 11)
+        for count in [0, 1, 47, 48, 49, 64, 65, 300, 4_097, 70_000] {
+            var values = sample(count, seed: UInt64(count)).map { ($0 * 64).rounded() / 64 }
+            for i in values.indices where Double(g.next() % 16) == 0 { values[i] = g.next() % 2 == 0 ? 0 : -0.0 }
+            let sorted = RadixSort.sorted(values)
+            // Up to 64 values it is the standard sort, for which −0 and +0 are equal.
+            let expected = count <= 64 ? values.sorted() : values.sorted { key($0) < key($1) }
+            #expect(sorted.map(\.bitPattern) == expected.map(\.bitPattern), "\(count) values")
+        }
+    }
+
     @Test func assignPicksTheNearestCentroid() {
         let values = sample(3000, seed: 9)
         let centroids: [Float] = [-0.5, -0.05, 0, 0.02, 0.4, 2]

@@ -129,7 +129,7 @@ func randomWeights(_ n: Int, seed: UInt64, zeros: Double = 0) -> [Float] {
         let values: [Float] = [1, -1, 0.5, -0.25, 0.3, 0, -0.999]
         let (q, _) = Quantization.quantize(
             values, layout: ChannelLayout(shape: [7], axis: 0, perTensor: true), options: QuantizeOptions(format: .int8, mode: .simple))
-        #expect(q.codes == values.map { Int32(min(127, max(-128, (128 * $0 / 1).rounded(.down)))) })
+        #expect(Array(q.codes) == values.map { Int32(min(127, max(-128, (128 * $0 / 1).rounded(.down)))) })
         #expect(q.scales == [1.0 / 128])
     }
 

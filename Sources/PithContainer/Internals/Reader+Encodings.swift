@@ -265,18 +265,23 @@ extension Reader {
                 zeroPoints = raw.withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }
             }
             let signed = e.signed ?? true
-            let raw: [Int32] =
-                bits <= 8
-                ? try byteSymbols(codesIndex, count: count, purpose: label).map(Int32.init)
-                : try wideSymbols(codesIndex, count: count, purpose: label).map(Int32.init)
-            let shift = Int32(32 - bits)
-            let codes = signed ? raw.map { ($0 << shift) >> shift } : raw
+            // Codes are held as narrow as their bits allow, sign-extended from `bits` when signed.
+            let codes: QuantizedCodes
+            if bits <= 8 {
+                let raw = try byteSymbols(codesIndex, count: count, purpose: label)
+                let shift = Int8(8 - bits)
+                codes = signed ? QuantizedCodes(int8: raw.map { (Int8(bitPattern: $0) << shift) >> shift }) : QuantizedCodes(uint8: raw)
+            } else {
+                let raw = try wideSymbols(codesIndex, count: count, purpose: label)
+                let shift = Int16(16 - bits)
+                codes = signed ? QuantizedCodes(int16: raw.map { (Int16(bitPattern: $0) << shift) >> shift }) : QuantizedCodes(uint16: raw)
+            }
             return QuantizedStorage(scheme: .linear(bits: bits, signed: signed), scales: scales, zeroPoints: zeroPoints, axis: axis, codes: codes)
         case .float16, .bfloat16:
             guard let streams = e.streams, streams.count == 2 else { throw fail("\(label): \(e.scheme?.rawValue ?? "") codes need two byte streams") }
             let low = try byteSymbols(streams[0], count: count, purpose: label)
             let high = try byteSymbols(streams[1], count: count, purpose: label)
-            let codes = zip(low, high).map { Int32(UInt16($1) << 8 | UInt16($0)) }
+            let codes = QuantizedCodes(uint16: zip(low, high).map { UInt16($1) << 8 | UInt16($0) })
             return QuantizedStorage(scheme: e.scheme == .float16 ? .float16 : .bfloat16, scales: [], zeroPoints: [], axis: axis, codes: codes)
         default:
             throw ContainerError(.unsupported, file: file, "\(label): quantization scheme `\(e.scheme?.rawValue ?? "")` is unknown: upgrade Pith")
