@@ -107,9 +107,9 @@ extension Tensor {
         }
     }
 
-    /// Elements `range` of the tensor as `Float`: what `decodedFloats()[range]` holds. Codebook
-    /// and quantized storage decode those elements alone, so a caller can go through a large
-    /// encoded tensor a piece at a time; other storage is decoded whole first.
+    /// Elements `range` of the tensor as `Float`: what `decodedFloats()[range]` holds. Codebook,
+    /// quantized and dense float32 storage decode those elements alone, so a caller can go through
+    /// a large tensor a piece at a time; other storage is decoded whole first.
     public func decodedFloats(elements range: Range<Int>) -> [Float] {
         // Element i's channel along `axis` is (i / inner) % extent, as `channel(ofElement:axis:)` gives.
         func stride(_ axis: Int) -> (inner: Int, extent: Int) {
@@ -141,6 +141,14 @@ extension Tensor {
                             return scales[c] * Float(codes[i] - zeroPoints[c])
                         }
                     }
+                }
+            }
+        case .dense(let buffer) where dtype == .float32:
+            return buffer.withUnsafeBytes { raw in
+                [Float](unsafeUninitializedCapacity: range.count) { destination, initialized in
+                    UnsafeMutableRawBufferPointer(destination).copyMemory(
+                        from: UnsafeRawBufferPointer(rebasing: raw[range.lowerBound * 4..<range.upperBound * 4]))
+                    initialized = range.count
                 }
             }
         default:

@@ -10,12 +10,20 @@ public enum Compressor {
     /// `calibration` is the data the data-aware passes (GPTQ rounding, OBS pruning, codebook refit, bias
     /// correction) run the model on; a recipe with such a pass is refused without it.
     public static func run(_ recipe: Recipe, on model: inout Model, calibration: (any CalibrationSource)? = nil) throws -> CompressionReport {
+        try run(recipe, on: &model, calibration: calibration, originalsKeptBelow: Originals.keptBelow)
+    }
+
+    /// As `run`, keeping the original values of tensors under `originalsKeptBelow` bytes decoded
+    /// (`Originals`); tests run both ways and compare.
+    static func run(
+        _ recipe: Recipe, on model: inout Model, calibration: (any CalibrationSource)?, originalsKeptBelow: Int
+    ) throws -> CompressionReport {
         try recipe.validate()
         if calibration == nil, let index = recipe.steps.firstIndex(where: { $0.pass?.isDataAware == true }) {
             throw PassError(
                 .invalidRecipe, "recipe pass \(index + 1): \(recipe.steps[index].action) is data-aware and needs calibration data (--calibration FILE)")
         }
-        var run = CompressionRun(model: model, seed: recipe.seed)
+        var run = CompressionRun(model: model, seed: recipe.seed, originalsKeptBelow: originalsKeptBelow)
         run.calibration = calibration
         run.damp = recipe.damp ?? ErrorFeedback.defaultDamp
         for (index, step) in recipe.steps.enumerated() {
@@ -73,7 +81,7 @@ extension CompressionRun {
                     }.max() ?? 32
             default: weightBits = tensor.dtype.bitWidth
             }
-            let measured = s.measure(against: originals[id]!)
+            let measured = s.measure(against: originals.pieces(id))
             let kept = measured.nonzero
             rows.append(
                 .init(

@@ -90,33 +90,40 @@ enum WeightSharing {
         let size = 1 << options.bits
         let k = Swift.max(1, size - (hasZeros ? 1 : 0))
         var tables: [[Float]] = []
-        var indices = [UInt8](repeating: 0, count: values.count)
+        // One table for the whole tensor assigns its codes in place (below); channels fill this.
+        var indices = channels == 1 ? [] : [UInt8](repeating: 0, count: values.count)
         var iterations = 0, objective = 0.0
         for channel in 0..<channels {
             // One table for the whole tensor: the values as they are, no list of positions.
             let members: [Int]? = channels == 1 ? nil : layout.elements(of: channel)
             let slice = members.map { $0.map { values[$0] } } ?? values
-            let kmeans = KMeans1D(hasZeros ? slice.filter { $0 != 0 } : slice)
-            var result: KMeansResult
-            if (options.mode ?? .lloyd) == .optimal {
-                guard let optimum = kmeans.optimal(k: k) else {
-                    throw PassError(
-                        .tooExpensive,
-                        "tensor `\(tensor)`: the exact k-means optimum for \(kmeans.count) values and \(k) clusters exceeds the work limit; use mode lloyd")
+            // The k-means (a sorted copy of the values) is let go of before the codes are made.
+            let result: KMeansResult = try {
+                let kmeans = KMeans1D(hasZeros ? slice.filter { $0 != 0 } : slice)
+                if (options.mode ?? .lloyd) == .optimal {
+                    guard let optimum = kmeans.optimal(k: k) else {
+                        throw PassError(
+                            .tooExpensive,
+                            "tensor `\(tensor)`: the exact k-means optimum for \(kmeans.count) values and \(k) clusters exceeds the work limit; use mode lloyd")
+                    }
+                    return optimum
                 }
-                result = optimum
-            } else {
                 let initial = kmeans.initialCentroids(k: k, method: options.initialization ?? .linear, seed: seed &+ UInt64(channel))
-                result = kmeans.lloyd(from: initial, maxIterations: options.iterations ?? KMeans1D.defaultMaxIterations)
-            }
+                return kmeans.lloyd(from: initial, maxIterations: options.iterations ?? KMeans1D.defaultMaxIterations)
+            }()
             iterations = Swift.max(iterations, result.iterations)
             objective += result.objective
             var centroids = result.centroids
             if centroids.isEmpty { centroids = [0] }
-            let offset = hasZeros ? 1 : 0
-            let codes = slice.withUnsafeBufferPointer { KMeans1D.assign($0, to: centroids) }
-            for i in slice.indices {
-                indices[members?[i] ?? i] = (hasZeros && slice[i] == 0) ? 0 : codes[i] + UInt8(offset)
+            let offset = UInt8(hasZeros ? 1 : 0)
+            var codes = slice.withUnsafeBufferPointer { KMeans1D.assign($0, to: centroids) }
+            if let members {
+                for i in slice.indices { indices[members[i]] = (hasZeros && slice[i] == 0) ? 0 : codes[i] + offset }
+            } else {
+                if hasZeros {
+                    for i in slice.indices { codes[i] = slice[i] == 0 ? 0 : codes[i] + offset }
+                }
+                indices = codes
             }
             tables.append((hasZeros ? [0] : []) + centroids)
         }

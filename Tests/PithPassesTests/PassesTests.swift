@@ -209,6 +209,47 @@ func randomWeights(_ n: Int, seed: UInt64, zeros: Double = 0) -> [Float] {
         #expect(a.tensors.filter { $0.storage.isCompressed }.count == 3)
     }
 
+    /// Large tensors' original values are decoded where they are used rather than kept, and an
+    /// encoded tensor holds only its codes (`Originals`, `Working`): the same recipes give the same
+    /// storage and report, bit for bit, with every original kept decoded; int8 codes take a byte.
+    @Test func largeTensorsCompressAlikeWithOriginalsKeptOrNot() throws {
+        let recipes: [Recipe] = [
+            Recipe(steps: [.init(quantize: QuantizeOptions(format: .int8, granularity: .channel))]),
+            Recipe(steps: [.init(quantize: QuantizeOptions(format: .int8))]),
+            Recipe(steps: [.init(quantize: QuantizeOptions(format: .fp16))]),
+            Recipe(seed: 3, steps: [.init(cluster: ClusterOptions(bits: 4))]),
+            Recipe(seed: 3, steps: [.init(prune: PruneOptions(sparsity: 0.6)), .init(cluster: ClusterOptions(bits: 3))]),
+            Recipe(steps: [.init(prune: PruneOptions(sparsity: 0.5)), .init(quantize: QuantizeOptions(format: .int4, granularity: .channel))]),
+        ]
+        func model() -> Model {
+            Model(
+                format: .onnx,
+                tensors: [
+                    floatTensor("big.weight", randomWeights(24_000, seed: 1, zeros: 0.05), shape: [120, 200]),
+                    floatTensor("small.weight", randomWeights(3_000, seed: 2), shape: [30, 100]),
+                ])
+        }
+        for recipe in recipes {
+            var lazy = model(), kept = model()
+            // Every original decoded where it is used (as for a tensor of 4 MiB or more), or all kept.
+            let a = try Compressor.run(recipe, on: &lazy, calibration: nil, originalsKeptBelow: 0)
+            let b = try Compressor.run(recipe, on: &kept, calibration: nil, originalsKeptBelow: .max)
+            let label = recipe.steps.map(\.action).joined(separator: "+")
+            #expect(zip(lazy.tensors, kept.tensors).allSatisfy { $0.storage == $1.storage }, "\(label)")
+            let json = JSONEncoder()
+            json.outputFormatting = .sortedKeys
+            #expect(try json.encode(a.tensors) == json.encode(b.tensors), "\(label)")
+            #expect(try json.encode(a.passes) == json.encode(b.passes), "\(label)")
+            // The error the report gives is the error of what the storage decodes to.
+            let original = model().tensors[0].decodedFloats()
+            #expect(a.tensors[0].error == WeightError(original: original, approximation: lazy.tensors[0].decodedFloats()), "\(label)")
+        }
+        var quantized = model()
+        _ = try Compressor.run(recipes[0], on: &quantized)
+        guard case .quantized(let q) = quantized.tensors[0].storage else { Issue.record("not quantized"); return }
+        #expect(q.codes.width == .int8 && q.codes.count == 24_000)
+    }
+
     @Test func invalidRecipesAreRejectedWithTheStepNamed() {
         var model = Model(format: .onnx, tensors: [])
         #expect(throws: PassError.self) { try Compressor.run(Recipe(steps: [.init(cluster: ClusterOptions(bits: 9))]), on: &model) }
