@@ -139,7 +139,7 @@ def peak_and_time(command):
 def speed(pith, path, runs):
     """Lossless compress of `path` by Pith (the whole command: read, encode, write, flush) against
     ZipNN compressing the same float32 weights already in memory, in the same run, median of `runs`;
-    Pith's peak memory for lossless, k-means and int8 compression."""
+    Pith's peak memory for lossless compression and for k-means, int8, int4 and fp16."""
     import zipnn
     raw = weights(path)
     z = zipnn.ZipNN(input_format="byte", bytearray_dtype="float32")
@@ -160,9 +160,13 @@ def speed(pith, path, runs):
         # Pith's own work in one process (read, encode in memory), as ZipNN is timed.
         inproc = json.loads(subprocess.run([pith, "bench", "lossless", path, "--runs", str(runs)],
                                            capture_output=True, text=True, check=True).stdout)
+        # Peak memory of the lossy settings, median of three runs each.
         lossy = {}
-        for label, flags in (("k-means 5 bits", ["--cluster", "5"]), ("int8 per channel", ["--quantize", "int8-channel"])):
-            lossy[label] = peak_and_time([pith, "compress", path, "-o", out, "--force", *flags])[1]
+        for label, flags in (("k-means 5 bits", ["--cluster", "5"]), ("int8 per channel", ["--quantize", "int8-channel"]),
+                             ("int8 per tensor", ["--quantize", "int8"]), ("int4 per channel", ["--quantize", "int4-channel"]),
+                             ("fp16", ["--quantize", "fp16"])):
+            peaks_of = [peak_and_time([pith, "compress", path, "-o", out, "--force", *flags])[1] for _ in range(3)]
+            lossy[label] = sorted(peaks_of)[1]
     median = lambda xs: sorted(xs)[len(xs) // 2]
     name = os.path.relpath(path, ROOT).replace(".cache/wheels/", "").replace(".cache/bench/", "")
     lines = [f"Lossless compress of `{name}` ({size:,} bytes; {len(raw):,} bytes of float32 weights), median of {runs} runs, "

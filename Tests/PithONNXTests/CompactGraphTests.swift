@@ -107,7 +107,7 @@ import PithTestSupport
         #expect(table.element == .float32 && table.bytes == 2048)
         let rows = table.elements
         #expect(rows.count == 512 && rows[2 * 0x8F] == -1 && rows[2 * 0x8F + 1] == -8 && rows[2 * 0x70] == 0 && rows[2 * 0x70 + 1] == 7)
-        let packed = CompactTensor.pack(signed.codes, as: .uint4)
+        let packed = CompactTensor.pack(Array(signed.codes), as: .uint4)
         let unpacked = packed.flatMap { [rows[2 * Int($0)], rows[2 * Int($0) + 1]] }
         #expect(unpacked == signed.codes.map(Float.init))
         // Unsigned codes with one zero point for every channel: the table holds code − zero point.
