@@ -19,20 +19,38 @@ struct ChannelLayout {
         channels = perTensor || shape.isEmpty ? 1 : Swift.max(1, shape[self.axis])
     }
 
-    /// Row-major element indices of channel `c`, in order.
-    func elements(of c: Int) -> [Int] {
+    /// Row-major element indices of channel `c`, in order, made as they are iterated (a list of
+    /// them would take 8 bytes per element of the tensor).
+    func elements(of c: Int) -> ChannelElements {
         let total = shape.reduce(1, *)
-        guard channels > 1 else { return Array(0..<total) }
+        guard channels > 1 else { return ChannelElements(base: 0, inner: total, stride: total, outer: total == 0 ? 0 : 1) }
         let inner = shape[(axis + 1)...].reduce(1, *)
-        let outer = total / (inner * channels)
-        var result: [Int] = []
-        result.reserveCapacity(outer * inner)
-        for o in 0..<outer {
-            let base = (o * channels + c) * inner
-            result += base..<(base + inner)
-        }
-        return result
+        return ChannelElements(base: c * inner, inner: inner, stride: channels * inner, outer: total / Swift.max(1, inner * channels))
     }
+}
+
+/// The element indices of one channel: `outer` runs of `inner` consecutive indices, the first at
+/// `base`, each `stride` after the one before.
+struct ChannelElements: Sequence {
+    let base: Int, inner: Int, stride: Int, outer: Int
+
+    struct Iterator: IteratorProtocol {
+        let elements: ChannelElements
+        var run = 0, offset = 0
+
+        mutating func next() -> Int? {
+            if offset == elements.inner {
+                run += 1
+                offset = 0
+            }
+            guard run < elements.outer, elements.inner > 0 else { return nil }
+            defer { offset += 1 }
+            return elements.base + run * elements.stride + offset
+        }
+    }
+
+    func makeIterator() -> Iterator { Iterator(elements: self) }
+    var underestimatedCount: Int { inner * outer }
 }
 
 extension CompressionRun {

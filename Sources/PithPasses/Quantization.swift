@@ -91,12 +91,15 @@ enum Quantization {
             return (QuantizedStorage(scheme: .bfloat16, scales: [], zeroPoints: [], codes: codes), "bfloat16, round to nearest even")
         case .int8, .int4:
             let grids = Quantization.grids(values, layout: layout, options: options)
-            var codes = QuantizedCodes(count: values.count, width: .int8)  // int8 and int4 codes are in −128…127
+            // int8 and int4 codes are in −128…127 (each grid clips to its range): one byte each.
+            var codes = [Int8](repeating: 0, count: values.count)
             for channel in 0..<channels {
                 let grid = grids[channel]
-                for i in layout.elements(of: channel) { codes[i] = grid.code(values[i]) }
+                for i in layout.elements(of: channel) { codes[i] = Int8(grid.code(values[i])) }
             }
-            return (storage(grids, codes: codes, layout: layout, options: options), detail(grids, channels: channels, options: options))
+            return (
+                storage(grids, codes: QuantizedCodes(int8: codes), layout: layout, options: options), detail(grids, channels: channels, options: options)
+            )
         }
     }
 

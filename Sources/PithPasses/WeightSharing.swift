@@ -95,7 +95,7 @@ enum WeightSharing {
         var iterations = 0, objective = 0.0
         for channel in 0..<channels {
             // One table for the whole tensor: the values as they are, no list of positions.
-            let members: [Int]? = channels == 1 ? nil : layout.elements(of: channel)
+            let members: [Int]? = channels == 1 ? nil : Array(layout.elements(of: channel))
             let slice = members.map { $0.map { values[$0] } } ?? values
             // The k-means (a sorted copy of the values) is let go of before the codes are made.
             let result: KMeansResult = try {
