@@ -292,9 +292,15 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 /// sorting the 8.4 million weights of a 33 MB tensor needs no second 33 MB.
 public enum RadixSort {
     public static func sorted(_ values: [Float]) -> [Float] {
-        guard values.count > 64 else { return values.sorted() }
         var result = values
-        result.withUnsafeMutableBufferPointer { floats in
+        sort(&result)
+        return result
+    }
+
+    /// Sorts `values` in place, as `sorted` orders them.
+    public static func sort(_ values: inout [Float]) {
+        guard values.count > 64 else { return values.sort() }
+        values.withUnsafeMutableBufferPointer { floats in
             floats.withMemoryRebound(to: UInt32.self) { keys in
                 // Order-preserving keys: flip every bit of negatives, the sign bit of the rest.
                 for i in keys.indices {
@@ -308,7 +314,6 @@ public enum RadixSort {
                 }
             }
         }
-        return result
     }
 
     /// Sorts `keys` whose bits above `shift + 8` are all equal.

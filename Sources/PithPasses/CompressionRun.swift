@@ -23,6 +23,9 @@ struct Working {
     /// A tensor no pass has changed yet, whose values are decoded from it when read.
     init(unchanged tensor: Tensor) { source = tensor }
 
+    /// Whether the values are those `codebook` or `quantized` decodes to, not held apart.
+    var isEncoded: Bool { held == nil && (codebook != nil || quantized != nil) }
+
     /// Whether no pass has changed the values yet (nor encoded them).
     var isUnchanged: Bool { held == nil && source != nil && codebook == nil && quantized == nil }
 

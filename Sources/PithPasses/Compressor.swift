@@ -2,10 +2,12 @@ public import PithIR
 
 /// Runs a recipe over a model: the passes rewrite the selected tensors' storage in place.
 ///
-/// Each selected tensor is decoded to `Float` once and worked on in that form; the model keeps its
-/// original tensors until the end, so errors are always measured against the original, and then
-/// each changed tensor gets its final storage (codebook, quantized codes or dense values, in CSR
-/// when that is smaller or asked for).
+/// Each selected tensor is worked on as `Float` values; the model keeps its original tensors until
+/// the end, so errors are always measured against the original, and then each changed tensor gets
+/// its final storage (codebook, quantized codes or dense values, in CSR when that is smaller or
+/// asked for). Memory stays near one copy of the model: a tensor of 4 MiB or more is decoded where
+/// it is used rather than kept decoded (`Originals`), and a clustered or quantized tensor holds its
+/// codes alone (`Working`).
 public enum Compressor {
     /// `calibration` is the data the data-aware passes (GPTQ rounding, OBS pruning, codebook refit, bias
     /// correction) run the model on; a recipe with such a pass is refused without it.

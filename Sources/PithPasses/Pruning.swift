@@ -125,9 +125,10 @@ enum Pruning {
         var magnitudes = [Float]()
         magnitudes.reserveCapacity(total)
         for s in states { for v in s.values { magnitudes.append(Swift.abs(v)) } }
-        let sorted = RadixSort.sorted(magnitudes)
-        let threshold = sorted[k - 1]
-        let below = lowerBound(sorted, threshold)  // strictly smaller: all pruned
+        RadixSort.sort(&magnitudes)
+        let threshold = magnitudes[k - 1]
+        let below = lowerBound(magnitudes, threshold)  // strictly smaller: all pruned
+        magnitudes = []
         var ties = k - below  // this many of the elements equal to the threshold, in order
         for i in states.indices {
             for j in states[i].values.indices {

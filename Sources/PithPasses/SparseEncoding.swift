@@ -71,7 +71,15 @@ extension CompressionRun {
         for (id, encoding) in zip(
             candidates.map(\.id),
             Parallel.map(candidates.indices.map { $0 }) { i in
-                SparseEncoding.encode(candidates[i].tensor, values: candidates[i].state.values, indexBits: candidates[i].indexBits)
+                let (tensor, state) = (candidates[i].tensor, candidates[i].state)
+                // An encoded tensor is decoded a row at a time; other values are at hand.
+                if state.isEncoded {
+                    let columns = tensor.rowCount == 0 ? 0 : tensor.count / tensor.rowCount
+                    return SparseEncoding.encode(tensor, indexBits: candidates[i].indexBits) {
+                        tensor.decodedFloats(elements: $0 * columns..<($0 + 1) * columns)
+                    }
+                }
+                return SparseEncoding.encode(tensor, values: state.values, indexBits: candidates[i].indexBits)
             })
         { sparseEncodings[id] = encoding }
         for id in order {
@@ -121,6 +129,14 @@ enum SparseEncoding {
     /// entropy-coded (as the container codes it; `codedBits`) is chosen. Nil when the storage cannot
     /// hold fillers (a codebook without a zero code).
     static func encode(_ tensor: Tensor, values: [Float], indexBits: Int?) -> SparseStorage? {
+        let rows = tensor.rowCount
+        let columns = rows == 0 ? 0 : tensor.count / rows
+        return encode(tensor, indexBits: indexBits) { Array(values[$0 * columns..<($0 + 1) * columns]) }
+    }
+
+    /// As `encode(_:values:indexBits:)`, with the logical values of row r given by `row(r)` (its
+    /// `columns` values): a codebook or quantized tensor can decode one row at a time instead of whole.
+    static func encode(_ tensor: Tensor, indexBits: Int?, row: (Int) -> [Float]) -> SparseStorage? {
         if case .codebook(let codebook) = tensor.storage, !codebook.zeroIsReserved { return nil }
         let rows = tensor.rowCount
         let columns = rows == 0 ? 0 : tensor.count / rows
@@ -128,7 +144,7 @@ enum SparseEncoding {
         if let indexBits {
             chosen = indexBits
         } else {
-            let nonzeros = NonzeroSummary(tensor.storage, values: values, rows: rows, columns: columns)
+            let nonzeros = NonzeroSummary(tensor.storage, rows: rows, columns: columns, row: row)
             var best: (bits: Int, total: Double)?
             for b in searchedIndexBits {
                 let total = codedBits(nonzeros, indexBits: b, valueBits: tensor.dtype.bitWidth, rows: rows)
@@ -141,28 +157,29 @@ enum SparseEncoding {
         // codebook index or quantized code (fillers sit on zeros: code 0 of a reserved-zero
         // codebook, the zero point's code), or the value itself.
         var indices: [UInt8] = [], codes: QuantizedCodes?, dense: [Float] = []
-        var take: (Int) -> Void
+        var take: (_ element: Int, _ value: Float) -> Void
         switch tensor.storage {
-        case .codebook(let codebook): take = { indices.append(codebook.indices[$0]) }
+        case .codebook(let codebook): take = { element, _ in indices.append(codebook.indices[element]) }
         case .quantized(let quantized):
             codes = QuantizedCodes(count: 0, width: quantized.codes.width)
-            take = { codes!.append(quantized.codes[$0]) }
-        default: take = { dense.append(values[$0]) }
+            take = { element, _ in codes!.append(quantized.codes[element]) }
+        default: take = { _, value in dense.append(value) }
         }
         var rowStarts = [0], gaps: [UInt16] = [], fillerCount = 0
-        for row in 0..<rows {
+        for r in 0..<rows {
+            let values = row(r)
             var previous = -1
-            for column in 0..<columns where values[row * columns + column] != 0 {
+            for column in 0..<columns where values[column] != 0 {
                 var gap = column - previous - 1
                 while gap > limit - 1 {  // a filler zero `limit` columns on
                     previous += limit
                     gaps.append(UInt16(limit - 1))
-                    take(row * columns + previous)
+                    take(r * columns + previous, values[previous])
                     fillerCount += 1
                     gap -= limit
                 }
                 gaps.append(UInt16(gap))
-                take(row * columns + column)
+                take(r * columns + column, values[column])
                 previous = column
             }
             rowStarts.append(gaps.count)
@@ -244,7 +261,7 @@ enum SparseEncoding {
         var codes: [Int32: Int]?
         var filler: Int32 = 0
 
-        init(_ storage: TensorStorage, values: [Float], rows: Int, columns: Int) {
+        init(_ storage: TensorStorage, rows: Int, columns: Int, row: (Int) -> [Float]) {
             var code: ((Int) -> Int32)?
             switch storage {
             case .codebook(let codebook): code = { Int32(codebook.indices[$0]) }
@@ -254,13 +271,14 @@ enum SparseEncoding {
             default: break
             }
             var histogram: [Int32: Int] = [:]
-            for row in 0..<rows {
+            for r in 0..<rows {
+                let values = row(r)
                 var previous = -1
-                for column in 0..<columns where values[row * columns + column] != 0 {
+                for column in 0..<columns where values[column] != 0 {
                     let run = column - previous - 1
                     if run < runs.count { runs[run] += 1 } else { longRuns[run, default: 0] += 1 }
                     count += 1
-                    if let code { histogram[code(row * columns + column), default: 0] += 1 }
+                    if let code { histogram[code(r * columns + column), default: 0] += 1 }
                     previous = column
                 }
             }
