@@ -120,58 +120,40 @@ public struct QuantizedCodes: RandomAccessCollection, MutableCollection, Sendabl
             case .int32(let a): return a[position]
             }
         }
-        set {
-            if !width.holds(newValue) { widen(toHold: newValue) }
-            // Each case takes its array out of `storage` before writing, so that the write does
-            // not copy it (the enum would otherwise hold a second reference).
-            switch storage {
-            case .int8(var a):
-                storage = .int32([])
-                a[position] = Int8(newValue)
-                storage = .int8(a)
-            case .uint8(var a):
-                storage = .int32([])
-                a[position] = UInt8(newValue)
-                storage = .uint8(a)
-            case .int16(var a):
-                storage = .int32([])
-                a[position] = Int16(newValue)
-                storage = .int16(a)
-            case .uint16(var a):
-                storage = .int32([])
-                a[position] = UInt16(newValue)
-                storage = .uint16(a)
-            case .int32(var a):
-                storage = .int32([])
-                a[position] = newValue
-                storage = .int32(a)
-            }
-        }
+        set { store(newValue, at: position) }
     }
 
     /// Adds `code` at the end (widening the storage if it needs more bits).
-    public mutating func append(_ code: Int32) {
+    public mutating func append(_ code: Int32) { store(code, at: nil) }
+
+    /// Writes `code` at `position`, or appends it when `position` is nil.
+    private mutating func store(_ code: Int32, at position: Int?) {
         if !width.holds(code) { widen(toHold: code) }
+        func put<T>(_ array: inout [T], _ value: T) {
+            if let position { array[position] = value } else { array.append(value) }
+        }
+        // Each case takes its array out of `storage` before writing, so that the write does not
+        // copy it (the enum would otherwise hold a second reference).
         switch storage {
         case .int8(var a):
             storage = .int32([])
-            a.append(Int8(code))
+            put(&a, Int8(code))
             storage = .int8(a)
         case .uint8(var a):
             storage = .int32([])
-            a.append(UInt8(code))
+            put(&a, UInt8(code))
             storage = .uint8(a)
         case .int16(var a):
             storage = .int32([])
-            a.append(Int16(code))
+            put(&a, Int16(code))
             storage = .int16(a)
         case .uint16(var a):
             storage = .int32([])
-            a.append(UInt16(code))
+            put(&a, UInt16(code))
             storage = .uint16(a)
         case .int32(var a):
             storage = .int32([])
-            a.append(code)
+            put(&a, code)
             storage = .int32(a)
         }
     }

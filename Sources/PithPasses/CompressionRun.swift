@@ -43,8 +43,12 @@ struct Working {
 
     private func decoded() -> [Float] {
         if codebook == nil, quantized == nil, let source { return Originals.decode(source) }
-        let storage: TensorStorage = codebook.map { .codebook($0) } ?? .quantized(quantized!)
-        return Tensor(name: "", dtype: .float32, shape: shape, storage: storage, origin: origin!).decodedFloats()
+        return encoded.decodedFloats()
+    }
+
+    /// The tensor as its codebook or quantized storage (once `dropDecodedValues` recorded its shape).
+    private var encoded: Tensor {
+        Tensor(name: "", dtype: .float32, shape: shape, storage: codebook.map { .codebook($0) } ?? .quantized(quantized!), origin: origin!)
     }
 
     /// Forgets the decoded values of an encoded tensor, whose codebook or quantized storage gives
@@ -75,8 +79,7 @@ struct Working {
             let all = values
             for start in stride(from: 0, to: all.count, by: piece) { add(all[start..<Swift.min(all.count, start + piece)], from: start) }
         } else {
-            let tensor = Tensor(
-                name: "", dtype: .float32, shape: shape, storage: codebook.map { .codebook($0) } ?? .quantized(quantized!), origin: origin!)
+            let tensor = encoded
             for start in stride(from: 0, to: tensor.count, by: piece) {
                 add(tensor.decodedFloats(elements: start..<Swift.min(tensor.count, start + piece))[...], from: start)
             }
