@@ -42,6 +42,14 @@ public struct KMeans1D: Sendable {
         self.init(sortedValues: RadixSort.sorted(Array(values)))
     }
 
+    /// As `init(_:)`, sorting `values` in place when the caller gives them up (a list made for
+    /// the call, such as the nonzero weights): no second copy.
+    public init(_ values: consuming [Float]) {
+        var owned = values
+        RadixSort.sort(&owned)
+        self.init(sortedValues: owned)
+    }
+
     public init(sortedValues: [Float]) {
         sorted = sortedValues
         var prefix = [0.0], squares = [0.0]

@@ -109,6 +109,9 @@ struct CompressionRun {
     var calibration: (any CalibrationSource)?
     /// The data-aware passes' damping, a fraction of the mean of diag(H).
     var damp: Double = ErrorFeedback.defaultDamp
+    /// Whether `encodeEach` keeps the values it encoded (`Working.unencoded`) for a `refit` to come;
+    /// `Compressor.run` clears it when no refit step follows, so that pruned values are let go of.
+    var keepsUnencoded = true
 
     init(model: Model, seed: UInt64, originalsKeptBelow: Int = Originals.keptBelow) {
         self.model = model
@@ -227,7 +230,7 @@ struct CompressionRun {
             let before = bytesNow(id)
             let (storage, detail) = result!
             // What `refit` fits the codebook to; the originals when no pass changed the values.
-            if !s.isUnchanged { s.unencoded = s.values }
+            if keepsUnencoded, !s.isUnchanged { s.unencoded = s.values }
             switch storage {
             case .codebook(let codebook): s.codebook = codebook
             case .quantized(let quantized): s.quantized = quantized

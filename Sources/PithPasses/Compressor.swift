@@ -31,6 +31,7 @@ public enum Compressor {
         for (index, step) in recipe.steps.enumerated() {
             guard let pass = step.pass else { preconditionFailure("a validated step has exactly one action") }
             ProgressReport.report("compress (\(step.action))", done: index, total: recipe.steps.count, unit: "passes")
+            run.keepsUnencoded = recipe.steps[(index + 1)...].contains { $0.refit != nil }
             try pass.run(selecting: step.select ?? TensorSelector(), in: &run, step: index + 1)
         }
         ProgressReport.report("compress", done: recipe.steps.count, total: recipe.steps.count, unit: "passes")

@@ -122,13 +122,7 @@ enum Pruning {
         let total = states.reduce(0) { $0 + $1.values.count }
         let k = Int((sparsity * Double(total)).rounded())
         guard k > 0 else { return 0 }
-        var magnitudes = [Float]()
-        magnitudes.reserveCapacity(total)
-        for s in states { for v in s.values { magnitudes.append(Swift.abs(v)) } }
-        RadixSort.sort(&magnitudes)
-        let threshold = magnitudes[k - 1]
-        let below = lowerBound(magnitudes, threshold)  // strictly smaller: all pruned
-        magnitudes = []
+        let (threshold, below) = kthSmallestMagnitude(states, k)  // below: strictly smaller, all pruned
         var ties = k - below  // this many of the elements equal to the threshold, in order
         for i in states.indices {
             for j in states[i].values.indices {
@@ -137,6 +131,35 @@ enum Pruning {
             }
         }
         return threshold
+    }
+
+    /// The `k`-th smallest |w| over every state's values (what sorting all the magnitudes would
+    /// put at index k − 1) and how many magnitudes are strictly smaller, found without a list of
+    /// the magnitudes: the bits of a non-negative float order as its value, so two passes of
+    /// counts (the high 16 bits, then the low 16 bits within the bucket that holds rank k) pick it.
+    static func kthSmallestMagnitude(_ states: [Working], _ k: Int) -> (threshold: Float, below: Int) {
+        func select(_ counts: [Int], from start: Int) -> (bucket: Int, before: Int) {
+            var before = start, bucket = 0
+            while before + counts[bucket] < k {
+                before += counts[bucket]
+                bucket += 1
+            }
+            return (bucket, before)
+        }
+        var high = [Int](repeating: 0, count: 1 << 16)
+        for s in states {
+            for v in s.values { high[Int(Swift.abs(v).bitPattern >> 16)] += 1 }
+        }
+        let (top, before) = select(high, from: 0)
+        var low = [Int](repeating: 0, count: 1 << 16)
+        for s in states {
+            for v in s.values {
+                let bits = Swift.abs(v).bitPattern
+                if Int(bits >> 16) == top { low[Int(bits & 0xFFFF)] += 1 }
+            }
+        }
+        let (bottom, below) = select(low, from: before)
+        return (Float(bitPattern: UInt32(top) << 16 | UInt32(bottom)), below)
     }
 
     /// Zeros exactly `round(sparsity · n)` of one tensor's weights. Returns the threshold.

@@ -68,6 +68,21 @@ func randomWeights(_ n: Int, seed: UInt64, zeros: Double = 0) -> [Float] {
 }
 
 @Suite struct PruningTests {
+    /// The selection by counts gives what sorting every magnitude gives: the k-th smallest and how
+    /// many lie strictly below it, for ties, zeros of both signs and values in many tensors.
+    @Test func kthSmallestMagnitudeIsTheSortedOne() {
+        var g = SplitMix64(seed: 21)
+        let states = [700, 1, 0, 2_500].map { n in
+            Working(values: randomWeights(n, seed: g.next(), zeros: 0.1).map { ($0 * 32).rounded() / 32 * (g.next() % 7 == 0 ? -1 : 1) })
+        }
+        let sorted = states.flatMap { $0.values.map(Swift.abs) }.sorted()
+        for k in [1, 2, 99, 700, 1_000, 2_345, sorted.count - 1, sorted.count] {
+            let (threshold, below) = Pruning.kthSmallestMagnitude(states, k)
+            #expect(threshold.bitPattern == sorted[k - 1].bitPattern, "k \(k)")
+            #expect(below == Pruning.lowerBound(sorted, threshold), "k \(k)")
+        }
+    }
+
     @Test func globalPruningHitsTheSparsityExactly() {
         for seed in 0..<30 as Range<UInt64> {
             var g = SplitMix64(seed: seed)
