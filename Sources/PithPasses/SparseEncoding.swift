@@ -60,7 +60,14 @@ extension CompressionRun {
             guard let s = working[id], s.encode?.dense != true, s.factored == nil else { return nil }
             let nonzero = s.nonzero
             guard nonzero < model.tensors[id].count else { return nil }
-            let tensor = provisional(id, s)
+            // Dense values are not encoded into a buffer for the search (the tensor as it came has the
+            // same dtype, shape and bits); every candidate's would be a copy of the model at once.
+            let tensor: Tensor
+            if s.codebook == nil, s.quantized == nil, case .dense = model.tensors[id].storage {
+                tensor = model.tensors[id]
+            } else {
+                tensor = provisional(id, s)
+            }
             // Unless asked for, skip tensors CSR cannot shrink: every entry costs its weight bits and at
             // least one index bit, which must come in under the dense weight bits.
             let weightBits = tensor.storageBits.weights
