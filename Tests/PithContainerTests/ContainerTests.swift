@@ -86,6 +86,36 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
         return Model(format: .onnx, metadata: metadata, tensors: tensors)
     }
 
+    /// Codes of every width the format allows come back equal and as narrow as their bits: signed
+    /// codes sign-extended from `bits` (4, 8, 12), unsigned ones (8, 16), float16 and bfloat16 patterns.
+    @Test func quantizedCodesOfEveryWidthRoundTripNarrow() throws {
+        let cases: [(QuantizedStorage.Scheme, [Int32], QuantizedCodes.Width)] = [
+            (.linear(bits: 4, signed: true), (0..<600).map { Int32($0 % 16) - 8 }, .int8),
+            (.linear(bits: 8, signed: false), (0..<600).map { Int32($0 % 256) }, .uint8),
+            (.linear(bits: 12, signed: true), (0..<600).map { Int32($0 * 7 % 4096) - 2048 }, .int16),
+            (.linear(bits: 16, signed: false), (0..<600).map { Int32($0 * 109 % 65536) }, .uint16),
+            (.float16, (0..<600).map { Int32($0 * 97 % 65536) }, .uint16),
+            (.bfloat16, (0..<600).map { Int32($0 * 89 % 65536) }, .uint16),
+        ]
+        let tensors = cases.enumerated().map { i, c in
+            let linear: Bool
+            if case .linear = c.0 { linear = true } else { linear = false }
+            let storage = QuantizedStorage(
+                scheme: c.0, scales: linear ? [0.5, 0.25] : [], zeroPoints: linear ? [3, 0] : [], axis: 0, codes: c.1)
+            return Tensor(name: "q\(i)", dtype: .float32, shape: [2, 300], storage: .quantized(storage), origin: .initializer(graph: .main))
+        }
+        let (bytes, _) = try ContainerWriter.encode(Model(format: .onnx, tensors: tensors))
+        let contents = try bytes.withUnsafeBytes { try ContainerReader.read(bytes: $0, file: "memory") }
+        for ((_, codes, width), tensor) in zip(cases, contents.model.tensors) {
+            guard case .quantized(let q) = tensor.storage else {
+                Issue.record("\(tensor.name) is not quantized")
+                continue
+            }
+            #expect(Array(q.codes) == codes, "\(tensor.name)")
+            #expect(q.codes.width == width, "\(tensor.name)")
+        }
+    }
+
     @Test func everyStorageKindRoundTripsExactly() throws {
         let original = model()
         let (bytes, manifest) = try ContainerWriter.encode(original, skeleton: [1, 2, 3])
