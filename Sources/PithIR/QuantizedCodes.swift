@@ -58,13 +58,16 @@ public struct QuantizedCodes: RandomAccessCollection, MutableCollection, Sendabl
     }
 
     /// The codes given, held in the narrowest type that holds all of them.
-    public init(_ codes: [Int32]) {
-        var low = Int32.max, high = Int32.min
+    public init(_ codes: [Int32]) { self.init(codes, alsoHolding: nil) }
+
+    /// The codes given, held in the narrowest type that holds all of them and `extra` too.
+    private init(_ codes: [Int32], alsoHolding extra: Int32?) {
+        var low = extra ?? Int32.max, high = extra ?? Int32.min
         for code in codes {
             low = Swift.min(low, code)
             high = Swift.max(high, code)
         }
-        switch codes.isEmpty ? .uint8 : Self.narrowest(min: low, max: high) {
+        switch codes.isEmpty && extra == nil ? .uint8 : Self.narrowest(min: low, max: high) {
         case .int8: storage = .int8(codes.map { Int8(truncatingIfNeeded: $0) })
         case .uint8: storage = .uint8(codes.map { UInt8(truncatingIfNeeded: $0) })
         case .int16: storage = .int16(codes.map { Int16(truncatingIfNeeded: $0) })
@@ -159,17 +162,7 @@ public struct QuantizedCodes: RandomAccessCollection, MutableCollection, Sendabl
     }
 
     /// Rewrites the storage at a width that holds every code so far and `code`.
-    private mutating func widen(toHold code: Int32) {
-        let low = Swift.min(code, self.min() ?? code), high = Swift.max(code, self.max() ?? code)
-        let codes = Array(self)
-        switch Self.narrowest(min: low, max: high) {
-        case .int8: storage = .int8(codes.map { Int8(truncatingIfNeeded: $0) })
-        case .uint8: storage = .uint8(codes.map { UInt8(truncatingIfNeeded: $0) })
-        case .int16: storage = .int16(codes.map { Int16(truncatingIfNeeded: $0) })
-        case .uint16: storage = .uint16(codes.map { UInt16(truncatingIfNeeded: $0) })
-        case .int32: storage = .int32(codes)
-        }
-    }
+    private mutating func widen(toHold code: Int32) { self = QuantizedCodes(Array(self), alsoHolding: code) }
 
     /// The low `bits` bits of each code, one byte each (`bits` ≤ 8): what a container stream holds.
     public func lowBytes(bits: Int) -> [UInt8] {

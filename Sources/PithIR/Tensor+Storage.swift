@@ -144,6 +144,8 @@ extension Tensor {
                 }
             }
         case .dense(let buffer) where dtype == .float32:
+            // Byte for byte into the array: a view of a file need not be aligned, and going through
+            // `withUnsafeBufferPointer(as:)` would make an aligned copy of it first.
             return buffer.withUnsafeBytes { raw in
                 [Float](unsafeUninitializedCapacity: range.count) { destination, initialized in
                     UnsafeMutableRawBufferPointer(destination).copyMemory(

@@ -85,16 +85,7 @@ extension Tensor {
     /// `float64` and wide integers round to nearest. Empty for non-real dtypes.
     public func floatValues() -> [Float] {
         guard dtype.isReal, case .dense(let buffer) = storage else { return [] }
-        if dtype == .float32 {
-            // Byte for byte into the array: a view of a file need not be aligned, and going through
-            // `withUnsafeBufferPointer(as:)` would make an aligned copy of it first.
-            return buffer.withUnsafeBytes { raw in
-                [Float](unsafeUninitializedCapacity: raw.count / 4) { destination, initialized in
-                    UnsafeMutableRawBufferPointer(destination).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<raw.count / 4 * 4]))
-                    initialized = raw.count / 4
-                }
-            }
-        }
+        if dtype == .float32 { return decodedFloats(elements: 0..<buffer.count / 4) }
         var result: [Float] = []
         result.reserveCapacity(count)
         forEachValueChunk { chunk in

@@ -39,7 +39,7 @@ public struct KMeans1D: Sendable {
     static let block = 64
 
     public init<C: Collection>(_ values: C) where C.Element == Float {
-        self.init(sortedValues: RadixSort.sorted(Array(values)))
+        self.init(Array(values))
     }
 
     /// As `init(_:)`, sorting `values` in place when the caller gives them up (a list made for

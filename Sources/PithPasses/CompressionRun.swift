@@ -75,7 +75,7 @@ struct Working {
             count += values.count
         }
         let piece = 1 << 16
-        if held != nil || (codebook == nil && quantized == nil) {
+        if !isEncoded {
             let all = values
             for start in stride(from: 0, to: all.count, by: piece) { add(all[start..<Swift.min(all.count, start + piece)], from: start) }
         } else {
