@@ -455,6 +455,9 @@ public enum AutoCompression {
         var stoppedByTime = false
         /// Frontier points the scans checked so far.
         var scanned = 0
+        /// Models `widen` started from or passed through.
+        var widened: Set<[Int]> = []
+        var widenStarts = 0
 
         /// No further model is checked: the time budget is spent or the probe cap reached (one model is always checked).
         mutating func exhausted() -> Bool {
@@ -598,25 +601,41 @@ public enum AutoCompression {
             return false
         }
 
-        /// From the largest model checked that misses the budget and is smaller than the best, the
-        /// layer with the largest layer error widened one step at a time until the budget holds or
-        /// the model is no smaller than the best.
+        /// From a model checked that misses the budget and is smaller than the best, the layer with
+        /// the largest layer error widened one step at a time until the budget holds or the model is no
+        /// smaller than the best. The start is the miss nearest the budget (the largest model among
+        /// equal shortfalls), each model at most once: the summed layer error orders the families of
+        /// settings only roughly, so a small model that misses by a hair is often a step from one
+        /// that holds, where the largest miss can be a family that never does.
         mutating func widen() throws -> Bool {
             guard let limit = best?.probe.bytes else { return false }
-            guard
-                var choice = probes.values.filter({ !$0.probe.meets && $0.probe.bytes < limit }).max(by: {
-                    ($0.probe.bytes, $1.probe.proxy) < ($1.probe.bytes, $0.probe.proxy)
-                })?.choice
-            else { return false }
-            while !exhausted() {
-                let widenable = layers.indices.filter { choice[$0] < options[$0].count - 1 }
-                guard let worst = widenable.max(by: { (options[$0][choice[$0]].proxy, $1) < (options[$1][choice[$1]].proxy, $0) }) else { return false }
-                choice[worst] += 1
-                let checked = try check(choice)
-                if checked.probe.bytes >= limit { return false }
-                if checked.probe.meets { return best?.choice == choice }
+            while widenStarts < Self.widenLimit, !exhausted() {
+                guard
+                    var choice = probes.values.filter({ !$0.probe.meets && $0.probe.bytes < limit && !widened.contains($0.choice) }).min(by: {
+                        ($0.shortfall, $1.probe.bytes, $0.probe.proxy) < ($1.shortfall, $0.probe.bytes, $1.probe.proxy)
+                    })?.choice
+                else { return false }
+                widenStarts += 1
+                widened.insert(choice)
+                walk: while !exhausted() {
+                    let widenable = layers.indices.filter { choice[$0] < options[$0].count - 1 }
+                    guard let worst = widenable.max(by: { (options[$0][choice[$0]].proxy, $1) < (options[$1][choice[$1]].proxy, $0) }) else {
+                        break walk
+                    }
+                    choice[worst] += 1
+                    let checked = try check(choice)
+                    if checked.probe.bytes >= limit { break walk }
+                    if checked.probe.meets {
+                        if best?.choice == choice { return true }
+                        break walk
+                    }
+                    widened.insert(choice)
+                }
             }
             return false
         }
+
+        /// Starts `widen` takes at most in one search.
+        static let widenLimit = 6
     }
 }

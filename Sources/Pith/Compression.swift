@@ -90,11 +90,26 @@ public enum Compression {
         if recipe.steps.isEmpty { return Compressed(model: model, report: nil, skeleton: skeleton, source: path, notes: notes) }
         do {
             let data = try recipe.isDataAware ? calibration.map { try Calibration.load($0, for: model) } : nil
+            let before = model
             let report = try Compressor.run(recipe, on: &model, calibration: data)
-            return Compressed(model: model, report: report, skeleton: skeleton, source: path, notes: notes)
+            return Compressed(
+                model: model, report: report, skeleton: try adaptedSkeleton(skeleton, from: before, to: model, file: path), source: path, notes: notes)
         } catch let error as PassError {
             throw PithError(error.exitKind, "\(path): \(error.message)")
         }
+    }
+
+    /// The ONNX skeleton of `source` for the model the passes made of it: where a pass changed the
+    /// width of layers (structured pruning), the initializers declare their new shapes and the
+    /// `value_info` entries the pass dropped are gone. Other skeletons are returned as they are.
+    static func adaptedSkeleton(_ skeleton: [UInt8]?, from source: Model, to model: Model, file: String) throws -> [UInt8]? {
+        guard let skeleton, model.format == .onnx else { return skeleton }
+        var shapes: [String: [Int]] = [:]
+        for (old, new) in zip(source.tensors, model.tensors) where old.shape != new.shape { shapes[new.name] = new.shape }
+        let kept = Set((model.graph?.valueInfo ?? []).map(\.name))
+        let dropped = Set((source.graph?.valueInfo ?? []).map(\.name)).subtracting(kept)
+        guard !shapes.isEmpty || !dropped.isEmpty else { return skeleton }
+        return try PithError.translatingErrors { try ONNXSkeleton.reshaping(skeleton, shapes: shapes, droppingValueInfo: dropped, file: file) }
     }
 }
 

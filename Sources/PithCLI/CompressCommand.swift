@@ -81,7 +81,7 @@ struct Compress: ParsableCommand {
     @Option(help: "Structured pruning: fraction of neurons / filters to remove from each prunable layer.")
     var structured: Double?
 
-    @Option(help: "Structured pruning criterion: l1, l2 or merge (Srinivas & Babu).")
+    @Option(help: "Structured pruning criterion: l1, l2, merge (Srinivas & Babu) or obs (data-aware: needs --calibration; the consumer is updated).")
     var structuredCriterion: StructuredOptions.Criterion?
 
     @Option(help: "Weight sharing: bits per index (1…8), 2^BITS centroids.")
@@ -373,12 +373,12 @@ struct Compress: ParsableCommand {
             }
             if let calibration, !recipe.isDataAware {
                 throw PithError(
-                    .usage, "--calibration \(calibration): the recipe has no data-aware pass (--gptq, --obs, --refit, --bias-correction, --entropy-quantize)")
+                    .usage, "--calibration \(calibration): the recipe has no data-aware pass (--gptq, --obs, --refit, --bias-correction, --entropy-quantize, --structured-criterion obs)")
             }
             let request = calibration.map { Calibration.Request(path: $0, samples: calibrationSamples, scale: calibrationScale) }
             let compressed = try Compression.run(recipe, on: file, calibration: request, dropOptimizer: dropOptimizer)
             let report = compressed.report
-            if let report, report.tensors.isEmpty, !allowEmpty {
+            if let report, report.tensors.isEmpty, report.passes.isEmpty, !allowEmpty {
                 let what =
                     only.isEmpty
                     ? "the passes selected no tensor" : "--only \(only.joined(separator: " ")) matches no tensor the passes compress"

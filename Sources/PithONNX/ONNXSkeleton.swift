@@ -93,3 +93,38 @@ private final class Clearer {
         tensor.pointee.has_data_location = 0
     }
 }
+
+extension ONNXSkeleton {
+    /// `skeleton` after a pass changed the width of layers (structured pruning): the main graph's
+    /// initializers named in `shapes` declare their new dimensions (of the same rank), and the main
+    /// graph's `value_info` entries named in `droppingValueInfo` (values whose shape no longer holds)
+    /// are gone. Everything else stays byte for byte.
+    public static func reshaping(_ skeleton: [UInt8], shapes: [String: [Int]], droppingValueInfo dropped: Set<String>, file: String) throws -> [UInt8] {
+        try skeleton.withUnsafeBytes { bytes in
+            try ONNXReader.withParsedModel(bytes, file: file) { model -> [UInt8] in
+                guard let graph = model.pointee.graph else { return ProtobufCalls.pack(model) }
+                for tensor in messages(graph.pointee.n_initializer, graph.pointee.initializer) {
+                    let name = string(tensor.pointee.name)
+                    guard let shape = shapes[name] else { continue }
+                    guard tensor.pointee.n_dims == shape.count, let dims = tensor.pointee.dims else {
+                        throw ONNXError(
+                            .invalidTensor, file: file,
+                            "tensor `\(name)`: its skeleton declares \(tensor.pointee.n_dims) dimensions, the compressed tensor has \(shape.count)")
+                    }
+                    for (axis, size) in shape.enumerated() { dims[axis] = Int64(size) }
+                }
+                // The dropped entries move to the end of the list and out of its count while packing;
+                // the count comes back before the message is freed, so that every entry is freed.
+                let count = graph.pointee.n_value_info
+                guard !dropped.isEmpty, count > 0, let list = graph.pointee.value_info else { return ProtobufCalls.pack(model) }
+                let entries = Array(UnsafeBufferPointer(start: list, count: count))
+                let kept = entries.filter { entry in entry.map { !dropped.contains(string($0.pointee.name)) } ?? true }
+                let gone = entries.filter { entry in entry.map { dropped.contains(string($0.pointee.name)) } ?? false }
+                for (index, entry) in (kept + gone).enumerated() { list[index] = entry }
+                graph.pointee.n_value_info = kept.count
+                defer { graph.pointee.n_value_info = count }
+                return ProtobufCalls.pack(model)
+            }
+        }
+    }
+}

@@ -11,6 +11,10 @@ public struct StructuredOptions: Sendable, Codable, Equatable {
         /// Merge near-duplicate neurons into their twin (Srinivas & Babu 2015, data-free): the
         /// removed neuron's outgoing weights are added to its twin's. Needs a ReLU between the layers.
         case merge
+        /// Data-aware (needs calibration): Optimal Brain Surgeon on the consumer's inputs
+        /// (`NeuronSurgery`): the neurons whose removal moves the consumer's output least go, and the
+        /// consumer's other weights and its bias are updated to make up for them.
+        case obs
     }
 
     /// Fraction of each selected layer's neurons to remove, 0…1 (exclusive of 1).
@@ -34,6 +38,8 @@ extension StructuredOptions: CompressionPass {
     func run(selecting selector: TensorSelector, in run: inout CompressionRun, step: Int) throws {
         try StructuredPruning.apply(self, selector: selector, to: &run, step: step)
     }
+
+    var isDataAware: Bool { criterion == .obs }
 }
 
 /// Removes whole output neurons of dense layers and filters of conv layers, together with the
@@ -111,13 +117,21 @@ enum StructuredPruning {
             }
             let biasValues = plan.bias.map { run.model.tensors[$0].floatValues() }
             let removed: [Int]
+            var surgery: Surgery?
             switch options.criterion ?? .l2 {
             case .l1, .l2:
-                let norms = (0..<neurons).map { j in
-                    slice(weightValues, shape: weight.shape, axis: plan.neuronAxis, index: j)
-                        .reduce(0.0) { $0 + (options.criterion == .l1 ? Double(abs($1)) : Double($1) * Double($1)) }
+                removed = smallest(remove, weightValues, shape: weight.shape, axis: plan.neuronAxis, l1: options.criterion == .l1)
+            case .obs:
+                run.model.graph = graph
+                switch try obs(plan, remove: remove, weight: weightValues, shape: weight.shape, consumer: consumerValues, in: run) {
+                case .success(let done):
+                    surgery = done
+                    removed = done.removed
+                    consumerValues = done.consumer
+                case .failure(let reason):
+                    run.skipped.append(.init(step: step, action: "structured", target: label, reason: reason.message))
+                    continue
                 }
-                removed = Array((0..<neurons).sorted { (norms[$0], $0) < (norms[$1], $1) }.prefix(remove))
             case .merge:
                 removed = merge(
                     remove: remove, weight: weightValues, weightShape: weight.shape, neuronAxis: plan.neuronAxis,
@@ -131,6 +145,9 @@ enum StructuredPruning {
             consumerWeight.storage = .dense(Tensor.encode(consumerValues, as: consumerWeight.dtype))
             run.model.tensors[plan.weight] = weight
             run.model.tensors[plan.consumerWeight] = consumerWeight
+            if let surgery, let id = surgery.biasID, let values = surgery.bias {
+                run.model.tensors[id].storage = .dense(Tensor.encode(values, as: run.model.tensors[id].dtype))
+            }
             var after = weight.storedBytes + consumerWeight.storedBytes
             if let id = plan.bias, let values = biasValues {
                 var bias = run.model.tensors[id]
@@ -149,9 +166,65 @@ enum StructuredPruning {
                     bitsPerWeight: Double(weight.dtype.bitWidth), bytesBefore: before, bytesAfter: after, error: nil,
                     detail:
                         "removed \(remove) of \(neurons) neurons of `\(label)` (\((options.criterion ?? .l2).rawValue)); inputs of `\(consumerLabel)` (\(consumerWeight.name)) removed to match"
+                        + (surgery == nil ? "" : ", its other weights\(surgery?.biasID == nil ? "" : " and bias") updated")
                 ))
+            if let surgery { run.attach(surgery.error) }
         }
         run.model.graph = graph
+    }
+
+    /// The `removal` neurons with the smallest L1 or L2 norm of their incoming weights.
+    static func smallest(_ removal: Int, _ values: [Float], shape: [Int], axis: Int, l1: Bool) -> [Int] {
+        let neurons = shape[axis]
+        let norms = (0..<neurons).map { j in
+            slice(values, shape: shape, axis: axis, index: j).reduce(0.0) { $0 + (l1 ? Double(abs($1)) : Double($1) * Double($1)) }
+        }
+        return Array((0..<neurons).sorted { (norms[$0], $0) < (norms[$1], $1) }.prefix(removal))
+    }
+
+    /// What `obs` did to one consumer: the removed neurons, its weight (stored order, removed inputs
+    /// still in place and zero), its bias, and the consumer's output error against magnitude removal.
+    struct Surgery {
+        var removed: [Int]
+        var consumer: [Float]
+        var biasID: TensorID?
+        var bias: [Float]?
+        var error: LayerError
+    }
+
+    /// OBS on the consumer's inputs (`NeuronSurgery`), calibrated on the model as it is now; or why
+    /// the consumer cannot be calibrated.
+    static func obs(
+        _ plan: Plan, remove: Int, weight: [Float], shape: [Int], consumer: [Float], in run: CompressionRun
+    ) throws -> Result<Surgery, Refusal> {
+        let geometry: LayerGeometry
+        switch LayerGeometry.make(plan.consumerWeight, in: run) {
+        case .success(let found): geometry = found
+        case .failure(let reason): return .failure(.reason("its consumer cannot be calibrated: \(reason.message)"))
+        }
+        let neurons = shape[plan.neuronAxis]
+        guard geometry.groups == 1, geometry.columns % neurons == 0 else {
+            return .failure(.reason("its consumer reads \(geometry.columns) inputs, not a whole number per each of \(neurons) neurons"))
+        }
+        let statistics = try run.statistics(geometry)
+        let layerForm = geometry.layerForm(consumer)
+        let biasValues = geometry.bias.map { run.model.tensors[$0].floatValues() }
+        let scale = geometry.alpha == 0 ? 0 : geometry.beta / geometry.alpha
+        let block = geometry.columns / neurons
+        let result = try NeuronSurgery.remove(
+            count: remove, neurons: neurons, block: block, weight: layerForm, rows: geometry.outputs, bias: biasValues, biasScale: scale,
+            hessian: statistics.hessians[0], mean: statistics.means[0], damp: run.damp, layer: geometry.layer)
+        // The data-free twin: the same number removed by the L2 norm of their incoming weights, nothing updated.
+        var twin = layerForm
+        for c in smallest(remove, weight, shape: shape, axis: plan.neuronAxis, l1: false) {
+            for r in 0..<geometry.outputs { for p in 0..<block { twin[r * geometry.columns + c * block + p] = 0 } }
+        }
+        let error = LayerError(
+            samples: statistics.samples, rows: statistics.rows, before: 0,
+            dataFree: run.layerError(geometry, statistics, approximation: twin, bias: biasValues),
+            after: run.layerError(geometry, statistics, approximation: result.weight, bias: result.bias ?? biasValues))
+        return .success(
+            Surgery(removed: result.removed, consumer: geometry.storedOrder(result.weight), biasID: geometry.bias, bias: result.bias, error: error))
     }
 
     enum Refusal: Error {

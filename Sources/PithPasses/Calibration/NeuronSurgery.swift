@@ -1,0 +1,176 @@
+import PithLinearAlgebra
+
+/// Optimal Brain Surgeon on whole inputs of a layer (Hassibi and Stork 1993, in the block form of
+/// SparseGPT / OBS "group removal"): which of the neurons feeding a layer can go, and how the layer's
+/// remaining weights and bias change so that its output moves least. `structured` with
+/// `criterion: obs` uses it on the layer that consumes the neurons.
+///
+/// The consumer's layer form W (outputs × inputs) and its calibration statistics H = E[xxᵀ], E[x]
+/// are augmented with a constant input 1 whose weight is the bias (scaled by beta / alpha), so that
+/// a removed neuron's mean contribution moves into the bias:
+///
+///     Wa = [W | s·b],  Ha = [[H, E[x]], [E[x]ᵀ, 1]] + λI.
+///
+/// A neuron is a block Q of inputs (one for a dense layer, C·kH·kW / C for a convolution's input
+/// channel). Greedily, the block with the least cost Σ_r w_{rQ}ᵀ [Ha⁻¹]_{QQ}⁻¹ w_{rQ} (the growth of
+/// E‖Wa·x − Ŵa·x‖² when it is zeroed and the rest updated) is removed:
+///
+///     Wa ← Wa − Wa[:,Q] [Ha⁻¹]_{QQ}⁻¹ Ha⁻¹[Q,:],   Ha⁻¹ ← Ha⁻¹ − Ha⁻¹[:,Q] [Ha⁻¹]_{QQ}⁻¹ Ha⁻¹[Q,:].
+enum NeuronSurgery {
+    struct Result {
+        /// Removed neurons, in the order they were removed.
+        var removed: [Int]
+        /// The layer-form weights with the removed inputs zero and the others updated.
+        var weight: [Float]
+        /// The updated bias (unscaled), when there is one.
+        var bias: [Float]?
+        /// The damping that made Ha positive definite.
+        var damp: Double
+    }
+
+    /// Removes `count` of `neurons` input blocks of `block` columns each from the `rows` × (neurons ·
+    /// block) layer-form `weight`. `bias` (one per row) is updated with `biasScale` = beta / alpha.
+    static func remove(
+        count: Int, neurons: Int, block: Int, weight: [Float], rows: Int, bias: [Float]?, biasScale: Float, hessian: [Float], mean: [Float],
+        damp: Double, layer: String
+    ) throws -> Result {
+        let k = neurons * block
+        precondition(weight.count == rows * k && hessian.count == k * k && mean.count == k, "NeuronSurgery: shapes do not agree")
+        let augmented = bias != nil && biasScale != 0
+        let n = k + (augmented ? 1 : 0)
+        // Ha, then its inverse (damped more if float precision needs it, as ErrorFeedback does).
+        var ha = [Float](repeating: 0, count: n * n)
+        for i in 0..<k {
+            for j in 0..<k { ha[i * n + j] = hessian[i * k + j] }
+        }
+        if augmented {
+            for i in 0..<k {
+                ha[i * n + k] = mean[i]
+                ha[k * n + i] = mean[i]
+            }
+            ha[k * n + k] = 1
+        }
+        var inverse: [Float] = []
+        var used = damp
+        for attempt in 0..<5 {
+            var a = ErrorFeedback.dampened(ha, n: n, damp: used)
+            if LinearAlgebra.cholesky(&a, n: n, upper: true), LinearAlgebra.choleskyInverse(&a, n: n, upper: true) {
+                inverse = a
+                break
+            }
+            if attempt == 4 {
+                throw PassError(.notApplicable, "layer `\(layer)`: the calibration Hessian of its inputs is not positive definite even with damping \(used)")
+            }
+            used *= 10
+        }
+        var w = [Float](repeating: 0, count: rows * n)
+        for r in 0..<rows {
+            for j in 0..<k { w[r * n + j] = weight[r * k + j] }
+            if augmented, let bias { w[r * n + k] = biasScale * bias[r] }
+        }
+        var alive = Array(0..<neurons)
+        var removed: [Int] = []
+        removed.reserveCapacity(count)
+        for _ in 0..<Swift.min(count, neurons) {
+            var best = (cost: Double.infinity, position: -1, blockInverse: [Double]())
+            for (position, c) in alive.enumerated() {
+                guard let m = blockInverse(inverse, n: n, columns: c * block, block: block) else { continue }
+                var cost = 0.0
+                for r in 0..<rows {
+                    let base = r * n + c * block
+                    for p in 0..<block {
+                        var row = 0.0
+                        for q in 0..<block { row += m[p * block + q] * Double(w[base + q]) }
+                        cost += Double(w[base + p]) * row
+                    }
+                }
+                if cost < best.cost { best = (cost, position, m) }
+            }
+            guard best.position >= 0 else { break }
+            let c = alive.remove(at: best.position)
+            removed.append(c)
+            downdate(&w, rows: rows, inverse: &inverse, n: n, columns: c * block, block: block, blockInverse: best.blockInverse.map { Float($0) })
+        }
+        var outWeight = [Float](repeating: 0, count: rows * k)
+        for r in 0..<rows { for j in 0..<k { outWeight[r * k + j] = w[r * n + j] } }
+        for c in removed { for r in 0..<rows { for p in 0..<block { outWeight[r * k + c * block + p] = 0 } } }
+        var outBias = bias
+        if augmented, biasScale != 0 { outBias = (0..<rows).map { w[$0 * n + k] / biasScale } }
+        return Result(removed: removed, weight: outWeight, bias: outBias, damp: used)
+    }
+
+    /// [Ha⁻¹]_{QQ}⁻¹ for Q = columns..<columns + block, in Double; nil when it is singular (a block
+    /// already removed).
+    static func blockInverse(_ inverse: [Float], n: Int, columns: Int, block: Int) -> [Double]? {
+        if block == 1 {
+            let d = Double(inverse[columns * n + columns])
+            return d > 0 ? [1 / d] : nil
+        }
+        var m = [Double](repeating: 0, count: block * block)
+        for p in 0..<block { for q in 0..<block { m[p * block + q] = Double(inverse[(columns + p) * n + columns + q]) } }
+        var result = [Double](repeating: 0, count: block * block)
+        for q in 0..<block {
+            var unit = [Double](repeating: 0, count: block)
+            unit[q] = 1
+            guard let x = LinearAlgebra.solve(m, unit, n: block) else { return nil }
+            for p in 0..<block { result[p * block + q] = x[p] }
+        }
+        return result
+    }
+
+    /// The OBS update for removing block Q: W ← W − W[:,Q]·M·Hinv[Q,:] and Hinv ← Hinv − Hinv[:,Q]·M·Hinv[Q,:]
+    /// with M = [Hinv]_{QQ}⁻¹ (rank-`block` products through BLAS).
+    static func downdate(_ w: inout [Float], rows: Int, inverse: inout [Float], n: Int, columns: Int, block: Int, blockInverse m: [Float]) {
+        // hq = Hinv[Q,:] (block × n), wq = W[:,Q] (rows × block), hcol = Hinv[:,Q] (n × block).
+        var hq = [Float](repeating: 0, count: block * n)
+        for p in 0..<block { for j in 0..<n { hq[p * n + j] = inverse[(columns + p) * n + j] } }
+        var wq = [Float](repeating: 0, count: rows * block)
+        for r in 0..<rows { for p in 0..<block { wq[r * block + p] = w[r * n + columns + p] } }
+        var hcol = [Float](repeating: 0, count: n * block)
+        for i in 0..<n { for p in 0..<block { hcol[i * block + p] = inverse[i * n + columns + p] } }
+        // a = wq·M (rows × block), b = hcol·M (n × block).
+        var a = [Float](repeating: 0, count: rows * block), b = [Float](repeating: 0, count: n * block)
+        wq.withUnsafeBufferPointer { pw in
+            m.withUnsafeBufferPointer { pm in
+                a.withUnsafeMutableBufferPointer { pa in
+                    LinearAlgebra.gemm(
+                        transposeA: false, transposeB: false, m: rows, n: block, k: block, pw.baseAddress!, lda: block, pm.baseAddress!, ldb: block,
+                        pa.baseAddress!, ldc: block)
+                }
+            }
+        }
+        hcol.withUnsafeBufferPointer { ph in
+            m.withUnsafeBufferPointer { pm in
+                b.withUnsafeMutableBufferPointer { pb in
+                    LinearAlgebra.gemm(
+                        transposeA: false, transposeB: false, m: n, n: block, k: block, ph.baseAddress!, lda: block, pm.baseAddress!, ldb: block,
+                        pb.baseAddress!, ldc: block)
+                }
+            }
+        }
+        hq.withUnsafeBufferPointer { ph in
+            a.withUnsafeBufferPointer { pa in
+                w.withUnsafeMutableBufferPointer { pw in
+                    LinearAlgebra.gemm(
+                        transposeA: false, transposeB: false, m: rows, n: n, k: block, alpha: -1, pa.baseAddress!, lda: block, ph.baseAddress!,
+                        ldb: n, beta: 1, pw.baseAddress!, ldc: n)
+                }
+            }
+            b.withUnsafeBufferPointer { pb in
+                inverse.withUnsafeMutableBufferPointer { pi in
+                    LinearAlgebra.gemm(
+                        transposeA: false, transposeB: false, m: n, n: n, k: block, alpha: -1, pb.baseAddress!, lda: block, ph.baseAddress!,
+                        ldb: n, beta: 1, pi.baseAddress!, ldc: n)
+                }
+            }
+        }
+        // Exactly zero where the update leaves rounding residue: the removed inputs and their rows of Hinv.
+        for r in 0..<rows { for p in 0..<block { w[r * n + columns + p] = 0 } }
+        for p in 0..<block {
+            for j in 0..<n {
+                inverse[(columns + p) * n + j] = 0
+                inverse[j * n + columns + p] = 0
+            }
+        }
+    }
+}
