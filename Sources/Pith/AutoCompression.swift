@@ -30,6 +30,17 @@ public enum AutoBudget: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Whether `metrics` uses at most `share` of the room the budget leaves: a drop of at most
+    /// share · points, a loss of agreement of at most share · (1 − F), an output error power of at most
+    /// share of what the SNR budget allows (SNR ≥ DB − 10·log10(share)).
+    func within(_ share: Double, _ metrics: ModelMetrics, original: ModelMetrics) -> Bool {
+        switch self {
+        case .maxAccuracyDrop(let points): return (Sensitivity.accuracyDrop(original, metrics) ?? .infinity) <= share * points + 1e-9
+        case .minAgreement(let fraction): return 1 - (metrics.agreement ?? 0) <= share * (1 - fraction) + 1e-9
+        case .minOutputSNR(let decibels): return metrics.outputSNR >= decibels - 10 * log10(share) - 1e-9
+        }
+    }
+
     /// Whether `metrics` meets the budget (a margin of 1e-9 absorbs rounding).
     func holds(_ metrics: ModelMetrics, original: ModelMetrics) -> Bool { shortfall(metrics, original: original) <= 1e-9 }
 
@@ -83,9 +94,33 @@ public struct AutoReport: Sendable, Codable {
         public var frontierSettings: Int
     }
 
+    /// Neuron removal before the search (`structured` with `criterion: obs` on every layer that can
+    /// lose neurons), each fraction checked in float32 with the evaluator.
+    public struct Width: Sendable, Codable {
+        public struct Check: Sendable, Codable {
+            public var fraction: Double
+            public var metrics: ModelMetrics
+            public var accuracyDrop: Double?
+            /// It uses at most `share` of the budget.
+            public var within: Bool
+            /// What was removed, per layer (the pass's detail).
+            public var removed: [String]
+        }
+
+        /// The share of the budget neuron removal may use.
+        public var share: Double
+        public var checks: [Check]
+        /// The fraction the written model was searched at; nil when none (no layer can lose neurons,
+        /// none fits the share, or the search at it missed the budget and the full width did better).
+        public var fraction: Double?
+        /// Why the model written keeps every neuron, when a fraction was tried.
+        public var note: String?
+    }
+
     public var model: String
     public var sourceBytes: Int
     public var budget: String
+    public var width: Width?
     public var calibration: String
     public var calibrationSamples: Int
     public var data: String
@@ -112,6 +147,15 @@ public struct AutoReport: Sendable, Codable {
 
     public func renderJSON() -> String { ReportJSON.text(self) }
 
+    /// A width check's metrics in the budget's terms.
+    func budgetDescription(_ metrics: ModelMetrics) -> String {
+        if let a = original.accuracy, let b = metrics.accuracy {
+            return String(format: "drops %.2f points (error %.2f%%)", (a - b) * 100, (1 - b) * 100)
+        }
+        if let agreement = metrics.agreement { return String(format: "agrees on %.2f%%", agreement * 100) }
+        return metrics.outputSNR.isFinite ? String(format: "output SNR %.1f dB", metrics.outputSNR) : "outputs exact"
+    }
+
     public func renderText() -> String {
         var out = "\(model): --auto \(budget) on \(data) (\(TextTable.grouped(samples)) samples)\n"
         out +=
@@ -119,6 +163,18 @@ public struct AutoReport: Sendable, Codable {
         out += String(format: "in %.1f s; %d models checked in %.1f s", candidateSeconds, probes.count, searchSeconds)
         out += stoppedByTime ? " (stopped by --time-budget)\n" : "\n"
         if let accuracy = original.accuracy { out += "original: top-1 accuracy \(TextTable.percent(accuracy)) (error \(TextTable.percent(1 - accuracy)))\n" }
+        if let width {
+            let share = width.share == 1.0 / 3 ? "a third" : String(format: "%.2g", width.share)
+            out += "neuron removal (structured, criterion obs; float32, may use at most \(share) of the budget):\n"
+            for check in width.checks {
+                out += String(format: "  %2.0f%%: ", check.fraction * 100) + budgetDescription(check.metrics) + (check.within ? ", within" : ", over") + "\n"
+            }
+            if let fraction = width.fraction, let check = width.checks.first(where: { $0.fraction == fraction }) {
+                out += String(format: "  searched at %.0f%%: ", fraction * 100) + check.removed.joined(separator: "; ") + "\n"
+            }
+            if let note = width.note { out += "  \(note)\n" }
+            if width.checks.isEmpty { out += "  no layer can lose neurons\n" }
+        }
         out += "\nexplored (size against \(budget.split(separator: " ").first ?? "")), smallest first; * the model written:\n"
         var header = ["", "bytes", "ratio", "layer errors"]
         if original.accuracy != nil { header += ["error", "Δ points"] }
@@ -176,12 +232,15 @@ public enum AutoCompression {
         public var timeBudget: Double?
         /// Models checked at most.
         public var maxProbes: Int
+        /// Whether neurons may be removed before the search (`--no-structured` turns it off).
+        public var neuronRemoval: Bool
 
         public init(
             model: String, calibration: Calibration.Request, data: String, labels: String? = nil, scale: Double? = nil, batchSize: Int = 500,
             budget: AutoBudget, settings: [LayerSetting]? = nil, only: [String] = [], seed: UInt64 = 0, damp: Double? = nil, timeBudget: Double? = nil,
-            maxProbes: Int = 200
+            maxProbes: Int = 200, neuronRemoval: Bool = true
         ) {
+            self.neuronRemoval = neuronRemoval
             self.model = model
             self.calibration = calibration
             self.data = data
@@ -212,42 +271,49 @@ public enum AutoCompression {
     public static func run(_ request: Request, progress: ((String) -> Void)? = nil) throws -> Result {
         let clock = Stopwatch()
         let (model, skeleton, _) = try ModelFile.loadWithSkeleton(request.model)
-        let (layers, others) = try Sensitivity.calibratedLayers(model, only: request.only, file: request.model)
+        let (layers, _) = try Sensitivity.calibratedLayers(model, only: request.only, file: request.model)
         let (calibration, validation) = try Sensitivity.prepare(
             model, calibration: request.calibration, data: request.data, labels: request.labels, scale: request.scale, batchSize: request.batchSize)
         try check(request.budget, validation)
-        // `keep` is always a choice: a layer can be left as it is (reverted).
-        var settings = request.settings ?? LayerSetting.searchDefaults
-        if !settings.contains(.keep) { settings.insert(.keep, at: 0) }
-        progress?("auto: measuring \(settings.count) settings on each of \(layers.count) layers")
-        let measured = try Sensitivity.translating(request.model) {
-            try LayerCandidates.measure(model, layers: layers, settings: settings, calibration: calibration, seed: request.seed, damp: request.damp) {
-                layer, done, total in
-                progress?(String(format: "auto: %@ measured (%d of %d, %.1f s)", layer.tensor, done, total, clock.seconds))
-            }
-        }
-        // Each layer's own frontier: its settings by container bytes, keeping only those with a lower error than every smaller one.
-        var options: [[Option]] = []
-        for candidates in measured {
-            var all: [Option] = []
-            for (index, candidate) in candidates.enumerated() {
-                guard let candidate else { continue }
-                all.append(
-                    Option(setting: index, bytes: try Sensitivity.containerBytes(of: candidate.tensors[0], format: model.format), proxy: candidate.proxy))
-            }
-            options.append(Self.paretoFront(all))
-        }
-        let candidateSeconds = clock.seconds
-        let frontier = Self.mergedFront(options, cap: frontierCap)
-        progress?("auto: \(frontier.count) points on the size-versus-layer-error frontier")
         let sourceBytes = ModelFile.fileSize(request.model)
 
-        var search = Search(
-            model: model, skeleton: skeleton, source: request.model, sourceBytes: sourceBytes, layers: layers, options: options, settings: settings,
-            calibration: calibration, validation: validation, budget: request.budget, seed: request.seed, damp: request.damp, clock: clock,
-            timeBudget: request.timeBudget, maxProbes: request.maxProbes, progress: progress)
-        try search.run(frontier)
+        var width: AutoReport.Width?
+        var narrowed: Narrowed?
+        if request.neuronRemoval {
+            (width, narrowed) = try removeNeurons(model, layers: layers, calibration: calibration, validation: validation, request: request, progress: progress)
+        }
+        var outcome = try search(
+            narrowed?.model ?? model, original: model, skeleton: skeleton, prefix: narrowed?.step, sourceBytes: sourceBytes, calibration: calibration,
+            validation: validation, request: request, clock: clock, progress: progress)
+        if let narrowed, outcome.search.best?.probe.meets != true, !outcome.search.stoppedByTime {
+            progress?(String(format: "auto: the search at %.0f%% neuron removal misses the budget; searching again with every neuron", narrowed.fraction * 100))
+            let full = try search(
+                model, original: model, skeleton: skeleton, prefix: nil, sourceBytes: sourceBytes, calibration: calibration, validation: validation,
+                request: request, clock: clock, progress: progress)
+            if let a = full.search.best, let b = outcome.search.best,
+                a.probe.meets || (a.shortfall, a.probe.bytes) < (b.shortfall, b.probe.bytes)
+            {
+                outcome = full
+                width?.fraction = nil
+                width?.note = String(
+                    format: "the search at %.0f%% missed the budget by %@; the model written keeps every neuron", narrowed.fraction * 100,
+                    request.budget.amount(b.shortfall))
+            }
+        }
+        let search = outcome.search
         guard let best = search.best else { preconditionFailure("AutoCompression: the search checks at least one model") }
+        let recipe = search.recipe(best.choice)
+
+        // The model written is the recipe's, from the source: with neuron removal, its passes and
+        // report include the structured step the search started from.
+        var compressed = best.compressed
+        if outcome.prefix != nil {
+            var written = model
+            let report = try Sensitivity.translating(request.model) { try Compressor.run(recipe, on: &written, calibration: calibration) }
+            compressed = Compression.Compressed(
+                model: written, report: report, skeleton: try Compression.adaptedSkeleton(skeleton, from: model, to: written, file: request.model),
+                source: request.model)
+        }
 
         let probes = search.probes.values.map(\.probe).sorted { ($0.bytes, $0.proxy) < ($1.bytes, $1.proxy) }
         let chosen = best.probe
@@ -260,18 +326,118 @@ public enum AutoCompression {
                 + (search.stoppedByTime ? " when --time-budget ended the search" : "")
         }
         let report = AutoReport(
-            model: request.model, sourceBytes: sourceBytes, budget: request.budget.description, calibration: calibration.name,
+            model: request.model, sourceBytes: sourceBytes, budget: request.budget.description, width: width, calibration: calibration.name,
             calibrationSamples: calibration.samples, data: request.data, samples: validation.samples, seed: request.seed, original: validation.original,
-            settingsPerLayer: settings.count,
-            layers: layers.enumerated().map { l, layer in
-                let option = options[l][best.choice[l]]
+            settingsPerLayer: search.settings.count,
+            layers: search.layers.enumerated().map { l, layer in
+                let option = search.options[l][best.choice[l]]
                 return AutoReport.Layer(
-                    tensor: layer.tensor, elements: layer.elements, setting: settings[option.setting].description, bytes: option.bytes, proxy: option.proxy,
-                    frontierSettings: options[l].count)
+                    tensor: layer.tensor, elements: layer.elements, setting: search.settings[option.setting].description, bytes: option.bytes,
+                    proxy: option.proxy, frontierSettings: search.options[l].count)
             },
-            skipped: others.map { .init(tensor: $0.tensor, reason: $0.reason) }, frontierPoints: frontier.count, probes: probes, chosen: chosen,
-            missed: missed, stoppedByTime: search.stoppedByTime, candidateSeconds: candidateSeconds, searchSeconds: clock.seconds - candidateSeconds)
-        return Result(compressed: best.compressed, recipe: search.recipe(best.choice), report: report)
+            skipped: outcome.others.map { .init(tensor: $0.tensor, reason: $0.reason) }, frontierPoints: outcome.frontierPoints, probes: probes,
+            chosen: chosen, missed: missed, stoppedByTime: search.stoppedByTime, candidateSeconds: outcome.candidateSeconds,
+            searchSeconds: clock.seconds - outcome.candidateSeconds)
+        return Result(compressed: compressed, recipe: recipe, report: report)
+    }
+
+    /// The model after neuron removal, and the recipe step that removes them from the source.
+    struct Narrowed {
+        var fraction: Double
+        var model: Model
+        var step: Recipe.Step
+    }
+
+    /// Fractions of each layer's neurons `--auto` tries removing, in order, and the share of the
+    /// budget the removal may use (the rest is left to the per-layer settings).
+    static let widthFractions = [0.1, 0.2, 0.3, 0.4, 0.5]
+    static let widthShare = 1.0 / 3
+
+    /// Neuron removal before the search: `structured` with `criterion: obs` on every calibrated layer
+    /// that can lose neurons (`StructuredPruning` says which), at growing fractions, each model checked
+    /// in float32 on the validation data; the largest fraction that uses at most `widthShare` of the
+    /// budget (stopping at the first that uses more). Removing a neuron saves its weights in two
+    /// layers at once, and OBS moves what it carried into the layer after it.
+    static func removeNeurons(
+        _ model: Model, layers: [CalibratedLayer], calibration: Calibration, validation: ValidationSet, request: Request,
+        progress: ((String) -> Void)?
+    ) throws -> (AutoReport.Width, Narrowed?) {
+        var width = AutoReport.Width(share: widthShare, checks: [], fraction: nil, note: nil)
+        var chosen: Narrowed?
+        let names = layers.map(\.tensor)
+        guard !names.isEmpty else { return (width, nil) }
+        for fraction in widthFractions {
+            let step = Recipe.Step(select: TensorSelector(names: names), structured: StructuredOptions(fraction: fraction, criterion: .obs))
+            var narrowed = model
+            let report = try Sensitivity.translating(request.model) {
+                try Compressor.run(Recipe(seed: request.seed, steps: [step], damp: request.damp), on: &narrowed, calibration: calibration)
+            }
+            let removed = report.passes.filter { $0.action == "structured" }.map(\.detail)
+            if removed.isEmpty { break }
+            let metrics = try validation.measure(narrowed)
+            let within = request.budget.within(widthShare, metrics, original: validation.original)
+            width.checks.append(
+                .init(
+                    fraction: fraction, metrics: metrics, accuracyDrop: Sensitivity.accuracyDrop(validation.original, metrics), within: within,
+                    removed: removed))
+            progress?(
+                String(format: "auto: %.0f%% of the neurons removed (obs): ", fraction * 100)
+                    + request.budget.describe(metrics, original: validation.original) + (within ? ", within" : ", over") + " a third of the budget")
+            if !within { break }
+            chosen = Narrowed(fraction: fraction, model: narrowed, step: step)
+            width.fraction = fraction
+        }
+        return (width, chosen)
+    }
+
+    /// One search and what it was run on.
+    struct Outcome {
+        var search: Search
+        var others: [(tensor: String, reason: String)]
+        var frontierPoints: Int
+        var candidateSeconds: Double
+        var prefix: Recipe.Step?
+    }
+
+    /// Measures every setting on every layer of `base` (the source, or the source after neuron
+    /// removal by `prefix`), then searches the frontier for the smallest model that keeps the budget.
+    static func search(
+        _ base: Model, original: Model, skeleton: [UInt8]?, prefix: Recipe.Step?, sourceBytes: Int, calibration: Calibration,
+        validation: ValidationSet, request: Request, clock: Stopwatch, progress: ((String) -> Void)?
+    ) throws -> Outcome {
+        let (layers, others) = try Sensitivity.calibratedLayers(base, only: request.only, file: request.model)
+        // `keep` is always a choice: a layer can be left as it is (reverted).
+        var settings = request.settings ?? LayerSetting.searchDefaults
+        if !settings.contains(.keep) { settings.insert(.keep, at: 0) }
+        progress?("auto: measuring \(settings.count) settings on each of \(layers.count) layers")
+        let started = clock.seconds
+        let measured = try Sensitivity.translating(request.model) {
+            try LayerCandidates.measure(base, layers: layers, settings: settings, calibration: calibration, seed: request.seed, damp: request.damp) {
+                layer, done, total in
+                progress?(String(format: "auto: %@ measured (%d of %d, %.1f s)", layer.tensor, done, total, clock.seconds))
+            }
+        }
+        // Each layer's own frontier: its settings by container bytes, keeping only those with a lower error than every smaller one.
+        var options: [[Option]] = []
+        for candidates in measured {
+            var all: [Option] = []
+            for (index, candidate) in candidates.enumerated() {
+                guard let candidate else { continue }
+                all.append(
+                    Option(setting: index, bytes: try Sensitivity.containerBytes(of: candidate.tensors[0], format: base.format), proxy: candidate.proxy))
+            }
+            options.append(Self.paretoFront(all))
+        }
+        let candidateSeconds = clock.seconds - started
+        let frontier = Self.mergedFront(options, cap: frontierCap)
+        progress?("auto: \(frontier.count) points on the size-versus-layer-error frontier")
+        let baseSkeleton = try Compression.adaptedSkeleton(skeleton, from: original, to: base, file: request.model)
+        var search = Search(
+            model: base, skeleton: baseSkeleton, source: request.model, sourceBytes: sourceBytes, layers: layers, options: options, settings: settings,
+            prefix: prefix, calibration: calibration, validation: validation, budget: request.budget, seed: request.seed, damp: request.damp,
+            clock: clock, timeBudget: request.timeBudget, maxProbes: request.maxProbes, progress: progress)
+        try search.run(frontier)
+        return Outcome(search: search, others: others, frontierPoints: frontier.count, candidateSeconds: candidateSeconds, prefix: prefix)
     }
 
     /// Refuses a budget the validation data cannot measure or resolve.
@@ -440,6 +606,8 @@ public enum AutoCompression {
         let layers: [CalibratedLayer]
         let options: [[Option]]
         let settings: [LayerSetting]
+        /// The structured step that made `model` from the source, first in the written recipe.
+        let prefix: Recipe.Step?
         let calibration: Calibration
         let validation: ValidationSet
         let budget: AutoBudget
@@ -469,7 +637,15 @@ public enum AutoCompression {
             return probes.count >= maxProbes
         }
 
+        /// The recipe that compresses the source with `choice`; `layerRecipe` leaves out the prefix
+        /// (what the search runs on `model`).
         func recipe(_ choice: [Int]) -> Recipe {
+            var recipe = layerRecipe(choice)
+            if let prefix { recipe.steps.insert(prefix, at: 0) }
+            return recipe
+        }
+
+        func layerRecipe(_ choice: [Int]) -> Recipe {
             LayerSetting.recipe(
                 zip(layers, choice.enumerated()).map { layer, entry in (layer.tensor, settings[options[entry.offset][entry.element].setting]) }, seed: seed,
                 damp: damp)
@@ -481,7 +657,7 @@ public enum AutoCompression {
         mutating func check(_ choice: [Int]) throws -> Checked {
             if let done = probes[choice] { return done }
             let started = clock.seconds
-            let recipe = recipe(choice)
+            let recipe = layerRecipe(choice)
             var compressed = model
             var report: CompressionReport?
             if !recipe.steps.isEmpty {

@@ -203,6 +203,9 @@ struct Compress: ParsableCommand {
     @Option(help: "--auto: the settings each layer may take, comma-separated (keep, pruneS, fp16, int8, int4, kmeansB, ecqL, svdR+ecqL, pruneS+ENCODING).")
     var settings: String?
 
+    @Flag(help: "--auto: keep every neuron (by default up to half of each layer's neurons may go first, by OBS, within a third of the budget).")
+    var noStructured = false
+
     var budget: AutoBudget? {
         if let maxAccuracyDrop { return .maxAccuracyDrop(maxAccuracyDrop) }
         if let minAgreement { return .minAgreement(minAgreement) }
@@ -239,8 +242,8 @@ struct Compress: ParsableCommand {
             try format.check(allowed: [.text, .json])
             return
         }
-        if !budgets.isEmpty || timeBudget != nil || settings != nil {
-            throw ValidationError("--max-accuracy-drop, --min-agreement, --min-output-snr, --time-budget and --settings belong to --auto")
+        if !budgets.isEmpty || timeBudget != nil || settings != nil || noStructured {
+            throw ValidationError("--max-accuracy-drop, --min-agreement, --min-output-snr, --time-budget, --settings and --no-structured belong to --auto")
         }
         if data != nil || labels != nil || scale != nil { throw ValidationError("--data, --labels and --scale are the validation data of --auto") }
         if recipe != nil, hasPassFlags { throw ValidationError("--recipe excludes the pass flags (--prune, --cluster, --quantize, …)") }
@@ -430,7 +433,8 @@ extension Compress {
             let request = AutoCompression.Request(
                 model: file, calibration: Calibration.Request(path: calibration ?? "", samples: calibrationSamples, scale: calibrationScale),
                 data: data ?? "", labels: labels, scale: scale, batchSize: batchSize, budget: budget,
-                settings: try settings.map { try parseSettings($0) }, only: only, seed: seed, damp: damp, timeBudget: timeBudget)
+                settings: try settings.map { try parseSettings($0) }, only: only, seed: seed, damp: damp, timeBudget: timeBudget,
+                neuronRemoval: !noStructured)
             let result = try AutoCompression.run(request) { printError($0) }
             print(format == .json ? result.report.renderJSON() : result.report.renderText(), terminator: "")
             let accounting = try Compression.writeContainer(result.compressed, to: output, force: force)

@@ -11,6 +11,7 @@ import json
 import os
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 
@@ -200,3 +201,43 @@ def test_sensitivity_tabulates_each_layer_alone_as_json_and_csv(pith, data):
     first = report["layers"][0]["rows"][0]
     assert lines[0]["setting"] == first["setting"] and int(lines[0]["bytes"]) == first["bytes"]
     assert float(lines[0]["proxy"]) == pytest.approx(first["proxy"])
+
+
+def test_neurons_removed_first_use_at_most_a_third_of_the_budget_and_restore_narrower(pith, data, tmp_path):
+    """Neuron removal before the search (structured, criterion obs): each fraction is checked in float32,
+    the fraction searched at is the largest within a third of the budget, the restored model has the
+    narrower layers and keeps the budget in onnxruntime, and --no-structured keeps every neuron."""
+    budget = 1.0
+    output = tmp_path / "wide.pith"
+    result = auto(data, output, "--max-accuracy-drop", str(budget), "--settings", SETTINGS, *SMALL_LAYERS)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    width = report["width"]
+    assert width["share"] == pytest.approx(1 / 3)
+    checks = width["checks"]
+    assert checks and [c["fraction"] for c in checks] == [0.1, 0.2, 0.3, 0.4, 0.5][:len(checks)]
+    for check in checks:
+        assert check["within"] == (check["accuracy_drop"] <= budget / 3 + 1e-9)
+        assert any("`fc2`" in line for line in check["removed"])
+    # Every check before the last is within; the last is the first over (or the largest fraction).
+    assert all(c["within"] for c in checks[:-1])
+    within = [c["fraction"] for c in checks if c["within"]]
+    assert within, "no fraction was within a third of the budget: the narrower path is not exercised"
+    assert width["fraction"] == (within[-1] if within else None)
+    restored = tmp_path / "wide.onnx"
+    assert run_pith("restore", "--force", "-o", str(restored), str(output)).returncode == 0
+    shapes = {t.name: list(t.dims) for t in onnx.load(str(restored)).graph.initializer}
+    kept = 100 - int((width["fraction"] or 0) * 100)
+    assert shapes["fc2.weight"] == [kept, 300] and shapes["fc3.weight"] == [10, kept]
+    base = error_in_onnxruntime(LENET, data["x"], data["y"])
+    assert error_in_onnxruntime(str(restored), data["x"], data["y"]) - base <= budget + 1e-9
+    again = tmp_path / "again.pith"
+    repeat = run_pith("compress", LENET, "--recipe", str(tmp_path / "wide.recipe.yaml"), "--calibration", data["calibration"], "-o", str(again))
+    assert repeat.returncode == 0, repeat.stderr
+    assert again.read_bytes() == output.read_bytes()
+
+    keep = auto(data, tmp_path / "keep.pith", "--max-accuracy-drop", str(budget), "--settings", SETTINGS, "--no-structured", *SMALL_LAYERS)
+    assert keep.returncode == 0, keep.stderr
+    assert json.loads(keep.stdout).get("width") is None
+    narrow = run_pith("compress", "--no-structured", "--prune", "0.5", "-o", str(tmp_path / "x.pith"), LENET)
+    assert narrow.returncode == 64 and "--no-structured" in narrow.stderr
