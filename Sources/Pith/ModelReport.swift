@@ -324,9 +324,23 @@ public struct ModelReport: Sendable {
         public var probes: [Probe]
         public var chosen: Probe
         public var missed: String?
+        /// Neuron removal before the search (absent in reports from before it).
+        public var width: Width?
+
+        public struct Width: Sendable, Decodable {
+            public struct Check: Sendable, Decodable {
+                public var fraction: Double
+                public var metrics: Metrics
+                public var removed: [String]
+            }
+
+            public var fraction: Double?
+            public var note: String?
+            public var checks: [Check]
+        }
 
         enum CodingKeys: String, CodingKey {
-            case model, budget, data, samples, original, layers, probes, chosen, missed
+            case model, budget, data, samples, original, layers, probes, chosen, missed, width
             case sourceBytes = "source_bytes"
         }
 

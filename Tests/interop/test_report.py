@@ -12,6 +12,7 @@ to docs/report-lenet.png and docs/report-ocr.png when PITH_UPDATE_SCREENSHOTS=1 
 400 KB each); otherwise they stay in the test's temporary folder. The test is skipped, with the reason,
 only when chromium is not installed (scripts/install-deps.sh installs it)."""
 import html.parser
+import json
 import os
 import re
 import shutil
@@ -240,6 +241,9 @@ def test_sensitivity_curves_and_the_auto_frontier(pith, chromium, image, tmp_pat
     assert 'id="sensitivity"' in text and "Models checked by --auto" in text
     assert text.count("Sensitivity of ") == 2  # one chart per layer measured
     assert "written" in text and "budget" in text
+    width = json.loads(auto.stdout).get("width") or {}
+    if width.get("fraction"):  # neurons removed before the search: said, with the layers they came from
+        assert "criterion <code>obs</code>" in text and "neurons of `fc" in text
 
     shot, dom, console = browse(chromium, page, tmp_path, 3400)
     assert_rendered(console, dom)
