@@ -92,6 +92,9 @@ def main():
             size = os.path.getsize(container)
             have = restored_error(args.pith, container, folder, x, y)
             settings = ", ".join(f"{layer['tensor'].split('.')[0]} `{layer['setting']}`" for layer in report["layers"])
+            width = (report.get("width") or {}).get("fraction")
+            if width:
+                settings = f"{width:.0%} of fc1's and fc2's neurons removed (obs); " + settings
             fits = [f for f in free if f[0] <= size]
             best_free = min(fits, key=lambda f: (f[1], -f[0])) if fits else None
             free_cells = (f"`{best_free[2]}` | {best_free[0]:,} | {source / best_free[0]:.1f}× | {best_free[1]:.2f}% ({best_free[1] - base:+.2f})"
@@ -106,7 +109,8 @@ def main():
         f"Measured {datetime.date.today()} on {platform.machine()}, {os.cpu_count()} cores, by `scripts/bench_auto.py --write` (release build). "
         f"LeNet-300-100 (`Fixtures/lenet-300-100.onnx`, {source:,} bytes, fp32 test error {base:.2f}%). `--auto` calibrates on the first "
         f"{SAMPLES:,} MNIST training images and checks each model on the 10,000 test images with labels (default settings: "
-        "11 sparsities × int8 / int4 / k-means 2–6 bits, `ecq` at 6 λ, `svdR+ecqL` at 3 × 4, fp16, none, per layer); error: onnxruntime on the 10,000 test images after "
+        "11 sparsities × int8 / int4 / k-means 2–6 bits, `ecq` at 6 λ, `svdR+ecqL` at 3 × 4, fp16, none, per layer, after removing the "
+        "largest share of neurons whose float32 model uses at most a third of the budget); error: onnxruntime on the 10,000 test images after "
         "`pith restore`. Data-free: the lowest-error `--prune S --cluster B` (one global magnitude threshold, k-means per tensor) of a "
         f"{len(SPARSITIES)} × {len(BITS)} grid whose container is no larger.",
         "",
@@ -116,7 +120,9 @@ def main():
     ])
     probes = frontier["probes"]
     explored = "\n".join([
-        f"What `--auto --max-accuracy-drop {BUDGETS[0]}` checked ({len(probes)} models, smallest first; "
+        f"What `--auto --max-accuracy-drop {BUDGETS[0]}` checked ({len(probes)} models, smallest first, "
+        + (f"every one with {frontier['width']['fraction']:.0%} of fc1's and fc2's neurons removed first; " if (frontier.get("width") or {}).get("fraction") else "")
+        + 
         "error and Δ from Pith's evaluator on the 10,000 test images, **bold** the model written):",
         "",
         "| bytes | ratio | summed layer error | test error | Δ points | top-1 agreement | fc1 | fc2 | fc3 |",
