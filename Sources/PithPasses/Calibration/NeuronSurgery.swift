@@ -128,48 +128,34 @@ enum NeuronSurgery {
         for r in 0..<rows { for p in 0..<block { wq[r * block + p] = w[r * n + columns + p] } }
         var hcol = [Float](repeating: 0, count: n * block)
         for i in 0..<n { for p in 0..<block { hcol[i * block + p] = inverse[i * n + columns + p] } }
-        // a = wq·M (rows × block), b = hcol·M (n × block).
-        var a = [Float](repeating: 0, count: rows * block), b = [Float](repeating: 0, count: n * block)
-        wq.withUnsafeBufferPointer { pw in
-            m.withUnsafeBufferPointer { pm in
-                a.withUnsafeMutableBufferPointer { pa in
-                    LinearAlgebra.gemm(
-                        transposeA: false, transposeB: false, m: rows, n: block, k: block, pw.baseAddress!, lda: block, pm.baseAddress!, ldb: block,
-                        pa.baseAddress!, ldc: block)
-                }
-            }
-        }
-        hcol.withUnsafeBufferPointer { ph in
-            m.withUnsafeBufferPointer { pm in
-                b.withUnsafeMutableBufferPointer { pb in
-                    LinearAlgebra.gemm(
-                        transposeA: false, transposeB: false, m: n, n: block, k: block, ph.baseAddress!, lda: block, pm.baseAddress!, ldb: block,
-                        pb.baseAddress!, ldc: block)
-                }
-            }
-        }
-        hq.withUnsafeBufferPointer { ph in
-            a.withUnsafeBufferPointer { pa in
-                w.withUnsafeMutableBufferPointer { pw in
-                    LinearAlgebra.gemm(
-                        transposeA: false, transposeB: false, m: rows, n: n, k: block, alpha: -1, pa.baseAddress!, lda: block, ph.baseAddress!,
-                        ldb: n, beta: 1, pw.baseAddress!, ldc: n)
-                }
-            }
-            b.withUnsafeBufferPointer { pb in
-                inverse.withUnsafeMutableBufferPointer { pi in
-                    LinearAlgebra.gemm(
-                        transposeA: false, transposeB: false, m: n, n: n, k: block, alpha: -1, pb.baseAddress!, lda: block, ph.baseAddress!,
-                        ldb: n, beta: 1, pi.baseAddress!, ldc: n)
-                }
-            }
-        }
+        subtractProduct(&w, product(wq, m, rows: rows, inner: block, columns: block), hq, rows: rows, inner: block, columns: n)
+        subtractProduct(&inverse, product(hcol, m, rows: n, inner: block, columns: block), hq, rows: n, inner: block, columns: n)
         // Exactly zero where the update leaves rounding residue: the removed inputs and their rows of Hinv.
         for r in 0..<rows { for p in 0..<block { w[r * n + columns + p] = 0 } }
         for p in 0..<block {
             for j in 0..<n {
                 inverse[(columns + p) * n + j] = 0
                 inverse[j * n + columns + p] = 0
+            }
+        }
+    }
+
+    /// a (rows × inner) · b (inner × columns), row-major, through BLAS.
+    static func product(_ a: [Float], _ b: [Float], rows: Int, inner: Int, columns: Int) -> [Float] {
+        var c = [Float](repeating: 0, count: rows * columns)
+        subtractProduct(&c, a, b, rows: rows, inner: inner, columns: columns, sign: 1)
+        return c
+    }
+
+    /// c −= a · b (or += with `sign` 1) for a (rows × inner), b (inner × columns), c (rows × columns).
+    static func subtractProduct(_ c: inout [Float], _ a: [Float], _ b: [Float], rows: Int, inner: Int, columns: Int, sign: Float = -1) {
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    LinearAlgebra.gemm(
+                        transposeA: false, transposeB: false, m: rows, n: columns, k: inner, alpha: sign, pa.baseAddress!, lda: inner, pb.baseAddress!,
+                        ldb: columns, beta: 1, pc.baseAddress!, ldc: columns)
+                }
             }
         }
     }
