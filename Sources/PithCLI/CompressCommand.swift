@@ -376,7 +376,9 @@ struct Compress: ParsableCommand {
             }
             if let calibration, !recipe.isDataAware {
                 throw PithError(
-                    .usage, "--calibration \(calibration): the recipe has no data-aware pass (--gptq, --obs, --refit, --bias-correction, --entropy-quantize, --structured-criterion obs)")
+                    .usage,
+                    "--calibration \(calibration): the recipe has no data-aware pass "
+                        + "(--gptq, --obs, --refit, --bias-correction, --entropy-quantize, --structured-criterion obs)")
             }
             let request = calibration.map { Calibration.Request(path: $0, samples: calibrationSamples, scale: calibrationScale) }
             let compressed = try Compression.run(recipe, on: file, calibration: request, dropOptimizer: dropOptimizer)
