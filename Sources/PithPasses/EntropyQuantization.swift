@@ -268,18 +268,8 @@ enum EntropyQuantization {
         let rhs = multiply(original, hb, m: n, k: k, n: r, transposeB: true)  // W·H·B̂ᵀ (n × r)
         // Damped more (ten times, up to four times) when float precision leaves B̂·H·B̂ᵀ not positive
         // definite: terms of B quantized to (nearly) nothing, or nearly dependent ones.
-        var inverse: [Float] = []
-        var refitDamping = refitDamp
-        for attempt in 0..<5 {
-            var a = ErrorFeedback.dampened(gram, n: r, damp: refitDamping)
-            if LinearAlgebra.cholesky(&a, n: r, upper: true), LinearAlgebra.choleskyInverse(&a, n: r, upper: true) {
-                inverse = a
-                break
-            }
-            if attempt == 4 {
-                throw PassError(.notApplicable, "layer `\(label)`: the quantized factor B gives a singular B·H·Bᵀ even with damping \(refitDamping)")
-            }
-            refitDamping *= 10
+        guard let (inverse, _) = ErrorFeedback.dampedInverse(gram, n: r, damp: refitDamp) else {
+            throw PassError(.notApplicable, "layer `\(label)`: the quantized factor B gives a singular B·H·Bᵀ even with damping \(refitDamp * 1e4)")
         }
         var refitted = multiply(rhs, inverse, m: n, k: r, n: r)
         LinearAlgebra.symmetrizeUpper(&gram, n: r)

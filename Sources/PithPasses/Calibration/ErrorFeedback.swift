@@ -32,6 +32,18 @@ enum ErrorFeedback {
         return out
     }
 
+    /// (H + λI)⁻¹ (row-major, both triangles) and the damping used: `damp` first, ten times more (up
+    /// to 4 times) if H is still not positive definite in float precision; nil when none is.
+    static func dampedInverse(_ h: [Float], n: Int, damp: Double) -> (inverse: [Float], damp: Double)? {
+        var attempt = damp
+        for _ in 0..<5 {
+            var a = dampened(h, n: n, damp: attempt)
+            if LinearAlgebra.cholesky(&a, n: n, upper: true), LinearAlgebra.choleskyInverse(&a, n: n, upper: true) { return (a, attempt) }
+            attempt *= 10
+        }
+        return nil
+    }
+
     /// U (upper, row-major) with (H + λI)⁻¹ = UᵀU, and the damping used: `damp` first, ten times more
     /// (up to 4 times) if H is still not positive definite in float precision.
     static func inverseFactor(_ h: [Float], n: Int, damp: Double, layer: String) throws -> (factor: [Float], inverse: [Float], damp: Double) {

@@ -50,19 +50,11 @@ enum NeuronSurgery {
             }
             ha[k * n + k] = 1
         }
-        var inverse: [Float] = []
-        var used = damp
-        for attempt in 0..<5 {
-            var a = ErrorFeedback.dampened(ha, n: n, damp: used)
-            if LinearAlgebra.cholesky(&a, n: n, upper: true), LinearAlgebra.choleskyInverse(&a, n: n, upper: true) {
-                inverse = a
-                break
-            }
-            if attempt == 4 {
-                throw PassError(.notApplicable, "layer `\(layer)`: the calibration Hessian of its inputs is not positive definite even with damping \(used)")
-            }
-            used *= 10
+        guard let (start, used) = ErrorFeedback.dampedInverse(ha, n: n, damp: damp) else {
+            throw PassError(
+                .notApplicable, "layer `\(layer)`: the calibration Hessian of its inputs is not positive definite even with damping \(damp * 1e4)")
         }
+        var inverse = start
         var w = [Float](repeating: 0, count: rows * n)
         for r in 0..<rows {
             for j in 0..<k { w[r * n + j] = weight[r * k + j] }
