@@ -101,6 +101,8 @@ public struct AutoReport: Sendable, Codable {
             public var fraction: Double
             public var metrics: ModelMetrics
             public var accuracyDrop: Double?
+            /// The metrics in the budget's terms (`drops 0.03 points (error 1.68% → 1.71%)`).
+            public var described: String
             /// It uses at most `share` of the budget.
             public var within: Bool
             /// What was removed, per layer (the pass's detail).
@@ -147,15 +149,6 @@ public struct AutoReport: Sendable, Codable {
 
     public func renderJSON() -> String { ReportJSON.text(self) }
 
-    /// A width check's metrics in the budget's terms.
-    func budgetDescription(_ metrics: ModelMetrics) -> String {
-        if let a = original.accuracy, let b = metrics.accuracy {
-            return String(format: "drops %.2f points (error %.2f%%)", (a - b) * 100, (1 - b) * 100)
-        }
-        if let agreement = metrics.agreement { return String(format: "agrees on %.2f%%", agreement * 100) }
-        return metrics.outputSNR.isFinite ? String(format: "output SNR %.1f dB", metrics.outputSNR) : "outputs exact"
-    }
-
     public func renderText() -> String {
         var out = "\(model): --auto \(budget) on \(data) (\(TextTable.grouped(samples)) samples)\n"
         out +=
@@ -167,7 +160,7 @@ public struct AutoReport: Sendable, Codable {
             let share = width.share == 1.0 / 3 ? "a third" : String(format: "%.2g", width.share)
             out += "neuron removal (structured, criterion obs; float32, may use at most \(share) of the budget):\n"
             for check in width.checks {
-                out += String(format: "  %2.0f%%: ", check.fraction * 100) + budgetDescription(check.metrics) + (check.within ? ", within" : ", over") + "\n"
+                out += String(format: "  %2.0f%%: ", check.fraction * 100) + check.described + (check.within ? ", within" : ", over") + "\n"
             }
             if let fraction = width.fraction, let check = width.checks.first(where: { $0.fraction == fraction }) {
                 out += String(format: "  searched at %.0f%%: ", fraction * 100) + check.removed.joined(separator: "; ") + "\n"
@@ -376,13 +369,14 @@ public enum AutoCompression {
             if removed.isEmpty { break }
             let metrics = try validation.measure(narrowed)
             let within = request.budget.within(widthShare, metrics, original: validation.original)
+            let described = request.budget.describe(metrics, original: validation.original)
             width.checks.append(
                 .init(
-                    fraction: fraction, metrics: metrics, accuracyDrop: Sensitivity.accuracyDrop(validation.original, metrics), within: within,
-                    removed: removed))
+                    fraction: fraction, metrics: metrics, accuracyDrop: Sensitivity.accuracyDrop(validation.original, metrics), described: described,
+                    within: within, removed: removed))
             progress?(
-                String(format: "auto: %.0f%% of the neurons removed (obs): ", fraction * 100)
-                    + request.budget.describe(metrics, original: validation.original) + (within ? ", within" : ", over") + " a third of the budget")
+                String(format: "auto: %.0f%% of the neurons removed (obs): ", fraction * 100) + described + (within ? ", within" : ", over")
+                    + " a third of the budget")
             if !within { break }
             chosen = Narrowed(fraction: fraction, model: narrowed, step: step)
             width.fraction = fraction

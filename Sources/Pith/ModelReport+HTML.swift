@@ -515,12 +515,8 @@ extension ModelReport {
         if let width = search.width, let fraction = width.fraction, let check = width.checks.first(where: { $0.fraction == fraction }) {
             let percent = Int((fraction * 100).rounded())
             let removed = HTMLText.name(check.removed.joined(separator: "; "), limit: 4000)
-            var effect = ""
-            if let a = search.original.accuracy, let b = check.metrics.accuracy {
-                effect = String(format: " In float32 that model's accuracy drops %.2f points.", (a - b) * 100)
-            }
             out += "<p>Before the search, \(percent)% of the neurons of each layer that can lose them were removed "
-            out += "(structured pruning, criterion <code>obs</code>): \(removed).\(effect)</p>\n"
+            out += "(structured pruning, criterion <code>obs</code>): \(removed). In float32 that model \(HTMLText.name(check.described)).</p>\n"
         } else if let note = search.width?.note {
             out += "<p>\(HTMLText.name(note)).</p>\n"
         }

@@ -330,7 +330,7 @@ public struct ModelReport: Sendable {
         public struct Width: Sendable, Decodable {
             public struct Check: Sendable, Decodable {
                 public var fraction: Double
-                public var metrics: Metrics
+                public var described: String
                 public var removed: [String]
             }
 

@@ -58,6 +58,22 @@ def auto(data, output, *flags):
         "--format", "json", "--force", "-o", str(output), *flags, timeout=600)
 
 
+def restore(output, tmp_path):
+    """The container restored to an ONNX file beside it."""
+    restored = tmp_path / (output.stem + ".onnx")
+    result = run_pith("restore", "--force", "-o", str(restored), str(output))
+    assert result.returncode == 0, result.stderr
+    return str(restored)
+
+
+def assert_recipe_repeats(data, recipe, output, tmp_path):
+    """The recipe --auto wrote beside `output`, run with --recipe and no search, gives the same bytes."""
+    again = tmp_path / "again.pith"
+    repeat = run_pith("compress", LENET, "--recipe", str(recipe), "--calibration", data["calibration"], "-o", str(again), "--force")
+    assert repeat.returncode == 0, repeat.stderr
+    assert again.read_bytes() == output.read_bytes()
+
+
 def test_auto_keeps_its_budget_in_onnxruntime_and_its_recipe_repeats_the_container(pith, data, tmp_path):
     budget = 0.3
     output = tmp_path / "lenet.pith"
@@ -73,10 +89,9 @@ def test_auto_keeps_its_budget_in_onnxruntime_and_its_recipe_repeats_the_contain
     for probe in report["probes"]:
         assert probe["meets"] == (probe["accuracy_drop"] <= budget + 1e-9)
     # Restored and run in onnxruntime, the model keeps the budget on the validation data.
-    restored = tmp_path / "lenet.onnx"
-    assert run_pith("restore", "--force", "-o", str(restored), str(output)).returncode == 0
+    restored = restore(output, tmp_path)
     base = error_in_onnxruntime(LENET, data["x"], data["y"])
-    have = error_in_onnxruntime(str(restored), data["x"], data["y"])
+    have = error_in_onnxruntime(restored, data["x"], data["y"])
     assert have - base <= budget + 1e-9, f"error {have:.2f}% against {base:.2f}% in onnxruntime"
     assert abs((have - base) - chosen["accuracy_drop"]) < 0.15, "onnxruntime and pith's evaluator disagree on the drop"
     # The recipe beside the container repeats it without search, byte for byte.
@@ -84,10 +99,7 @@ def test_auto_keeps_its_budget_in_onnxruntime_and_its_recipe_repeats_the_contain
     assert recipe.exists(), result.stderr
     text = recipe.read_text()
     assert "--recipe" in text.splitlines()[3] and "bias_correction" in text
-    again = tmp_path / "again.pith"
-    repeat = run_pith("compress", LENET, "--recipe", str(recipe), "--calibration", data["calibration"], "-o", str(again))
-    assert repeat.returncode == 0, repeat.stderr
-    assert again.read_bytes() == output.read_bytes()
+    assert_recipe_repeats(data, recipe, output, tmp_path)
 
 
 def test_entropy_quantized_settings_keep_the_budget_and_their_recipe_repeats_the_container(pith, data, tmp_path):
@@ -99,16 +111,10 @@ def test_entropy_quantized_settings_keep_the_budget_and_their_recipe_repeats_the
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert any(s.startswith("ecq") or "+ecq" in s for p in report["probes"] for s in p["settings"])
-    restored = tmp_path / "ecq.onnx"
-    assert run_pith("restore", "--force", "-o", str(restored), str(output)).returncode == 0
     base = error_in_onnxruntime(LENET, data["x"], data["y"])
-    assert error_in_onnxruntime(str(restored), data["x"], data["y"]) - base <= budget + 1e-9
-    recipe = tmp_path / "ecq.recipe.yaml"
+    assert error_in_onnxruntime(restore(output, tmp_path), data["x"], data["y"]) - base <= budget + 1e-9
     if any(s != "keep" for s in report["chosen"]["settings"]):
-        again = tmp_path / "again.pith"
-        repeat = run_pith("compress", LENET, "--recipe", str(recipe), "--calibration", data["calibration"], "-o", str(again))
-        assert repeat.returncode == 0, repeat.stderr
-        assert again.read_bytes() == output.read_bytes()
+        assert_recipe_repeats(data, tmp_path / "ecq.recipe.yaml", output, tmp_path)
 
 
 def test_a_budget_nothing_meets_writes_the_best_model_found_and_exits_1(pith, data, tmp_path):
@@ -223,18 +229,14 @@ def test_neurons_removed_first_use_at_most_a_third_of_the_budget_and_restore_nar
     assert all(c["within"] for c in checks[:-1])
     within = [c["fraction"] for c in checks if c["within"]]
     assert within, "no fraction was within a third of the budget: the narrower path is not exercised"
-    assert width["fraction"] == (within[-1] if within else None)
-    restored = tmp_path / "wide.onnx"
-    assert run_pith("restore", "--force", "-o", str(restored), str(output)).returncode == 0
-    shapes = {t.name: list(t.dims) for t in onnx.load(str(restored)).graph.initializer}
-    kept = 100 - int((width["fraction"] or 0) * 100)
+    assert width["fraction"] == within[-1]
+    restored = restore(output, tmp_path)
+    shapes = {t.name: list(t.dims) for t in onnx.load(restored).graph.initializer}
+    kept = 100 - int(width["fraction"] * 100)
     assert shapes["fc2.weight"] == [kept, 300] and shapes["fc3.weight"] == [10, kept]
     base = error_in_onnxruntime(LENET, data["x"], data["y"])
-    assert error_in_onnxruntime(str(restored), data["x"], data["y"]) - base <= budget + 1e-9
-    again = tmp_path / "again.pith"
-    repeat = run_pith("compress", LENET, "--recipe", str(tmp_path / "wide.recipe.yaml"), "--calibration", data["calibration"], "-o", str(again))
-    assert repeat.returncode == 0, repeat.stderr
-    assert again.read_bytes() == output.read_bytes()
+    assert error_in_onnxruntime(restored, data["x"], data["y"]) - base <= budget + 1e-9
+    assert_recipe_repeats(data, tmp_path / "wide.recipe.yaml", output, tmp_path)
 
     keep = auto(data, tmp_path / "keep.pith", "--max-accuracy-drop", str(budget), "--settings", SETTINGS, "--no-structured", *SMALL_LAYERS)
     assert keep.returncode == 0, keep.stderr

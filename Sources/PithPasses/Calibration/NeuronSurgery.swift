@@ -24,8 +24,6 @@ enum NeuronSurgery {
         var weight: [Float]
         /// The updated bias (unscaled), when there is one.
         var bias: [Float]?
-        /// The damping that made Ha positive definite.
-        var damp: Double
     }
 
     /// Removes `count` of `neurons` input blocks of `block` columns each from the `rows` × (neurons ·
@@ -50,11 +48,10 @@ enum NeuronSurgery {
             }
             ha[k * n + k] = 1
         }
-        guard let (start, used) = ErrorFeedback.dampedInverse(ha, n: n, damp: damp) else {
+        guard var inverse = ErrorFeedback.dampedInverse(ha, n: n, damp: damp)?.inverse else {
             throw PassError(
                 .notApplicable, "layer `\(layer)`: the calibration Hessian of its inputs is not positive definite even with damping \(damp * 1e4)")
         }
-        var inverse = start
         var w = [Float](repeating: 0, count: rows * n)
         for r in 0..<rows {
             for j in 0..<k { w[r * n + j] = weight[r * k + j] }
@@ -83,12 +80,10 @@ enum NeuronSurgery {
             removed.append(c)
             downdate(&w, rows: rows, inverse: &inverse, n: n, columns: c * block, block: block, blockInverse: best.blockInverse.map { Float($0) })
         }
+        // `downdate` left the removed inputs exactly zero.
         var outWeight = [Float](repeating: 0, count: rows * k)
         for r in 0..<rows { for j in 0..<k { outWeight[r * k + j] = w[r * n + j] } }
-        for c in removed { for r in 0..<rows { for p in 0..<block { outWeight[r * k + c * block + p] = 0 } } }
-        var outBias = bias
-        if augmented, biasScale != 0 { outBias = (0..<rows).map { w[$0 * n + k] / biasScale } }
-        return Result(removed: removed, weight: outWeight, bias: outBias, damp: used)
+        return Result(removed: removed, weight: outWeight, bias: augmented ? (0..<rows).map { w[$0 * n + k] / biasScale } : bias)
     }
 
     /// [Ha⁻¹]_{QQ}⁻¹ for Q = columns..<columns + block, in Double; nil when it is singular (a block
