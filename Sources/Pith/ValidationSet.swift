@@ -56,11 +56,9 @@ struct ValidationSet {
                 )
             }
         }
-        let (names, reference) = try PithError.translatingErrors { () -> ([String], [Value]) in
-            let result = try evaluator.run(batched: inputs, batchSize: batchSize, outputs: nil)
-            return (result.names, result.values)
-        }
-        guard let first = reference.first else { throw PithError(.unsupported, "\(data): the model computes no output the evaluator can run") }
+        let unlabeled = try prepared(inputs: inputs, path: data, batchSize: batchSize, evaluator: evaluator)
+        let (names, reference) = (unlabeled.names, unlabeled.reference)
+        let first = reference[0]
         var truth: [Int]?
         if let labelPath {
             let labels = try EvaluationInputs.labels(labelPath, samples: samples)
@@ -77,6 +75,17 @@ struct ValidationSet {
             path: data, inputs: inputs, labels: truth, batchSize: batchSize, names: names, reference: reference, original: ModelMetrics(outputSNR: .infinity))
         return ValidationSet(
             path: data, inputs: inputs, labels: truth, batchSize: batchSize, names: names, reference: reference, original: base.metrics(of: reference))
+    }
+
+    /// Unlabeled `inputs`, already prepared for `evaluator` (the original model's), with its outputs on them.
+    static func prepared(inputs: [Value], path: String, batchSize: Int, evaluator: Evaluator) throws -> ValidationSet {
+        let (names, reference) = try PithError.translatingErrors { () -> ([String], [Value]) in
+            let result = try evaluator.run(batched: inputs, batchSize: batchSize, outputs: nil)
+            return (result.names, result.values)
+        }
+        guard !reference.isEmpty else { throw PithError(.unsupported, "\(path): the model computes no output the evaluator can run") }
+        return ValidationSet(
+            path: path, inputs: inputs, labels: nil, batchSize: batchSize, names: names, reference: reference, original: ModelMetrics(outputSNR: .infinity))
     }
 
     /// Runs `model` on the data and measures it against the original.

@@ -117,6 +117,25 @@ def test_entropy_quantized_settings_keep_the_budget_and_their_recipe_repeats_the
         assert_recipe_repeats(data, tmp_path / "ecq.recipe.yaml", output, tmp_path)
 
 
+def test_the_search_ranks_a_layer_by_the_models_output_error_with_only_that_layer_compressed(pith, data, tmp_path):
+    """--auto adds up, per layer, the model's output error Σ(ŷ − y)² / Σy² on the calibration data with
+    only that layer compressed. With one setting allowed on fc2 and a loose budget, the model written
+    is fc2 alone compressed, so onnxruntime on the restored model and the calibration images must give
+    the number the report holds for fc2; fc2 feeds fc3, so it is not fc2's own layer error."""
+    output = tmp_path / "fc2.pith"
+    result = auto(data, output, "--max-accuracy-drop", "50", "--settings", "keep,kmeans2", "--only", "fc2.weight", "--no-structured")
+    assert result.returncode == 0, result.stderr
+    (layer,) = json.loads(result.stdout)["layers"]
+    assert layer["setting"] == "kmeans2"
+    x = np.load(data["calibration"])
+    want = ort.InferenceSession(LENET).run(None, {"input": x})[0].astype(np.float64)
+    got = ort.InferenceSession(restore(output, tmp_path)).run(None, {"input": x})[0].astype(np.float64)
+    measured = float(((got - want) ** 2).sum() / (want ** 2).sum())
+    assert measured > 0
+    assert abs(layer["proxy"] - measured) <= 1e-3 * measured, (layer["proxy"], measured)
+    assert abs(layer["layer_error"] - measured) > 0.1 * measured, (layer["layer_error"], measured)
+
+
 def test_a_budget_nothing_meets_writes_the_best_model_found_and_exits_1(pith, data, tmp_path):
     output = tmp_path / "lenet.pith"
     result = auto(data, output, "--max-accuracy-drop=-5", "--settings", "keep,kmeans3", *SMALL_LAYERS)
