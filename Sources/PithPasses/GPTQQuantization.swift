@@ -37,6 +37,7 @@ enum GPTQ {
                 let grid = grids[perTensor ? 0 : r]
                 return grid.value(grid.code(v))
             }
+            let kept = run.keepingBetterRows(&w, twin: geometry.layerForm(twinValues), geometry, statistics)
             var codes = [Int32](repeating: 0, count: w.count)
             for r in 0..<geometry.outputs {
                 let grid = grids[perTensor ? 0 : r]
@@ -50,7 +51,7 @@ enum GPTQ {
             run.record(
                 step: step, action: QuantizeOptions.action, id: id, before: before, after: s,
                 detail: Quantization.detail(grids, channels: layout.channels, options: nearest).replacingOccurrences(of: "round to nearest even", with: "gptq")
-                    + ", damp \(factors.map(\.damp).max() ?? run.damp)")
+                    + ", damp \(factors.map(\.damp).max() ?? run.damp)" + rowsKept(kept, as: "rounded to nearest"))
             run.attach(
                 LayerError(
                     samples: statistics.samples, rows: statistics.rows, before: startError,
@@ -105,8 +106,11 @@ enum GPTQ {
                 let t = perTensor ? 0 : r
                 return mask[r * k + j] ? 0 : frozen.tables[t][frozen.nearest(t, v)]
             }
+            var kept = 0
             if options.assign == .gptq {
                 run.sweep(&w, geometry, factors: factors, quantize: snap)
+                // The twin shares the codebook unless diag(H) moved it.
+                if options.weighting != .hessian { kept = run.keepingBetterRows(&w, twin: geometry.layerForm(twinValues), geometry, statistics) }
             } else {
                 for i in w.indices { w[i] = snap(i / k, i % k, w[i]) }
             }
@@ -123,13 +127,19 @@ enum GPTQ {
             let how = [options.weighting == .hessian ? "diag(H)-weighted centroids" : nil, options.assign == .gptq ? "gptq assignment" : nil]
             run.record(
                 step: step, action: ClusterOptions.action, id: id, before: before, after: s,
-                detail: twinDetail + "; " + how.compactMap { $0 }.joined(separator: ", ") + ", damp \(factors.map(\.damp).max() ?? run.damp)")
+                detail: twinDetail + "; " + how.compactMap { $0 }.joined(separator: ", ") + ", damp \(factors.map(\.damp).max() ?? run.damp)"
+                    + rowsKept(kept, as: "nearest centroids give them"))
             run.attach(
                 LayerError(
                     samples: statistics.samples, rows: statistics.rows, before: startError,
                     dataFree: run.layerError(geometry, statistics, approximation: geometry.layerForm(twinValues)),
                     after: run.layerError(geometry, statistics, approximation: w)))
         }
+    }
+
+    /// The detail's note of rows a sweep made worse and that were kept as the data-free rule gives them.
+    static func rowsKept(_ rows: Int, as how: String) -> String {
+        rows == 0 ? "" : ", \(rows) row\(rows == 1 ? "" : "s") as \(how) (lower layer error)"
     }
 
     /// The tensor's working state, refused if it is already encoded.

@@ -49,11 +49,14 @@ enum OBSPruning {
             }
             let startError = run.layerError(geometry, statistics, approximation: w)
             run.sweep(&w, geometry, factors: factors) { r, j, v in mask[r * k + j] ? 0 : v }
+            // With the twin's own mask, a row the update made worse is left as magnitude pruning left it.
+            let kept = options.mask == .saliency ? 0 : run.keepingBetterRows(&w, twin: twin, geometry, statistics)
             s.values = geometry.storedOrder(w)
             run.working[id] = s
             run.record(
                 step: step, action: PruneOptions.action, id: id, before: before[i], after: s,
-                detail: "obs, \((options.mask ?? .magnitude).rawValue) mask of \(count) (\(details[i])), damp \(factors.map(\.damp).max() ?? run.damp)")
+                detail: "obs, \((options.mask ?? .magnitude).rawValue) mask of \(count) (\(details[i])), damp \(factors.map(\.damp).max() ?? run.damp)"
+                    + GPTQ.rowsKept(kept, as: "magnitude pruning left them"))
             run.attach(
                 LayerError(
                     samples: statistics.samples, rows: statistics.rows, before: startError,

@@ -107,6 +107,44 @@ extension CompressionRun {
         return energy > 0 ? Swift.max(0, error) / energy : 0
     }
 
+    /// Row by row, the data-free twin's row wherever it has the lower output error on the calibration
+    /// data than `w`'s (both in layer form, measured as `layerError` measures them, against the
+    /// original weights and with the bias as it is now); returns how many rows were taken from the twin.
+    /// A sweep feeds each rounding error forward through the damped inverse Hessian of the whole row,
+    /// which is the best update for the damped problem, not always for the data: with few calibration
+    /// rows against many inputs (a layer after a global pooling sees one row per sample), or a row left
+    /// with few weights, a row can come out worse than rounding it alone. Callers pass a twin on the
+    /// same grid, codebook or mask, so the storage does not change; the layer error can then only go down.
+    func keepingBetterRows(_ w: inout [Float], twin: [Float], _ geometry: LayerGeometry, _ statistics: LayerStatistics) -> Int {
+        let original = originalLayerForm(geometry)
+        let k = geometry.columns
+        let scale = geometry.alpha == 0 ? 0 : Double(geometry.beta / geometry.alpha)
+        let biases = biasValues(geometry)
+        var taken = 0
+        for g in 0..<geometry.groups {
+            let mean = statistics.means[g]
+            for row in geometry.rows(ofGroup: g) {
+                let span = row * k..<(row + 1) * k
+                func error(_ candidate: [Float]) -> Double {
+                    let delta = zip(original[span], candidate[span]).map { $0 - $1 }
+                    var error = ErrorFeedback.proxy(delta, rows: 1, columns: k, hessian: statistics.hessians[g])
+                    if let biases {
+                        let db = scale * Double(biases.original[row] - biases.current[row])
+                        var shift = 0.0
+                        for j in 0..<k { shift += Double(delta[j]) * Double(mean[j]) }
+                        error += 2 * db * shift
+                    }
+                    return error
+                }
+                if error(twin) < error(w) {
+                    w.replaceSubrange(span, with: twin[span])
+                    taken += 1
+                }
+            }
+        }
+        return taken
+    }
+
     /// Adds the layer error to the pass row just recorded.
     mutating func attach(_ error: LayerError) {
         passes[passes.count - 1].layerError = error
