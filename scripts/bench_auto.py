@@ -125,7 +125,7 @@ def main():
         + 
         "error and Δ from Pith's evaluator on the 10,000 test images, **bold** the model written):",
         "",
-        "| bytes | ratio | summed layer error | test error | Δ points | top-1 agreement | fc1 | fc2 | fc3 |",
+        "| bytes | ratio | summed output error | test error | Δ points | top-1 agreement | fc1 | fc2 | fc3 |",
         "|---:|---:|---:|---:|---:|---:|---|---|---|",
         *[("| **{:,}** | **{:.1f}×** |" if p["settings"] == frontier["chosen"]["settings"] else "| {:,} | {:.1f}× |").format(p["bytes"], p["ratio"])
           + f" {p['proxy']:.3g} | {100 * (1 - p['metrics']['accuracy']):.2f}% | {p['accuracy_drop']:+.2f} | {100 * p['metrics']['agreement']:.2f}% | "
