@@ -421,12 +421,12 @@ public enum AutoCompression {
                 progress?(String(format: "auto: %@ measured (%d of %d, %.1f s)", layer.tensor, done, total, clock.seconds))
             }
         }
-        // Each layer's own frontier: its settings by container bytes, keeping only those with a lower error than every smaller one.
         let outputErrors = try Self.outputErrors(
             base, layers: layers, measured: measured, calibration: calibration, batchSize: request.batchSize, file: request.model
         ) { layer, done, total in
             progress?(String(format: "auto: %@: output errors measured (%d of %d, %.1f s)", layer.tensor, done, total, clock.seconds))
         }
+        // Each layer's own frontier: its settings by container bytes, keeping only those with a lower error than every smaller one.
         var options: [[Option]] = []
         for (candidates, errors) in zip(measured, outputErrors) {
             var all: [Option] = []

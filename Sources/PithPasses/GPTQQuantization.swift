@@ -37,7 +37,8 @@ enum GPTQ {
                 let grid = grids[perTensor ? 0 : r]
                 return grid.value(grid.code(v))
             }
-            let kept = run.keepingBetterRows(&w, twin: geometry.layerForm(twinValues), geometry, statistics)
+            let twinForm = geometry.layerForm(twinValues)
+            let kept = run.keepingBetterRows(&w, twin: twinForm, geometry, statistics)
             var codes = [Int32](repeating: 0, count: w.count)
             for r in 0..<geometry.outputs {
                 let grid = grids[perTensor ? 0 : r]
@@ -55,7 +56,7 @@ enum GPTQ {
             run.attach(
                 LayerError(
                     samples: statistics.samples, rows: statistics.rows, before: startError,
-                    dataFree: run.layerError(geometry, statistics, approximation: geometry.layerForm(twinValues)),
+                    dataFree: run.layerError(geometry, statistics, approximation: twinForm),
                     after: run.layerError(geometry, statistics, approximation: w)))
         }
     }
@@ -106,11 +107,12 @@ enum GPTQ {
                 let t = perTensor ? 0 : r
                 return mask[r * k + j] ? 0 : frozen.tables[t][frozen.nearest(t, v)]
             }
+            let twinForm = geometry.layerForm(twinValues)
             var kept = 0
             if options.assign == .gptq {
                 run.sweep(&w, geometry, factors: factors, quantize: snap)
                 // The twin shares the codebook unless diag(H) moved it.
-                if options.weighting != .hessian { kept = run.keepingBetterRows(&w, twin: geometry.layerForm(twinValues), geometry, statistics) }
+                if options.weighting != .hessian { kept = run.keepingBetterRows(&w, twin: twinForm, geometry, statistics) }
             } else {
                 for i in w.indices { w[i] = snap(i / k, i % k, w[i]) }
             }
@@ -132,7 +134,7 @@ enum GPTQ {
             run.attach(
                 LayerError(
                     samples: statistics.samples, rows: statistics.rows, before: startError,
-                    dataFree: run.layerError(geometry, statistics, approximation: geometry.layerForm(twinValues)),
+                    dataFree: run.layerError(geometry, statistics, approximation: twinForm),
                     after: run.layerError(geometry, statistics, approximation: w)))
         }
     }

@@ -95,16 +95,21 @@ extension CompressionRun {
             energy += ErrorFeedback.proxy(w, rows: rows.count, columns: k, hessian: statistics.hessians[g])
             if let biases {
                 let current = bias ?? biases.current
-                let mean = statistics.means[g]
                 for (r, row) in rows.enumerated() {
                     let db = scale * Double(biases.original[row] - current[row])
-                    var shift = 0.0
-                    for j in 0..<k { shift += Double(delta[r * k + j]) * Double(mean[j]) }
-                    error += 2 * db * shift + db * db
+                    error += Self.biasTerm(db, delta: delta[r * k..<(r + 1) * k], mean: statistics.means[g])
                 }
             }
         }
         return energy > 0 ? Swift.max(0, error) / energy : 0
+    }
+
+    /// The bias's part of one row's output error: 2·Δb·(δ·E[x]) + Δb², with δ the row's weight change
+    /// and Δb its bias change as the layer adds it.
+    static func biasTerm(_ db: Double, delta: ArraySlice<Float>, mean: [Float]) -> Double {
+        var shift = 0.0
+        for (d, m) in zip(delta, mean) { shift += Double(d) * Double(m) }
+        return 2 * db * shift + db * db
     }
 
     /// Row by row, the data-free twin's row wherever it has the lower output error on the calibration
@@ -127,14 +132,9 @@ extension CompressionRun {
                 let span = row * k..<(row + 1) * k
                 func error(_ candidate: [Float]) -> Double {
                     let delta = zip(original[span], candidate[span]).map { $0 - $1 }
-                    var error = ErrorFeedback.proxy(delta, rows: 1, columns: k, hessian: statistics.hessians[g])
-                    if let biases {
-                        let db = scale * Double(biases.original[row] - biases.current[row])
-                        var shift = 0.0
-                        for j in 0..<k { shift += Double(delta[j]) * Double(mean[j]) }
-                        error += 2 * db * shift
-                    }
-                    return error
+                    let error = ErrorFeedback.proxy(delta, rows: 1, columns: k, hessian: statistics.hessians[g])
+                    guard let biases else { return error }
+                    return error + Self.biasTerm(scale * Double(biases.original[row] - biases.current[row]), delta: delta[...], mean: mean)
                 }
                 if error(twin) < error(w) {
                     w.replaceSubrange(span, with: twin[span])
