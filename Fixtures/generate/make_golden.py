@@ -9,7 +9,8 @@ Writers (docs/container-format.md, "Version history"):
   1.1  commit c994c89, the last before 1.2 (zstd manifest and skeleton)
   1.2  commit bac5088, the last before 1.3 (`factored` encoding)
   1.3  commit 3b70f8c, the last before 1.4 (factors stored as codes)
-  1.4  the Pith this script is given (zstd element streams, pooled dense slices, packed streams)
+  1.4  commit 656a733, the last before 1.5 (zstd element streams, pooled dense slices, packed streams)
+  1.5  the Pith this script is given (the whole-file form, `transposed` tensors)
 `--build` extracts the old commits into .build/golden-writers/<commit>/ (git archive) and builds
 their `pith` there (a few minutes each); the current one is `.build/debug/pith`.
 
@@ -31,6 +32,9 @@ and for 1.4 also
   v1.4-lenet-factored-codes.pith   the 1.3 recipe again (its coded streams now packed)
   v1.4-stft-basis.pith             Fixtures/onnx/stft-frontend.onnx, lossless (the windowed DFT basis as
                                    one zstd frame, the int64 constants in one pooled dense stream)
+and for 1.5 also (its subgraphs container is in the whole-file form: the file is 1,390 bytes)
+  v1.5-stft-basis.pith             the same model, its basis now `transposed` (one zstd frame, column by column)
+  v1.5-plain-whole.pith            Fixtures/keras/plain.h5, lossless, in the whole-file form (`hdf5-1`)
 and expected.json: per container, its format version (as its header says) and every tensor its own
 writer's Pith restores, as (name, dtype, shape, FNV-1a 64 of the little-endian bytes), read from the
 restored file with onnx / h5py, never with Pith. Needs: numpy, onnx, h5py.
@@ -51,8 +55,8 @@ from common import FIXTURES, onnx_inventory  # noqa: E402
 
 ROOT = os.path.normpath(os.path.join(FIXTURES, ".."))
 OUT = os.path.join(FIXTURES, "golden")
-WRITERS = {"1.0": "06fd85d", "1.1": "c994c89", "1.2": "bac5088", "1.3": "3b70f8c"}
-CURRENT = "1.4"
+WRITERS = {"1.0": "06fd85d", "1.1": "c994c89", "1.2": "bac5088", "1.3": "3b70f8c", "1.4": "656a733"}
+CURRENT = "1.5"
 
 MIXED_RECIPE = """# fc1 pruned to 10% then 5-bit k-means (sparse, codebook values), fc2 int8 per output channel,
 # fc3 float16; the biases stay lossless.
@@ -167,6 +171,8 @@ def run(binary, *arguments):
 def header_version(path):
     with open(path, "rb") as f:
         head = f.read(12)
+    if head[8] == 0x57:  # the whole-file form (1.5) has no version fields
+        return "1.5"
     return "%d.%d" % struct.unpack_from("<HH", head, 8)
 
 
@@ -212,8 +218,10 @@ def main():
             if version in ("1.3", "1.4"):
                 jobs.append(("lenet-factored-codes", os.path.join(FIXTURES, "lenet-300-100.onnx"),
                              ["--recipe", factored_codes, "--calibration", calibration], "onnx"))
-            if version == "1.4":
+            if version in ("1.4", "1.5"):
                 jobs.append(("stft-basis", os.path.join(FIXTURES, "onnx", "stft-frontend.onnx"), [], "onnx"))
+            if version == "1.5":
+                jobs.append(("plain-whole", os.path.join(FIXTURES, "keras", "plain.h5"), [], "h5"))
             for name, source, flags, extension in jobs:
                 container = os.path.join(OUT, f"v{version}-{name}.pith")
                 run(binary, "compress", source, "-o", container, "--force", *flags)

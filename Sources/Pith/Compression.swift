@@ -57,6 +57,10 @@ public enum Compression {
         /// What the report should say besides the passes: optimizer state dropped, or an HDF5 file
         /// that restores without some of its structure.
         public var notes: [String] = []
+        /// The model is the source's, every byte of it: no pass ran and nothing was dropped. Only
+        /// then may the container store the source file whole (`StoredWhole`); a caller sets it
+        /// false to have every tensor stored on its own (`pith compress --per-tensor`).
+        public var unchanged = false
     }
 
     /// Loads `path` (parsed once: for ONNX the model and its skeleton come from the same parse), runs
@@ -87,7 +91,11 @@ public enum Compression {
                 notes.append("optimizer state dropped (--drop-optimizer): \(dropped.count) tensors, \(bytes) bytes")
             }
         }
-        if recipe.steps.isEmpty { return Compressed(model: model, report: nil, skeleton: skeleton, source: path, notes: notes) }
+        if recipe.steps.isEmpty {
+            var compressed = Compressed(model: model, report: nil, skeleton: skeleton, source: path, notes: notes)
+            compressed.unchanged = !dropOptimizer || !notes.contains { $0.hasPrefix("optimizer state dropped") }
+            return compressed
+        }
         do {
             let data = try recipe.isDataAware ? calibration.map { try Calibration.load($0, for: model) } : nil
             let before = model
@@ -118,9 +126,27 @@ extension Compression {
     /// The streams reach the file as they are coded (`ContainerWriter.write`), so no copy of the
     /// container is held. Returns where the container's bytes went (its `fileBytes` is the size
     /// written).
+    ///
+    /// A lossless container of an unchanged model file of at most
+    /// `WholeFileContainer.maximumWrittenSourceBytes` is made in memory and compared with the
+    /// whole-file form (`StoredWhole`); the smaller is written.
     @discardableResult
     public static func writeContainer(_ compressed: Compressed, to output: String, force: Bool) throws -> ContainerAccounting {
         try AtomicFile.checkWritable(output, input: compressed.source, force: force)
+        if compressed.unchanged, ModelFile.fileSize(compressed.source) <= WholeFileContainer.maximumWrittenSourceBytes,
+            let format = try? ModelFile.detectFormat(of: compressed.source), format != .pith
+        {
+            let standard: (bytes: [UInt8], manifest: Manifest, accounting: ContainerAccounting)
+            do { standard = try ContainerWriter.encodeWithAccounting(compressed.model, skeleton: compressed.skeleton) } catch {
+                throw PithError.translating(error)
+            }
+            if let whole = StoredWhole.encode(compressed.source, model: compressed.model, smallerThan: standard.bytes.count) {
+                try AtomicFile.write(whole.bytes, to: output)
+                return whole.accounting
+            }
+            try AtomicFile.write(standard.bytes, to: output)
+            return standard.accounting
+        }
         var accounting: ContainerAccounting?
         try AtomicFile.write(
             to: output,
@@ -142,9 +168,17 @@ extension Compression {
     /// Encodes a compressed model as a container in memory, to measure it (`pith bench lossless`)
     /// without writing a file; returns where its bytes went.
     public static func encodeContainer(_ compressed: Compressed) throws -> ContainerAccounting {
-        do { return try ContainerWriter.encodeWithAccounting(compressed.model, skeleton: compressed.skeleton).accounting } catch {
+        let standard: ContainerAccounting
+        do { standard = try ContainerWriter.encodeWithAccounting(compressed.model, skeleton: compressed.skeleton).accounting } catch {
             throw PithError(.data, "\(compressed.source): \(error)")
         }
+        if compressed.unchanged, ModelFile.fileSize(compressed.source) <= WholeFileContainer.maximumWrittenSourceBytes,
+            let format = try? ModelFile.detectFormat(of: compressed.source), format != .pith,
+            let whole = StoredWhole.encode(compressed.source, model: compressed.model, smallerThan: standard.fileBytes)
+        {
+            return whole.accounting
+        }
+        return standard
     }
 }
 

@@ -11,6 +11,10 @@ public enum Inspection {
         _ path: String, sort: InspectSort = .file, top: Int? = nil, distinctCap: Int = Inspector.defaultDistinctCap
     ) throws -> InspectReport {
         if try ModelFile.detectFormat(of: path) == .pith {
+            if let stored = try StoredWhole.source(of: path) {
+                let model = try StoredWhole.load(stored, container: path).model
+                return Inspector.inspect(model, file: path, sort: sort, top: top, distinctCap: distinctCap, container: stored.summary)
+            }
             let contents = try PithError.translatingErrors { try ContainerReader.read(contentsOf: path) }
             return Inspector.inspect(
                 contents.model, file: path, sort: sort, top: top, distinctCap: distinctCap,

@@ -84,7 +84,9 @@ public enum ModelFile {
             switch try detectFormat(of: path) {
             case .onnx: return try explainingLookalikes(path) { try ONNXReader.read(contentsOf: path) }
             case .hdf5: return try HDF5Reader.read(contentsOf: path)
-            case .pith: return try ContainerReader.read(contentsOf: path).model
+            case .pith:
+                if let stored = try StoredWhole.source(of: path) { return try StoredWhole.load(stored, container: path).model }
+                return try ContainerReader.read(contentsOf: path).model
             }
         }
     }
@@ -102,6 +104,7 @@ public enum ModelFile {
             case .hdf5:
                 return try HDF5Reader.readWithSkeleton(contentsOf: path)
             case .pith:
+                if let stored = try StoredWhole.source(of: path) { return try StoredWhole.load(stored, container: path) }
                 return (try load(path), nil, nil)
             }
         }
@@ -112,6 +115,7 @@ public enum ModelFile {
     public static func loadForEvaluation(_ path: String) throws -> Model {
         try PithError.translatingErrors {
             guard try detectFormat(of: path) == .pith else { return try load(path) }
+            if let stored = try StoredWhole.source(of: path) { return try StoredWhole.load(stored, container: path).model }
             let contents = try ContainerReader.read(contentsOf: path)
             guard contents.model.format == .onnx else { return contents.model }
             guard let skeleton = contents.skeleton else { throw PithError(.data, "\(path): the container has no ONNX skeleton to evaluate the graph of") }

@@ -107,7 +107,10 @@ public enum Reporting {
         var container: InspectReport.ContainerSummary?
 
         init(_ path: String) throws {
-            if try ModelFile.detectFormat(of: path) == .pith {
+            if try ModelFile.detectFormat(of: path) == .pith, let stored = try StoredWhole.source(of: path) {
+                model = try StoredWhole.load(stored, container: path).model
+                container = stored.summary
+            } else if try ModelFile.detectFormat(of: path) == .pith {
                 let contents = try PithError.translatingErrors { try ContainerReader.read(contentsOf: path) }
                 model = contents.model
                 storedBytes = contents.tensorBytes

@@ -110,6 +110,7 @@ public enum Restoration {
         }
         try AtomicFile.checkWritable(output, input: input, force: force)
         try ModelFile.requireContainer(input)
+        if let stored = try StoredWhole.source(of: input) { return try restore(stored, from: input, to: output, form: form, externalData: externalData) }
         let container = try PithError.translatingErrors { try ContainerFile(input) }
         let factored = form == .factored
         if form == .compact {
@@ -221,6 +222,36 @@ public enum Restoration {
             result.bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
             return result
         }
+    }
+
+    /// Restores a container in the whole-file form: the source file's very bytes, whatever `form`
+    /// (nothing in it is compressed, so each form writes the same model). `--compact` is refused for
+    /// HDF5 as for any Keras container, and `--external-data FILE`, which asks for the model to be
+    /// laid out anew, is refused: the form holds a model without external data, written back as it was.
+    static func restore(
+        _ stored: StoredWhole.Source, from input: String, to output: String, form: Form, externalData: ExternalData
+    ) throws -> Result {
+        let format: SourceFormat = stored.dictionary.sourceFormat == .onnx ? .onnx : .hdf5
+        if form == .compact, format != .onnx {
+            throw PithError(
+                .unsupported,
+                "\(input): --compact keeps weights compressed with ONNX operators; this container holds an HDF5 file, which has no such operators: "
+                    + "restore it without --compact")
+        }
+        if case .oneFile = externalData {
+            throw PithError(
+                .unsupported,
+                "\(input): the container holds its source ONNX file whole (\(stored.bytes.count) bytes, no external data), and restore writes it back as it was; "
+                    + "--external-data applies to containers that store tensors one by one")
+        }
+        try checkExtension(of: output, restoring: format, from: input)
+        // The model must read as the source did (the CRC matched, but the bytes are a model only if
+        // a reader says so), before anything is written.
+        _ = try StoredWhole.load(stored, container: input)
+        try AtomicFile.write(stored.bytes, to: output)
+        var result = Result(bytes: stored.bytes.count)
+        result.containerBytes = stored.fileBytes
+        return result
     }
 
     /// Writes `tensors` (in their compressed storage, in the skeleton's slot order) as a compact ONNX

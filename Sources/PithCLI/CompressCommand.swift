@@ -135,6 +135,9 @@ struct Compress: ParsableCommand {
     @Flag(help: "Leave out the optimizer state of a Keras file (optimizer_weights, optimizer): kept exactly otherwise.")
     var dropOptimizer = false
 
+    @Flag(help: "Lossless: store every tensor on its own even where storing the small model file whole is smaller (inspect then accounts each tensor).")
+    var perTensor = false
+
     @Flag(help: "Write the container even when the passes compress no tensor (a selection that matches nothing is an error otherwise).")
     var allowEmpty = false
 
@@ -381,7 +384,8 @@ struct Compress: ParsableCommand {
                         + "(--gptq, --obs, --refit, --bias-correction, --entropy-quantize, --structured-criterion obs)")
             }
             let request = calibration.map { Calibration.Request(path: $0, samples: calibrationSamples, scale: calibrationScale) }
-            let compressed = try Compression.run(recipe, on: file, calibration: request, dropOptimizer: dropOptimizer)
+            var compressed = try Compression.run(recipe, on: file, calibration: request, dropOptimizer: dropOptimizer)
+            if perTensor { compressed.unchanged = false }
             let report = compressed.report
             if let report, report.tensors.isEmpty, report.passes.isEmpty, !allowEmpty {
                 let what =

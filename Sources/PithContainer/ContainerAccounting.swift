@@ -27,6 +27,25 @@ public struct ContainerAccounting: Sendable, Codable, Equatable {
     /// Zero bytes that align streams to 64.
     public var paddingBytes: Int
     public var fileBytes: Int
+    /// A container in the whole-file form (format 1.5): the source file's size and the dictionary
+    /// its one frame was made with; `tensors` is then empty and `headerBytes` the form's header.
+    public var storedWhole: StoredWhole?
+
+    public struct StoredWhole: Sendable, Codable, Equatable {
+        public var sourceBytes: Int
+        public var dictionary: String
+    }
+
+    /// The accounting of a whole-file container of `fileBytes` bytes holding `sourceBytes`.
+    public init(storedWhole sourceBytes: Int, dictionary: WholeFileContainer.Dictionary, fileBytes: Int) {
+        tensors = []
+        headerBytes = WholeFileContainer.headerBytes
+        manifestBytes = 0
+        skeletonBytes = 0
+        paddingBytes = 0
+        self.fileBytes = fileBytes
+        storedWhole = StoredWhole(sourceBytes: sourceBytes, dictionary: dictionary.name)
+    }
 
     /// The accounting of a container's `manifest`, whose manifest JSON is `manifestBytes` long.
     /// Pooled streams (small tensors sharing `float-split` streams) are shared out in proportion to

@@ -6,7 +6,7 @@ struct ContainerHeader: Equatable {
     static let magic: [UInt8] = [0x89, 0x50, 0x49, 0x54, 0x48, 0x0D, 0x0A, 0x1A]
     static let size = 64
     static let majorVersion: UInt16 = 1
-    static let minorVersion: UInt16 = 4
+    static let minorVersion: UInt16 = 5
     /// Header flag (since 1.1): the manifest is stored as one zstd frame of the JSON.
     static let manifestZstd: UInt32 = 1
     /// The manifest and raw streams start on multiples of this (before 1.4, every stream).
@@ -41,6 +41,10 @@ struct ContainerHeader: Equatable {
             throw ContainerError(.malformed, file: file, "\(bytes.count) bytes is shorter than the \(size)-byte header: not a .pith container, or truncated")
         }
         guard Array(bytes[0..<8]) == magic else { throw ContainerError(.malformed, file: file, "no .pith signature at byte 0") }
+        guard bytes[8] != WholeFileContainer.formByte else {
+            throw ContainerError(
+                .unsupported, file: file, "the container holds its source file whole (format 1.5's whole-file form), which has no manifest or streams to read")
+        }
         func load<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T { T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self)) }
         let stored = load(36, UInt32.self)
         let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<36]))

@@ -200,7 +200,7 @@ public enum ContainerWriter {
 
     static func encoding(of tensor: Tensor, into streams: inout StreamBuilder) throws -> Manifest.Encoding {
         switch tensor.storage {
-        case .dense(let buffer): return denseEncoding(buffer, dtype: tensor.dtype, into: &streams)
+        case .dense(let buffer): return denseEncoding(buffer, dtype: tensor.dtype, shape: tensor.shape, into: &streams)
         case .strings(let values):
             var bytes: [UInt8] = []
             for value in values {
@@ -265,11 +265,24 @@ public enum ContainerWriter {
     /// bfloat16, per field (`FloatSplit`), each stream raw or Huffman on its own; whichever is
     /// smallest. Every candidate is sized from histograms taken in one pass (Huffman sizes from the
     /// code lengths), and only the chosen streams are built and encoded.
-    static func denseEncoding(_ buffer: TensorBuffer, dtype: DType, into streams: inout StreamBuilder) -> Manifest.Encoding {
+    ///
+    /// With the tensor's `shape`, when a zstd frame stores some stream of the best choice (bytes that
+    /// LZ shrinks), a frame of the elements column by column (`transposed`, format 1.5) is tried
+    /// too, and kept when smaller.
+    static func denseEncoding(_ buffer: TensorBuffer, dtype: DType, shape: [Int]? = nil, into streams: inout StreamBuilder) -> Manifest.Encoding {
         buffer.withUnsafeBytes { raw -> Manifest.Encoding in
             let width = DenseChoice.width(dtype, byteCount: raw.count)
             let (positions, fields) = FloatSplit.histograms(raw, dtype: dtype, width: width)
-            let best = DenseChoice(raw, dtype: dtype, width: width, positions: positions, fields: fields)
+            // As `writeLarge` stores a tensor of `largeTensorBytes` or more: its split streams without LZ.
+            let best = DenseChoice(raw, dtype: dtype, width: width, positions: positions, fields: fields, splitLZ: raw.count < largeTensorBytes)
+            let lz = best.plans.contains { if case .zstd = $0.choice { return true } else { return false } }
+            if let shape, lz, let transposed = DenseChoice.transposedFrame(raw, dtype: dtype, shape: shape, against: best.size - StreamBuilder.streamOverhead) {
+                var encoding = Manifest.Encoding(kind: .transposed)
+                encoding.rows = shape[0]
+                encoding.columns = raw.count / (dtype.bitWidth / 8) / shape[0]
+                encoding.streams = [streams.add(Array(raw), plan: StreamBuilder.Plan(choice: .zstd(frame: transposed), size: transposed.count))]
+                return encoding
+            }
             var encoding = Manifest.Encoding(kind: best.kind)
             switch best.kind {
             case .floatSplit:

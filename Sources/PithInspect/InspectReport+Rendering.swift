@@ -85,7 +85,11 @@ extension InspectReport {
             out += "optimizer state (not counted above): \(TextTable.grouped(optimizerState.tensors)) tensors, "
             out += "\(TextTable.grouped(optimizerState.count)) elements, \(TextTable.grouped(optimizerState.bytes)) bytes\n"
         }
-        if let container {
+        if let container, let whole = container.storedWhole {
+            out += "\nstored whole: the source file (\(TextTable.grouped(whole.sourceBytes)) bytes) as one zstd frame made with "
+            out += "Pith's `\(whole.dictionary)` dictionary = \(TextTable.grouped(container.fileBytes)) bytes "
+            out += "(\(String(format: "%.2f", Double(whole.sourceBytes) / Double(max(1, container.fileBytes))))×); restore gives back its bytes\n"
+        } else if let container {
             out += "\nDeep Compression accounting (bits per stored entry, before → after entropy coding):\n"
             let names = Set(shown.map(\.name))
             let listed = detail.all ? container.rows : container.rows.filter { names.contains($0.tensor) }

@@ -87,11 +87,26 @@ public struct InspectReport: Sendable, Codable, Equatable {
         /// Bytes that are not tensors: header, manifest, source skeleton, alignment.
         public var overheadBytes: Int
         public var rows: [Row]
+        /// A container in the whole-file form: the source file stored whole, as one frame (no
+        /// per-tensor streams, so `rows` is empty).
+        public var storedWhole: StoredWhole?
 
-        public init(fileBytes: Int, overheadBytes: Int, rows: [Row]) {
+        /// The whole-file form: the source's size and the dictionary its frame was made with.
+        public struct StoredWhole: Sendable, Codable, Equatable {
+            public var sourceBytes: Int
+            public var dictionary: String
+
+            public init(sourceBytes: Int, dictionary: String) {
+                self.sourceBytes = sourceBytes
+                self.dictionary = dictionary
+            }
+        }
+
+        public init(fileBytes: Int, overheadBytes: Int, rows: [Row], storedWhole: StoredWhole? = nil) {
             self.fileBytes = fileBytes
             self.overheadBytes = overheadBytes
             self.rows = rows
+            self.storedWhole = storedWhole
         }
     }
 }

@@ -41,6 +41,15 @@ public enum ONNXReader {
         try read(bytes: bytes, file: name, externalData: nil)
     }
 
+    /// Reads a model and its skeleton from memory, as `readWithSkeleton(contentsOf:)` reads a file;
+    /// `name` is used in messages; external data is refused.
+    public static func readWithSkeleton(bytes: UnsafeRawBufferPointer, name: String) throws -> (model: Model, skeleton: [UInt8]) {
+        try withParsedModel(bytes, file: name) { proto in
+            var importer = Importer(decoder: TensorDecoder(file: name, externalData: nil))
+            return (try importer.model(proto), try ONNXSkeleton.strip(proto, file: name))
+        }
+    }
+
     /// The model of a skeleton (`ONNXSkeleton.strip`) with `tensors` — the ones read from the
     /// file the skeleton was made from, in the same order — in place of its cleared tensors.
     public static func read(skeleton: [UInt8], tensors: [Tensor], file: String) throws -> Model {

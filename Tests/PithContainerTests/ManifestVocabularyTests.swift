@@ -19,6 +19,7 @@ import PithTestSupport
     static let kinds: [(Kind, String)] = [
         (.dense, "dense"), (.planes, "planes"), (.floatSplit, "float-split"), (.strings, "strings"),
         (.codebook, "codebook"), (.quantized, "quantized"), (.sparse, "sparse"), (.factored, "factored"),
+        (.transposed, "transposed"),
     ]
     static let schemes: [(Scheme, String)] = [(.linear, "linear"), (.float16, "float16"), (.bfloat16, "bfloat16")]
     static let methods: [(Method, String)] = [
@@ -108,7 +109,7 @@ import PithTestSupport
         let error = try #require(refusal(bytes))
         #expect(error.kind == .unsupported)
         #expect(error.description.hasPrefix("hand.pith: tensor `w`: encoding `zigzag` is not one this Pith knows"), "\(error)")
-        #expect(error.message.contains("(dense, planes, float-split, strings, codebook, quantized, sparse, factored)"), "\(error)")
+        #expect(error.message.contains("(dense, planes, float-split, strings, codebook, quantized, sparse, factored, transposed)"), "\(error)")
     }
 
     @Test func unknownSchemesMethodsAndCodingsAreRefusedByName() throws {

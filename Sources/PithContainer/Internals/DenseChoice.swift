@@ -10,6 +10,8 @@ struct DenseChoice {
     var kind: Manifest.Encoding.Kind
     /// One plan per stream of `kind`, in stream order.
     var plans: [StreamBuilder.Plan]
+    /// What the choice stores, with each stream's `StreamBuilder.streamOverhead`.
+    var size: Int
 
     /// The byte positions the histograms count: the element's bytes for whole-byte types of two
     /// bytes or more, else 1 (every byte counted as one position).
@@ -19,31 +21,108 @@ struct DenseChoice {
     }
 
     /// The choice for the element bytes `raw`, from `FloatSplit.histograms(raw, dtype:, width:)`
-    /// and, when already taken, `StreamBuilder.lzProbe(raw)`.
-    init(_ raw: UnsafeRawBufferPointer, dtype: DType, width: Int, positions: [[Int]], fields: [[Int]]?, probe: Double?? = nil) {
+    /// and, when already taken, `StreamBuilder.lzProbe(raw)`. With `splitLZ`, when the raw bytes show
+    /// repetition (`lzFriendly`), each stream of the byte planes and float fields may be a zstd frame
+    /// too (format 1.5): a sinusoidal position table's planes repeat where its whole bytes do not.
+    init(
+        _ raw: UnsafeRawBufferPointer, dtype: DType, width: Int, positions: [[Int]], fields: [[Int]]?, probe: Double?? = nil, splitLZ: Bool = true
+    ) {
         let overhead = StreamBuilder.streamOverhead
+        let rawProbe = probe ?? StreamBuilder.lzProbe(raw)
         var whole = [Int](repeating: 0, count: 256)
         for histogram in positions { for (symbol, n) in histogram.enumerated() { whole[symbol] += n } }
         let wholePlan = StreamBuilder.plan(frequencies: whole, count: raw.count)
         var best: (kind: Manifest.Encoding.Kind, plans: [StreamBuilder.Plan], size: Int) = (.dense, [wholePlan], wholePlan.size + overhead)
         if width >= 2 {
             let count = raw.count / width
-            let plans = positions.map { StreamBuilder.plan(frequencies: $0, count: count) }
+            let lz = splitLZ && Self.lzFriendly(raw, probe: rawProbe)
+            var plans = positions.map { StreamBuilder.plan(frequencies: $0, count: count) }
+            if lz { plans = Self.withLZ(plans) { FloatSplit.plane(raw, position: $0, width: width) } }
             let size = plans.reduce(0) { $0 + $1.size + overhead }
             if size < best.size { best = (.planes, plans, size) }
             if let fields {
-                let plans = fields.map { StreamBuilder.plan(frequencies: $0, count: count) }
+                var plans = fields.map { StreamBuilder.plan(frequencies: $0, count: count) }
+                if lz { plans = Self.withLZ(plans) { FloatSplit.field($0, of: raw, dtype: dtype) } }
                 let size = plans.reduce(0) { $0 + $1.size + overhead }
                 if size < best.size { best = (.floatSplit, plans, size) }
             }
         }
         // LZ last: a frame of the raw bytes when it beats the best split (a fast probe first).
         let against = best.size - best.plans.count * overhead
-        if let frame = StreamBuilder.lzFrame(raw, against: against, probe: probe ?? StreamBuilder.lzProbe(raw)), frame.count + overhead < best.size {
+        if let frame = StreamBuilder.lzFrame(raw, against: against, probe: rawProbe), frame.count + overhead < best.size {
             best = (.dense, [StreamBuilder.Plan(choice: .zstd(frame: frame), size: frame.count)], frame.count + overhead)
         }
         kind = best.kind
         plans = best.plans
+        size = best.size
+    }
+}
+
+extension DenseChoice {
+    /// A share of the raw bytes' size that zstd's quick probe (level 3) must come under for the split
+    /// streams to be tried with zstd: trained weights, whose bytes LZ cannot shrink below their
+    /// entropy, come out at 0.93 or more, and cost nothing more.
+    static let splitLZShare = 0.9
+
+    /// Whether the raw bytes repeat enough for the split streams to be worth an LZ try: the probe
+    /// of a large tensor (`StreamBuilder.lzProbe`), or for one of at most `StreamBuilder.lzDirect`
+    /// bytes a frame at the probe level, under `splitLZShare`.
+    static func lzFriendly(_ raw: UnsafeRawBufferPointer, probe: Double?) -> Bool {
+        guard raw.count >= StreamBuilder.lzMinimum else { return false }
+        if let probe { return probe < splitLZShare }
+        return Double(Zstd.compress(raw, level: Zstd.probeLevel).count) < splitLZShare * Double(raw.count)
+    }
+
+    /// `plans` with each stream a zstd frame instead where that is smaller; `stream(k)` makes
+    /// stream k's bytes.
+    static func withLZ(_ plans: [StreamBuilder.Plan], stream: (Int) -> [UInt8]) -> [StreamBuilder.Plan] {
+        plans.enumerated().map { k, plan in
+            let bytes = stream(k)
+            guard let frame = bytes.withUnsafeBytes({ StreamBuilder.lzFrame($0, against: plan.size) }), frame.count < plan.size else { return plan }
+            return StreamBuilder.Plan(choice: .zstd(frame: frame), size: frame.count)
+        }
+    }
+
+    /// The elements of `raw`, a tensor of `shape` viewed as rows (its first dimension) × columns
+    /// (the rest), column by column (`transposed`, format 1.5).
+    static func transposed(_ raw: UnsafeRawBufferPointer, rows: Int, columns: Int, width: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: raw.count) { out, initialized in
+            for r in 0..<rows {
+                for c in 0..<columns {
+                    let from = (r * columns + c) * width, to = (c * rows + r) * width
+                    for k in 0..<width { out[to + k] = raw[from + k] }
+                }
+            }
+            initialized = raw.count
+        }
+    }
+
+    /// The inverse of `transposed`: column-by-column elements back in row-major order.
+    static func untransposed(_ stored: [UInt8], rows: Int, columns: Int, width: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: stored.count) { out, initialized in
+            for c in 0..<columns {
+                for r in 0..<rows {
+                    let from = (c * rows + r) * width, to = (r * columns + c) * width
+                    for k in 0..<width { out[to + k] = stored[from + k] }
+                }
+            }
+            initialized = stored.count
+        }
+    }
+
+    /// A zstd frame of the elements of `raw` column by column, when the tensor has two dimensions
+    /// or more (at least 2 × 2 as rows × columns), whole-byte elements, fewer than
+    /// `ContainerWriter.largeTensorBytes` bytes, and the frame is smaller than `against` (what the
+    /// best other choice stores, tried only where some stream of it is a zstd frame: bytes LZ shrinks).
+    static func transposedFrame(_ raw: UnsafeRawBufferPointer, dtype: DType, shape: [Int], against: Int) -> [UInt8]? {
+        guard shape.count >= 2, dtype.bitWidth % 8 == 0, dtype.bitWidth > 0, raw.count < ContainerWriter.largeTensorBytes else { return nil }
+        let width = dtype.bitWidth / 8
+        let rows = shape[0]
+        guard rows >= 2, raw.count % (width * rows) == 0 else { return nil }
+        let columns = raw.count / width / rows
+        guard columns >= 2 else { return nil }
+        let frame = transposed(raw, rows: rows, columns: columns, width: width).withUnsafeBytes { Zstd.compress($0, level: Zstd.level) }
+        return frame.count < against ? frame : nil
     }
 }
 
@@ -89,7 +168,9 @@ extension ContainerWriter {
                 add(p, to: &positions)
                 if let f { add(f, to: &fields!) }
             }
-            let best = DenseChoice(raw, dtype: dtype, width: width, positions: positions, fields: fields, probe: .some(counted[0].2))
+            // Large tensors keep their split streams raw or Huffman-coded: each is made a quarter at a
+            // time on every core, never whole.
+            let best = DenseChoice(raw, dtype: dtype, width: width, positions: positions, fields: fields, probe: .some(counted[0].2), splitLZ: false)
 
             let kind = best.kind
             // A `dense` stream's symbols are the tensor's bytes; the other kinds' one per element.

@@ -28,6 +28,8 @@ extension Reader {
         switch e.kind {
         case .dense, .planes, .floatSplit:
             return .dense(try dense(e, dtype: dtype, count: count, label: label))
+        case .transposed:
+            return .dense(try transposed(e, dtype: dtype, count: count, shape: shape, label: label))
         case .strings:
             return .strings(try strings(e, dtype: dtype, count: count, label: label))
         case .codebook:
@@ -163,6 +165,24 @@ extension Reader {
         return TensorBuffer(count: byteCount) { out in
             for (k, plane) in planes.enumerated() { for i in 0..<count { out[i * width + k] = plane[i] } }
         }
+    }
+
+    /// A `transposed` encoding (1.5): one stream of the elements column by column of the tensor
+    /// viewed as `rows` (its first dimension) × `columns` (the rest).
+    mutating func transposed(_ e: Manifest.Encoding, dtype: DType, count: Int, shape: [Int], label: String) throws -> TensorBuffer {
+        guard dtype != .string, dtype.bitWidth % 8 == 0, dtype.bitWidth > 0, let byteCount = dtype.storageBytes(count: count) else {
+            throw fail("\(label): \(dtype.rawValue) elements cannot be stored transposed")
+        }
+        guard let streams = e.streams, streams.count == 1 else { throw fail("\(label): \(e.kind) encoding needs one stream, found \(e.streams?.count ?? 0)") }
+        guard let rows = e.rows, let columns = e.columns, shape.count >= 2, rows == shape[0], rows > 0, columns >= 0,
+            rows.multipliedReportingOverflow(by: columns) == (count, false)
+        else {
+            throw fail(
+                "\(label): \(e.kind) encoding needs rows (the first dimension) × columns (the rest) matching shape \(shape), found \(e.rows.map(String.init) ?? "none") × \(e.columns.map(String.init) ?? "none")"
+            )
+        }
+        let stored = try byteSymbols(streams[0], count: byteCount, purpose: label)
+        return TensorBuffer(bytes: DenseChoice.untransposed(stored, rows: rows, columns: columns, width: dtype.bitWidth / 8))
     }
 
     /// Factors of a factored tensor, their shapes checked against the method and the tensor.

@@ -30,16 +30,23 @@ enum Zstd {
     /// zstd's content checksum, so that decoding with another dictionary fails instead of giving
     /// other bytes; nil if libzstd cannot make a context.
     static func compress(_ bytes: [UInt8], dictionary: [UInt8], level: Int32 = level) -> [UInt8]? {
+        bytes.withUnsafeBytes { compress($0, dictionary: dictionary, level: level, checksum: true, dictionaryID: true) }
+    }
+
+    /// As above, with zstd's content checksum and the frame's dictionary ID each optional (the
+    /// whole-file form checks its own CRC-32C and names its dictionary in its header).
+    static func compress(_ input: UnsafeRawBufferPointer, dictionary: [UInt8], level: Int32, checksum: Bool, dictionaryID: Bool) -> [UInt8]? {
         guard let context = ZSTD_createCCtx() else { return nil }
         defer { ZSTD_freeCCtx(context) }
         guard ZSTD_isError(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level)) == 0,
-            ZSTD_isError(ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 1)) == 0,
+            ZSTD_isError(ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, checksum ? 1 : 0)) == 0,
+            ZSTD_isError(ZSTD_CCtx_setParameter(context, ZSTD_c_dictIDFlag, dictionaryID ? 1 : 0)) == 0,
             ZSTD_isError(dictionary.withUnsafeBytes { ZSTD_CCtx_loadDictionary(context, $0.baseAddress, $0.count) }) == 0
         else { return nil }
-        let bound = ZSTD_compressBound(bytes.count)
+        let bound = ZSTD_compressBound(input.count)
         var output = [UInt8](repeating: 0, count: bound)
         let written = output.withUnsafeMutableBytes { out in
-            bytes.withUnsafeBytes { input in ZSTD_compress2(context, out.baseAddress, bound, input.baseAddress, input.count) }
+            ZSTD_compress2(context, out.baseAddress, bound, input.baseAddress, input.count)
         }
         guard ZSTD_isError(written) == 0 else { return nil }
         output.removeLast(bound - written)

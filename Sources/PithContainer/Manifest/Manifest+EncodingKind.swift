@@ -33,8 +33,13 @@ extension Manifest.Encoding {
         /// `factored`.
         public static let factored = Kind(rawValue: "factored")
 
+        /// One stream of the elements of the tensor viewed as `rows` × `columns` (its first dimension
+        /// by the rest), column by column: values that repeat down the columns (a windowed DFT basis)
+        /// come together for an LZ coder; format 1.5. The manifest spelling is `transposed`.
+        public static let transposed = Kind(rawValue: "transposed")
+
         /// Every kind this Pith reads, in the order docs/container-format.md lists them.
-        public static let known: [Kind] = [.dense, .planes, .floatSplit, .strings, .codebook, .quantized, .sparse, .factored]
+        public static let known: [Kind] = [.dense, .planes, .floatSplit, .strings, .codebook, .quantized, .sparse, .factored, .transposed]
 
         /// The kinds that hold plain elements, lossless (`dense`, `planes`, `float-split`): the
         /// encodings of sparse values and of factors.
