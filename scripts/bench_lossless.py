@@ -222,7 +222,7 @@ def speed(pith, path, runs):
             lossy[label] = sorted(peaks_of)[1]
     median = lambda xs: sorted(xs)[len(xs) // 2]
     name = os.path.relpath(path, ROOT).replace(".cache/wheels/", "").replace(".cache/bench/", "")
-    lines = [f"Lossless compress of `{name}` ({size:,} bytes; {len(raw):,} bytes of float32 weights), median of {runs} runs, "
+    lines = [f"Lossless compress of `{name}` ({size:,} bytes; {len(raw):,} bytes of tensors), median of {runs} runs, "
              "side by side in one run:", "",
              "| | seconds | MB/s of the model | peak memory | ÷ model size |", "|---|---:|---:|---:|---:|",
              f"| `pith compress` (whole command: read, encode on 2 cores, write, flush) | {median(pith_times):.3f} | "
