@@ -101,6 +101,15 @@ import PithTestSupport
         #expect(contents.model.tensors[0].floatValues() == [1, 2])
     }
 
+    /// `transposed` (1.5) needs a tensor of two dimensions or more whose first dimension is `rows`:
+    /// anything else is refused by name, before the stream is decoded.
+    @Test func aTransposedEncodingThatDoesNotFitTheShapeIsRefusedByName() throws {
+        for encoding in [#"{"kind":"transposed","streams":[0],"rows":2,"columns":1}"#, #"{"kind":"transposed","streams":[0]}"#] {
+            let error = try #require(refusal(container(encoding: encoding)), "\(encoding)")
+            #expect(error.kind == .malformed && error.description.contains("tensor `w`: transposed encoding needs rows"), "\(error)")
+        }
+    }
+
     @Test func anUnknownEncodingKindIsRefusedByName() throws {
         let bytes = container(encoding: #"{"kind":"zigzag","streams":[0]}"#)
         // The manifest decodes, unknown kind and all; the tensor is refused when it is read.
