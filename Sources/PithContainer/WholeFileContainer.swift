@@ -1,5 +1,5 @@
 import Foundation
-public import PithIR
+import PithIR
 import PithCoding
 
 /// Format 1.5's whole-file form: the source model file itself, byte for byte, as one zstd frame made

@@ -13,19 +13,11 @@ import subprocess
 import pytest
 
 from conftest import ROOT, run_pith
+from pith_container import crc32c
 
 CORPUS = "/usr/share/libonnx-testdata/data"
 SMALL_FIXTURES = ["onnx/subgraphs.onnx", "onnx/typed-fields.onnx", "onnx/custom-constants.onnx", "keras/plain.h5",
                   "keras/keras3-nested.h5", "keras/keras2-float16.h5"]
-
-
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-    return crc ^ 0xFFFFFFFF
 
 
 def others(data):

@@ -84,7 +84,8 @@ extension DenseChoice {
     }
 
     /// The elements of `raw`, a tensor of `shape` viewed as rows (its first dimension) × columns
-    /// (the rest), column by column (`transposed`, format 1.5).
+    /// (the rest), column by column (`transposed`, format 1.5). Its own inverse with rows and
+    /// columns swapped: the stored elements are a columns × rows matrix.
     static func transposed(_ raw: UnsafeRawBufferPointer, rows: Int, columns: Int, width: Int) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: raw.count) { out, initialized in
             for r in 0..<rows {
@@ -94,19 +95,6 @@ extension DenseChoice {
                 }
             }
             initialized = raw.count
-        }
-    }
-
-    /// The inverse of `transposed`: column-by-column elements back in row-major order.
-    static func untransposed(_ stored: [UInt8], rows: Int, columns: Int, width: Int) -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: stored.count) { out, initialized in
-            for c in 0..<columns {
-                for r in 0..<rows {
-                    let from = (c * rows + r) * width, to = (r * columns + c) * width
-                    for k in 0..<width { out[to + k] = stored[from + k] }
-                }
-            }
-            initialized = stored.count
         }
     }
 

@@ -182,7 +182,7 @@ extension Reader {
             )
         }
         let stored = try byteSymbols(streams[0], count: byteCount, purpose: label)
-        return TensorBuffer(bytes: DenseChoice.untransposed(stored, rows: rows, columns: columns, width: dtype.bitWidth / 8))
+        return TensorBuffer(bytes: stored.withUnsafeBytes { DenseChoice.transposed($0, rows: columns, columns: rows, width: dtype.bitWidth / 8) })
     }
 
     /// Factors of a factored tensor, their shapes checked against the method and the tensor.
