@@ -2,6 +2,7 @@ import Glibc
 import Pith
 import PithContainer
 import PithFuzzSupport
+import PithHDF5
 
 /// The container reader, and restore from it, on any bytes. Each input is read as it is (which
 /// mostly exercises the header and checksum checks), then with its checksums made valid
@@ -9,10 +10,13 @@ import PithFuzzSupport
 /// evaluation (the ONNX graph rebuilt from the skeleton) and restored to its source format in each
 /// form (dense, factored, compact), from a file in a scratch folder. A container in the whole-file
 /// form (1.5) is decoded as it is, then with its checksum made valid, and the model it holds read
-/// and restored as every command reads it. Nothing may crash or trap; a restore that fails must
-/// leave no output.
+/// and restored as every command reads it — an HDF5 file, as in the `pith` command, first in a child
+/// process (`HDF5Reader.isolatesCrashes`), so that libhdf5's own crashes on damaged files become
+/// errors. Nothing may crash or trap; a restore that fails must leave no output.
 @main enum FuzzContainer {
     static func main() {
+        HDF5Reader.isolatesCrashes = true
+        detachFuzzerInChildProcesses()
         let input = scratchFolder + "/input.pith", output = scratchFolder + "/restored"
         runFuzzer { bytes in
             if WholeFileContainer.hasForm(bytes) {
