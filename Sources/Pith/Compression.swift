@@ -57,6 +57,9 @@ public enum Compression {
         /// What the report should say besides the passes: optimizer state dropped, or an HDF5 file
         /// that restores without some of its structure.
         public var notes: [String] = []
+        /// The note of `notes` that says restore will not write the whole HDF5 file back (the file holds
+        /// something Pith cannot write exactly); untrue when the container stores the file whole.
+        public var gapNote: String?
         /// The model is the source's, every byte of it: no pass ran and nothing was dropped. Only
         /// then may the container store the source file whole (`StoredWhole`); a caller sets it
         /// false to have every tensor stored on its own (`pith compress --per-tensor`).
@@ -75,9 +78,8 @@ public enum Compression {
     ) throws -> Compressed {
         var (model, skeleton, gap) = try ModelFile.loadWithSkeleton(path)
         var notes: [String] = []
-        if let gap {
-            notes.append("note: \(path): restore will write the Keras weights and attributes Pith knows, not the whole file: \(gap)")
-        }
+        let gapNote = gap.map { "note: \(path): restore will write the Keras weights and attributes Pith knows, not the whole file: \($0)" }
+        if let gapNote { notes.append(gapNote) }
         if dropOptimizer {
             let dropped = model.tensors.filter(\.isOptimizerState)
             if dropped.isEmpty {
@@ -94,14 +96,17 @@ public enum Compression {
         if recipe.steps.isEmpty {
             var compressed = Compressed(model: model, report: nil, skeleton: skeleton, source: path, notes: notes)
             compressed.unchanged = !dropOptimizer || !notes.contains { $0.hasPrefix("optimizer state dropped") }
+            compressed.gapNote = gapNote
             return compressed
         }
         do {
             let data = try recipe.isDataAware ? calibration.map { try Calibration.load($0, for: model) } : nil
             let before = model
             let report = try Compressor.run(recipe, on: &model, calibration: data)
-            return Compressed(
+            var compressed = Compressed(
                 model: model, report: report, skeleton: try adaptedSkeleton(skeleton, from: before, to: model, file: path), source: path, notes: notes)
+            compressed.gapNote = gapNote
+            return compressed
         } catch let error as PassError {
             throw PithError(error.exitKind, "\(path): \(error.message)")
         }

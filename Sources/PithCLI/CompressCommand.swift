@@ -400,11 +400,13 @@ struct Compress: ParsableCommand {
             if let report {
                 say(format == .json ? report.renderJSON() : report.renderText(file: file), terminator: "")
             }
-            for note in compressed.notes {
+            // Written first: a container that stores the file whole makes the note that restore will
+            // not write the whole file back untrue.
+            let accounting = try dryRun ? nil : output.map { try Compression.writeContainer(compressed, to: $0, force: force) }
+            for note in compressed.notes where !(accounting?.storedWhole != nil && note == compressed.gapNote) {
                 if format == .json { printError(StandardStreams.displayed(note)) } else { say(note) }
             }
-            if !dryRun, let output {
-                let accounting = try Compression.writeContainer(compressed, to: output, force: force)
+            if let output, let accounting {
                 let inputSize = ModelFile.fileSize(file)
                 if format == .text {
                     say(accounting.renderText(compressedOnly: report.map { Set($0.tensors.map(\.tensor)) }), terminator: "")

@@ -144,3 +144,21 @@ def test_a_transposed_tensor_restores_byte_for_byte_and_inspect_names_it(tmp_pat
     restored = str(tmp_path / "s.onnx")
     assert run_pith("restore", out, "-o", restored).returncode == 0
     assert open(restored, "rb").read() == open(source, "rb").read()
+
+
+def test_a_file_pith_cannot_write_back_exactly_is_stored_whole_without_the_note_that_says_so(tmp_path):
+    import h5py
+    import numpy as np
+    source = str(tmp_path / "named.h5")
+    with h5py.File(source, "w") as f:
+        f["dense/kernel"] = np.arange(12, dtype=np.float32).reshape(3, 4)
+        f["float_type"] = np.dtype("<f4")  # a named datatype: the HDF5 skeleton cannot hold it
+    per_tensor = run_pith("compress", source, "-o", str(tmp_path / "p.pith"), "--per-tensor")
+    assert per_tensor.returncode == 0, per_tensor.stderr
+    assert "restore will write the Keras weights and attributes Pith knows" in per_tensor.stdout + per_tensor.stderr
+    out = str(tmp_path / "w.pith")
+    text, _ = compress(source, out)
+    assert "stored whole:" in text and "restore will write" not in text
+    restored = str(tmp_path / "r.h5")
+    assert run_pith("restore", out, "-o", restored).returncode == 0
+    assert open(restored, "rb").read() == open(source, "rb").read()
