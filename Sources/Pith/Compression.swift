@@ -61,8 +61,7 @@ public enum Compression {
         /// something Pith cannot write exactly); untrue when the container stores the file whole.
         public var gapNote: String?
         /// The model is the source's, every byte of it: no pass ran and nothing was dropped. Only
-        /// then may the container store the source file whole (`StoredWhole`); a caller sets it
-        /// false to have every tensor stored on its own (`pith compress --per-tensor`).
+        /// then may the container store the source file whole (`StoredWhole`).
         public var unchanged = false
     }
 
@@ -78,6 +77,7 @@ public enum Compression {
     ) throws -> Compressed {
         var (model, skeleton, gap) = try ModelFile.loadWithSkeleton(path)
         var notes: [String] = []
+        var droppedAny = false
         let gapNote = gap.map { "note: \(path): restore will write the Keras weights and attributes Pith knows, not the whole file: \($0)" }
         if let gapNote { notes.append(gapNote) }
         if dropOptimizer {
@@ -89,13 +89,14 @@ public enum Compression {
                 if let kept = skeleton, model.format != .onnx {
                     skeleton = try PithError.translatingErrors { try HDF5Skeleton.droppingOptimizer(kept, format: model.format, file: path) }
                 }
+                droppedAny = true
                 let bytes = dropped.reduce(0) { $0 + $1.storedBytes }
                 notes.append("optimizer state dropped (--drop-optimizer): \(dropped.count) tensors, \(bytes) bytes")
             }
         }
         if recipe.steps.isEmpty {
             var compressed = Compressed(model: model, report: nil, skeleton: skeleton, source: path, notes: notes)
-            compressed.unchanged = !dropOptimizer || !notes.contains { $0.hasPrefix("optimizer state dropped") }
+            compressed.unchanged = !droppedAny
             compressed.gapNote = gapNote
             return compressed
         }
@@ -134,13 +135,12 @@ extension Compression {
     ///
     /// A lossless container of an unchanged model file of at most
     /// `WholeFileContainer.maximumWrittenSourceBytes` is made in memory and compared with the
-    /// whole-file form (`StoredWhole`); the smaller is written.
+    /// whole-file form (`StoredWhole`); the smaller is written, unless `perTensor` asks for every
+    /// tensor on its own (`pith compress --per-tensor`).
     @discardableResult
-    public static func writeContainer(_ compressed: Compressed, to output: String, force: Bool) throws -> ContainerAccounting {
+    public static func writeContainer(_ compressed: Compressed, to output: String, force: Bool, perTensor: Bool = false) throws -> ContainerAccounting {
         try AtomicFile.checkWritable(output, input: compressed.source, force: force)
-        if compressed.unchanged, ModelFile.fileSize(compressed.source) <= WholeFileContainer.maximumWrittenSourceBytes,
-            let format = try? ModelFile.detectFormat(of: compressed.source), format != .pith
-        {
+        if !perTensor, mayBeStoredWhole(compressed) {
             let standard: (bytes: [UInt8], manifest: Manifest, accounting: ContainerAccounting)
             do { standard = try ContainerWriter.encodeWithAccounting(compressed.model, skeleton: compressed.skeleton) } catch {
                 throw PithError.translating(error)
@@ -177,13 +177,17 @@ extension Compression {
         do { standard = try ContainerWriter.encodeWithAccounting(compressed.model, skeleton: compressed.skeleton).accounting } catch {
             throw PithError(.data, "\(compressed.source): \(error)")
         }
-        if compressed.unchanged, ModelFile.fileSize(compressed.source) <= WholeFileContainer.maximumWrittenSourceBytes,
-            let format = try? ModelFile.detectFormat(of: compressed.source), format != .pith,
-            let whole = StoredWhole.encode(compressed.source, model: compressed.model, smallerThan: standard.fileBytes)
-        {
+        if mayBeStoredWhole(compressed), let whole = StoredWhole.encode(compressed.source, model: compressed.model, smallerThan: standard.fileBytes) {
             return whole.accounting
         }
         return standard
+    }
+
+    /// Whether the whole-file form is a candidate: an unchanged model file (not a container) of at
+    /// most `WholeFileContainer.maximumWrittenSourceBytes`.
+    static func mayBeStoredWhole(_ compressed: Compressed) -> Bool {
+        compressed.unchanged && ModelFile.fileSize(compressed.source) <= WholeFileContainer.maximumWrittenSourceBytes
+            && (try? ModelFile.detectFormat(of: compressed.source)).map { $0 != .pith } == true
     }
 }
 

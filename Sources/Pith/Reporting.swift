@@ -107,16 +107,16 @@ public enum Reporting {
         var container: InspectReport.ContainerSummary?
 
         init(_ path: String) throws {
-            if try ModelFile.detectFormat(of: path) == .pith, let stored = try StoredWhole.source(of: path) {
+            if try ModelFile.detectFormat(of: path) != .pith {
+                model = try ModelFile.load(path)
+            } else if let stored = try StoredWhole.source(of: path) {
                 model = try StoredWhole.load(stored, container: path).model
                 container = stored.summary
-            } else if try ModelFile.detectFormat(of: path) == .pith {
+            } else {
                 let contents = try PithError.translatingErrors { try ContainerReader.read(contentsOf: path) }
                 model = contents.model
                 storedBytes = contents.tensorBytes
                 container = Inspection.containerSummary(contents)
-            } else {
-                model = try ModelFile.load(path)
             }
         }
     }

@@ -384,8 +384,7 @@ struct Compress: ParsableCommand {
                         + "(--gptq, --obs, --refit, --bias-correction, --entropy-quantize, --structured-criterion obs)")
             }
             let request = calibration.map { Calibration.Request(path: $0, samples: calibrationSamples, scale: calibrationScale) }
-            var compressed = try Compression.run(recipe, on: file, calibration: request, dropOptimizer: dropOptimizer)
-            if perTensor { compressed.unchanged = false }
+            let compressed = try Compression.run(recipe, on: file, calibration: request, dropOptimizer: dropOptimizer)
             let report = compressed.report
             if let report, report.tensors.isEmpty, report.passes.isEmpty, !allowEmpty {
                 let what =
@@ -402,7 +401,7 @@ struct Compress: ParsableCommand {
             }
             // Written first: a container that stores the file whole makes the note that restore will
             // not write the whole file back untrue.
-            let accounting = try dryRun ? nil : output.map { try Compression.writeContainer(compressed, to: $0, force: force) }
+            let accounting = try dryRun ? nil : output.map { try Compression.writeContainer(compressed, to: $0, force: force, perTensor: perTensor) }
             for note in compressed.notes where !(accounting?.storedWhole != nil && note == compressed.gapNote) {
                 if format == .json { printError(StandardStreams.displayed(note)) } else { say(note) }
             }

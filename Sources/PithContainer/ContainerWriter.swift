@@ -278,9 +278,9 @@ public enum ContainerWriter {
             let lz = best.plans.contains { if case .zstd = $0.choice { return true } else { return false } }
             if let shape, lz, let transposed = DenseChoice.transposedFrame(raw, dtype: dtype, shape: shape, against: best.size - StreamBuilder.streamOverhead) {
                 var encoding = Manifest.Encoding(kind: .transposed)
-                encoding.rows = shape[0]
-                encoding.columns = raw.count / (dtype.bitWidth / 8) / shape[0]
-                encoding.streams = [streams.add(Array(raw), plan: StreamBuilder.Plan(choice: .zstd(frame: transposed), size: transposed.count))]
+                encoding.rows = transposed.rows
+                encoding.columns = transposed.columns
+                encoding.streams = [streams.add(transposed.frame, coding: .zstd, symbols: raw.count, symbolBits: nil, codeLengths: nil)]
                 return encoding
             }
             var encoding = Manifest.Encoding(kind: best.kind)

@@ -94,36 +94,8 @@ public enum WholeFileContainer {
     /// `maximumSourceBytes` before anything is allocated, decode to exactly that size, and match
     /// the CRC-32C. `file` names the container in messages.
     public static func decode(_ bytes: UnsafeRawBufferPointer, file: String) throws -> (dictionary: Dictionary, source: [UInt8]) {
-        guard bytes.count > headerBytes, hasForm(bytes) else {
-            throw ContainerError(
-                .malformed, file: file,
-                "\(bytes.count) bytes is too short for a whole-file container (a \(headerBytes)-byte header and a zstd frame): truncated")
-        }
-        guard let dictionary = Dictionary(rawValue: bytes[9]) else {
-            let known = Dictionary.allCases.map { "\($0.rawValue) (\($0.name))" }.joined(separator: ", ")
-            throw ContainerError(.unsupported, file: file, "byte 9: dictionary \(bytes[9]) is not one this Pith has (\(known)): upgrade Pith")
-        }
+        let (dictionary, source) = try decodedFrame(bytes, file: file)
         let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 10, as: UInt32.self))
-        var frame = frameMagic
-        frame += bytes[headerBytes...]
-        let source = try frame.withUnsafeBytes { frame -> [UInt8] in
-            guard let size = Zstd.frameContentSize(frame) else {
-                throw ContainerError(.malformed, file: file, "bytes \(headerBytes)…: not a zstd frame that declares its size: the file is damaged")
-            }
-            guard size <= maximumSourceBytes else {
-                throw ContainerError(
-                    .malformed, file: file, "the stored file declares \(size) bytes, more than a whole-file container holds (\(maximumSourceBytes))")
-            }
-            var source = [UInt8](repeating: 0, count: size)
-            let decoded = source.withUnsafeMutableBytes { Zstd.decompress(frame, dictionary: dictionary.bytes, into: $0) }
-            guard decoded else {
-                throw ContainerError(
-                    .malformed, file: file,
-                    "bytes \(headerBytes)…: the zstd frame does not decode to its declared \(size) bytes with dictionary \(dictionary.name): the file is damaged"
-                )
-            }
-            return source
-        }
         let actual = CRC32C.checksum(source)
         guard actual == stored else {
             throw ContainerError(
@@ -136,16 +108,42 @@ public enum WholeFileContainer {
     /// it does not decode: for tools that test readers on damaged files (the fuzz targets), whose
     /// random changes would otherwise always stop at the checksum.
     public static func withChecksumFixed(_ bytes: [UInt8]) -> [UInt8]? {
-        guard bytes.count > headerBytes, hasForm(bytes), let dictionary = Dictionary(rawValue: bytes[9]) else { return nil }
-        let frame = frameMagic + bytes[headerBytes...]
-        return frame.withUnsafeBytes { frame -> [UInt8]? in
-            guard let size = Zstd.frameContentSize(frame), size <= maximumSourceBytes else { return nil }
-            var source = [UInt8](repeating: 0, count: size)
-            guard source.withUnsafeMutableBytes({ Zstd.decompress(frame, dictionary: dictionary.bytes, into: $0) }) else { return nil }
-            var fixed = bytes
-            withUnsafeBytes(of: CRC32C.checksum(source).littleEndian) { fixed.replaceSubrange(10..<14, with: $0) }
-            return fixed
+        guard let (_, source) = bytes.withUnsafeBytes({ try? decodedFrame($0, file: "") }) else { return nil }
+        var fixed = bytes
+        withUnsafeBytes(of: CRC32C.checksum(source).littleEndian) { fixed.replaceSubrange(10..<14, with: $0) }
+        return fixed
+    }
+
+    /// The dictionary and the frame's decoded bytes, every check of `decode` but the CRC-32C.
+    static func decodedFrame(_ bytes: UnsafeRawBufferPointer, file: String) throws -> (dictionary: Dictionary, source: [UInt8]) {
+        guard bytes.count > headerBytes, hasForm(bytes) else {
+            throw ContainerError(
+                .malformed, file: file,
+                "\(bytes.count) bytes is too short for a whole-file container (a \(headerBytes)-byte header and a zstd frame): truncated")
         }
+        guard let dictionary = Dictionary(rawValue: bytes[9]) else {
+            let known = Dictionary.allCases.map { "\($0.rawValue) (\($0.name))" }.joined(separator: ", ")
+            throw ContainerError(.unsupported, file: file, "byte 9: dictionary \(bytes[9]) is not one this Pith has (\(known)): upgrade Pith")
+        }
+        let frame = frameMagic + bytes[headerBytes...]
+        let source = try frame.withUnsafeBytes { frame -> [UInt8] in
+            guard let size = Zstd.frameContentSize(frame) else {
+                throw ContainerError(.malformed, file: file, "bytes \(headerBytes)…: not a zstd frame that declares its size: the file is damaged")
+            }
+            guard size <= maximumSourceBytes else {
+                throw ContainerError(
+                    .malformed, file: file, "the stored file declares \(size) bytes, more than a whole-file container holds (\(maximumSourceBytes))")
+            }
+            var source = [UInt8](repeating: 0, count: size)
+            guard source.withUnsafeMutableBytes({ Zstd.decompress(frame, dictionary: dictionary.bytes, into: $0) }) else {
+                throw ContainerError(
+                    .malformed, file: file,
+                    "bytes \(headerBytes)…: the zstd frame does not decode to its declared \(size) bytes with dictionary \(dictionary.name): the file is damaged"
+                )
+            }
+            return source
+        }
+        return (dictionary, source)
     }
 
     /// The bytes of a dictionary's base64 text (Foundation's decoder).

@@ -102,7 +102,9 @@ extension DenseChoice {
     /// or more (at least 2 × 2 as rows × columns), whole-byte elements, fewer than
     /// `ContainerWriter.largeTensorBytes` bytes, and the frame is smaller than `against` (what the
     /// best other choice stores, tried only where some stream of it is a zstd frame: bytes LZ shrinks).
-    static func transposedFrame(_ raw: UnsafeRawBufferPointer, dtype: DType, shape: [Int], against: Int) -> [UInt8]? {
+    static func transposedFrame(
+        _ raw: UnsafeRawBufferPointer, dtype: DType, shape: [Int], against: Int
+    ) -> (frame: [UInt8], rows: Int, columns: Int)? {
         guard shape.count >= 2, dtype.bitWidth % 8 == 0, dtype.bitWidth > 0, raw.count < ContainerWriter.largeTensorBytes else { return nil }
         let width = dtype.bitWidth / 8
         let rows = shape[0]
@@ -110,7 +112,7 @@ extension DenseChoice {
         let columns = raw.count / width / rows
         guard columns >= 2 else { return nil }
         let frame = transposed(raw, rows: rows, columns: columns, width: width).withUnsafeBytes { Zstd.compress($0, level: Zstd.level) }
-        return frame.count < against ? frame : nil
+        return frame.count < against ? (frame, rows, columns) : nil
     }
 }
 
