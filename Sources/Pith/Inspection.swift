@@ -46,11 +46,14 @@ public enum Inspection {
             case .dense, .strings:
                 // A dense tensor's label says how the container stores it and how each stream is
                 // coded: `float-split float32 (2 huffman + 2 raw)`, `dense float32 (zstd)`,
-                // `dense int64 (pooled, zstd)`.
+                // `dense int64 (pooled, zstd)`,
+                // `blocks float32 (120 blocks of 1 row, float-split, 240 huffman + 240 raw)`.
                 if let stored = contents.manifest.tensors.first(where: { $0.name == tensor.name })?.encoding {
                     let kind = stored.kind
                     if kind != .dense { encoding = "\(kind) \(tensor.dtype.rawValue)" }
-                    let codings = (stored.streams ?? []).compactMap {
+                    // A `blocks` tensor (1.6): the codings of all its blocks' streams.
+                    let streams = stored.kind == .blocks ? (stored.blocks ?? []).flatMap { $0.streams ?? [] } : stored.streams ?? []
+                    let codings = streams.compactMap {
                         $0 >= 0 && $0 < contents.manifest.streams.count ? contents.manifest.streams[$0].coding.rawValue : nil
                     }
                     var counts: [(String, Int)] = []
@@ -58,6 +61,11 @@ public enum Inspection {
                         if let k = counts.firstIndex(where: { $0.0 == coding }) { counts[k].1 += 1 } else { counts.append((coding, 1)) }
                     }
                     var notes = stored.start != nil ? ["pooled"] : []
+                    if let blocks = stored.blocks, stored.kind == .blocks {
+                        let kinds = blocks.reduce(into: [String]()) { if !$0.contains($1.kind.rawValue) { $0.append($1.kind.rawValue) } }
+                        let rows = stored.blockRows ?? 0
+                        notes.append("\(blocks.count) blocks of \(rows) row\(rows == 1 ? "" : "s"), \(kinds.joined(separator: " or "))")
+                    }
                     notes.append(counts.map { $0.1 == 1 ? $0.0 : "\($0.1) \($0.0)" }.joined(separator: " + "))
                     if !codings.isEmpty { encoding += " (\(notes.joined(separator: ", ")))" }
                 }

@@ -96,6 +96,8 @@ public struct ContainerAccounting: Sendable, Codable, Equatable {
                 case .factored:
                     // The factors' values are the weights (per entry: per element of the product).
                     for factor in e.factors ?? [] { add(factor) }
+                case .blocks:
+                    for block in e.blocks ?? [] { add(block) }
                 default:
                     if e.kind == .floatSplit || e.kind == .dense, e.start != nil {
                         weights += poolShare[tensorIndex] ?? 0

@@ -6,7 +6,7 @@ struct ContainerHeader: Equatable {
     static let magic: [UInt8] = [0x89, 0x50, 0x49, 0x54, 0x48, 0x0D, 0x0A, 0x1A]
     static let size = 64
     static let majorVersion: UInt16 = 1
-    static let minorVersion: UInt16 = 5
+    static let minorVersion: UInt16 = 6
     /// Header flag (since 1.1): the manifest is stored as one zstd frame of the JSON.
     static let manifestZstd: UInt32 = 1
     /// The manifest and raw streams start on multiples of this (before 1.4, every stream).

@@ -68,7 +68,7 @@ public enum ContainerWriter {
         for index in tensors.indices where encodings[index] == nil {
             if case .dense(let buffer) = tensors[index].storage, buffer.count >= largeTensorBytes {
                 try writeBatch()
-                encodings[index] = try writeLarge(buffer, dtype: tensors[index].dtype, into: &sink, output: &output)
+                encodings[index] = try writeLarge(buffer, dtype: tensors[index].dtype, shape: tensors[index].shape, into: &sink, output: &output)
                 continue
             }
             batch.append(index)

@@ -420,3 +420,85 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
         #expect(back.model.tensors[0].floatValues().map(\.bitPattern) == weights.map(\.bitPattern))
     }
 }
+
+/// `blocks` (1.6): a large tensor whose rows drift (each row its own scale) is stored a block of
+/// rows at a time, each block with its own tables, and reads back whole and streamed; a tensor whose
+/// rows share one distribution is not.
+@Suite struct BlockEncodingTests {
+    /// Rows × 4,096 normal weights (Box–Muller); row r scaled by `scale(r)`.
+    func weights(rows: Int, seed: UInt64, scale: (Int) -> Double) -> [Float] {
+        var g = seed
+        func uniform() -> Double { g = g &* 6364136223846793005 &+ 1442695040888963407; return (Double(g >> 11) + 0.5) / Double(1 << 53) }
+        return (0..<rows * 4096).map { i in Float(scale(i / 4096) * (-2 * log(uniform())).squareRoot() * cos(2 * Double.pi * uniform())) }
+    }
+
+    func model(_ values: [Float], rows: Int) -> Model {
+        Model(
+            format: .onnx, metadata: ModelMetadata(),
+            tensors: [
+                Tensor(name: "w", dtype: .float32, shape: [rows, 4096], storage: .dense(TensorBuffer(values: values)), origin: .initializer(graph: .main))
+            ])
+    }
+
+    @Test func driftingRowsAreStoredAsBlocksAndReadBack() throws {
+        // 4 MiB (writeLarge's threshold); scales from 1e-4 to 10 across the rows.
+        let rows = 256
+        let values = weights(rows: rows, seed: 11) { r in pow(10, -4 + 5 * Double(r) / Double(rows - 1)) }
+        let (bytes, manifest) = try ContainerWriter.encode(model(values, rows: rows))
+        let encoding = manifest.tensors[0].encoding
+        #expect(encoding.kind == .blocks)
+        let blockRows = try #require(encoding.blockRows)
+        let blocks = try #require(encoding.blocks)
+        // Blocks of at least 64 KiB: rows of 16 KiB, four to a block.
+        #expect(blockRows == 4 && blocks.count == rows / 4)
+        #expect(blocks.allSatisfy { Manifest.Encoding.Kind.elementwise.contains($0.kind) && $0.start == nil })
+        // Smaller than one encoding for the whole tensor, by more than the 1% the writer asks.
+        var whole = StreamBuilder()
+        let single = values.withUnsafeBytes { raw in
+            ContainerWriter.denseEncoding(TensorBuffer(values: values), dtype: .float32, into: &whole)
+        }
+        #expect(single.kind != .blocks)
+        let blockBytes = ContainerAccounting(manifest: manifest, manifestBytes: 0).tensors[0].bytes
+        #expect(Double(blockBytes) < 0.99 * Double(whole.payloads.reduce(0) { $0 + $1.count }))
+        try bytes.withUnsafeBytes { raw in
+            let contents = try ContainerReader.read(bytes: raw, file: "m.pith")
+            #expect(contents.model.tensors[0].floatValues() == values)
+            let file = try ContainerFile(bytes: raw, file: "m.pith", owner: nil)
+            var worker = file.makeWorker()
+            var streamed = [UInt8](repeating: 0, count: values.count * 4), covered = 0
+            try file.denseBytes(0, worker: &worker) { offset, piece in
+                streamed.replaceSubrange(offset..<offset + piece.count, with: piece)
+                covered += piece.count
+            }
+            #expect(covered == values.count * 4)
+            #expect(streamed == values.withUnsafeBytes { Array($0) })
+        }
+        // Deterministic, whatever the cores did.
+        #expect(try ContainerWriter.encode(model(values, rows: rows)).bytes == bytes)
+    }
+
+    @Test func rowsOfOneDistributionStayOneEncoding() throws {
+        let rows = 256
+        let values = weights(rows: rows, seed: 12) { _ in 0.05 }
+        let (_, manifest) = try ContainerWriter.encode(model(values, rows: rows))
+        #expect(manifest.tensors[0].encoding.kind == .floatSplit)
+    }
+
+    /// A damaged block stream is refused by name when the tensor is read.
+    @Test func aDamagedBlockIsRefused() throws {
+        let rows = 256
+        let values = weights(rows: rows, seed: 13) { r in r < rows / 2 ? 1e-3 : 5 }
+        var (bytes, manifest) = try ContainerWriter.encode(model(values, rows: rows))
+        let blocks = try #require(manifest.tensors[0].encoding.blocks)
+        let stream = manifest.streams[try #require(blocks[3].streams?.first)]
+        bytes[stream.offset + stream.length / 2] ^= 0x04
+        let error = try #require(
+            {
+                do {
+                    _ = try bytes.withUnsafeBytes { try ContainerReader.read(bytes: $0, file: "m.pith") }
+                    return nil
+                } catch { return error as? ContainerError }
+            }() as ContainerError?)
+        #expect(error.kind == .checksum, "\(error)")
+    }
+}

@@ -19,7 +19,7 @@ import PithTestSupport
     static let kinds: [(Kind, String)] = [
         (.dense, "dense"), (.planes, "planes"), (.floatSplit, "float-split"), (.strings, "strings"),
         (.codebook, "codebook"), (.quantized, "quantized"), (.sparse, "sparse"), (.factored, "factored"),
-        (.transposed, "transposed"),
+        (.transposed, "transposed"), (.blocks, "blocks"),
     ]
     static let schemes: [(Scheme, String)] = [(.linear, "linear"), (.float16, "float16"), (.bfloat16, "bfloat16")]
     static let methods: [(Method, String)] = [
@@ -110,6 +110,33 @@ import PithTestSupport
         }
     }
 
+    /// `blocks` (1.6) needs `block_rows`, one block per `block_rows` rows of the first dimension, each
+    /// an elementwise encoding with streams of its own that hold exactly that block: anything else is
+    /// refused by name before the tensor is allocated.
+    @Test func aBlocksEncodingThatDoesNotFitIsRefusedByName() throws {
+        let cases: [(encoding: String, phrase: String)] = [
+            (#"{"kind":"blocks","blocks":[{"kind":"dense","streams":[0]}]}"#, "tensor `w`: blocks encoding needs block_rows ≥ 1"),
+            (#"{"kind":"blocks","block_rows":0,"blocks":[{"kind":"dense","streams":[0]}]}"#, "needs block_rows ≥ 1"),
+            (#"{"kind":"blocks","block_rows":1,"blocks":[{"kind":"dense","streams":[0]}]}"#, "tensor `w`: 2 rows in blocks of 1 need 2 blocks, found 1"),
+            (#"{"kind":"blocks","block_rows":2,"blocks":[{"kind":"codebook","indices":0}]}"#, "tensor `w`: block 0 is stored as `codebook`"),
+            (#"{"kind":"blocks","block_rows":2,"blocks":[{"kind":"dense","streams":[0],"start":0}]}"#, "block 0 is stored as `dense` with a start"),
+            (
+                #"{"kind":"blocks","block_rows":1,"blocks":[{"kind":"dense","streams":[0]},{"kind":"dense","streams":[0]}]}"#,
+                "tensor `w`: block 0 ([1]) needs streams of 4 symbols; stream 0 holds 8"
+            ),
+            (#"{"kind":"blocks","block_rows":2,"blocks":[{"kind":"float-split","streams":[0,7,8,9]}]}"#, "stream 0 holds 8"),
+        ]
+        for (encoding, phrase) in cases {
+            let error = try #require(refusal(container(encoding: encoding)), "\(encoding)")
+            #expect(error.kind == .malformed && error.description.contains(phrase), "\(error)")
+        }
+        // One block of both rows, the stream its 8 bytes: reads.
+        let contents = try container(encoding: #"{"kind":"blocks","block_rows":2,"blocks":[{"kind":"dense","streams":[0]}]}"#).withUnsafeBytes {
+            try ContainerReader.read(bytes: $0, file: "hand.pith")
+        }
+        #expect(contents.model.tensors[0].floatValues() == [1, 2])
+    }
+
     @Test func anUnknownEncodingKindIsRefusedByName() throws {
         let bytes = container(encoding: #"{"kind":"zigzag","streams":[0]}"#)
         // The manifest decodes, unknown kind and all; the tensor is refused when it is read.
@@ -118,7 +145,7 @@ import PithTestSupport
         let error = try #require(refusal(bytes))
         #expect(error.kind == .unsupported)
         #expect(error.description.hasPrefix("hand.pith: tensor `w`: encoding `zigzag` is not one this Pith knows"), "\(error)")
-        #expect(error.message.contains("(dense, planes, float-split, strings, codebook, quantized, sparse, factored, transposed)"), "\(error)")
+        #expect(error.message.contains("(dense, planes, float-split, strings, codebook, quantized, sparse, factored, transposed, blocks)"), "\(error)")
     }
 
     @Test func unknownSchemesMethodsAndCodingsAreRefusedByName() throws {

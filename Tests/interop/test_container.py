@@ -157,3 +157,51 @@ def test_check_passes_whole_containers_and_names_the_damaged_stream(pith, tmp_pa
 def test_check_refuses_a_model_file_and_writes_nothing(pith, tmp_path):
     result = run_pith("check", LENET)
     assert result.returncode == 65 and "not a .pith container: it looks like an ONNX model" in result.stderr, result.stderr
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None, reason="SKIPPED: the zstd command is needed to read the manifest")
+def test_a_tensor_whose_rows_drift_is_stored_in_blocks(pith, tmp_path):
+    """Format 1.6's `blocks`: a 4 MiB MatMul weight whose rows each have their own scale (as an OCR
+    classifier's output layer has) is stored a block of rows at a time, each block with its own tables;
+    the manifest validates, inspect names the encoding, check decodes every stream, restore gives the
+    source back byte for byte, and onnxruntime runs it with the same outputs. (That blocks store it in
+    fewer bytes than one encoding of the whole tensor is checked in BlockEncodingTests.)"""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper, TensorProto
+    rng = np.random.default_rng(5)
+    rows = 256
+    scales = np.logspace(-4, 1, rows, dtype=np.float32)[:, None]
+    weight = (rng.standard_normal((rows, 4096)).astype(np.float32) * scales)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], "drift",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, rows])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4096])],
+        [numpy_helper.from_array(weight, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    source = str(tmp_path / "drift.onnx")
+    onnx.save(model, source)
+    data = write(tmp_path, source=source)
+    offset, length = struct.unpack("<QQ", data[16:32])
+    manifest = json.loads(subprocess.run(["zstd", "-d", "-c"], input=data[offset:offset + length], capture_output=True, check=True).stdout)
+    jsonschema.validate(manifest, SCHEMA, cls=jsonschema.Draft202012Validator)
+    encoding = manifest["tensors"][0]["encoding"]
+    assert encoding["kind"] == "blocks" and encoding["block_rows"] == 4 and len(encoding["blocks"]) == rows // 4
+    # Every block's streams hold that block's symbols only.
+    for block in encoding["blocks"]:
+        symbols = 4 * 4096 * (4 if block["kind"] == "dense" else 1)
+        assert all(manifest["streams"][s]["symbols"] == symbols for s in block["streams"])
+    container = str(tmp_path / "model.pith")
+    inspected = run_pith("inspect", container)
+    assert inspected.returncode == 0, inspected.stderr
+    assert re.search(r"blocks float32 \(64 blocks of 4 rows, float-split", inspected.stdout), inspected.stdout
+    checked = run_pith("check", container)
+    assert checked.returncode == 0, checked.stderr
+    restored = str(tmp_path / "back.onnx")
+    result = run_pith("restore", container, "-o", restored)
+    assert result.returncode == 0, result.stderr
+    assert open(restored, "rb").read() == open(source, "rb").read()
+    import onnxruntime
+    x = rng.standard_normal((1, rows)).astype(np.float32)
+    expected = onnxruntime.InferenceSession(source).run(None, {"x": x})[0]
+    assert np.array_equal(onnxruntime.InferenceSession(restored).run(None, {"x": x})[0], expected)

@@ -24,32 +24,34 @@ struct DenseChoice {
     /// and, when already taken, `StreamBuilder.lzProbe(raw)`. With `splitLZ`, when the raw bytes show
     /// repetition (`lzFriendly`), each stream of the byte planes and float fields may be a zstd frame
     /// too (format 1.5): a sinusoidal position table's planes repeat where its whole bytes do not.
+    /// Without `lz`, no zstd frame is tried at all (the blocks of a `blocks` tensor, 1.6).
     init(
-        _ raw: UnsafeRawBufferPointer, dtype: DType, width: Int, positions: [[Int]], fields: [[Int]]?, probe: Double?? = nil, splitLZ: Bool = true
+        _ raw: UnsafeRawBufferPointer, dtype: DType, width: Int, positions: [[Int]], fields: [[Int]]?, probe: Double?? = nil, splitLZ: Bool = true,
+        lz: Bool = true
     ) {
         let overhead = StreamBuilder.streamOverhead
-        let rawProbe = probe ?? StreamBuilder.lzProbe(raw)
+        let rawProbe = lz ? probe ?? StreamBuilder.lzProbe(raw) : nil
         var whole = [Int](repeating: 0, count: 256)
         for histogram in positions { for (symbol, n) in histogram.enumerated() { whole[symbol] += n } }
         let wholePlan = StreamBuilder.plan(frequencies: whole, count: raw.count)
         var best: (kind: Manifest.Encoding.Kind, plans: [StreamBuilder.Plan], size: Int) = (.dense, [wholePlan], wholePlan.size + overhead)
         if width >= 2 {
             let count = raw.count / width
-            let lz = splitLZ && Self.lzFriendly(raw, probe: rawProbe)
+            let splitFrames = lz && splitLZ && Self.lzFriendly(raw, probe: rawProbe)
             var plans = positions.map { StreamBuilder.plan(frequencies: $0, count: count) }
-            if lz { plans = Self.withLZ(plans) { FloatSplit.plane(raw, position: $0, width: width) } }
+            if splitFrames { plans = Self.withLZ(plans) { FloatSplit.plane(raw, position: $0, width: width) } }
             let size = plans.reduce(0) { $0 + $1.size + overhead }
             if size < best.size { best = (.planes, plans, size) }
             if let fields {
                 var plans = fields.map { StreamBuilder.plan(frequencies: $0, count: count) }
-                if lz { plans = Self.withLZ(plans) { FloatSplit.field($0, of: raw, dtype: dtype) } }
+                if splitFrames { plans = Self.withLZ(plans) { FloatSplit.field($0, of: raw, dtype: dtype) } }
                 let size = plans.reduce(0) { $0 + $1.size + overhead }
                 if size < best.size { best = (.floatSplit, plans, size) }
             }
         }
         // LZ last: a frame of the raw bytes when it beats the best split (a fast probe first).
         let against = best.size - best.plans.count * overhead
-        if let frame = StreamBuilder.lzFrame(raw, against: against, probe: rawProbe), frame.count + overhead < best.size {
+        if lz, let frame = StreamBuilder.lzFrame(raw, against: against, probe: rawProbe), frame.count + overhead < best.size {
             best = (.dense, [StreamBuilder.Plan(choice: .zstd(frame: frame), size: frame.count)], frame.count + overhead)
         }
         kind = best.kind
@@ -132,16 +134,22 @@ extension ContainerWriter {
     /// each, on every core, and written before the next stream is made. A view of a mapped file
     /// gives its pages back once written or, from `pieceByPieceReleaseBytes`, those of each piece
     /// once read: a tensor of gigabytes never has all its pages resident.
+    ///
+    /// A tensor of `shape` that can form blocks of rows (`BlockChoice.layout`) has its histograms
+    /// counted a block at a time; when the blocks' own tables store it in fewer bytes, it is written
+    /// as `blocks` (format 1.6) by `writeBlocks`.
     static func writeLarge(
-        _ buffer: TensorBuffer, dtype: DType, into sink: inout StreamSink, output: inout some ContainerOutput
+        _ buffer: TensorBuffer, dtype: DType, shape: [Int], into sink: inout StreamSink, output: inout some ContainerOutput
     ) throws -> Manifest.Encoding {
         defer { buffer.releasePages() }
         let release = buffer.count >= pieceByPieceReleaseBytes
         return try buffer.withUnsafeBytes { raw -> Manifest.Encoding in
             let width = DenseChoice.width(dtype, byteCount: raw.count)
-            // Histograms, a chunk (a whole number of elements) at a time, summed; the zstd probe as
-            // one more task beside them (first, as the longest).
-            let chunk = max(width, histogramChunkBytes / width * width)
+            let layout = BlockChoice.layout(shape: shape, dtype: dtype, byteCount: raw.count)
+            // Histograms, a chunk (a whole number of elements; a block of rows where the tensor may
+            // be stored as blocks) at a time, summed; the zstd probe as one more task beside them
+            // (first, as the longest).
+            let chunk = layout?.blockBytes ?? max(width, histogramChunkBytes / width * width)
             let chunks = (raw.count + chunk - 1) / chunk
             let counted = Parallel.map(count: chunks + 1, makeWorker: {}) { (_: inout Void, task: Int) -> ([[Int]], [[Int]]?, Double?) in
                 buffer.withUnsafeBytes { raw in
@@ -161,6 +169,13 @@ extension ContainerWriter {
             // Large tensors keep their split streams raw or Huffman-coded: each is made a quarter at a
             // time on every core, never whole.
             let best = DenseChoice(raw, dtype: dtype, width: width, positions: positions, fields: fields, probe: .some(counted[0].2), splitLZ: false)
+            if let layout, counted.count - 1 == layout.blocks,
+                let blocks = try writeBlocks(
+                    buffer, dtype: dtype, width: width, layout: layout, histograms: counted.dropFirst().map { ($0.0, $0.1) },
+                    whole: (positions, fields, best.size), into: &sink, output: &output)
+            {
+                return blocks
+            }
 
             let kind = best.kind
             // A `dense` stream's symbols are the tensor's bytes; the other kinds' one per element.
@@ -192,6 +207,64 @@ extension ContainerWriter {
             }
             return encoding
         }
+    }
+
+    /// The tensor as `blocks` (1.6), written, when the blocks' own choices (`DenseChoice` on each
+    /// block's histograms, without zstd) store it in `BlockChoice.requiredShare` fewer bytes than
+    /// `whole.size`, the best choice for the whole tensor; nil (nothing written) otherwise. Exact
+    /// plans are made only when the histograms' entropies promise a gain. The blocks are chosen and
+    /// coded on every core, a group at a time, and written in order.
+    private static func writeBlocks(
+        _ buffer: TensorBuffer, dtype: DType, width: Int, layout: BlockChoice.Layout, histograms: [([[Int]], [[Int]]?)],
+        whole: (positions: [[Int]], fields: [[Int]]?, size: Int), into sink: inout StreamSink, output: inout some ContainerOutput
+    ) throws -> Manifest.Encoding? {
+        guard BlockChoice.promising(blocks: histograms.map { ($0.0, $0.1) }, positions: whole.positions, fields: whole.fields) else { return nil }
+        let blockBytes = layout.blockBytes
+        @Sendable func bytes(_ b: Int) -> Range<Int> { b * blockBytes..<min(buffer.count, (b + 1) * blockBytes) }
+        let choices = Parallel.map(count: layout.blocks, makeWorker: {}) { (_: inout Void, b: Int) -> DenseChoice in
+            buffer.withUnsafeBytes { raw in
+                DenseChoice(
+                    UnsafeRawBufferPointer(rebasing: raw[bytes(b)]), dtype: dtype, width: width, positions: histograms[b].0, fields: histograms[b].1,
+                    probe: .some(nil), splitLZ: false, lz: false)
+            }
+        }
+        let total = choices.reduce(0) { $0 + $1.size }
+        guard Double(total) < Double(whole.size) * (1 - BlockChoice.requiredShare) else { return nil }
+
+        var encoding = Manifest.Encoding(kind: .blocks)
+        encoding.blockRows = layout.blockRows
+        var blocks: [Manifest.Encoding] = []
+        let group = 16
+        for first in stride(from: 0, to: layout.blocks, by: group) {
+            // Each stream of each block of the group: its payload, coding and code lengths.
+            let made = Parallel.map(count: min(group, layout.blocks - first), makeWorker: {}) {
+                (_: inout Void, k: Int) -> [(payload: [UInt8], coding: Manifest.StreamEntry.Coding, lengths: [UInt8]?)] in
+                let choice = choices[first + k]
+                return choice.plans.enumerated().map { j, plan in
+                    let symbols = self.symbols(j, bytes(first + k), of: buffer, kind: choice.kind, dtype: dtype, width: width, release: false)
+                    switch plan.choice {
+                    case .huffman(let lengths):
+                        // The lengths came from this block's histogram, so they form a valid code.
+                        return (HuffmanStreams.encode(symbols, code: try! HuffmanCode(lengths: lengths)), .huffman, lengths)
+                    case .raw, .zstd:  // no zstd without `lz`
+                        return (symbols, .raw, nil)
+                    }
+                }
+            }
+            for (k, streams) in made.enumerated() {
+                let choice = choices[first + k]
+                let count = bytes(first + k).count / (choice.kind == .dense ? 1 : width)
+                var block = Manifest.Encoding(kind: choice.kind)
+                block.streams = try streams.map { stream in
+                    try write(
+                        [stream.payload], to: &sink, output: &output, coding: stream.coding, symbols: count,
+                        codeLengths: stream.lengths.map(StreamBuilder.hexDigits))
+                }
+                blocks.append(block)
+            }
+        }
+        encoding.blocks = blocks
+        return encoding
     }
 
     /// Stream `k`'s symbols from `bytes` of a tensor stored as `kind` (`dense`: the bytes

@@ -1,6 +1,6 @@
 extension Manifest.Encoding {
     /// The same encoding with every stream index `i` replaced by `map(i)`: its own streams, its
-    /// tables, and those of the encodings it nests (sparse values, factors). The writer encodes
+    /// tables, and those of the encodings it nests (sparse values, factors, blocks). The writer encodes
     /// tensors on several cores into streams of their own, then renumbers them into the container's.
     func remappingStreams(_ map: (Int) -> Int) -> Manifest.Encoding {
         var e = self
@@ -14,6 +14,7 @@ extension Manifest.Encoding {
         e.gaps = gaps.map(map)
         e.values = values.map { Box($0.value.remappingStreams(map)) }
         e.factors = factors?.map { $0.remappingStreams(map) }
+        e.blocks = blocks?.map { $0.remappingStreams(map) }
         return e
     }
 }

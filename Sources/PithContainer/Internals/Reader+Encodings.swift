@@ -30,6 +30,8 @@ extension Reader {
             return .dense(try dense(e, dtype: dtype, count: count, label: label))
         case .transposed:
             return .dense(try transposed(e, dtype: dtype, count: count, shape: shape, label: label))
+        case .blocks:
+            return .dense(try blocks(e, dtype: dtype, count: count, shape: shape, label: label))
         case .strings:
             return .strings(try strings(e, dtype: dtype, count: count, label: label))
         case .codebook:
@@ -183,6 +185,62 @@ extension Reader {
         }
         let stored = try byteSymbols(streams[0], count: byteCount, purpose: label)
         return TensorBuffer(bytes: stored.withUnsafeBytes { DenseChoice.transposed($0, rows: columns, columns: rows, width: dtype.bitWidth / 8) })
+    }
+
+    /// One block of a `blocks` tensor: its encoding, its shape and its element count.
+    typealias Block = (encoding: Manifest.Encoding, shape: [Int], elements: Int)
+
+    /// The blocks of a `blocks` encoding (1.6), checked against the tensor's shape: rows per block,
+    /// and for each block its shape (`block_rows` rows, the last the rest, by the other dimensions)
+    /// and an elementwise encoding of its own. Every block's streams are checked to hold its
+    /// elements before the tensor is allocated.
+    func blockLayout(_ e: Manifest.Encoding, dtype: DType, count: Int, shape: [Int], label: String) throws -> [Block] {
+        guard let blockRows = e.blockRows, let blocks = e.blocks, let rows = shape.first, rows > 0, blockRows > 0 else {
+            throw fail(
+                "\(label): \(e.kind) encoding needs block_rows ≥ 1 and blocks over a first dimension of at least 1 (shape \(shape), block_rows \(e.blockRows.map(String.init) ?? "none"))"
+            )
+        }
+        guard dtype.bitWidth > 0, dtype.bitWidth % 8 == 0 else { throw fail("\(label): \(dtype.rawValue) elements cannot be split into blocks of whole bytes") }
+        let expected = (rows + blockRows - 1) / blockRows
+        guard blocks.count == expected else {
+            throw fail("\(label): \(rows) rows in blocks of \(blockRows) need \(expected) blocks, found \(blocks.count)")
+        }
+        let rowElements = count / rows
+        var layout: [Block] = []
+        for (b, block) in blocks.enumerated() {
+            let blockShape = [min(blockRows, rows - b * blockRows)] + shape.dropFirst()
+            let elements = blockShape[0] * rowElements
+            guard Manifest.Encoding.Kind.elementwise.contains(block.kind), block.start == nil, let streams = block.streams, !streams.isEmpty else {
+                throw fail(
+                    "\(label): block \(b) is stored as `\(block.kind)`\(block.start != nil ? " with a start" : ""); blocks are dense, planes or float-split with streams of their own"
+                )
+            }
+            // What the block's streams must hold: its bytes (`dense`), or one symbol per element.
+            let symbols = block.kind == .dense ? elements * (dtype.bitWidth / 8) : elements
+            for index in streams {
+                guard let s = manifest.streams[safe: index], s.symbols == symbols else {
+                    throw fail(
+                        "\(label): block \(b) (\(blockShape)) needs streams of \(symbols) symbols; stream \(index) \(manifest.streams[safe: index].map { "holds \($0.symbols)" } ?? "does not exist")"
+                    )
+                }
+            }
+            layout.append((block, blockShape, elements))
+        }
+        return layout
+    }
+
+    /// A `blocks` tensor (1.6): each block decoded by its elementwise encoding into its rows.
+    mutating func blocks(_ e: Manifest.Encoding, dtype: DType, count: Int, shape: [Int], label: String) throws -> TensorBuffer {
+        let layout = try blockLayout(e, dtype: dtype, count: count, shape: shape, label: label)
+        let width = dtype.bitWidth / 8
+        return try TensorBuffer(count: count * width) { out in
+            var offset = 0
+            for (b, block) in layout.enumerated() {
+                let buffer = try dense(block.encoding, dtype: dtype, count: block.elements, label: "\(label) block \(b)")
+                buffer.withUnsafeBytes { if $0.count > 0 { out.baseAddress!.advanced(by: offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+                offset += block.elements * width
+            }
+        }
     }
 
     /// Factors of a factored tensor, their shapes checked against the method and the tensor.

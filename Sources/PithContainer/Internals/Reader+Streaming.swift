@@ -36,6 +36,21 @@ extension Reader {
             try splitPieces(streams, dtype: dtype, count: count, label: label, body)
             return
         }
+        if e.kind == .blocks {
+            // Block by block (1.6), each handed on as its own encoding allows.
+            let layout = try blockLayout(e, dtype: dtype, count: count, shape: entry.shape, label: label)
+            var offset = 0
+            for (b, block) in layout.enumerated() {
+                var part = entry
+                part.name = "\(entry.name) block \(b)"
+                part.shape = block.shape
+                part.encoding = block.encoding
+                let start = offset
+                try denseBytes(part, dtype: dtype) { o, piece in try body(start + o, piece) }
+                offset += dtype.bitWidth / 8 * block.elements
+            }
+            return
+        }
         let (tensor, _) = try self.tensor(entry)
         guard case .dense(let buffer) = tensor.densified().storage else {
             throw ContainerError(.unsupported, file: file, "\(label): \(dtype.rawValue) stored as \(e.kind) has no dense form")

@@ -85,6 +85,12 @@ public struct Manifest: Sendable, Codable, Equatable {
         public var ranks: [Int]?
         /// One float32 encoding of an elementwise kind per factor, in order.
         public var factors: [Encoding]?
+        // blocks (1.6)
+        /// Rows (indices along the first dimension) per block; the last block holds the rest.
+        public var blockRows: Int?
+        /// One elementwise encoding (`dense`, `planes` or `float-split`, streams of its own) per block
+        /// of `block_rows` rows, in order.
+        public var blocks: [Encoding]?
 
         public init(kind: Kind) { self.kind = kind }
     }
