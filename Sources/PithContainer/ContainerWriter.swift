@@ -268,11 +268,15 @@ public enum ContainerWriter {
     ///
     /// With the tensor's `shape`, when a zstd frame stores some stream of the best choice (bytes that
     /// LZ shrinks), a frame of the elements column by column (`transposed`, format 1.5) is tried
-    /// too, and kept when smaller.
+    /// too, and kept when smaller; and a tensor that can form blocks of rows is stored as `blocks`
+    /// (1.6) where the blocks' own tables save (`BlockChoice`), as `writeLarge` does.
     static func denseEncoding(_ buffer: TensorBuffer, dtype: DType, shape: [Int]? = nil, into streams: inout StreamBuilder) -> Manifest.Encoding {
         buffer.withUnsafeBytes { raw -> Manifest.Encoding in
             let width = DenseChoice.width(dtype, byteCount: raw.count)
-            let (positions, fields) = FloatSplit.histograms(raw, dtype: dtype, width: width)
+            // A tensor that can form blocks of rows (1.6) has its histograms counted a block at a time.
+            let layout = shape.flatMap { BlockChoice.layout(shape: $0, dtype: dtype, byteCount: raw.count) }
+            let counted = layout.map { BlockChoice.histograms(raw, layout: $0, dtype: dtype, width: width) }
+            let (positions, fields) = counted.map { ($0.positions, $0.fields) } ?? FloatSplit.histograms(raw, dtype: dtype, width: width)
             // As `writeLarge` stores a tensor of `largeTensorBytes` or more: its split streams without LZ.
             let best = DenseChoice(raw, dtype: dtype, width: width, positions: positions, fields: fields, splitLZ: raw.count < largeTensorBytes)
             let lz = best.plans.contains { if case .zstd = $0.choice { return true } else { return false } }
@@ -281,6 +285,26 @@ public enum ContainerWriter {
                 encoding.rows = transposed.rows
                 encoding.columns = transposed.columns
                 encoding.streams = [streams.add(transposed.frame, coding: .zstd, symbols: raw.count, symbolBits: nil, codeLengths: nil)]
+                return encoding
+            }
+            if let layout, let counted,
+                let choices = BlockChoice.choices(
+                    layout: layout, histograms: counted.blocks, whole: (positions, fields, best.size),
+                    choose: { blocks in
+                        (0..<blocks).map { BlockChoice.choice(layout.block($0, of: raw), dtype: dtype, width: width, histograms: counted.blocks[$0]) }
+                    })
+            {
+                var encoding = Manifest.Encoding(kind: .blocks)
+                encoding.blockRows = layout.blockRows
+                encoding.blocks = choices.enumerated().map { b, choice in
+                    var block = Manifest.Encoding(kind: choice.kind)
+                    block.streams = BlockChoice.streams(layout.block(b, of: raw), choice: choice, dtype: dtype, width: width).map { stream in
+                        streams.add(
+                            stream.payload, coding: stream.coding, symbols: stream.symbols, symbolBits: stream.coding == .huffman ? 8 : nil,
+                            codeLengths: stream.lengths)
+                    }
+                    return block
+                }
                 return encoding
             }
             var encoding = Manifest.Encoding(kind: best.kind)

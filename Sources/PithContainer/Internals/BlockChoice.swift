@@ -1,4 +1,5 @@
 import Foundation
+import PithCoding
 import PithIR
 
 /// Whether a large dense tensor is stored as `blocks` of rows (format 1.6), each block with its own
@@ -72,5 +73,77 @@ struct BlockChoice {
         let whole = estimate(positions: positions, fields: fields)
         let split = blocks.reduce(0) { $0 + estimate(positions: $1.positions, fields: $1.fields) }
         return split < whole * (1 - estimateShare)
+    }
+}
+
+extension BlockChoice.Layout {
+    /// Block `b`'s bytes within the tensor's.
+    func block(_ b: Int, of raw: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: raw[b * blockBytes..<min(raw.count, (b + 1) * blockBytes)])
+    }
+}
+
+extension BlockChoice {
+    /// One stream of a block as it will be stored.
+    struct Stream: Sendable {
+        var payload: [UInt8]
+        var coding: Manifest.StreamEntry.Coding
+        /// Huffman code lengths (nil for a raw stream).
+        var lengths: [UInt8]?
+        var symbols: Int
+    }
+
+    /// The histograms of each block of `raw` (`FloatSplit.histograms`), and their sums: the whole
+    /// tensor's, counted in the same pass.
+    static func histograms(
+        _ raw: UnsafeRawBufferPointer, layout: Layout, dtype: DType, width: Int
+    ) -> (blocks: [([[Int]], [[Int]]?)], positions: [[Int]], fields: [[Int]]?) {
+        let blocks = (0..<layout.blocks).map { b in FloatSplit.histograms(layout.block(b, of: raw), dtype: dtype, width: width) }
+        var positions = blocks[0].positions, fields = blocks[0].fields
+        for (p, f) in blocks.dropFirst() {
+            for k in positions.indices { for s in positions[k].indices { positions[k][s] += p[k][s] } }
+            if let f { for k in fields!.indices { for s in fields![k].indices { fields![k][s] += f[k][s] } } }
+        }
+        return (blocks.map { ($0.positions, $0.fields) }, positions, fields)
+    }
+
+    /// A block's own choice from its histograms: raw or Huffman streams, no zstd frame (blocks are
+    /// chosen where per-block tables pay, and a frame's probe per block would cost more than it finds).
+    static func choice(_ block: UnsafeRawBufferPointer, dtype: DType, width: Int, histograms: ([[Int]], [[Int]]?)) -> DenseChoice {
+        DenseChoice(block, dtype: dtype, width: width, positions: histograms.0, fields: histograms.1, probe: .some(nil), splitLZ: false, lz: false)
+    }
+
+    /// Every block's choice (`choose` makes them, on as many cores as it likes) when the blocks
+    /// store the tensor in `requiredShare` fewer bytes than `whole.size`; nil otherwise, or when the
+    /// histograms' entropies do not promise a gain (then no exact plan is made).
+    static func choices(
+        layout: Layout, histograms: [([[Int]], [[Int]]?)], whole: (positions: [[Int]], fields: [[Int]]?, size: Int),
+        choose: (Int) -> [DenseChoice]
+    ) -> [DenseChoice]? {
+        guard histograms.count == layout.blocks, promising(blocks: histograms.map { ($0.0, $0.1) }, positions: whole.positions, fields: whole.fields)
+        else { return nil }
+        let choices = choose(layout.blocks)
+        let total = choices.reduce(0) { $0 + $1.size }
+        return Double(total) < Double(whole.size) * (1 - requiredShare) ? choices : nil
+    }
+
+    /// The streams of one block stored as `choice` says.
+    static func streams(_ block: UnsafeRawBufferPointer, choice: DenseChoice, dtype: DType, width: Int) -> [Stream] {
+        let count = block.count / (choice.kind == .dense ? 1 : width)
+        return choice.plans.enumerated().map { k, plan in
+            let symbols: [UInt8]
+            switch choice.kind {
+            case .floatSplit: symbols = FloatSplit.field(k, of: block, dtype: dtype)
+            case .planes: symbols = FloatSplit.plane(block, position: k, width: width)
+            default: symbols = Array(block)
+            }
+            switch plan.choice {
+            case .huffman(let lengths):
+                // The lengths came from this block's histogram, so they form a valid code.
+                return Stream(payload: HuffmanStreams.encode(symbols, code: try! HuffmanCode(lengths: lengths)), coding: .huffman, lengths: lengths, symbols: count)
+            case .raw, .zstd:  // no zstd in a block's choice
+                return Stream(payload: symbols, coding: .raw, lengths: nil, symbols: count)
+            }
+        }
     }
 }

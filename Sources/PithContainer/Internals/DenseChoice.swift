@@ -209,60 +209,41 @@ extension ContainerWriter {
         }
     }
 
-    /// The tensor as `blocks` (1.6), written, when the blocks' own choices (`DenseChoice` on each
-    /// block's histograms, without zstd) store it in `BlockChoice.requiredShare` fewer bytes than
-    /// `whole.size`, the best choice for the whole tensor; nil (nothing written) otherwise. Exact
-    /// plans are made only when the histograms' entropies promise a gain. The blocks are chosen and
-    /// coded on every core, a group at a time, and written in order.
+    /// The tensor as `blocks` (1.6), written, when `BlockChoice.choices` finds the blocks' own
+    /// choices better than `whole.size`, the best choice for the whole tensor; nil (nothing written)
+    /// otherwise. The blocks are chosen and coded on every core, a group at a time, and written in
+    /// order.
     private static func writeBlocks(
         _ buffer: TensorBuffer, dtype: DType, width: Int, layout: BlockChoice.Layout, histograms: [([[Int]], [[Int]]?)],
         whole: (positions: [[Int]], fields: [[Int]]?, size: Int), into sink: inout StreamSink, output: inout some ContainerOutput
     ) throws -> Manifest.Encoding? {
-        guard BlockChoice.promising(blocks: histograms.map { ($0.0, $0.1) }, positions: whole.positions, fields: whole.fields) else { return nil }
-        let blockBytes = layout.blockBytes
-        @Sendable func bytes(_ b: Int) -> Range<Int> { b * blockBytes..<min(buffer.count, (b + 1) * blockBytes) }
-        let choices = Parallel.map(count: layout.blocks, makeWorker: {}) { (_: inout Void, b: Int) -> DenseChoice in
-            buffer.withUnsafeBytes { raw in
-                DenseChoice(
-                    UnsafeRawBufferPointer(rebasing: raw[bytes(b)]), dtype: dtype, width: width, positions: histograms[b].0, fields: histograms[b].1,
-                    probe: .some(nil), splitLZ: false, lz: false)
-            }
-        }
-        let total = choices.reduce(0) { $0 + $1.size }
-        guard Double(total) < Double(whole.size) * (1 - BlockChoice.requiredShare) else { return nil }
-
-        var encoding = Manifest.Encoding(kind: .blocks)
-        encoding.blockRows = layout.blockRows
+        guard
+            let choices = BlockChoice.choices(
+                layout: layout, histograms: histograms, whole: whole,
+                choose: { blocks in
+                    Parallel.map(count: blocks, makeWorker: {}) { (_: inout Void, b: Int) -> DenseChoice in
+                        buffer.withUnsafeBytes { BlockChoice.choice(layout.block(b, of: $0), dtype: dtype, width: width, histograms: histograms[b]) }
+                    }
+                })
+        else { return nil }
         var blocks: [Manifest.Encoding] = []
         let group = 16
         for first in stride(from: 0, to: layout.blocks, by: group) {
-            // Each stream of each block of the group: its payload, coding and code lengths.
-            let made = Parallel.map(count: min(group, layout.blocks - first), makeWorker: {}) {
-                (_: inout Void, k: Int) -> [(payload: [UInt8], coding: Manifest.StreamEntry.Coding, lengths: [UInt8]?)] in
-                let choice = choices[first + k]
-                return choice.plans.enumerated().map { j, plan in
-                    let symbols = self.symbols(j, bytes(first + k), of: buffer, kind: choice.kind, dtype: dtype, width: width, release: false)
-                    switch plan.choice {
-                    case .huffman(let lengths):
-                        // The lengths came from this block's histogram, so they form a valid code.
-                        return (HuffmanStreams.encode(symbols, code: try! HuffmanCode(lengths: lengths)), .huffman, lengths)
-                    case .raw, .zstd:  // no zstd without `lz`
-                        return (symbols, .raw, nil)
-                    }
-                }
+            let made = Parallel.map(count: min(group, layout.blocks - first), makeWorker: {}) { (_: inout Void, k: Int) -> [BlockChoice.Stream] in
+                buffer.withUnsafeBytes { BlockChoice.streams(layout.block(first + k, of: $0), choice: choices[first + k], dtype: dtype, width: width) }
             }
             for (k, streams) in made.enumerated() {
-                let choice = choices[first + k]
-                let count = bytes(first + k).count / (choice.kind == .dense ? 1 : width)
-                var block = Manifest.Encoding(kind: choice.kind)
+                var block = Manifest.Encoding(kind: choices[first + k].kind)
                 block.streams = try streams.map { stream in
                     try write(
-                        [stream.payload], to: &sink, output: &output, coding: stream.coding, symbols: count,
+                        [stream.payload], to: &sink, output: &output, coding: stream.coding, symbols: stream.symbols,
                         codeLengths: stream.lengths.map(StreamBuilder.hexDigits))
                 }
                 blocks.append(block)
             }
         }
+        var encoding = Manifest.Encoding(kind: .blocks)
+        encoding.blockRows = layout.blockRows
         encoding.blocks = blocks
         return encoding
     }
