@@ -477,6 +477,19 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
         #expect(try ContainerWriter.encode(model(values, rows: rows)).bytes == bytes)
     }
 
+    /// Under 4 MiB (the writer that encodes small tensors in batches): 64 rows of 4 KiB, four blocks of
+    /// 16 rows, each block a scale of its own.
+    @Test func aSmallerTensorWhoseRowsDriftIsStoredAsBlocksToo() throws {
+        // 16 × 4,096 values, the scale changing every 16,384: every 16 rows of 1,024.
+        let values = weights(rows: 16, seed: 14) { q in [1e-3, 0.1, 10, 1000][q / 4] }
+        let tensor = Tensor(name: "w", dtype: .float32, shape: [64, 1024], storage: .dense(TensorBuffer(values: values)), origin: .initializer(graph: .main))
+        let (bytes, manifest) = try ContainerWriter.encode(Model(format: .onnx, metadata: ModelMetadata(), tensors: [tensor]))
+        let encoding = manifest.tensors[0].encoding
+        #expect(encoding.kind == .blocks && encoding.blockRows == 16 && encoding.blocks?.count == 4)
+        let contents = try bytes.withUnsafeBytes { try ContainerReader.read(bytes: $0, file: "m.pith") }
+        #expect(contents.model.tensors[0].floatValues() == values)
+    }
+
     @Test func rowsOfOneDistributionStayOneEncoding() throws {
         let rows = 256
         let values = weights(rows: rows, seed: 12) { _ in 0.05 }
