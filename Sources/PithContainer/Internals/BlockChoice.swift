@@ -140,7 +140,8 @@ extension BlockChoice {
             switch plan.choice {
             case .huffman(let lengths):
                 // The lengths came from this block's histogram, so they form a valid code.
-                return Stream(payload: HuffmanStreams.encode(symbols, code: try! HuffmanCode(lengths: lengths)), coding: .huffman, lengths: lengths, symbols: count)
+                return Stream(
+                    payload: HuffmanStreams.encode(symbols, code: try! HuffmanCode(lengths: lengths)), coding: .huffman, lengths: lengths, symbols: count)
             case .raw, .zstd:  // no zstd in a block's choice
                 return Stream(payload: symbols, coding: .raw, lengths: nil, symbols: count)
             }
