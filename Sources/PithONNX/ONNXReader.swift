@@ -22,7 +22,10 @@ public enum ONNXReader {
     /// Reads the model at `path` and its skeleton (`ONNXSkeleton`) from one parse of the file:
     /// the same model as `read(contentsOf:)` and the same bytes as `ONNXSkeleton.strip(contentsOf:)`.
     public static func readWithSkeleton(contentsOf path: String) throws -> (model: Model, skeleton: [UInt8]) {
-        try withFile(path) { proto, importer in (try importer.model(proto), try ONNXSkeleton.strip(proto, file: path)) }
+        try withFile(path) { proto, importer in
+            let views = Set(importer.decoder.views.map { Array($0.rawData.keys) } ?? [])
+            return (try importer.model(proto), try ONNXSkeleton.strip(proto, file: path, rawDataViews: views))
+        }
     }
 
     /// The model file at `path`, mapped and parsed with its initializers' large `raw_data` left in

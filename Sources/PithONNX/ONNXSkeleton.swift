@@ -1,11 +1,15 @@
 internal import CONNXProto
+internal import CProtobufC
 
 /// The structure of an ONNX model without its tensor data: the `ModelProto` with the data fields
 /// of every tensor slot cleared (raw_data, typed fields, the numbers of a Constant's
 /// `value_floats` / `value_ints` / `value_strings`), everything else — graph, attributes,
-/// metadata, unknown fields, and the `external_data` entries (`location`, `offset`, `length`) of a
-/// tensor stored outside the model (its `data_location` is cleared) — kept byte for byte by
-/// protobuf-c, so that restore can write external data back in the source's layout.
+/// metadata, unknown fields, a `data_location` of `DEFAULT` set explicitly, and the
+/// `external_data` entries (`location`, `offset`, `length`) of a tensor stored outside the model
+/// (its `data_location` is cleared) — kept byte for byte by protobuf-c, so that restore can write
+/// external data back in the source's layout. A tensor whose data was in its type's typed field,
+/// or that had no data field at all, is tagged (`TensorDataField`), so that restore writes it the
+/// same way.
 ///
 /// Slots are visited in `TensorSlots` order, the order `ONNXReader` lists tensors, so the i-th
 /// tensor of the IR is the i-th slot cleared here; restore fills them back in that order.
@@ -19,9 +23,13 @@ public enum ONNXSkeleton {
         }
     }
 
-    /// The skeleton of an unpacked model; the model is left as it was.
-    static func strip(_ model: UnsafeMutablePointer<Onnx__ModelProto>, file: String) throws -> [UInt8] {
-        let clearer = Clearer()
+    /// The skeleton of an unpacked model; the model is left as it was. `rawDataViews` are the
+    /// tensors whose `raw_data` was taken out of the message before it was unpacked
+    /// (`InitializerViews`): their data was in `raw_data` although the message has none.
+    static func strip(
+        _ model: UnsafeMutablePointer<Onnx__ModelProto>, file: String, rawDataViews: Set<UnsafeMutableRawPointer> = []
+    ) throws -> [UInt8] {
+        let clearer = Clearer(rawDataViews: rawDataViews)
         defer { clearer.restoreAll() }  // so that free_unpacked frees every element it allocated
         try TensorSlots.forEach(in: model, file: file) { slot, _ in clearer.clear(slot) }
         return ProtobufCalls.pack(model)
@@ -31,6 +39,17 @@ public enum ONNXSkeleton {
 /// Clears data fields and remembers how to put the counts back before the message is freed.
 private final class Clearer {
     private var undo: [() -> Void] = []
+    private let rawDataViews: Set<UnsafeMutableRawPointer>
+    /// Byte i is i: the one-byte `raw_data` each tag points into, alive until packing is done.
+    private let tags: UnsafeMutablePointer<UInt8>
+
+    init(rawDataViews: Set<UnsafeMutableRawPointer>) {
+        self.rawDataViews = rawDataViews
+        tags = UnsafeMutablePointer<UInt8>.allocate(capacity: 256)
+        for i in 0..<256 { tags[i] = UInt8(i) }
+    }
+
+    deinit { tags.deallocate() }
 
     func restoreAll() {
         for action in undo.reversed() { action() }
@@ -60,13 +79,14 @@ private final class Clearer {
     }
 
     /// Empties the data fields; the arrays stay allocated and are freed with the message. An
-    /// external data reference (entries and `data_location`) stays: it holds no data, only where
-    /// the data was.
+    /// external data reference (its entries) stays: it holds no data, only where the data was. A
+    /// tensor whose data was not in `raw_data` gets its tag (`TensorDataField`).
     func clear(_ tensor: UnsafeMutablePointer<Onnx__TensorProto>) {
         let saved = tensor.pointee
+        let field = TensorDataField.ofSource(saved, hasView: rawDataViews.contains(UnsafeMutableRawPointer(tensor)))
         undo.append {
             tensor.pointee.has_raw_data = saved.has_raw_data
-            tensor.pointee.raw_data.len = saved.raw_data.len
+            tensor.pointee.raw_data = saved.raw_data
             tensor.pointee.n_float_data = saved.n_float_data
             tensor.pointee.n_int32_data = saved.n_int32_data
             tensor.pointee.n_int64_data = saved.n_int64_data
@@ -88,9 +108,17 @@ private final class Clearer {
         // but not `data_location`: a restorer that knows the entries writes the data back there and
         // sets `data_location = EXTERNAL`; one that does not (Pith 0.1.0) puts the data in
         // `raw_data`, which onnx and onnxruntime read with the entries ignored.
+        // Any other `data_location` (an explicit DEFAULT) stays, for restore to write back.
         let external = saved.has_data_location != 0 && saved.data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL
-        if !external { tensor.pointee.n_external_data = 0 }
-        tensor.pointee.has_data_location = 0
+        if external {
+            tensor.pointee.has_data_location = 0
+        } else {
+            tensor.pointee.n_external_data = 0
+        }
+        if let tag = field?.tag {
+            tensor.pointee.has_raw_data = 1
+            tensor.pointee.raw_data = ProtobufCBinaryData(len: 1, data: tags + Int(tag))
+        }
     }
 }
 

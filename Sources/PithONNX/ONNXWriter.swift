@@ -6,10 +6,12 @@ internal import CProtobufC
 /// Writes ONNX files from a skeleton (`ONNXSkeleton`) and the model's tensors.
 ///
 /// The skeleton keeps the source's graph, attributes, metadata and unknown fields byte for byte;
-/// the writer puts each tensor's data back, in the order `ONNXReader` lists tensors, as
-/// `raw_data` (external data references become inline data). `Constant` nodes get their
-/// `value_float(s)` / `value_int(s)` / `value_string(s)` back, sparse initializers their values
-/// and linear indices. Tensors must be dense: densify compressed storage first.
+/// the writer puts each tensor's data back, in the order `ONNXReader` lists tensors, in the field
+/// the source used (`raw_data` unless the skeleton's tag names the typed field or none; see
+/// `TensorDataField`; external data references become inline data unless `externalData` says
+/// otherwise). `Constant` nodes get their `value_float(s)` / `value_int(s)` / `value_string(s)`
+/// back, sparse initializers their nonzero values and indices (linear, or coordinates where the
+/// source's were). Tensors must be dense: densify compressed storage first.
 public enum ONNXWriter {
     /// Packs the model straight into the file at `path` (created or truncated), tensor data written
     /// from the tensors' own memory, and returns the number of bytes written. `file` names the
@@ -394,32 +396,58 @@ final class Filler<Source: TensorSource> {
             slots.append(FillerSlot(index: index, bytes: header.bytes, file: (placement.file, placement.offset)))
             return
         }
-        guard let placeholders, header.dtype != .string, header.bytes >= ONNXWriter.inPlaceBytes else {
-            try set(proto, try tensor(index))
+        // The field the source kept the data in (the skeleton's tag): `raw_data`, or `float_data` /
+        // `double_data`, whose packed bytes are the raw bytes, can be written in place; the varint
+        // fields are encoded now, since their size depends on the values.
+        let field = try TensorDataField.inSkeleton(proto.pointee, dtype: header.dtype, name: header.name, file: file)
+        let fixedWidth: Bool
+        switch field {
+        case .raw, .typed(4), .typed(10): fixedWidth = true
+        case .typed, .absent: fixedWidth = false
+        }
+        guard let placeholders, header.dtype != .string, header.bytes >= ONNXWriter.inPlaceBytes, fixedWidth else {
+            try set(proto, try tensor(index), field: field)
             return
         }
         setHeader(proto, dtype: header.dtype, shape: header.shape)
-        proto.pointee.has_raw_data = 1
-        proto.pointee.raw_data = ProtobufCBinaryData(
-            len: header.bytes, data: UnsafeMutablePointer(mutating: (placeholders + index).assumingMemoryBound(to: UInt8.self)))
+        let placeholder = UnsafeMutableRawPointer(mutating: placeholders + index)
+        switch field {
+        case .typed(4):
+            proto.pointee.n_float_data = header.bytes / 4
+            proto.pointee.float_data = placeholder.assumingMemoryBound(to: Float.self)
+        case .typed(10):
+            proto.pointee.n_double_data = header.bytes / 8
+            proto.pointee.double_data = placeholder.assumingMemoryBound(to: Double.self)
+        default:
+            proto.pointee.has_raw_data = 1
+            proto.pointee.raw_data = ProtobufCBinaryData(len: header.bytes, data: placeholder.assumingMemoryBound(to: UInt8.self))
+        }
         slots.append(FillerSlot(index: index, bytes: header.bytes, file: nil))
     }
 
-    /// Type and dims, and no external data reference (the data goes inline unless the caller says
-    /// otherwise); the skeleton's fields are put back after packing.
+    /// Type and dims, no data field and no external data reference (the data goes inline unless
+    /// the caller says otherwise); an explicit `data_location` of the skeleton other than
+    /// `EXTERNAL` stays. The skeleton's fields are put back after packing.
     func setHeader(_ proto: UnsafeMutablePointer<Onnx__TensorProto>, dtype: DType, shape: [Int]) {
         let saved = proto.pointee
         undo.append { proto.pointee = saved }
+        proto.pointee.has_raw_data = 0
         proto.pointee.n_external_data = 0
-        proto.pointee.has_data_location = 0
-        proto.pointee.data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__DEFAULT
+        if saved.has_data_location == 0 || saved.data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL {
+            proto.pointee.has_data_location = 0
+            proto.pointee.data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__DEFAULT
+        }
         proto.pointee.data_type = ONNXDataType(dtype).rawValue
         proto.pointee.has_data_type = 1
         proto.pointee.n_dims = shape.count
         proto.pointee.dims = copy(shape.map(Int64.init))
     }
 
-    func set(_ proto: UnsafeMutablePointer<Onnx__TensorProto>, _ tensor: Tensor) throws {
+    /// `tensor` into `proto`, its data in the field the skeleton's tag names (`field`, read from
+    /// `proto` when nil): `raw_data`, the typed field of its type, or none for a tensor without
+    /// elements whose source had none.
+    func set(_ proto: UnsafeMutablePointer<Onnx__TensorProto>, _ tensor: Tensor, field: TensorDataField? = nil) throws {
+        let field = try field ?? TensorDataField.inSkeleton(proto.pointee, dtype: tensor.dtype, name: tensor.name, file: file)
         setHeader(proto, dtype: tensor.dtype, shape: tensor.shape)
         if case .strings(let values) = tensor.storage {
             let entries = values.map { value in ProtobufCBinaryData(len: value.count, data: value.withUnsafeBytes { copy($0) }) }
@@ -428,12 +456,49 @@ final class Filler<Source: TensorSource> {
             return
         }
         let buffer = try dense(tensor)
-        proto.pointee.has_raw_data = 1
         // The tensor's own memory, no copy: `tensors` outlives packing, and the skeleton's pointer
         // is put back before protobuf-c frees the message.
         keep.append(buffer)
-        proto.pointee.raw_data = buffer.withUnsafeBytes {
-            ProtobufCBinaryData(len: $0.count, data: UnsafeMutablePointer(mutating: $0.baseAddress?.assumingMemoryBound(to: UInt8.self)))
+        switch field {
+        case .absent where tensor.count == 0:
+            return
+        case .typed(let number):
+            buffer.withUnsafeBytes { bytes in setTyped(proto, number: number, bytes, dtype: tensor.dtype, count: tensor.count) }
+        case .raw, .absent:
+            proto.pointee.has_raw_data = 1
+            proto.pointee.raw_data = buffer.withUnsafeBytes {
+                ProtobufCBinaryData(len: $0.count, data: UnsafeMutablePointer(mutating: $0.baseAddress?.assumingMemoryBound(to: UInt8.self)))
+            }
+        }
+    }
+
+    /// The dense `bytes` (`count` elements of `dtype`) as the values of typed field `number`, which
+    /// `TensorDataField.inSkeleton` checked is the one of `dtype`. `float_data` and `double_data`
+    /// point at `bytes` (packed, they are the same bytes), which must outlive packing.
+    func setTyped(_ proto: UnsafeMutablePointer<Onnx__TensorProto>, number: UInt8, _ bytes: UnsafeRawBufferPointer, dtype: DType, count: Int) {
+        let base = UnsafeMutableRawPointer(mutating: bytes.baseAddress)
+        func load<T: FixedWidthInteger>(_: T.Type) -> [T] {
+            (0..<count).map { bytes.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self) }
+        }
+        switch number {
+        case 4:
+            proto.pointee.n_float_data = bytes.count / 4
+            proto.pointee.float_data = base?.assumingMemoryBound(to: Float.self)
+        case 10:
+            proto.pointee.n_double_data = bytes.count / 8
+            proto.pointee.double_data = base?.assumingMemoryBound(to: Double.self)
+        case 7:
+            let values = load(Int64.self)
+            proto.pointee.n_int64_data = values.count
+            proto.pointee.int64_data = copy(values)
+        case 11:
+            let values = dtype == .uint32 ? load(UInt32.self).map(UInt64.init) : load(UInt64.self)
+            proto.pointee.n_uint64_data = values.count
+            proto.pointee.uint64_data = copy(values)
+        default:
+            let values = TensorDataField.int32Values(bytes, dtype: dtype, count: count)
+            proto.pointee.n_int32_data = values.count
+            proto.pointee.int32_data = copy(values)
         }
     }
 
@@ -462,9 +527,29 @@ final class Filler<Source: TensorSource> {
         proto.pointee.dims = copy(tensor.shape.map(Int64.init))
         try set(
             values, Tensor(name: tensor.name, dtype: tensor.dtype, shape: [positions.count], storage: .dense(TensorBuffer(bytes: kept)), origin: tensor.origin))
-        try set(
-            indices, Tensor(name: tensor.name, dtype: .int64, shape: [positions.count], storage: .dense(TensorBuffer(values: positions)), origin: tensor.origin)
-        )
+        // Indices of two dimensions in the skeleton: the source listed coordinates, one row of
+        // `rank` per value; else linear positions.
+        let rank = tensor.shape.count
+        if indices.pointee.n_dims == 2 {
+            var coordinates = [Int64](repeating: 0, count: positions.count * rank)
+            for (k, position) in positions.enumerated() {
+                var rest = position
+                for axis in stride(from: rank - 1, through: 0, by: -1) {
+                    let size = Int64(tensor.shape[axis])
+                    coordinates[k * rank + axis] = rest % size
+                    rest /= size
+                }
+            }
+            try set(
+                indices,
+                Tensor(
+                    name: tensor.name, dtype: .int64, shape: [positions.count, rank], storage: .dense(TensorBuffer(values: coordinates)),
+                    origin: tensor.origin))
+        } else {
+            try set(
+                indices,
+                Tensor(name: tensor.name, dtype: .int64, shape: [positions.count], storage: .dense(TensorBuffer(values: positions)), origin: tensor.origin))
+        }
     }
 
     func setConstant(_ attribute: UnsafeMutablePointer<Onnx__AttributeProto>, _ value: TensorSlots.ConstantValue, _ tensor: Tensor) throws {

@@ -190,9 +190,10 @@ enum TensorSlots {
     }
 
     /// Checks that tensor `index` of a container (`name`, `dtype`, `shape`) is what `slot` of the
-    /// skeleton it fills holds: the same name, and for an initializer the type and shape it declares.
-    /// A manifest listing tensors in another order, or with other shapes or types, is refused here
-    /// rather than restored or evaluated into a model its own checker rejects.
+    /// skeleton it fills holds: the same name, a tag of the data field (`TensorDataField`) that
+    /// fits the type, and for an initializer the type and shape it declares. A manifest listing
+    /// tensors in another order, or with other shapes or types, is refused here rather than
+    /// restored or evaluated into a model its own checker rejects.
     static func checkPairing(
         _ slot: Slot, at place: Place, index: Int, name: String, dtype: DType, shape: [Int], kind: ONNXError.Kind, file: String
     ) throws {
@@ -202,6 +203,13 @@ enum TensorSlots {
                 kind, file: file,
                 "tensor \(index + 1) of the container is `\(name)` but slot \(index + 1) of its graph holds `\(expected)`: "
                     + "the container's manifest and its ONNX skeleton disagree")
+        }
+        switch slot {
+        case .tensor(let t): _ = try TensorDataField.inSkeleton(t.pointee, dtype: dtype, name: name, file: file)
+        case .sparseTensor(let s):
+            if let values = s.pointee.values { _ = try TensorDataField.inSkeleton(values.pointee, dtype: dtype, name: name, file: file) }
+            if let indices = s.pointee.indices { _ = try TensorDataField.inSkeleton(indices.pointee, dtype: .int64, name: name, file: file) }
+        case .constantValue: break
         }
         guard case .tensor(let t) = slot, t.pointee.has_data_type != 0 else { return }
         let dims = Array(UnsafeBufferPointer(start: t.pointee.dims, count: t.pointee.dims == nil ? 0 : t.pointee.n_dims)).map(Int.init)
