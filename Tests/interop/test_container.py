@@ -205,3 +205,12 @@ def test_a_tensor_whose_rows_drift_is_stored_in_blocks(pith, tmp_path):
     x = rng.standard_normal((1, rows)).astype(np.float32)
     expected = onnxruntime.InferenceSession(source).run(None, {"x": x})[0]
     assert np.array_equal(onnxruntime.InferenceSession(restored).run(None, {"x": x})[0], expected)
+
+
+def test_check_passes_a_container_of_string_tensors(pith, tmp_path):
+    """A string tensor has no dense bytes: `pith check` decodes it whole instead of refusing the
+    container (it exited 69, "strings have no dense bytes")."""
+    data = write(tmp_path, "--per-tensor", source=os.path.join(ROOT, "Fixtures", "onnx", "dtypes-raw.onnx"))
+    assert data[8] != 0x57, "the per-tensor form"
+    checked = run_pith("check", str(tmp_path / "model.pith"))
+    assert checked.returncode == 0 and "every checksum holds and every stream decodes" in checked.stdout, checked.stderr
