@@ -133,9 +133,10 @@ class Container:
             text = manifest_json(dict(self.manifest, streams=[{k: v for k, v in s.items() if k != "offset"} for s in self.manifest["streams"]]))
         else:
             text = manifest_json(self.manifest)
+        flags = self.flags & ~(MANIFEST_ZSTD | MANIFEST_DICTIONARY | SKELETON_IN_MANIFEST)
         if self.skeleton is not None:
             text += b"\0" + self.skeleton
-        flags = self.flags & ~(MANIFEST_ZSTD | MANIFEST_DICTIONARY)
+            flags |= SKELETON_IN_MANIFEST
         head = MAGIC + struct.pack("<HHIQQI", self.major, self.minor, flags, len(data), len(text), crc32c(text))
         head += struct.pack("<I", crc32c(head))
         head += b"\0" * (HEADER_BYTES - len(head))
