@@ -19,16 +19,14 @@ enum ManifestDictionary {
     /// skeleton after it): one zstd frame made with the dictionary, without its magic number (which
     /// readers put back), dictionary ID or checksum (the header's CRC-32C covers it); nil when libzstd
     /// cannot make a context.
+    /// Level 19, as for other metadata (levels 20–22 gave the same bytes on the small containers
+    /// measured, and would cost seconds on the manifest of a model of many tensors).
     static func frame(_ content: [UInt8]) -> [UInt8]? {
-        let level = content.count <= smallContent ? WholeFileContainer.level : Zstd.level
-        guard let frame = content.withUnsafeBytes({ Zstd.compress($0, dictionary: bytes, level: level, checksum: false, dictionaryID: false) }),
+        guard let frame = content.withUnsafeBytes({ Zstd.compress($0, dictionary: bytes, level: Zstd.level, checksum: false, dictionaryID: false) }),
             frame.starts(with: WholeFileContainer.frameMagic)
         else { return nil }
         return Array(frame.dropFirst(WholeFileContainer.frameMagic.count))
     }
-
-    /// Content up to this size is compressed at zstd's strongest level (it takes milliseconds there).
-    static let smallContent = 1 << 20
 
     /// What the stored manifest `stored` decodes to: nil unless its frame declares a content size of
     /// at most `limit` bytes (checked before anything is allocated) and decodes to exactly that with
