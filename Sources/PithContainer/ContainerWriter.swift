@@ -135,9 +135,11 @@ public enum ContainerWriter {
         func alignedEnd(_ size: Int) -> Int { sink.packed ? size : size + padding(size) }
         let streamsEnd = output.size, streamCount = sink.entries.count
         let json = try manifest.encodedJSON(offsets: !sink.packed)
-        // The skeleton after the JSON in the manifest's frame: its stored form when there is a skeleton.
-        let inline = try skeleton.map { try frame(json + [0] + $0) }
-        var chosen = manifest, stored = try inline ?? frame(json), inManifest = skeleton != nil
+        // The skeleton after the JSON in the manifest's frame, within the size readers accept for a manifest.
+        let inline = try skeleton.flatMap { bytes in
+            json.count + 1 + bytes.count <= ContainerHeader.maximumManifestBytes ? try frame(json + [0] + bytes) : nil
+        }
+        var chosen = manifest, stored = try inline ?? frame(json), inManifest = inline != nil
         if let skeleton {
             // The skeleton in a stream of its own, kept when that takes fewer bytes.
             var local = StreamBuilder()
@@ -146,7 +148,7 @@ public enum ContainerWriter {
             separate.source.skeleton = index
             separate.streams = sink.entries
             let alone = try frame(try separate.encodedJSON(offsets: !sink.packed))
-            if alignedEnd(output.size) + alone.count < alignedEnd(streamsEnd) + stored.count {
+            if inline == nil || alignedEnd(output.size) + alone.count < alignedEnd(streamsEnd) + stored.count {
                 (chosen, stored, inManifest) = (separate, alone, false)
             } else {
                 try sink.removeStreams(from: streamCount, output: &output, size: streamsEnd)
