@@ -105,7 +105,7 @@ def main():
     bomb = subprocess.run(["zstd", "-19", "-q", "-c"], input=b"\0" * (65 << 20), capture_output=True, check=True).stdout
     write("manifest-zstd-bomb.pith", with_header(mixed.encoded(manifest_text=bomb), flags=1), 65, "not a zstd frame of at most 67108864 bytes")
     write("format-major-2.pith", with_header(good, major=2), 69, "container format 2.2 is not readable by this Pith (reads 1.x): upgrade Pith")
-    write("header-flag-unknown.pith", with_header(good, flags=4), 69, "header flags 0x4 are not defined")
+    write("header-flag-unknown.pith", with_header(good, flags=0x10), 69, "header flags 0x10 are not defined")
     write("truncated.pith", good[:len(good) // 2], 65, "is not inside the")
     write("header-only.pith", good[:64], 65, "is not inside the")
 

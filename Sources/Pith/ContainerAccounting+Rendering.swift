@@ -26,7 +26,10 @@ extension ContainerAccounting {
         let othersBytes = others.reduce(0) { $0 + $1.bytes }
         if !others.isEmpty { out += "other \(others.count) tensors: \(TextTable.grouped(othersBytes)) bytes\n" }
         out += "file: \(TextTable.grouped(shown.reduce(0) { $0 + $1.bytes })) + \(TextTable.grouped(othersBytes)) tensor bytes"
-        out += " + \(TextTable.grouped(skeletonBytes)) skeleton + \(TextTable.grouped(manifestBytes)) manifest + \(headerBytes) header"
+        out +=
+            skeletonInManifest
+            ? " + \(TextTable.grouped(manifestBytes)) manifest and skeleton + \(headerBytes) header"
+            : " + \(TextTable.grouped(skeletonBytes)) skeleton + \(TextTable.grouped(manifestBytes)) manifest + \(headerBytes) header"
         out += " + \(TextTable.grouped(paddingBytes)) alignment = \(TextTable.grouped(fileBytes)) bytes\n"
         return out
     }

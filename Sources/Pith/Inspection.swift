@@ -26,7 +26,9 @@ public enum Inspection {
     /// The Deep Compression accounting of a container: IR bits before entropy coding beside the
     /// bytes the container's streams take.
     static func containerSummary(_ contents: ContainerReader.Contents) -> InspectReport.ContainerSummary {
-        let accounting = ContainerAccounting(manifest: contents.manifest, manifestBytes: contents.manifestBytes)
+        let accounting = ContainerAccounting(
+            manifest: contents.manifest, manifestBytes: contents.manifestBytes, manifestOffset: contents.fileBytes - contents.manifestBytes,
+            skeletonInManifest: contents.skeleton != nil && contents.manifest.source.skeleton == nil)
         var rows: [InspectReport.ContainerSummary.Row] = []
         for (tensor, after) in zip(contents.model.tensors, accounting.tensors) {
             let bits = tensor.storageBits

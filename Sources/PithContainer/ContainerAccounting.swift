@@ -21,9 +21,14 @@ public struct ContainerAccounting: Sendable, Codable, Equatable {
 
     public var tensors: [TensorRow]
     public var headerBytes: Int
+    /// The manifest as stored (with the skeleton when `skeletonInManifest`).
     public var manifestBytes: Int
-    /// The source skeleton (ONNX graph and metadata without tensor data).
+    /// The source skeleton (ONNX graph and metadata without tensor data) in its stream; 0 when it is
+    /// in the manifest's frame.
     public var skeletonBytes: Int
+    /// The skeleton follows the manifest's JSON in its frame (format 1.6, header flag bit 3), whose
+    /// bytes count both.
+    public var skeletonInManifest = false
     /// Zero bytes that align streams to 64.
     public var paddingBytes: Int
     public var fileBytes: Int
@@ -47,10 +52,13 @@ public struct ContainerAccounting: Sendable, Codable, Equatable {
         storedWhole = StoredWhole(sourceBytes: sourceBytes, dictionary: dictionary.name)
     }
 
-    /// The accounting of a container's `manifest`, whose manifest JSON is `manifestBytes` long.
-    /// Pooled streams (small tensors sharing `float-split` streams) are shared out in proportion to
-    /// each tensor's elements; other shared streams count for the first tensor that uses them.
-    public init(manifest: Manifest, manifestBytes: Int) {
+    /// The accounting of a container's `manifest`, stored in `manifestBytes` at `manifestOffset`
+    /// (nil: on the first 64-byte boundary after the last stream, as every container before format
+    /// 1.6's packed ones lays it out); `skeletonInManifest` when the stored manifest holds the
+    /// skeleton too. Pooled streams (small tensors sharing `float-split` streams) are shared out in
+    /// proportion to each tensor's elements; other shared streams count for the first tensor that
+    /// uses them.
+    public init(manifest: Manifest, manifestBytes: Int, manifestOffset: Int? = nil, skeletonInManifest: Bool = false) {
         var counted = Set<Int>()
         func size(_ stream: Int?) -> Int {
             guard let stream, stream < manifest.streams.count, counted.insert(stream).inserted else { return 0 }
@@ -117,9 +125,9 @@ public struct ContainerAccounting: Sendable, Codable, Equatable {
         headerBytes = 64
         self.manifestBytes = manifestBytes
         skeletonBytes = size(manifest.source.skeleton)
+        self.skeletonInManifest = skeletonInManifest
         let streamsEnd = manifest.streams.map { $0.offset + $0.length }.max() ?? 64
-        let manifestOffset = streamsEnd + (64 - streamsEnd % 64) % 64
-        fileBytes = manifestOffset + manifestBytes
+        fileBytes = (manifestOffset ?? streamsEnd + (64 - streamsEnd % 64) % 64) + manifestBytes
         paddingBytes =
             fileBytes - headerBytes - manifestBytes - skeletonBytes - rows.reduce(0) { $0 + $1.bytes }
             - manifest.streams.indices.filter { !counted.contains($0) }.reduce(0) { $0 + manifest.streams[$1].length }

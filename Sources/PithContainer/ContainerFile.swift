@@ -44,24 +44,15 @@ public final class ContainerFile: TensorSource, @unchecked Sendable {
                 .checksum, file: file,
                 "manifest checksum is \(hex(header.manifestChecksum)) in the header, the manifest's bytes give \(hex(checksum)): the file is damaged")
         }
-        var json = Array(manifestBytes)
-        if header.flags & ContainerHeader.manifestZstd != 0 {
-            // The frame must say its size, within the manifest limit, before anything is allocated.
-            guard let size = Zstd.frameContentSize(manifestBytes), size <= ContainerHeader.maximumManifestBytes,
-                let inflated = Zstd.decompress(manifestBytes, expected: size)
-            else {
-                throw ContainerError(.malformed, file: file, "the manifest is not a zstd frame of at most \(ContainerHeader.maximumManifestBytes) bytes")
-            }
-            json = inflated
-        }
-        let manifest: Manifest
-        do {
-            manifest = try Manifest(json: json)
-        } catch {
-            throw ContainerError(.malformed, file: file, "the manifest is not valid JSON of the container format (\(error))")
+        let (parsed, inlineSkeleton) = try Self.manifest(manifestBytes, header: header, file: file)
+        var manifest = parsed
+        if header.isPacked {
+            try Self.placePackedStreams(&manifest.streams, end: Int(header.manifestOffset), file: file)
+        } else if let missing = manifest.streams.firstIndex(where: { $0.offset == Manifest.StreamEntry.absentOffset }) {
+            throw ContainerError(.malformed, file: file, "stream \(missing) has no `offset` (only a packed container's streams go without)")
         }
         var reader = Reader(bytes: bytes, file: file, manifest: manifest, streamsEnd: Int(header.manifestOffset), paging: paging)
-        try reader.validateStreams(packed: header.minor >= 4)
+        try reader.validateStreams(alignment: header.isPacked ? .none : header.minor >= 4 ? .rawStreams : .everyStream)
         guard manifest.tensors.count <= ContainerReader.maximumTensors else {
             throw ContainerError(.malformed, file: file, "manifest lists \(manifest.tensors.count) tensors; the limit is \(ContainerReader.maximumTensors)")
         }
@@ -110,9 +101,11 @@ public final class ContainerFile: TensorSource, @unchecked Sendable {
         metadata.producerName = manifest.source.producerName
         metadata.producerVersion = manifest.source.producerVersion
         metadata.properties = manifest.source.properties.map { (key: $0.key, value: $0.value) }
-        skeleton = try manifest.source.skeleton.map { index in
-            try reader.byteSymbols(index, count: manifest.streams[safe: index]?.symbols ?? 0, purpose: "the source skeleton")
-        }
+        skeleton =
+            try inlineSkeleton
+            ?? manifest.source.skeleton.map { index in
+                try reader.byteSymbols(index, count: manifest.streams[safe: index]?.symbols ?? 0, purpose: "the source skeleton")
+            }
         reader.releaseHeld()  // the shared streams and the skeleton are decoded, into memory of their own
         self.manifest = manifest
         self.format = format
@@ -121,6 +114,76 @@ public final class ContainerFile: TensorSource, @unchecked Sendable {
         self.manifestBytes = Int(header.manifestLength)
         prototype = reader
         self.owner = owner
+    }
+
+    /// The manifest stored in `stored` (its CRC already checked) and, with header flag bit 3 (1.6), the
+    /// skeleton that follows its JSON: the frame inflated (flag bit 0, with `manifest-1` under bit 1)
+    /// once it has declared a size within the manifest limit, the JSON parsed.
+    static func manifest(_ stored: UnsafeRawBufferPointer, header: ContainerHeader, file: String) throws -> (Manifest, skeleton: [UInt8]?) {
+        let limit = ContainerHeader.maximumManifestBytes
+        var content = Array(stored)
+        if header.flags & ContainerHeader.manifestDictionary != 0 {
+            guard let inflated = ManifestDictionary.content(of: stored, limit: limit) else {
+                throw ContainerError(
+                    .malformed, file: file,
+                    "the manifest is not a zstd frame of at most \(limit) bytes made with the `\(ManifestDictionary.name)` dictionary: the file is damaged")
+            }
+            content = inflated
+        } else if header.flags & ContainerHeader.manifestZstd != 0 {
+            // The frame must say its size, within the manifest limit, before anything is allocated.
+            guard let size = Zstd.frameContentSize(stored), size <= limit, let inflated = Zstd.decompress(stored, expected: size) else {
+                throw ContainerError(.malformed, file: file, "the manifest is not a zstd frame of at most \(limit) bytes")
+            }
+            content = inflated
+        }
+        var skeleton: [UInt8]?
+        if header.flags & ContainerHeader.skeletonInManifest != 0 {
+            // JSON never holds a 0x00 byte (control characters in strings are escaped): the first ends it.
+            guard let end = content.firstIndex(of: 0) else {
+                throw ContainerError(
+                    .malformed, file: file, "header flag bit 3 says the skeleton follows the manifest's JSON after a 0x00 byte, and the manifest has none")
+            }
+            skeleton = Array(content[(end + 1)...])
+            content.removeSubrange(end...)
+        }
+        let manifest: Manifest
+        do {
+            manifest = try Manifest(json: content)
+        } catch {
+            throw ContainerError(.malformed, file: file, "the manifest is not valid JSON of the container format (\(error))")
+        }
+        if skeleton != nil, let index = manifest.source.skeleton {
+            throw ContainerError(
+                .malformed, file: file, "the skeleton follows the manifest (header flag bit 3), and `source.skeleton` names stream \(index) as well")
+        }
+        return (manifest, skeleton)
+    }
+
+    /// Gives the streams of a packed container (1.6) their offsets: they follow each other from
+    /// byte 64 in index order and end where the manifest begins (`end`). An entry that gives an
+    /// `offset` of its own, or lengths that do not fill the data area exactly, make the file damaged.
+    static func placePackedStreams(_ streams: inout [Manifest.StreamEntry], end: Int, file: String) throws {
+        var offset = ContainerHeader.size
+        for index in streams.indices {
+            guard streams[index].offset == Manifest.StreamEntry.absentOffset else {
+                throw ContainerError(
+                    .malformed, file: file, "stream \(index) gives an `offset`, which a packed container's streams do not (they follow each other)")
+            }
+            let length = streams[index].length
+            guard length >= 0, length <= end - offset else {
+                throw ContainerError(
+                    .malformed, file: file,
+                    "stream \(index): \(length) bytes from byte \(offset) do not fit before the manifest at byte \(end) (the streams of a packed container fill bytes 64..<\(end))"
+                )
+            }
+            streams[index].offset = offset
+            offset += length
+        }
+        guard offset == end else {
+            throw ContainerError(
+                .malformed, file: file,
+                "the streams of a packed container fill bytes 64..<\(offset), and the manifest begins at byte \(end): \(end - offset) bytes belong to nothing")
+        }
     }
 
     /// Every tensor decoded (on every core) in its compressed storage, with the rest of the container.

@@ -9,7 +9,19 @@ struct ContainerHeader: Equatable {
     static let minorVersion: UInt16 = 6
     /// Header flag (since 1.1): the manifest is stored as one zstd frame of the JSON.
     static let manifestZstd: UInt32 = 1
-    /// The manifest and raw streams start on multiples of this (before 1.4, every stream).
+    /// Header flag (1.6, with `manifestZstd`): the manifest's frame was made with the `manifest-1`
+    /// dictionary (`ManifestDictionary`) and is stored without its 4-byte magic number.
+    static let manifestDictionary: UInt32 = 1 << 1
+    /// Header flag (1.6): the streams follow each other from byte 64 in index order, without
+    /// alignment and without `offset` in their entries, and the manifest follows the last one.
+    static let packed: UInt32 = 1 << 2
+    /// Header flag (1.6): the source skeleton follows the manifest's JSON, after a 0x00 byte, in
+    /// the manifest as stored (inside its frame when it has one), instead of in a stream.
+    static let skeletonInManifest: UInt32 = 1 << 3
+    /// Every flag this Pith reads.
+    static let knownFlags = manifestZstd | manifestDictionary | packed | skeletonInManifest
+    /// The manifest and raw streams start on multiples of this (before 1.4, every stream), unless
+    /// the container is `packed`.
     static let alignment = 64
     /// Largest manifest a reader accepts.
     static let maximumManifestBytes = 64 << 20
@@ -60,24 +72,31 @@ struct ContainerHeader: Equatable {
                 "container format \(header.major).\(header.minor) is not readable by this Pith (reads \(majorVersion).x): \(header.major > majorVersion ? "upgrade Pith" : "re-create the file with this Pith")"
             )
         }
-        guard header.flags & ~manifestZstd == 0 else {
+        guard header.flags & ~knownFlags == 0 else {
             throw ContainerError(
                 .unsupported, file: file,
                 "header flags 0x\(String(header.flags, radix: 16)) are not defined in format \(majorVersion).\(minorVersion): upgrade Pith")
         }
+        guard header.flags & manifestDictionary == 0 || header.flags & manifestZstd != 0 else {
+            throw ContainerError(.malformed, file: file, "header flag bit 1 (a manifest frame made with `manifest-1`) is set without bit 0 (a zstd manifest)")
+        }
         guard header.manifestLength <= UInt64(maximumManifestBytes) else {
             throw ContainerError(.malformed, file: file, "manifest length \(header.manifestLength) exceeds the \(maximumManifestBytes)-byte limit")
         }
-        guard header.manifestOffset >= UInt64(size), header.manifestOffset % UInt64(alignment) == 0,
+        let aligned = !header.isPacked
+        guard header.manifestOffset >= UInt64(size), !aligned || header.manifestOffset % UInt64(alignment) == 0,
             header.manifestOffset <= UInt64(fileSize), header.manifestLength <= UInt64(fileSize) - header.manifestOffset
         else {
             throw ContainerError(
                 .malformed, file: file,
-                "manifest at bytes \(header.manifestOffset)..<\(header.manifestOffset &+ header.manifestLength) is not inside the \(fileSize)-byte file on a 64-byte boundary"
+                "manifest at bytes \(header.manifestOffset)..<\(header.manifestOffset &+ header.manifestLength) is not inside the \(fileSize)-byte file\(aligned ? " on a 64-byte boundary" : "")"
             )
         }
         return header
     }
+
+    /// Whether the streams are packed (flag bit 2, 1.6): no alignment, no offsets in the manifest.
+    var isPacked: Bool { flags & Self.packed != 0 }
 }
 
 /// A CRC-32C as the manifest and messages write it: 8 lowercase hexadecimal digits.

@@ -16,9 +16,17 @@ public enum ContainerWriter {
     public static func encodeWithAccounting(
         _ model: Model, skeleton: [UInt8]? = nil
     ) throws -> (bytes: [UInt8], manifest: Manifest, accounting: ContainerAccounting) {
+        try encodeWithAccounting(model, skeleton: skeleton, packed: nil)
+    }
+
+    /// As `encodeWithAccounting`, `packed` or not whatever its size (nil: by its size, as `write`
+    /// decides), for tests of either layout.
+    static func encodeWithAccounting(
+        _ model: Model, skeleton: [UInt8]? = nil, packed: Bool?
+    ) throws -> (bytes: [UInt8], manifest: Manifest, accounting: ContainerAccounting) {
         // Room for the model as it is and its skeleton: a lossless container is rarely larger.
         var output = ContainerMemoryOutput(capacity: model.tensors.reduce(skeleton?.count ?? 0) { $0 + $1.storedBytes } + (1 << 16))
-        let (manifest, accounting) = try write(model, skeleton: skeleton, to: &output)
+        let (manifest, accounting) = try write(model, skeleton: skeleton, to: &output, packed: packed)
         return (output.bytes, manifest, accounting)
     }
 
@@ -33,12 +41,23 @@ public enum ContainerWriter {
     /// made a quarter at a time over the cores (`writeLarge`). The pages of a tensor that views a
     /// mapped file are given back once it is written, so the working set stays bounded however
     /// large the model.
+    ///
+    /// A container whose tensors and skeleton take fewer than `packedLimit` bytes is `packed` (1.6).
     public static func write<Output: ContainerOutput>(
         _ model: Model, skeleton: [UInt8]? = nil, to output: inout Output
     ) throws -> (manifest: Manifest, accounting: ContainerAccounting) {
+        try write(model, skeleton: skeleton, to: &output, packed: nil)
+    }
+
+    /// As above, `packed` or not as given (nil: by size).
+    static func write<Output: ContainerOutput>(
+        _ model: Model, skeleton: [UInt8]?, to output: inout Output, packed: Bool?
+    ) throws -> (manifest: Manifest, accounting: ContainerAccounting) {
         precondition(output.size == 0, "ContainerWriter.write: the output must start empty")
         try [UInt8](repeating: 0, count: ContainerHeader.size).withUnsafeBytes { try output.append($0) }
-        var sink = StreamSink()
+        // A small container packs its streams (1.6): aligned elements do not matter there, and its
+        // alignment would take a good share of the file.
+        var sink = StreamSink(packed: packed ?? (model.tensors.reduce(skeleton?.count ?? 0) { $0 + $1.storedBytes } < packedLimit))
         let tensors = model.tensors
         var encodings = [Manifest.Encoding?](repeating: nil, count: tensors.count)
 
@@ -84,31 +103,71 @@ public enum ContainerWriter {
                 consumerOp: tensor.consumer?.op, consumerName: tensor.consumer?.name,
                 encoding: encoding!)
         }
-        let skeletonStream = try skeleton.map { bytes in
-            var local = StreamBuilder()
-            return try sink.add(local.metadata(bytes, configuration: model.configuration), of: local, to: &output)
-        }
         let source = Manifest.Source(
             format: model.format.rawValue, producerName: model.metadata.producerName,
             producerVersion: model.metadata.producerVersion,
             properties: model.metadata.properties.map { Manifest.Property(key: $0.key, value: $0.value) },
-            configuration: model.configuration, skeleton: skeletonStream)
-
-        // The manifest last, on a 64-byte boundary, stored as a zstd frame of its JSON (header flag 1).
-        let padding = padding(output.size)
-        if padding > 0 { try [UInt8](repeating: 0, count: padding).withUnsafeBytes { try output.append($0) } }
-        let manifestOffset = output.size
+            configuration: model.configuration, skeleton: nil)
         let manifest = Manifest(
             version: "\(ContainerHeader.majorVersion).\(ContainerHeader.minorVersion)", source: source, tensors: entries, streams: sink.entries)
-        let json = Zstd.compress(try manifest.encodedJSON())
-        try json.withUnsafeBytes { try output.append($0) }
+        return try finish(manifest, skeleton: skeleton, configuration: model.configuration, sink: &sink, output: &output)
+    }
+
+    /// Containers whose tensors and skeleton take fewer bytes than this are written `packed` (1.6).
+    static let packedLimit = 1 << 20
+
+    /// Writes the skeleton and the manifest after the streams, then the header over its
+    /// placeholder. The manifest is one zstd frame made with `manifest-1` (1.6), on a 64-byte
+    /// boundary unless the container is packed; the skeleton goes where it takes fewer bytes: in a
+    /// stream of its own (`StreamBuilder.metadata`: raw, Huffman or a zstd frame, with the Keras
+    /// configuration as its dictionary when that helps) before the manifest, or (1.6) after the
+    /// manifest's JSON inside its frame, where the dictionary's format framing and the names the
+    /// manifest just spelled out serve it.
+    static func finish<Output: ContainerOutput>(
+        _ manifest: Manifest, skeleton: [UInt8]?, configuration: String?, sink: inout StreamSink, output: inout Output
+    ) throws -> (manifest: Manifest, accounting: ContainerAccounting) {
+        func frame(_ content: [UInt8]) throws -> [UInt8] {
+            guard let frame = ManifestDictionary.frame(content) else {
+                throw ContainerError(.io, file: "the container", "libzstd cannot make a compression context for the manifest")
+            }
+            return frame
+        }
+        func alignedEnd(_ size: Int) -> Int { sink.packed ? size : size + padding(size) }
+        let streamsEnd = output.size, streamCount = sink.entries.count
+        let json = try manifest.encodedJSON(offsets: !sink.packed)
+        // The skeleton after the JSON in the manifest's frame, within the size readers accept for a manifest.
+        let inline = try skeleton.flatMap { bytes in
+            json.count + 1 + bytes.count <= ContainerHeader.maximumManifestBytes ? try frame(json + [0] + bytes) : nil
+        }
+        var chosen = manifest, stored = try inline ?? frame(json), inManifest = inline != nil
+        if let skeleton {
+            // The skeleton in a stream of its own, kept when that takes fewer bytes.
+            var local = StreamBuilder()
+            let index = try sink.add(local.metadata(skeleton, configuration: configuration), of: local, to: &output)
+            var separate = manifest
+            separate.source.skeleton = index
+            separate.streams = sink.entries
+            let alone = try frame(try separate.encodedJSON(offsets: !sink.packed))
+            if inline == nil || alignedEnd(output.size) + alone.count < alignedEnd(streamsEnd) + stored.count {
+                (chosen, stored, inManifest) = (separate, alone, false)
+            } else {
+                try sink.removeStreams(from: streamCount, output: &output, size: streamsEnd)
+            }
+        }
+        let gap = alignedEnd(output.size) - output.size
+        if gap > 0 { try [UInt8](repeating: 0, count: gap).withUnsafeBytes { try output.append($0) } }
+        let manifestOffset = output.size
+        try stored.withUnsafeBytes { try output.append($0) }
+        var flags = ContainerHeader.manifestZstd | ContainerHeader.manifestDictionary
+        if sink.packed { flags |= ContainerHeader.packed }
+        if inManifest { flags |= ContainerHeader.skeletonInManifest }
         let header = ContainerHeader(
-            flags: ContainerHeader.manifestZstd, manifestOffset: UInt64(manifestOffset), manifestLength: UInt64(json.count),
-            manifestChecksum: CRC32C.checksum(json))
+            flags: flags, manifestOffset: UInt64(manifestOffset), manifestLength: UInt64(stored.count), manifestChecksum: CRC32C.checksum(stored))
         try header.encoded().withUnsafeBytes { try output.overwrite(at: 0, with: $0) }
-        let accounting = ContainerAccounting(manifest: manifest, manifestBytes: json.count)
+        let accounting = ContainerAccounting(
+            manifest: chosen, manifestBytes: stored.count, manifestOffset: manifestOffset, skeletonInManifest: inManifest)
         precondition(accounting.fileBytes == output.size, "container accounting must add up to the file size")
-        return (manifest, accounting)
+        return (chosen, accounting)
     }
 
     /// Small tensors are encoded in batches of up to this many bytes or tensors, whose streams are

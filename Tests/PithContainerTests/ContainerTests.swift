@@ -133,9 +133,17 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
         #expect(manifest.tensors[0].encoding == manifest.tensors[1].encoding)
         // Deterministic.
         #expect(try ContainerWriter.encode(original, skeleton: [1, 2, 3]).bytes == bytes)
-        // Raw streams are 64-byte aligned; coded ones are packed (1.4).
-        #expect(manifest.streams.allSatisfy { $0.coding != .raw || $0.offset % 64 == 0 })
-        #expect(manifest.streams.contains { $0.coding != .raw && $0.offset % 64 != 0 })
+        // A small container is packed (1.6): its streams follow each other from byte 64, raw ones too.
+        #expect(zip(manifest.streams, [64] + manifest.streams.map { $0.offset + $0.length }).allSatisfy { $0.offset == $1 })
+        #expect(manifest.streams.contains { $0.coding == .raw && $0.offset % 64 != 0 })
+        // Otherwise raw streams are 64-byte aligned and coded ones packed (1.4), as in a large container.
+        let aligned = try ContainerWriter.encodeWithAccounting(original, skeleton: [1, 2, 3], packed: false)
+        #expect(aligned.manifest.streams.allSatisfy { $0.coding != .raw || $0.offset % 64 == 0 })
+        #expect(aligned.manifest.streams.contains { $0.coding != .raw && $0.offset % 64 != 0 })
+        #expect(aligned.accounting.paddingBytes > 0 && aligned.bytes.count == aligned.accounting.fileBytes)
+        let back = try aligned.bytes.withUnsafeBytes { try ContainerReader.read(bytes: $0, file: "memory") }
+        for (a, b) in zip(original.tensors, back.model.tensors) { #expect(a.storage == b.storage, "\(a.name)") }
+        #expect(back.skeleton == [1, 2, 3])
     }
 
     /// Per-tensor codec choice (1.4, 1.5): a tensor whose values repeat in a pattern (a windowed cosine
@@ -196,15 +204,23 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
             name: "dense/kernel:0", dtype: .float32, shape: [4, 10], storage: .dense(TensorBuffer(values: randomFloats(40, seed: 3))),
             origin: .dataset(path: "model_weights/dense/dense/kernel:0"))
         let keras = Model(format: .hdf5, metadata: ModelMetadata(), tensors: [tensor], configuration: configuration)
-        let (bytes, manifest) = try ContainerWriter.encode(keras, skeleton: skeleton)
-        let stream = manifest.streams[try #require(manifest.source.skeleton)]
+        var streams = StreamBuilder()
+        let stream = streams.entries[streams.metadata(skeleton, configuration: configuration)]
         #expect(stream.coding == .zstd && stream.dictionary == "configuration")
         #expect(stream.length < Zstd.compress(skeleton).count)
-        let contents = try bytes.withUnsafeBytes { try ContainerReader.read(bytes: $0, file: "memory") }
-        #expect(contents.skeleton == skeleton)
         // Without a configuration, the skeleton is coded on its own.
-        let plain = try ContainerWriter.encode(Model(format: .hdf5, metadata: ModelMetadata(), tensors: [tensor]), skeleton: skeleton).manifest
-        #expect(plain.streams[try #require(plain.source.skeleton)].dictionary == nil)
+        var plain = StreamBuilder()
+        #expect(plain.entries[plain.metadata(skeleton)].dictionary == nil)
+        // A container keeps the skeleton where it takes fewer bytes (since 1.6 that may be after the
+        // manifest's JSON in its frame, which the configuration is part of), and reads it back; the
+        // skeleton in its stream, made with the configuration, reads back too.
+        for layout in [nil, false] as [Bool?] {
+            var output = ContainerMemoryOutput(capacity: 0)
+            let (manifest, _) = try ContainerWriter.write(keras, skeleton: skeleton, to: &output, packed: layout)
+            if let index = manifest.source.skeleton { #expect(manifest.streams[index].dictionary == "configuration") }
+            let contents = try output.bytes.withUnsafeBytes { try ContainerReader.read(bytes: $0, file: "memory") }
+            #expect(contents.skeleton == skeleton)
+        }
     }
 
     /// The writer takes a float tensor's fields one at a time (`field`): joined again they give the
@@ -231,13 +247,7 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
         func rewritten(_ change: (inout PithContainer.Manifest) -> Void) throws -> [UInt8] {
             var m = manifest
             change(&m)
-            let json = Zstd.compress(try m.encodedJSON())
-            let offset = try ContainerHeader.decode(bytes.withUnsafeBytes { $0 }, file: "x", fileSize: bytes.count).manifestOffset
-            var out = Array(bytes[..<Int(offset)]) + json
-            let header = ContainerHeader(
-                flags: ContainerHeader.manifestZstd, manifestOffset: offset, manifestLength: UInt64(json.count), manifestChecksum: CRC32C.checksum(json))
-            out.replaceSubrange(0..<64, with: header.encoded())
-            return out
+            return try withManifest(m, of: bytes)
         }
         func message(_ data: [UInt8]) -> String? {
             do { _ = try data.withUnsafeBytes { try ContainerReader.read(bytes: $0, file: "hostile.pith") }; return nil } catch { return "\(error)" }
@@ -271,7 +281,7 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
     }
 
     @Test func manifestLiesAreRefused() throws {
-        let (bytes, manifest) = try ContainerWriter.encode(model(), skeleton: nil)
+        let (bytes, manifest, _) = try ContainerWriter.encodeWithAccounting(model(), skeleton: nil, packed: false)
         func rewrite(_ change: (inout PithContainer.Manifest) -> Void) throws -> [UInt8] {
             var m = manifest
             change(&m)
@@ -285,6 +295,8 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
             out.replaceSubrange(0..<64, with: header.encoded())
             return out
         }
+        // The manifest rewritten unchanged reads: each refusal below is the lie's.
+        _ = try rewrite { _ in }.withUnsafeBytes { try ContainerReader.read(bytes: $0, file: "m") }
         let cases: [(String, (inout PithContainer.Manifest) -> Void)] = [
             ("overlapping streams", { $0.streams[1].offset = $0.streams[0].offset }),
             ("stream past the data", { $0.streams[0].length = 1 << 40 }),
@@ -514,4 +526,17 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
             }() as ContainerError?)
         #expect(error.kind == .checksum, "\(error)")
     }
+}
+
+/// `bytes`, a container Pith wrote without a skeleton, with its manifest replaced by `manifest`:
+/// one zstd frame (header flag bit 0), without the streams' offsets when the container is packed.
+func withManifest(_ manifest: PithContainer.Manifest, of bytes: [UInt8]) throws -> [UInt8] {
+    let old = try bytes.withUnsafeBytes { try ContainerHeader.decode($0, file: "x", fileSize: bytes.count) }
+    let json = Zstd.compress(try manifest.encodedJSON(offsets: !old.isPacked))
+    var out = Array(bytes[..<Int(old.manifestOffset)]) + json
+    let header = ContainerHeader(
+        flags: ContainerHeader.manifestZstd | (old.flags & ContainerHeader.packed), manifestOffset: old.manifestOffset,
+        manifestLength: UInt64(json.count), manifestChecksum: CRC32C.checksum(json))
+    out.replaceSubrange(0..<64, with: header.encoded())
+    return out
 }

@@ -71,6 +71,9 @@ import PithTestSupport
         #expect(values(encoding + ["scheme"]) == Scheme.known.map(\.rawValue))
         #expect(values(encoding + ["method"]) == Method.known.map(\.rawValue))
         #expect(values(["properties", "streams", "items", "properties", "coding"]) == Coding.known.map(\.rawValue))
+        #expect(values(["properties", "streams", "items", "properties", "dictionary"]) == PithContainer.Manifest.StreamEntry.knownDictionaries)
+        // The dtypes (1.6 lists them; `manifest-1`'s vocabulary spells each).
+        #expect(values(["properties", "tensors", "items", "properties", "dtype"]) == DType.allCases.map(\.rawValue))
     }
 
     /// A container written by hand: one float32 tensor `w` of two elements, one raw stream of its 8

@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from conftest import ROOT, run_pith
+from pith_container import FRAME_MAGIC, Container, inflate, manifest_dictionary
 
 SCHEMA = json.load(open(os.path.join(ROOT, "Schemas", "container-manifest.schema.json")))
 LENET = os.path.join(ROOT, "Fixtures", "lenet-300-100.onnx")
@@ -40,18 +41,30 @@ def test_header_and_manifest_follow_the_spec(pith, tmp_path, flags):
     data = write(tmp_path, *flags)
     assert data[:8] == b"\x89PITH\r\n\x1a"
     major, minor, flag_bits, offset, length, manifest_crc, header_crc = struct.unpack("<HHIQQII", data[8:40])
-    # The version the specification states ("Version 1.4 (this document is normative …"); flag 1: the
-    # manifest is a zstd frame.
+    # The version the specification states ("Version 1.6 (this document is normative …"); flags 0 and 1:
+    # the manifest is a zstd frame made with `manifest-1`, stored without its magic number (1.6).
     spec = re.search(r"^Version (\d+)\.(\d+) ", open(os.path.join(ROOT, "docs", "container-format.md")).read(), re.M)
-    assert (major, minor, flag_bits) == (int(spec[1]), int(spec[2]), 1)
+    assert (major, minor, flag_bits & 3) == (int(spec[1]), int(spec[2]), 3) and flag_bits & ~15 == 0
     assert header_crc == crc32c(data[:36])
     manifest_bytes = data[offset:offset + length]
-    assert offset % 64 == 0 and offset + length == len(data)
+    assert offset + length == len(data)
     assert manifest_crc == crc32c(manifest_bytes)
-    manifest = json.loads(subprocess.run(["zstd", "-d", "-c"], input=manifest_bytes, capture_output=True, check=True).stdout)
+    text = inflate(FRAME_MAGIC + manifest_bytes, manifest_dictionary())
+    if flag_bits & 8:  # the skeleton after the JSON
+        text = text[:text.index(b"\0")]
+    manifest = json.loads(text)
     jsonschema.validate(manifest, SCHEMA, cls=jsonschema.Draft202012Validator)
-    # Raw streams on 64-byte boundaries; coded ones packed (format 1.4).
-    assert all(s["offset"] % 64 == 0 for s in manifest["streams"] if s["coding"] == "raw")
+    if flag_bits & 4:
+        # Packed (1.6): no offsets; the streams follow each other from byte 64 up to the manifest.
+        assert all("offset" not in s for s in manifest["streams"])
+        position = 64
+        for s in manifest["streams"]:
+            s["offset"], position = position, position + s["length"]
+        assert position == offset
+    else:
+        # Raw streams and the manifest on 64-byte boundaries; coded ones packed (format 1.4).
+        assert offset % 64 == 0
+        assert all(s["offset"] % 64 == 0 for s in manifest["streams"] if s["coding"] == "raw")
     spans = sorted((s["offset"], s["offset"] + s["length"]) for s in manifest["streams"])
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
     for s in manifest["streams"]:
@@ -81,19 +94,14 @@ def test_inspect_of_a_container_adds_up_to_the_file(pith, tmp_path):
 
 def rewrite_manifest(data, change, folder):
     """The container `data` with its manifest changed by `change` (a function of the parsed manifest),
-    re-compressed with zstd and its header and checksums made valid again: a hostile container that
-    passes every CRC."""
-    major, minor, flag_bits, offset, length, _, _ = struct.unpack("<HHIQQII", data[8:40])
-    manifest = json.loads(subprocess.run(["zstd", "-d", "-c"], input=data[offset:offset + length], capture_output=True, check=True).stdout)
-    change(manifest)
-    # From a file, so that the frame records its content size, as the reader requires.
-    plain = os.path.join(folder, "manifest.json")
-    with open(plain, "w") as f:
-        json.dump(manifest, f)
-    packed = subprocess.run(["zstd", "-19", "-q", "-c", plain], capture_output=True, check=True).stdout
-    header = data[:8] + struct.pack("<HHIQQI", major, minor, flag_bits, offset, len(packed), crc32c(packed))
-    header += struct.pack("<I", crc32c(header))
-    return header + data[40:offset] + packed
+    written back as plain JSON (`pith_container`) with its header and checksums made valid again: a
+    hostile container that passes every CRC."""
+    path = os.path.join(folder, "original.pith")
+    with open(path, "wb") as f:
+        f.write(data)
+    container = Container.read(path)
+    change(container.manifest)
+    return container.encoded()
 
 
 @pytest.mark.skipif(shutil.which("zstd") is None, reason="SKIPPED: the zstd command is needed to rewrite the manifest")

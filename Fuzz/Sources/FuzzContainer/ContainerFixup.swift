@@ -8,20 +8,24 @@ import PithCoding
 /// When the header's manifest does not end where the file ends (bytes were added or removed), its
 /// length is set to reach the end. With a plain-JSON manifest (header flag bit 0 clear), each
 /// stream's `crc32c` in the manifest text is recomputed from the bytes its `offset` and `length` name
-/// (inside the file). Then the manifest's and the header's CRCs. Anything it cannot make sense of
-/// stays as it is.
+/// (inside the file; in a packed container, format 1.6's flag bit 2, the streams follow each other
+/// from byte 64; with flag bit 3 the JSON ends at the first 0x00 byte, the skeleton after it). Then
+/// the manifest's and the header's CRCs. Anything it cannot make sense of stays as it is.
 enum ContainerFixup {
     static let magic: [UInt8] = [0x89, 0x50, 0x49, 0x54, 0x48, 0x0D, 0x0A, 0x1A]
 
     static func fixed(_ input: UnsafeRawBufferPointer) -> [UInt8] {
         var bytes = Array(input)
         guard bytes.count >= 64, Array(bytes[0..<8]) == magic else { return bytes }
-        let offset = load(bytes, 16)
-        guard offset >= 64, offset % 64 == 0, offset <= UInt64(bytes.count) else { return bytes }
+        let offset = load(bytes, 16), flags = load32(bytes, 12), packed = flags & 4 != 0
+        guard offset >= 64, packed || offset % 64 == 0, offset <= UInt64(bytes.count) else { return bytes }
         let length = UInt64(bytes.count) - offset
         store(&bytes, 24, length)
         let manifestRange = Int(offset)..<bytes.count
-        if load32(bytes, 12) & 1 == 0 { fixStreamChecksums(&bytes, manifest: manifestRange) }
+        if flags & 1 == 0 {
+            let json = flags & 8 != 0 ? manifestRange.lowerBound..<(bytes[manifestRange].firstIndex(of: 0) ?? bytes.count) : manifestRange
+            fixStreamChecksums(&bytes, manifest: json, packed: packed)
+        }
         store32(&bytes, 32, CRC32C.checksum(bytes[manifestRange]))
         store32(&bytes, 36, CRC32C.checksum(bytes[0..<36]))
         return bytes
@@ -29,7 +33,7 @@ enum ContainerFixup {
 
     /// Rewrites the k-th `"crc32c":"…"` of the manifest text with the CRC of stream k's bytes, when
     /// the manifest parses and lists as many streams as the text has checksums.
-    static func fixStreamChecksums(_ bytes: inout [UInt8], manifest range: Range<Int>) {
+    static func fixStreamChecksums(_ bytes: inout [UInt8], manifest range: Range<Int>, packed: Bool) {
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes[range])) as? [String: Any],
             let streams = object["streams"] as? [[String: Any]]
         else { return }
@@ -45,8 +49,11 @@ enum ContainerFixup {
             }
         }
         guard places.count == streams.count else { return }
+        var next = 64  // where the next stream of a packed container starts
         for (stream, place) in zip(streams, places) {
-            guard let start = (stream["offset"] as? NSNumber)?.intValue, let count = (stream["length"] as? NSNumber)?.intValue,
+            let length = (stream["length"] as? NSNumber)?.intValue
+            defer { next = length.map { next &+ $0 } ?? Int.max }
+            guard let start = packed ? next : (stream["offset"] as? NSNumber)?.intValue, let count = length,
                 start >= 0, count >= 0, start <= range.lowerBound, count <= range.lowerBound - start
             else { continue }
             let digits = Array(String(CRC32C.checksum(bytes[start..<start + count]), radix: 16).utf8)

@@ -4,10 +4,19 @@ import PithCoding
 /// The checks of the stream table and of pooled streams that `ContainerFile` runs when it opens a
 /// container, before any tensor is decoded.
 extension Reader {
-    /// Every stream inside the data area, aligned, with plausible counts, and no two overlapping.
-    /// Before format 1.4 every stream starts on a 64-byte boundary; since 1.4 only raw ones must
-    /// (`packed`), coded streams follow each other without padding.
-    func validateStreams(packed: Bool) throws {
+    /// Which streams start on a 64-byte boundary.
+    enum Alignment {
+        /// Before format 1.4.
+        case everyStream
+        /// Since 1.4: coded streams follow each other without padding.
+        case rawStreams
+        /// A packed container (1.6): streams follow each other in index order.
+        case none
+    }
+
+    /// Every stream inside the data area, aligned as `alignment` says, with plausible counts, and no
+    /// two overlapping.
+    func validateStreams(alignment: Alignment) throws {
         guard manifest.streams.count <= ContainerReader.maximumStreams else {
             throw fail("manifest lists \(manifest.streams.count) streams; the limit is \(ContainerReader.maximumStreams)")
         }
@@ -15,7 +24,7 @@ extension Reader {
             guard s.dictionary == nil || s.coding == .zstd else {
                 throw fail("stream \(i): a \(s.coding) stream has no dictionary (`dictionary` is for zstd streams)")
             }
-            let aligned = !packed || s.coding == .raw
+            let aligned = alignment == .everyStream || (alignment == .rawStreams && s.coding == .raw)
             guard s.offset >= ContainerHeader.size, !aligned || s.offset % ContainerHeader.alignment == 0, s.length >= 0,
                 s.offset <= streamsEnd, s.length <= streamsEnd - s.offset
             else {

@@ -2,10 +2,16 @@ import PithCoding
 
 /// The container's streams as they reach its output, in order: each written once (a stream equal
 /// to one already written is taken back and the earlier one used), raw streams on a 64-byte
-/// boundary (a mapped file hands out aligned elements), coded ones packed (since 1.4).
+/// boundary (a mapped file hands out aligned elements), coded ones packed (since 1.4); in a `packed`
+/// container (1.6) every stream follows the one before, so that they tile the data area in index
+/// order.
 struct StreamSink {
     private(set) var entries: [Manifest.StreamEntry] = []
     private var index: [StreamBuilder.Key: [Int]] = [:]
+    /// Raw streams too follow the stream before, unaligned (format 1.6, header flag bit 2).
+    let packed: Bool
+
+    init(packed: Bool = false) { self.packed = packed }
 
     /// Stream `index` of `local` (a tensor encoded on its own), its checksum already computed.
     mutating func add(_ index: Int, of local: StreamBuilder, to output: inout some ContainerOutput) throws -> Int {
@@ -25,7 +31,7 @@ struct StreamSink {
         dictionary: String? = nil, checksum known: UInt32? = nil, to output: inout some ContainerOutput
     ) throws -> Int {
         let before = output.size
-        if coding == .raw {
+        if coding == .raw && !packed {
             let padding = ContainerWriter.padding(before)
             if padding > 0 { try [UInt8](repeating: 0, count: padding).withUnsafeBytes { try output.append($0) } }
         }
@@ -50,6 +56,15 @@ struct StreamSink {
         entries.append(entry)
         index[key, default: []].append(entries.count - 1)
         return entries.count - 1
+    }
+
+    /// Takes back the streams from index `count` on, which must be the last ones written, and the
+    /// output from `size` on (where the first of them began).
+    mutating func removeStreams(from count: Int, output: inout some ContainerOutput, size: Int) throws {
+        guard count < entries.count else { return }
+        entries.removeSubrange(count...)
+        for key in index.keys { index[key]?.removeAll { $0 >= count } }
+        try output.truncate(to: size)
     }
 
     /// Whether stream `existing` holds the bytes just written from `start` (of the same length),

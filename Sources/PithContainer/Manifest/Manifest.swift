@@ -97,7 +97,8 @@ public struct Manifest: Sendable, Codable, Equatable {
 
     public struct StreamEntry: Sendable, Codable, Equatable {
         /// Byte offset from the start of the file; a multiple of 64 for raw streams (for every stream
-        /// before 1.4).
+        /// before 1.4). A packed container (1.6) leaves it out of the JSON: its streams follow each
+        /// other from byte 64 in index order, and the reader places them so.
         public var offset: Int
         /// Bytes stored.
         public var length: Int
