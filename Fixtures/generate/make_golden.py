@@ -10,7 +10,8 @@ Writers (docs/container-format.md, "Version history"):
   1.2  commit bac5088, the last before 1.3 (`factored` encoding)
   1.3  commit 3b70f8c, the last before 1.4 (factors stored as codes)
   1.4  commit 656a733, the last before 1.5 (zstd element streams, pooled dense slices, packed streams)
-  1.5  the Pith this script is given (the whole-file form, `transposed` tensors)
+  1.5  commit 571de32, the last before 1.6 (the whole-file form, `transposed` tensors)
+  1.6  the Pith this script is given (`blocks` tensors)
 `--build` extracts the old commits into .build/golden-writers/<commit>/ (git archive) and builds
 their `pith` there (a few minutes each); the current one is `.build/debug/pith`.
 
@@ -35,6 +36,11 @@ and for 1.4 also
 and for 1.5 also (its subgraphs container is in the whole-file form: the file is 1,390 bytes)
   v1.5-stft-basis.pith             the same model, its basis now `transposed` (one zstd frame, column by column)
   v1.5-plain-whole.pith            Fixtures/keras/plain.h5, lossless, in the whole-file form (`hdf5-1`)
+and for 1.6 also
+  v1.6-blocks.pith                 a MatMul weight of 64 × 1,024 float32 generated here (seeded normal
+                                   values, each 16 rows with a scale of its own: values of bfloat16
+                                   precision would go to zstd frames of the split fields instead), lossless: stored as `blocks` of 16 rows. Its source is not a
+                                   fixture, so the test checks it against this file's record only.
 and expected.json: per container, its format version (as its header says) and every tensor its own
 writer's Pith restores, as (name, dtype, shape, FNV-1a 64 of the little-endian bytes), read from the
 restored file with onnx / h5py, never with Pith. Needs: numpy, onnx, h5py.
@@ -55,8 +61,8 @@ from common import FIXTURES, onnx_inventory  # noqa: E402
 
 ROOT = os.path.normpath(os.path.join(FIXTURES, ".."))
 OUT = os.path.join(FIXTURES, "golden")
-WRITERS = {"1.0": "06fd85d", "1.1": "c994c89", "1.2": "bac5088", "1.3": "3b70f8c", "1.4": "656a733"}
-CURRENT = "1.5"
+WRITERS = {"1.0": "06fd85d", "1.1": "c994c89", "1.2": "bac5088", "1.3": "3b70f8c", "1.4": "656a733", "1.5": "571de32"}
+CURRENT = "1.6"
 
 MIXED_RECIPE = """# fc1 pruned to 10% then 5-bit k-means (sparse, codebook values), fc2 int8 per output channel,
 # fc3 float16; the biases stay lossless.
@@ -151,6 +157,20 @@ def hdf5_tensors(path, optimizer):
     return sorted(result, key=lambda e: e["name"])
 
 
+def blocks_source(path):
+    """The 1.6 `blocks` source: one MatMul weight whose rows drift, every 16 rows a scale of their own."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(1610)
+    scales = np.repeat(np.array([1e-3, 1e-1, 10, 1e3], dtype=np.float32), 16)[:, None]
+    weight = rng.standard_normal((64, 1024)).astype(np.float32) * scales
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], "blocks",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1024])], [numpy_helper.from_array(weight, "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
 def build_writers():
     for version, commit in WRITERS.items():
         folder = os.path.join(ROOT, ".build", "golden-writers", commit)
@@ -222,6 +242,10 @@ def main():
                 jobs.append(("stft-basis", os.path.join(FIXTURES, "onnx", "stft-frontend.onnx"), [], "onnx"))
             if version == "1.5":
                 jobs.append(("plain-whole", os.path.join(FIXTURES, "keras", "plain.h5"), [], "h5"))
+            if version == "1.6":
+                blocks = os.path.join(scratch, "blocks.onnx")
+                blocks_source(blocks)
+                jobs.append(("blocks", blocks, [], "onnx"))
             for name, source, flags, extension in jobs:
                 container = os.path.join(OUT, f"v{version}-{name}.pith")
                 run(binary, "compress", source, "-o", container, "--force", *flags)
@@ -229,9 +253,11 @@ def main():
                 run(binary, "restore", container, "-o", restored, "--force")
                 keeps_optimizer = tuple(map(int, version.split("."))) >= (1, 4)
                 tensors = onnx_tensors(restored) if extension == "onnx" else hdf5_tensors(restored, keeps_optimizer)
+                # A generated source (not a fixture) is recorded by name only, and not compared.
+                fixture = source.startswith(FIXTURES)
                 expected[os.path.basename(container)] = {
-                    "version": header_version(container), "source": os.path.relpath(source, FIXTURES),
-                    "restores_to": extension, "lossless": not flags, "tensors": tensors}
+                    "version": header_version(container), "source": os.path.relpath(source, FIXTURES) if fixture else os.path.basename(source),
+                    "restores_to": extension, "lossless": not flags and fixture, "tensors": tensors}
                 print(f"{container}: format {header_version(container)}, {os.path.getsize(container):,} bytes, {len(tensors)} tensors")
     with open(expected_path, "w") as f:
         json.dump(expected, f, indent=1, sort_keys=True)

@@ -99,6 +99,17 @@ import PithTestSupport
     /// One golden container per format version written so far.
     @Test func everyFormatVersionIsRepresented() throws {
         let versions = Set(try Self.expected().values.map(\.version))
-        #expect(versions == ["1.0", "1.1", "1.2", "1.3", "1.4", "1.5"])
+        #expect(versions == ["1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6"])
+    }
+
+    /// The encodings each version added are in its golden files, so that their readers stay tested.
+    @Test func theGoldenFilesHoldTheEncodingsTheirVersionAdded() throws {
+        let kinds: [(String, PithContainer.Manifest.Encoding.Kind)] = [
+            ("v1.2-lenet-factored.pith", .factored), ("v1.5-stft-basis.pith", .transposed), ("v1.6-blocks.pith", .blocks),
+        ]
+        for (container, kind) in kinds {
+            let manifest = try ContainerFile(Fixtures.path("golden/" + container)).manifest
+            #expect(manifest.tensors.contains { $0.encoding.kind == kind }, "\(container) holds `\(kind)`")
+        }
     }
 }
