@@ -529,10 +529,11 @@ func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
 }
 
 /// `bytes`, a container Pith wrote without a skeleton, with its manifest replaced by `manifest`:
-/// one zstd frame (header flag bit 0), without the streams' offsets when the container is packed.
-func withManifest(_ manifest: PithContainer.Manifest, of bytes: [UInt8]) throws -> [UInt8] {
+/// one zstd frame (header flag bit 0), the packed flag kept, with the streams' offsets when `offsets`
+/// says so (by default: when the container is not packed).
+func withManifest(_ manifest: PithContainer.Manifest, of bytes: [UInt8], offsets: Bool? = nil) throws -> [UInt8] {
     let old = try bytes.withUnsafeBytes { try ContainerHeader.decode($0, file: "x", fileSize: bytes.count) }
-    let json = Zstd.compress(try manifest.encodedJSON(offsets: !old.isPacked))
+    let json = Zstd.compress(try manifest.encodedJSON(offsets: offsets ?? !old.isPacked))
     var out = Array(bytes[..<Int(old.manifestOffset)]) + json
     let header = ContainerHeader(
         flags: ContainerHeader.manifestZstd | (old.flags & ContainerHeader.packed), manifestOffset: old.manifestOffset,

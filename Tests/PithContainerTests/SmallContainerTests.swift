@@ -160,14 +160,7 @@ import PithCoding
 
     /// `manifest` as one zstd frame (flag bit 0) over `bytes`'s, with the offsets or not, the packed flag kept.
     static func encoded(_ manifest: PithContainer.Manifest, of bytes: [UInt8], offsets: Bool) throws -> [UInt8] {
-        let old = try bytes.withUnsafeBytes { try ContainerHeader.decode($0, file: "x", fileSize: bytes.count) }
-        let json = Zstd.compress(try manifest.encodedJSON(offsets: offsets))
-        var out = Array(bytes[..<Int(old.manifestOffset)]) + json
-        let header = ContainerHeader(
-            flags: ContainerHeader.manifestZstd | (old.flags & ContainerHeader.packed), manifestOffset: old.manifestOffset,
-            manifestLength: UInt64(json.count), manifestChecksum: CRC32C.checksum(json))
-        out.replaceSubrange(0..<64, with: header.encoded())
-        return out
+        try withManifest(manifest, of: bytes, offsets: offsets)
     }
 
     @Test func flagsAndManifestFramesThatLieAreRefusedByName() throws {

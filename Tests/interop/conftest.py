@@ -48,6 +48,18 @@ def run_pith(*args, timeout=300):
     return subprocess.run([PITH, *args], capture_output=True, text=True, timeout=timeout)
 
 
+def refused_by_every_reader(bad, tmp_path, code, words):
+    """`restore`, `inspect` and `check` of the damaged container `bad` each exit `code`, naming the file
+    and saying `words`, without a crash; restore writes nothing."""
+    out = tmp_path / "out.onnx"
+    for command in (["restore", str(bad), "-o", str(out)], ["inspect", str(bad)], ["check", str(bad)]):
+        result = run_pith(*command)
+        assert result.returncode == code, (command, result.stderr)
+        assert str(bad) in result.stderr and words in result.stderr, result.stderr
+        assert "Fatal error" not in result.stderr
+    assert not out.exists()
+
+
 def inspect_json(path):
     result = run_pith("inspect", "--format", "json", path)
     assert result.returncode == 0, f"{path}: exit {result.returncode}: {result.stderr}"
