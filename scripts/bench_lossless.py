@@ -45,7 +45,27 @@ def weights(path):
         from onnx import numpy_helper
         from common import onnx_inventory
         model = onnx.load(path)
-        arrays = [numpy_helper.to_array(p) for _, p, kind in onnx_inventory(model) if kind == "tensor"]
+        arrays = []
+        for _, p, kind in onnx_inventory(model):
+            if kind == "tensor":
+                # The bytes as the file stores them where it has them (types numpy has no dtype for —
+                # float8, float4, int2 — and sub-byte types packed, as Pith stores them too).
+                arrays.append(np.frombuffer(p.raw_data, np.uint8) if p.HasField("raw_data") else numpy_helper.to_array(p))
+            elif kind == "sparse":
+                # Pith stores a sparse tensor dense: its values at their positions among zeros.
+                values = numpy_helper.to_array(p.values)
+                dense = np.zeros(int(np.prod(p.dims)), values.dtype)
+                indices = numpy_helper.to_array(p.indices)
+                if indices.ndim == 2:
+                    indices = np.ravel_multi_index(indices.T, tuple(p.dims))
+                dense[indices] = values
+                arrays.append(dense)
+            elif kind in ("value_float", "value_floats"):
+                arrays.append(np.asarray(p, np.float32))
+            elif kind in ("value_int", "value_ints"):
+                arrays.append(np.asarray(p, np.int64))
+            elif kind in ("value_string", "value_strings"):
+                arrays.append(np.asarray([p] if isinstance(p, bytes) else p, object))
     else:
         import h5py
         arrays = []
