@@ -348,7 +348,8 @@ public enum ContainerWriter {
             }
             if let layout, let counted,
                 let choices = BlockChoice.choices(
-                    layout: layout, histograms: counted.blocks, whole: (positions, fields, best.size),
+                    layout: layout, histograms: counted.blocks, estimates: counted.blocks.map { BlockChoice.estimate(positions: $0.0, fields: $0.1) },
+                    whole: (positions, fields, best.size),
                     choose: { blocks in
                         (0..<blocks).map { BlockChoice.choice(layout.block($0, of: raw), dtype: dtype, width: width, histograms: counted.blocks[$0]) }
                     })

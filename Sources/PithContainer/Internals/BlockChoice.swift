@@ -21,8 +21,9 @@ struct BlockChoice {
 
     /// Blocks are at least this many bytes (fewer bytes pay a table per stream for too little).
     static let minimumBlockBytes = 64 << 10
-    /// At most this many blocks: the histograms of each are held until the choice is made.
-    static let maximumBlocks = 1024
+    /// At most this many blocks: the histograms of each are held until the choice is made, and a
+    /// block of 65,536 float32 or more has them counted three counts per element instead of six.
+    static let maximumBlocks = 128
     /// The entropy estimate must promise this share of the tensor before exact plans are made, and
     /// the exact plans must save it for blocks to be written.
     static let estimateShare = 0.02
@@ -42,37 +43,38 @@ struct BlockChoice {
         return Layout(blockRows: blockRows, blocks: blocks, blockBytes: blockRows * rowBytes)
     }
 
+    /// c · log2(c) for the counts a block's histograms mostly hold, so that an estimate costs a
+    /// table lookup per symbol instead of a logarithm (a tensor's blocks have up to 2,048 of them each).
+    static let countLog: [Double] = (0..<(1 << 14)).map { $0 == 0 ? 0 : Double($0) * log2(Double($0)) }
+
     /// Bytes an order-0 entropy coder needs for symbols counted in `histogram` (at least the
     /// table's cost), or the raw bytes when fewer.
     static func entropyBytes(_ histogram: [Int]) -> Double {
         var n = 0
         var sum = 0.0
-        for c in histogram where c > 0 {
-            n += c
-            sum += Double(c) * log2(Double(c))
+        countLog.withUnsafeBufferPointer { table in
+            for c in histogram where c > 0 {
+                n += c
+                sum += c < table.count ? table[c] : Double(c) * log2(Double(c))
+            }
         }
         guard n > 0 else { return 0 }
         let bits = Double(n) * log2(Double(n)) - sum
         return min(Double(n), bits / 8 + Double(histogram.count / 2))
     }
 
-    /// The entropy estimate of the best split of one block (or the whole tensor): its bytes as one
-    /// stream, its byte planes, or its float fields, each stream with its manifest overhead.
+    /// The entropy estimate of one block (or the whole tensor) as the split that suits its type:
+    /// float fields for float32 and bfloat16, byte planes for other types of several bytes, its
+    /// bytes as one stream otherwise; each stream with its manifest overhead.
     static func estimate(positions: [[Int]], fields: [[Int]]?) -> Double {
         let overhead = Double(StreamBuilder.streamOverhead)
-        var whole = [Int](repeating: 0, count: 256)
-        for histogram in positions { for (symbol, n) in histogram.enumerated() { whole[symbol] += n } }
-        var best = entropyBytes(whole) + overhead
-        if positions.count >= 2 { best = min(best, positions.reduce(0) { $0 + entropyBytes($1) + overhead }) }
-        if let fields { best = min(best, fields.reduce(0) { $0 + entropyBytes($1) + overhead }) }
-        return best
+        return (fields ?? positions).reduce(0) { $0 + entropyBytes($1) + overhead }
     }
 
-    /// Whether blocks with these histograms promise to beat the whole tensor's.
-    static func promising(blocks: [(positions: [[Int]], fields: [[Int]]?)], positions: [[Int]], fields: [[Int]]?) -> Bool {
-        let whole = estimate(positions: positions, fields: fields)
-        let split = blocks.reduce(0) { $0 + estimate(positions: $1.positions, fields: $1.fields) }
-        return split < whole * (1 - estimateShare)
+    /// Whether blocks whose estimates (`estimate`) add up to `split` promise to beat the whole
+    /// tensor's histograms.
+    static func promising(split: Double, positions: [[Int]], fields: [[Int]]?) -> Bool {
+        split < estimate(positions: positions, fields: fields) * (1 - estimateShare)
     }
 }
 
@@ -115,12 +117,12 @@ extension BlockChoice {
 
     /// Every block's choice (`choose` makes them, on as many cores as it likes) when the blocks
     /// store the tensor in `requiredShare` fewer bytes than `whole.size`; nil otherwise, or when the
-    /// histograms' entropies do not promise a gain (then no exact plan is made).
+    /// blocks' entropy `estimates` do not promise a gain (then no exact plan is made).
     static func choices(
-        layout: Layout, histograms: [([[Int]], [[Int]]?)], whole: (positions: [[Int]], fields: [[Int]]?, size: Int),
+        layout: Layout, histograms: [([[Int]], [[Int]]?)], estimates: [Double], whole: (positions: [[Int]], fields: [[Int]]?, size: Int),
         choose: (Int) -> [DenseChoice]
     ) -> [DenseChoice]? {
-        guard histograms.count == layout.blocks, promising(blocks: histograms.map { ($0.0, $0.1) }, positions: whole.positions, fields: whole.fields)
+        guard histograms.count == layout.blocks, promising(split: estimates.reduce(0, +), positions: whole.positions, fields: whole.fields)
         else { return nil }
         let choices = choose(layout.blocks)
         let total = choices.reduce(0) { $0 + $1.size }

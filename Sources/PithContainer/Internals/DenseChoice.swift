@@ -151,6 +151,7 @@ extension ContainerWriter {
             // (first, as the longest).
             let chunk = layout?.blockBytes ?? max(width, histogramChunkBytes / width * width)
             let chunks = (raw.count + chunk - 1) / chunk
+            // A block's entropy estimate is taken beside its histograms, on its core.
             let counted = Parallel.map(count: chunks + 1, makeWorker: {}) { (_: inout Void, task: Int) -> ([[Int]], [[Int]]?, Double?) in
                 buffer.withUnsafeBytes { raw in
                     if task == 0 { return ([], nil, StreamBuilder.lzProbe(raw)) }
@@ -158,7 +159,7 @@ extension ContainerWriter {
                     let bytes = c * chunk..<min(raw.count, (c + 1) * chunk)
                     defer { if release { buffer.releasePages(bytes: bytes) } }
                     let (positions, fields) = FloatSplit.histograms(UnsafeRawBufferPointer(rebasing: raw[bytes]), dtype: dtype, width: width)
-                    return (positions, fields, nil)
+                    return (positions, fields, layout.map { _ in BlockChoice.estimate(positions: positions, fields: fields) })
                 }
             }
             var (positions, fields, _) = counted[1]
@@ -172,7 +173,7 @@ extension ContainerWriter {
             if let layout, counted.count - 1 == layout.blocks,
                 let blocks = try writeBlocks(
                     buffer, dtype: dtype, width: width, layout: layout, histograms: counted.dropFirst().map { ($0.0, $0.1) },
-                    whole: (positions, fields, best.size), into: &sink, output: &output)
+                    estimates: counted.dropFirst().map { $0.2 ?? 0 }, whole: (positions, fields, best.size), into: &sink, output: &output)
             {
                 return blocks
             }
@@ -214,12 +215,12 @@ extension ContainerWriter {
     /// otherwise. The blocks are chosen and coded on every core, a group at a time, and written in
     /// order.
     private static func writeBlocks(
-        _ buffer: TensorBuffer, dtype: DType, width: Int, layout: BlockChoice.Layout, histograms: [([[Int]], [[Int]]?)],
+        _ buffer: TensorBuffer, dtype: DType, width: Int, layout: BlockChoice.Layout, histograms: [([[Int]], [[Int]]?)], estimates: [Double],
         whole: (positions: [[Int]], fields: [[Int]]?, size: Int), into sink: inout StreamSink, output: inout some ContainerOutput
     ) throws -> Manifest.Encoding? {
         guard
             let choices = BlockChoice.choices(
-                layout: layout, histograms: histograms, whole: whole,
+                layout: layout, histograms: histograms, estimates: estimates, whole: whole,
                 choose: { blocks in
                     Parallel.map(count: blocks, makeWorker: {}) { (_: inout Void, b: Int) -> DenseChoice in
                         buffer.withUnsafeBytes { BlockChoice.choice(layout.block(b, of: $0), dtype: dtype, width: width, histograms: histograms[b]) }
