@@ -60,7 +60,7 @@ import Testing
         // (channels, group, kernel, stride, dilation, pads, height, width)
         (6, 6, 3, 1, 1, 1, 9, 37), (6, 6, 3, 2, 1, 1, 11, 45), (4, 4, 5, 1, 1, 2, 7, 50), (4, 4, 5, 2, 1, 2, 8, 67), (3, 3, 3, 3, 2, 2, 10, 41),
         (4, 4, 3, 1, 2, 0, 6, 5), (4, 4, 5, 2, 1, 3, 3, 2), (5, 1, 3, 2, 1, 1, 9, 19), (4, 2, 3, 1, 1, 0, 6, 7), (3, 1, 1, 1, 1, 0, 5, 6),
-        (7, 1, 1, 1, 1, 0, 1, 1),
+        (7, 1, 1, 1, 1, 0, 1, 1), (8, 8, 5, 1, 1, 2, 12, 80), (4, 4, 3, 1, 1, 1, 5, 16), (4, 4, 3, 2, 1, 1, 6, 33),
     ])
     func convolutionLoopsAgreeWithTheDirectSum(_ shape: (Int, Int, Int, Int, Int, Int, Int, Int)) throws {
         let (channels, group, k, stride, dilation, pad, h, w) = shape
