@@ -370,7 +370,7 @@ final class GraphProgram: Sendable {
     }
 
     /// The prepared computation of `node`, if it has one: a Conv of constant weights (with what the
-    /// build step fused into it), element-wise arithmetic and activations.
+    /// build step fused into it), element-wise arithmetic and activations, Softmax in place.
     private static func kernel(for node: Node, opset: Int, constants: [String: Value], fused: GraphBuild.FusedConv?) -> (any PreparedKernel)? {
         guard node.domain.isEmpty || node.domain == "ai.onnx" else { return nil }
         switch node.opType {
@@ -389,6 +389,7 @@ final class GraphProgram: Sendable {
         case "Add", "Sub", "Mul", "Div": return ArithmeticKernel(node)
         case "Resize": return NearestUpsampleKernel(node, Operators(node: node, opset: opset))
         case "BatchNormalization": return BatchNormKernel(node, opset: opset, constants: constants)
+        case "Softmax": return SoftmaxKernel()
         default: return ActivationKernel(node, Operators(node: node, opset: opset))
         }
     }
