@@ -327,9 +327,9 @@ final class GraphProgram: Sendable {
                         inputs.append(try lookup(name))
                     }
                 }
-                let started = StepProfile.enabled ? DispatchTime.now().uptimeNanoseconds : 0
+                let started = StepProfile.enabled ? StepProfile.now() : 0
                 let results = try execute(step, &inputs, lookup: lookup)
-                if StepProfile.enabled { StepProfile.record(step, nanoseconds: DispatchTime.now().uptimeNanoseconds - started) }
+                if StepProfile.enabled { StepProfile.record(step, nanoseconds: StepProfile.now() - started) }
                 for (k, name) in node.outputs.enumerated() where !name.isEmpty {
                     guard k < results.count else {
                         throw EvalError.invalid("output \(k) (`\(name)`) is not produced by this operator (it gives \(results.count))")
@@ -429,10 +429,20 @@ extension String {
 /// Time per kind of step, printed to standard error at exit when the environment sets
 /// `PITH_EVAL_PROFILE=1`: where a run's time goes, operator by operator (a fused Conv counts as
 /// `Conv` plus its epilogue; depthwise and 1×1 convolutions apart). `PITH_EVAL_PROFILE=shapes`
-/// also splits convolutions by weight shape and stride.
+/// also splits convolutions by weight shape and stride; `PITH_EVAL_PROFILE=cpu` splits them the same
+/// way but counts the CPU time of the whole process (every thread) instead of the wall time, which
+/// other processes on a shared machine disturb less.
 enum StepProfile {
     static let mode = ProcessInfo.processInfo.environment["PITH_EVAL_PROFILE"]
-    static let enabled = mode == "1" || mode == "shapes"
+    static let enabled = mode == "1" || mode == "shapes" || mode == "cpu"
+
+    /// Nanoseconds on the clock the mode counts: wall time, or the process's CPU time.
+    static func now() -> UInt64 {
+        guard mode == "cpu" else { return DispatchTime.now().uptimeNanoseconds }
+        var time = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
     private static let lock = NSLock()
     nonisolated(unsafe) private static var totals: [String: (count: Int, nanoseconds: UInt64)] = [:]
     nonisolated(unsafe) private static var registered = false
@@ -443,7 +453,7 @@ enum StepProfile {
             let w = conv.weightShape
             label = w[1] == 1 && conv.group == w[0] ? "Conv (depthwise)" : w.dropFirst(2).allSatisfy({ $0 == 1 }) ? "Conv (1×1)" : "Conv"
             if !conv.epilogue.isEmpty { label += " + epilogue" }
-            if mode == "shapes" {
+            if mode == "shapes" || mode == "cpu" {
                 let strides: [Int64]
                 if case .ints(let s) = step.node.attribute("strides") { strides = s } else { strides = [] }
                 label += " W \(w.map(String.init).joined(separator: "×"))" + (strides.contains { $0 != 1 } ? " stride \(strides)" : "")
@@ -458,7 +468,7 @@ enum StepProfile {
             atexit {
                 let all = StepProfile.totals.sorted { $0.value.nanoseconds > $1.value.nanoseconds }
                 let sum = all.reduce(0) { $0 + $1.value.nanoseconds }
-                var text = "step time by operator (PITH_EVAL_PROFILE):\n"
+                var text = "step \(StepProfile.mode == "cpu" ? "CPU time (every thread)" : "time") by operator (PITH_EVAL_PROFILE):\n"
                 for (label, entry) in all {
                     text += String(
                         format: "%9.2f ms %5.1f%% %6d  %@\n", Double(entry.nanoseconds) / 1e6, 100 * Double(entry.nanoseconds) / Double(max(sum, 1)),
