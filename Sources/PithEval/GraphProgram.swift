@@ -129,7 +129,8 @@ final class GraphProgram: Sendable {
         var nodes = graph.nodes.enumerated().filter { !constantNodes.contains($0.offset) }.map { (index: $0.offset, node: $0.element) }
         var fusedConvs: [String: GraphBuild.FusedConv] = [:], gemmEpilogues: [String: [EpilogueStep]] = [:]
         if optimize {
-            let build = GraphBuild.optimize(nodes: nodes, constants: constants, outputs: graph.outputs.map(\.name), opset: opset)
+            let build = GraphBuild.optimize(
+                nodes: nodes, constants: constants, outputs: graph.outputs.map(\.name), inputs: graph.inputs.map(\.name), opset: opset)
             constants = build.constants
             (nodes, fusedConvs, gemmEpilogues) = build.result
         }
