@@ -129,7 +129,8 @@ final class GraphProgram: Sendable {
         var nodes = graph.nodes.enumerated().filter { !constantNodes.contains($0.offset) }.map { (index: $0.offset, node: $0.element) }
         var fusedConvs: [String: GraphBuild.FusedConv] = [:], gemmEpilogues: [String: [EpilogueStep]] = [:]
         if optimize {
-            let build = GraphBuild.optimize(nodes: nodes, constants: constants, outputs: graph.outputs.map(\.name), opset: opset)
+            let build = GraphBuild.optimize(
+                nodes: nodes, constants: constants, outputs: graph.outputs.map(\.name), inputs: graph.inputs.map(\.name), opset: opset)
             constants = build.constants
             (nodes, fusedConvs, gemmEpilogues) = build.result
         }
@@ -327,9 +328,9 @@ final class GraphProgram: Sendable {
                         inputs.append(try lookup(name))
                     }
                 }
-                let started = StepProfile.enabled ? DispatchTime.now().uptimeNanoseconds : 0
+                let started = StepProfile.enabled ? StepProfile.now() : 0
                 let results = try execute(step, &inputs, lookup: lookup)
-                if StepProfile.enabled { StepProfile.record(step, nanoseconds: DispatchTime.now().uptimeNanoseconds - started) }
+                if StepProfile.enabled { StepProfile.record(step, nanoseconds: StepProfile.now() - started) }
                 for (k, name) in node.outputs.enumerated() where !name.isEmpty {
                     guard k < results.count else {
                         throw EvalError.invalid("output \(k) (`\(name)`) is not produced by this operator (it gives \(results.count))")
@@ -370,7 +371,7 @@ final class GraphProgram: Sendable {
     }
 
     /// The prepared computation of `node`, if it has one: a Conv of constant weights (with what the
-    /// build step fused into it), element-wise arithmetic and activations.
+    /// build step fused into it), element-wise arithmetic and activations, Softmax in place.
     private static func kernel(for node: Node, opset: Int, constants: [String: Value], fused: GraphBuild.FusedConv?) -> (any PreparedKernel)? {
         guard node.domain.isEmpty || node.domain == "ai.onnx" else { return nil }
         switch node.opType {
@@ -389,6 +390,7 @@ final class GraphProgram: Sendable {
         case "Add", "Sub", "Mul", "Div": return ArithmeticKernel(node)
         case "Resize": return NearestUpsampleKernel(node, Operators(node: node, opset: opset))
         case "BatchNormalization": return BatchNormKernel(node, opset: opset, constants: constants)
+        case "Softmax": return SoftmaxKernel()
         default: return ActivationKernel(node, Operators(node: node, opset: opset))
         }
     }
@@ -428,10 +430,20 @@ extension String {
 /// Time per kind of step, printed to standard error at exit when the environment sets
 /// `PITH_EVAL_PROFILE=1`: where a run's time goes, operator by operator (a fused Conv counts as
 /// `Conv` plus its epilogue; depthwise and 1×1 convolutions apart). `PITH_EVAL_PROFILE=shapes`
-/// also splits convolutions by weight shape and stride.
+/// also splits convolutions by weight shape and stride; `PITH_EVAL_PROFILE=cpu` splits them the same
+/// way but counts the CPU time of the whole process (every thread) instead of the wall time, which
+/// other processes on a shared machine disturb less.
 enum StepProfile {
     static let mode = ProcessInfo.processInfo.environment["PITH_EVAL_PROFILE"]
-    static let enabled = mode == "1" || mode == "shapes"
+    static let enabled = mode == "1" || mode == "shapes" || mode == "cpu"
+
+    /// Nanoseconds on the clock the mode counts: wall time, or the process's CPU time.
+    static func now() -> UInt64 {
+        guard mode == "cpu" else { return DispatchTime.now().uptimeNanoseconds }
+        var time = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
     private static let lock = NSLock()
     nonisolated(unsafe) private static var totals: [String: (count: Int, nanoseconds: UInt64)] = [:]
     nonisolated(unsafe) private static var registered = false
@@ -442,7 +454,7 @@ enum StepProfile {
             let w = conv.weightShape
             label = w[1] == 1 && conv.group == w[0] ? "Conv (depthwise)" : w.dropFirst(2).allSatisfy({ $0 == 1 }) ? "Conv (1×1)" : "Conv"
             if !conv.epilogue.isEmpty { label += " + epilogue" }
-            if mode == "shapes" {
+            if mode == "shapes" || mode == "cpu" {
                 let strides: [Int64]
                 if case .ints(let s) = step.node.attribute("strides") { strides = s } else { strides = [] }
                 label += " W \(w.map(String.init).joined(separator: "×"))" + (strides.contains { $0 != 1 } ? " stride \(strides)" : "")
@@ -457,7 +469,7 @@ enum StepProfile {
             atexit {
                 let all = StepProfile.totals.sorted { $0.value.nanoseconds > $1.value.nanoseconds }
                 let sum = all.reduce(0) { $0 + $1.value.nanoseconds }
-                var text = "step time by operator (PITH_EVAL_PROFILE):\n"
+                var text = "step \(StepProfile.mode == "cpu" ? "CPU time (every thread)" : "time") by operator (PITH_EVAL_PROFILE):\n"
                 for (label, entry) in all {
                     text += String(
                         format: "%9.2f ms %5.1f%% %6d  %@\n", Double(entry.nanoseconds) / 1e6, 100 * Double(entry.nanoseconds) / Double(max(sum, 1)),

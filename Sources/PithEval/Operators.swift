@@ -277,29 +277,35 @@ struct Operators {
         return out
     }
 
-    func softmax(_ inputs: [Value?]) throws -> Value {
-        let x = try floatInput(inputs, 0)
-        guard x.rank >= 1 else { throw EvalError.invalid("Softmax needs an input of rank 1 or more") }
-        let axis = try normalizedAxis(int("axis", opset >= 13 ? -1 : 1), rank: x.rank, op: "Softmax")
+    func softmax(_ inputs: [Value?]) throws -> Value { try softmax(floatInput(inputs, 0)) }
+
+    /// Softmax of `x`, computed in its memory when the caller hands over the only reference to it
+    /// (`SoftmaxKernel`), else in a copy.
+    func softmax(_ x: consuming Value) throws -> Value {
+        var out = x
+        guard out.isFloat else {
+            throw EvalError.unsupported("input 0 of type \(out.dtype.rawValue); this operator is computed for floating-point inputs")
+        }
+        guard out.rank >= 1 else { throw EvalError.invalid("Softmax needs an input of rank 1 or more") }
+        let axis = try normalizedAxis(int("axis", opset >= 13 ? -1 : 1), rank: out.rank, op: "Softmax")
         // Rows of `length` values, `stride` apart, starting at `(o · length + i) · stride`'s row
         // base: before opset 13 the input is viewed as 2-D, [product of axes before `axis`, product
         // from `axis` on]; from opset 13 the softmax runs along `axis` alone.
         let length: Int, stride: Int
         if opset < 13 {
-            length = x.shape[axis...].reduce(1, *)
+            length = out.shape[axis...].reduce(1, *)
             stride = 1
         } else {
-            length = x.shape[axis]
-            stride = x.shape[(axis + 1)...].reduce(1, *)
+            length = out.shape[axis]
+            stride = out.shape[(axis + 1)...].reduce(1, *)
         }
-        var out = x
         guard length > 0, stride > 0 else { return out }
-        let rows = x.count / length
+        let count = out.count, rows = count / length
         out.floats.withUnsafeMutableBufferPointer { p in
             guard let base = p.baseAddress else { return }
             let shared = SharedPointer(base)
             // Rows shared out over the cores when there is enough work.
-            _ = Parallel.map(count: rows, workers: x.count < 1 << 16 ? 1 : Parallel.cores, makeWorker: { Scratch() }) {
+            _ = Parallel.map(count: rows, workers: count < 1 << 16 ? 1 : Parallel.cores, makeWorker: { Scratch() }) {
                 (scratch: inout Scratch, row: Int) in
                 let o = row / stride, i = row % stride
                 let start = shared.pointer + o * length * stride + i

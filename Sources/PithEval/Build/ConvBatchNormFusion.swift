@@ -20,6 +20,7 @@ enum ConvBatchNormFusion {
                     ?? build.channelAffine(next, of: output, channels: fused.weightShape[0], rank: fused.weightShape.count)
             {
                 build.convs[k] = nil  // so that `fused` holds the only reference to the weights, changed in place
+                build.releaseWeights(of: k)
                 let filters = fused.weightShape[0], perFilter = fused.weights.count / filters
                 var bias = fused.bias ?? [Float](repeating: 0, count: filters)
                 fused.weights.withUnsafeMutableBufferPointer { w in

@@ -99,7 +99,10 @@ struct ConvGeometry2D: Sendable {
     /// eight at a time in registers with no bounds checks, and `epilogue` (the channel's steps)
     /// applied to each output row while it is in cache. `splat` holds the channel's weights each
     /// repeated over a vector (`kernelCount` of them, row by row). With unit row stride and
-    /// dilation, two output rows are summed at once, each input row loaded once for both.
+    /// dilation, two output rows are summed at once, each input row loaded once for both, sixteen
+    /// columns at a time (`PaddedSums`; 3×3 and 5×5 kernels with their tap loops unrolled: on
+    /// PP-OCRv4 rec, batch 8, its 5×5 layers took about a fifth less CPU time than with eight
+    /// columns and loops over the taps).
     func depthwisePadded(
         _ image: UnsafePointer<Float>, splat: UnsafePointer<SIMD8<Float>>, bias: Float,
         epilogue: ChannelSteps = ChannelSteps(start: nil, count: 0), into out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
@@ -122,63 +125,18 @@ struct ConvGeometry2D: Sendable {
             (target + start).initialize(from: image + iy * width + first, count: last - first)
             (target + end).initialize(repeating: 0, count: paddedWidth - end)
         }
-        @inline(__always) func load(_ at: UnsafePointer<Float>) -> SIMD8<Float> {
-            strideX == 1 ? VectorLoops.load(at) : UnsafeRawPointer(at).loadUnaligned(as: SIMD16<Float>.self).evenHalf
-        }
-        @inline(__always) func store(_ sum: SIMD8<Float>, _ row: UnsafeMutablePointer<Float>, _ ox: Int) {
-            if ox &+ 8 <= outWidth {
-                VectorLoops.store(sum, row + ox)
-            } else {
-                VectorLoops.store(sum, spill)
-                (row + ox).update(from: spill, count: outWidth - ox)
-            }
-        }
-        let vb = SIMD8<Float>(repeating: bias)
-        let pairs = strideY == 1 && dilationY == 1 ? outHeight / 2 : 0
-        for pair in 0..<pairs {
-            // Output rows oy and oy + 1 read input rows oy … oy + kernelHeight: row r adds to the
-            // first with kernel row r, to the second with kernel row r − 1.
-            let oy = 2 * pair
-            let row0 = out + oy * outWidth, row1 = row0 + outWidth
-            var ox = 0
-            while ox < outWidth {
-                var s0 = vb, s1 = vb
-                let base = padded + oy * paddedWidth + ox * strideX
-                for kx in 0..<kernelWidth { s0 += load(base + kx * dilationX) * splat[kx] }
-                for r in 1..<kernelHeight {
-                    let source = base + r * paddedWidth
-                    let w0 = splat + r * kernelWidth, w1 = w0 - kernelWidth
-                    for kx in 0..<kernelWidth {
-                        let x = load(source + kx * dilationX)
-                        s0 += x * w0[kx]
-                        s1 += x * w1[kx]
-                    }
-                }
-                let source = base + kernelHeight * paddedWidth, w1 = splat + (kernelHeight - 1) * kernelWidth
-                for kx in 0..<kernelWidth { s1 += load(source + kx * dilationX) * w1[kx] }
-                store(s0, row0, ox)
-                store(s1, row1, ox)
-                ox &+= 8
-            }
-            if epilogue.count > 0 {
-                epilogue.apply(row0, count: outWidth)
-                epilogue.apply(row1, count: outWidth)
-            }
-        }
-        for oy in 2 * pairs..<outHeight {
-            let row = out + oy * outWidth
-            var ox = 0
-            while ox < outWidth {
-                var sum = vb
-                for ky in 0..<kernelHeight {
-                    let source = padded + (oy * strideY + ky * dilationY) * paddedWidth + ox * strideX
-                    let taps = splat + ky * kernelWidth
-                    for kx in 0..<kernelWidth { sum += load(source + kx * dilationX) * taps[kx] }
-                }
-                store(sum, row, ox)
-                ox &+= 8
-            }
-            if epilogue.count > 0 { epilogue.apply(row, count: outWidth) }
+        let sums = PaddedSums(
+            padded: UnsafePointer(padded), paddedWidth: paddedWidth, splat: splat, bias: bias, epilogue: epilogue, out: out, spill: spill, outWidth: outWidth,
+            outHeight: outHeight)
+        // The common shapes with their loops unrolled (constant kernel size, stride and dilation
+        // once inlined); any other shape takes the same loops with its numbers as variables.
+        switch (kernelHeight, kernelWidth, strideX, dilationX, dilationY) {
+        case (3, 3, 1, 1, 1): sums.run(kernelHeight: 3, kernelWidth: 3, strideX: 1, dilationX: 1, strideY: strideY, dilationY: 1)
+        case (5, 5, 1, 1, 1): sums.run(kernelHeight: 5, kernelWidth: 5, strideX: 1, dilationX: 1, strideY: strideY, dilationY: 1)
+        case (3, 3, 2, 1, 1): sums.run(kernelHeight: 3, kernelWidth: 3, strideX: 2, dilationX: 1, strideY: strideY, dilationY: 1)
+        case (5, 5, 2, 1, 1): sums.run(kernelHeight: 5, kernelWidth: 5, strideX: 2, dilationX: 1, strideY: strideY, dilationY: 1)
+        default:
+            sums.run(kernelHeight: kernelHeight, kernelWidth: kernelWidth, strideX: strideX, dilationX: dilationX, strideY: strideY, dilationY: dilationY)
         }
     }
 
@@ -239,6 +197,116 @@ struct ConvGeometry2D: Sendable {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The sums of `ConvGeometry2D.depthwisePadded` over an image already padded: sixteen outputs of
+/// a row at a time in registers (then eight for the rest), two output rows at once when rows
+/// follow one another (unit row stride and dilation: each input row is loaded once for both), so
+/// that four independent sums overlap their additions; the channel's epilogue applied to each row
+/// while it is in cache.
+private struct PaddedSums {
+    let padded: UnsafePointer<Float>
+    let paddedWidth: Int
+    let splat: UnsafePointer<SIMD8<Float>>
+    let bias: Float
+    let epilogue: ChannelSteps
+    let out: UnsafeMutablePointer<Float>
+    /// Eight floats, for the last vector of a row that ends inside it.
+    let spill: UnsafeMutablePointer<Float>
+    let outWidth: Int, outHeight: Int
+
+    /// Written to be inlined with constant arguments, so that the tap loops unroll.
+    @inline(__always)
+    func run(kernelHeight: Int, kernelWidth: Int, strideX: Int, dilationX: Int, strideY: Int, dilationY: Int) {
+        @inline(__always) func load(_ at: UnsafePointer<Float>) -> SIMD8<Float> {
+            strideX == 1 ? VectorLoops.load(at) : UnsafeRawPointer(at).loadUnaligned(as: SIMD16<Float>.self).evenHalf
+        }
+        @inline(__always) func store(_ sum: SIMD8<Float>, _ row: UnsafeMutablePointer<Float>, _ ox: Int) {
+            if ox &+ 8 <= outWidth {
+                VectorLoops.store(sum, row + ox)
+            } else {
+                VectorLoops.store(sum, spill)
+                (row + ox).update(from: spill, count: outWidth &- ox)
+            }
+        }
+        let vb = SIMD8<Float>(repeating: bias)
+        let pairs = strideY == 1 && dilationY == 1 ? outHeight / 2 : 0
+        for pair in 0..<pairs {
+            // Output rows oy and oy + 1 read input rows oy … oy + kernelHeight: row r adds to the
+            // first with kernel row r, to the second with kernel row r − 1.
+            let oy = 2 &* pair
+            let row0 = out + oy &* outWidth, row1 = row0 + outWidth
+            var ox = 0
+            // Sixteen columns of both rows: four independent sums, so that the additions overlap.
+            while ox &+ 16 <= outWidth {
+                var s0 = vb, s1 = vb, t0 = vb, t1 = vb
+                let base = padded + (oy &* paddedWidth &+ ox &* strideX), next = 8 &* strideX
+                for kx in 0..<kernelWidth {
+                    s0 += load(base + kx &* dilationX) * splat[kx]
+                    t0 += load(base + (kx &* dilationX &+ next)) * splat[kx]
+                }
+                for r in 1..<kernelHeight {
+                    let source = base + r &* paddedWidth
+                    let w0 = splat + r &* kernelWidth, w1 = w0 - kernelWidth
+                    for kx in 0..<kernelWidth {
+                        let x = load(source + kx &* dilationX), y = load(source + (kx &* dilationX &+ next))
+                        s0 += x * w0[kx]
+                        s1 += x * w1[kx]
+                        t0 += y * w0[kx]
+                        t1 += y * w1[kx]
+                    }
+                }
+                let source = base + kernelHeight &* paddedWidth, w1 = splat + (kernelHeight &- 1) &* kernelWidth
+                for kx in 0..<kernelWidth {
+                    s1 += load(source + kx &* dilationX) * w1[kx]
+                    t1 += load(source + (kx &* dilationX &+ next)) * w1[kx]
+                }
+                VectorLoops.store(s0, row0 + ox)
+                VectorLoops.store(t0, row0 + (ox &+ 8))
+                VectorLoops.store(s1, row1 + ox)
+                VectorLoops.store(t1, row1 + (ox &+ 8))
+                ox &+= 16
+            }
+            while ox < outWidth {
+                var s0 = vb, s1 = vb
+                let base = padded + (oy &* paddedWidth &+ ox &* strideX)
+                for kx in 0..<kernelWidth { s0 += load(base + kx &* dilationX) * splat[kx] }
+                for r in 1..<kernelHeight {
+                    let source = base + r &* paddedWidth
+                    let w0 = splat + r &* kernelWidth, w1 = w0 - kernelWidth
+                    for kx in 0..<kernelWidth {
+                        let x = load(source + kx &* dilationX)
+                        s0 += x * w0[kx]
+                        s1 += x * w1[kx]
+                    }
+                }
+                let source = base + kernelHeight &* paddedWidth, w1 = splat + (kernelHeight &- 1) &* kernelWidth
+                for kx in 0..<kernelWidth { s1 += load(source + kx &* dilationX) * w1[kx] }
+                store(s0, row0, ox)
+                store(s1, row1, ox)
+                ox &+= 8
+            }
+            if epilogue.count > 0 {
+                epilogue.apply(row0, count: outWidth)
+                epilogue.apply(row1, count: outWidth)
+            }
+        }
+        for oy in 2 &* pairs..<outHeight {
+            let row = out + oy &* outWidth
+            var ox = 0
+            while ox < outWidth {
+                var sum = vb
+                for ky in 0..<kernelHeight {
+                    let source = padded + ((oy &* strideY &+ ky &* dilationY) &* paddedWidth &+ ox &* strideX)
+                    let taps = splat + ky &* kernelWidth
+                    for kx in 0..<kernelWidth { sum += load(source + kx &* dilationX) * taps[kx] }
+                }
+                store(sum, row, ox)
+                ox &+= 8
+            }
+            if epilogue.count > 0 { epilogue.apply(row, count: outWidth) }
         }
     }
 }
