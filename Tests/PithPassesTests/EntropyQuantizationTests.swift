@@ -51,7 +51,7 @@ import PithLinearAlgebra
     }
 
     @Test func largerLambdaGivesFewerBitsAndMoreError() throws {
-        let source = TinyMLP(inputs: 32, hidden: 48, outputs: 8, samples: 300)
+        let source = QuietMLP(mlp: TinyMLP(inputs: 32, hidden: 48, outputs: 8, samples: 300))
         var previous: (bits: Int, error: Double)?
         for lambda in [0.001, 0.01, 0.1] {
             var model = source.model
@@ -74,7 +74,7 @@ import PithLinearAlgebra
     /// tensor's values are their product.
     @Test(arguments: [false, true])
     func entropyQuantizationBeatsItsTwinLayerByLayer(split: Bool) throws {
-        let source = TinyMLP()
+        let source = QuietMLP()
         var model = source.model
         var steps: [Recipe.Step] = []
         if split { steps.append(.init(select: TensorSelector(names: ["w1"]), factorize: FactorizeOptions(method: .svd, rank: 6, whiten: true))) }
@@ -109,7 +109,7 @@ import PithLinearAlgebra
 
     /// A tensor calibration cannot reach (here: no graph) is quantized with H = I, and listed.
     @Test func anUncalibratedTensorIsQuantizedWithoutFeedback() throws {
-        let source = TinyMLP()
+        let source = QuietMLP()
         var model = source.model
         model.graph = nil
         let report = try Compressor.run(

@@ -5,7 +5,7 @@ import PithIR
 
 /// `TinyMLP` without its record of captures (which `DataAwareTests` reads while these tests may run).
 struct QuietMLP: CalibrationSource {
-    let mlp = TinyMLP()
+    var mlp = TinyMLP()
     var samples: Int { mlp.samples }
     var name: String { mlp.name }
     var model: Model { mlp.model }
