@@ -13,37 +13,47 @@ import PithCoding
 ///
 ///     bytes 0–7   magic, as the standard form's
 ///     byte  8     0x57 ('W'): the whole-file form (the standard form has 0x01, its major version)
-///     byte  9     the dictionary: 1 `onnx-1`, 2 `hdf5-1`
+///     byte  9     the dictionary: 1 `onnx-1`, 2 `hdf5-1`, 3 `onnx-skeleton-1`
 ///     bytes 10–13 CRC-32C of the source file's bytes
-///     bytes 14…   one zstd frame of the source without its 4-byte magic number (FD 2F B5 28), which
-///                 declares its content size, no dictionary ID and no checksum
+///     bytes 14…   one zstd frame without its 4-byte magic number (FD 2F B5 28), which declares its
+///                 content size, no dictionary ID and no checksum: of the source itself, or with
+///                 `onnx-skeleton-1` (format 1.6) of the ONNX source's skeleton followed by its
+///                 tensors' data (`ONNXSkeletonPayload`), from which the reader packs the source again
 public enum WholeFileContainer {
     /// The dictionaries, by the number byte 9 holds. A released dictionary never changes: a new one
     /// gets a new number.
     public enum Dictionary: UInt8, Sendable, CaseIterable {
         case onnx1 = 1
         case hdf5v1 = 2
+        /// `onnx-1`'s bytes, with a frame that holds the ONNX source's skeleton and then its tensors'
+        /// data in slot order rather than the source itself (format 1.6).
+        case onnxSkeleton1 = 3
 
-        /// `onnx-1`, `hdf5-1`.
+        /// `onnx-1`, `hdf5-1`, `onnx-skeleton-1`.
         public var name: String {
             switch self {
             case .onnx1: return "onnx-1"
             case .hdf5v1: return "hdf5-1"
+            case .onnxSkeleton1: return "onnx-skeleton-1"
             }
         }
 
         /// The format of the models it is for.
         public var sourceFormat: SourceFamily {
             switch self {
-            case .onnx1: return .onnx
+            case .onnx1, .onnxSkeleton1: return .onnx
             case .hdf5v1: return .hdf5
             }
         }
 
+        /// Whether the frame holds the source's skeleton and tensor data, which the reader packs
+        /// into the source again, rather than the source itself.
+        public var holdsSkeleton: Bool { self == .onnxSkeleton1 }
+
         /// The dictionary's bytes (decoded once).
         public var bytes: [UInt8] {
             switch self {
-            case .onnx1: return Self.onnxBytes
+            case .onnx1, .onnxSkeleton1: return Self.onnxBytes
             case .hdf5v1: return Self.hdf5Bytes
             }
         }
@@ -79,12 +89,21 @@ public enum WholeFileContainer {
     /// The whole-file container of `source` with `dictionary`; nil when `source` is larger than
     /// `maximumWrittenSourceBytes` or libzstd cannot make a context.
     public static func encode(_ source: UnsafeRawBufferPointer, dictionary: Dictionary) -> [UInt8]? {
-        guard source.count <= maximumWrittenSourceBytes,
-            let frame = Zstd.compress(source, dictionary: dictionary.bytes, level: level, checksum: false, dictionaryID: false),
+        precondition(!dictionary.holdsSkeleton, "a skeleton's frame is made with encode(_:dictionary:sourceChecksum:)")
+        return encode(source, dictionary: dictionary, sourceChecksum: CRC32C.checksum(source))
+    }
+
+    /// The whole-file container whose frame holds `content` — the source itself, or for a
+    /// dictionary that `holdsSkeleton` the source's skeleton and data — and whose header holds
+    /// `sourceChecksum`, the CRC-32C of the source file; nil when `content` is larger than
+    /// `maximumWrittenSourceBytes` or libzstd cannot make a context.
+    public static func encode(_ content: UnsafeRawBufferPointer, dictionary: Dictionary, sourceChecksum: UInt32) -> [UInt8]? {
+        guard content.count <= maximumWrittenSourceBytes,
+            let frame = Zstd.compress(content, dictionary: dictionary.bytes, level: level, checksum: false, dictionaryID: false),
             frame.starts(with: frameMagic)
         else { return nil }
         var bytes = ContainerHeader.magic + [formByte, dictionary.rawValue]
-        withUnsafeBytes(of: CRC32C.checksum(source).littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: sourceChecksum.littleEndian) { bytes.append(contentsOf: $0) }
         bytes += frame.dropFirst(frameMagic.count)
         return bytes
     }
@@ -92,9 +111,15 @@ public enum WholeFileContainer {
     /// The dictionary and the source file's bytes of the whole-file container `bytes`, checked:
     /// the dictionary must be one this Pith has, the frame must declare a size of at most
     /// `maximumSourceBytes` before anything is allocated, decode to exactly that size, and match
-    /// the CRC-32C. `file` names the container in messages.
-    public static func decode(_ bytes: UnsafeRawBufferPointer, file: String) throws -> (dictionary: Dictionary, source: [UInt8]) {
-        let (dictionary, source) = try decodedFrame(bytes, file: file)
+    /// the CRC-32C. A frame that holds a skeleton (`Dictionary.holdsSkeleton`) is handed to
+    /// `rebuild`, which gives the source file packed again from it (or throws: the frame is
+    /// damaged); the CRC-32C is then that of the file `rebuild` gives. `file` names the container
+    /// in messages.
+    public static func decode(
+        _ bytes: UnsafeRawBufferPointer, file: String, rebuild: ([UInt8]) throws -> [UInt8]
+    ) throws -> (dictionary: Dictionary, source: [UInt8]) {
+        let (dictionary, content) = try decodedFrame(bytes, file: file)
+        let source = dictionary.holdsSkeleton ? try rebuild(content) : content
         let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 10, as: UInt32.self))
         let actual = CRC32C.checksum(source)
         guard actual == stored else {
@@ -106,9 +131,11 @@ public enum WholeFileContainer {
 
     /// `bytes` with the CRC-32C at bytes 10–13 made to match what the frame decodes to, or nil when
     /// it does not decode: for tools that test readers on damaged files (the fuzz targets), whose
-    /// random changes would otherwise always stop at the checksum.
-    public static func withChecksumFixed(_ bytes: [UInt8]) -> [UInt8]? {
-        guard let (_, source) = bytes.withUnsafeBytes({ try? decodedFrame($0, file: "") }) else { return nil }
+    /// random changes would otherwise always stop at the checksum. `rebuild` as `decode`'s.
+    public static func withChecksumFixed(_ bytes: [UInt8], rebuild: ([UInt8]) throws -> [UInt8]) -> [UInt8]? {
+        guard let (dictionary, content) = bytes.withUnsafeBytes({ try? decodedFrame($0, file: "") }),
+            let source = dictionary.holdsSkeleton ? try? rebuild(content) : content
+        else { return nil }
         var fixed = bytes
         withUnsafeBytes(of: CRC32C.checksum(source).littleEndian) { fixed.replaceSubrange(10..<14, with: $0) }
         return fixed

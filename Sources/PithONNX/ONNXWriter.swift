@@ -20,6 +20,20 @@ public enum ONNXWriter {
         try write(skeleton: skeleton, source: TensorArray(tensors), file: file, to: path)
     }
 
+    /// The model file of `skeleton` with `tensors` in its slots, packed in memory, as `write` would
+    /// write it; a model that would be larger than `maximumBytes` is refused (malformed) before
+    /// anything is packed. `file` names the container in messages.
+    public static func bytes(skeleton: [UInt8], tensors: [Tensor], file: String, maximumBytes: Int) throws -> [UInt8] {
+        let filler = Filler(source: TensorArray(tensors), file: file, placeholders: nil)
+        return try withFilledModel(skeleton: skeleton, filler: filler, file: file) { model in
+            let size = ProtobufCalls.packedSize(model)
+            guard size <= maximumBytes else {
+                throw ONNXError(.malformed, file: file, "the model would be \(size) bytes, more than the \(maximumBytes) it may have")
+            }
+            return ProtobufCalls.pack(model)
+        }
+    }
+
     /// Tensors of at least this many bytes are written in place once the rest of the file is out.
     public static let inPlaceBytes = 1 << 16
 

@@ -9,7 +9,8 @@ import PithHDF5
 /// (`ContainerFixup`); a container that opens is decoded whole (as `inspect` does), read for
 /// evaluation (the ONNX graph rebuilt from the skeleton) and restored to its source format in each
 /// form (dense, factored, compact), from a file in a scratch folder. A container in the whole-file
-/// form (1.5) is decoded as it is, then with its checksum made valid, and the model it holds read
+/// form (1.5; 1.6's `onnx-skeleton-1` frame packed into its ONNX source again) is decoded as it is,
+/// then with its checksum made valid, and the model it holds read
 /// and restored as every command reads it — an HDF5 file, as in the `pith` command, first in a child
 /// process (`HDF5Reader.isolatesCrashes`), so that libhdf5's own crashes on damaged files become
 /// errors. Nothing may crash or trap; a restore that fails must leave no output.
@@ -20,8 +21,8 @@ import PithHDF5
         let input = scratchFolder + "/input.pith", output = scratchFolder + "/restored"
         runFuzzer { bytes in
             if WholeFileContainer.hasForm(bytes) {
-                _ = try? WholeFileContainer.decode(bytes, file: "fuzz.pith")
-                guard let fixed = WholeFileContainer.withChecksumFixed(Array(bytes)), fixed.withUnsafeBytes({ writeFile(input, $0) }) else { return }
+                _ = try? WholeFileContainer.decodeSource(bytes, file: "fuzz.pith")
+                guard let fixed = WholeFileContainer.withSourceChecksumFixed(Array(bytes)), fixed.withUnsafeBytes({ writeFile(input, $0) }) else { return }
                 _ = try? Inspection.run(input)
                 _ = try? ModelFile.loadForEvaluation(input)
                 for form in [Restoration.Form.dense, .compact] {

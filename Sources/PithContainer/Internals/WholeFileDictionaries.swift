@@ -4,7 +4,7 @@ extension WholeFileContainer.Dictionary {
     /// The dictionary's bytes, base64 in the source.
     var base64: String {
         switch self {
-        case .onnx1:
+        case .onnx1, .onnxSkeleton1:
             return """
                 CgFYCgFZEgFaIhVBcnJheUZlYXR1cmVFeHRyYWN0b3I6CmFpLm9ubngubWwKAVgSAVkiCUJpbmFyaXplcioOCgl0aHJlc2hvbGSgAQE6CmFpLm9ubngubWwK\
                 AVgSAVkiB0Nhc3RNYXAqDAoHY2FzdF90b6ABAyoNCghtYXBfZm9ybaABAyoMCgdtYXhfbWFwoAECOgphaS5vbm54Lm1sCgFYEgFZIg5DYXRlZ29yeU1hcHBl\
