@@ -30,11 +30,21 @@ def _base64_literal(source, opening):
     return base64.b64decode(re.sub(r"[\s\\]", "", text))
 
 
+# `onnx-1`'s case in the generated source, which also gives dictionary 3 (`onnx-skeleton-1`) its bytes.
+ONNX_CASE = 'case .onnx1, .onnxSkeleton1:\n            return """'
+
+
+def onnx_dictionary():
+    """`onnx-1`, the bytes of whole-file dictionaries 1 and 3 (`onnx-skeleton-1`), as Pith's source holds them."""
+    with open(DICTIONARIES) as f:
+        return _base64_literal(f.read(), ONNX_CASE)
+
+
 def manifest_dictionary():
     """`manifest-1` (format 1.6): `hdf5-1`, `onnx-1`, then the manifest vocabulary, as Pith's source holds them."""
     with open(DICTIONARIES) as f:
         source = f.read()
-    return (_base64_literal(source, 'case .hdf5v1:\n            return """') + _base64_literal(source, 'case .onnx1:\n            return """')
+    return (_base64_literal(source, 'case .hdf5v1:\n            return """') + _base64_literal(source, ONNX_CASE)
             + _base64_literal(source, 'static let vocabularyBase64 = """'))
 
 
