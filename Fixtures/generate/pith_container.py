@@ -25,19 +25,27 @@ DICTIONARIES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".
 
 
 def _base64_literal(source, opening):
-    """The base64 string literal after the first match of the regular expression `opening`."""
-    start = re.search(opening, source).end()
+    start = source.index(opening) + len(opening)
     text = source[start:source.index('"""', start)]
     return base64.b64decode(re.sub(r"[\s\\]", "", text))
+
+
+# `onnx-1`'s case in the generated source, which also gives dictionary 3 (`onnx-skeleton-1`) its bytes.
+ONNX_CASE = 'case .onnx1, .onnxSkeleton1:\n            return """'
+
+
+def onnx_dictionary():
+    """`onnx-1`, the bytes of whole-file dictionaries 1 and 3 (`onnx-skeleton-1`), as Pith's source holds them."""
+    with open(DICTIONARIES) as f:
+        return _base64_literal(f.read(), ONNX_CASE)
 
 
 def manifest_dictionary():
     """`manifest-1` (format 1.6): `hdf5-1`, `onnx-1`, then the manifest vocabulary, as Pith's source holds them."""
     with open(DICTIONARIES) as f:
         source = f.read()
-    # `case .onnx1:` or, with the dictionaries that share its bytes, `case .onnx1, .onnxSkeleton1:`.
-    return (_base64_literal(source, r'case \.hdf5v1:\s*return """') + _base64_literal(source, r'case \.onnx1[^:]*:\s*return """')
-            + _base64_literal(source, r'static let vocabularyBase64 = """'))
+    return (_base64_literal(source, 'case .hdf5v1:\n            return """') + _base64_literal(source, ONNX_CASE)
+            + _base64_literal(source, 'static let vocabularyBase64 = """'))
 
 
 def _crc32c_table():

@@ -4,10 +4,8 @@ format, when that is smaller than the per-tensor container. It must be smaller t
 `xz -9e` of the file, restore to the very bytes, read as the source does in every command, and refuse
 damage by name without writing anything. For ONNX the frame may hold the model's skeleton and then its
 tensors' data (dictionary 3, `onnx-skeleton-1`, format 1.6), from which the reader packs the file again."""
-import base64
 import glob
 import os
-import re
 import random
 import shutil
 import struct
@@ -16,7 +14,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT, refused_by_every_reader, run_pith
-from pith_container import crc32c
+from pith_container import crc32c, onnx_dictionary
 
 CORPUS = "/usr/share/libonnx-testdata/data"
 SMALL_FIXTURES = ["onnx/subgraphs.onnx", "onnx/typed-fields.onnx", "onnx/custom-constants.onnx", "keras/plain.h5",
@@ -163,12 +161,9 @@ def test_a_file_pith_cannot_write_back_exactly_is_stored_whole_without_the_note_
 
 
 def onnx1_dictionary(tmp_path):
-    """`onnx-1` (and `onnx-skeleton-1`), as the source carries it in base64, written to a file for `zstd -D`."""
-    text = open(os.path.join(ROOT, "Sources", "PithContainer", "Internals", "WholeFileDictionaries.swift")).read()
-    body = re.search(r'case \.onnx1, \.onnxSkeleton1:\n\s+return """\n(.*?)"""', text, re.S).group(1)
-    data = base64.b64decode("".join(line.strip().rstrip("\\") for line in body.splitlines()))
+    """`onnx-1` (and `onnx-skeleton-1`) written to a file for `zstd -D`."""
     path = tmp_path / "onnx-1.dict"
-    path.write_bytes(data)
+    path.write_bytes(onnx_dictionary())
     return str(path)
 
 
