@@ -36,7 +36,7 @@ and for 1.4 also
 and for 1.5 also (its subgraphs container is in the whole-file form: the file is 1,390 bytes)
   v1.5-stft-basis.pith             the same model, its basis now `transposed` (one zstd frame, column by column)
   v1.5-plain-whole.pith            Fixtures/keras/plain.h5, lossless, in the whole-file form (`hdf5-1`)
-and for 1.6 also
+and for 1.6 also (its subgraphs container is in the whole-file form with dictionary 3, `onnx-skeleton-1`)
   v1.6-blocks.pith                 a MatMul weight of 64 × 1,024 float32 generated here (seeded normal
                                    values, each 16 rows with a scale of its own: values of bfloat16
                                    precision would go to zstd frames of the split fields instead), lossless: stored as `blocks` of 16 rows. Its source is not a
@@ -191,8 +191,8 @@ def run(binary, *arguments):
 def header_version(path):
     with open(path, "rb") as f:
         head = f.read(12)
-    if head[8] == 0x57:  # the whole-file form (1.5) has no version fields
-        return "1.5"
+    if head[8] == 0x57:  # the whole-file form (1.5) has no version fields; its dictionary 3 is 1.6's
+        return "1.6" if head[9] == 3 else "1.5"
     return "%d.%d" % struct.unpack_from("<HH", head, 8)
 
 
