@@ -307,7 +307,8 @@ def main():
                f"ZipNN on the same tensors' bytes on {streams_won} of {with_weights} (✗ marks a loss).")
     if any(r[9] for r in rows):
         summary += (" ʷ The container stores the model file whole (format 1.5's whole-file form: one zstd frame made with "
-                    "Pith's dictionary for the format), smaller than its per-tensor form; the tensor streams column is then "
+                    "Pith's dictionary for the format, of the file or, since 1.6, of an ONNX model's skeleton followed by its "
+                    "tensors' data), smaller than its per-tensor form; the tensor streams column is then "
                     "the per-tensor form's (`pith compress --per-tensor`).")
     if any(data_files(p) for p in models()):
         summary += (" A model with external data is compressed by the others as its file followed by its data files, which "

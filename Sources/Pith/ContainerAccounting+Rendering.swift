@@ -7,8 +7,8 @@ extension ContainerAccounting {
     /// `compressedOnly` limits the rows to those tensors (others are summed in one line).
     public func renderText(compressedOnly names: Set<String>?) -> String {
         if let whole = storedWhole {
-            return "\nstored whole: the source file (\(TextTable.grouped(whole.sourceBytes)) bytes) as one zstd frame made with Pith's `\(whole.dictionary)` "
-                + "dictionary, smaller than the per-tensor container: \(TextTable.grouped(fileBytes - headerBytes)) + \(headerBytes) header = \(TextTable.grouped(fileBytes)) bytes\n"
+            return "\nstored whole: the source file (\(TextTable.grouped(whole.sourceBytes)) bytes) as \(whole.framing), "
+                + "smaller than the per-tensor container: \(TextTable.grouped(fileBytes - headerBytes)) + \(headerBytes) header = \(TextTable.grouped(fileBytes)) bytes\n"
         }
         var out = "\nstored (after entropy coding):\n"
         let shown = tensors.filter { names?.contains($0.tensor) ?? true }

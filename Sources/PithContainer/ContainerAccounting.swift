@@ -39,6 +39,14 @@ public struct ContainerAccounting: Sendable, Codable, Equatable {
     public struct StoredWhole: Sendable, Codable, Equatable {
         public var sourceBytes: Int
         public var dictionary: String
+
+        /// What the frame holds and how it was made, for a report: `onnx-skeleton-1` (1.6) is the
+        /// model's skeleton followed by its tensors' data, made with `onnx-1`.
+        public var framing: String {
+            dictionary == "onnx-skeleton-1"
+                ? "one zstd frame of its ONNX skeleton followed by its tensors' data, made with Pith's `onnx-1` dictionary"
+                : "one zstd frame made with Pith's `\(dictionary)` dictionary"
+        }
     }
 
     /// The accounting of a whole-file container of `fileBytes` bytes holding `sourceBytes`.

@@ -86,8 +86,8 @@ extension InspectReport {
             out += "\(TextTable.grouped(optimizerState.count)) elements, \(TextTable.grouped(optimizerState.bytes)) bytes\n"
         }
         if let container, let whole = container.storedWhole {
-            out += "\nstored whole: the source file (\(TextTable.grouped(whole.sourceBytes)) bytes) as one zstd frame made with "
-            out += "Pith's `\(whole.dictionary)` dictionary = \(TextTable.grouped(container.fileBytes)) bytes "
+            out += "\nstored whole: the source file (\(TextTable.grouped(whole.sourceBytes)) bytes) as \(whole.framing) "
+            out += "= \(TextTable.grouped(container.fileBytes)) bytes "
             out += "(\(String(format: "%.2f", Double(whole.sourceBytes) / Double(max(1, container.fileBytes))))×); restore gives back its bytes\n"
         } else if let container {
             out += "\nDeep Compression accounting (bits per stored entry, before → after entropy coding):\n"

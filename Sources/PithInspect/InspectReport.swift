@@ -96,6 +96,14 @@ public struct InspectReport: Sendable, Codable, Equatable {
             public var sourceBytes: Int
             public var dictionary: String
 
+            /// What the frame holds and how it was made, for a report: `onnx-skeleton-1` (1.6) is the
+            /// model's skeleton followed by its tensors' data, made with `onnx-1`.
+            public var framing: String {
+                dictionary == "onnx-skeleton-1"
+                    ? "one zstd frame of its ONNX skeleton followed by its tensors' data, made with Pith's `onnx-1` dictionary"
+                    : "one zstd frame made with Pith's `\(dictionary)` dictionary"
+            }
+
             public init(sourceBytes: Int, dictionary: String) {
                 self.sourceBytes = sourceBytes
                 self.dictionary = dictionary

@@ -209,7 +209,7 @@ def test_dtypes_raw_is_stored_as_its_skeleton_and_data_smaller_than_xz_and_resto
     data = open(source, "rb").read()
     out = str(tmp_path / "d.pith")
     text, stored = compress(source, out)
-    assert "stored whole:" in text and "onnx-skeleton-1" in text
+    assert "stored whole:" in text and "its ONNX skeleton followed by its tensors' data" in text
     assert stored[8] == 0x57 and stored[9] == 3
     assert struct.unpack_from("<I", stored, 10)[0] == crc32c(data)
     zstd, xz = others(data)
