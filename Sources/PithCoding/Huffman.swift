@@ -148,7 +148,10 @@ public struct HuffmanCode: Sendable, Equatable {
     public var longestLength: Int { Int(lengths.max() ?? 0) }
 
     /// Bits the payload of symbols with these frequencies takes with this code.
-    public func encodedBits(frequencies: [Int]) -> Int {
+    public func encodedBits(frequencies: [Int]) -> Int { Self.encodedBits(frequencies: frequencies, lengths: lengths) }
+
+    /// Bits the payload of symbols with these frequencies takes with codes of these lengths.
+    public static func encodedBits(frequencies: [Int], lengths: [UInt8]) -> Int {
         zip(frequencies, lengths).reduce(0) { $0 + $1.0 * Int($1.1) }
     }
 

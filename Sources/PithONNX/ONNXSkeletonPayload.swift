@@ -130,14 +130,7 @@ public enum ONNXSkeletonPayload {
         return try ONNXWriter.bytes(skeleton: skeleton, tensors: tensors, file: file, maximumBytes: maximumBytes)
     }
 
-    static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
-        var value = value
-        while value >= 0x80 {
-            bytes.append(UInt8(value & 0x7F) | 0x80)
-            value >>= 7
-        }
-        bytes.append(UInt8(value))
-    }
+    static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) { WireScanner.appendVarint(value, to: &bytes) }
 
     /// Reads a payload front to back.
     private struct Reader {

@@ -103,8 +103,8 @@ extension BlockChoice {
         let blocks = (0..<layout.blocks).map { b in FloatSplit.histograms(layout.block(b, of: raw), dtype: dtype, width: width) }
         var positions = blocks[0].positions, fields = blocks[0].fields
         for (p, f) in blocks.dropFirst() {
-            for k in positions.indices { for s in positions[k].indices { positions[k][s] += p[k][s] } }
-            if let f { for k in fields!.indices { for s in fields![k].indices { fields![k][s] += f[k][s] } } }
+            ContainerWriter.add(p, to: &positions)
+            if let f { ContainerWriter.add(f, to: &fields!) }
         }
         return (blocks.map { ($0.positions, $0.fields) }, positions, fields)
     }

@@ -277,7 +277,8 @@ extension ContainerWriter {
         return try withPointers([])
     }
 
-    private static func add(_ histograms: [[Int]], to sum: inout [[Int]]) {
+    /// Adds each of `histograms` to the same one of `sum`.
+    static func add(_ histograms: [[Int]], to sum: inout [[Int]]) {
         for k in sum.indices { for s in sum[k].indices { sum[k][s] += histograms[k][s] } }
     }
 }

@@ -49,14 +49,14 @@ struct StreamBuilder {
         var best = Plan(choice: .raw, size: count)
         guard count >= 64, let frequencies else { return best }
         var lengths = HuffmanCode.codeLengths(frequencies: frequencies)
-        var bits = Self.bits(frequencies, lengths)
+        var bits = HuffmanCode.encodedBits(frequencies: frequencies, lengths: lengths)
         // A skewed stream (a few common symbols, many rare ones) whose unlimited code runs past
         // `maximumLength` bits: the limit can cost it several percent (a uint8 table with one byte at
         // p = 0.28: 5.6% over its entropy with codes of at most 11 bits, 1.8% with 13). Longer codes are kept when they save
         // `longCodeShare` of the stream; readers decode codes of up to 14 bits four per refill.
         if lengths.contains(UInt8(HuffmanCode.maximumLength)) {
             let long = HuffmanCode.codeLengths(frequencies: frequencies, maximumLength: longCodeLength)
-            let longBits = Self.bits(frequencies, long)
+            let longBits = HuffmanCode.encodedBits(frequencies: frequencies, lengths: long)
             if Double(longBits) < Double(bits) * (1 - longCodeShare) { (lengths, bits) = (long, longBits) }
         }
         if (try? HuffmanCode(lengths: lengths)) != nil {
@@ -71,12 +71,6 @@ struct StreamBuilder {
     /// bits: 13, the longest the encoder writes four codes per flush for.
     static let longCodeLength = 13
     static let longCodeShare = 0.01
-
-    static func bits(_ frequencies: [Int], _ lengths: [UInt8]) -> Int {
-        var bits = 0
-        for (symbol, n) in frequencies.enumerated() where n > 0 { bits += n * Int(lengths[symbol]) }
-        return bits
-    }
 
     /// Streams below this many bytes are never tried with zstd: a frame's own header is a good part of
     /// what it could save.
